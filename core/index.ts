@@ -1,0 +1,49 @@
+/**
+ * core — domain code shared by coordinator, worker and CLI. Pure: no I/O, no `node:` imports.
+ *
+ * @example
+ * ```ts
+ * import { buildCases, parseOperator, parseDigits, selectPairs } from "../core/index.ts";
+ *
+ * const op = parseOperator("+");          // throws SpecError (field "op") on bad input
+ * const digits = parseDigits("2D");
+ * const pairs = selectPairs(op, digits, { sample: 100, seed: 0 }); // seeded, canonical order
+ * const cases = buildCases(pairs, 4, tokenizer); // one teacher-forced case per answer token
+ * ```
+ */
+export { CnaError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
+export type { CnaErrorOptions, ErrorInfo } from "./errors.ts";
+
+export { mulberry32, fnv1a32, deriveSeed, sampleWithoutReplacement } from "./rng.ts";
+export type { Rng } from "./rng.ts";
+
+export {
+  OPERATORS,
+  DIGIT_RANGES,
+  TEMPLATE_IDS,
+  TEMPLATES,
+  DEFAULT_TEMPLATE,
+  DEFAULT_SAMPLE,
+  pairCount,
+  pairAt,
+  operandPairs,
+  resultOf,
+  promptText,
+  answerText,
+  selectPairs,
+  parseOperator,
+  parseDigits,
+  parseTemplate,
+} from "./tasks.ts";
+export type { Operator, DigitRange, TemplateId, OperandPair, SelectPairsOptions } from "./tasks.ts";
+
+export { buildCases } from "./cases.ts";
+export type { Case, TextEncoderLike } from "./cases.ts";
+
+export { mergePartials, mergeAll } from "./partials.ts";
+export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, Partial } from "./partials.ts";
+
+export { RANKINGS_SCHEMA, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification } from "./rankings.ts";
+export type {
+  CellKey, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
+} from "./rankings.ts";

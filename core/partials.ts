@@ -1,0 +1,147 @@
+/**
+ * Mergeable partial results (METHOD.md section 7). Every analysis of a shard returns sums and
+ * counts over its cases; merging is element-wise addition, so a cell may be split by cases in any
+ * way. Merging in a fixed order (shard id) makes the final floats bit-identical however the
+ * shards were run. Arrays are flat, row-major: [layer, head] and [layer, neuron].
+ */
+import { SpecError } from "./errors.ts";
+
+export interface ModelDims {
+  nLayer: number;
+  nHead: number;
+  dMlp: number;
+}
+
+export interface HeadAblationPartial {
+  kind: "head-ablation";
+  dims: ModelDims;
+  cases: number;
+  baselineCorrect: number;
+  baselineProbSum: number;
+  /** [L * H] cases still correct with that head ablated */
+  correct: number[];
+  /** [L * H] sum over cases of the true answer's probability with that head ablated */
+  probSum: number[];
+}
+
+export interface AttributionPartial {
+  kind: "attribution";
+  dims: ModelDims;
+  cases: number;
+  baselineCorrect: number;
+  /** [L * F] sum of Imp(l, k) */
+  impSum: number[];
+  /** [L * F] how many cases had the neuron in their top-K by importance */
+  topKCount: number[];
+  topK: number;
+  /** [L] attention-layer and FFN-layer importance sums; [L * H] head importance sums */
+  attnLayerSum: number[];
+  ffnLayerSum: number[];
+  headSum: number[];
+}
+
+export interface CaseTopK {
+  caseId: number;
+  /** flat neuron indices (layer * dMlp + neuron), best first */
+  neurons: number[];
+  scores: number[];
+}
+
+export interface CnaPartial {
+  kind: "cna";
+  dims: ModelDims;
+  cases: number;
+  baselineCorrect: number;
+  ablatedHead: { layer: number; head: number };
+  topK: number;
+  /** [L * F] sums over cases */
+  impOrigSum: number[];
+  impAblatedSum: number[];
+  cnaSum: number[];
+  coefOrigSum: number[];
+  coefAblatedSum: number[];
+  topKCount: number[];
+  /** Each case's own top-K CNA neurons, kept for unions and verification. */
+  perCase: CaseTopK[];
+}
+
+export interface VerifyPartial {
+  kind: "verify";
+  dims: ModelDims;
+  cases: number;
+  ablatedHead: { layer: number; head: number };
+  ks: number[];
+  seed: number;
+  baselineCorrect: number;
+  /** correct counts per K, aligned with ks */
+  mask: number[];
+  keep: number[];
+  random: number[];
+}
+
+export type Partial = HeadAblationPartial | AttributionPartial | CnaPartial | VerifyPartial;
+
+function addInto(into: number[], from: readonly number[], what: string): void {
+  if (into.length !== from.length) throw new SpecError(what, `cannot merge ${what}: lengths ${into.length} and ${from.length} differ`);
+  for (let i = 0; i < into.length; i++) into[i] = into[i]! + from[i]!;
+}
+
+function sameDims(a: ModelDims, b: ModelDims): void {
+  if (a.nLayer !== b.nLayer || a.nHead !== b.nHead || a.dMlp !== b.dMlp) {
+    throw new SpecError("dims", `cannot merge partials of different model shapes (${JSON.stringify(a)} vs ${JSON.stringify(b)})`);
+  }
+}
+
+function sameHead(a: { layer: number; head: number }, b: { layer: number; head: number }): void {
+  if (a.layer !== b.layer || a.head !== b.head) {
+    throw new SpecError("ablatedHead", `cannot merge partials with different ablated heads (${a.layer}.${a.head} vs ${b.layer}.${b.head})`);
+  }
+}
+
+const clone = <T>(p: T): T => structuredClone(p);
+
+/** Adds `b` to a copy of `a`. Per-case lists are concatenated and kept in case order. */
+export function mergePartials<P extends Partial>(a: P, b: P): P {
+  if (a.kind !== b.kind) throw new SpecError("kind", `cannot merge a ${a.kind} partial with a ${b.kind} partial`);
+  sameDims(a.dims, b.dims);
+  const out = clone(a) as Partial;
+  out.cases += b.cases;
+  out.baselineCorrect += b.baselineCorrect;
+  switch (out.kind) {
+    case "head-ablation": {
+      const o = b as HeadAblationPartial;
+      out.baselineProbSum += o.baselineProbSum;
+      addInto(out.correct, o.correct, "correct");
+      addInto(out.probSum, o.probSum, "probSum");
+      break;
+    }
+    case "attribution": {
+      const o = b as AttributionPartial;
+      if (out.topK !== o.topK) throw new SpecError("topK", `cannot merge attribution partials with top-K ${out.topK} and ${o.topK}`);
+      for (const k of ["impSum", "topKCount", "attnLayerSum", "ffnLayerSum", "headSum"] as const) addInto(out[k], o[k], k);
+      break;
+    }
+    case "cna": {
+      const o = b as CnaPartial;
+      sameHead(out.ablatedHead, o.ablatedHead);
+      if (out.topK !== o.topK) throw new SpecError("topK", `cannot merge CNA partials with top-K ${out.topK} and ${o.topK}`);
+      for (const k of ["impOrigSum", "impAblatedSum", "cnaSum", "coefOrigSum", "coefAblatedSum", "topKCount"] as const) addInto(out[k], o[k], k);
+      out.perCase = [...out.perCase, ...o.perCase].sort((x, y) => x.caseId - y.caseId);
+      break;
+    }
+    case "verify": {
+      const o = b as VerifyPartial;
+      sameHead(out.ablatedHead, o.ablatedHead);
+      if (out.ks.join() !== o.ks.join() || out.seed !== o.seed) throw new SpecError("ks", "cannot merge verification partials with different K lists or seeds");
+      for (const k of ["mask", "keep", "random"] as const) addInto(out[k], o[k], k);
+      break;
+    }
+  }
+  return out as P;
+}
+
+/** Merges in the order given (callers pass shard-id order for bit-identical results). */
+export function mergeAll<P extends Partial>(parts: readonly P[]): P {
+  if (parts.length === 0) throw new SpecError("partials", "nothing to merge");
+  return parts.slice(1).reduce((acc, p) => mergePartials(acc, p), clone(parts[0]!));
+}

@@ -1,0 +1,147 @@
+/**
+ * Rankings derived from merged partials: the `rankings.json` contract of DESIGN.md, documented by
+ * schemas/rankings.schema.json. Pure functions of the sums, so the same partials always give the
+ * same bytes.
+ */
+import type { AttributionPartial, CnaPartial, HeadAblationPartial, VerifyPartial } from "./partials.ts";
+import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
+
+export const RANKINGS_SCHEMA = "cna-sweep/rankings@1";
+
+export interface CellKey {
+  model: string;
+  op: Operator;
+  digits: DigitRange;
+  template: TemplateId;
+}
+
+export interface HeadRank {
+  layer: number;
+  head: number;
+  accuracy: number;
+  accuracyDrop: number;
+  relativeDrop: number;
+  meanProbCorrect: number;
+}
+
+export interface NeuronRank {
+  layer: number;
+  neuron: number;
+  cnaMean: number;
+  impOrigMean: number;
+  impAblatedMean: number;
+  coefOrigMean: number;
+  coefAblatedMean: number;
+  /** mean of m - m' (original minus ablated coefficient) */
+  coefDeltaMean: number;
+  topKCount: number;
+  /** What the neuron writes: top tokens of W_U (g * c(W_out[k])), filled where the model is at hand. */
+  topTokens?: string[];
+}
+
+export interface ImportanceRank {
+  layer: number;
+  neuron: number;
+  impMean: number;
+  topKCount: number;
+  topTokens?: string[];
+}
+
+export interface AttributionRankings {
+  topK: number;
+  neurons: ImportanceRank[];
+  attnLayers: Array<{ layer: number; impMean: number }>;
+  ffnLayers: Array<{ layer: number; impMean: number }>;
+  heads: Array<{ layer: number; head: number; impMean: number }>;
+}
+
+export interface VerificationPoint {
+  k: number;
+  accuracy: number;
+  relativeDecrease: number;
+}
+
+export interface VerificationRankings {
+  seed: number;
+  mask: VerificationPoint[];
+  keep: VerificationPoint[];
+  random: VerificationPoint[];
+}
+
+export interface CellRankings extends CellKey {
+  cases: number;
+  baselineAccuracy: number;
+  heads?: HeadRank[];
+  ablatedHead?: { layer: number; head: number };
+  /** total FFN neurons of the model; `neurons` lists the top ones */
+  neuronCount?: number;
+  neurons?: NeuronRank[];
+  attribution?: AttributionRankings;
+  verification?: VerificationRankings;
+}
+
+export interface Rankings {
+  schema: typeof RANKINGS_SCHEMA;
+  cells: CellRankings[];
+}
+
+/** a / b, or 0 when b is 0 (METHOD.md section 6: a zero baseline gives a zero relative drop). */
+export const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
+
+/** Every head, ranked: accuracy after ablation ascending, then mean probability, then (layer, head). */
+export function rankHeads(p: HeadAblationPartial): HeadRank[] {
+  const base = ratio(p.baselineCorrect, p.cases);
+  const heads: HeadRank[] = [];
+  for (let l = 0; l < p.dims.nLayer; l++) {
+    for (let h = 0; h < p.dims.nHead; h++) {
+      const i = l * p.dims.nHead + h;
+      const accuracy = ratio(p.correct[i]!, p.cases);
+      heads.push({
+        layer: l, head: h, accuracy, accuracyDrop: base - accuracy,
+        relativeDrop: ratio(base - accuracy, base), meanProbCorrect: ratio(p.probSum[i]!, p.cases),
+      });
+    }
+  }
+  return heads.sort((a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head);
+}
+
+/** Flat indices of the `top` largest values, ties by lower index. */
+export function topIndices(values: ArrayLike<number>, top: number): number[] {
+  const idx = Array.from({ length: values.length }, (_, i) => i);
+  idx.sort((a, b) => values[b]! - values[a]! || a - b);
+  return idx.slice(0, top);
+}
+
+/** The top neurons by mean CNA score (ties by (layer, neuron)). */
+export function rankCnaNeurons(p: CnaPartial, top: number): NeuronRank[] {
+  const F = p.dims.dMlp;
+  const n = Math.max(p.cases, 1);
+  return topIndices(p.cnaSum, top).map((j) => ({
+    layer: Math.floor(j / F), neuron: j % F,
+    cnaMean: p.cnaSum[j]! / n, impOrigMean: p.impOrigSum[j]! / n, impAblatedMean: p.impAblatedSum[j]! / n,
+    coefOrigMean: p.coefOrigSum[j]! / n, coefAblatedMean: p.coefAblatedSum[j]! / n,
+    coefDeltaMean: (p.coefOrigSum[j]! - p.coefAblatedSum[j]!) / n, topKCount: p.topKCount[j]!,
+  }));
+}
+
+export function rankAttribution(p: AttributionPartial, top: number): AttributionRankings {
+  const { nLayer: L, nHead: H, dMlp: F } = p.dims;
+  const n = Math.max(p.cases, 1);
+  const byImp = <T extends { impMean: number }>(a: T[]) => a.sort((x, y) => y.impMean - x.impMean);
+  return {
+    topK: p.topK,
+    neurons: topIndices(p.impSum, top).map((j) => ({ layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, topKCount: p.topKCount[j]! })),
+    attnLayers: byImp(p.attnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
+    ffnLayers: byImp(p.ffnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
+    heads: byImp(Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H, impMean: p.headSum[i]! / n }))),
+  };
+}
+
+export function rankVerification(p: VerifyPartial): VerificationRankings {
+  const base = ratio(p.baselineCorrect, p.cases);
+  const points = (correct: number[]) => p.ks.map((k, i) => {
+    const accuracy = ratio(correct[i]!, p.cases);
+    return { k, accuracy, relativeDecrease: ratio(base - accuracy, base) };
+  });
+  return { seed: p.seed, mask: points(p.mask), keep: points(p.keep), random: points(p.random) };
+}

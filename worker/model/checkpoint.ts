@@ -1,0 +1,72 @@
+/**
+ * A Hugging Face-layout checkpoint directory: config.json, model.safetensors, tokenizer.json
+ * (+ tokenizer_config.json). Loaded and cross-checked in one place so a worker either holds a
+ * consistent model or fails before it takes a shard.
+ */
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { parseModelConfig } from "./config.ts";
+import type { ModelConfig } from "./config.ts";
+import { BadConfigError, ModelNotFoundError } from "./errors.ts";
+import { loadGpt2Weights } from "./gpt2-weights.ts";
+import type { Gpt2Weights } from "./gpt2-weights.ts";
+import { parseSafetensors } from "./safetensors.ts";
+import { loadTokenizer } from "./tokenizer.ts";
+import type { ModelTokenizer } from "./tokenizer.ts";
+
+export interface Checkpoint {
+  dir: string;
+  config: ModelConfig;
+  weights: Gpt2Weights;
+  tokenizer: ModelTokenizer;
+  /**
+   * sha256 (hex) of model.safetensors. Identifies the weights in results and shard ids, so two
+   * workers holding different files under the same model name are detected.
+   */
+  digest: string;
+}
+
+export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  const isDir = await stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) throw new ModelNotFoundError(dir, `model directory ${dir} does not exist or is not a directory`);
+
+  const configPath = join(dir, "config.json");
+  const config = parseModelConfig(parseJson(await readRequired(configPath), configPath), configPath);
+
+  const weightsPath = join(dir, "model.safetensors");
+  const bytes = await readRequired(weightsPath);
+  const weights = loadGpt2Weights(parseSafetensors(bytes, weightsPath), config, weightsPath);
+  const digest = createHash("sha256").update(bytes).digest("hex");
+
+  const tokenizer = loadTokenizer(dir);
+  // Ids at or past vocab_size would index past the embedding. Smaller is fine: configs often
+  // pad vocab_size to a multiple of 64 or 128 for speed.
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new BadConfigError(
+      configPath,
+      "vocab_size",
+      `field vocab_size is ${config.vocabSize} but tokenizer.json has ids up to ${tokenizer.vocabSize - 1}`,
+    );
+  }
+  return { dir, config, weights, tokenizer, digest };
+}
+
+async function readRequired(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new ModelNotFoundError(path, `cannot read ${path}: ${(err as Error).message}`, err);
+  }
+}
+
+function parseJson(bytes: Buffer, path: string): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new BadConfigError(path, "(root)", `not valid JSON (${(err as Error).message})`, err);
+  }
+}

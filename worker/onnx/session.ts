@@ -1,0 +1,106 @@
+/**
+ * ONNX Runtime sessions: provider choice with a clear CPU fallback, thread counts, and a cache
+ * keyed by graph variant so an analysis builds and loads each graph once.
+ */
+import * as ort from "onnxruntime-node";
+
+export type Provider = "cpu" | "cuda";
+
+export interface SessionOptions {
+  /** Execution provider to ask for (default "cpu"). "cuda" falls back to CPU with a warning. */
+  provider?: Provider;
+  /** Threads inside one operator (default: ONNX Runtime's choice, one per core). */
+  intraOpThreads?: number;
+  /** Called with human-readable notices (provider fallback). Default: stderr. */
+  onNotice?: (message: string) => void;
+}
+
+export interface ResolvedSessionOptions {
+  provider: Provider;
+  intraOpThreads: number;
+  onNotice: (message: string) => void;
+}
+
+export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOptions {
+  const provider = o.provider ?? "cpu";
+  if (provider !== "cpu" && provider !== "cuda") throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
+  const threads = o.intraOpThreads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`intraOpThreads must be a non-negative integer, got ${threads}`);
+  return { provider, intraOpThreads: threads, onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)) };
+}
+
+export type Feeds = Record<string, ort.Tensor>;
+export type Fetches = Record<string, ort.Tensor>;
+
+/** One loaded graph. */
+export class GraphSession {
+  private constructor(private readonly session: ort.InferenceSession, readonly provider: Provider) {}
+
+  static async create(model: Uint8Array, options: ResolvedSessionOptions): Promise<GraphSession> {
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: "all",
+      ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    };
+    if (options.provider === "cuda") {
+      try {
+        return new GraphSession(await ort.InferenceSession.create(model, { ...base, executionProviders: ["cuda"] }), "cuda");
+      } catch (err) {
+        options.onNotice(`cna: the CUDA execution provider could not be loaded (${firstLine(err)}); running on CPU. ` +
+          "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.");
+      }
+    }
+    return new GraphSession(await ort.InferenceSession.create(model, { ...base, executionProviders: ["cpu"] }), "cpu");
+  }
+
+  async run(feeds: Feeds, fetches?: readonly string[]): Promise<Fetches> {
+    return fetches ? this.session.run(feeds, fetches as string[]) : this.session.run(feeds);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Sessions by key, built on first use; `close()` releases them all. */
+export class SessionCache {
+  private readonly sessions = new Map<string, Promise<GraphSession>>();
+
+  constructor(readonly options: ResolvedSessionOptions) {}
+
+  get(key: string, build: () => Uint8Array): Promise<GraphSession> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = GraphSession.create(build(), this.options);
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    // A session that failed to build has nothing to release; every other one is released.
+    await Promise.allSettled(all.map(async (s) => (await s).release()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export function floatTensor(data: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor("float32", data, dims);
+}
+
+export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+  return new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split("\n")[0] ?? "unknown error";
+}
