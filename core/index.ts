@@ -43,7 +43,7 @@ export type { Case, TextEncoderLike } from "./cases.ts";
 export { mergePartials, mergeAll } from "./partials.ts";
 export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, Partial } from "./partials.ts";
 
-export { RANKINGS_SCHEMA, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification } from "./rankings.ts";
+export { RANKINGS_SCHEMA, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
 export type {
-  CellKey, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
+  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
 } from "./rankings.ts";

@@ -145,3 +145,36 @@ export function rankVerification(p: VerifyPartial): VerificationRankings {
   });
   return { seed: p.seed, mask: points(p.mask), keep: points(p.keep), random: points(p.random) };
 }
+
+/** The merged partials of one cell, any subset. */
+export interface CellPartials {
+  headAblation?: HeadAblationPartial;
+  cna?: CnaPartial;
+  attribution?: AttributionPartial;
+  verify?: VerifyPartial;
+}
+
+/** One cell of rankings.json from its merged partials; `topNeurons` bounds the neuron lists. */
+export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons = 50): CellRankings {
+  const first = parts.headAblation ?? parts.cna ?? parts.attribution ?? parts.verify;
+  if (!first) throw new RangeError(`cell ${key.model} ${key.op} ${key.digits}D t${key.template}: no results to rank`);
+  const cell: CellRankings = {
+    model: key.model, op: key.op, digits: key.digits, template: key.template,
+    cases: first.cases, baselineAccuracy: ratio(first.baselineCorrect, first.cases),
+  };
+  if (parts.headAblation) cell.heads = rankHeads(parts.headAblation);
+  if (parts.cna) {
+    cell.ablatedHead = { ...parts.cna.ablatedHead };
+    cell.neuronCount = parts.cna.dims.nLayer * parts.cna.dims.dMlp;
+    cell.neurons = rankCnaNeurons(parts.cna, topNeurons);
+  }
+  if (parts.attribution) {
+    cell.neuronCount ??= parts.attribution.dims.nLayer * parts.attribution.dims.dMlp;
+    cell.attribution = rankAttribution(parts.attribution, topNeurons);
+  }
+  if (parts.verify) {
+    cell.ablatedHead ??= { ...parts.verify.ablatedHead };
+    cell.verification = rankVerification(parts.verify);
+  }
+  return cell;
+}

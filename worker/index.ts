@@ -1,6 +1,7 @@
 /**
- * worker — the GPU-side deployable. So far: checkpoint loading (worker/model). The ONNX
- * engine, analyses and shard runtime will be exported from here as they land.
+ * worker — the GPU-side deployable: checkpoint loading (worker/model), the ONNX engine
+ * (worker/onnx) and the analyses (worker/analyses). The shard runtime lands with the
+ * distributed sweep.
  *
  * @example
  * ```ts
@@ -44,3 +45,12 @@ export type {
   Tensor,
   TensorInfo,
 } from "./model/index.ts";
+
+export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, buildGpt2Graph } from "./onnx/index.ts";
+export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, SessionOptions } from "./onnx/index.ts";
+export {
+  ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
+} from "./analyses/index.ts";
+export type {
+  AnalysisCase, AnalysisName, CellAnalysisOptions, CnaOptions, HeadAblationMode, ImportanceMethod, ImportanceOptions, TargetRule, VerifyOptions,
+} from "./analyses/index.ts";

@@ -70,3 +70,9 @@ export function headMask(shape: ModelShape, ablated: ReadonlyArray<{ layer: numb
   });
   return mask;
 }
+
+export function checkNeuron(shape: ModelShape, layer: number, neuron: number): void {
+  if (!Number.isInteger(layer) || layer < 0 || layer >= shape.nLayer || !Number.isInteger(neuron) || neuron < 0 || neuron >= shape.dMlp) {
+    throw new EngineInputError("neuron", `neuron ${layer}_${neuron} does not exist: the model has layers 0..${shape.nLayer - 1} and neurons 0..${shape.dMlp - 1}`);
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * worker/analyses — METHOD.md's analyses over a cell's cases, each returning a mergeable
+ * partial (core/partials.ts): head ablation, attribution, CNA, verification.
+ *
+ * @example
+ * ```ts
+ * const partial = await headAblation(runner, cases);               // every head, packed masks
+ * const top = rankHeads(partial)[0];
+ * const c = await cna(runner, cases, { head: top, topK: 100 });    // top head ablated
+ * const v = await verify(runner, cases, { head: top, perCase: c.perCase });
+ * ```
+ */
+export { headAblation } from "./head-ablation.ts";
+export type { HeadAblationMode, HeadAblationOptions } from "./head-ablation.ts";
+export { NeuronScorer } from "./importance.ts";
+export type { ImportanceInputs, ImportanceMethod, ImportanceOptions } from "./importance.ts";
+export { attribution } from "./attribution.ts";
+export type { AttributionOptions, LayerScores } from "./attribution.ts";
+export { cna } from "./cna.ts";
+export type { CnaCaseScores, CnaOptions, TargetRule } from "./cna.ts";
+export { DEFAULT_KS, DEFAULT_VERIFY_SEED, verify } from "./verify.ts";
+export type { VerifyOptions } from "./verify.ts";
+export { neuronTopTokens } from "./tokens.ts";
+export type { TokenDecoder } from "./tokens.ts";
+export { ANALYSES, addTopTokens, analyzeCell } from "./cell.ts";
+export type { AnalysisName, CellAnalysisOptions } from "./cell.ts";
+export type { AnalysisCase, Progress } from "./common.ts";
