@@ -41,9 +41,18 @@ export { buildCases } from "./cases.ts";
 export type { Case, TextEncoderLike } from "./cases.ts";
 
 export { mergePartials, mergeAll } from "./partials.ts";
-export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, Partial } from "./partials.ts";
+export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
 
 export { RANKINGS_SCHEMA, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
 export type {
   CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
 } from "./rankings.ts";
+
+export { STAGES, shardContent, canonicalJson, ranges } from "./shards.ts";
+export type { StageName, ShardCell, ShardTask } from "./shards.ts";
+
+export { MemoryShardQueue } from "./queue.ts";
+export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";
+
+export { encodePartial, decodePartial } from "./sink.ts";
+export type { ResultSink, ShardReport, ShardFailure } from "./sink.ts";

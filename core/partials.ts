@@ -79,7 +79,7 @@ export interface VerifyPartial {
   random: number[];
 }
 
-export type Partial = HeadAblationPartial | AttributionPartial | CnaPartial | VerifyPartial;
+export type AnyPartial = HeadAblationPartial | AttributionPartial | CnaPartial | VerifyPartial;
 
 function addInto(into: number[], from: readonly number[], what: string): void {
   if (into.length !== from.length) throw new SpecError(what, `cannot merge ${what}: lengths ${into.length} and ${from.length} differ`);
@@ -101,10 +101,10 @@ function sameHead(a: { layer: number; head: number }, b: { layer: number; head: 
 const clone = <T>(p: T): T => structuredClone(p);
 
 /** Adds `b` to a copy of `a`. Per-case lists are concatenated and kept in case order. */
-export function mergePartials<P extends Partial>(a: P, b: P): P {
+export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
   if (a.kind !== b.kind) throw new SpecError("kind", `cannot merge a ${a.kind} partial with a ${b.kind} partial`);
   sameDims(a.dims, b.dims);
-  const out = clone(a) as Partial;
+  const out = clone(a) as AnyPartial;
   out.cases += b.cases;
   out.baselineCorrect += b.baselineCorrect;
   switch (out.kind) {
@@ -141,7 +141,7 @@ export function mergePartials<P extends Partial>(a: P, b: P): P {
 }
 
 /** Merges in the order given (callers pass shard-id order for bit-identical results). */
-export function mergeAll<P extends Partial>(parts: readonly P[]): P {
+export function mergeAll<P extends AnyPartial>(parts: readonly P[]): P {
   if (parts.length === 0) throw new SpecError("partials", "nothing to merge");
   return parts.slice(1).reduce((acc, p) => mergePartials(acc, p), clone(parts[0]!));
 }

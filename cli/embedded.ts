@@ -1,0 +1,71 @@
+/**
+ * Embedded mode (DESIGN.md decision 7): coordinator and N workers in one process, joined by the
+ * in-process queue (same semantics as JetStream: ack, nak, redelivery after the ack wait, a
+ * delivery limit) and a direct result sink. Same planner, engine, merge and store as a
+ * distributed run; only the transports differ.
+ */
+import { MemoryShardQueue } from "../core/index.ts";
+import type { Rankings, ResultSink, ShardTask } from "../core/index.ts";
+import { SweepRun, SweepStore } from "../coordinator/index.ts";
+import type { PlanSpec, SweepEvent, SweepState, SweepStatus } from "../coordinator/index.ts";
+import { ModelCache, ShardWorker } from "../worker/index.ts";
+import type { Provider, WorkerEvent } from "../worker/index.ts";
+
+export interface EmbeddedOptions {
+  spec: PlanSpec;
+  /** the coordinator's data directory (journal + result blobs); reuse it to resume */
+  dataDir: string;
+  /** worker loops (default 2) */
+  workers?: number;
+  provider?: Provider;
+  /** ONNX Runtime threads per operator (default: one per core) */
+  threads?: number;
+  ackWaitMs?: number;
+  maxDeliver?: number;
+  onSweepEvent?: (e: SweepEvent) => void;
+  onWorkerEvent?: (worker: string, e: WorkerEvent) => void;
+  /** called about once a second with the sweep's status while it runs */
+  onStatus?: (s: SweepStatus) => void;
+}
+
+export interface EmbeddedResult {
+  state: SweepState;
+  rankings: Rankings;
+  status: SweepStatus;
+}
+
+export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
+  const store = new SweepStore(o.dataDir);
+  const journal = store.open();
+  const quarantined = new Map<string, string>();
+  for (const e of journal) if (e.type === "shard-quarantined" && e.sweepId === o.spec.sweepId) quarantined.set(e.shardId, e.reason);
+  if (!journal.some((e) => e.type === "sweep-submitted" && e.sweepId === o.spec.sweepId)) {
+    store.append({ type: "sweep-submitted", sweepId: o.spec.sweepId, at: new Date().toISOString(), spec: o.spec, source: "embedded" });
+  }
+  let run: SweepRun | undefined;
+  const queue = new MemoryShardQueue<ShardTask>({
+    ackWaitMs: o.ackWaitMs ?? 60_000,
+    maxDeliver: o.maxDeliver ?? 5,
+    onDead: (id, reason) => run?.quarantine(id, reason),
+  });
+  run = new SweepRun(o.spec, store, queue, o.onSweepEvent);
+  const sink: ResultSink = { report: (r) => run!.ingest(r), fail: (f) => run!.fail(f) };
+  const models = new ModelCache({ provider: o.provider ?? "cpu", intraOpThreads: o.threads });
+  const workers = Array.from({ length: o.workers ?? 2 }, (_, i) => {
+    const id = `embedded-${i}`;
+    return new ShardWorker(queue, sink, models, { id, pullTimeoutMs: 200, onEvent: (e) => o.onWorkerEvent?.(id, e) });
+  });
+  const ticker = o.onStatus ? setInterval(() => o.onStatus!(run!.status()), 1000) : undefined;
+  try {
+    for (const w of workers) w.start();
+    await run.start(quarantined);
+    const state = await run.done;
+    return { state, rankings: run.rankings(), status: run.status() };
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await Promise.all(workers.map((w) => w.drain()));
+    await queue.close();
+    await models.close();
+    store.close();
+  }
+}

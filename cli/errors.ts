@@ -1,0 +1,27 @@
+/**
+ * Errors of the command line itself. A usage error is the user's typing (a flag, a value), so
+ * `cna` answers it with exit code 2 and a pointer to the command's help instead of a code; any
+ * other CnaError is a runtime failure (exit 1) reported as `cna: CODE: message`.
+ */
+import { CnaError } from "../core/index.ts";
+
+/** A bad flag, a missing one, or a value outside what the flag allows. */
+export class UsageError extends CnaError {
+  /** The flag at fault, e.g. `--op`; "" when the problem is not one flag (an unknown command). */
+  readonly flag: string;
+
+  constructor(flag: string, message: string, cause?: unknown) {
+    super(message, { code: "USAGE", retryable: false, cause });
+    this.flag = flag;
+  }
+}
+
+/** The result file could not be written (no space, no permission, a directory in the way). */
+export class OutputWriteError extends CnaError {
+  readonly path: string;
+
+  constructor(path: string, message: string, cause?: unknown) {
+    super(message, { code: "OUTPUT_WRITE_FAILED", retryable: false, cause });
+    this.path = path;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Coordinator errors. Each has a stable `code`; `retryable` says whether a worker reporting a
+ * result should try again (a disk hiccup) or give up (a result that will never be accepted).
+ */
+import { CnaError } from "../core/index.ts";
+
+/** The data directory could not be read or written. Retryable: the disk may come back. */
+export class StoreError extends CnaError {
+  constructor(readonly path: string, message: string, cause?: unknown) {
+    super(message, { code: "STORE_FAILED", retryable: true, cause });
+  }
+}
+
+/** A reported result does not belong to any shard of this sweep, or is malformed. */
+export class BadResultError extends CnaError {
+  constructor(readonly shardId: string, message: string) {
+    super(message, { code: "BAD_RESULT", retryable: false });
+  }
+}
+
+/** No sweep with this id. */
+export class SweepNotFoundError extends CnaError {
+  constructor(readonly sweepId: string) {
+    super(`no sweep with id ${JSON.stringify(sweepId)}`, { code: "SWEEP_NOT_FOUND", retryable: false });
+  }
+}

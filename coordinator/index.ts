@@ -1,0 +1,21 @@
+/**
+ * coordinator — the control plane: plans sweeps into shards, publishes them, ingests results
+ * into its data directory, merges them in shard-id order and derives rankings.
+ *
+ * @example
+ * ```ts
+ * const store = new SweepStore("/var/lib/cna/sweep-1");
+ * store.open();
+ * const run = new SweepRun(planSpec, store, queue);
+ * await run.start();
+ * // workers report through a ResultSink: { report: (r) => run.ingest(r), fail: (f) => run.fail(f) }
+ * console.log(await run.done, run.rankings());
+ * ```
+ */
+export { SweepStore, digestOf, writeAtomic } from "./store.ts";
+export type { JournalEvent, StoreResult } from "./store.ts";
+export { cellName, cellPairCount, planStage, rangeKey, shardIdOf } from "./planner.ts";
+export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
+export { SweepRun } from "./sweep.ts";
+export type { ShardState, StageProgress, SweepEvent, SweepState, SweepStatus } from "./sweep.ts";
+export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";

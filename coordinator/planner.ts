@@ -1,0 +1,75 @@
+/**
+ * Planner: cells × stages → shards (DESIGN.md decision 8). The first stage of every cell is
+ * planned at once; a later stage is planned when the stage before it is merged, because its
+ * inputs (the top head, each case's CNA neurons) come from that merge.
+ */
+import { createHash } from "node:crypto";
+import { pairCount, ranges, shardContent } from "../core/index.ts";
+import type { CaseTopK, CellKey, ShardTask, StageName } from "../core/index.ts";
+
+export interface PlanCell {
+  key: CellKey;
+  modelPath: string;
+}
+
+/** What the planner needs of a sweep (a resolved sweep file maps onto it). */
+export interface PlanSpec {
+  sweepId: string;
+  cells: PlanCell[];
+  stages: StageName[];
+  /** the pair rule of every cell */
+  sample: number | "all";
+  casesSeed: number;
+  pairsPerShard: number;
+  topK: number;
+  target: "predicted" | "correct";
+  ks: number[];
+  verifySeed: number;
+  /** ablate this head in every cell instead of each cell's top head */
+  fixedHead?: { layer: number; head: number };
+}
+
+export interface PlannedShard {
+  id: string;
+  task: ShardTask;
+}
+
+export interface StageInputs {
+  head?: { layer: number; head: number };
+  /** verify: each CNA shard's per-case neurons, by its pair range "start-end" (stages share ranges) */
+  perCaseByRange?: ReadonlyMap<string, CaseTopK[]>;
+}
+
+export const rangeKey = (start: number, end: number): string => `${start}-${end}`;
+
+export const shardIdOf = (task: ShardTask): string => createHash("sha256").update(shardContent(task)).digest("hex").slice(0, 32);
+
+/** Operand pairs of a cell under the spec's rule (1D cells always use every pair). */
+export function cellPairCount(spec: PlanSpec, key: CellKey): number {
+  const all = pairCount(key.op, key.digits);
+  return spec.sample === "all" || key.digits === 1 ? all : Math.min(spec.sample, all);
+}
+
+export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inputs: StageInputs = {}): PlannedShard[] {
+  const total = cellPairCount(spec, cell.key);
+  const head = stage === "cna" || stage === "verify" ? inputs.head ?? spec.fixedHead : undefined;
+  if ((stage === "cna" || stage === "verify") && !head) throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without a head`);
+  return ranges(total, spec.pairsPerShard).map(([start, end]) => {
+    const task: ShardTask = {
+      sweepId: spec.sweepId,
+      stage,
+      cell: { model: cell.key.model, modelPath: cell.modelPath, op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
+      pairs: { sample: spec.sample, seed: spec.casesSeed, start, end },
+      // CNA keeps enough neurons per case for the largest verification K.
+      topK: stage === "verify" ? Math.max(...spec.ks) : stage === "cna" && spec.stages.includes("verify") ? Math.max(spec.topK, ...spec.ks) : spec.topK,
+      target: spec.target,
+      ...(head ? { head } : {}),
+      ...(stage === "verify" ? { ks: spec.ks, verifySeed: spec.verifySeed, perCase: inputs.perCaseByRange?.get(rangeKey(start, end)) ?? [] } : {}),
+    };
+    return { id: shardIdOf(task), task };
+  });
+}
+
+export function cellName(key: CellKey): string {
+  return `${key.model} ${key.op} ${key.digits}D t${key.template}`;
+}

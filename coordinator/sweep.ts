@@ -1,0 +1,233 @@
+/**
+ * One sweep's state machine: plans each cell's stages, publishes their shards, ingests results
+ * (first stored copy wins, duplicates are compared by digest), quarantines shards that cannot
+ * succeed, plans the next stage when a stage is merged, and derives rankings from the stored
+ * partials in shard-id order — so the rankings are bit-identical whatever ran the shards.
+ *
+ * Restart: the planner is deterministic and results are keyed by shard id, so `start()` on a
+ * store that already holds results re-derives every stage, republishes only what is unfinished
+ * (the queue deduplicates by shard id) and carries on.
+ */
+import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA } from "../core/index.ts";
+import type {
+  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
+} from "../core/index.ts";
+import { BadResultError } from "./errors.ts";
+import { cellName, planStage, rangeKey } from "./planner.ts";
+import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
+import type { SweepStore } from "./store.ts";
+
+export type SweepState = "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+export type ShardState = "PENDING" | "STORED" | "QUARANTINED";
+
+interface ShardRecord extends PlannedShard {
+  cell: CellRun;
+  state: ShardState;
+  attempts: number;
+  reason?: string;
+}
+
+interface CellRun {
+  cell: PlanCell;
+  stageIndex: number;
+  shards: Map<StageName, ShardRecord[]>;
+  merged: Partial<Record<StageName, AnyPartial>>;
+  failed?: string;
+}
+
+export interface StageProgress {
+  stage: StageName;
+  total: number;
+  stored: number;
+  quarantined: number;
+}
+
+export interface SweepStatus {
+  sweepId: string;
+  state: SweepState;
+  cells: number;
+  cellsDone: number;
+  cellsFailed: number;
+  stages: StageProgress[];
+  duplicates: number;
+  nondeterministic: number;
+  redeliveries: number;
+  quarantined: Array<{ shardId: string; cell: string; stage: StageName; reason: string }>;
+}
+
+export type SweepEvent =
+  | { type: "published"; shard: PlannedShard }
+  | { type: "stored"; shardId: string; stage: StageName; worker: string; bytes: number }
+  | { type: "duplicate"; shardId: string; matches: boolean }
+  | { type: "quarantined"; shardId: string; reason: string }
+  | { type: "stage-merged"; cell: string; stage: StageName }
+  | { type: "finished"; state: SweepState };
+
+export class SweepRun {
+  private readonly cells: CellRun[];
+  private readonly byId = new Map<string, ShardRecord>();
+  private state: SweepState = "RUNNING";
+  private duplicates = 0;
+  private nondeterministic = 0;
+  private redeliveries = 0;
+  private finish!: (s: SweepState) => void;
+  /** resolves when every cell has finished or failed */
+  readonly done: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
+
+  constructor(
+    readonly spec: PlanSpec,
+    private readonly store: SweepStore,
+    private readonly queue: ShardQueue<ShardTask>,
+    private readonly onEvent: (e: SweepEvent) => void = () => undefined,
+  ) {
+    this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), merged: {} }));
+  }
+
+  /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
+  async start(quarantined: ReadonlyMap<string, string> = new Map()): Promise<void> {
+    for (const c of this.cells) await this.enterStage(c, {}, quarantined);
+    this.checkDone();
+  }
+
+  async ingest(r: ShardReport): Promise<void> {
+    const rec = this.byId.get(r.shardId);
+    if (!rec || r.sweepId !== this.spec.sweepId) throw new BadResultError(r.shardId, `shard ${r.shardId} is not part of sweep ${this.spec.sweepId}`);
+    if (r.attempt > 1) this.redeliveries++;
+    const partial = decodePartial(r.result);
+    if (partial.kind !== rec.task.stage) throw new BadResultError(r.shardId, `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`);
+    const stored = this.store.putResult(r.shardId, r.result);
+    const at = new Date().toISOString();
+    if (stored.outcome === "duplicate") {
+      this.duplicates++;
+      if (!stored.matches) this.nondeterministic++;
+      this.store.append({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
+      this.onEvent({ type: "duplicate", shardId: r.shardId, matches: stored.matches });
+    } else {
+      this.store.append({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
+      this.onEvent({ type: "stored", shardId: r.shardId, stage: rec.task.stage, worker: r.worker, bytes: r.result.length });
+    }
+    if (rec.state === "PENDING") {
+      rec.state = "STORED";
+      await this.advance(rec.cell);
+    }
+  }
+
+  async fail(f: ShardFailure): Promise<void> {
+    this.store.append({ type: "shard-failed", sweepId: f.sweepId, shardId: f.shardId, at: new Date().toISOString(), code: f.code, message: f.message, retryable: f.retryable, worker: f.worker });
+    if (!f.retryable) this.quarantine(f.shardId, `${f.code}: ${f.message}`);
+  }
+
+  /** A shard that will not be retried (terminal failure, or out of deliveries). */
+  quarantine(shardId: string, reason: string): void {
+    const rec = this.byId.get(shardId);
+    if (!rec || rec.state !== "PENDING") return;
+    rec.state = "QUARANTINED";
+    rec.reason = reason;
+    rec.cell.failed ??= `shard ${shardId} (${rec.task.stage}) quarantined: ${reason}`;
+    this.store.append({ type: "shard-quarantined", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), reason });
+    this.onEvent({ type: "quarantined", shardId, reason });
+    this.checkDone();
+  }
+
+  cancel(): void {
+    if (this.state !== "RUNNING") return;
+    this.state = "CANCELLED";
+    this.store.append({ type: "sweep-cancelled", sweepId: this.spec.sweepId, at: new Date().toISOString() });
+    this.finish(this.state);
+  }
+
+  status(): SweepStatus {
+    const stages = new Map<StageName, StageProgress>();
+    for (const s of this.spec.stages) stages.set(s, { stage: s, total: 0, stored: 0, quarantined: 0 });
+    const quarantined: SweepStatus["quarantined"] = [];
+    for (const rec of this.byId.values()) {
+      const p = stages.get(rec.task.stage)!;
+      p.total++;
+      if (rec.state === "STORED") p.stored++;
+      if (rec.state === "QUARANTINED") {
+        p.quarantined++;
+        quarantined.push({ shardId: rec.id, cell: cellName(rec.cell.cell.key), stage: rec.task.stage, reason: rec.reason ?? "" });
+      }
+    }
+    return {
+      sweepId: this.spec.sweepId, state: this.state, cells: this.cells.length,
+      cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.spec.stages.length).length,
+      cellsFailed: this.cells.filter((c) => c.failed).length,
+      stages: [...stages.values()], duplicates: this.duplicates, nondeterministic: this.nondeterministic, redeliveries: this.redeliveries, quarantined,
+    };
+  }
+
+  /** Rankings from every merged stage so far (final once the sweep has finished). */
+  rankings(topNeurons = 50): Rankings {
+    const cells: CellRankings[] = [];
+    for (const c of this.cells) {
+      const m = c.merged;
+      const parts: CellPartials = {
+        headAblation: m["head-ablation"] as CellPartials["headAblation"], cna: m.cna as CellPartials["cna"],
+        attribution: m.attribution as CellPartials["attribution"], verify: m.verify as CellPartials["verify"],
+      };
+      if (Object.values(parts).some((p) => p !== undefined)) cells.push(buildCellRankings(c.cell.key, parts, topNeurons));
+    }
+    return { schema: RANKINGS_SCHEMA, cells };
+  }
+
+  private async enterStage(c: CellRun, inputs: StageInputs, quarantined: ReadonlyMap<string, string> = new Map()): Promise<void> {
+    const stage = this.spec.stages[c.stageIndex];
+    if (!stage) return;
+    const planned = planStage(this.spec, c.cell, stage, inputs);
+    const records = planned.map((p): ShardRecord => ({ ...p, cell: c, state: this.store.hasResult(p.id) ? "STORED" : "PENDING", attempts: 0 }));
+    c.shards.set(stage, records);
+    for (const rec of records) {
+      this.byId.set(rec.id, rec);
+      const reason = quarantined.get(rec.id);
+      if (rec.state === "PENDING" && reason !== undefined) {
+        rec.state = "QUARANTINED";
+        rec.reason = reason;
+        c.failed ??= `shard ${rec.id} (${stage}) quarantined: ${reason}`;
+      }
+    }
+    for (const rec of records.filter((r) => r.state === "PENDING")) {
+      if (await this.queue.publish(rec.id, rec.task)) {
+        this.store.append({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+      }
+      this.onEvent({ type: "published", shard: rec });
+    }
+    await this.advance(c);
+  }
+
+  /** When every shard of the cell's stage is stored: merge in shard-id order, plan the next stage. */
+  private async advance(c: CellRun): Promise<void> {
+    const stage = this.spec.stages[c.stageIndex];
+    if (!stage || c.failed) return this.checkDone();
+    const records = c.shards.get(stage) ?? [];
+    if (records.some((r) => r.state !== "STORED")) return;
+    const ordered = [...records].sort((a, b) => (a.id < b.id ? -1 : 1));
+    c.merged[stage] = mergeAll(ordered.map((r) => decodePartial(this.store.getResult(r.id))));
+    this.onEvent({ type: "stage-merged", cell: cellName(c.cell.key), stage });
+    c.stageIndex++;
+    const inputs: StageInputs = {};
+    const ha = c.merged["head-ablation"];
+    if (ha?.kind === "head-ablation" && !this.spec.fixedHead) {
+      const top = rankHeads(ha)[0]!;
+      inputs.head = { layer: top.layer, head: top.head };
+    }
+    if (stage === "cna") {
+      const byRange = new Map<string, CaseTopK[]>();
+      for (const r of records) byRange.set(rangeKey(r.task.pairs.start, r.task.pairs.end), (decodePartial(this.store.getResult(r.id)) as CnaPartial).perCase);
+      inputs.perCaseByRange = byRange;
+      inputs.head = (c.merged.cna as CnaPartial).ablatedHead;
+    }
+    await this.enterStage(c, inputs);
+    this.checkDone();
+  }
+
+  private checkDone(): void {
+    if (this.state !== "RUNNING") return;
+    const open = this.cells.some((c) => !c.failed && c.stageIndex < this.spec.stages.length);
+    if (open) return;
+    this.state = this.cells.some((c) => c.failed) ? "FAILED" : "SUCCEEDED";
+    this.store.append({ type: "sweep-finished", sweepId: this.spec.sweepId, at: new Date().toISOString(), state: this.state });
+    this.onEvent({ type: "finished", state: this.state });
+    this.finish(this.state);
+  }
+}

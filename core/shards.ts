@@ -1,0 +1,60 @@
+/**
+ * Shards: the unit of work a worker pulls. A shard names one stage of one cell over a range of
+ * the cell's operand pairs; the worker rebuilds the cell's cases from the pair rule and the
+ * model's tokenizer, so messages stay small and the coordinator needs no model files.
+ *
+ * A shard's id is the hash of its canonical content (`shardContent`), so the same work always
+ * has the same id: publishing it twice is deduplicated and a result reported twice is recognised.
+ */
+import type { CaseTopK } from "./partials.ts";
+import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
+
+export const STAGES = ["head-ablation", "attribution", "cna", "verify"] as const;
+export type StageName = (typeof STAGES)[number];
+
+export interface ShardCell {
+  model: string;
+  /** where workers find the checkpoint directory */
+  modelPath: string;
+  op: Operator;
+  digits: DigitRange;
+  template: TemplateId;
+}
+
+export interface ShardTask {
+  sweepId: string;
+  stage: StageName;
+  cell: ShardCell;
+  /** the cell's pair rule and this shard's pair range [start, end) */
+  pairs: { sample: number | "all"; seed: number; start: number; end: number };
+  /** cna and verify: the head ablated */
+  head?: { layer: number; head: number };
+  topK: number;
+  target: "predicted" | "correct";
+  /** verify */
+  ks?: number[];
+  verifySeed?: number;
+  /** verify: each case's CNA neurons, from the merged CNA stage of the cell */
+  perCase?: CaseTopK[];
+}
+
+/** Canonical JSON (sorted keys) of everything that defines the work; hash it for the shard id. */
+export function shardContent(task: ShardTask): string {
+  return canonicalJson(task);
+}
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** [start, end) ranges of at most `size` covering 0..total. */
+export function ranges(total: number, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let s = 0; s < total; s += size) out.push([s, Math.min(total, s + size)]);
+  return out;
+}

@@ -1,0 +1,34 @@
+/**
+ * The result seam: where a worker sends a finished shard (the coordinator's ingestion, directly
+ * in embedded runs, over gRPC ReportShard in distributed ones). A worker acks the shard's queue
+ * message only after `report` resolved, i.e. after the coordinator stored the result durably.
+ */
+import type { AnyPartial } from "./partials.ts";
+
+export interface ShardReport {
+  sweepId: string;
+  shardId: string;
+  worker: string;
+  /** the queue's delivery count for this attempt */
+  attempt: number;
+  /** the partial result, JSON-encoded (the bytes whose digest detects non-determinism) */
+  result: Uint8Array;
+}
+
+export interface ShardFailure {
+  sweepId: string;
+  shardId: string;
+  worker: string;
+  attempt: number;
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface ResultSink {
+  report(r: ShardReport): Promise<void>;
+  fail(f: ShardFailure): Promise<void>;
+}
+
+export const encodePartial = (p: AnyPartial): Uint8Array => new TextEncoder().encode(JSON.stringify(p));
+export const decodePartial = (bytes: Uint8Array): AnyPartial => JSON.parse(new TextDecoder().decode(bytes)) as AnyPartial;

@@ -1,0 +1,111 @@
+/**
+ * The shard consumer: pulls shards, keeps each alive with working() while it runs, reports the
+ * result and acks only after the coordinator stored it. Failures are classed once, here:
+ * retryable → nak(delay); terminal → ReportFailure + term().
+ *
+ * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
+ */
+import { encodePartial, errorInfo } from "../../core/index.ts";
+import type { QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardTask } from "../../core/index.ts";
+import { executeShard } from "./execute.ts";
+import type { ModelCache } from "./execute.ts";
+
+export type WorkerState = "INITIALIZED" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
+
+export interface ShardWorkerOptions {
+  id: string;
+  /** shards run at once (default 1) */
+  concurrency?: number;
+  /** working() every this often while a shard runs (default 5 s; keep well under the ack wait) */
+  heartbeatMs?: number;
+  /** nak delay for a retryable failure (default 1 s) */
+  retryDelayMs?: number;
+  /** how long one pull waits (default 1 s) */
+  pullTimeoutMs?: number;
+  onEvent?: (e: WorkerEvent) => void;
+}
+
+export type WorkerEvent =
+  | { type: "started" | "finished"; shardId: string; stage: string; model: string; attempt: number; ms?: number }
+  | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
+  | { type: "heartbeat"; shardId: string };
+
+export class ShardWorker {
+  private state: WorkerState = "INITIALIZED";
+  private loops: Promise<void>[] = [];
+  private readonly o: Required<Omit<ShardWorkerOptions, "onEvent">> & Pick<ShardWorkerOptions, "onEvent">;
+  inFlight = 0;
+
+  constructor(private readonly queue: ShardQueue<ShardTask>, private readonly sink: ResultSink, private readonly models: ModelCache, options: ShardWorkerOptions) {
+    this.o = { concurrency: 1, heartbeatMs: 5_000, retryDelayMs: 1_000, pullTimeoutMs: 1_000, ...options };
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+
+  start(): void {
+    if (this.state !== "INITIALIZED") throw new Error(`worker ${this.o.id} cannot start from state ${this.state}`);
+    this.state = "RUNNING";
+    this.loops = Array.from({ length: this.o.concurrency }, () => this.loop());
+  }
+
+  /** Stops pulling; shards already running finish (and are reported) before this resolves. */
+  async drain(): Promise<void> {
+    if (this.state === "RUNNING") this.state = "DRAINING";
+    await Promise.all(this.loops);
+    if (this.state === "DRAINING") this.state = "STOPPED";
+  }
+
+  private async loop(): Promise<void> {
+    while (this.state === "RUNNING") {
+      const msg = await this.queue.pull(this.o.pullTimeoutMs);
+      if (!msg) continue;
+      if (this.state !== "RUNNING") {
+        await msg.nak(0); // draining: give it back at once
+        break;
+      }
+      await this.run(msg);
+    }
+  }
+
+  private async run(msg: QueueMessage<ShardTask>): Promise<void> {
+    const task = msg.data;
+    const attempt = msg.deliveryCount;
+    const started = performance.now();
+    this.inFlight++;
+    this.o.onEvent?.({ type: "started", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt });
+    const heartbeat = setInterval(() => {
+      void msg.working();
+      this.o.onEvent?.({ type: "heartbeat", shardId: msg.id });
+    }, this.o.heartbeatMs);
+    try {
+      const partial = await executeShard(task, this.models);
+      await this.sink.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(partial) });
+      await msg.ack();
+      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - started });
+    } catch (err) {
+      const info = errorInfo(err);
+      this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
+      if (info.retryable) {
+        await msg.nak(this.o.retryDelayMs);
+      } else {
+        await this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, ...info });
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.inFlight--;
+    }
+  }
+
+  /** Terminal failure: tell the coordinator, then term(). If it cannot be told, retry later instead. */
+  private async giveUp(msg: QueueMessage<ShardTask>, failure: ShardFailure): Promise<void> {
+    try {
+      await this.sink.fail(failure);
+    } catch {
+      await msg.nak(this.o.retryDelayMs);
+      return;
+    }
+    await msg.term(`${failure.code}: ${failure.message}`);
+  }
+}

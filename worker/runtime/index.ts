@@ -1,0 +1,8 @@
+/**
+ * worker/runtime — the shard consumer and what it needs: a model cache within a memory budget
+ * and the function that runs one shard.
+ */
+export { ModelCache, executeShard, shardCases } from "./execute.ts";
+export type { ExecuteOptions, LoadedModel, ModelCacheOptions } from "./execute.ts";
+export { ShardWorker } from "./consumer.ts";
+export type { ShardWorkerOptions, WorkerEvent, WorkerState } from "./consumer.ts";
