@@ -6,7 +6,7 @@
 import { basename, resolve } from "node:path";
 import { RANKINGS_SCHEMA, buildCases, selectPairs } from "../core/index.ts";
 import type { CellRankings, Rankings } from "../core/index.ts";
-import { ModelRunner, analyzeCell, loadCheckpoint } from "../worker/index.ts";
+import { DEFAULT_VERIFY_SEED, ModelRunner, analyzeCell, loadCheckpoint } from "../worker/index.ts";
 import type { ModelConfig } from "../worker/index.ts";
 import { asUsage, parseFlags } from "./args.ts";
 import { ANALYZE_FLAGS, resolveAnalyzeOptions } from "./analyze-options.ts";
@@ -22,6 +22,8 @@ const NOTES = `Analyses (METHOD.md):
   cna            neurons ranked by Imp(original) - Imp(with --head ablated)
   verify         cna, then mask/keep/random top-K neurons per case (--ks)
 cna and verify run head ablation first when --head is not given, and pick the top head.
+verify's random control is seeded with ${DEFAULT_VERIFY_SEED} (recorded in the output); --seed only seeds
+the pair sample. With --pairs, --digits still names the cell in the output.
 
 Example:
   cna analyze --model models/arith-2l-d64 --op + --digits 1 --analysis cna --out cna-1d-add.json`;

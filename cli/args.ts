@@ -19,6 +19,11 @@ export interface FlagSpec {
 
 export type FlagValues = Record<string, string | boolean | undefined>;
 
+export interface ParseOptions {
+  /** names of the positional arguments the command takes, in order (default none) */
+  positionals?: readonly string[];
+}
+
 /** The standard help switch every command accepts. */
 export const HELP_FLAG: FlagSpec = { name: "help", short: "h", help: "show this help" };
 
@@ -28,8 +33,11 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
 }
 
-/** Parses `argv` strictly: unknown flags, missing values and stray positionals are usage errors. */
-export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[]): FlagValues {
+/**
+ * Parses `argv` strictly: unknown flags, missing values and stray positionals are usage errors.
+ * Declared positionals come back under their names.
+ */
+export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[], o: ParseOptions = {}): FlagValues {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const f of flags) options[f.name] = { type: f.value ? "string" : "boolean", ...(f.short ? { short: f.short } : {}) };
   let parsed: { values: FlagValues; positionals: string[] };
@@ -38,9 +46,13 @@ export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[]):
   } catch (err) {
     throw new UsageError("", parseArgsMessage(err), err);
   }
-  if (parsed.positionals.length > 0) {
-    throw new UsageError("", `unexpected argument ${describeValue(parsed.positionals[0])} (every input is a --flag)`);
+  const names = o.positionals ?? [];
+  if (parsed.positionals.length > names.length) {
+    const extra = parsed.positionals[names.length];
+    throw new UsageError("", names.length === 0 ? `unexpected argument ${describeValue(extra)} (every input is a --flag)` : `unexpected argument ${describeValue(extra)} after ${names.join(" ")}`);
   }
+  if (parsed.positionals.length < names.length) throw new UsageError(names[parsed.positionals.length]!, `missing ${names.slice(parsed.positionals.length).join(" ")}`);
+  names.forEach((n, i) => { parsed.values[n] = parsed.positionals[i]; });
   const missing = flags.filter((f) => f.required && parsed.values[f.name] === undefined);
   if (missing.length > 0) {
     throw new UsageError(`--${missing[0]!.name}`, `missing ${missing.map((f) => `--${f.name} ${f.value ?? ""}`.trim()).join(", ")}`);

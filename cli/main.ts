@@ -8,11 +8,12 @@
  */
 import { formatFlags, wantsHelp } from "./args.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { demoCommand, runCommand } from "./run.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
-export const COMMANDS: readonly Command[] = [analyzeCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, runCommand, analyzeCommand];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

@@ -14,7 +14,7 @@
  */
 export { SweepStore, digestOf, writeAtomic } from "./store.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
-export { cellName, cellPairCount, planStage, rangeKey, shardIdOf } from "./planner.ts";
+export { cellName, cellPairCount, planSpecOf, planStage, rangeKey, shardIdOf } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 export { SweepRun } from "./sweep.ts";
 export type { ShardState, StageProgress, SweepEvent, SweepState, SweepStatus } from "./sweep.ts";

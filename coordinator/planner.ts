@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { pairCount, ranges, shardContent } from "../core/index.ts";
-import type { CaseTopK, CellKey, ShardTask, StageName } from "../core/index.ts";
+import { cellsOf } from "../core/index.ts";
+import type { CaseTopK, CellKey, ShardTask, StageName, SweepSpec } from "../core/index.ts";
 
 export interface PlanCell {
   key: CellKey;
@@ -72,4 +73,22 @@ export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inpu
 
 export function cellName(key: CellKey): string {
   return `${key.model} ${key.op} ${key.digits}D t${key.template}`;
+}
+
+/** The planner's view of a resolved sweep file; `sweepId` names this run of it. */
+export function planSpecOf(spec: SweepSpec, sweepId: string): PlanSpec {
+  const paths = new Map(spec.models.map((m) => [m.id, m.path]));
+  return {
+    sweepId,
+    cells: cellsOf(spec).map((key) => ({ key, modelPath: paths.get(key.model)! })),
+    stages: [...spec.stages],
+    sample: spec.cases.pairsPerCell,
+    casesSeed: spec.cases.seed,
+    pairsPerShard: spec.shard.pairsPerShard,
+    topK: spec.cna.topK,
+    target: spec.cna.target,
+    ks: [...spec.verify.ks],
+    verifySeed: spec.verify.seed,
+    ...(spec.cna.head ? { fixedHead: { ...spec.cna.head } } : {}),
+  };
 }

@@ -56,3 +56,16 @@ export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";
 
 export { encodePartial, decodePartial } from "./sink.ts";
 export type { ResultSink, ShardReport, ShardFailure } from "./sink.ts";
+
+export {
+  CNA_TARGETS,
+  EXECUTION_PROVIDERS,
+  SWEEP_DEFAULTS,
+  SWEEP_FIELDS,
+  resolveSweep,
+  cellsOf,
+  parseHeadRef,
+} from "./spec.ts";
+export type { CnaTarget, ExecutionProvider, HeadRef, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
+export { parseSweep } from "./spec-yaml.ts";
+export type { ParseSweepOptions } from "./spec-yaml.ts";

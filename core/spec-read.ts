@@ -57,7 +57,7 @@ function nearest(key: string, allowed: readonly string[]): string | undefined {
   const same = allowed.find((a) => fold(a) === fold(key));
   if (same !== undefined) return same;
   let best: string | undefined;
-  let bestDistance = key.length < 4 ? 1 : 2;
+  let bestDistance = key.length < 7 ? 1 : 2; // "seed" is not a typo of "head"
   for (const candidate of allowed) {
     const d = editDistance(fold(key), fold(candidate));
     if (d <= bestDistance && (best === undefined || d < bestDistance)) [best, bestDistance] = [candidate, d];

@@ -11,6 +11,8 @@
  */
 import { SpecError, describeValue } from "./errors.ts";
 import type { CellKey } from "./rankings.ts";
+import { STAGES } from "./shards.ts"; // the stages in the order they run for a cell
+import type { StageName } from "./shards.ts";
 import {
   UINT32_MAX, fieldPath, inOrder, itemPath, optional, readChoice, readInteger, readList, readMapping, readSection, readText, readUint32,
 } from "./spec-read.ts";
@@ -18,9 +20,6 @@ import type { Fields } from "./spec-read.ts";
 import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, DIGIT_RANGES, OPERATORS, TEMPLATE_IDS, pairCount, parseDigits, parseOperator, parseTemplate } from "./tasks.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 
-/** Stages in the order they run for a cell (DESIGN.md decision 8). */
-export type StageName = "head-ablation" | "attribution" | "cna" | "verify";
-export const STAGES: readonly StageName[] = ["head-ablation", "attribution", "cna", "verify"];
 /** The token whose log-probability neuron importance measures (METHOD.md §3). */
 export type CnaTarget = "predicted" | "correct";
 export const CNA_TARGETS: readonly CnaTarget[] = ["predicted", "correct"];
@@ -39,11 +38,11 @@ export interface SweepFile {
   seed?: number;
   models?: Array<{ id?: string; path: string }>;
   modelRoot?: string;
-  operators?: string[];
+  operators?: Operator[];
   digits?: Array<number | string>;
   templates?: Array<number | string>;
   cases?: { sample?: number | "all"; seed?: number } | null;
-  stages?: string[];
+  stages?: StageName[];
   cna?: { topK?: number; head?: string; target?: CnaTarget } | null;
   verify?: { ks?: number[]; seed?: number } | null;
   shard?: { cases?: number; maxAttempts?: number } | null;
@@ -72,7 +71,8 @@ export interface SweepSpec {
   /** `head` null: each cell ablates its own top head from head ablation. */
   cna: { topK: number; head: HeadRef | null; target: CnaTarget };
   verify: { ks: readonly number[]; seed: number };
-  shard: { casesPerShard: number; maxAttempts: number };
+  /** Operand pairs per shard (each pair gives one case per answer token); cells split by pairs. */
+  shard: { pairsPerShard: number; maxAttempts: number };
   execution: { provider: ExecutionProvider };
 }
 
@@ -86,7 +86,7 @@ export const SWEEP_DEFAULTS = {
   stages: ["head-ablation", "cna", "verify"] as readonly StageName[],
   cna: { topK: 100, target: "predicted" as CnaTarget },
   verify: { ks: [10, 20, 30, 50, 99] as readonly number[], seed: 1234 },
-  shard: { cases: 64, maxAttempts: 5 },
+  shard: { pairs: 32, maxAttempts: 5 },
   execution: { provider: "cpu" as ExecutionProvider },
 } as const;
 
@@ -97,11 +97,11 @@ export const SWEEP_FIELDS = {
   cases: ["sample", "seed"],
   cna: ["topK", "head", "target"],
   verify: ["ks", "seed"],
-  shard: ["cases", "maxAttempts"],
+  shard: ["pairs", "maxAttempts"],
   execution: ["provider"],
 } as const satisfies Record<string, readonly string[]>;
 
-export const LIMITS = { topK: 10_000, k: 10_000, casesPerShard: 65_536, maxAttempts: 100, headIndex: 9_999 } as const;
+export const LIMITS = { topK: 10_000, k: 10_000, pairsPerShard: 65_536, maxAttempts: 100, headIndex: 9_999 } as const;
 
 /**
  * Sweep and model ids become NATS subject tokens (`cna.shards.<sweep>.<model>`), where "." splits
@@ -158,7 +158,7 @@ export function resolveSweep(value: unknown, options: ResolveSweepOptions = {}):
 
   const shardIn = readSection(top, "shard", "", SWEEP_FIELDS.shard);
   const shard = {
-    casesPerShard: optional(shardIn, "cases", "shard", SWEEP_DEFAULTS.shard.cases, (v, f) => readInteger(v, f, 1, LIMITS.casesPerShard)),
+    pairsPerShard: optional(shardIn, "pairs", "shard", SWEEP_DEFAULTS.shard.pairs, (v, f) => readInteger(v, f, 1, LIMITS.pairsPerShard)),
     maxAttempts: optional(shardIn, "maxAttempts", "shard", SWEEP_DEFAULTS.shard.maxAttempts, (v, f) => readInteger(v, f, 1, LIMITS.maxAttempts)),
   };
   const executionIn = readSection(top, "execution", "", SWEEP_FIELDS.execution);
@@ -310,7 +310,7 @@ function checkStageInputs(stages: readonly StageName[], fixedHead: boolean): voi
 function misplacedFields(): Fields {
   const out: Fields = { model: "models", path: "models", id: "models", root: "modelRoot" };
   for (const section of ["cases", "cna", "verify", "shard", "execution"] as const) {
-    for (const key of SWEEP_FIELDS[section]) if (key !== "seed" && key !== "cases") out[key] = `${section}.${key}`;
+    for (const key of SWEEP_FIELDS[section]) if (key !== "seed") out[key] = `${section}.${key}`;
   }
   return out;
 }

@@ -52,7 +52,7 @@ export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
 } from "./analyses/index.ts";
 export type {
-  AnalysisCase, AnalysisName, CellAnalysisOptions, CnaCaseScores, CnaOptions, LayerScores, HeadAblationMode, ImportanceMethod, ImportanceOptions, TargetRule, VerifyOptions,
+  AnalysisCase, AnalysisName, CellAnalysisOptions, CnaCaseScores, CnaOptions, LayerScores, HeadAblationMode, ImportanceInputs, ImportanceMethod, ImportanceOptions, TargetRule, VerifyOptions,
 } from "./analyses/index.ts";
 export { ModelCache, ShardWorker, executeShard, shardCases } from "./runtime/index.ts";
 export type { ExecuteOptions, LoadedModel, ModelCacheOptions, ShardWorkerOptions, WorkerEvent, WorkerState } from "./runtime/index.ts";

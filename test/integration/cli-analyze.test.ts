@@ -4,17 +4,16 @@
  * bad inputs exit non-zero with a message naming what was wrong. Numbers are not checked here
  * (the golden tests do that); the model is random, so its accuracies are meaningless.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CellRankings, HeadRank, Rankings } from "../../core/index.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
+import { runCli } from "../helpers/cli.ts";
+import type { CliRun } from "../helpers/cli.ts";
 import { rankingsSchemaErrors } from "../helpers/rankings-schema.ts";
 
-const CLI = fileURLToPath(new URL("../../cli/cna.js", import.meta.url));
 const L = 2;
 const H = 2;
 /** 1D "+" with template 4: 100 pairs, 45 of them with a two-digit sum. */
@@ -33,23 +32,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cna(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+type Run = CliRun;
+const cna = (...args: string[]): Promise<Run> => runCli(root, args);
 
 /** Runs an analysis on a 1D cell and returns its only cell, after checking the run and the file. */
 async function analyze(name: string, extra: string[], op = "+"): Promise<{ cell: CellRankings; run: Run }> {

@@ -1,0 +1,228 @@
+/**
+ * Attribution throughput (METHOD.md section 3) in neuron·cases per second: NeuronScorer's
+ * "u-matrix" method against its "naive" one on the same inputs (residMid, mlpPost, final scale
+ * and top-1 target from a real forward pass), and the kernel's exponentials per second against
+ * a bare ReduceLogSumExp of the same shape.
+ *
+ * On a big model the methods are timed on a slice (some layers, the first neurons of each; see
+ * subset.ts), the same slice's activations as input, and the JSON says which. U is held the way
+ * the engine would hold it for the *whole* model under `uBudgetBytes`; in "chunked" mode it is
+ * recomputed inside every score() call, so the default rate includes it and `kernelOnly` gives
+ * the rate with U precomputed (its cost reported apart as `uPrecompute`).
+ */
+import { argmax } from "../worker/analyses/common.ts";
+import { NeuronScorer } from "../worker/analyses/index.ts";
+import type { ImportanceInputs } from "../worker/analyses/index.ts";
+import { ModelRunner } from "../worker/index.ts";
+import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
+import { ratio } from "./head-ablation.ts";
+import type { Ratio } from "./head-ablation.ts";
+import { ceilingGraph, computeU, createSession, filledInput, maxAbsDiff, PROTOTYPE_KERNELS, prototypeScore, tileNeurons } from "./kernels.ts";
+import type { CeilingOp } from "./kernels.ts";
+import { sliceActivations, sliceModel } from "./subset.ts";
+import type { SliceSpec } from "./subset.ts";
+import { log, round, timeIt } from "./timing.ts";
+import type { Timing } from "./timing.ts";
+import { floatTensor } from "../worker/onnx/index.ts";
+
+export interface AttributionPlan {
+  cases: readonly AnalysisCase[];
+  /** Where to time "u-matrix" and "naive" (null: the whole model). */
+  uMatrixSlice: SliceSpec | null;
+  naiveSlice: SliceSpec | null;
+  uBudgetBytes: number;
+  scratchBytes: number;
+  /** Tile bound for the prototype kernels. */
+  tileBytes: number;
+  reps: number;
+  ratioTarget: number | null;
+}
+
+interface Scope {
+  runner: ModelRunner;
+  inputs: ImportanceInputs;
+  layers: number;
+  neuronsPerLayer: number;
+  slice: SliceSpec | null;
+  owned: boolean;
+}
+
+interface RateFigure extends Timing {
+  neuronCases: number;
+  neuronCasesPerSecond: number;
+}
+
+function rateFigure(t: Timing, neuronCases: number): RateFigure {
+  return {
+    medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), warmupSeconds: round(t.warmupSeconds),
+    neuronCases, neuronCasesPerSecond: round(neuronCases / t.medianSeconds),
+  };
+}
+
+function describeSlice(s: Scope, fullLayers: number, fullNeurons: number) {
+  return s.slice === null
+    ? { whole: true, layers: fullLayers, neuronsPerLayer: fullNeurons }
+    : { whole: false, layers: s.slice.layers, neuronsPerLayer: s.neuronsPerLayer, fractionOfModel: round((s.layers * s.neuronsPerLayer) / (fullLayers * fullNeurons)) };
+}
+
+/** The model being measured: its runner, and the config and weights it was built from (to cut slices). */
+export interface BenchModel {
+  runner: ModelRunner;
+  config: ModelConfig;
+  weights: Gpt2Weights;
+}
+
+export async function benchAttribution({ runner, config, weights }: BenchModel, plan: AttributionPlan) {
+  const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = runner.shape;
+  const B = plan.cases.length;
+  const fwd = await runner.forward({ sequences: plan.cases.map((c) => c.prefixIds), outputs: ["resid_mid", "mlp_post", "final_scale", "logits"] });
+  const o = fwd.outputs;
+  const full: ImportanceInputs = {
+    batch: B, residMid: o.resid_mid!, mlpPost: o.mlp_post!, scale: o.final_scale!,
+    target: plan.cases.map((_, b) => argmax(o.logits!.subarray(b * V, (b + 1) * V))),
+  };
+  const scopeOf = (slice: SliceSpec | null): Scope => {
+    if (slice === null) return { runner, inputs: full, layers: L, neuronsPerLayer: F, slice, owned: false };
+    const m = sliceModel(config, weights, slice);
+    return {
+      runner: new ModelRunner(`${runner.name}[layers ${slice.layers.join(",")} x ${slice.dMlp} neurons]`, m.config, m.weights),
+      inputs: { ...full, residMid: sliceActivations(full.residMid, B, L, D, slice.layers), mlpPost: sliceActivations(full.mlpPost, B, L, F, slice.layers, slice.dMlp) },
+      layers: slice.layers.length, neuronsPerLayer: slice.dMlp, slice, owned: true,
+    };
+  };
+  const u = scopeOf(plan.uMatrixSlice);
+  const n = scopeOf(plan.naiveSlice);
+  try {
+    const fullUBytes = L * F * V * 4;
+    const fullMode = fullUBytes <= plan.uBudgetBytes ? "precomputed" : "chunked";
+    // A slice holds U the way the whole model would under the budget.
+    const budgetFor = (s: Scope, mode: "precomputed" | "chunked") => (s.slice === null && mode === fullMode ? plan.uBudgetBytes : mode === "chunked" ? 0 : Number.MAX_SAFE_INTEGER);
+    const uCases = B * u.layers * u.neuronsPerLayer;
+    const label = `${runner.name} attribution`;
+
+    const scorer = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, fullMode), scratchBytes: plan.scratchBytes });
+    let engineImp: Float32Array = new Float32Array(0);
+    const uMatrix = rateFigure(await timeIt(async () => (engineImp = await scorer.score(u.inputs)), { reps: plan.reps, label: `${label} u-matrix (${scorer.uMode})` }), uCases);
+
+    let kernelOnly: RateFigure | null = null;
+    let precomputedImp = engineImp;
+    if (scorer.uMode === "chunked") {
+      const pre = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, "precomputed"), scratchBytes: plan.scratchBytes });
+      // The warm-up computes and keeps U, so the timed runs exclude it.
+      kernelOnly = rateFigure(await timeIt(async () => (precomputedImp = await pre.score(u.inputs)), { reps: plan.reps, label: `${label} u-matrix (precomputed U)` }), uCases);
+    }
+
+    let uT: Float32Array[] = [];
+    const uTiming = await timeIt(async () => (uT = await computeU(u.runner)), { reps: plan.reps, label: `${label} U precompute` });
+    const uScale = (L * F) / (u.layers * u.neuronsPerLayer);
+
+    const naiveScorer = new NeuronScorer(n.runner, { method: "naive", uBudgetBytes: 0, scratchBytes: plan.scratchBytes });
+    let naiveImp: Float32Array = new Float32Array(0);
+    const naive = rateFigure(await timeIt(async () => (naiveImp = await naiveScorer.score(n.inputs)), { reps: plan.reps, label: `${label} naive` }), B * n.layers * n.neuronsPerLayer);
+
+    const chunk = Math.max(1, Math.min(u.neuronsPerLayer, Math.floor(plan.scratchBytes / (B * V * 4)))); // as NeuronScorer sizes it
+    const exps = B * u.layers * u.neuronsPerLayer * V;
+    const tile = tileNeurons(B, V, u.neuronsPerLayer, plan.tileBytes);
+    const ceilings = await benchCeilings([B, chunk, V], [B, tile, V], plan.reps, label);
+    const ceiling = ceilings.find((c) => c.op === "ReduceLogSumExp" && c.shape[1] === chunk)!;
+    const achieved = exps / uMatrix.medianSeconds;
+
+    const prototypes = [];
+    for (const kind of PROTOTYPE_KERNELS) {
+      let imp: Float32Array = new Float32Array(0);
+      const t = await timeIt(async () => (imp = await prototypeScore(u.runner, kind, uT, u.inputs, tile)), { reps: plan.reps, label: `${label} prototype ${kind}` });
+      prototypes.push({
+        kernel: kind, tileShape: [B, tile, V], ...rateFigure(t, uCases), expsPerSecond: round(exps / t.medianSeconds),
+        speedupOverEngineKernel: round((kernelOnly ?? uMatrix).medianSeconds / t.medianSeconds, 3),
+        maxAbsDiffVsEngine: maxAbsDiff(imp, precomputedImp),
+      });
+    }
+
+    return {
+      unit: "neuron·case/s",
+      cases: B,
+      target: "top-1 of the forward pass",
+      uMode: scorer.uMode,
+      uModeWholeModel: fullMode,
+      uBytesWholeModel: fullUBytes,
+      uBudgetBytes: plan.uBudgetBytes,
+      scratchBytes: plan.scratchBytes,
+      chunkNeurons: chunk,
+      uMatrix: { timed: describeSlice(u, L, F), ...uMatrix, includesURecompute: scorer.uMode === "chunked" },
+      kernelOnly: kernelOnly && { timed: describeSlice(u, L, F), ...kernelOnly, note: "same inputs with U precomputed (excluded)" },
+      uPrecompute: {
+        timed: describeSlice(u, L, F), medianSeconds: round(uTiming.medianSeconds), timesSeconds: uTiming.timesSeconds.map((x) => round(x)),
+        wholeModelSeconds: round(uTiming.medianSeconds * uScale), scaledFromSlice: uScale !== 1,
+      },
+      naive: { timed: describeSlice(n, L, F), ...naive },
+      agreement: { naiveVsUMatrixMaxAbsDiff: compareOverlap(naiveImp, n, engineImp, u, B) },
+      wholeModelSecondsPerBatch: {
+        uMatrix: round((B * L * F) / uMatrix.neuronCasesPerSecond),
+        naive: round((B * L * F) / naive.neuronCasesPerSecond),
+        scaledFromSlice: u.slice !== null || n.slice !== null,
+      },
+      ratio: {
+        uMatrixOverNaive: ratio(uMatrix.neuronCasesPerSecond / naive.neuronCasesPerSecond, plan.ratioTarget),
+        ...(kernelOnly ? { kernelOnlyOverNaive: ratio(kernelOnly.neuronCasesPerSecond / naive.neuronCasesPerSecond, plan.ratioTarget) } : {}),
+      },
+      kernel: {
+        expsPerScore: exps,
+        achievedExpsPerSecond: round(achieved),
+        ...(kernelOnly ? { kernelOnlyExpsPerSecond: round(exps / kernelOnly.medianSeconds) } : {}),
+        ceiling: { op: "ReduceLogSumExp", shape: ceiling.shape, expsPerSecond: ceiling.expsPerSecond, medianSeconds: ceiling.medianSeconds },
+        fractionOfCeiling: round(achieved / ceiling.expsPerSecond, 3),
+        ...(kernelOnly ? { kernelOnlyFractionOfCeiling: round(exps / kernelOnly.medianSeconds / ceiling.expsPerSecond, 3) } : {}),
+        otherReductions: ceilings.filter((c) => c !== ceiling),
+        prototypes,
+      },
+    };
+  } finally {
+    if (u.owned) await u.runner.close();
+    if (n.owned) await n.runner.close();
+  }
+}
+
+/** Largest |naive - u-matrix| over the neurons both timed (same layers, naive's neurons a prefix). */
+function compareOverlap(naive: Float32Array, n: Scope, um: Float32Array, u: Scope, B: number): number | null {
+  const sameLayers = JSON.stringify(n.slice?.layers ?? null) === JSON.stringify(u.slice?.layers ?? null);
+  if (!sameLayers || n.neuronsPerLayer > u.neuronsPerLayer) return null;
+  let m = 0;
+  for (let b = 0; b < B; b++) {
+    for (let l = 0; l < n.layers; l++) {
+      for (let k = 0; k < n.neuronsPerLayer; k++) {
+        m = Math.max(m, Math.abs(naive[(b * n.layers + l) * n.neuronsPerLayer + k]! - um[(b * u.layers + l) * u.neuronsPerLayer + k]!));
+      }
+    }
+  }
+  return m;
+}
+
+interface CeilingFigure {
+  op: CeilingOp;
+  shape: number[];
+  medianSeconds: number;
+  expsPerSecond: number;
+}
+
+/** A bare reduction over fp32 inputs of the kernel's shape (and of the prototypes' tile shape). */
+async function benchCeilings(chunkShape: number[], tileShape: number[], reps: number, label: string): Promise<CeilingFigure[]> {
+  const out: CeilingFigure[] = [];
+  const shapes = chunkShape[1] === tileShape[1] ? [chunkShape] : [chunkShape, tileShape];
+  for (const op of ["ReduceLogSumExp", "max-shift"] as const) {
+    const session = await createSession(ceilingGraph(op));
+    try {
+      for (const shape of shapes) {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const x = floatTensor(filledInput(size), shape);
+        // Repeat small shapes so one timed sample is long enough to measure.
+        const inner = Math.max(1, Math.ceil(2e7 / size));
+        const t = await timeIt(async () => { for (let i = 0; i < inner; i++) await session.run({ x }, ["lse"]); }, { reps, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
+        out.push({ op, shape, medianSeconds: round(t.medianSeconds / inner), expsPerSecond: round((size * inner) / t.medianSeconds) });
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  log(`${label}: ceilings done`);
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * Head-ablation throughput of the engine's three modes, in (case·head) pairs per second, each
+ * timed end to end through `headAblation` (clean pass included, as a user would run it).
+ *
+ * The modes' repetitions are interleaved (single, per-head, packed, single, ...) so a change in
+ * background load during the run hits all three alike. Warm-up runs each mode on one case: that
+ * builds every graph variant the mode uses without paying for a full repetition.
+ */
+import type { HeadAblationPartial } from "../core/index.ts";
+import { headAblation } from "../worker/index.ts";
+import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
+import { log, median, round, seconds } from "./timing.ts";
+
+export interface HeadAblationPlan {
+  /** Cases for "per-head" and "packed". */
+  cases: readonly AnalysisCase[];
+  /** Cases for "single" (a bounded subset on big models: it is one forward per pair). */
+  singleCases: readonly AnalysisCase[];
+  reps: number;
+  maxBatchRows: number;
+  targets: { packedOverSingle: number; packedOverPerHead: number };
+}
+
+export interface ModeFigure {
+  cases: number;
+  pairs: number;
+  medianSeconds: number;
+  timesSeconds: number[];
+  warmupSeconds: number;
+  pairsPerSecond: number;
+}
+
+export interface Ratio {
+  value: number;
+  target: number | null;
+  targetMet: boolean | null;
+}
+
+export interface HeadAblationFigures {
+  unit: "(case·head)/s";
+  heads: number;
+  maxBatchRows: number;
+  single: ModeFigure;
+  perHead: ModeFigure;
+  packed: ModeFigure;
+  ratios: { packedOverSingle: Ratio; packedOverPerHead: Ratio };
+  /** per-head and packed must agree (same cases): largest |difference| of mean P(correct) over heads, and of correct counts. */
+  agreement: { maxMeanProbDiff: number; maxCorrectDiff: number };
+}
+
+export function ratio(value: number, target: number | null): Ratio {
+  return { value: round(value, 3), target, targetMet: target === null ? null : value >= target };
+}
+
+export async function benchHeadAblation(runner: ModelRunner, plan: HeadAblationPlan): Promise<HeadAblationFigures> {
+  const { nLayer: L, nHead: H } = runner.shape;
+  const modes: Array<{ key: "single" | "perHead" | "packed"; mode: HeadAblationMode; cases: readonly AnalysisCase[] }> = [
+    { key: "single", mode: "single", cases: plan.singleCases },
+    { key: "perHead", mode: "per-head", cases: plan.cases },
+    { key: "packed", mode: "packed", cases: plan.cases },
+  ];
+  const run = (mode: HeadAblationMode, cases: readonly AnalysisCase[]) => headAblation(runner, cases, { mode, maxBatchRows: plan.maxBatchRows });
+
+  const warmup: Record<string, number> = {};
+  for (const m of modes) {
+    warmup[m.key] = await seconds(() => run(m.mode, m.cases.slice(0, 1)));
+    log(`${runner.name} head ablation ${m.mode}: warm-up ${warmup[m.key]!.toFixed(2)} s`);
+  }
+  const times: Record<string, number[]> = { single: [], perHead: [], packed: [] };
+  const last: Partial<Record<string, HeadAblationPartial>> = {};
+  for (let rep = 0; rep < plan.reps; rep++) {
+    for (const m of modes) {
+      const t0 = performance.now();
+      last[m.key] = await run(m.mode, m.cases);
+      times[m.key]!.push((performance.now() - t0) / 1000);
+      log(`${runner.name} head ablation ${m.mode}: rep ${rep + 1}/${plan.reps} ${times[m.key]!.at(-1)!.toFixed(2)} s (${m.cases.length} cases)`);
+    }
+  }
+  const figure = (key: string, cases: number): ModeFigure => {
+    const med = median(times[key]!);
+    const pairs = cases * L * H;
+    return {
+      cases, pairs, medianSeconds: round(med), timesSeconds: times[key]!.map((t) => round(t)), warmupSeconds: round(warmup[key]!),
+      pairsPerSecond: round(pairs / med),
+    };
+  };
+  const single = figure("single", plan.singleCases.length);
+  const perHead = figure("perHead", plan.cases.length);
+  const packed = figure("packed", plan.cases.length);
+  return {
+    unit: "(case·head)/s",
+    heads: L * H,
+    maxBatchRows: plan.maxBatchRows,
+    single,
+    perHead,
+    packed,
+    ratios: {
+      packedOverSingle: ratio(packed.pairsPerSecond / single.pairsPerSecond, plan.targets.packedOverSingle),
+      packedOverPerHead: ratio(packed.pairsPerSecond / perHead.pairsPerSecond, plan.targets.packedOverPerHead),
+    },
+    agreement: agreement(last["perHead"]!, last["packed"]!),
+  };
+}
+
+function agreement(a: HeadAblationPartial, b: HeadAblationPartial): HeadAblationFigures["agreement"] {
+  let prob = 0;
+  let correct = 0;
+  a.probSum.forEach((p, i) => {
+    prob = Math.max(prob, Math.abs(p - b.probSum[i]!) / a.cases);
+    correct = Math.max(correct, Math.abs(a.correct[i]! - b.correct[i]!));
+  });
+  return { maxMeanProbDiff: prob, maxCorrectDiff: correct };
+}

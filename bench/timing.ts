@@ -1,0 +1,86 @@
+/**
+ * Timing helpers shared by the benchmarks: warm-up then N timed repetitions, median reported,
+ * and the facts about the machine a reader needs to compare two runs.
+ */
+import { cpus, loadavg, platform, release, totalmem } from "node:os";
+import * as ort from "onnxruntime-node";
+
+export interface Timing {
+  /** Median of the timed repetitions. */
+  medianSeconds: number;
+  /** Every timed repetition, in run order. */
+  timesSeconds: number[];
+  /** The untimed warm-up runs (session builds, first-touch allocations), total. */
+  warmupSeconds: number;
+}
+
+export interface TimeOptions {
+  reps: number;
+  /** Untimed runs before the timed ones (default 1). */
+  warmups?: number;
+  /** Run instead of `fn` for the warm-up (a smaller input that builds the same sessions). */
+  warmup?: () => Promise<unknown>;
+  /** Progress label on stderr. */
+  label: string;
+}
+
+export async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError("median of no values");
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export async function timeIt(fn: () => Promise<unknown>, o: TimeOptions): Promise<Timing> {
+  let warmupSeconds = 0;
+  for (let i = 0; i < (o.warmups ?? 1); i++) warmupSeconds += await seconds(o.warmup ?? fn);
+  const timesSeconds: number[] = [];
+  for (let i = 0; i < o.reps; i++) {
+    timesSeconds.push(await seconds(fn));
+    log(`${o.label}: rep ${i + 1}/${o.reps} ${timesSeconds.at(-1)!.toFixed(3)} s`);
+  }
+  return { medianSeconds: median(timesSeconds), timesSeconds, warmupSeconds };
+}
+
+/** Progress and notices go to stderr; stdout carries only the result JSON. */
+export function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+export interface MachineInfo {
+  os: string;
+  cpus: number;
+  cpuModel: string;
+  totalMemoryGiB: number;
+  node: string;
+  onnxruntime: string;
+  /** 1-minute load average when the run started (other work on the machine skews timings). */
+  loadAverage1m: number;
+}
+
+export function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    os: `${platform()} ${release()}`,
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? "unknown",
+    totalMemoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    onnxruntime: ort.env.versions.node ?? ort.env.versions.common,
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+  };
+}
+
+/** Rounds to `digits` significant-ish decimals for the JSON (keeps it readable). */
+export function round(value: number, digits = 4): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const magnitude = Math.floor(Math.log10(Math.abs(value)));
+  const factor = 10 ** Math.max(0, digits - 1 - magnitude);
+  return Math.round(value * factor) / factor;
+}

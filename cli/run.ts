@@ -1,0 +1,122 @@
+/**
+ * `cna run SWEEP.yaml` and `cna demo`: a whole sweep in this process (embedded mode). Writes
+ * OUT/rankings.json (a function of the sweep file and the models only), OUT/provenance.json
+ * (timings, retries, versions) and keeps the coordinator's data directory in OUT/state, so
+ * running the same command again resumes instead of starting over.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import * as ort from "onnxruntime-node";
+import { parseSweep } from "../core/index.ts";
+import type { Rankings, SweepSpec } from "../core/index.ts";
+import { planSpecOf } from "../coordinator/index.ts";
+import type { SweepStatus } from "../coordinator/index.ts";
+import { addTopTokens, loadCheckpoint, ModelRunner } from "../worker/index.ts";
+import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
+import type { FlagSpec, FlagValues } from "./args.ts";
+import type { CliIo, Command } from "./command.ts";
+import { runEmbedded } from "./embedded.ts";
+import { writeJsonAtomic } from "./files.ts";
+import { formatRankings } from "./tables.ts";
+
+const REPO = resolve(import.meta.dirname, "..");
+export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
+
+const COMMON_FLAGS: readonly FlagSpec[] = [
+  { name: "out", value: "DIR", help: "where rankings.json, provenance.json and the sweep's state go (default cna-out/NAME)" },
+  { name: "workers", value: "N", help: "worker loops in this process (default 2)" },
+  { name: "provider", value: "NAME", help: "execution provider: cpu or cuda (default: the sweep file's)" },
+  { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
+  { name: "quiet", short: "q", help: "no progress or tables on stderr/stdout (errors still print)" },
+  HELP_FLAG,
+];
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "run a sweep file here: coordinator and workers in this process",
+  synopsis: "run SWEEP.yaml [--out DIR] [--workers N] [--provider cpu|cuda]",
+  flags: COMMON_FLAGS,
+  notes: "Running the same command again on the same --out resumes: stored shards are not recomputed.\nExample:\n  cna run examples/zoo-quick.yaml --out cna-out/zoo",
+  run: async (argv, io) => {
+    const values = parseFlags(COMMON_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
+    return runSweepFile(String(values["SWEEP.yaml"]), values, io);
+  },
+};
+
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "sweep the bundled model zoo and print the top heads and neurons of every cell",
+  synopsis: "demo [--out DIR] [--workers N]",
+  flags: COMMON_FLAGS,
+  notes: `Runs ${basename(DEMO_SWEEP)} (examples/) over models/: 3 models x 4 operators x 1-digit operands,\nhead ablation -> CNA with each cell's top head ablated -> verification.`,
+  run: async (argv, io) => runSweepFile(DEMO_SWEEP, parseFlags(COMMON_FLAGS, argv), io),
+};
+
+export function readSweepFile(path: string): SweepSpec {
+  const base = dirname(resolve(path));
+  const text = readFileSync(path, "utf8");
+  const spec = parseSweep(text, {
+    fileName: path,
+    listModelDirs: (root) => {
+      const dir = resolve(base, root);
+      return existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, "config.json"))).sort().map((d) => join(root, d)) : [];
+    },
+  });
+  return { ...spec, models: spec.models.map((m) => ({ ...m, path: resolve(base, m.path) })) };
+}
+
+async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promise<number> {
+  const quiet = values.quiet === true;
+  const workers = values.workers === undefined ? 2 : integerFlag("--workers", String(values.workers), 1);
+  const threads = values.threads === undefined ? undefined : integerFlag("--threads", String(values.threads), 1);
+  const spec = readSweepFile(file);
+  const provider = values.provider === undefined ? spec.execution.provider : choice("--provider", String(values.provider), ["cpu", "cuda"] as const);
+  const out = resolve(stringFlag(values, "out") ?? join("cna-out", spec.name));
+  await mkdir(out, { recursive: true });
+  const started = new Date();
+  const plan = planSpecOf(spec, spec.name);
+  if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}; state in ${join(out, "state")}\n`);
+  const result = await runEmbedded({
+    spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts,
+    onStatus: quiet ? undefined : (s) => io.stderr.write(`${statusLine(s)}\n`),
+  });
+  const rankings = await withTopTokens(result.rankings, spec, threads);
+  await writeJsonAtomic(join(out, "rankings.json"), rankings);
+  await writeJsonAtomic(join(out, "provenance.json"), await provenance(file, spec, result.status, started, provider, workers));
+  if (!quiet) {
+    io.stdout.write(`${formatRankings(rankings)}\n\n`);
+    io.stderr.write(`${statusLine(result.status)}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")}\n`);
+    for (const q of result.status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
+  }
+  return result.state === "SUCCEEDED" ? 0 : 1;
+}
+
+export function statusLine(s: SweepStatus): string {
+  const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.total}${st.quarantined ? ` (${st.quarantined} quarantined)` : ""}`).join(" · ");
+  return `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells} · ${stages}${s.redeliveries ? ` · ${s.redeliveries} redeliveries` : ""}`;
+}
+
+/** What each listed neuron writes; needs the models, which this process has. */
+async function withTopTokens(r: Rankings, spec: SweepSpec, threads: number | undefined): Promise<Rankings> {
+  for (const m of spec.models) {
+    const cells = r.cells.filter((c) => c.model === m.id && (c.neurons || c.attribution));
+    if (cells.length === 0) continue;
+    const ck = await loadCheckpoint(m.path);
+    await using runner = new ModelRunner(m.id, ck.config, ck.weights, { intraOpThreads: threads });
+    for (const c of cells) await addTopTokens(runner, ck.tokenizer, c, 10);
+  }
+  return r;
+}
+
+async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number): Promise<unknown> {
+  const digests: Record<string, string> = {};
+  for (const m of spec.models) digests[m.id] = createHash("sha256").update(readFileSync(join(m.path, "model.safetensors"))).digest("hex");
+  return {
+    sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id] })),
+    startedAt: started.toISOString(), finishedAt: new Date().toISOString(), mode: "embedded", workers, provider,
+    versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version },
+    shards: status.stages, redeliveries: status.redeliveries, duplicates: status.duplicates, nondeterministic: status.nondeterministic, quarantined: status.quarantined,
+  };
+}

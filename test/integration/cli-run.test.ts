@@ -1,0 +1,69 @@
+/**
+ * `cna run` end to end (embedded mode) on a tiny random checkpoint: rankings.json valid against
+ * the schema and independent of the worker count, provenance written, a second run resumes, and
+ * a broken sweep file is refused with the field named.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Rankings } from "../../core/index.ts";
+import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
+import { runCli } from "../helpers/cli.ts";
+import { rankingsSchemaErrors } from "../helpers/rankings-schema.ts";
+
+const SWEEP = `name: tiny-run
+models:
+  - path: tiny
+operators: ["+", "*"]
+digits: [1]
+stages: [head-ablation, cna, verify]
+cna: { topK: 10 }
+verify: { ks: [5, 10] }
+shard: { pairs: 40 }
+`;
+
+describe("cna run", () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "cna-run-"));
+    writeGpt2Checkpoint(join(root, "tiny"), { nLayer: 2, nHead: 2, nEmbd: 16 });
+    writeFileSync(join(root, "sweep.yaml"), SWEEP);
+    writeFileSync(join(root, "broken.yaml"), SWEEP.replace("digits: [1]", "digits: [4]"));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("writes schema-valid rankings that do not depend on the worker count, and resumes", async () => {
+    const a = await runCli(root, ["run", "sweep.yaml", "--out", "a", "--workers", "1", "--quiet"]);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await runCli(root, ["run", "sweep.yaml", "--out", "b", "--workers", "3"]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/tiny {2}\+ {2}1D {2}template 4/);
+    expect(b.stderr).toMatch(/sweep tiny-run succeeded/);
+    const ra = readFileSync(join(root, "a", "rankings.json"), "utf8");
+    expect(readFileSync(join(root, "b", "rankings.json"), "utf8")).toBe(ra);
+    const rankings = JSON.parse(ra) as Rankings;
+    expect(rankingsSchemaErrors(rankings)).toEqual([]);
+    expect(rankings.cells.map((c) => [c.op, c.heads?.length, c.neurons?.length, c.verification?.mask.map((p) => p.k)])).toEqual([["+", 4, 50, [5, 10]], ["*", 4, 50, [5, 10]]]);
+    const prov = JSON.parse(readFileSync(join(root, "a", "provenance.json"), "utf8"));
+    expect(prov.models[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([["head-ablation", 6], ["cna", 6], ["verify", 6]]);
+
+    const again = await runCli(root, ["run", "sweep.yaml", "--out", "a"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(root, "a", "rankings.json"), "utf8")).toBe(ra);
+  });
+
+  it("refuses a broken sweep file, naming the field", async () => {
+    const r = await runCli(root, ["run", "broken.yaml"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/BAD_SPEC: broken\.yaml:\d+:\d+: .*digits/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("names a missing sweep file", async () => {
+    const r = await runCli(root, ["run"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing SWEEP\.yaml/);
+  });
+});
