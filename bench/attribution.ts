@@ -10,7 +10,6 @@
  * recomputed inside every score() call, so the default rate includes it and `kernelOnly` gives
  * the rate with U precomputed (its cost reported apart as `uPrecompute`).
  */
-import { argmax } from "../worker/analyses/common.ts";
 import { NeuronScorer } from "../worker/analyses/index.ts";
 import type { ImportanceInputs } from "../worker/analyses/index.ts";
 import { ModelRunner } from "../worker/index.ts";
@@ -35,6 +34,10 @@ export interface AttributionPlan {
   /** Tile bound for the prototype kernels. */
   tileBytes: number;
   reps: number;
+  /** A repetition repeats the call until this much time has passed (tiny models). */
+  minSampleSeconds: number;
+  /** For the slice runners and the reference sessions, as the measured runner has. */
+  intraOpThreads: number;
   ratioTarget: number | null;
 }
 
@@ -54,7 +57,7 @@ interface RateFigure extends Timing {
 
 function rateFigure(t: Timing, neuronCases: number): RateFigure {
   return {
-    medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), warmupSeconds: round(t.warmupSeconds),
+    medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep, warmupSeconds: round(t.warmupSeconds),
     neuronCases, neuronCasesPerSecond: round(neuronCases / t.medianSeconds),
   };
 }
@@ -85,7 +88,7 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
     if (slice === null) return { runner, inputs: full, layers: L, neuronsPerLayer: F, slice, owned: false };
     const m = sliceModel(config, weights, slice);
     return {
-      runner: new ModelRunner(`${runner.name}[layers ${slice.layers.join(",")} x ${slice.dMlp} neurons]`, m.config, m.weights),
+      runner: new ModelRunner(`${runner.name}[layers ${slice.layers.join(",")} x ${slice.dMlp} neurons]`, m.config, m.weights, { intraOpThreads: plan.intraOpThreads }),
       inputs: { ...full, residMid: sliceActivations(full.residMid, B, L, D, slice.layers), mlpPost: sliceActivations(full.mlpPost, B, L, F, slice.layers, slice.dMlp) },
       layers: slice.layers.length, neuronsPerLayer: slice.dMlp, slice, owned: true,
     };
@@ -102,35 +105,35 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
 
     const scorer = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, fullMode), scratchBytes: plan.scratchBytes });
     let engineImp: Float32Array = new Float32Array(0);
-    const uMatrix = rateFigure(await timeIt(async () => (engineImp = await scorer.score(u.inputs)), { reps: plan.reps, label: `${label} u-matrix (${scorer.uMode})` }), uCases);
+    const uMatrix = rateFigure(await timeIt(async () => (engineImp = await scorer.score(u.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} u-matrix (${scorer.uMode})` }), uCases);
 
     let kernelOnly: RateFigure | null = null;
     let precomputedImp = engineImp;
     if (scorer.uMode === "chunked") {
       const pre = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, "precomputed"), scratchBytes: plan.scratchBytes });
       // The warm-up computes and keeps U, so the timed runs exclude it.
-      kernelOnly = rateFigure(await timeIt(async () => (precomputedImp = await pre.score(u.inputs)), { reps: plan.reps, label: `${label} u-matrix (precomputed U)` }), uCases);
+      kernelOnly = rateFigure(await timeIt(async () => (precomputedImp = await pre.score(u.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} u-matrix (precomputed U)` }), uCases);
     }
 
     let uT: Float32Array[] = [];
-    const uTiming = await timeIt(async () => (uT = await computeU(u.runner)), { reps: plan.reps, label: `${label} U precompute` });
+    const uTiming = await timeIt(async () => (uT = await computeU(u.runner)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} U precompute` });
     const uScale = (L * F) / (u.layers * u.neuronsPerLayer);
 
     const naiveScorer = new NeuronScorer(n.runner, { method: "naive", uBudgetBytes: 0, scratchBytes: plan.scratchBytes });
     let naiveImp: Float32Array = new Float32Array(0);
-    const naive = rateFigure(await timeIt(async () => (naiveImp = await naiveScorer.score(n.inputs)), { reps: plan.reps, label: `${label} naive` }), B * n.layers * n.neuronsPerLayer);
+    const naive = rateFigure(await timeIt(async () => (naiveImp = await naiveScorer.score(n.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} naive` }), B * n.layers * n.neuronsPerLayer);
 
     const chunk = Math.max(1, Math.min(u.neuronsPerLayer, Math.floor(plan.scratchBytes / (B * V * 4)))); // as NeuronScorer sizes it
     const exps = B * u.layers * u.neuronsPerLayer * V;
     const tile = tileNeurons(B, V, u.neuronsPerLayer, plan.tileBytes);
-    const ceilings = await benchCeilings([B, chunk, V], [B, tile, V], plan.reps, label);
+    const ceilings = await benchCeilings([B, chunk, V], [B, tile, V], plan, label);
     const ceiling = ceilings.find((c) => c.op === "ReduceLogSumExp" && c.shape[1] === chunk)!;
     const achieved = exps / uMatrix.medianSeconds;
 
     const prototypes = [];
     for (const kind of PROTOTYPE_KERNELS) {
       let imp: Float32Array = new Float32Array(0);
-      const t = await timeIt(async () => (imp = await prototypeScore(u.runner, kind, uT, u.inputs, tile)), { reps: plan.reps, label: `${label} prototype ${kind}` });
+      const t = await timeIt(async () => (imp = await prototypeScore(u.runner, kind, uT, u.inputs, tile)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} prototype ${kind}` });
       prototypes.push({
         kernel: kind, tileShape: [B, tile, V], ...rateFigure(t, uCases), expsPerSecond: round(exps / t.medianSeconds),
         speedupOverEngineKernel: round((kernelOnly ?? uMatrix).medianSeconds / t.medianSeconds, 3),
@@ -182,6 +185,13 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
   }
 }
 
+/** Index of the largest value, lowest index on ties (METHOD.md section 6). */
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+
 /** Largest |naive - u-matrix| over the neurons both timed (same layers, naive's neurons a prefix). */
 function compareOverlap(naive: Float32Array, n: Scope, um: Float32Array, u: Scope, B: number): number | null {
   const sameLayers = JSON.stringify(n.slice?.layers ?? null) === JSON.stringify(u.slice?.layers ?? null);
@@ -205,19 +215,17 @@ interface CeilingFigure {
 }
 
 /** A bare reduction over fp32 inputs of the kernel's shape (and of the prototypes' tile shape). */
-async function benchCeilings(chunkShape: number[], tileShape: number[], reps: number, label: string): Promise<CeilingFigure[]> {
+async function benchCeilings(chunkShape: number[], tileShape: number[], plan: AttributionPlan, label: string): Promise<CeilingFigure[]> {
   const out: CeilingFigure[] = [];
   const shapes = chunkShape[1] === tileShape[1] ? [chunkShape] : [chunkShape, tileShape];
   for (const op of ["ReduceLogSumExp", "max-shift"] as const) {
-    const session = await createSession(ceilingGraph(op));
+    const session = await createSession(ceilingGraph(op), plan.intraOpThreads);
     try {
       for (const shape of shapes) {
         const size = shape.reduce((a, b) => a * b, 1);
         const x = floatTensor(filledInput(size), shape);
-        // Repeat small shapes so one timed sample is long enough to measure.
-        const inner = Math.max(1, Math.ceil(2e7 / size));
-        const t = await timeIt(async () => { for (let i = 0; i < inner; i++) await session.run({ x }, ["lse"]); }, { reps, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
-        out.push({ op, shape, medianSeconds: round(t.medianSeconds / inner), expsPerSecond: round((size * inner) / t.medianSeconds) });
+        const t = await timeIt(() => session.run({ x }, ["lse"]), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
+        out.push({ op, shape, medianSeconds: round(t.medianSeconds), expsPerSecond: round(size / t.medianSeconds) });
       }
     } finally {
       await session.release();

@@ -9,7 +9,7 @@
 import type { HeadAblationPartial } from "../core/index.ts";
 import { headAblation } from "../worker/index.ts";
 import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
-import { log, median, round, seconds } from "./timing.ts";
+import { log, median, round, sample, seconds } from "./timing.ts";
 
 export interface HeadAblationPlan {
   /** Cases for "per-head" and "packed". */
@@ -17,6 +17,8 @@ export interface HeadAblationPlan {
   /** Cases for "single" (a bounded subset on big models: it is one forward per pair). */
   singleCases: readonly AnalysisCase[];
   reps: number;
+  /** A repetition repeats the call until this much time has passed (tiny models). */
+  minSampleSeconds: number;
   maxBatchRows: number;
   targets: { packedOverSingle: number; packedOverPerHead: number };
 }
@@ -26,6 +28,7 @@ export interface ModeFigure {
   pairs: number;
   medianSeconds: number;
   timesSeconds: number[];
+  callsPerRep: number[];
   warmupSeconds: number;
   pairsPerSecond: number;
 }
@@ -67,20 +70,21 @@ export async function benchHeadAblation(runner: ModelRunner, plan: HeadAblationP
     log(`${runner.name} head ablation ${m.mode}: warm-up ${warmup[m.key]!.toFixed(2)} s`);
   }
   const times: Record<string, number[]> = { single: [], perHead: [], packed: [] };
+  const calls: Record<string, number[]> = { single: [], perHead: [], packed: [] };
   const last: Partial<Record<string, HeadAblationPartial>> = {};
   for (let rep = 0; rep < plan.reps; rep++) {
     for (const m of modes) {
-      const t0 = performance.now();
-      last[m.key] = await run(m.mode, m.cases);
-      times[m.key]!.push((performance.now() - t0) / 1000);
-      log(`${runner.name} head ablation ${m.mode}: rep ${rep + 1}/${plan.reps} ${times[m.key]!.at(-1)!.toFixed(2)} s (${m.cases.length} cases)`);
+      const s = await sample(async () => (last[m.key] = await run(m.mode, m.cases)), plan.minSampleSeconds);
+      times[m.key]!.push(s.perCall);
+      calls[m.key]!.push(s.calls);
+      log(`${runner.name} head ablation ${m.mode}: rep ${rep + 1}/${plan.reps} ${s.perCall.toFixed(3)} s/call (${s.calls} calls, ${m.cases.length} cases)`);
     }
   }
   const figure = (key: string, cases: number): ModeFigure => {
     const med = median(times[key]!);
     const pairs = cases * L * H;
     return {
-      cases, pairs, medianSeconds: round(med), timesSeconds: times[key]!.map((t) => round(t)), warmupSeconds: round(warmup[key]!),
+      cases, pairs, medianSeconds: round(med), timesSeconds: times[key]!.map((t) => round(t)), callsPerRep: calls[key]!, warmupSeconds: round(warmup[key]!),
       pairsPerSecond: round(pairs / med),
     };
   };

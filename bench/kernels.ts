@@ -44,9 +44,9 @@ export function ceilingGraph(op: CeilingOp): Uint8Array {
   return g.toBytes("cna-sweep-bench");
 }
 
-/** A standalone session with the runner's default options (the engine's sessions use the same). */
-export function createSession(model: Uint8Array): Promise<GraphSession> {
-  return GraphSession.create(model, resolveSessionOptions({ onNotice: (m) => process.stderr.write(`${m}\n`) }));
+/** A standalone CPU session with the options the engine's runner gets. */
+export function createSession(model: Uint8Array, intraOpThreads: number): Promise<GraphSession> {
+  return GraphSession.create(model, resolveSessionOptions({ intraOpThreads, onNotice: (m) => process.stderr.write(`${m}\n`) }));
 }
 
 /** Deterministic values in [-4, 4): logits-like magnitudes, no exp overflow. */

@@ -6,16 +6,20 @@ import { cpus, loadavg, platform, release, totalmem } from "node:os";
 import * as ort from "onnxruntime-node";
 
 export interface Timing {
-  /** Median of the timed repetitions. */
+  /** Median of the timed repetitions, seconds per call. */
   medianSeconds: number;
-  /** Every timed repetition, in run order. */
+  /** Every timed repetition (seconds per call), in run order. */
   timesSeconds: number[];
+  /** Calls per repetition: short calls are repeated until a repetition lasts minSampleSeconds. */
+  callsPerRep: number[];
   /** The untimed warm-up runs (session builds, first-touch allocations), total. */
   warmupSeconds: number;
 }
 
 export interface TimeOptions {
   reps: number;
+  /** Repeat a call within one repetition until this much time has passed (default 0: once). */
+  minSampleSeconds?: number;
   /** Untimed runs before the timed ones (default 1). */
   warmups?: number;
   /** Run instead of `fn` for the warm-up (a smaller input that builds the same sessions). */
@@ -37,15 +41,29 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** One repetition: `fn` once, or again and again until `minSeconds` have passed. */
+export async function sample(fn: () => Promise<unknown>, minSeconds: number): Promise<{ perCall: number; calls: number }> {
+  const t0 = performance.now();
+  let calls = 0;
+  do {
+    await fn();
+    calls++;
+  } while ((performance.now() - t0) / 1000 < minSeconds);
+  return { perCall: (performance.now() - t0) / 1000 / calls, calls };
+}
+
 export async function timeIt(fn: () => Promise<unknown>, o: TimeOptions): Promise<Timing> {
   let warmupSeconds = 0;
   for (let i = 0; i < (o.warmups ?? 1); i++) warmupSeconds += await seconds(o.warmup ?? fn);
   const timesSeconds: number[] = [];
+  const callsPerRep: number[] = [];
   for (let i = 0; i < o.reps; i++) {
-    timesSeconds.push(await seconds(fn));
-    log(`${o.label}: rep ${i + 1}/${o.reps} ${timesSeconds.at(-1)!.toFixed(3)} s`);
+    const s = await sample(fn, o.minSampleSeconds ?? 0);
+    timesSeconds.push(s.perCall);
+    callsPerRep.push(s.calls);
+    log(`${o.label}: rep ${i + 1}/${o.reps} ${s.perCall.toFixed(4)} s/call (${s.calls} calls)`);
   }
-  return { medianSeconds: median(timesSeconds), timesSeconds, warmupSeconds };
+  return { medianSeconds: median(timesSeconds), timesSeconds, callsPerRep, warmupSeconds };
 }
 
 /** Progress and notices go to stderr; stdout carries only the result JSON. */
@@ -73,8 +91,12 @@ export function machineInfo(): MachineInfo {
     totalMemoryGiB: round(totalmem() / 2 ** 30, 1),
     node: process.version,
     onnxruntime: ort.env.versions.node ?? ort.env.versions.common,
-    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+    loadAverage1m: loadAverage1m(),
   };
+}
+
+export function loadAverage1m(): number {
+  return round(loadavg()[0] ?? 0, 2);
 }
 
 /** Rounds to `digits` significant-ish decimals for the JSON (keeps it readable). */

@@ -19,3 +19,5 @@ export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts
 export { SweepRun } from "./sweep.ts";
 export type { ShardState, StageProgress, SweepEvent, SweepState, SweepStatus } from "./sweep.ts";
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
+export { TERMINAL_STATES, startSweepServer } from "./grpc/index.ts";
+export type { ShardOutcome, SweepBackend, SweepServer, SweepServerOptions, SweepView } from "./grpc/index.ts";

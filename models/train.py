@@ -48,7 +48,7 @@ class ZooSpec:
 
 
 ZOO = (
-    ZooSpec("arith-2l-d64", n_layer=2, n_head=4, n_embd=64, seed=11, steps=6000, lr=3e-3),
+    ZooSpec("arith-2l-d64", n_layer=2, n_head=4, n_embd=64, seed=11, steps=15000, lr=3e-3),
     ZooSpec("arith-3l-d96", n_layer=3, n_head=6, n_embd=96, seed=22, steps=5000, lr=2e-3),
     ZooSpec("arith-4l-d128", n_layer=4, n_head=8, n_embd=128, seed=33, steps=4000, lr=1.5e-3),
 )

@@ -45,9 +45,10 @@ export class GrpcCallError extends CnaError {
     readonly grpcStatus: status,
     code: string,
     message: string,
+    retryable = false,
     cause?: unknown,
   ) {
-    super(message, { code, retryable: RETRYABLE_STATUSES.has(grpcStatus), cause });
+    super(message, { code, retryable: retryable || RETRYABLE_STATUSES.has(grpcStatus), cause });
   }
 }
 
@@ -68,9 +69,13 @@ export function toGrpcStatus(err: unknown): StatusObject {
   return { code: grpcStatusFor(info.code, info.retryable), details: info.message, metadata };
 }
 
-/** A client's view of a failed call: UNAVAILABLE and DEADLINE_EXCEEDED are retryable, the rest terminal. */
-export function fromGrpcError(err: ServiceError): GrpcCallError {
+/**
+ * A client's view of a failed call: UNAVAILABLE and DEADLINE_EXCEEDED are retryable, the rest
+ * terminal — plus `alsoRetryable`, for a caller that knows more (a client that never cancels its
+ * own calls can treat CANCELLED as the server cutting them at shutdown).
+ */
+export function fromGrpcError(err: ServiceError, alsoRetryable: readonly status[] = []): GrpcCallError {
   const fromServer = err.metadata?.get(ERROR_CODE_KEY)[0];
   const code = typeof fromServer === "string" && fromServer !== "" ? fromServer : `GRPC_${status[err.code] ?? err.code}`;
-  return new GrpcCallError(err.code, code, err.details || err.message, err);
+  return new GrpcCallError(err.code, code, err.details || err.message, alsoRetryable.includes(err.code), err);
 }

@@ -47,7 +47,7 @@ export type {
 } from "./model/index.ts";
 
 export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, buildGpt2Graph } from "./onnx/index.ts";
-export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, SessionOptions } from "./onnx/index.ts";
+export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
 } from "./analyses/index.ts";
@@ -56,3 +56,5 @@ export type {
 } from "./analyses/index.ts";
 export { ModelCache, ShardWorker, executeShard, shardCases } from "./runtime/index.ts";
 export type { ExecuteOptions, LoadedModel, ModelCacheOptions, ShardWorkerOptions, WorkerEvent, WorkerState } from "./runtime/index.ts";
+export { GrpcResultSink, startWorkerServer } from "./runtime/index.ts";
+export type { AnalyzeRequestView, GrpcResultSinkOptions, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./runtime/index.ts";

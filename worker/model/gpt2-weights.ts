@@ -16,6 +16,8 @@ import type { SafetensorsFile } from "./safetensors.ts";
 export interface Tensor {
   data: Float32Array;
   shape: number[];
+  /** Where the same float32 bytes sit in the checkpoint file (F32 tensors only), so a graph can point at them. */
+  source?: { file: string; offset: number; length: number };
 }
 
 export interface Affine {
@@ -81,7 +83,7 @@ export function loadGpt2Weights(file: SafetensorsFile, config: ModelConfig, path
   const tensor = (name: string, dims: Dim[]): Tensor => {
     const full = prefix + name;
     const shape = check(full, dims, prefix === "" ? ` (nor "transformer.${name}")` : "");
-    return { data: file.getFloat32(full), shape };
+    return withSource(file, full, { data: file.getFloat32(full), shape });
   };
   const affine = (name: string, weightDims: Dim[], biasDim: Dim): Affine => ({
     weight: tensor(`${name}.weight`, weightDims),
@@ -109,7 +111,7 @@ export function loadGpt2Weights(file: SafetensorsFile, config: ModelConfig, path
   const lmHeadName = "lm_head.weight";
   let lmHead: Tensor | undefined;
   if (!config.tiedEmbeddings) {
-    lmHead = { shape: check(lmHeadName, ["vocab_size", "n_embd"]), data: file.getFloat32(lmHeadName) };
+    lmHead = withSource(file, lmHeadName, { shape: check(lmHeadName, ["vocab_size", "n_embd"]), data: file.getFloat32(lmHeadName) });
   } else if (file.has(lmHeadName)) {
     check(lmHeadName, ["vocab_size", "n_embd"]);
   }
@@ -127,4 +129,11 @@ export function loadGpt2Weights(file: SafetensorsFile, config: ModelConfig, path
   }
 
   return lmHead === undefined ? { wte, wpe, layers, lnF } : { wte, wpe, layers, lnF, lmHead };
+}
+
+function withSource(file: SafetensorsFile, name: string, t: Tensor): Tensor {
+  const info = file.info(name);
+  if (info.dtype !== "F32") return t;
+  const [begin, end] = info.dataOffsets;
+  return { ...t, source: { file: file.path, offset: file.dataStart + begin, length: end - begin } };
 }

@@ -21,11 +21,11 @@ export const GRAPH_OUTPUTS = [
 ] as const;
 export type GraphOutput = (typeof GRAPH_OUTPUTS)[number];
 
-/** A weight tensor: its values, or where they are in a file the graph may point into. */
+/** A weight tensor: its values, and where the same bytes sit in a file the graph may point into. */
 export interface WeightTensor {
   data: Float32Array;
   shape: number[];
-  external?: ExternalRef;
+  source?: { file: string; offset: number; length: number };
 }
 
 interface AffineWeights {
@@ -60,8 +60,11 @@ export interface Gpt2GraphShape {
 export interface Gpt2Variant {
   startLayer: number;
   outputs: ReadonlySet<GraphOutput>;
-  /** Point initializers into their files instead of copying them (needs an on-disk model). */
-  externalWeights?: boolean;
+  /**
+   * Where an initializer's bytes are in a file next to the .onnx (external data), or undefined
+   * to copy them into the graph. Large checkpoints point into their safetensors file.
+   */
+  external?: (t: WeightTensor) => ExternalRef | undefined;
 }
 
 export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2GraphWeights, variant: Gpt2Variant): Uint8Array {
@@ -71,10 +74,10 @@ export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2GraphWeights, varia
   if (!Number.isInteger(s) || s < 0 || s >= L) throw new RangeError(`start layer ${s} is outside 0..${L - 1}`);
   const want = (o: GraphOutput) => variant.outputs.has(o);
   const g = new GraphBuilder(`gpt2_from_${s}`);
-  const param = (hint: string, t: WeightTensor): Param => ({
-    name: variant.externalWeights && t.external ? g.externalWeight(hint, t.shape, t.external) : g.weight(hint, t.data, t.shape),
-    shape: t.shape,
-  });
+  const param = (hint: string, t: WeightTensor): Param => {
+    const ref = variant.external?.(t);
+    return { name: ref ? g.externalWeight(hint, t.shape, ref) : g.weight(hint, t.data, t.shape), shape: t.shape };
+  };
   const affine = (hint: string, a: AffineWeights) => ({ weight: param(`${hint}_w`, a.weight), bias: param(`${hint}_b`, a.bias) });
 
   const lastIndex = g.input("last_index", "int64", ["batch"]);

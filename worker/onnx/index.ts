@@ -18,5 +18,5 @@ export type { UnembedWeights } from "./attribution.ts";
 export { GraphSession, SessionCache, floatTensor, int64Tensor, resolveSessionOptions } from "./session.ts";
 export type { Feeds, Fetches, Provider, ResolvedSessionOptions, SessionOptions } from "./session.ts";
 export { ModelRunner } from "./runner.ts";
-export type { ForwardRequest, ForwardResult, ModelShape } from "./runner.ts";
+export type { ForwardRequest, ForwardResult, ModelShape, RunnerOptions } from "./runner.ts";
 export { EngineInputError } from "./errors.ts";

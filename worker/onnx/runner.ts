@@ -5,10 +5,14 @@
  * and every output is read at each row's last real token. Graph variants are built on first use
  * and cached; `close()` releases their sessions.
  */
+import { linkSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../model/config.ts";
 import type { Gpt2Weights } from "../model/gpt2-weights.ts";
 import { buildGpt2Graph } from "./gpt2.ts";
-import type { GraphOutput } from "./gpt2.ts";
+import type { GraphOutput, WeightTensor } from "./gpt2.ts";
+import type { ExternalRef } from "./graph.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
 import type { Feeds, GraphSession, SessionOptions } from "./session.ts";
 import type { UnembedWeights } from "./attribution.ts";
@@ -43,17 +47,33 @@ export interface ModelShape {
   nPositions: number;
 }
 
+export interface RunnerOptions extends SessionOptions {
+  /**
+   * "auto" (default): graphs of checkpoints whose weights exceed `externalAboveBytes` point into
+   * the safetensors file (ONNX external data) instead of copying every weight into the graph;
+   * "always" / "never" force the choice.
+   */
+  externalWeights?: "auto" | "always" | "never";
+  /** default 256 MiB */
+  externalAboveBytes?: number;
+}
+
 export class ModelRunner {
   private readonly sessions: SessionCache;
+  private readonly graphFiles: GraphFiles | null;
   readonly shape: ModelShape;
 
   constructor(
     readonly name: string,
     private readonly config: ModelConfig,
     private readonly weights: Gpt2Weights,
-    options: SessionOptions = {},
+    options: RunnerOptions = {},
   ) {
     this.sessions = new SessionCache(resolveSessionOptions(options));
+    const mode = options.externalWeights ?? "auto";
+    const file = weights.wte.source?.file;
+    const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
+    this.graphFiles = file && (mode === "always" || (mode === "auto" && large)) ? graphFilesOrNull(name, file, this.sessions.options.onNotice) : null;
     this.shape = {
       nLayer: config.nLayer, nHead: config.nHead, dModel: config.dModel, dMlp: config.dMlp,
       vocabSize: config.vocabSize, nPositions: config.nPositions,
@@ -97,7 +117,12 @@ export class ModelRunner {
     }
     const outputs = [...new Set(req.outputs)].sort();
     const key = `gpt2|${start}|${outputs.join(",")}`;
-    const session = await this.sessions.get(key, () => buildGpt2Graph(this.config, this.weights, { startLayer: start, outputs: new Set(outputs) }));
+    const session = await this.sessions.get(key, () => {
+      const variant = { startLayer: start, outputs: new Set(outputs) };
+      if (!this.graphFiles) return buildGpt2Graph(this.config, this.weights, variant);
+      const files = this.graphFiles;
+      return files.write(key, buildGpt2Graph(this.config, this.weights, { ...variant, external: (t) => files.refer(t) }));
+    });
     const fetched = await session.run(feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = fetched[o]!.data as Float32Array;
@@ -119,12 +144,71 @@ export class ModelRunner {
     return this.weights.layers[layer]!.mlpOut.weight.data;
   }
 
+  /** True when forward graphs point into the checkpoint file instead of holding the weights. */
+  get externalWeights(): boolean {
+    return this.graphFiles !== null;
+  }
+
   async close(): Promise<void> {
     await this.sessions.close();
+    this.graphFiles?.remove();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+function weightBytes(w: Gpt2Weights): number {
+  let n = w.wte.data.byteLength + w.wpe.data.byteLength + (w.lmHead?.data.byteLength ?? 0);
+  for (const l of w.layers) for (const a of Object.values(l)) n += a.weight.data.byteLength + a.bias.data.byteLength;
+  return n;
+}
+
+/**
+ * A private directory holding the .onnx files of one runner and a hard link to its checkpoint:
+ * external data must be named by a path inside the .onnx file's directory, and ONNX Runtime
+ * refuses symbolic links that lead out of it. Without a hard link (another filesystem), the
+ * directory goes next to the checkpoint instead.
+ */
+class GraphFiles {
+  private readonly dir: string;
+  private static readonly LINK = "weights.safetensors";
+
+  constructor(name: string, private readonly checkpoint: string) {
+    const prefix = `cna-graphs-${basename(name).replace(/[^A-Za-z0-9_-]/g, "_")}-`;
+    this.dir = mkdtempSync(join(tmpdir(), prefix));
+    try {
+      linkSync(resolve(checkpoint), join(this.dir, GraphFiles.LINK));
+    } catch {
+      rmSync(this.dir, { recursive: true, force: true });
+      this.dir = mkdtempSync(join(dirname(resolve(checkpoint)), `.${prefix}`));
+      linkSync(resolve(checkpoint), join(this.dir, GraphFiles.LINK));
+    }
+  }
+
+  refer(t: WeightTensor): ExternalRef | undefined {
+    if (t.source?.file !== this.checkpoint) return undefined;
+    return { location: GraphFiles.LINK, offset: t.source.offset, length: t.source.length };
+  }
+
+  write(key: string, bytes: Uint8Array): string {
+    const path = join(this.dir, `${key.replace(/[^A-Za-z0-9_-]/g, "_")}.onnx`);
+    writeFileSync(path, bytes);
+    return path;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function graphFilesOrNull(name: string, checkpoint: string, notice: (m: string) => void): GraphFiles | null {
+  try {
+    return new GraphFiles(name, checkpoint);
+  } catch (err) {
+    notice(`cna: cannot link ${checkpoint} beside its graphs (${(err as Error).message}); copying the weights into the graphs instead`);
+    return null;
   }
 }
 

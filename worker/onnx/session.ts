@@ -36,20 +36,21 @@ export type Fetches = Record<string, ort.Tensor>;
 export class GraphSession {
   private constructor(private readonly session: ort.InferenceSession, readonly provider: Provider) {}
 
-  static async create(model: Uint8Array, options: ResolvedSessionOptions): Promise<GraphSession> {
+  /** `model` is the serialised graph, or the path of an .onnx file (needed for external data). */
+  static async create(model: Uint8Array | string, options: ResolvedSessionOptions): Promise<GraphSession> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: "all",
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
     };
     if (options.provider === "cuda") {
       try {
-        return new GraphSession(await ort.InferenceSession.create(model, { ...base, executionProviders: ["cuda"] }), "cuda");
+        return new GraphSession(await createSession(model, { ...base, executionProviders: ["cuda"] }), "cuda");
       } catch (err) {
         options.onNotice(`cna: the CUDA execution provider could not be loaded (${firstLine(err)}); running on CPU. ` +
           "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.");
       }
     }
-    return new GraphSession(await ort.InferenceSession.create(model, { ...base, executionProviders: ["cpu"] }), "cpu");
+    return new GraphSession(await createSession(model, { ...base, executionProviders: ["cpu"] }), "cpu");
   }
 
   async run(feeds: Feeds, fetches?: readonly string[]): Promise<Fetches> {
@@ -67,7 +68,7 @@ export class SessionCache {
 
   constructor(readonly options: ResolvedSessionOptions) {}
 
-  get(key: string, build: () => Uint8Array): Promise<GraphSession> {
+  get(key: string, build: () => Uint8Array | string): Promise<GraphSession> {
     let s = this.sessions.get(key);
     if (!s) {
       s = GraphSession.create(build(), this.options);
@@ -99,6 +100,10 @@ export function floatTensor(data: Float32Array, dims: number[]): ort.Tensor {
 
 export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tensor {
   return new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
+}
+
+function createSession(model: Uint8Array | string, o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === "string" ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o);
 }
 
 function firstLine(err: unknown): string {

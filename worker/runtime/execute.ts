@@ -12,7 +12,7 @@ import { headAblation } from "../analyses/head-ablation.ts";
 import { verify } from "../analyses/verify.ts";
 import { EngineInputError } from "../onnx/errors.ts";
 import { ModelRunner } from "../onnx/runner.ts";
-import type { SessionOptions } from "../onnx/session.ts";
+import type { RunnerOptions } from "../onnx/runner.ts";
 
 export interface LoadedModel {
   checkpoint: Checkpoint;
@@ -20,7 +20,7 @@ export interface LoadedModel {
   bytes: number;
 }
 
-export interface ModelCacheOptions extends SessionOptions {
+export interface ModelCacheOptions extends RunnerOptions {
   /** evict least recently used models beyond this many bytes of weights (default 8 GiB) */
   budgetBytes?: number;
   onEvent?: (event: "hit" | "load" | "evict", model: string, ms: number) => void;

@@ -6,3 +6,7 @@ export { ModelCache, executeShard, shardCases } from "./execute.ts";
 export type { ExecuteOptions, LoadedModel, ModelCacheOptions } from "./execute.ts";
 export { ShardWorker } from "./consumer.ts";
 export type { ShardWorkerOptions, WorkerEvent, WorkerState } from "./consumer.ts";
+export { GrpcResultSink } from "./grpc-sink.ts";
+export type { GrpcResultSinkOptions, ReportedOutcome } from "./grpc-sink.ts";
+export { startWorkerServer } from "./grpc-server.ts";
+export type { AnalyzeRequestView, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./grpc-server.ts";

@@ -1,0 +1,173 @@
+/**
+ * The engine benchmark: head-ablation and attribution throughput, and the attribution kernel
+ * against a bare ONNX reduction, on (1) the largest zoo model and (2) a GPT-2-small-shaped model
+ * with random weights built in memory. One JSON object on stdout, every figure from this run.
+ *
+ * @example
+ * ```sh
+ * npm run bench -- engine                 # both models, ~10 minutes on 2 cores
+ * npm run bench -- engine --quick --only zoo
+ * ```
+ */
+import { stat } from "node:fs/promises";
+import { buildCases, errorInfo, selectPairs } from "../core/index.ts";
+import type { ErrorInfo } from "../core/index.ts";
+import { loadCheckpoint, ModelRunner } from "../worker/index.ts";
+import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
+import { benchAttribution } from "./attribution.ts";
+import type { AttributionPlan } from "./attribution.ts";
+import { BenchModelMissingError } from "./errors.ts";
+import { benchHeadAblation } from "./head-ablation.ts";
+import type { HeadAblationFigures, HeadAblationPlan, Ratio } from "./head-ablation.ts";
+import { ENGINE_USAGE, parseEngineBenchArgs } from "./options.ts";
+import type { EngineBenchOptions, EngineSection } from "./options.ts";
+import { GPT2_SMALL, syntheticCases, syntheticGpt2Weights } from "./synthetic.ts";
+import { loadAverage1m, log, machineInfo, round, seconds } from "./timing.ts";
+
+const HEAD_TARGETS = { packedOverSingle: 10, packedOverPerHead: 1.5 };
+const ATTRIBUTION_TARGET_GPT2 = 50;
+const MIB = 2 ** 20;
+/** The engine's own defaults, passed explicitly so the JSON records them. */
+const U_BUDGET_BYTES = 2 ** 30;
+const SCRATCH_BYTES = 256 * MIB;
+const TILE_BYTES = 4 * MIB;
+
+interface ModelUnderTest {
+  name: string;
+  config: ModelConfig;
+  weights: Gpt2Weights;
+  source: Record<string, unknown>;
+  cases: { description: string; list: AnalysisCase[] };
+  heads: Omit<HeadAblationPlan, "reps" | "targets" | "minSampleSeconds">;
+  attribution: Omit<AttributionPlan, "reps" | "minSampleSeconds" | "intraOpThreads">;
+}
+
+async function zooModel(o: EngineBenchOptions): Promise<ModelUnderTest> {
+  const exists = await stat(o.zooDir).then((s) => s.isDirectory(), () => false);
+  if (!exists) {
+    throw new BenchModelMissingError(o.zooDir, `zoo model directory ${o.zooDir} does not exist: train it with "python3 models/train.py arith-4l-d128" ` +
+      `(or "npm run zoo:train"), point --zoo at another checkpoint, or run --only gpt2`);
+  }
+  const ck = await loadCheckpoint(o.zooDir);
+  const sample = o.quick ? 16 : 100;
+  const cases = buildCases(selectPairs("+", 2, { sample, seed: 0 }), 4, ck.tokenizer);
+  const attributionCases = cases.slice(0, o.quick ? 8 : 32);
+  return {
+    name: ck.dir.split("/").filter(Boolean).at(-1) ?? ck.dir,
+    config: ck.config,
+    weights: ck.weights,
+    source: { dir: ck.dir, sha256: ck.digest },
+    cases: { description: `2D "+" template 4, ${sample} pairs (seed 0), one case per answer token`, list: cases },
+    heads: { cases, singleCases: cases.slice(0, o.quick ? 4 : 32), maxBatchRows: 256 },
+    attribution: {
+      cases: attributionCases, uMatrixSlice: null, naiveSlice: null, uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES,
+      tileBytes: TILE_BYTES, ratioTarget: null,
+    },
+  };
+}
+
+function gpt2Model(o: EngineBenchOptions): ModelUnderTest {
+  const config = GPT2_SMALL;
+  const t0 = performance.now();
+  const weights = syntheticGpt2Weights(config);
+  const cases = syntheticCases(16, 8, config.vocabSize);
+  const headCases = cases.slice(0, o.quick ? 2 : 8);
+  return {
+    name: "gpt2-small-synthetic",
+    config,
+    weights,
+    source: { synthetic: true, init: "N(0, 0.02) weights, LayerNorm 1/0, biases 0, seed 2024", generateSeconds: round((performance.now() - t0) / 1000) },
+    cases: { description: "16 random token sequences of length 8 with random targets (seed 7)", list: cases },
+    heads: { cases: headCases, singleCases: cases.slice(0, o.quick ? 1 : 2), maxBatchRows: 256 },
+    attribution: {
+      cases: cases.slice(0, o.quick ? 4 : 16),
+      uMatrixSlice: { layers: [0], dMlp: o.quick ? 166 : 768 },
+      naiveSlice: { layers: [0], dMlp: o.quick ? 32 : 128 },
+      uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES, tileBytes: TILE_BYTES, ratioTarget: ATTRIBUTION_TARGET_GPT2,
+    },
+  };
+}
+
+async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
+  const timing = { reps: o.reps, minSampleSeconds: o.quick ? 0.1 : 0.5 };
+  const c = m.config;
+  const shape = { nLayer: c.nLayer, nHead: c.nHead, dModel: c.dModel, dMlp: c.dMlp, vocabSize: c.vocabSize, nPositions: c.nPositions };
+  const lengths = m.cases.list.map((x) => x.prefixIds.length);
+  log(`${m.name}: ${m.cases.list.length} cases, head ablation`);
+  // One runner per part, closed after it: GPT-2 small's graph variants hold ~0.3-0.5 GB each.
+  let headAblation: HeadAblationFigures;
+  const sessions = { intraOpThreads: o.threads };
+  const heads = new ModelRunner(m.name, m.config, m.weights, sessions);
+  try {
+    headAblation = await benchHeadAblation(heads, { ...m.heads, ...timing, targets: HEAD_TARGETS });
+  } finally {
+    await heads.close();
+  }
+  log(`${m.name}: attribution`);
+  const runner = new ModelRunner(m.name, m.config, m.weights, sessions);
+  let attribution;
+  try {
+    attribution = await benchAttribution({ runner, config: m.config, weights: m.weights }, { ...m.attribution, ...timing, intraOpThreads: o.threads });
+  } finally {
+    await runner.close();
+  }
+  return {
+    model: m.name,
+    source: m.source,
+    shape,
+    provider: "cpu",
+    cases: { description: m.cases.description, count: m.cases.list.length, tokensMin: Math.min(...lengths), tokensMax: Math.max(...lengths) },
+    headAblation,
+    attribution,
+  };
+}
+
+type Section = Awaited<ReturnType<typeof benchModel>> | { error: ErrorInfo };
+
+function targetsOf(name: string, s: Section): Array<{ model: string; figure: string } & Ratio> {
+  if ("error" in s) return [];
+  const out: Array<{ model: string; figure: string } & Ratio> = [
+    { model: name, figure: "headAblation packed/single", ...s.headAblation.ratios.packedOverSingle },
+    { model: name, figure: "headAblation packed/per-head", ...s.headAblation.ratios.packedOverPerHead },
+    { model: name, figure: "attribution u-matrix/naive", ...s.attribution.ratio.uMatrixOverNaive },
+  ];
+  return out.filter((t) => t.target !== null);
+}
+
+/** Runs the benchmark and prints its JSON; returns the exit code (1 when a section failed). */
+export async function runEngineBench(argv: readonly string[]): Promise<number> {
+  const o = parseEngineBenchArgs(argv);
+  if (o.help) {
+    process.stdout.write(`${ENGINE_USAGE}\n`);
+    return 0;
+  }
+  const started = new Date();
+  const machine = machineInfo();
+  const models: Partial<Record<EngineSection, Section>> = {};
+  const wall = await seconds(async () => {
+    for (const section of o.sections) {
+      try {
+        const m = section === "zoo" ? await zooModel(o) : gpt2Model(o);
+        models[section] = await benchModel(m, o);
+      } catch (err) {
+        // A known failure (the zoo model not trained yet, a bad input) goes into the JSON and the
+        // exit code and the other section still runs; anything else is a bug and propagates.
+        const info = errorInfo(err);
+        if (info.code === "INTERNAL") throw err;
+        log(`${section}: FAILED ${info.code}: ${info.message}`);
+        models[section] = { error: info };
+      }
+    }
+  });
+  const result = {
+    benchmark: "engine",
+    startedAt: started.toISOString(),
+    wallSeconds: round(wall),
+    options: { quick: o.quick, sections: o.sections, reps: o.reps, zooDir: o.zooDir, intraOpThreads: o.threads },
+    machine: { ...machine, loadAverage1mAtEnd: loadAverage1m() },
+    targets: Object.entries(models).flatMap(([name, s]) => targetsOf(name, s)),
+    models,
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  return Object.values(models).some((s) => "error" in s) ? 1 : 0;
+}

@@ -1,0 +1,52 @@
+/**
+ * The seam between the gRPC edge and the coordinator: what SweepService needs from it. The
+ * coordinator implements {@link SweepBackend}; coordinator/grpc/server.ts serves it. Everything
+ * here is a domain type — generated wire types stop at convert.ts.
+ *
+ * Errors: throw CnaErrors. Their `code` picks the gRPC status (SWEEP_NOT_FOUND → NOT_FOUND,
+ * BAD_SPEC / BAD_RESULT → INVALID_ARGUMENT, other retryable ones → UNAVAILABLE, the rest →
+ * INTERNAL) and travels to the client in the `cna-error-code` trailer.
+ */
+import type { ShardFailure, ShardReport } from "../../core/index.ts";
+import type { SweepState, SweepStatus } from "../index.ts";
+
+/** A sweep as the API shows it: its status plus what a human watching it wants. */
+export interface SweepView extends SweepStatus {
+  /** the sweep file's `name` */
+  name: string;
+  createdAt: Date;
+  /** last change of any counter or state */
+  updatedAt: Date;
+  /** estimated seconds to finish; null while there is nothing to estimate from */
+  etaSeconds: number | null;
+  /** analysed cases per second, recent rate (0 before the first result) */
+  casesPerSecond: number;
+}
+
+/** What ReportShard answers: the first copy is stored; later copies are compared by digest. */
+export type ShardOutcome = "stored" | "duplicate" | "duplicate-mismatch";
+
+/** States after which a sweep never changes again (WatchSweep ends on them). */
+export const TERMINAL_STATES: ReadonlySet<SweepState> = new Set<SweepState>(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+export interface SweepBackend {
+  /** Parses, validates and plans a sweep file (`source` names it in messages), then starts it. */
+  submit(yaml: string, source: string): Promise<SweepView>;
+  /** Throws SweepNotFoundError for an unknown id. */
+  get(id: string): SweepView;
+  /** Every sweep the coordinator knows, newest first. */
+  list(): SweepView[];
+  /**
+   * Calls `onUpdate` with the current view at once (synchronously, before returning), then after
+   * every change. Returns the unsubscribe function. Throws SweepNotFoundError for an unknown id.
+   */
+  watch(id: string, onUpdate: (view: SweepView) => void): () => void;
+  /** Stops a sweep (its shards are no longer published or merged); a finished sweep is returned as is. */
+  cancel(id: string): Promise<SweepView>;
+  /** The rankings.json text from every stage merged so far; `final` once the sweep has finished. */
+  rankings(id: string): { json: string; final: boolean };
+  /** Resolves once the result is durably stored (or recognised as a duplicate). */
+  reportShard(report: ShardReport): Promise<ShardOutcome>;
+  /** A terminal failure of one shard attempt. */
+  reportFailure(failure: ShardFailure): Promise<void>;
+}

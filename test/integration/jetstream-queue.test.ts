@@ -1,0 +1,120 @@
+/**
+ * JetStreamShardQueue against a real nats-server (2.9+, file store in a temp dir): the shared
+ * ShardQueue contract, then what only a broker can show — messages and dedup surviving a
+ * broker restart, and the errors for a missing broker and a misfitting stream.
+ */
+import { randomBytes } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JetStreamShardQueue } from "../../transport/index.ts";
+import type { JetStreamOptions } from "../../transport/index.ts";
+import { queueContract } from "../helpers/queue-contract.ts";
+import { natsPrerequisite, startNats } from "../helpers/nats.ts";
+import type { NatsServer } from "../helpers/nats.ts";
+
+const nats = natsPrerequisite();
+
+type Data = { n: number };
+
+/** A stream, subject prefix and durable no other test uses. */
+function unique(): Pick<JetStreamOptions<Data>, "stream" | "subjectPrefix" | "durable"> {
+  const tag = randomBytes(4).toString("hex");
+  return { stream: `T_${tag}`, subjectPrefix: `cna.test.${tag}`, durable: `w_${tag}` };
+}
+
+const subjectOf = (d: Data) => ({ sweep: "s1", model: `m${d.n % 2}` });
+
+describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
+  let server: NatsServer;
+
+  beforeAll(async () => {
+    nats.assert();
+    server = await startNats();
+  });
+
+  afterAll(async () => {
+    await server?.[Symbol.asyncDispose]();
+  });
+
+  queueContract("JetStreamShardQueue", (o) => JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), ...o }));
+
+  it("keeps queued messages across a broker restart (file storage)", async () => {
+    await using q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
+    expect(await q.publish("a", { n: 1 })).toBe(true);
+    expect(await q.publish("b", { n: 2 })).toBe(true);
+    await server.restart();
+    const a = (await q.pull(10_000))!;
+    expect([a.id, a.data.n, a.deliveryCount]).toEqual(["a", 1, 1]);
+    await a.ack();
+    const b = (await q.pull(5_000))!;
+    expect([b.id, b.data.n]).toEqual(["b", 2]);
+    await b.ack();
+    expect(await q.pending()).toEqual({ waiting: 0, unacked: 0 });
+  });
+
+  it("still drops a duplicate publish after the client reconnected to a restarted broker", async () => {
+    await using q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
+    expect(await q.publish("shard-1", { n: 1 })).toBe(true);
+    await server.restart();
+    expect(await q.publish("shard-1", { n: 99 })).toBe(false);
+    const m = (await q.pull(5_000))!;
+    expect([m.id, m.data.n]).toEqual(["shard-1", 1]);
+    await m.ack();
+    expect(await q.pull(200)).toBeNull();
+  });
+
+  it("keeps a message that arrives after pull() gave up for the next pull()", async () => {
+    await using q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
+    expect(await q.pull(1)).toBeNull(); // its request may outlive it by a network round trip
+    await q.publish("a", { n: 1 });
+    const m = (await q.pull(2_000))!;
+    expect([m.id, m.deliveryCount]).toEqual(["a", 1]);
+    await m.ack();
+  });
+
+  it("routes by sweep and model, and a filtered durable sees only its model", async () => {
+    const names = unique();
+    await using all = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf: (d) => ({ sweep: "s.1", model: d.n === 1 ? "pythia-1.4b" : "gpt2" }), ...names });
+    await all.publish("x", { n: 1 });
+    await all.publish("y", { n: 2 });
+    // a work-queue stream takes no second consumer overlapping the first
+    const second = JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, durable: "other", filterSubject: `${names.subjectPrefix}.*.gpt2` });
+    await expect(second).rejects.toMatchObject({ code: "QUEUE_MISCONFIGURED", retryable: false, message: expect.stringMatching(/one consumer per subject/) });
+    const m = (await all.pull(2_000))!;
+    expect(m.id).toBe("x");
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(names.stream!, { seq: 1 });
+    expect(stored?.subject).toBe(`${names.subjectPrefix}.s%2E1.pythia-1%2E4b`);
+    await nc.close();
+    await m.ack();
+  });
+
+  it("refuses an existing stream that is not a work queue, naming it", async () => {
+    const names = unique();
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: names.stream!, subjects: [`${names.subjectPrefix}.>`], storage: StorageType.Memory, retention: RetentionPolicy.Limits });
+    await nc.close();
+    await expect(JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names })).rejects.toMatchObject({
+      code: "QUEUE_MISCONFIGURED",
+      stream: names.stream,
+      message: expect.stringMatching(/retention "limits"/),
+    });
+  });
+
+  it("fails to connect with a retryable QUEUE_UNAVAILABLE error naming the server", async () => {
+    const url = server.url.replace(/:\d+$/, ":1"); // nothing listens on port 1
+    const err = await JetStreamShardQueue.create<Data>({ servers: url, subjectOf, timeoutMs: 2_000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "QueueUnavailableError", code: "QUEUE_UNAVAILABLE", retryable: true, servers: url });
+    expect((err as Error).message).toContain(url);
+  });
+
+  it("refuses calls after close()", async () => {
+    const q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
+    await q.close();
+    expect(await q.pull(10)).toBeNull();
+    await expect(q.publish("a", { n: 1 })).rejects.toMatchObject({ code: "QUEUE_CLOSED" });
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * Large checkpoints are not copied into their graphs: the initializers point into the
+ * safetensors file (ONNX external data). Both forms must compute the same thing.
+ */
+import { describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadCheckpoint, ModelRunner } from "../../worker/index.ts";
+import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
+
+describe("external weights", () => {
+  it("gives the same outputs as weights copied into the graph, and cleans up after itself", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cna-ext-"));
+    try {
+      writeGpt2Checkpoint(join(dir, "m"), { nLayer: 2, nHead: 2, nEmbd: 16 });
+      const ck = await loadCheckpoint(join(dir, "m"));
+      expect(ck.weights.layers[1]!.mlpOut.weight.source).toMatchObject({ file: join(dir, "m", "model.safetensors") });
+      const inline = new ModelRunner("m", ck.config, ck.weights, { externalWeights: "never" });
+      const external = new ModelRunner("m", ck.config, ck.weights, { externalWeights: "always" });
+      expect([inline.externalWeights, external.externalWeights]).toEqual([false, true]);
+      const req = { sequences: [[5, 12, 7, 16], [3, 4, 12, 9, 16]], outputs: ["logits", "mlp_post", "head_out"] as const };
+      const a = await inline.forward({ ...req, outputs: [...req.outputs] });
+      const b = await external.forward({ ...req, outputs: [...req.outputs] });
+      for (const o of req.outputs) expect(Array.from(b.outputs[o]!)).toEqual(Array.from(a.outputs[o]!));
+      const graphDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith("cna-graphs-m-"));
+      expect(graphDirs().length).toBeGreaterThan(0);
+      await inline.close();
+      await external.close();
+      expect(graphDirs().filter((d) => existsSync(join(tmpdir(), d, "weights.safetensors")))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * transport — the broker side of the seams in core: the NATS JetStream shard queue that the
+ * coordinator publishes to and workers pull from (DESIGN.md decision 3). worker/ and
+ * coordinator/ both import it; it imports only core/ and the NATS client.
+ *
+ * @example
+ * ```ts
+ * import { JetStreamShardQueue, subjectToken } from "../transport/index.ts";
+ * import type { ShardTask } from "../core/index.ts";
+ *
+ * // a worker that holds one model: its own durable, filtered to that model's shards
+ * const queue = await JetStreamShardQueue.create<ShardTask>({
+ *   servers: "nats://nats:4222",
+ *   credsFile: "/etc/cna/nats.creds",
+ *   subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
+ *   durable: "cna-workers-arith-2l-d64",
+ *   filterSubject: `cna.shards.*.${subjectToken("arith-2l-d64")}`,
+ *   ackWaitMs: 30_000,
+ * });
+ * const msg = await queue.pull(1_000);  // QueueMessage<ShardTask> | null
+ * await queue.close();                  // drains the connection
+ * ```
+ */
+export { JetStreamShardQueue } from "./jetstream.ts";
+export { JETSTREAM_DEFAULTS, resolveJetStreamOptions, shardSubject, subjectToken } from "./jetstream-options.ts";
+export type { JetStreamAuth, JetStreamOptions, ResolvedJetStreamOptions, ShardSubject } from "./jetstream-options.ts";
+export { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";

@@ -1,0 +1,330 @@
+/**
+ * The shard queue on NATS JetStream (DESIGN.md decision 3): a work-queue stream with file
+ * storage, publish with `msgID = id` for dedup, and one durable pull consumer shared by every
+ * worker, with explicit ack, `ack_wait`, `max_deliver`, and at most one filter subject
+ * (nats-server 2.9).
+ *
+ * A work-queue stream allows only one consumer per subject: workers that take the same
+ * subjects share one durable; a worker that filters differently needs its own durable, and
+ * its filter must not overlap any other consumer's (the server refuses the second one).
+ *
+ * Pulls are raw `CONSUMER.MSG.NEXT` requests for one message with the caller's timeout (the
+ * client library's pull helpers cannot wait less than a second), each on its own inbox that is
+ * kept until the server answers, so a message that arrives after pull() gave up is kept for the
+ * next pull() rather than left to time out. Acks, naks and terms wait for the server's
+ * confirmation; working() does not (a lost heartbeat ends as a redelivery, which is the failure
+ * this protocol is built for).
+ */
+import { connect, createInbox, credsAuthenticator, nanos } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { readFile } from "node:fs/promises";
+import { SpecError } from "../core/index.ts";
+import type { QueueMessage, ShardQueue } from "../core/index.ts";
+import { QueueClosedError, QueueUnavailableError } from "./errors.ts";
+import { resolveJetStreamOptions, shardSubject } from "./jetstream-options.ts";
+import type { JetStreamOptions, ResolvedJetStreamOptions } from "./jetstream-options.ts";
+import { ensureConsumer, ensureStream, failure } from "./jetstream-setup.ts";
+import { Link } from "./link.ts";
+
+/** A pull whose answer has not come yet waits this much past its timeout before giving up. */
+const LATE_ANSWER_GRACE_MS = 500;
+
+/** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...`; 2.10+ may add domain and account hash. */
+function ackInfo(reply: string | undefined): { seq: number; deliveryCount: number } | null {
+  const t = reply?.split(".") ?? [];
+  if (t[0] !== "$JS" || t[1] !== "ACK") return null;
+  const at = t.length === 9 ? 4 : t.length >= 11 ? 6 : -1;
+  const deliveryCount = Number(t[at]);
+  const seq = Number(t[at + 1]);
+  return Number.isSafeInteger(deliveryCount) && Number.isSafeInteger(seq) ? { seq, deliveryCount } : null;
+}
+
+export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
+  /** seq → delivery count of the latest delivery this process handed out and has not settled */
+  private readonly held = new Map<number, number>();
+  /** answers to pulls that had already given up; served first */
+  private readonly late: Msg[] = [];
+  private readonly waiting = new Set<() => void>();
+  private readonly advisories = new Set<Promise<void>>();
+  private broken: Error | null = null;
+  private readonly link: Link;
+  private closed = false;
+  private readonly where: string;
+  private readonly nextSubject: string;
+
+  private constructor(
+    private readonly o: ResolvedJetStreamOptions<T>,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    /** the consumer's max_deliver as the server has it (another instance may have set it) */
+    private readonly maxDeliver: number,
+  ) {
+    this.where = o.servers.join(", ");
+    this.link = new Link(nc);
+    this.nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${o.stream}.${o.durable}`;
+  }
+
+  /**
+   * Connects, creates the stream and the durable consumer when missing (or updates the
+   * consumer's ack wait and max deliveries), and listens for max-delivery advisories when
+   * `onDead` is set. Throws SpecError for bad options, QueueUnavailableError when the server
+   * cannot be reached, QueueConfigError when it refuses the stream or consumer.
+   */
+  static async create<T>(options: JetStreamOptions<T>): Promise<JetStreamShardQueue<T>> {
+    const o = resolveJetStreamOptions(options);
+    const where = o.servers.join(", ");
+    const nc = await connect(await connectionOptions(o)).catch((err: unknown) => {
+      throw failure(where, o.stream, null, `cannot connect to NATS at ${where}`, err);
+    });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs }).catch((err: unknown) => {
+        throw failure(where, o.stream, null, `JetStream is not available at ${where}`, err);
+      });
+      await ensureStream(jsm, o, where);
+      const maxDeliver = await ensureConsumer(jsm, o, where);
+      const queue = new JetStreamShardQueue(o, nc, jetstream(nc, { timeout: o.timeoutMs }), jsm, maxDeliver);
+      if (o.onDead) queue.listenForExhaustion();
+      await nc.flush(); // the advisory subscription is in place before anything is delivered
+      return queue;
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  /** False when a message with this id is already in the duplicate window (a retry after a lost publish ack finds its own first attempt there too). */
+  async publish(id: string, data: T): Promise<boolean> {
+    this.check("publish");
+    if (typeof id !== "string" || id === "" || /[\r\n]/.test(id)) throw new SpecError("id", `a message id must be a non-empty single-line string, got ${JSON.stringify(id)}`);
+    const subject = shardSubject(this.o.subjectPrefix, this.o.subjectOf(data));
+    const payload = new TextEncoder().encode(JSON.stringify(data));
+    const options = { msgID: id, expect: { streamName: this.o.stream } };
+    // the msgID makes a retry after a lost link harmless
+    const ack = await this.call(`publish of ${id} to ${subject}`, null, (timeout) => this.js.publish(subject, payload, { ...options, timeout }));
+    return !ack.duplicate;
+  }
+
+  async pull(timeoutMs: number): Promise<QueueMessage<T> | null> {
+    this.check("pull");
+    const until = Date.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      let answer: Msg | "none" | "lost" | undefined = this.late.shift();
+      if (!answer) {
+        if (this.closed || !(await this.link.waitUp(until))) break;
+        answer = await this.requestOne(Math.max(1, until - Date.now()));
+      }
+      if (answer === "none") break;
+      if (answer !== "lost") {
+        const message = await this.decode(answer);
+        if (message) return message;
+      }
+      if (this.closed || Date.now() >= until) break;
+    }
+    if (this.nc.isClosed() && !this.closed) throw new QueueUnavailableError(this.where, `the connection to ${this.where} closed`);
+    await Promise.all(this.advisories); // a give-up the server announced during this pull is reported before it returns
+    this.check("pull");
+    return null;
+  }
+
+  async pending(): Promise<{ waiting: number; unacked: number }> {
+    this.check("pending");
+    const { stream, durable } = this.o;
+    const info = await this.call(`consumer info for ${stream}/${durable}`, durable, () => this.jsm.consumers.info(stream, durable));
+    return { waiting: info.num_pending, unacked: info.num_ack_pending };
+  }
+
+  /** Gives back messages that arrived after their pull gave up, then drains the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of this.waiting) wake();
+    await Promise.all(this.advisories);
+    for (const raw of this.late.splice(0)) if (raw.reply && this.link.connected) this.nc.publish(raw.reply, "-NAK");
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Asks the server for one message: the message; "none" when the request expired (or its
+   * answer never came); "lost" when the link went down first, so nothing will come.
+   */
+  private requestOne(expiresMs: number): Promise<Msg | "none" | "lost"> {
+    return new Promise((resolve, reject) => {
+      let open = true;
+      const watch = this.link.whenDown();
+      const done = (answer: Msg | "none" | "lost" | Error) => {
+        if (!open) return false;
+        open = false;
+        clearTimeout(timer);
+        watch.cancel();
+        this.waiting.delete(wake);
+        if (answer instanceof Error) reject(answer);
+        else resolve(answer);
+        return true;
+      };
+      const wake = () => done("none");
+      const timer = setTimeout(wake, expiresMs + LATE_ANSWER_GRACE_MS);
+      this.waiting.add(wake);
+      void watch.down.then(() => done("lost"));
+      const inbox = createInbox();
+      // max 1: the server answers a request for one message with that message or one status;
+      // the inbox outlives this pull until then, so a late message is kept, not lost
+      this.nc.subscribe(inbox, {
+        max: 1,
+        callback: (_err, m) => {
+          if (ackInfo(m.reply)) {
+            if (!done(m)) this.late.push(m);
+            return;
+          }
+          const status = `${m.headers?.code ?? "?"} ${m.headers?.description ?? ""}`.trim();
+          if (/^(408|404|409 Exceeded MaxWaiting|409 Leadership Change)/.test(status)) done("none");
+          else if (/^409 Server Shutdown/.test(status)) done("lost");
+          else done(new QueueUnavailableError(this.where, `pull from ${this.o.stream}/${this.o.durable} at ${this.where} answered ${status}`));
+        },
+      });
+      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), { reply: inbox });
+    });
+  }
+
+  /** A QueueMessage, or null when the message is unreadable (then terminated and reported). */
+  private async decode(raw: Msg): Promise<QueueMessage<T> | null> {
+    const { seq, deliveryCount } = ackInfo(raw.reply)!;
+    const id = raw.headers?.get("Nats-Msg-Id") ?? "";
+    let data: T;
+    try {
+      if (id === "") throw new Error("it has no Nats-Msg-Id header");
+      data = JSON.parse(new TextDecoder().decode(raw.data)) as T;
+    } catch (err) {
+      await this.confirm(raw, "+TERM", `term of stream seq ${seq}`);
+      this.o.onDead?.(id || `${this.o.stream}#${seq}`, `unreadable message (stream seq ${seq}): ${(err as Error).message}`);
+      return null;
+    }
+    this.held.set(seq, deliveryCount);
+    let settled = false;
+    // only the latest delivery in this process may settle the message (a late ack from a holder
+    // presumed dead is ignored, as in MemoryShardQueue)
+    const live = () => !settled && this.held.get(seq) === deliveryCount;
+    const settle = () => {
+      settled = true;
+      if (this.held.get(seq) === deliveryCount) this.held.delete(seq);
+    };
+    return {
+      id,
+      data,
+      deliveryCount,
+      ack: async () => {
+        if (!live()) return;
+        await this.confirm(raw, "+ACK", `ack of ${id}`);
+        settle();
+      },
+      nak: async (delayMs = 0) => {
+        if (!live()) return;
+        await this.confirm(raw, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK", `nak of ${id}`);
+        settle();
+      },
+      working: async () => {
+        if (live() && this.link.connected && !this.nc.isDraining()) this.nc.publish(raw.reply!, "+WPI");
+      },
+      term: async (reason: string) => {
+        if (!live()) return;
+        await this.confirm(raw, "+TERM", `term of ${id}`); // 2.9 ignores "+TERM <reason>": the reason stays here
+        settle();
+        this.o.onDead?.(id, reason);
+      },
+    };
+  }
+
+  /** Sends an ack-kind reply and waits for the server to confirm it processed it. */
+  private async confirm(raw: Msg, body: string, what: string): Promise<void> {
+    await this.call(what, this.o.durable, (timeout) => this.nc.request(raw.reply!, body, { timeout }));
+  }
+
+  /**
+   * Runs one server call within `timeoutMs`: waits for the link when it is down, and tries
+   * again when it goes down mid-call (every call here may be repeated: publish carries its
+   * msgID, acks and infos are idempotent).
+   */
+  private async call<R>(what: string, consumer: string | null, attempt: (timeoutMs: number) => Promise<R>): Promise<R> {
+    const deadline = Date.now() + this.o.timeoutMs;
+    for (;;) {
+      if (!(await this.link.waitUp(deadline))) {
+        if (this.closed) throw new QueueClosedError(what);
+        throw new QueueUnavailableError(this.where, `${what}: no connection to ${this.where} within ${this.o.timeoutMs} ms`);
+      }
+      const watch = this.link.whenDown();
+      const pending = attempt(Math.max(1, deadline - Date.now()));
+      pending.catch(() => {}); // if the link goes down first, this attempt is abandoned and its timeout is moot
+      try {
+        const outcome = await Promise.race([pending.then((value) => ({ value })), watch.down.then(() => null)]);
+        if (outcome) return outcome.value;
+      } catch (err) {
+        if (this.link.connected || Date.now() >= deadline) throw failure(this.where, this.o.stream, consumer, `${what} at ${this.where} failed`, err);
+      } finally {
+        watch.cancel();
+      }
+    }
+  }
+
+  private listenForExhaustion(): void {
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.o.stream}.${this.o.durable}`;
+    this.nc.subscribe(subject, {
+      callback: (_err, m) => {
+        const handled = this.exhausted(m).catch((err: unknown) => {
+          this.broken ??= failure(this.where, this.o.stream, this.o.durable, `cannot report a message that ran out of deliveries`, err);
+        });
+        this.advisories.add(handled);
+        void handled.finally(() => this.advisories.delete(handled));
+      },
+    });
+  }
+
+  /** The server gave a message up; the advisory names it by stream seq, the stream by id. */
+  private async exhausted(m: Msg): Promise<void> {
+    const { stream_seq: seq, deliveries } = m.json<{ stream_seq: number; deliveries: number }>();
+    this.held.delete(seq);
+    // not removed from the stream: JetStream keeps it (unacked, never redelivered) for inspection
+    const stored = await this.call(`get of stream seq ${seq}`, null, () => this.jsm.streams.getMessage(this.o.stream, { seq }));
+    const id = stored?.header.get("Nats-Msg-Id") || `${this.o.stream}#${seq}`;
+    this.o.onDead?.(id, `delivered ${deliveries} times (max ${this.maxDeliver}); the server gave it up`);
+  }
+
+  /** Throws when closed, or the failure of a background step (an advisory that could not be reported). */
+  private check(what: string): void {
+    if (this.broken) {
+      const err = this.broken;
+      this.broken = null;
+      throw err;
+    }
+    if (this.closed && what !== "pull") throw new QueueClosedError(what);
+  }
+}
+
+async function connectionOptions<T>(o: ResolvedJetStreamOptions<T>): Promise<NodeConnectionOptions> {
+  const base: NodeConnectionOptions = {
+    servers: o.servers,
+    name: o.name,
+    timeout: o.timeoutMs,
+    maxReconnectAttempts: -1, // a broker restart is an outage to wait out, not a reason to exit
+  };
+  switch (o.auth.kind) {
+    case "none":
+      return base;
+    case "userPass":
+      return { ...base, user: o.auth.user, pass: o.auth.pass };
+    case "token":
+      return { ...base, token: o.auth.token };
+    case "creds": {
+      const path = o.auth.credsFile;
+      const creds = await readFile(path).catch((err: unknown) => {
+        throw new SpecError("credsFile", `cannot read credsFile ${path}: ${(err as Error).message}`, err);
+      });
+      return { ...base, authenticator: credsAuthenticator(new Uint8Array(creds)) };
+    }
+  }
+}
