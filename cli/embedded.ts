@@ -49,7 +49,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
     onDead: (id, reason) => run?.quarantine(id, reason),
   });
   run = new SweepRun(o.spec, store, queue, o.onSweepEvent);
-  const sink: ResultSink = { report: (r) => run!.ingest(r), fail: (f) => run!.fail(f) };
+  const sink: ResultSink = { report: async (r) => void (await run!.ingest(r)), fail: (f) => run!.fail(f) };
   const models = new ModelCache({ provider: o.provider ?? "cpu", intraOpThreads: o.threads });
   const workers = Array.from({ length: o.workers ?? 2 }, (_, i) => {
     const id = `embedded-${i}`;

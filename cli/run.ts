@@ -17,7 +17,9 @@ import { addTopTokens, loadCheckpoint, ModelRunner } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
+import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
 import { runEmbedded } from "./embedded.ts";
+import { runThroughNats } from "./run-nats.ts";
 import { writeJsonAtomic } from "./files.ts";
 import { formatRankings } from "./tables.ts";
 
@@ -33,14 +35,21 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   HELP_FLAG,
 ];
 
+const RUN_FLAGS: readonly FlagSpec[] = [
+  ...COMMON_FLAGS.slice(0, -1),
+  ...NATS_FLAGS.map((f) => (f.name === "nats" ? { ...f, help: "run through this NATS server (JetStream) and gRPC instead of in-process queues" } : f)),
+  AUTH_FLAGS[0]!,
+  HELP_FLAG,
+];
+
 export const runCommand: Command = {
   name: "run",
   summary: "run a sweep file here: coordinator and workers in this process",
   synopsis: "run SWEEP.yaml [--out DIR] [--workers N] [--provider cpu|cuda]",
-  flags: COMMON_FLAGS,
-  notes: "Running the same command again on the same --out resumes: stored shards are not recomputed.\nExample:\n  cna run examples/zoo-quick.yaml --out cna-out/zoo",
+  flags: RUN_FLAGS,
+  notes: "Running the same command again on the same --out resumes: stored shards are not recomputed.\nWith --nats the shards go through JetStream and the results through gRPC, as on a cluster.\nExample:\n  cna run examples/zoo-quick.yaml --out cna-out/zoo",
   run: async (argv, io) => {
-    const values = parseFlags(COMMON_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
+    const values = parseFlags(RUN_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
     return runSweepFile(String(values["SWEEP.yaml"]), values, io);
   },
 };
@@ -53,6 +62,17 @@ export const demoCommand: Command = {
   notes: `Runs ${basename(DEMO_SWEEP)} (examples/) over models/: 3 models x 4 operators x 1-digit operands,\nhead ablation -> CNA with each cell's top head ablated -> verification.`,
   run: async (argv, io) => runSweepFile(DEMO_SWEEP, parseFlags(COMMON_FLAGS, argv), io),
 };
+
+/** A resolved sweep as a sweep file in JSON (YAML's subset): absolute model paths, every field explicit. */
+export function resolvedSweepJson(spec: SweepSpec): string {
+  return JSON.stringify({
+    name: spec.name, seed: spec.seed, models: spec.models.map((m) => ({ id: m.id, path: m.path })),
+    operators: spec.operators, digits: spec.digits, templates: spec.templates,
+    cases: { sample: spec.cases.pairsPerCell, seed: spec.cases.seed }, stages: spec.stages,
+    cna: { topK: spec.cna.topK, target: spec.cna.target, ...(spec.cna.head ? { head: `${spec.cna.head.layer}.${spec.cna.head.head}` } : {}) },
+    verify: spec.verify, shard: { pairs: spec.shard.pairsPerShard, maxAttempts: spec.shard.maxAttempts }, execution: spec.execution,
+  }, null, 2);
+}
 
 export function readSweepFile(path: string): SweepSpec {
   const base = dirname(resolve(path));
@@ -77,14 +97,20 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   await mkdir(out, { recursive: true });
   const started = new Date();
   const plan = planSpecOf(spec, spec.name);
-  if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}; state in ${join(out, "state")}\n`);
-  const result = await runEmbedded({
-    spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts,
-    onStatus: quiet ? undefined : (s) => io.stderr.write(`${statusLine(s)}\n`),
-  });
+  const nats = stringFlag(values, "nats");
+  if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${nats ? `, through ${nats}` : ""}; state in ${join(out, "state")}\n`);
+  let lastLine = 0;
+  const onStatus = quiet ? undefined : (s: SweepStatus) => {
+    if (Date.now() - lastLine < 1000 && s.state === "RUNNING") return;
+    lastLine = Date.now();
+    io.stderr.write(`${statusLine(s)}\n`);
+  };
+  const result = nats
+    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: join(out, "state-nats"), workers, provider, threads, flags: values, onStatus })
+    : await runEmbedded({ spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus });
   const rankings = await withTopTokens(result.rankings, spec, threads);
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
-  await writeJsonAtomic(join(out, "provenance.json"), await provenance(file, spec, result.status, started, provider, workers));
+  await writeJsonAtomic(join(out, "provenance.json"), await provenance(file, spec, result.status, started, provider, workers, nats));
   if (!quiet) {
     io.stdout.write(`${formatRankings(rankings)}\n\n`);
     io.stderr.write(`${statusLine(result.status)}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")}\n`);
@@ -110,12 +136,13 @@ async function withTopTokens(r: Rankings, spec: SweepSpec, threads: number | und
   return r;
 }
 
-async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number): Promise<unknown> {
+async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<unknown> {
   const digests: Record<string, string> = {};
   for (const m of spec.models) digests[m.id] = createHash("sha256").update(readFileSync(join(m.path, "model.safetensors"))).digest("hex");
   return {
     sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id] })),
-    startedAt: started.toISOString(), finishedAt: new Date().toISOString(), mode: "embedded", workers, provider,
+    startedAt: started.toISOString(), finishedAt: new Date().toISOString(), workers, provider,
+    mode: nats ? `distributed in one process (NATS ${nats})` : "embedded",
     versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version },
     shards: status.stages, redeliveries: status.redeliveries, duplicates: status.duplicates, nondeterministic: status.nondeterministic, quarantined: status.quarantined,
   };

@@ -21,3 +21,5 @@ export type { ShardState, StageProgress, SweepEvent, SweepState, SweepStatus } f
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
 export { TERMINAL_STATES, startSweepServer } from "./grpc/index.ts";
 export type { ShardOutcome, SweepBackend, SweepServer, SweepServerOptions, SweepView } from "./grpc/index.ts";
+export { Coordinator } from "./coordinator.ts";
+export type { CoordinatorOptions } from "./coordinator.ts";

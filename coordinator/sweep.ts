@@ -13,7 +13,7 @@ import type {
   AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
 } from "../core/index.ts";
 import { BadResultError } from "./errors.ts";
-import { cellName, planStage, rangeKey } from "./planner.ts";
+import { cellName, cellPairCount, planStage, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { SweepStore } from "./store.ts";
 
@@ -49,6 +49,11 @@ export interface SweepStatus {
   cellsDone: number;
   cellsFailed: number;
   stages: StageProgress[];
+  /** shards of every stage of every cell, planned or not yet (stages share their pair ranges) */
+  shardsExpected: number;
+  shardsStored: number;
+  /** cases analysed in stored shards, summed over stages */
+  casesDone: number;
   duplicates: number;
   nondeterministic: number;
   redeliveries: number;
@@ -70,6 +75,7 @@ export class SweepRun {
   private duplicates = 0;
   private nondeterministic = 0;
   private redeliveries = 0;
+  private casesDone = 0;
   private finish!: (s: SweepState) => void;
   /** resolves when every cell has finished or failed */
   readonly done: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
@@ -89,7 +95,8 @@ export class SweepRun {
     this.checkDone();
   }
 
-  async ingest(r: ShardReport): Promise<void> {
+  /** Stores a reported result (first copy wins) and advances the cell; says what became of it. */
+  async ingest(r: ShardReport): Promise<"stored" | "duplicate" | "duplicate-mismatch"> {
     const rec = this.byId.get(r.shardId);
     if (!rec || r.sweepId !== this.spec.sweepId) throw new BadResultError(r.shardId, `shard ${r.shardId} is not part of sweep ${this.spec.sweepId}`);
     if (r.attempt > 1) this.redeliveries++;
@@ -103,6 +110,7 @@ export class SweepRun {
       this.store.append({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
       this.onEvent({ type: "duplicate", shardId: r.shardId, matches: stored.matches });
     } else {
+      this.casesDone += partial.cases;
       this.store.append({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
       this.onEvent({ type: "stored", shardId: r.shardId, stage: rec.task.stage, worker: r.worker, bytes: r.result.length });
     }
@@ -110,6 +118,7 @@ export class SweepRun {
       rec.state = "STORED";
       await this.advance(rec.cell);
     }
+    return stored.outcome === "stored" ? "stored" : stored.matches ? "duplicate" : "duplicate-mismatch";
   }
 
   async fail(f: ShardFailure): Promise<void> {
@@ -153,7 +162,11 @@ export class SweepRun {
       sweepId: this.spec.sweepId, state: this.state, cells: this.cells.length,
       cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.spec.stages.length).length,
       cellsFailed: this.cells.filter((c) => c.failed).length,
-      stages: [...stages.values()], duplicates: this.duplicates, nondeterministic: this.nondeterministic, redeliveries: this.redeliveries, quarantined,
+      stages: [...stages.values()],
+      shardsExpected: this.cells.reduce((n, c) => n + Math.ceil(cellPairCount(this.spec, c.cell.key) / this.spec.pairsPerShard) * this.spec.stages.length, 0),
+      shardsStored: [...stages.values()].reduce((n, p) => n + p.stored, 0),
+      casesDone: this.casesDone,
+      duplicates: this.duplicates, nondeterministic: this.nondeterministic, redeliveries: this.redeliveries, quarantined,
     };
   }
 

@@ -10,10 +10,24 @@
  *
  * Pulls are raw `CONSUMER.MSG.NEXT` requests for one message with the caller's timeout (the
  * client library's pull helpers cannot wait less than a second), each on its own inbox that is
- * kept until the server answers, so a message that arrives after pull() gave up is kept for the
- * next pull() rather than left to time out. Acks, naks and terms wait for the server's
+ * kept until the server answers, so a message that arrives after pull() gave up goes to the
+ * next pull() rather than waiting out the ack wait. Acks, naks and terms wait for the server's
  * confirmation; working() does not (a lost heartbeat ends as a redelivery, which is the failure
- * this protocol is built for).
+ * this protocol is built for). Calls made while the broker is away wait for the reconnect
+ * within `timeoutMs` (pull: within its own timeout) and repeat what was in flight.
+ *
+ * Where it differs from MemoryShardQueue, because the broker does:
+ * - dedup holds for `duplicateWindowMs`, not forever; and after a broker restart nats-server
+ *   2.9 remembers only the ids of messages still in the stream, not of those already acked;
+ * - pending() counts a nak'd message waiting out its delay as unacked, not waiting;
+ * - running out of deliveries is noticed by the server when it next tries to deliver (while
+ *   some pull waits), and reported through onDead by every instance that has one; the message
+ *   stays in the stream, never delivered again, for inspection;
+ * - a late ack or nak from a holder presumed dead is ignored only within this process: from
+ *   another process the server (2.9) applies it to the current delivery;
+ * - term()'s reason reaches only this process's onDead (2.9 ignores a reason on the wire).
+ * A background failure (an exhaustion advisory that could not be resolved to its id) is thrown
+ * by the next publish(), pull() or pending().
  */
 import { connect, createInbox, credsAuthenticator, nanos } from "@nats-io/transport-node";
 import type { Msg, NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
@@ -46,7 +60,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private readonly held = new Map<number, number>();
   /** answers to pulls that had already given up; served first */
   private readonly late: Msg[] = [];
-  private readonly waiting = new Set<() => void>();
+  /** pulls waiting for an answer: each takes a message (true if it did) or "none" */
+  private readonly waiting = new Set<(answer: Msg | "none") => boolean>();
   private readonly advisories = new Set<Promise<void>>();
   private broken: Error | null = null;
   private readonly link: Link;
@@ -113,7 +128,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     for (;;) {
       let answer: Msg | "none" | "lost" | undefined = this.late.shift();
       if (!answer) {
-        if (this.closed || !(await this.link.waitUp(until))) break;
+        if (this.closed || !(await this.link.waitUp(until)) || this.closed) break;
         answer = await this.requestOne(Math.max(1, until - Date.now()));
       }
       if (answer === "none") break;
@@ -140,7 +155,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const wake of this.waiting) wake();
+    for (const waiter of this.waiting) waiter("none");
     await Promise.all(this.advisories);
     for (const raw of this.late.splice(0)) if (raw.reply && this.link.connected) this.nc.publish(raw.reply, "-NAK");
     if (!this.nc.isClosed()) await this.nc.drain();
@@ -163,14 +178,14 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         open = false;
         clearTimeout(timer);
         watch.cancel();
-        this.waiting.delete(wake);
+        this.waiting.delete(waiter);
         if (answer instanceof Error) reject(answer);
         else resolve(answer);
         return true;
       };
-      const wake = () => done("none");
-      const timer = setTimeout(wake, expiresMs + LATE_ANSWER_GRACE_MS);
-      this.waiting.add(wake);
+      const waiter = (answer: Msg | "none") => done(answer);
+      const timer = setTimeout(() => done("none"), expiresMs + LATE_ANSWER_GRACE_MS);
+      this.waiting.add(waiter);
       void watch.down.then(() => done("lost"));
       const inbox = createInbox();
       // max 1: the server answers a request for one message with that message or one status;
@@ -179,7 +194,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         max: 1,
         callback: (_err, m) => {
           if (ackInfo(m.reply)) {
-            if (!done(m)) this.late.push(m);
+            if (!done(m)) this.keepLate(m);
             return;
           }
           const status = `${m.headers?.code ?? "?"} ${m.headers?.description ?? ""}`.trim();
@@ -190,6 +205,12 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       });
       this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), { reply: inbox });
     });
+  }
+
+  /** A message for a pull that gave up goes to a pull still waiting, or is kept for the next one. */
+  private keepLate(m: Msg): void {
+    for (const waiter of this.waiting) if (waiter(m)) return;
+    this.late.push(m);
   }
 
   /** A QueueMessage, or null when the message is unreadable (then terminated and reported). */

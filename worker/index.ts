@@ -56,5 +56,5 @@ export type {
 } from "./analyses/index.ts";
 export { ModelCache, ShardWorker, executeShard, shardCases } from "./runtime/index.ts";
 export type { ExecuteOptions, LoadedModel, ModelCacheOptions, ShardWorkerOptions, WorkerEvent, WorkerState } from "./runtime/index.ts";
-export { GrpcResultSink, startWorkerServer } from "./runtime/index.ts";
+export { GrpcResultSink, analyzePrompt, startWorkerServer } from "./runtime/index.ts";
 export type { AnalyzeRequestView, GrpcResultSinkOptions, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./runtime/index.ts";

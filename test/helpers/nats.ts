@@ -3,9 +3,10 @@
  * free port, file store in a fresh temp dir. `restart()` keeps the port and the store dir, so a
  * test can check what survives a broker restart; `await using` stops it and removes the dir.
  *
- * The server is the nats-server binary (Debian package `nats-server`, on PATH or at
- * /usr/sbin/nats-server; CNA_NATS_SERVER overrides). It is the same broker CI installs, needs
- * no container engine, and starts in well under a second, so there is no container variant.
+ * The server is always the nats-server binary (Debian package `nats-server`, on PATH or at
+ * /usr/sbin/nats-server; CNA_NATS_SERVER overrides): it is the broker CI installs, starts in
+ * well under a second and can be paused and restarted by PID. There is no container variant
+ * (testcontainers and the `nats` image): CNA_TEST_NATS=container has no effect.
  *
  * @example
  * ```ts
@@ -20,7 +21,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -37,6 +38,10 @@ export interface NatsServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** stops the server if running and starts it again on the same port with the same store */
   restart(): Promise<void>;
+  /** freezes the server (SIGSTOP) and waits until it is stopped: connections stay open, nothing is answered */
+  pause(): Promise<void>;
+  /** thaws a paused server (SIGCONT) */
+  resume(): void;
 }
 
 export interface StartNatsOptions {
@@ -79,6 +84,11 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     running = null;
     if (r) await r.stop();
   };
+  const signal = (sig: NodeJS.Signals) => {
+    if (!running?.child.pid) throw new Error(`nats-server on port ${port} is not running`);
+    running.child.kill(sig);
+    return running.child.pid;
+  };
   const start = async () => {
     running = await launch(bin, port, storeDir, readyTimeoutMs);
   };
@@ -97,6 +107,11 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       await stop();
       await start();
     },
+    async pause() {
+      const pid = signal("SIGSTOP");
+      await untilStopped(pid);
+    },
+    resume: () => signal("SIGCONT"),
     async [Symbol.asyncDispose]() {
       await stop();
       await rm(storeDir, { recursive: true, force: true });
@@ -105,6 +120,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
 }
 
 interface Running {
+  child: ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -127,6 +143,7 @@ async function launch(bin: string, port: number, storeDir: string, readyTimeoutM
   });
   const stop = async () => {
     process.off("exit", killOnExit);
+    child.kill("SIGCONT"); // a paused server cannot act on SIGTERM
     await kill(child, exited);
   };
   let timer: NodeJS.Timeout | undefined;
@@ -141,7 +158,7 @@ async function launch(bin: string, port: number, storeDir: string, readyTimeoutM
   } finally {
     clearTimeout(timer);
   }
-  return { stop };
+  return { child, stop };
 }
 
 async function kill(child: ChildProcess, exited: Promise<void>): Promise<void> {
@@ -157,6 +174,29 @@ async function kill(child: ChildProcess, exited: Promise<void>): Promise<void> {
     child.kill("SIGKILL");
     await exited;
   }
+}
+
+/**
+ * SIGSTOP takes effect asynchronously: a busy server can still answer a request or two after
+ * kill() returns. Wait until the kernel reports every thread stopped (state "T" in
+ * /proc/<pid>/task/<tid>/stat); where there is no /proc, wait a moment instead.
+ */
+async function untilStopped(pid: number): Promise<void> {
+  const tasks = `/proc/${pid}/task`;
+  if (!existsSync(tasks)) return new Promise((resolve) => setTimeout(resolve, 200));
+  const stopped = async () => {
+    for (const tid of await readdir(tasks)) {
+      const stat = await readFile(join(tasks, tid, "stat"), "utf8").catch(() => ""); // a thread that ended meanwhile
+      const state = stat.replace(/^.*\) /s, "")[0];
+      if (stat && state !== "T" && state !== "t") return false;
+    }
+    return true;
+  };
+  for (let waited = 0; waited < 5_000; waited += 5) {
+    if (await stopped()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`nats-server (pid ${pid}) did not stop within 5 s of SIGSTOP`);
 }
 
 /** A port nothing listens on now: bind 127.0.0.1:0 and read back what the kernel chose. */

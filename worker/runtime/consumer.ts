@@ -33,6 +33,9 @@ export type WorkerEvent =
 export class ShardWorker {
   private state: WorkerState = "INITIALIZED";
   private loops: Promise<void>[] = [];
+  private markStopped!: (how: string) => void;
+  /** resolves when the worker has stopped (drained, e.g. by WorkerService.Drain) */
+  readonly stopped: Promise<string> = new Promise((resolve) => (this.markStopped = resolve));
   private readonly o: Required<Omit<ShardWorkerOptions, "onEvent">> & Pick<ShardWorkerOptions, "onEvent">;
   inFlight = 0;
 
@@ -55,11 +58,26 @@ export class ShardWorker {
     if (this.state === "RUNNING") this.state = "DRAINING";
     await Promise.all(this.loops);
     if (this.state === "DRAINING") this.state = "STOPPED";
+    this.markStopped("drained");
   }
 
   private async loop(): Promise<void> {
     while (this.state === "RUNNING") {
-      const msg = await this.queue.pull(this.o.pullTimeoutMs);
+      let msg: QueueMessage<ShardTask> | null;
+      try {
+        msg = await this.queue.pull(this.o.pullTimeoutMs);
+      } catch (err) {
+        // The broker went away: wait and pull again while it may come back; give up otherwise.
+        const info = errorInfo(err);
+        this.o.onEvent?.({ type: "failed", shardId: "", ...info });
+        if (!info.retryable) {
+          this.state = "FAILED";
+          this.markStopped(`${info.code}: ${info.message}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.o.retryDelayMs));
+        continue;
+      }
       if (!msg) continue;
       if (this.state !== "RUNNING") {
         await msg.nak(0); // draining: give it back at once

@@ -71,6 +71,11 @@ export class ModelCache {
     }
   }
 
+  /** paths of the models held (or loading) */
+  loaded(): string[] {
+    return [...this.models.keys()];
+  }
+
   async close(): Promise<void> {
     const all = [...this.models.values()];
     this.models.clear();

@@ -10,3 +10,4 @@ export { GrpcResultSink } from "./grpc-sink.ts";
 export type { GrpcResultSinkOptions, ReportedOutcome } from "./grpc-sink.ts";
 export { startWorkerServer } from "./grpc-server.ts";
 export type { AnalyzeRequestView, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./grpc-server.ts";
+export { analyzePrompt } from "./analyze-prompt.ts";

@@ -1,0 +1,93 @@
+/**
+ * Flags and environment every distributed command shares: the gRPC bearer token and TLS files,
+ * the NATS server and its credentials. Read once here, at the edge (STYLE.md item 4).
+ *
+ *   CNA_TOKEN        the gRPC bearer token (or --token-file)
+ *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)
+ */
+import { readFileSync } from "node:fs";
+import type { ShardTask } from "../core/index.ts";
+import type { ServiceError } from "@grpc/grpc-js";
+import { fromGrpcError } from "../proto/index.ts";
+import type { GrpcClientOptions } from "../proto/index.ts";
+import { JetStreamShardQueue } from "../transport/index.ts";
+import type { JetStreamOptions } from "../transport/index.ts";
+import type { FlagSpec, FlagValues } from "./args.ts";
+import { stringFlag } from "./args.ts";
+import { UsageError } from "./errors.ts";
+
+export const AUTH_FLAGS: readonly FlagSpec[] = [
+  { name: "token-file", value: "FILE", help: "file holding the gRPC bearer token (default: $CNA_TOKEN; none: no auth)" },
+  { name: "tls-cert", value: "FILE", help: "PEM certificate (server: its own; client: for mutual TLS)" },
+  { name: "tls-key", value: "FILE", help: "PEM private key of --tls-cert" },
+  { name: "tls-ca", value: "FILE", help: "PEM CA bundle (client: to verify the server; server: to require client certificates)" },
+];
+
+export const NATS_FLAGS: readonly FlagSpec[] = [
+  { name: "nats", value: "URL", help: "NATS server with JetStream, e.g. nats://127.0.0.1:4222" },
+  { name: "nats-user", value: "USER", help: "NATS user (password from --nats-pass-file or $CNA_NATS_PASS)" },
+  { name: "nats-pass-file", value: "FILE", help: "file holding the NATS password" },
+  { name: "nats-creds", value: "FILE", help: "NATS credentials file (.creds)" },
+];
+
+function readSecret(path: string, flag: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw new UsageError(flag, `${flag} ${path}: ${(err as Error).message}`, err);
+  }
+}
+
+export function tokenOf(values: FlagValues): string | undefined {
+  const file = stringFlag(values, "token-file");
+  const token = file !== undefined ? readSecret(file, "--token-file") : process.env.CNA_TOKEN;
+  return token === undefined || token === "" ? undefined : token;
+}
+
+export function clientOptions(values: FlagValues): GrpcClientOptions {
+  const ca = stringFlag(values, "tls-ca");
+  const cert = stringFlag(values, "tls-cert");
+  const key = stringFlag(values, "tls-key");
+  const tls = ca || cert || key ? { ...(ca ? { caPath: ca } : {}), ...(cert ? { certPath: cert } : {}), ...(key ? { keyPath: key } : {}) } : undefined;
+  const token = tokenOf(values);
+  return { ...(token ? { token } : {}), ...(tls ? { tls } : {}) };
+}
+
+export function serverTls(values: FlagValues): { certPath: string; keyPath: string; caPath?: string } | undefined {
+  const cert = stringFlag(values, "tls-cert");
+  const key = stringFlag(values, "tls-key");
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError(cert === undefined ? "--tls-cert" : "--tls-key", "a TLS server needs both --tls-cert and --tls-key");
+  const ca = stringFlag(values, "tls-ca");
+  return { certPath: cert, keyPath: key, ...(ca ? { caPath: ca } : {}) };
+}
+
+/** host:port to listen on or dial; "HOST:0" picks a free port. */
+export function hostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(flag, `${flag} must be HOST:PORT, e.g. 127.0.0.1:7070 (got "${text}")`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+export async function openShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>> = {}): Promise<JetStreamShardQueue<ShardTask>> {
+  const url = stringFlag(values, "nats");
+  if (url === undefined) throw new UsageError("--nats", "missing --nats URL (a NATS server with JetStream)");
+  const user = stringFlag(values, "nats-user");
+  const passFile = stringFlag(values, "nats-pass-file");
+  const creds = stringFlag(values, "nats-creds");
+  const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : process.env.CNA_NATS_PASS;
+  return JetStreamShardQueue.create<ShardTask>({
+    servers: url,
+    ...(user !== undefined ? { user, pass: pass ?? "" } : {}),
+    ...(creds !== undefined ? { credsFile: creds } : {}),
+    subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
+    ...extra,
+  });
+}
+
+/** Promisifies a unary grpc-js client call, turning failures into CnaErrors (code from the server). */
+export function call<Req, Res>(fn: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, (err, res) => (err ? reject(fromGrpcError(err)) : resolve(res)));
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * Talking to a running coordinator: `cna submit`, `cna watch`, `cna rankings`.
+ *
+ * `submit` resolves the sweep file here (model paths relative to the file, `modelRoot` listed on
+ * this machine) and sends the resolved sweep as JSON, so the coordinator needs no access to the
+ * submitter's files; workers must see the models at the same absolute paths (a shared volume).
+ */
+import { basename } from "node:path";
+import type { ServiceError } from "@grpc/grpc-js";
+import { SweepState, fromGrpcError } from "../proto/index.ts";
+import type { GetRankingsRequest, Rankings as RankingsMessage, SubmitSweepRequest, Sweep, SweepServiceClient } from "../proto/index.ts";
+import type { Rankings } from "../core/index.ts";
+import { createSweepClient } from "../proto/index.ts";
+import { choice, HELP_FLAG, parseFlags, stringFlag } from "./args.ts";
+import type { FlagSpec, FlagValues } from "./args.ts";
+import type { CliIo, Command } from "./command.ts";
+import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
+import { readSweepFile, resolvedSweepJson } from "./run.ts";
+import { formatRankings, rankingsCsv } from "./tables.ts";
+
+const CLIENT_FLAGS: readonly FlagSpec[] = [
+  { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
+  ...AUTH_FLAGS,
+  HELP_FLAG,
+];
+
+function client(v: FlagValues): SweepServiceClient {
+  const address = stringFlag(v, "coordinator") ?? "127.0.0.1:7070";
+  hostPort("--coordinator", address);
+  return createSweepClient(address, clientOptions(v));
+}
+
+const STATE_NAMES: Record<number, string> = {
+  [SweepState.SWEEP_STATE_RUNNING]: "running", [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
+  [SweepState.SWEEP_STATE_FAILED]: "failed", [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
+};
+const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify"];
+
+export function sweepLine(s: Sweep): string {
+  const stages = s.stages.map((p) => `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`).join(" · ");
+  const eta = s.etaSeconds === undefined ? "" : ` · ETA ${Math.round(s.etaSeconds)} s`;
+  const extra = [s.redeliveries ? `${s.redeliveries} redeliveries` : "", s.duplicates ? `${s.duplicates} duplicates` : "", s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : ""].filter(Boolean).join(" · ");
+  return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;
+}
+
+export const submitCommand: Command = {
+  name: "submit",
+  summary: "submit a sweep file to a coordinator; prints the sweep id",
+  synopsis: "submit SWEEP.yaml [--coordinator HOST:PORT]",
+  flags: CLIENT_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(CLIENT_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
+    const file = String(v["SWEEP.yaml"]);
+    const c = client(v);
+    try {
+      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), { sweepYaml: resolvedSweepJson(readSweepFile(file)), sourceName: basename(file) });
+      io.stdout.write(`${sweep.id}\n`);
+      io.stderr.write(`${sweepLine(sweep)}\n`);
+      return 0;
+    } finally {
+      c.close();
+    }
+  },
+};
+
+export const watchCommand: Command = {
+  name: "watch",
+  summary: "follow a sweep's progress until it finishes (exit 0 when it succeeded)",
+  synopsis: "watch ID [--coordinator HOST:PORT]",
+  flags: CLIENT_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(CLIENT_FLAGS, argv, { positionals: ["ID"] });
+    const c = client(v);
+    try {
+      const last = await new Promise<Sweep | undefined>((resolve, reject) => {
+        let latest: Sweep | undefined;
+        const stream = c.watchSweep({ id: String(v.ID) });
+        stream.on("data", (u: { sweep?: Sweep }) => {
+          if (!u.sweep) return;
+          latest = u.sweep;
+          io.stderr.write(`${sweepLine(u.sweep)}\n`);
+        });
+        stream.on("error", (err) => reject(err));
+        stream.on("end", () => resolve(latest));
+      }).catch((err: ServiceError) => { throw fromGrpcError(err); });
+      for (const q of last?.quarantined ?? []) io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
+      return last?.state === SweepState.SWEEP_STATE_SUCCEEDED ? 0 : 1;
+    } finally {
+      c.close();
+    }
+  },
+};
+
+const RANKINGS_FLAGS: readonly FlagSpec[] = [
+  { name: "format", value: "FORMAT", help: "table (default), json or csv" },
+  ...CLIENT_FLAGS,
+];
+
+export const rankingsCommand: Command = {
+  name: "rankings",
+  summary: "print a sweep's rankings (partial while it runs, final when done)",
+  synopsis: "rankings ID [--format table|json|csv] [--coordinator HOST:PORT]",
+  flags: RANKINGS_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(RANKINGS_FLAGS, argv, { positionals: ["ID"] });
+    const format = v.format === undefined ? "table" : choice("--format", String(v.format), ["table", "json", "csv"] as const);
+    const c = client(v);
+    try {
+      const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: String(v.ID) });
+      const rankings = JSON.parse(r.json) as Rankings;
+      io.stdout.write(format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`);
+      if (!r.final) io.stderr.write("cna: the sweep has not finished; these rankings are partial\n");
+      return 0;
+    } finally {
+      c.close();
+    }
+  },
+};

@@ -1,0 +1,119 @@
+/**
+ * The two long-running deployables: `cna coordinator` (gRPC SweepService over its data
+ * directory, publishing shards to JetStream) and `cna worker` (pulls shards, streams results to
+ * the coordinator, serves WorkerService). Both stop cleanly on SIGTERM/SIGINT: the worker stops
+ * pulling, finishes or gives back what it holds, and exits 0.
+ */
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { Coordinator, startSweepServer } from "../coordinator/index.ts";
+import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, startWorkerServer } from "../worker/index.ts";
+import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
+import type { FlagSpec } from "./args.ts";
+import type { CliIo, Command } from "./command.ts";
+import { AUTH_FLAGS, NATS_FLAGS, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
+import { UsageError } from "./errors.ts";
+
+const COORDINATOR_FLAGS: readonly FlagSpec[] = [
+  { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
+  { name: "listen", value: "HOST:PORT", help: "gRPC address (default 127.0.0.1:7070; port 0 picks one)" },
+  ...NATS_FLAGS, ...AUTH_FLAGS,
+  { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
+  { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
+  HELP_FLAG,
+];
+
+const WORKER_FLAGS: readonly FlagSpec[] = [
+  { name: "coordinator", value: "HOST:PORT", required: true, help: "the coordinator's gRPC address (results go there)" },
+  ...NATS_FLAGS, ...AUTH_FLAGS,
+  { name: "id", value: "NAME", help: "worker name in results and logs (default HOST-PID)" },
+  { name: "concurrency", value: "N", help: "shards run at once (default 1)" },
+  { name: "listen", value: "HOST:PORT", help: "serve WorkerService (describe, analyze, drain) here" },
+  { name: "provider", value: "NAME", help: "execution provider: cpu (default) or cuda" },
+  { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
+  { name: "model-budget", value: "GIB", help: "keep loaded models within this many GiB of weights (default 8)" },
+  HELP_FLAG,
+];
+
+/** Resolves on the first SIGTERM or SIGINT. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolveSignal) => {
+    const on = (sig: string) => () => resolveSignal(sig);
+    process.once("SIGTERM", on("SIGTERM"));
+    process.once("SIGINT", on("SIGINT"));
+  });
+}
+
+export const coordinatorCommand: Command = {
+  name: "coordinator",
+  summary: "serve SweepService: plan submitted sweeps, publish shards to JetStream, store and merge results",
+  synopsis: "coordinator --data DIR --nats URL [--listen HOST:PORT] [--token-file FILE]",
+  flags: COORDINATOR_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(COORDINATOR_FLAGS, argv);
+    const listen = hostPort("--listen", stringFlag(v, "listen") ?? "127.0.0.1:7070");
+    const ackWaitMs = 1000 * (v["ack-wait"] === undefined ? 60 : integerFlag("--ack-wait", String(v["ack-wait"]), 1));
+    const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
+    let coordinator: Coordinator | undefined;
+    const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue });
+    await coordinator.start();
+    const token = tokenOf(v);
+    const tls = serverTls(v);
+    const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+    io.stderr.write(`cna coordinator: listening on ${listen.host}:${server.port}${token ? " (token required)" : ""}; data in ${resolve(String(v.data))}\n`);
+    const signal = await untilSignal();
+    io.stderr.write(`cna coordinator: ${signal}, shutting down\n`);
+    await server.close();
+    await queue.close();
+    coordinator.close();
+    return 0;
+  },
+};
+
+export const workerCommand: Command = {
+  name: "worker",
+  summary: "pull shards from JetStream, run them on ONNX Runtime, report results to the coordinator",
+  synopsis: "worker --coordinator HOST:PORT --nats URL [--concurrency N] [--listen HOST:PORT]",
+  flags: WORKER_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(WORKER_FLAGS, argv);
+    const id = stringFlag(v, "id") ?? `${hostname()}-${process.pid}`;
+    const concurrency = v.concurrency === undefined ? 1 : integerFlag("--concurrency", String(v.concurrency), 1);
+    const threads = v.threads === undefined ? undefined : integerFlag("--threads", String(v.threads), 1);
+    const provider = v.provider === undefined ? "cpu" : choice("--provider", String(v.provider), ["cpu", "cuda"] as const);
+    const budget = v["model-budget"] === undefined ? 8 : Number(v["model-budget"]);
+    if (!(budget > 0)) throw new UsageError("--model-budget", `--model-budget must be a positive number of GiB (got "${String(v["model-budget"])}")`);
+    const coordinator = String(v.coordinator);
+    hostPort("--coordinator", coordinator);
+    const queue = await openShardQueue(v);
+    const sink = new GrpcResultSink({ address: coordinator, ...clientOptions(v) });
+    const models = new ModelCache({ provider, intraOpThreads: threads, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`) });
+    const worker = new ShardWorker(queue, sink, models, {
+      id, concurrency,
+      onEvent: (e) => {
+        if (e.type === "finished") io.stderr.write(`cna worker ${id}: ${e.stage} ${e.model} shard ${e.shardId} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s (attempt ${e.attempt})\n`);
+        if (e.type === "failed") io.stderr.write(`cna worker ${id}: shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}\n`);
+      },
+    });
+    worker.start();
+    const listen = stringFlag(v, "listen");
+    const token = tokenOf(v);
+    const tls = serverTls(v);
+    const server = listen === undefined ? undefined : await startWorkerServer({
+      host: hostPort("--listen", listen).host, port: hostPort("--listen", listen).port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
+      describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, version: process.version }),
+      analyze: (req) => analyzePrompt(models, req),
+      drain: () => worker.drain(),
+    });
+    io.stderr.write(`cna worker ${id}: pulling shards; results to ${coordinator}${server ? `; WorkerService on port ${server.port}` : ""}\n`);
+    const signal = await Promise.race([untilSignal(), worker.stopped]);
+    io.stderr.write(`cna worker ${id}: ${signal}, draining\n`);
+    await worker.drain();
+    await server?.close();
+    await queue.close();
+    await sink[Symbol.asyncDispose]();
+    await models.close();
+    return 0;
+  },
+};

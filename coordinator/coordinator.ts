@@ -1,0 +1,175 @@
+/**
+ * The coordinator: every sweep submitted to it, each with its own store under the data
+ * directory, sharing one shard queue. It is the `SweepBackend` the gRPC server calls.
+ *
+ *   <data>/sweeps/<sweep id>/journal.jsonl, results/   (see store.ts)
+ *
+ * On start it replays every sweep directory: finished sweeps are loaded for their rankings;
+ * unfinished ones are re-planned and their missing shards republished (the queue deduplicates).
+ * A sweep's id is its name plus a hash of the submitted text, so submitting the same file twice
+ * is the same sweep.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseSweep } from "../core/index.ts";
+import type { ShardFailure, ShardQueue, ShardReport, ShardTask } from "../core/index.ts";
+import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
+import { TERMINAL_STATES } from "./grpc/backend.ts";
+import { SweepNotFoundError } from "./errors.ts";
+import { planSpecOf } from "./planner.ts";
+import type { PlanSpec } from "./planner.ts";
+import { SweepStore } from "./store.ts";
+import { SweepRun } from "./sweep.ts";
+import type { SweepEvent } from "./sweep.ts";
+
+export interface CoordinatorOptions {
+  dataDir: string;
+  queue: ShardQueue<ShardTask>;
+  onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
+}
+
+interface Entry {
+  run: SweepRun;
+  store: SweepStore;
+  name: string;
+  createdAt: Date;
+  updatedAt: Date;
+  /** (time, shards stored, cases done) samples for the rates and the ETA */
+  samples: Array<[number, number, number]>;
+  watchers: Set<(v: SweepView) => void>;
+}
+
+export class Coordinator implements SweepBackend {
+  private readonly sweeps = new Map<string, Entry>();
+  private readonly shardOwner = new Map<string, string>();
+
+  constructor(private readonly o: CoordinatorOptions) {}
+
+  /** Replays the data directory; resolves when every unfinished sweep has republished its work. */
+  async start(): Promise<void> {
+    const root = join(this.o.dataDir, "sweeps");
+    mkdirSync(root, { recursive: true });
+    for (const id of readdirSync(root).sort()) {
+      if (!existsSync(join(root, id, "journal.jsonl"))) continue;
+      const store = new SweepStore(join(root, id));
+      const events = store.open();
+      const submitted = events.find((e) => e.type === "sweep-submitted");
+      if (submitted?.type !== "sweep-submitted") continue;
+      const quarantined = new Map<string, string>();
+      for (const e of events) if (e.type === "shard-quarantined") quarantined.set(e.shardId, e.reason);
+      const cancelled = events.some((e) => e.type === "sweep-cancelled");
+      await this.launch(id, submitted.spec as PlanSpec, store, new Date(submitted.at), quarantined, cancelled);
+    }
+  }
+
+  async submit(yaml: string, source: string): Promise<SweepView> {
+    const spec = parseSweep(yaml, { fileName: source });
+    const id = `${spec.name}-${createHash("sha256").update(yaml).digest("hex").slice(0, 10)}`;
+    const existing = this.sweeps.get(id);
+    if (existing) return this.view(existing);
+    const plan = planSpecOf(spec, id);
+    const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
+    store.open();
+    const at = new Date();
+    store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source });
+    return this.view(await this.launch(id, plan, store, at, new Map(), false));
+  }
+
+  get(id: string): SweepView {
+    return this.view(this.entry(id));
+  }
+
+  list(): SweepView[] {
+    return [...this.sweeps.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((e) => this.view(e));
+  }
+
+  watch(id: string, onUpdate: (v: SweepView) => void): () => void {
+    const e = this.entry(id);
+    e.watchers.add(onUpdate);
+    onUpdate(this.view(e));
+    return () => e.watchers.delete(onUpdate);
+  }
+
+  async cancel(id: string): Promise<SweepView> {
+    const e = this.entry(id);
+    e.run.cancel();
+    this.touch(e);
+    return this.view(e);
+  }
+
+  rankings(id: string): { json: string; final: boolean } {
+    const e = this.entry(id);
+    return { json: `${JSON.stringify(e.run.rankings(), null, 2)}\n`, final: e.run.status().state === "SUCCEEDED" };
+  }
+
+  async reportShard(r: ShardReport): Promise<ShardOutcome> {
+    const e = this.entry(r.sweepId);
+    const outcome = await e.run.ingest(r);
+    this.touch(e);
+    return outcome;
+  }
+
+  async reportFailure(f: ShardFailure): Promise<void> {
+    const e = this.entry(f.sweepId);
+    await e.run.fail(f);
+    this.touch(e);
+  }
+
+  /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
+  shardDead(shardId: string, reason: string): void {
+    const sweepId = this.shardOwner.get(shardId);
+    const e = sweepId === undefined ? undefined : this.sweeps.get(sweepId);
+    if (!e) return;
+    e.run.quarantine(shardId, reason);
+    this.touch(e);
+  }
+
+  close(): void {
+    for (const e of this.sweeps.values()) e.store.close();
+  }
+
+  private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, quarantined: Map<string, string>, cancelled: boolean): Promise<Entry> {
+    const entry: Entry = {
+      run: undefined as unknown as SweepRun, store, name: id.replace(/-[0-9a-f]{10}$/, ""), createdAt, updatedAt: createdAt,
+      samples: [], watchers: new Set(),
+    };
+    entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
+      if (e.type === "published") this.shardOwner.set(e.shard.id, id);
+      this.o.onSweepEvent?.(id, e);
+      if (e.type === "finished") this.touch(entry);
+    });
+    this.sweeps.set(id, entry);
+    if (cancelled) entry.run.cancel();
+    else await entry.run.start(quarantined);
+    const s = entry.run.status();
+    entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);
+    return entry;
+  }
+
+  private entry(id: string): Entry {
+    const e = this.sweeps.get(id);
+    if (!e) throw new SweepNotFoundError(id);
+    return e;
+  }
+
+  private touch(e: Entry): void {
+    e.updatedAt = new Date();
+    const s = e.run.status();
+    e.samples.push([Date.now(), s.shardsStored, s.casesDone]);
+    if (e.samples.length > 64) e.samples.shift();
+    const v = this.view(e);
+    for (const w of e.watchers) w(v);
+  }
+
+  private view(e: Entry): SweepView {
+    const s = e.run.status();
+    const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
+    const seconds = (Date.now() - t0) / 1000;
+    const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;
+    const casesPerSecond = seconds > 0 ? (s.casesDone - c0) / seconds : 0;
+    const remaining = s.shardsExpected - s.shardsStored;
+    const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
+    return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
+  }
+}
