@@ -16,7 +16,7 @@ import { ModelRunner } from "../worker/index.ts";
 import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
 import { ratio } from "./head-ablation.ts";
 import type { Ratio } from "./head-ablation.ts";
-import { ceilingGraph, computeU, createSession, filledInput, maxAbsDiff, PROTOTYPE_KERNELS, prototypeScore, tileNeurons } from "./kernels.ts";
+import { CEILING_OPS, ceilingGraph, computeU, createSession, filledInput, maxAbsDiff, PROTOTYPE_KERNELS, prototypeScore } from "./kernels.ts";
 import type { CeilingOp } from "./kernels.ts";
 import { sliceActivations, sliceModel } from "./subset.ts";
 import type { SliceSpec } from "./subset.ts";
@@ -31,8 +31,6 @@ export interface AttributionPlan {
   naiveSlice: SliceSpec | null;
   uBudgetBytes: number;
   scratchBytes: number;
-  /** Tile bound for the prototype kernels. */
-  tileBytes: number;
   reps: number;
   /** A repetition repeats the call until this much time has passed (tiny models). */
   minSampleSeconds: number;
@@ -125,9 +123,10 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
 
     const chunk = Math.max(1, Math.min(u.neuronsPerLayer, Math.floor(plan.scratchBytes / (B * V * 4)))); // as NeuronScorer sizes it
     const exps = B * u.layers * u.neuronsPerLayer * V;
-    const tile = tileNeurons(B, V, u.neuronsPerLayer, plan.tileBytes);
-    const ceilings = await benchCeilings([B, chunk, V], [B, tile, V], plan, label);
-    const ceiling = ceilings.find((c) => c.op === "ReduceLogSumExp" && c.shape[1] === chunk)!;
+    // The prototypes run on the engine's chunk shape, so only the kernel's formulation differs.
+    const tile = chunk;
+    const ceilings = await benchCeilings([B, chunk, V], plan, label);
+    const ceiling = ceilings.find((c) => c.op === "ReduceLogSumExp")!;
     const achieved = exps / uMatrix.medianSeconds;
 
     const prototypes = [];
@@ -214,19 +213,16 @@ interface CeilingFigure {
   expsPerSecond: number;
 }
 
-/** A bare reduction over fp32 inputs of the kernel's shape (and of the prototypes' tile shape). */
-async function benchCeilings(chunkShape: number[], tileShape: number[], plan: AttributionPlan, label: string): Promise<CeilingFigure[]> {
+/** A bare reduction over an fp32 input of the kernel's [B, chunk, V] shape, one per CEILING_OPS. */
+async function benchCeilings(shape: number[], plan: AttributionPlan, label: string): Promise<CeilingFigure[]> {
   const out: CeilingFigure[] = [];
-  const shapes = chunkShape[1] === tileShape[1] ? [chunkShape] : [chunkShape, tileShape];
-  for (const op of ["ReduceLogSumExp", "max-shift"] as const) {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = floatTensor(filledInput(size), shape);
+  for (const op of CEILING_OPS) {
     const session = await createSession(ceilingGraph(op), plan.intraOpThreads);
     try {
-      for (const shape of shapes) {
-        const size = shape.reduce((a, b) => a * b, 1);
-        const x = floatTensor(filledInput(size), shape);
-        const t = await timeIt(() => session.run({ x }, ["lse"]), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
-        out.push({ op, shape, medianSeconds: round(t.medianSeconds), expsPerSecond: round(size / t.medianSeconds) });
-      }
+      const t = await timeIt(() => session.run({ x }, ["lse"]), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
+      out.push({ op, shape, medianSeconds: round(t.medianSeconds), expsPerSecond: round(size / t.medianSeconds) });
     } finally {
       await session.release();
     }

@@ -30,7 +30,6 @@ const MIB = 2 ** 20;
 /** The engine's own defaults, passed explicitly so the JSON records them. */
 const U_BUDGET_BYTES = 2 ** 30;
 const SCRATCH_BYTES = 256 * MIB;
-const TILE_BYTES = 4 * MIB;
 
 interface ModelUnderTest {
   name: string;
@@ -61,7 +60,7 @@ async function zooModel(o: EngineBenchOptions): Promise<ModelUnderTest> {
     heads: { cases, singleCases: cases.slice(0, o.quick ? 4 : 32), maxBatchRows: 256 },
     attribution: {
       cases: attributionCases, uMatrixSlice: null, naiveSlice: null, uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES,
-      tileBytes: TILE_BYTES, ratioTarget: null,
+      ratioTarget: null,
     },
   };
 }
@@ -83,7 +82,7 @@ function gpt2Model(o: EngineBenchOptions): ModelUnderTest {
       cases: cases.slice(0, o.quick ? 4 : 16),
       uMatrixSlice: { layers: [0], dMlp: o.quick ? 166 : 768 },
       naiveSlice: { layers: [0], dMlp: o.quick ? 32 : 128 },
-      uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES, tileBytes: TILE_BYTES, ratioTarget: ATTRIBUTION_TARGET_GPT2,
+      uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES, ratioTarget: ATTRIBUTION_TARGET_GPT2,
     },
   };
 }

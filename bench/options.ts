@@ -26,7 +26,7 @@ Engine throughput on a zoo checkpoint and on a synthetic GPT-2-small-shaped mode
 (single / per-head / packed), neuron attribution (naive / u-matrix) and the logsumexp kernel.
 Prints one JSON object on stdout; progress on stderr.
 
-  --quick       small subsets (smoke test)
+  --quick       small subsets and 1 repetition unless --reps (smoke test)
   --only NAME   run one section: zoo or gpt2 (default: both)
   --reps N      timed repetitions per figure, median reported (default 3)
   --zoo DIR     zoo checkpoint (default models/arith-4l-d128)
@@ -49,7 +49,8 @@ export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOption
     throw new BenchUsageError("--only", `--only must be one of ${ENGINE_SECTIONS.join(", ")} (got ${JSON.stringify(only)})`);
   }
   const repsText = values["reps"];
-  const reps = repsText === undefined ? 3 : Number(repsText);
+  const quick = values["quick"] === true;
+  const reps = repsText === undefined ? (quick ? 1 : 3) : Number(repsText);
   if (!Number.isInteger(reps) || reps < 1 || reps > 50) {
     throw new BenchUsageError("--reps", `--reps must be an integer from 1 to 50 (got ${JSON.stringify(repsText)})`);
   }
@@ -61,7 +62,7 @@ export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOption
   const zoo = values["zoo"];
   return {
     help: values["help"] === true,
-    quick: values["quick"] === true,
+    quick,
     sections: only === undefined ? [...ENGINE_SECTIONS] : [only as EngineSection],
     reps,
     zooDir: typeof zoo === "string" ? zoo : "models/arith-4l-d128",

@@ -6,11 +6,13 @@
  *
  * On start it replays every sweep directory: finished sweeps are loaded for their rankings;
  * unfinished ones are re-planned and their missing shards republished (the queue deduplicates).
- * A sweep's id is its name plus a hash of the submitted text, so submitting the same file twice
- * is the same sweep.
+ * A sweep's id is its name plus a hash of the submitted text and of this data directory's
+ * instance id: submitting the same file twice to one coordinator is the same sweep, while
+ * another coordinator (another data directory) on the same NATS stream never mistakes its
+ * shards for already published ones.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { createHash, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseSweep } from "../core/index.ts";
 import type { ShardFailure, ShardQueue, ShardReport, ShardTask } from "../core/index.ts";
@@ -19,7 +21,7 @@ import { TERMINAL_STATES } from "./grpc/backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
 import { planSpecOf } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
-import { SweepStore } from "./store.ts";
+import { SweepStore, writeAtomic } from "./store.ts";
 import { SweepRun } from "./sweep.ts";
 import type { SweepEvent } from "./sweep.ts";
 
@@ -43,6 +45,7 @@ interface Entry {
 export class Coordinator implements SweepBackend {
   private readonly sweeps = new Map<string, Entry>();
   private readonly shardOwner = new Map<string, string>();
+  private instanceId = "";
 
   constructor(private readonly o: CoordinatorOptions) {}
 
@@ -50,6 +53,9 @@ export class Coordinator implements SweepBackend {
   async start(): Promise<void> {
     const root = join(this.o.dataDir, "sweeps");
     mkdirSync(root, { recursive: true });
+    const idFile = join(this.o.dataDir, "instance-id");
+    if (!existsSync(idFile)) writeAtomic(idFile, `${randomUUID()}\n`);
+    this.instanceId = readFileSync(idFile, "utf8").trim();
     for (const id of readdirSync(root).sort()) {
       if (!existsSync(join(root, id, "journal.jsonl"))) continue;
       const store = new SweepStore(join(root, id));
@@ -65,7 +71,8 @@ export class Coordinator implements SweepBackend {
 
   async submit(yaml: string, source: string): Promise<SweepView> {
     const spec = parseSweep(yaml, { fileName: source });
-    const id = `${spec.name}-${createHash("sha256").update(yaml).digest("hex").slice(0, 10)}`;
+    if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
+    const id = `${spec.name}-${createHash("sha256").update(`${this.instanceId}\n${yaml}`).digest("hex").slice(0, 10)}`;
     const existing = this.sweeps.get(id);
     if (existing) return this.view(existing);
     const plan = planSpecOf(spec, id);

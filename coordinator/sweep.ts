@@ -2,11 +2,12 @@
  * One sweep's state machine: plans each cell's stages, publishes their shards, ingests results
  * (first stored copy wins, duplicates are compared by digest), quarantines shards that cannot
  * succeed, plans the next stage when a stage is merged, and derives rankings from the stored
- * partials in shard-id order — so the rankings are bit-identical whatever ran the shards.
+ * partials in a fixed order — so the rankings are bit-identical whatever ran the shards.
  *
  * Restart: the planner is deterministic and results are keyed by shard id, so `start()` on a
  * store that already holds results re-derives every stage, republishes only what is unfinished
- * (the queue deduplicates by shard id) and carries on.
+ * (the queue deduplicates by shard id) and carries on. Stage results are merged in pair-range
+ * order, which depends only on the sweep's content.
  */
 import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA } from "../core/index.ts";
 import type {
@@ -214,7 +215,9 @@ export class SweepRun {
     if (!stage || c.failed) return this.checkDone();
     const records = c.shards.get(stage) ?? [];
     if (records.some((r) => r.state !== "STORED")) return;
-    const ordered = [...records].sort((a, b) => (a.id < b.id ? -1 : 1));
+    // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
+    // the same sweep file gives the same floats embedded or distributed.
+    const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
     c.merged[stage] = mergeAll(ordered.map((r) => decodePartial(this.store.getResult(r.id))));
     this.onEvent({ type: "stage-merged", cell: cellName(c.cell.key), stage });
     c.stageIndex++;
