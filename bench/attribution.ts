@@ -2,7 +2,7 @@
  * Attribution throughput (METHOD.md section 3) in neuron·cases per second: NeuronScorer's
  * "u-matrix" method against its "naive" one on the same inputs (residMid, mlpPost, final scale
  * and top-1 target from a real forward pass), and the kernel's exponentials per second against
- * a bare ReduceLogSumExp of the same shape.
+ * a bare ReduceLogSumExp of the same shape (kernel-bench.ts).
  *
  * On a big model the methods are timed on a slice (some layers, the first neurons of each; see
  * subset.ts), the same slice's activations as input, and the JSON says which. U is held the way
@@ -14,15 +14,13 @@ import { NeuronScorer } from "../worker/analyses/index.ts";
 import type { ImportanceInputs } from "../worker/analyses/index.ts";
 import { ModelRunner } from "../worker/index.ts";
 import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
-import { ratio } from "./head-ablation.ts";
-import type { Ratio } from "./head-ablation.ts";
-import { CEILING_OPS, ceilingGraph, computeU, createSession, filledInput, maxAbsDiff, PROTOTYPE_KERNELS, prototypeScore } from "./kernels.ts";
-import type { CeilingOp } from "./kernels.ts";
+import { rateFigure, ratio } from "./figures.ts";
+import type { RateFigure } from "./figures.ts";
+import { benchKernel } from "./kernel-bench.ts";
+import { computeU } from "./kernels.ts";
 import { sliceActivations, sliceModel } from "./subset.ts";
 import type { SliceSpec } from "./subset.ts";
-import { log, round, timeIt } from "./timing.ts";
-import type { Timing } from "./timing.ts";
-import { floatTensor } from "../worker/onnx/index.ts";
+import { round, timeIt } from "./timing.ts";
 
 export interface AttributionPlan {
   cases: readonly AnalysisCase[];
@@ -46,18 +44,6 @@ interface Scope {
   neuronsPerLayer: number;
   slice: SliceSpec | null;
   owned: boolean;
-}
-
-interface RateFigure extends Timing {
-  neuronCases: number;
-  neuronCasesPerSecond: number;
-}
-
-function rateFigure(t: Timing, neuronCases: number): RateFigure {
-  return {
-    medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep, warmupSeconds: round(t.warmupSeconds),
-    neuronCases, neuronCasesPerSecond: round(neuronCases / t.medianSeconds),
-  };
 }
 
 function describeSlice(s: Scope, fullLayers: number, fullNeurons: number) {
@@ -122,23 +108,10 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
     const naive = rateFigure(await timeIt(async () => (naiveImp = await naiveScorer.score(n.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} naive` }), B * n.layers * n.neuronsPerLayer);
 
     const chunk = Math.max(1, Math.min(u.neuronsPerLayer, Math.floor(plan.scratchBytes / (B * V * 4)))); // as NeuronScorer sizes it
-    const exps = B * u.layers * u.neuronsPerLayer * V;
-    // The prototypes run on the engine's chunk shape, so only the kernel's formulation differs.
-    const tile = chunk;
-    const ceilings = await benchCeilings([B, chunk, V], plan, label);
-    const ceiling = ceilings.find((c) => c.op === "ReduceLogSumExp")!;
-    const achieved = exps / uMatrix.medianSeconds;
-
-    const prototypes = [];
-    for (const kind of PROTOTYPE_KERNELS) {
-      let imp: Float32Array = new Float32Array(0);
-      const t = await timeIt(async () => (imp = await prototypeScore(u.runner, kind, uT, u.inputs, tile)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} prototype ${kind}` });
-      prototypes.push({
-        kernel: kind, tileShape: [B, tile, V], ...rateFigure(t, uCases), expsPerSecond: round(exps / t.medianSeconds),
-        speedupOverEngineKernel: round((kernelOnly ?? uMatrix).medianSeconds / t.medianSeconds, 3),
-        maxAbsDiffVsEngine: maxAbsDiff(imp, precomputedImp),
-      });
-    }
+    const kernel = await benchKernel({
+      runner: u.runner, inputs: u.inputs, uT, chunk, reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, intraOpThreads: plan.intraOpThreads,
+      label, engine: { default: uMatrix.medianSeconds, kernelOnly: kernelOnly?.medianSeconds ?? null, imp: precomputedImp },
+    });
 
     return {
       unit: "neuron·case/s",
@@ -167,16 +140,7 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
         uMatrixOverNaive: ratio(uMatrix.neuronCasesPerSecond / naive.neuronCasesPerSecond, plan.ratioTarget),
         ...(kernelOnly ? { kernelOnlyOverNaive: ratio(kernelOnly.neuronCasesPerSecond / naive.neuronCasesPerSecond, plan.ratioTarget) } : {}),
       },
-      kernel: {
-        expsPerScore: exps,
-        achievedExpsPerSecond: round(achieved),
-        ...(kernelOnly ? { kernelOnlyExpsPerSecond: round(exps / kernelOnly.medianSeconds) } : {}),
-        ceiling: { op: "ReduceLogSumExp", shape: ceiling.shape, expsPerSecond: ceiling.expsPerSecond, medianSeconds: ceiling.medianSeconds },
-        fractionOfCeiling: round(achieved / ceiling.expsPerSecond, 3),
-        ...(kernelOnly ? { kernelOnlyFractionOfCeiling: round(exps / kernelOnly.medianSeconds / ceiling.expsPerSecond, 3) } : {}),
-        otherReductions: ceilings.filter((c) => c !== ceiling),
-        prototypes,
-      },
+      kernel,
     };
   } finally {
     if (u.owned) await u.runner.close();
@@ -204,29 +168,4 @@ function compareOverlap(naive: Float32Array, n: Scope, um: Float32Array, u: Scop
     }
   }
   return m;
-}
-
-interface CeilingFigure {
-  op: CeilingOp;
-  shape: number[];
-  medianSeconds: number;
-  expsPerSecond: number;
-}
-
-/** A bare reduction over an fp32 input of the kernel's [B, chunk, V] shape, one per CEILING_OPS. */
-async function benchCeilings(shape: number[], plan: AttributionPlan, label: string): Promise<CeilingFigure[]> {
-  const out: CeilingFigure[] = [];
-  const size = shape.reduce((a, b) => a * b, 1);
-  const x = floatTensor(filledInput(size), shape);
-  for (const op of CEILING_OPS) {
-    const session = await createSession(ceilingGraph(op), plan.intraOpThreads);
-    try {
-      const t = await timeIt(() => session.run({ x }, ["lse"]), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} ceiling ${op} [${shape.join(", ")}]` });
-      out.push({ op, shape, medianSeconds: round(t.medianSeconds), expsPerSecond: round(size / t.medianSeconds) });
-    } finally {
-      await session.release();
-    }
-  }
-  log(`${label}: ceilings done`);
-  return out;
 }

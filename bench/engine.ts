@@ -18,7 +18,8 @@ import { benchAttribution } from "./attribution.ts";
 import type { AttributionPlan } from "./attribution.ts";
 import { BenchModelMissingError } from "./errors.ts";
 import { benchHeadAblation } from "./head-ablation.ts";
-import type { HeadAblationFigures, HeadAblationPlan, Ratio } from "./head-ablation.ts";
+import type { HeadAblationFigures, HeadAblationPlan } from "./head-ablation.ts";
+import type { Ratio } from "./figures.ts";
 import { ENGINE_USAGE, parseEngineBenchArgs } from "./options.ts";
 import type { EngineBenchOptions, EngineSection } from "./options.ts";
 import { GPT2_SMALL, syntheticCases, syntheticGpt2Weights } from "./synthetic.ts";
@@ -160,6 +161,12 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
   });
   const result = {
     benchmark: "engine",
+    notes: [
+      "Every figure is the median of `reps` timed repetitions after a warm-up; a call shorter than minSampleSeconds is repeated within its repetition and timed per call.",
+      "Rates are per second of wall time on this machine, CPU execution provider; loadAverage1m shows how busy the machine was.",
+      "headAblation: each mode is timed end to end through headAblation() (its clean pass included); `cases` says how many cases each mode ran.",
+      "attribution: on GPT-2 small the methods are timed on a slice (`timed`: layers x first neurons); wholeModelSecondsPerBatch scales those rates by neuron count.",
+    ],
     startedAt: started.toISOString(),
     wallSeconds: round(wall),
     options: { quick: o.quick, sections: o.sections, reps: o.reps, zooDir: o.zooDir, intraOpThreads: o.threads },

@@ -11,6 +11,8 @@
 import type { HeadAblationPartial } from "../core/index.ts";
 import { headAblation } from "../worker/index.ts";
 import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
+import { ratio } from "./figures.ts";
+import type { Ratio } from "./figures.ts";
 import { log, median, round, sample, seconds, timeIt } from "./timing.ts";
 
 export interface HeadAblationPlan {
@@ -35,12 +37,6 @@ export interface ModeFigure {
   pairsPerSecond: number;
 }
 
-export interface Ratio {
-  value: number;
-  target: number | null;
-  targetMet: boolean | null;
-}
-
 export interface HeadAblationFigures {
   unit: "(case·head)/s";
   heads: number;
@@ -52,10 +48,6 @@ export interface HeadAblationFigures {
   /** per-head and packed must agree (same cases): largest |difference| of mean P(correct) over heads, and of correct counts. */
   agreement: { maxMeanProbDiff: number; maxCorrectDiff: number };
   explanation: Awaited<ReturnType<typeof explain>>;
-}
-
-export function ratio(value: number, target: number | null): Ratio {
-  return { value: round(value, 3), target, targetMet: target === null ? null : value >= target };
 }
 
 export async function benchHeadAblation(runner: ModelRunner, plan: HeadAblationPlan): Promise<HeadAblationFigures> {

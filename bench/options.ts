@@ -20,7 +20,7 @@ export interface EngineBenchOptions {
   threads: number;
 }
 
-export const ENGINE_USAGE = `Usage: npm run bench -- engine [--quick] [--only zoo|gpt2] [--reps N] [--zoo DIR]
+export const ENGINE_USAGE = `Usage: npm run bench -- engine [--quick] [--only zoo|gpt2] [--reps N] [--zoo DIR] [--threads N]
 
 Engine throughput on a zoo checkpoint and on a synthetic GPT-2-small-shaped model: head ablation
 (single / per-head / packed), neuron attribution (naive / u-matrix) and the logsumexp kernel.

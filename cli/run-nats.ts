@@ -11,6 +11,8 @@ import { GrpcResultSink, ModelCache, ShardWorker } from "../worker/index.ts";
 import type { Provider } from "../worker/index.ts";
 import type { FlagValues } from "./args.ts";
 import { openShardQueue, tokenOf } from "./connect.ts";
+import { modelsOf } from "./serve.ts";
+import { withTopTokens } from "./run.ts";
 
 export interface NatsRunOptions {
   /** the resolved sweep, as JSON text the coordinator parses */
@@ -27,7 +29,7 @@ export interface NatsRunOptions {
 export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepState; rankings: Rankings; status: SweepStatus }> {
   let coordinator: Coordinator | undefined;
   const publisher = await openShardQueue(o.flags, { onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher });
+  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
   await coordinator.start();
   const token = tokenOf(o.flags);
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0, ...(token ? { token } : {}) });
@@ -48,7 +50,7 @@ export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepS
         }
       });
     });
-    return { state, rankings: JSON.parse(coordinator.rankings(id).json) as Rankings, status: coordinator.get(id) };
+    return { state, rankings: JSON.parse((await coordinator.rankings(id)).json) as Rankings, status: coordinator.get(id) };
   } finally {
     await Promise.all(workers.map((w) => w.drain()));
     await server.close();

@@ -105,10 +105,11 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     lastLine = Date.now();
     io.stderr.write(`${statusLine(s)}\n`);
   };
+  // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
     ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: join(out, "state-nats"), workers, provider, threads, flags: values, onStatus })
     : await runEmbedded({ spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus });
-  const rankings = await withTopTokens(result.rankings, spec, threads);
+  const rankings = nats ? result.rankings : await withTopTokens(result.rankings, spec.models, threads);
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
   await writeJsonAtomic(join(out, "provenance.json"), await provenance(file, spec, result.status, started, provider, workers, nats));
   if (!quiet) {
@@ -124,9 +125,9 @@ export function statusLine(s: SweepStatus): string {
   return `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells} · ${stages}${s.redeliveries ? ` · ${s.redeliveries} redeliveries` : ""}`;
 }
 
-/** What each listed neuron writes; needs the models, which this process has. */
-async function withTopTokens(r: Rankings, spec: SweepSpec, threads: number | undefined): Promise<Rankings> {
-  for (const m of spec.models) {
+/** What each listed neuron writes; needs the models. */
+export async function withTopTokens(r: Rankings, models: ReadonlyArray<{ id: string; path: string }>, threads: number | undefined): Promise<Rankings> {
+  for (const m of models) {
     const cells = r.cells.filter((c) => c.model === m.id && (c.neurons || c.attribution));
     if (cells.length === 0) continue;
     const ck = await loadCheckpoint(m.path);

@@ -6,13 +6,17 @@
  */
 import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
+import type { PlanSpec } from "../coordinator/index.ts";
+import type { Rankings } from "../core/index.ts";
 import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, startWorkerServer } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
+import { withTopTokens } from "./run.ts";
 
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
@@ -35,6 +39,26 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   HELP_FLAG,
 ];
 
+/** The sweep's models, each once, in cell order. */
+export function modelsOf(spec: PlanSpec): Array<{ id: string; path: string }> {
+  const byId = new Map<string, string>();
+  for (const c of spec.cells) byId.set(c.key.model, c.modelPath);
+  return [...byId].map(([id, path]) => ({ id, path }));
+}
+
+/**
+ * A finished sweep's rankings as `cna run` writes them: with each neuron's top tokens, from the
+ * models this machine sees (at the paths the sweep was submitted with); the others are left out.
+ */
+function finishRankings(io: CliIo): (r: Rankings, spec: PlanSpec) => Promise<Rankings> {
+  return async (r, spec) => {
+    const models = modelsOf(spec);
+    const here = models.filter((m) => existsSync(m.path));
+    for (const m of models) if (!here.includes(m)) io.stderr.write(`cna coordinator: ${spec.sweepId}: no ${m.path} here; the rankings of ${m.id} list no top tokens\n`);
+    return withTopTokens(r, here, undefined);
+  };
+}
+
 /** Resolves on the first SIGTERM or SIGINT. */
 function untilSignal(): Promise<string> {
   return new Promise((resolveSignal) => {
@@ -56,7 +80,7 @@ export const coordinatorCommand: Command = {
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue });
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, finishRankings: finishRankings(io) });
     await coordinator.start();
     const token = tokenOf(v);
     const tls = serverTls(v);

@@ -3,6 +3,7 @@
  * directory, sharing one shard queue. It is the `SweepBackend` the gRPC server calls.
  *
  *   <data>/sweeps/<sweep id>/journal.jsonl, results/   (see store.ts)
+ *   <data>/sweeps/<sweep id>/rankings.json            once the sweep has finished
  *
  * On start it replays every sweep directory: finished sweeps are loaded for their rankings;
  * unfinished ones are re-planned and their missing shards republished (the queue deduplicates).
@@ -15,7 +16,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseSweep } from "../core/index.ts";
-import type { ShardFailure, ShardQueue, ShardReport, ShardTask } from "../core/index.ts";
+import type { Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
 import { TERMINAL_STATES } from "./grpc/backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
@@ -29,6 +30,12 @@ export interface CoordinatorOptions {
   dataDir: string;
   queue: ShardQueue<ShardTask>;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
+  /**
+   * Completes a finished sweep's rankings before they are written to its rankings.json and
+   * served: `cna coordinator` adds each listed neuron's top tokens from the models, as `cna run`
+   * does, so both write the same file. Default: the merged rankings as they are.
+   */
+  finishRankings?: (rankings: Rankings, spec: PlanSpec) => Promise<Rankings>;
 }
 
 interface Entry {
@@ -40,6 +47,8 @@ interface Entry {
   /** (time, shards stored, cases done) samples for the rates and the ETA */
   samples: Array<[number, number, number]>;
   watchers: Set<(v: SweepView) => void>;
+  /** the final rankings.json text, once the sweep has finished (written by finalRankings()) */
+  final?: Promise<string>;
 }
 
 export class Coordinator implements SweepBackend {
@@ -105,9 +114,12 @@ export class Coordinator implements SweepBackend {
     return this.view(e);
   }
 
-  rankings(id: string): { json: string; final: boolean } {
+  /** A finished sweep's rankings come from its rankings.json (written once); a running one's are merged now. */
+  async rankings(id: string): Promise<{ json: string; final: boolean }> {
     const e = this.entry(id);
-    return { json: `${JSON.stringify(e.run.rankings(), null, 2)}\n`, final: e.run.status().state === "SUCCEEDED" };
+    const state = e.run.status().state;
+    const json = state === "SUCCEEDED" || state === "FAILED" ? await this.finalRankings(e) : rankingsText(e.run.rankings());
+    return { json, final: state === "SUCCEEDED" };
   }
 
   async reportShard(r: ShardReport): Promise<ShardOutcome> {
@@ -144,7 +156,11 @@ export class Coordinator implements SweepBackend {
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
       this.o.onSweepEvent?.(id, e);
-      if (e.type === "finished") this.touch(entry);
+      if (e.type === "finished") {
+        // written now so it is on disk with the journal; a failure reaches whoever asks for the rankings
+        this.finalRankings(entry).catch(() => undefined);
+        this.touch(entry);
+      }
     });
     this.sweeps.set(id, entry);
     if (cancelled) entry.run.cancel();
@@ -152,6 +168,20 @@ export class Coordinator implements SweepBackend {
     const s = entry.run.status();
     entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);
     return entry;
+  }
+
+  /** Writes <sweep>/rankings.json once (kept across restarts); a failed attempt is tried again on the next call. */
+  private finalRankings(e: Entry): Promise<string> {
+    e.final ??= (async () => {
+      const file = join(e.store.dir, "rankings.json");
+      if (existsSync(file)) return readFileSync(file, "utf8");
+      const merged = e.run.rankings();
+      const json = rankingsText(this.o.finishRankings ? await this.o.finishRankings(merged, e.run.spec) : merged);
+      writeAtomic(file, json);
+      return json;
+    })();
+    e.final.catch(() => (e.final = undefined));
+    return e.final;
   }
 
   private entry(id: string): Entry {
@@ -179,4 +209,9 @@ export class Coordinator implements SweepBackend {
     const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
     return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
   }
+}
+
+/** rankings.json exactly as `cna run` writes it. */
+function rankingsText(r: Rankings): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
 }

@@ -10,6 +10,10 @@ tokenizer_config.json, and model_card.json (architecture, seed, steps, wall time
 table of the card is filled by `python3 models/reference.py --cards`, which measures it with an
 independent forward pass.
 
+Each model trains in two phases (see ZooSpec): the full task mixture, then a shorter run with
+two-digit subtraction drawn more often. `--phase1-from DIR` continues from a phase-1 run kept in
+DIR/<name> instead of repeating it.
+
 Training is reproducible from the seed on a machine with the same torch build and thread count.
 Uses Debian's python3-torch (CPU); install libopenblas0-pthread for speed.
 """
@@ -45,12 +49,16 @@ class ZooSpec:
     seed: int
     steps: int
     lr: float
+    # Phase 2: a shorter run at a lower learning rate with two-digit subtraction (signed answers,
+    # borrows) drawn more often; phase 1's mixture leaves it the weakest trained task.
+    steps2: int
+    lr2: float
 
 
 ZOO = (
-    ZooSpec("arith-2l-d64", n_layer=2, n_head=4, n_embd=64, seed=11, steps=15000, lr=3e-3),
-    ZooSpec("arith-3l-d96", n_layer=3, n_head=6, n_embd=96, seed=22, steps=5000, lr=2e-3),
-    ZooSpec("arith-4l-d128", n_layer=4, n_head=8, n_embd=128, seed=33, steps=4000, lr=1.5e-3),
+    ZooSpec("arith-2l-d64", n_layer=2, n_head=4, n_embd=64, seed=11, steps=6000, lr=3e-3, steps2=3000, lr2=1e-3),
+    ZooSpec("arith-3l-d96", n_layer=3, n_head=6, n_embd=96, seed=22, steps=5000, lr=2e-3, steps2=2500, lr2=7e-4),
+    ZooSpec("arith-4l-d128", n_layer=4, n_head=8, n_embd=128, seed=33, steps=4000, lr=1.5e-3, steps2=2000, lr2=5e-4),
 )
 
 # What the zoo is trained on (the issue's scope): all four operators, 1D and 2D, 3D for + and -,
@@ -58,6 +66,10 @@ ZOO = (
 TRAIN_DIGITS = {"+": (1, 2, 3), "-": (1, 2, 3), "*": (1, 2), "/": (1, 2)}
 TRAIN_TEMPLATES = (3, 4)
 DIGIT_WEIGHTS = {1: 0.2, 2: 0.55, 3: 0.25}
+OP_WEIGHTS = {"+": 1.0, "-": 1.0, "*": 1.0, "/": 1.0}
+# Phase 2 (see ZooSpec): subtraction three times as often, two-digit operands most of all.
+OP_WEIGHTS_2 = {"+": 1.0, "-": 3.0, "*": 1.0, "/": 1.0}
+DIGIT_WEIGHTS_2 = {1: 0.1, 2: 0.7, 3: 0.2}
 BATCH = 128
 
 
@@ -144,8 +156,9 @@ class Gpt2(torch.nn.Module):
 class Sampler:
     """Draws training sequences (prompt + answer + end token) with a seeded generator."""
 
-    def __init__(self, seed: int, table: dict[str, int]):
-        self.rng, self.table = random.Random(seed), table
+    def __init__(self, seed: int, table: dict[str, int], ops: dict[str, float] = OP_WEIGHTS,
+                 digits: dict[int, float] = DIGIT_WEIGHTS):
+        self.rng, self.table, self.ops, self.digits = random.Random(seed), table, ops, digits
         self.pools = {
             (op, d): [p for p in arith.pairs(op, d) if d == 1 or not arith.is_held_out(p)]
             for op in arith.OPERATORS for d in TRAIN_DIGITS[op] if d < 3
@@ -153,7 +166,7 @@ class Sampler:
 
     def pair(self, op: str) -> arith.Pair:
         digits = TRAIN_DIGITS[op]
-        d = self.rng.choices(digits, weights=[DIGIT_WEIGHTS[x] for x in digits])[0]
+        d = self.rng.choices(digits, weights=[self.digits[x] for x in digits])[0]
         if d < 3:
             return self.rng.choice(self.pools[(op, d)])
         while True:  # 3D is too large to list; sample and reject held-out pairs
@@ -165,7 +178,7 @@ class Sampler:
         seqs, spans = [], []
         template = self.rng.choice(TRAIN_TEMPLATES)  # one template per batch keeps padding short
         for _ in range(size):
-            pair = self.pair(self.rng.choice(arith.OPERATORS))
+            pair = self.pair(self.rng.choices(arith.OPERATORS, weights=[self.ops[o] for o in arith.OPERATORS])[0])
             p = arith.encode(arith.prompt(pair, template), self.table)
             a = arith.encode(arith.answer(pair), self.table) + [0]
             seqs.append(p + a)
@@ -179,30 +192,48 @@ class Sampler:
         return ids, loss_mask
 
 
-def train(spec: ZooSpec, out_root: Path, threads: int) -> None:
+def train(spec: ZooSpec, out_root: Path, threads: int, phase1_from: Path | None) -> None:
     torch.manual_seed(spec.seed)
     torch.set_num_threads(threads)
     table = arith.vocab()
     model = Gpt2(spec, len(table))
-    sampler = Sampler(spec.seed, table)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    warmup = 200
-    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * s / spec.steps)))  # noqa: E731
+    if phase1_from is None:
+        wall1 = run_phase(spec, model, Sampler(spec.seed, table), spec.steps, spec.lr, 200, "phase 1")
+    else:
+        # Phase 1 already ran (same spec, same seed): continue from its weights.
+        wall1 = load_phase1(model, phase1_from / spec.name)
+    wall2 = run_phase(spec, model, Sampler(spec.seed + 1, table, OP_WEIGHTS_2, DIGIT_WEIGHTS_2), spec.steps2, spec.lr2, 100, "phase 2")
+    save(spec, model, out_root / spec.name, wall1 + wall2, threads)
+
+
+def load_phase1(model: Gpt2, phase1_dir: Path) -> float:
+    weights = arith.read_safetensors(phase1_dir / "model.safetensors")
+    state = {name: torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(shape) for name, (shape, data) in weights.items()}
+    model.load_state_dict(state)
+    card = json.loads((phase1_dir / "model_card.json").read_text())
+    print(f"{phase1_dir.name}: phase 1 weights loaded from {phase1_dir}", file=sys.stderr)
+    return float(card["training"]["wall_time_s"])
+
+
+def run_phase(spec: ZooSpec, model: Gpt2, sampler: "Sampler", steps: int, lr: float, warmup: int, phase: str) -> float:
+    """AdamW from a fresh state, linear warm-up then cosine decay to 10% of lr; returns wall seconds."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * s / steps)))  # noqa: E731
     started = time.time()
-    for step in range(spec.steps):
+    for step in range(steps):
         ids, mask = sampler.batch(BATCH)
         logits = model(ids[:, :-1])
         loss = (F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none") * mask).sum() / mask.sum()
         for group in opt.param_groups:
-            group["lr"] = spec.lr * schedule(step)
+            group["lr"] = lr * schedule(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 250 == 0 or step == spec.steps - 1:
-            print(f"{spec.name} step {step}/{spec.steps} loss {loss.item():.4f} "
+        if step % 250 == 0 or step == steps - 1:
+            print(f"{spec.name} {phase} step {step}/{steps} loss {loss.item():.4f} "
                   f"({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
-    save(spec, model, out_root / spec.name, time.time() - started, threads)
+    return time.time() - started
 
 
 def save(spec: ZooSpec, model: Gpt2, out: Path, wall_s: float, threads: int) -> None:
@@ -235,7 +266,12 @@ def save(spec: ZooSpec, model: Gpt2, out: Path, wall_s: float, threads: int) -> 
         "architecture": {k: config[k] for k in ("model_type", "n_layer", "n_head", "n_embd", "n_inner", "n_positions", "vocab_size", "activation_function")},
         "parameters": sum(v.numel() for v in state.values()),
         "training": {
-            "seed": spec.seed, "steps": spec.steps, "batch": BATCH, "lr": spec.lr, "optimizer": "AdamW(0.9, 0.98), wd 0.01, warmup 200, cosine to 10%",
+            "seed": spec.seed, "steps": spec.steps + spec.steps2, "batch": BATCH,
+            "phases": [
+                {"steps": spec.steps, "lr": spec.lr, "warmup": 200, "operators": OP_WEIGHTS, "digits": DIGIT_WEIGHTS},
+                {"steps": spec.steps2, "lr": spec.lr2, "warmup": 100, "operators": OP_WEIGHTS_2, "digits": DIGIT_WEIGHTS_2},
+            ],
+            "optimizer": "AdamW(0.9, 0.98), wd 0.01, fresh each phase; linear warm-up, cosine to 10% of lr",
             "wall_time_s": round(wall_s, 1), "threads": threads, "torch": torch.__version__,
             "operators": {op: list(d) for op, d in TRAIN_DIGITS.items()}, "templates": list(TRAIN_TEMPLATES),
             "held_out": "crc32('op|a|b') % 10 == 0 for 2D and 3D pairs; 1D cells are finite tables and are all trained on",
@@ -253,7 +289,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE, help="where model directories go (default: models/)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("CNA_TRAIN_THREADS", "1")),
                         help="torch threads per model (1 is fastest for models this small)")
-    parser.add_argument("--steps", type=int, help="override the step count (for quick experiments)")
+    parser.add_argument("--steps", type=int, help="override phase 1's step count (for quick experiments)")
+    parser.add_argument("--phase1-from", type=Path, help="skip phase 1: continue from DIR/<name>, a phase-1 run of the same spec")
     args = parser.parse_args()
     known = {s.name: s for s in ZOO}
     names = list(known) if args.all else args.names
@@ -265,7 +302,7 @@ def main() -> None:
         spec = known[name]
         if args.steps:
             spec = ZooSpec(**{**spec.__dict__, "steps": args.steps})
-        train(spec, args.out, args.threads)
+        train(spec, args.out, args.threads, args.phase1_from)
 
 
 if __name__ == "__main__":

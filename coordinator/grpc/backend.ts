@@ -44,7 +44,7 @@ export interface SweepBackend {
   /** Stops a sweep (its shards are no longer published or merged); a finished sweep is returned as is. */
   cancel(id: string): Promise<SweepView>;
   /** The rankings.json text from every stage merged so far; `final` once the sweep has finished. */
-  rankings(id: string): { json: string; final: boolean };
+  rankings(id: string): { json: string; final: boolean } | Promise<{ json: string; final: boolean }>;
   /** Resolves once the result is durably stored (or recognised as a duplicate). */
   reportShard(report: ShardReport): Promise<ShardOutcome>;
   /** A terminal failure of one shard attempt. */

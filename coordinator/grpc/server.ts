@@ -62,8 +62,8 @@ function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Se
     getSweep: unaryHandler((req) => toSweepMessage(backend.get(requireText("id", req.id)))),
     listSweeps: unaryHandler(() => ({ sweeps: backend.list().map(toSweepMessage) })),
     cancelSweep: unaryHandler(async (req) => toSweepMessage(await backend.cancel(requireText("id", req.id)))),
-    getRankings: unaryHandler((req) => {
-      const r = backend.rankings(requireText("id", req.id));
+    getRankings: unaryHandler(async (req) => {
+      const r = await backend.rankings(requireText("id", req.id));
       return { json: r.json, final: r.final };
     }),
     reportFailure: unaryHandler(async (req) => {
