@@ -174,11 +174,17 @@ class Sampler:
             if not arith.is_held_out(p):
                 return p
 
+    def operator(self) -> str:
+        # Uniform draws use choice() (as phase 1 always has), so phase 1's stream stays the same.
+        if len(set(self.ops.values())) == 1:
+            return self.rng.choice(arith.OPERATORS)
+        return self.rng.choices(arith.OPERATORS, weights=[self.ops[o] for o in arith.OPERATORS])[0]
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         seqs, spans = [], []
         template = self.rng.choice(TRAIN_TEMPLATES)  # one template per batch keeps padding short
         for _ in range(size):
-            pair = self.pair(self.rng.choices(arith.OPERATORS, weights=[self.ops[o] for o in arith.OPERATORS])[0])
+            pair = self.pair(self.operator())
             p = arith.encode(arith.prompt(pair, template), self.table)
             a = arith.encode(arith.answer(pair), self.table) + [0]
             seqs.append(p + a)
