@@ -10,13 +10,14 @@ import { formatFlags, wantsHelp } from "./args.ts";
 import { analyzeCommand } from "./analyze.ts";
 import { demoCommand, runCommand } from "./run.ts";
 import { rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
+import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, runCommand, analyzeCommand, coordinatorCommand, workerCommand, submitCommand, watchCommand, rankingsCommand,
+  demoCommand, runCommand, analyzeCommand, coordinatorCommand, workerCommand, submitCommand, watchCommand, rankingsCommand, reportCommand,
 ];
 
 export const EXIT_OK = 0;

@@ -11,8 +11,7 @@ import { GrpcResultSink, ModelCache, ShardWorker } from "../worker/index.ts";
 import type { Provider } from "../worker/index.ts";
 import type { FlagValues } from "./args.ts";
 import { openShardQueue, tokenOf } from "./connect.ts";
-import { modelsOf } from "./serve.ts";
-import { withTopTokens } from "./run.ts";
+import { modelsOf, withTopTokens } from "./top-tokens.ts";
 
 export interface NatsRunOptions {
   /** the resolved sweep, as JSON text the coordinator parses */

@@ -1,8 +1,9 @@
 /**
  * `cna run SWEEP.yaml` and `cna demo`: a whole sweep in this process (embedded mode). Writes
  * OUT/rankings.json (a function of the sweep file and the models only), OUT/provenance.json
- * (timings, retries, versions) and keeps the coordinator's data directory in OUT/state, so
- * running the same command again resumes instead of starting over.
+ * (timings, retries, versions), OUT/report.html (report/, from those two) and keeps the
+ * coordinator's data directory in OUT/state, so running the same command again resumes instead
+ * of starting over.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -13,7 +14,6 @@ import { parseSweep } from "../core/index.ts";
 import type { Rankings, SweepSpec } from "../core/index.ts";
 import { planSpecOf } from "../coordinator/index.ts";
 import type { SweepStatus } from "../coordinator/index.ts";
-import { addTopTokens, loadCheckpoint, ModelRunner } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -22,12 +22,15 @@ import { runEmbedded } from "./embedded.ts";
 import { runThroughNats } from "./run-nats.ts";
 import { writeJsonAtomic } from "./files.ts";
 import { formatRankings } from "./tables.ts";
+import { writeReport } from "./report.ts";
+import type { ReportProvenance } from "../report/index.ts";
+import { withTopTokens } from "./top-tokens.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
-  { name: "out", value: "DIR", help: "where rankings.json, provenance.json and the sweep's state go (default cna-out/NAME)" },
+  { name: "out", value: "DIR", help: "where rankings.json, provenance.json, report.html and the sweep's state go (default cna-out/NAME)" },
   { name: "workers", value: "N", help: "worker loops in this process (default 2)" },
   { name: "provider", value: "NAME", help: "execution provider: cpu or cuda (default: the sweep file's)" },
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
@@ -111,10 +114,12 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     : await runEmbedded({ spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus });
   const rankings = nats ? result.rankings : await withTopTokens(result.rankings, spec.models, threads);
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
-  await writeJsonAtomic(join(out, "provenance.json"), await provenance(file, spec, result.status, started, provider, workers, nats));
+  const prov = await provenance(file, spec, result.status, started, provider, workers, nats);
+  await writeJsonAtomic(join(out, "provenance.json"), prov);
+  await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
   if (!quiet) {
     io.stdout.write(`${formatRankings(rankings)}\n\n`);
-    io.stderr.write(`${statusLine(result.status)}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")}\n`);
+    io.stderr.write(`${statusLine(result.status)}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
     for (const q of result.status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
   }
   return result.state === "SUCCEEDED" ? 0 : 1;
@@ -125,19 +130,7 @@ export function statusLine(s: SweepStatus): string {
   return `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells} · ${stages}${s.redeliveries ? ` · ${s.redeliveries} redeliveries` : ""}`;
 }
 
-/** What each listed neuron writes; needs the models. */
-export async function withTopTokens(r: Rankings, models: ReadonlyArray<{ id: string; path: string }>, threads: number | undefined): Promise<Rankings> {
-  for (const m of models) {
-    const cells = r.cells.filter((c) => c.model === m.id && (c.neurons || c.attribution));
-    if (cells.length === 0) continue;
-    const ck = await loadCheckpoint(m.path);
-    await using runner = new ModelRunner(m.id, ck.config, ck.weights, { intraOpThreads: threads });
-    for (const c of cells) await addTopTokens(runner, ck.tokenizer, c, 10);
-  }
-  return r;
-}
-
-async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<unknown> {
+async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {
   const digests: Record<string, string> = {};
   for (const m of spec.models) digests[m.id] = createHash("sha256").update(readFileSync(join(m.path, "model.safetensors"))).digest("hex");
   return {

@@ -16,7 +16,8 @@ import type { FlagSpec } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
-import { withTopTokens } from "./run.ts";
+import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
+import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
@@ -24,6 +25,7 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   ...NATS_FLAGS, ...AUTH_FLAGS,
   { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
   { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
+  ...COORDINATOR_METRICS_FLAGS,
   HELP_FLAG,
 ];
 
@@ -36,15 +38,9 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "provider", value: "NAME", help: "execution provider: cpu (default) or cuda" },
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
   { name: "model-budget", value: "GIB", help: "keep loaded models within this many GiB of weights (default 8)" },
+  ...WORKER_METRICS_FLAGS,
   HELP_FLAG,
 ];
-
-/** The sweep's models, each once, in cell order. */
-export function modelsOf(spec: PlanSpec): Array<{ id: string; path: string }> {
-  const byId = new Map<string, string>();
-  for (const c of spec.cells) byId.set(c.key.model, c.modelPath);
-  return [...byId].map(([id, path]) => ({ id, path }));
-}
 
 /**
  * A finished sweep's rankings as `cna run` writes them: with each neuron's top tokens, from the
@@ -52,7 +48,7 @@ export function modelsOf(spec: PlanSpec): Array<{ id: string; path: string }> {
  */
 function finishRankings(io: CliIo): (r: Rankings, spec: PlanSpec) => Promise<Rankings> {
   return async (r, spec) => {
-    const models = modelsOf(spec);
+    const models = modelsWithNeurons(r, modelsOf(spec));
     const here = models.filter((m) => existsSync(m.path));
     for (const m of models) if (!here.includes(m)) io.stderr.write(`cna coordinator: ${spec.sweepId}: no ${m.path} here; the rankings of ${m.id} list no top tokens\n`);
     return withTopTokens(r, here, undefined);
@@ -71,17 +67,20 @@ function untilSignal(): Promise<string> {
 export const coordinatorCommand: Command = {
   name: "coordinator",
   summary: "serve SweepService: plan submitted sweeps, publish shards to JetStream, store and merge results",
-  synopsis: "coordinator --data DIR --nats URL [--listen HOST:PORT] [--token-file FILE]",
+  synopsis: "coordinator --data DIR --nats URL [--listen HOST:PORT] [--token-file FILE] [--metrics HOST:PORT]",
   flags: COORDINATOR_FLAGS,
   run: async (argv, io) => {
     const v = parseFlags(COORDINATOR_FLAGS, argv);
     const listen = hostPort("--listen", stringFlag(v, "listen") ?? "127.0.0.1:7070");
     const ackWaitMs = 1000 * (v["ack-wait"] === undefined ? 60 : integerFlag("--ack-wait", String(v["ack-wait"]), 1));
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
+    const metrics = coordinatorMetricsOf(v);
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, finishRankings: finishRankings(io) });
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, finishRankings: finishRankings(io), ...(metrics ? { onSweepEvent: metrics.metrics.onSweepEvent } : {}) });
     await coordinator.start();
+    metrics?.metrics.observe({ sweeps: coordinator, queue });
+    const metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
     const token = tokenOf(v);
     const tls = serverTls(v);
     const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
@@ -89,6 +88,7 @@ export const coordinatorCommand: Command = {
     const signal = await untilSignal();
     io.stderr.write(`cna coordinator: ${signal}, shutting down\n`);
     await server.close();
+    await metricsServer?.close();
     await queue.close();
     coordinator.close();
     return 0;
@@ -98,7 +98,7 @@ export const coordinatorCommand: Command = {
 export const workerCommand: Command = {
   name: "worker",
   summary: "pull shards from JetStream, run them on ONNX Runtime, report results to the coordinator",
-  synopsis: "worker --coordinator HOST:PORT --nats URL [--concurrency N] [--listen HOST:PORT]",
+  synopsis: "worker --coordinator HOST:PORT --nats URL [--concurrency N] [--listen HOST:PORT] [--metrics HOST:PORT]",
   flags: WORKER_FLAGS,
   run: async (argv, io) => {
     const v = parseFlags(WORKER_FLAGS, argv);
@@ -110,17 +110,25 @@ export const workerCommand: Command = {
     if (!(budget > 0)) throw new UsageError("--model-budget", `--model-budget must be a positive number of GiB (got "${String(v["model-budget"])}")`);
     const coordinator = String(v.coordinator);
     hostPort("--coordinator", coordinator);
-    const queue = await openShardQueue(v);
+    const metrics = workerMetricsOf(v);
+    // the coordinator sets the consumer's ack wait; heartbeats come well within it
+    const queue = await openShardQueue(v, { followConsumer: true });
+    const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(queue.ackWaitMs / 4)));
     const sink = new GrpcResultSink({ address: coordinator, ...clientOptions(v) });
-    const models = new ModelCache({ provider, intraOpThreads: threads, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`) });
+    const models = new ModelCache({ provider, intraOpThreads: threads, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`),
+      ...(metrics ? { onEvent: metrics.metrics.onModelCacheEvent, onRun: metrics.metrics.onRun } : {}) });
     const worker = new ShardWorker(queue, sink, models, {
-      id, concurrency,
+      id, concurrency, heartbeatMs,
       onEvent: (e) => {
+        metrics?.metrics.onWorkerEvent(e);
+        if (e.type === "started") io.stderr.write(`cna worker ${id}: ${e.stage} ${e.model} shard ${e.shardId} started (attempt ${e.attempt})\n`);
         if (e.type === "finished") io.stderr.write(`cna worker ${id}: ${e.stage} ${e.model} shard ${e.shardId} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s (attempt ${e.attempt})\n`);
         if (e.type === "failed") io.stderr.write(`cna worker ${id}: shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}\n`);
       },
     });
     worker.start();
+    metrics?.metrics.observe({ inFlight: () => worker.inFlight, concurrency });
+    const metricsServer = metrics && await serveMetricsFor(`cna worker ${id}`, metrics, io);
     const listen = stringFlag(v, "listen");
     const token = tokenOf(v);
     const tls = serverTls(v);
@@ -135,6 +143,7 @@ export const workerCommand: Command = {
     io.stderr.write(`cna worker ${id}: ${signal}, draining\n`);
     await worker.drain();
     await server?.close();
+    await metricsServer?.close();
     await queue.close();
     await sink[Symbol.asyncDispose]();
     await models.close();

@@ -11,7 +11,7 @@
  */
 import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA } from "../core/index.ts";
 import type {
-  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
+  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
 } from "../core/index.ts";
 import { BadResultError } from "./errors.ts";
 import { cellName, cellPairCount, planStage, rangeKey } from "./planner.ts";
@@ -61,11 +61,22 @@ export interface SweepStatus {
   quarantined: Array<{ shardId: string; cell: string; stage: StageName; reason: string }>;
 }
 
+/** What every event about one shard names, so an observer (metrics) needs no lookup of its own. */
+export interface ShardEventLabels {
+  shardId: string;
+  stage: StageName;
+  /** the cell's model id */
+  model: string;
+}
+
 export type SweepEvent =
   | { type: "published"; shard: PlannedShard }
-  | { type: "stored"; shardId: string; stage: StageName; worker: string; bytes: number }
-  | { type: "duplicate"; shardId: string; matches: boolean }
-  | { type: "quarantined"; shardId: string; reason: string }
+  /** first copy stored; `runMs` is the worker's compute time when it reported one */
+  | ({ type: "stored"; worker: string; bytes: number; attempt: number; cases: number; dims: ModelDims; runMs?: number } & ShardEventLabels)
+  | ({ type: "duplicate"; matches: boolean; bytes: number; attempt: number } & ShardEventLabels)
+  /** a worker reported a failed attempt (only terminal ones are reported; retryable ones are nak'd) */
+  | ({ type: "failed"; code: string; retryable: boolean } & ShardEventLabels)
+  | ({ type: "quarantined"; reason: string } & ShardEventLabels)
   | { type: "stage-merged"; cell: string; stage: StageName }
   | { type: "finished"; state: SweepState };
 
@@ -109,11 +120,14 @@ export class SweepRun {
       this.duplicates++;
       if (!stored.matches) this.nondeterministic++;
       this.store.append({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
-      this.onEvent({ type: "duplicate", shardId: r.shardId, matches: stored.matches });
+      this.onEvent({ type: "duplicate", ...labelsOf(rec), matches: stored.matches, bytes: r.result.length, attempt: r.attempt });
     } else {
       this.casesDone += partial.cases;
       this.store.append({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
-      this.onEvent({ type: "stored", shardId: r.shardId, stage: rec.task.stage, worker: r.worker, bytes: r.result.length });
+      this.onEvent({
+        type: "stored", ...labelsOf(rec), worker: r.worker, bytes: r.result.length, attempt: r.attempt, cases: partial.cases, dims: partial.dims,
+        ...(r.runMs !== undefined ? { runMs: r.runMs } : {}),
+      });
     }
     if (rec.state === "PENDING") {
       rec.state = "STORED";
@@ -124,6 +138,8 @@ export class SweepRun {
 
   async fail(f: ShardFailure): Promise<void> {
     this.store.append({ type: "shard-failed", sweepId: f.sweepId, shardId: f.shardId, at: new Date().toISOString(), code: f.code, message: f.message, retryable: f.retryable, worker: f.worker });
+    const rec = this.byId.get(f.shardId);
+    if (rec) this.onEvent({ type: "failed", ...labelsOf(rec), code: f.code, retryable: f.retryable });
     if (!f.retryable) this.quarantine(f.shardId, `${f.code}: ${f.message}`);
   }
 
@@ -135,7 +151,7 @@ export class SweepRun {
     rec.reason = reason;
     rec.cell.failed ??= `shard ${shardId} (${rec.task.stage}) quarantined: ${reason}`;
     this.store.append({ type: "shard-quarantined", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), reason });
-    this.onEvent({ type: "quarantined", shardId, reason });
+    this.onEvent({ type: "quarantined", ...labelsOf(rec), reason });
     this.checkDone();
   }
 
@@ -246,4 +262,8 @@ export class SweepRun {
     this.onEvent({ type: "finished", state: this.state });
     this.finish(this.state);
   }
+}
+
+function labelsOf(rec: ShardRecord): ShardEventLabels {
+  return { shardId: rec.id, stage: rec.task.stage, model: rec.task.cell.model };
 }

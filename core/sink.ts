@@ -13,6 +13,8 @@ export interface ShardReport {
   attempt: number;
   /** the partial result, JSON-encoded (the bytes whose digest detects non-determinism) */
   result: Uint8Array;
+  /** milliseconds the worker spent computing it, when measured (metrics only: never merged) */
+  runMs?: number;
 }
 
 export interface ShardFailure {

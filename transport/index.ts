@@ -1,7 +1,8 @@
 /**
  * transport — the broker side of the seams in core: the NATS JetStream shard queue that the
- * coordinator publishes to and workers pull from (DESIGN.md decision 3). worker/ and
- * coordinator/ both import it; it imports only core/ and the NATS client.
+ * coordinator publishes to and workers pull from (DESIGN.md decision 3), and the plain HTTP
+ * `/metrics` endpoint both deployables serve (decision 9). worker/ and coordinator/ both import
+ * it; it imports only core/, the NATS client and node:http.
  *
  * @example
  * ```ts
@@ -25,3 +26,5 @@ export { JetStreamShardQueue } from "./jetstream.ts";
 export { JETSTREAM_DEFAULTS, resolveJetStreamOptions, shardSubject, subjectToken } from "./jetstream-options.ts";
 export type { JetStreamAuth, JetStreamOptions, ResolvedJetStreamOptions, ShardSubject } from "./jetstream-options.ts";
 export { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
+export { serveMetricsText } from "./metrics-http.ts";
+export type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "./metrics-http.ts";

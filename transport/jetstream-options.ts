@@ -40,6 +40,12 @@ export interface JetStreamOptions<T> {
   /** deliveries before the server gives a message up (default 5) */
   maxDeliver?: number;
   /**
+   * true: an existing consumer keeps its ack wait and max deliveries (ackWaitMs and maxDeliver
+   * apply only when this creates it), so workers follow what the coordinator set (default false:
+   * the consumer is brought to ours)
+   */
+  followConsumer?: boolean;
+  /**
    * a second publish of the same id within this window is dropped (default 10 min: long
    * enough for a restarted coordinator to republish what is still queued without doubling it)
    */
@@ -67,6 +73,7 @@ export interface ResolvedJetStreamOptions<T> {
   filterSubject: string | null;
   ackWaitMs: number;
   maxDeliver: number;
+  followConsumer: boolean;
   duplicateWindowMs: number;
   timeoutMs: number;
   onDead: ((id: string, reason: string) => void) | null;
@@ -101,6 +108,7 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
     filterSubject,
     ackWaitMs: intField("ackWaitMs", options.ackWaitMs ?? d.ackWaitMs, 1),
     maxDeliver: intField("maxDeliver", options.maxDeliver ?? d.maxDeliver, 1),
+    followConsumer: boolField("followConsumer", options.followConsumer ?? false),
     duplicateWindowMs: intField("duplicateWindowMs", options.duplicateWindowMs ?? d.duplicateWindowMs, 1),
     timeoutMs: intField("timeoutMs", options.timeoutMs ?? d.timeoutMs, 1),
     onDead: options.onDead ?? null,
@@ -160,6 +168,11 @@ function nameField(field: string, value: unknown): string {
   const name = textField(field, value);
   if (!/^[A-Za-z0-9_-]{1,200}$/.test(name)) throw new SpecError(field, `${field} ${JSON.stringify(name)} may hold only A-Z, a-z, 0-9, "_" and "-" (at most 200 characters)`);
   return name;
+}
+
+function boolField(field: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new SpecError(field, `${field} must be true or false, got ${describeValue(value)}`);
+  return value;
 }
 
 function intField(field: string, value: unknown, min: number): number {

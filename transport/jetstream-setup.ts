@@ -57,18 +57,28 @@ export async function ensureStream<T>(jsm: JetStreamManager, o: ResolvedJetStrea
   }
 }
 
+/** The settings of a consumer that the server enforces. */
+export interface ConsumerLimits {
+  ackWaitMs: number;
+  maxDeliver: number;
+}
+
 /**
  * Creates the durable pull consumer when missing, or brings its ack wait and max deliveries to
- * ours (every worker of a durable should run with the same; the last one to start sets them).
- * Returns the max deliveries the server enforces.
+ * ours (the last one to start sets them) unless `followConsumer` is set, which keeps what is
+ * there. Returns the ack wait and max deliveries the server enforces.
  */
-export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStreamOptions<T>, where: string): Promise<number> {
+export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStreamOptions<T>, where: string): Promise<ConsumerLimits> {
   const fail = (what: string, err: unknown) => failure(where, o.stream, o.durable, what, err);
   const name = `${o.stream}/${o.durable}`;
   const info = await consumerInfo(jsm, o.stream, o.durable).catch((err: unknown) => {
     throw fail(`consumer info for ${name} at ${where} failed`, err);
   });
   const ackWait = nanos(o.ackWaitMs);
+  const limits = (c: { ack_wait?: number; max_deliver?: number }): ConsumerLimits => ({
+    ackWaitMs: c.ack_wait === undefined ? o.ackWaitMs : Math.round(c.ack_wait / 1e6),
+    maxDeliver: c.max_deliver ?? o.maxDeliver,
+  });
   if (!info) {
     const config = {
       durable_name: o.durable,
@@ -82,7 +92,7 @@ export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStr
       const why = overlap ? " (a work-queue stream allows only one consumer per subject: share the durable, or filter on subjects no other consumer takes)" : "";
       throw fail(`cannot create consumer ${name} at ${where}${why}`, err);
     });
-    return added.config.max_deliver ?? o.maxDeliver;
+    return limits(added.config);
   }
   const c = info.config;
   if (c.ack_policy !== AckPolicy.Explicit || c.deliver_subject) {
@@ -91,11 +101,11 @@ export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStr
   if ((c.filter_subject || null) !== o.filterSubject) {
     throw new QueueConfigError(o.stream, o.durable, `consumer ${name} at ${where} filters ${JSON.stringify(c.filter_subject || "everything")}, not ${JSON.stringify(o.filterSubject ?? "everything")}: use another durable for another filter`);
   }
-  if (c.ack_wait === ackWait && c.max_deliver === o.maxDeliver) return o.maxDeliver;
+  if (o.followConsumer || (c.ack_wait === ackWait && c.max_deliver === o.maxDeliver)) return limits(c);
   const updated = await jsm.consumers.update(o.stream, o.durable, { ack_wait: ackWait, max_deliver: o.maxDeliver }).catch((err: unknown) => {
     throw fail(`cannot update consumer ${name} at ${where}`, err);
   });
-  return updated.config.max_deliver ?? o.maxDeliver;
+  return limits(updated.config);
 }
 
 async function streamInfo(jsm: JetStreamManager, stream: string): Promise<StreamInfo | null> {

@@ -76,6 +76,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     private readonly jsm: JetStreamManager,
     /** the consumer's max_deliver as the server has it (another instance may have set it) */
     private readonly maxDeliver: number,
+    /** the consumer's ack wait as the server had it at connect */
+    readonly ackWaitMs: number,
   ) {
     this.where = o.servers.join(", ");
     this.link = new Link(nc);
@@ -99,8 +101,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         throw failure(where, o.stream, null, `JetStream is not available at ${where}`, err);
       });
       await ensureStream(jsm, o, where);
-      const maxDeliver = await ensureConsumer(jsm, o, where);
-      const queue = new JetStreamShardQueue(o, nc, jetstream(nc, { timeout: o.timeoutMs }), jsm, maxDeliver);
+      const { maxDeliver, ackWaitMs } = await ensureConsumer(jsm, o, where);
+      const queue = new JetStreamShardQueue(o, nc, jetstream(nc, { timeout: o.timeoutMs }), jsm, maxDeliver, ackWaitMs);
       if (o.onDead) queue.listenForExhaustion();
       await nc.flush(); // the advisory subscription is in place before anything is delivered
       return queue;

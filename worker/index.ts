@@ -56,5 +56,7 @@ export type {
 } from "./analyses/index.ts";
 export { ModelCache, ShardWorker, executeShard, shardCases } from "./runtime/index.ts";
 export type { ExecuteOptions, LoadedModel, ModelCacheOptions, ShardWorkerOptions, WorkerEvent, WorkerState } from "./runtime/index.ts";
-export { GrpcResultSink, analyzePrompt, startWorkerServer } from "./runtime/index.ts";
-export type { AnalyzeRequestView, GrpcResultSinkOptions, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./runtime/index.ts";
+export { GrpcResultSink, WorkerMetrics, analyzePrompt, startWorkerServer } from "./runtime/index.ts";
+export type {
+  AnalyzeRequestView, GrpcResultSinkOptions, WorkerInfoView, WorkerMetricsOptions, WorkerMetricsSources, WorkerServer, WorkerServerOptions,
+} from "./runtime/index.ts";

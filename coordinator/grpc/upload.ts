@@ -47,7 +47,9 @@ export class ShardUpload {
     const digest = this.hash.digest("hex");
     if (digest !== h.sha256) throw new BadRequestError("header.sha256", `does not match the data received (sha256 ${digest})`);
     const result = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
-    return { sweepId: h.sweepId, shardId: h.shardId, worker: h.worker, attempt: h.attempt, result: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
+    const report: ShardReport = { sweepId: h.sweepId, shardId: h.shardId, worker: h.worker, attempt: h.attempt, result: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
+    if (h.runMs !== undefined) report.runMs = h.runMs;
+    return report;
   }
 
   private checkHeader(h: ShardResultHeader): ShardResultHeader {

@@ -200,7 +200,7 @@ async function untilStopped(pid: number): Promise<void> {
 }
 
 /** A port nothing listens on now: bind 127.0.0.1:0 and read back what the kernel chose. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

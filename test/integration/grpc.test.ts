@@ -165,6 +165,10 @@ describe("SweepService over gRPC", () => {
     expect(await sink.reportShard({ ...report, attempt: 3, result: other })).toBe("duplicate-mismatch");
     await sink.report({ ...report, shardId: "shard-small", result: Buffer.from("{}") });
     expect(backend.reports.at(-1)!.shardId).toBe("shard-small");
+    expect(backend.reports.at(-1)!.runMs).toBeUndefined();
+    // the worker's compute time travels in the header, for the coordinator's latency metrics
+    await sink.report({ ...report, shardId: "shard-timed", result: Buffer.from("{}"), runMs: 1234.4 });
+    expect(backend.reports.at(-1)).toMatchObject({ shardId: "shard-timed", runMs: 1234 });
   });
 
   it("sends ReportFailure through GrpcResultSink", async () => {

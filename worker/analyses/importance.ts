@@ -60,9 +60,10 @@ export class NeuronScorer {
     const chunk = Math.max(1, Math.min(F, Math.floor(this.scratchBytes / (B * V * 4))));
     const target = int64Tensor(inp.target, [B]);
     const scale = floatTensor(inp.scale, [B]);
+    const graphKey = this.method === "naive" ? "importance-naive" : "importance";
     const session = this.method === "naive"
-      ? await this.runner.graph("importance-naive", () => buildNaiveImportanceGraph(this.runner.unembedWeights(), D))
-      : await this.runner.graph("importance", () => buildImportanceGraph(this.runner.unembedWeights(), D));
+      ? await this.runner.graph(graphKey, () => buildNaiveImportanceGraph(this.runner.unembedWeights(), D))
+      : await this.runner.graph(graphKey, () => buildImportanceGraph(this.runner.unembedWeights(), D));
     for (let l = 0; l < L; l++) {
       const resid = new Float32Array(B * D);
       for (let b = 0; b < B; b++) resid.set(inp.residMid.subarray((b * L + l) * D, (b * L + l + 1) * D), b * D);
@@ -73,7 +74,7 @@ export class NeuronScorer {
         const feeds: Feeds = { resid: floatTensor(resid, [B, D]), scale, coef: floatTensor(coef, [B, fc]), target };
         if (this.method === "naive") feeds.w_out = floatTensor(this.runner.mlpOutWeight(l).subarray(k0 * D, (k0 + fc) * D), [fc, D]);
         else feeds.u_t = floatTensor(await this.uChunk(l, k0, fc), [fc, V]);
-        const imp = (await session.run(feeds, ["imp"])).imp!.data as Float32Array;
+        const imp = (await this.runner.runGraph(graphKey, session, B, feeds, ["imp"])).imp!.data as Float32Array;
         for (let b = 0; b < B; b++) out.set(imp.subarray(b * fc, (b + 1) * fc), (b * L + l) * F + k0);
       }
     }
@@ -85,7 +86,7 @@ export class NeuronScorer {
     const D = this.runner.shape.dModel;
     const n = target.length;
     const session = await this.runner.graph("logprob", () => buildLogProbGraph(this.runner.unembedWeights(), D));
-    const res = await session.run({ vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(target, [n]) }, ["logp"]);
+    const res = await this.runner.runGraph("logprob", session, n, { vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(target, [n]) }, ["logp"]);
     return res.logp!.data as Float32Array;
   }
 
@@ -107,7 +108,7 @@ export class NeuronScorer {
     const D = this.runner.shape.dModel;
     const session = await this.runner.graph("u-matrix", () => buildUGraph(this.runner.unembedWeights(), D));
     const wOut = this.runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + fc) * D);
-    const res = await session.run({ w_out: floatTensor(wOut, [fc, D]) }, ["u_t"]);
+    const res = await this.runner.runGraph("u-matrix", session, fc, { w_out: floatTensor(wOut, [fc, D]) }, ["u_t"]);
     return res.u_t!.data as Float32Array;
   }
 }

@@ -21,6 +21,6 @@ export async function neuronTopTokens(
   const rows = new Float32Array(neurons.length * D);
   neurons.forEach((n, i) => rows.set(runner.mlpOutWeight(n.layer).subarray(n.neuron * D, (n.neuron + 1) * D), i * D));
   const session = await runner.graph("u-matrix", () => buildUGraph(runner.unembedWeights(), D));
-  const u = (await session.run({ w_out: floatTensor(rows, [neurons.length, D]) }, ["u_t"])).u_t!.data as Float32Array;
+  const u = (await runner.runGraph("u-matrix", session, neurons.length, { w_out: floatTensor(rows, [neurons.length, D]) }, ["u_t"])).u_t!.data as Float32Array;
   return neurons.map((_, i) => topIndices(u.subarray(i * V, (i + 1) * V), Math.min(count, V)).map((id) => tokenizer.decode([id])));
 }

@@ -14,7 +14,7 @@ import { buildGpt2Graph } from "./gpt2.ts";
 import type { GraphOutput, WeightTensor } from "./gpt2.ts";
 import type { ExternalRef } from "./graph.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
-import type { Feeds, GraphSession, SessionOptions } from "./session.ts";
+import type { Feeds, Fetches, GraphSession, Provider, SessionOptions } from "./session.ts";
 import type { UnembedWeights } from "./attribution.ts";
 import { EngineInputError } from "./errors.ts";
 
@@ -56,11 +56,18 @@ export interface RunnerOptions extends SessionOptions {
   externalWeights?: "auto" | "always" | "never";
   /** default 256 MiB */
   externalAboveBytes?: number;
+  /**
+   * Told after every ONNX Runtime run of this model's graphs ({@link ModelRunner.runGraph}): the
+   * graph variant's key, the batch (rows), wall milliseconds and the provider the session runs
+   * on (CPU after a CUDA fallback). For metrics, so the engine itself stays free of them.
+   */
+  onRun?: (graphKey: string, batch: number, ms: number, provider: Provider) => void;
 }
 
 export class ModelRunner {
   private readonly sessions: SessionCache;
   private readonly graphFiles: GraphFiles | null;
+  private readonly onRun: RunnerOptions["onRun"];
   readonly shape: ModelShape;
 
   constructor(
@@ -70,6 +77,7 @@ export class ModelRunner {
     options: RunnerOptions = {},
   ) {
     this.sessions = new SessionCache(resolveSessionOptions(options));
+    this.onRun = options.onRun;
     const mode = options.externalWeights ?? "auto";
     const file = weights.wte.source?.file;
     const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
@@ -123,7 +131,7 @@ export class ModelRunner {
       const files = this.graphFiles;
       return files.write(key, buildGpt2Graph(this.config, this.weights, { ...variant, external: (t) => files.refer(t) }));
     });
-    const fetched = await session.run(feeds, outputs);
+    const fetched = await this.runGraph(key, session, B, feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = fetched[o]!.data as Float32Array;
     return result;
@@ -132,6 +140,15 @@ export class ModelRunner {
   /** A session for a graph of this model other than the forward graph (attribution kernels). */
   graph(key: string, build: () => Uint8Array): Promise<GraphSession> {
     return this.sessions.get(key, build);
+  }
+
+  /** Runs one of this runner's sessions on `batch` rows, timed for the `onRun` option. */
+  async runGraph(graphKey: string, session: GraphSession, batch: number, feeds: Feeds, fetches: readonly string[]): Promise<Fetches> {
+    if (!this.onRun) return session.run(feeds, fetches);
+    const started = performance.now();
+    const fetched = await session.run(feeds, fetches);
+    this.onRun(graphKey, batch, performance.now() - started, session.provider);
+    return fetched;
   }
 
   /** The unembedding and final norm as the frozen-norm projection needs them (METHOD.md section 3). */

@@ -1,12 +1,15 @@
 /**
  * The shard consumer: pulls shards, keeps each alive with working() while it runs, reports the
  * result and acks only after the coordinator stored it. Failures are classed once, here:
- * retryable → nak(delay); terminal → ReportFailure + term().
+ * retryable → nak(delay); terminal → ReportFailure + term(). A computed result whose report fails
+ * retryably (the coordinator away or restarting) is reported again, the shard held with
+ * working(), rather than nak'ed: every nak spends one of the shard's deliveries, and a
+ * coordinator restart must not use them up.
  *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
 import { encodePartial, errorInfo } from "../../core/index.ts";
-import type { QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardTask } from "../../core/index.ts";
+import type { QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
 import { executeShard } from "./execute.ts";
 import type { ModelCache } from "./execute.ts";
 
@@ -18,7 +21,7 @@ export interface ShardWorkerOptions {
   concurrency?: number;
   /** working() every this often while a shard runs (default 5 s; keep well under the ack wait) */
   heartbeatMs?: number;
-  /** nak delay for a retryable failure (default 1 s) */
+  /** nak delay for a retryable failure, and first delay between report retries (default 1 s) */
   retryDelayMs?: number;
   /** how long one pull waits (default 1 s) */
   pullTimeoutMs?: number;
@@ -26,7 +29,8 @@ export interface ShardWorkerOptions {
 }
 
 export type WorkerEvent =
-  | { type: "started" | "finished"; shardId: string; stage: string; model: string; attempt: number; ms?: number }
+  /** `ms`: pull to ack; `cases` (finished only): cases the shard analysed */
+  | { type: "started" | "finished"; shardId: string; stage: string; model: string; attempt: number; ms?: number; cases?: number }
   | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
   | { type: "heartbeat"; shardId: string };
 
@@ -99,9 +103,10 @@ export class ShardWorker {
     }, this.o.heartbeatMs);
     try {
       const partial = await executeShard(task, this.models);
-      await this.sink.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(partial) });
+      const runMs = performance.now() - started; // compute only: the coordinator tells it from queue wait
+      await this.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(partial), runMs });
       await msg.ack();
-      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - started });
+      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - started, cases: partial.cases });
     } catch (err) {
       const info = errorInfo(err);
       this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
@@ -113,6 +118,20 @@ export class ShardWorker {
     } finally {
       clearInterval(heartbeat);
       this.inFlight--;
+    }
+  }
+
+  /** Reports, trying again after a retryable failure (backing off to 5 s) while the worker runs; draining, it throws. */
+  private async report(r: ShardReport): Promise<void> {
+    for (let delayMs = this.o.retryDelayMs; ; delayMs = Math.min(2 * delayMs, 5_000)) {
+      try {
+        return await this.sink.report(r);
+      } catch (err) {
+        const info = errorInfo(err);
+        if (!info.retryable || this.state !== "RUNNING") throw err;
+        this.o.onEvent?.({ type: "failed", shardId: r.shardId, ...info });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
     }
   }
 

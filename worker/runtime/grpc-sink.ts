@@ -102,7 +102,7 @@ export class GrpcResultSink implements ResultSink, AsyncDisposable {
 
   private async writeChunks(call: ClientWritableStream<ShardResultChunk>, r: ShardReport, settled: () => boolean, waitDrain: () => Promise<void>): Promise<void> {
     const bytes = Buffer.from(r.result.buffer, r.result.byteOffset, r.result.byteLength);
-    const header = { sweepId: r.sweepId, shardId: r.shardId, worker: r.worker, attempt: r.attempt, totalBytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
+    const header = { sweepId: r.sweepId, shardId: r.shardId, worker: r.worker, attempt: r.attempt, totalBytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex"), ...(r.runMs !== undefined ? { runMs: Math.round(r.runMs) } : {}) };
     const messages = function* (chunkBytes: number): Generator<ShardResultChunk> {
       yield { chunk: { $case: "header", header } };
       for (let at = 0; at < bytes.length; at += chunkBytes) yield { chunk: { $case: "data", data: bytes.subarray(at, at + chunkBytes) } };

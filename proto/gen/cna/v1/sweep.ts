@@ -164,6 +164,11 @@ export interface ShardResultHeader {
   totalBytes: number;
   /** SHA-256 of the result, lowercase hex (64 characters) */
   sha256: string;
+  /**
+   * milliseconds the worker spent computing the result, when it measured them; the
+   * coordinator's shard latency metrics split queue wait from run time with it
+   */
+  runMs?: number | undefined;
 }
 
 export interface ReportShardResponse {
@@ -1191,7 +1196,7 @@ export const ShardResultChunk: MessageFns<ShardResultChunk> = {
 };
 
 function createBaseShardResultHeader(): ShardResultHeader {
-  return { sweepId: "", shardId: "", worker: "", attempt: 0, totalBytes: 0, sha256: "" };
+  return { sweepId: "", shardId: "", worker: "", attempt: 0, totalBytes: 0, sha256: "", runMs: undefined };
 }
 
 export const ShardResultHeader: MessageFns<ShardResultHeader> = {
@@ -1213,6 +1218,9 @@ export const ShardResultHeader: MessageFns<ShardResultHeader> = {
     }
     if (message.sha256 !== "") {
       writer.uint32(50).string(message.sha256);
+    }
+    if (message.runMs !== undefined) {
+      writer.uint32(56).uint64(message.runMs);
     }
     return writer;
   },
@@ -1278,6 +1286,14 @@ export const ShardResultHeader: MessageFns<ShardResultHeader> = {
             message.sha256 = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.runMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1301,6 +1317,7 @@ export const ShardResultHeader: MessageFns<ShardResultHeader> = {
     message.attempt = object.attempt ?? 0;
     message.totalBytes = object.totalBytes ?? 0;
     message.sha256 = object.sha256 ?? "";
+    message.runMs = object.runMs ?? undefined;
     return message;
   },
 };
