@@ -13,7 +13,7 @@ import { headAblation } from "../worker/index.ts";
 import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
 import { ratio } from "./figures.ts";
 import type { Ratio } from "./figures.ts";
-import { log, median, round, sample, seconds, timeIt } from "./timing.ts";
+import { log, median, round, sample, seconds } from "./timing.ts";
 
 export interface HeadAblationPlan {
   /** Cases for "per-head" and "packed". */
@@ -115,12 +115,15 @@ async function explain(runner: ModelRunner, plan: HeadAblationPlan, measured: nu
   const rows = Math.min(plan.maxBatchRows, plan.cases.length * H);
   const sequences = Array.from({ length: rows }, (_, i) => plan.cases[i % plan.cases.length]!.prefixIds);
   const forward = (n: number) => () => runner.forward({ sequences: sequences.slice(0, n), outputs: ["logits"] });
-  const perRow = async (n: number) => {
-    const t = await timeIt(forward(n), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${runner.name} forward batch ${n}` });
-    return t.medianSeconds / n;
-  };
-  const batch1 = await perRow(1);
-  const batched = await perRow(rows);
+  // Interleaved, like the modes, so a change in background load hits both sizes alike.
+  const perRow: Record<number, number[]> = { 1: [], [rows]: [] };
+  for (const n of [1, rows]) await forward(n)();
+  for (let rep = 0; rep < plan.reps; rep++) {
+    for (const n of [1, rows]) perRow[n]!.push((await sample(forward(n), plan.minSampleSeconds)).perCall / n);
+  }
+  log(`${runner.name} forward per row: batch 1 ${perRow[1]!.map((t) => t.toFixed(4)).join(", ")} s; batch ${rows} ${perRow[rows]!.map((t) => t.toFixed(4)).join(", ")} s`);
+  const batch1 = median(perRow[1]!);
+  const batched = median(perRow[rows]!);
   const batchingGain = batch1 / batched;
   const layersPerPairSingle = L + 1 / H;
   const layersPerPairPacked = (L + 1) / 2 + 1 / H;

@@ -5,7 +5,7 @@
  * ({@link writeReport}).
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Rankings } from "../core/index.ts";
@@ -33,7 +33,7 @@ const REPORT_FLAGS: readonly FlagSpec[] = [
 export const reportCommand: Command = {
   name: "report",
   summary: "write a sweep's HTML report (heatmaps, neurons, verification, provenance)",
-  synopsis: "report ID -o FILE.html [--coordinator HOST:PORT] | report --rankings FILE -o FILE.html",
+  synopsis: "report (ID [--coordinator HOST:PORT] | --rankings FILE) -o FILE.html",
   flags: REPORT_FLAGS,
   notes: "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
   run: async (argv, io) => {
@@ -86,9 +86,9 @@ export async function readRankingsDir(file: string): Promise<{ rankings: Ranking
   if (!existsSync(provFile)) return { rankings };
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(provFile, "utf8"));
+    raw = JSON.parse(await readFile(provFile, "utf8"));
   } catch (err) {
-    throw new ReportInputError(provFile, "", `not JSON: ${(err as Error).message}`, err);
+    throw new ReportInputError(provFile, "", `cannot read: ${(err as Error).message}`, err);
   }
   return { rankings, provenance: parseProvenance(raw, provFile) };
 }

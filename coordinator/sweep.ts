@@ -83,6 +83,8 @@ export type SweepEvent =
 export class SweepRun {
   private readonly cells: CellRun[];
   private readonly byId = new Map<string, ShardRecord>();
+  /** planned shards whose publish has not succeeded yet (the broker was away) */
+  private readonly unpublished = new Set<ShardRecord>();
   private state: SweepState = "RUNNING";
   private duplicates = 0;
   private nondeterministic = 0;
@@ -133,6 +135,8 @@ export class SweepRun {
       rec.state = "STORED";
       await this.advance(rec.cell);
     }
+    // a report that failed because a publish did is reported again (as a duplicate): publish now
+    await this.publishPending();
     return stored.outcome === "stored" ? "stored" : stored.matches ? "duplicate" : "duplicate-mismatch";
   }
 
@@ -216,13 +220,29 @@ export class SweepRun {
         c.failed ??= `shard ${rec.id} (${stage}) quarantined: ${reason}`;
       }
     }
-    for (const rec of records.filter((r) => r.state === "PENDING")) {
-      if (await this.queue.publish(rec.id, rec.task)) {
-        this.store.append({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+    for (const rec of records) if (rec.state === "PENDING") this.unpublished.add(rec);
+    await this.publishPending();
+    await this.advance(c);
+  }
+
+  /**
+   * Publishes every planned shard not published yet. A failure (the broker away) leaves the rest
+   * for the next call and is thrown: the report that triggered it fails retryably, so it comes
+   * back and calls this again.
+   */
+  private async publishPending(): Promise<void> {
+    for (const rec of [...this.unpublished]) {
+      if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
+      try {
+        if (await this.queue.publish(rec.id, rec.task)) {
+          this.store.append({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+        }
+      } catch (err) {
+        this.unpublished.add(rec);
+        throw err;
       }
       this.onEvent({ type: "published", shard: rec });
     }
-    await this.advance(c);
   }
 
   /** When every shard of the cell's stage is stored: merge in shard-id order, plan the next stage. */

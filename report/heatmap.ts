@@ -50,7 +50,9 @@ export function renderHeatmap(heads: readonly HeadRank[], cellIndex: number): st
   parts.push(text(MARGIN.left + (nHeads * s) / 2, height - 6, "head", 'class="axis-title" text-anchor="middle"'));
   const midY = MARGIN.top + (nLayers * s) / 2;
   parts.push(text(14, midY, "layer", `class="axis-title" text-anchor="middle" transform="rotate(-90 14 ${c(midY)})"`));
-  return `<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" width="${c(width)}" height="${c(height)}" viewBox="0 0 ${c(width)} ${c(height)}" role="img" aria-label="relative accuracy drop per head, ${nLayers} layers by ${nHeads} heads" data-layers="${nLayers}" data-heads="${nHeads}">${parts.join("")}</svg>`;
+  // Small cells keep their colour: the white separating stroke thins, then goes.
+  const dense = s < 7 ? " hm-dense" : s < 12 ? " hm-tight" : "";
+  return `<svg class="heatmap${dense}" xmlns="http://www.w3.org/2000/svg" width="${c(width)}" height="${c(height)}" viewBox="0 0 ${c(width)} ${c(height)}" role="img" aria-label="relative accuracy drop per head, ${nLayers} layers by ${nHeads} heads" data-layers="${nLayers}" data-heads="${nHeads}">${parts.join("")}</svg>`;
 }
 
 const LEGEND_STEPS = 50;

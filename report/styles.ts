@@ -63,6 +63,8 @@ svg .grid { stroke: #ececec; stroke-width: 1; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .zero { stroke: #999; stroke-dasharray: 2 2; }
 svg .hm-cell { stroke: #fff; stroke-width: 1; }
+svg.hm-tight .hm-cell { stroke-width: 0.5; }
+svg.hm-dense .hm-cell { stroke: none; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; margin: 8px 0 14px; font-size: 13px; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }

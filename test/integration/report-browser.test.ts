@@ -53,7 +53,7 @@ function resolvePointer(doc: unknown, pointer: string): unknown {
     .reduce<unknown>((node, key) => (node === undefined ? undefined : (node as Record<string, unknown>)[key]), doc);
 }
 
-/** Chromium as the brief for this repo's browser tests says: headless, no network side channels, a fresh profile. */
+/** Headless Debian Chromium with its background network features off and a fresh profile (no state between runs). */
 async function launch(profile: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

@@ -99,7 +99,7 @@ describe("renderReport", () => {
     delete headsOnly.ablatedHead;
     const bare: CellRankings = { model: "m", op: "/", digits: 2, template: 3, cases: 0, baselineAccuracy: 0 };
     const html = renderReport(rankings([headsOnly, bare]));
-    expect(html.match(/<svg class="heatmap"/g)).toHaveLength(1);
+    expect(html.match(/<svg class="heatmap[" ]/g)).toHaveLength(1);
     expect(html).not.toContain('<svg class="curves"');
     expect(html).toContain("No verification results for this cell.");
     expect(html).toContain("No CNA results for this cell.");
@@ -116,6 +116,14 @@ describe("renderReport", () => {
     const top = rects.find((m) => m[3]!.startsWith("1.2:"))!;
     expect(top[1]).toBe(dropColor(0.625));
     expect(html).toMatch(/<rect class="hm-top"[^>]*stroke="#e66100"[^>]*><title>top head 1\.2<\/title>/);
+  });
+
+  it("scales the heatmap to a Llama-sized model: 32 x 32 heads, thinned strokes and axis labels", () => {
+    const html = renderReport(rankings([fullCell("llama", "+", 32, 32, [17, 22])]));
+    expect(html.match(/<rect class="hm-cell"/g)).toHaveLength(1024);
+    expect(html).toMatch(/<svg class="heatmap hm-tight"[^>]*data-layers="32" data-heads="32"/);
+    expect(html).toContain("<title>17.22: relative drop 62.5%</title>");
+    expect(html).not.toContain('class="hm-label"'); // no numbers inside 11-px cells
   });
 
   it("gives every key number its raw value and a pointer to it, formatted by the fixed rule", () => {

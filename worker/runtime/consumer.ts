@@ -110,11 +110,10 @@ export class ShardWorker {
     } catch (err) {
       const info = errorInfo(err);
       this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
-      if (info.retryable) {
-        await msg.nak(this.o.retryDelayMs);
-      } else {
-        await this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, ...info });
-      }
+      const settled = info.retryable ? msg.nak(this.o.retryDelayMs) : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, ...info });
+      // settling fails too while the broker is away; the shard then comes back after the ack wait
+      // by itself, so the failure is told and this loop goes on (rather than ending the worker)
+      await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: msg.id, ...errorInfo(e) }));
     } finally {
       clearInterval(heartbeat);
       this.inFlight--;
