@@ -25,7 +25,7 @@ export interface EmbeddedOptions {
   onSweepEvent?: (e: SweepEvent) => void;
   onWorkerEvent?: (worker: string, e: WorkerEvent) => void;
   /** called about once a second with the sweep's status while it runs */
-  onStatus?: (s: SweepStatus) => void;
+  onStatus?: (s: SweepStatus, workers: { active: number; failures: number }) => void;
 }
 
 export interface EmbeddedResult {
@@ -53,9 +53,18 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
   const models = new ModelCache({ provider: o.provider ?? "cpu", intraOpThreads: o.threads });
   const workers = Array.from({ length: o.workers ?? 2 }, (_, i) => {
     const id = `embedded-${i}`;
-    return new ShardWorker(queue, sink, models, { id, pullTimeoutMs: 200, onEvent: (e) => o.onWorkerEvent?.(id, e) });
+    return new ShardWorker(queue, sink, models, {
+      id, pullTimeoutMs: 200,
+      onEvent: (e) => {
+        if (e.type === "failed") failures++;
+        o.onWorkerEvent?.(id, e);
+      },
+    });
   });
-  const ticker = o.onStatus ? setInterval(() => o.onStatus!(run!.status()), 1000) : undefined;
+  let failures = 0;
+  const ticker = o.onStatus
+    ? setInterval(() => o.onStatus!(run!.status(), { active: workers.reduce((n, w) => n + w.inFlight, 0), failures }), 1000)
+    : undefined;
   try {
     for (const w of workers) w.start();
     await run.start(quarantined);

@@ -19,6 +19,7 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
 import { runEmbedded } from "./embedded.ts";
+import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
 import { runThroughNats } from "./run-nats.ts";
 import { writeJsonAtomic } from "./files.ts";
 import { formatRankings } from "./tables.ts";
@@ -102,12 +103,10 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const plan = planSpecOf(spec, spec.name);
   const nats = stringFlag(values, "nats");
   if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${nats ? `, through ${nats}` : ""}; state in ${join(out, "state")}\n`);
-  let lastLine = 0;
-  const onStatus = quiet ? undefined : (s: SweepStatus) => {
-    if (Date.now() - lastLine < 1000 && s.state === "RUNNING") return;
-    lastLine = Date.now();
-    io.stderr.write(`${statusLine(s)}\n`);
-  };
+  const display = new SweepProgress(io.stderr);
+  const rate = new RateTracker();
+  const onStatus = quiet ? undefined : (s: SweepStatus, w?: { active: number; failures: number }) =>
+    display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, failures: w.failures } : {}) });
   // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
     ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: join(out, "state-nats"), workers, provider, threads, flags: values, onStatus })
@@ -117,17 +116,13 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const prov = await provenance(file, spec, result.status, started, provider, workers, nats);
   await writeJsonAtomic(join(out, "provenance.json"), prov);
   await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
+  display.done();
   if (!quiet) {
     io.stdout.write(`${formatRankings(rankings)}\n\n`);
-    io.stderr.write(`${statusLine(result.status)}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
+    io.stderr.write(`${sweepProgressLine({ status: result.status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
     for (const q of result.status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
   }
   return result.state === "SUCCEEDED" ? 0 : 1;
-}
-
-export function statusLine(s: SweepStatus): string {
-  const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.total}${st.quarantined ? ` (${st.quarantined} quarantined)` : ""}`).join(" · ");
-  return `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells} · ${stages}${s.redeliveries ? ` · ${s.redeliveries} redeliveries` : ""}`;
 }
 
 async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {

@@ -1,0 +1,50 @@
+/**
+ * Sweep progress: one redrawn line on a TTY; in logs, a line when a stage completes or a shard is
+ * quarantined, otherwise at most one per interval. Rates and ETA come from recent samples.
+ */
+import { describe, expect, it } from "vitest";
+import type { SweepStatus } from "../../coordinator/index.ts";
+import { formatDuration, RateTracker, SweepProgress, sweepProgressLine } from "../../cli/sweep-progress.ts";
+
+const status = (stored: number, o: Partial<SweepStatus> = {}): SweepStatus => ({
+  sweepId: "s", state: "RUNNING", cells: 2, cellsDone: 0, cellsFailed: 0,
+  stages: [{ stage: "head-ablation", total: 4, stored: Math.min(stored, 4), quarantined: 0 }, { stage: "cna", total: 4, stored: Math.max(0, stored - 4), quarantined: 0 }],
+  shardsExpected: 8, shardsStored: stored, casesDone: stored * 50, duplicates: 0, nondeterministic: 0, redeliveries: 0, quarantined: [], ...o,
+});
+
+describe("sweep progress", () => {
+  it("states stages, cases, rate, ETA, busy workers, failures and quarantines", () => {
+    const line = sweepProgressLine({ status: status(5, { redeliveries: 2, quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }] }), casesPerSecond: 12.4, etaSeconds: 75, workersActive: 3, failures: 1 });
+    expect(line).toBe("[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 3 busy · 1 failures · 2 redeliveries · 1 QUARANTINED");
+    expect([formatDuration(5), formatDuration(3725)]).toEqual(["5s", "1h02m"]);
+  });
+
+  it("computes the rate and the ETA from samples", () => {
+    let t = 0;
+    const r = new RateTracker(() => t);
+    expect(r.add(status(0))).toEqual({ casesPerSecond: null, etaSeconds: null });
+    t = 10_000;
+    expect(r.add(status(2))).toEqual({ casesPerSecond: 10, etaSeconds: 30 });
+  });
+
+  it("redraws on a TTY and throttles plain lines, except when a stage completes", () => {
+    const tty: string[] = [];
+    const p = new SweepProgress({ isTTY: true, write: (s: string) => tty.push(s) });
+    p.update({ status: status(1), casesPerSecond: null, etaSeconds: null });
+    p.done();
+    expect(tty[0]!.startsWith("\r[running]")).toBe(true);
+    expect(tty.at(-1)).toBe("\n");
+
+    let t = 0;
+    const log: string[] = [];
+    const q = new SweepProgress({ write: (s: string) => log.push(s) }, 5000, () => t);
+    q.update({ status: status(1), casesPerSecond: null, etaSeconds: null });
+    t = 1000;
+    q.update({ status: status(2), casesPerSecond: null, etaSeconds: null });
+    t = 2000;
+    q.update({ status: status(4), casesPerSecond: null, etaSeconds: null }); // head ablation complete
+    t = 8000;
+    q.update({ status: status(5), casesPerSecond: null, etaSeconds: null });
+    expect(log.map((l) => /head-ablation (\d)/.exec(l)![1])).toEqual(["1", "4", "4"]);
+  });
+});
