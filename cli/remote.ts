@@ -75,13 +75,25 @@ export const watchCommand: Command = {
       const last = await new Promise<Sweep | undefined>((resolve, reject) => {
         let latest: Sweep | undefined;
         const stream = c.watchSweep({ id: String(v.ID) });
+        // On a TTY one line is redrawn; in logs, a line per state or stage change, else every 5 s.
+        let lastKey = "";
+        let lastAt = 0;
         stream.on("data", (u: { sweep?: Sweep }) => {
           if (!u.sweep) return;
           latest = u.sweep;
-          io.stderr.write(`${sweepLine(u.sweep)}\n`);
+          const line = sweepLine(u.sweep);
+          if (io.stderr.isTTY) return void io.stderr.write(`\r${line}\x1b[K`);
+          const key = `${u.sweep.state}|${u.sweep.stages.map((p) => p.stored === p.total).join()}|${u.sweep.quarantined.length}`;
+          if (key === lastKey && Date.now() - lastAt < 5000) return;
+          lastKey = key;
+          lastAt = Date.now();
+          io.stderr.write(`${line}\n`);
         });
         stream.on("error", (err) => reject(err));
-        stream.on("end", () => resolve(latest));
+        stream.on("end", () => {
+          if (io.stderr.isTTY && latest) io.stderr.write("\n");
+          resolve(latest);
+        });
       }).catch((err: ServiceError) => { throw fromGrpcError(err); });
       for (const q of last?.quarantined ?? []) io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
       return last?.state === SweepState.SWEEP_STATE_SUCCEEDED ? 0 : 1;
