@@ -116,14 +116,16 @@ async function explain(runner: ModelRunner, plan: HeadAblationPlan, measured: nu
   const sequences = Array.from({ length: rows }, (_, i) => plan.cases[i % plan.cases.length]!.prefixIds);
   const forward = (n: number) => () => runner.forward({ sequences: sequences.slice(0, n), outputs: ["logits"] });
   // Interleaved, like the modes, so a change in background load hits both sizes alike.
-  const perRow: Record<number, number[]> = { 1: [], [rows]: [] };
-  for (const n of [1, rows]) await forward(n)();
+  const sizes = [1, rows];
+  const perRow: number[][] = [[], []];
+  for (const n of sizes) await forward(n)();
   for (let rep = 0; rep < plan.reps; rep++) {
-    for (const n of [1, rows]) perRow[n]!.push((await sample(forward(n), plan.minSampleSeconds)).perCall / n);
+    for (const [i, n] of sizes.entries()) perRow[i]!.push((await sample(forward(n), plan.minSampleSeconds)).perCall / n);
   }
-  log(`${runner.name} forward per row: batch 1 ${perRow[1]!.map((t) => t.toFixed(4)).join(", ")} s; batch ${rows} ${perRow[rows]!.map((t) => t.toFixed(4)).join(", ")} s`);
-  const batch1 = median(perRow[1]!);
-  const batched = median(perRow[rows]!);
+  const show = (i: number) => perRow[i]!.map((t) => t.toFixed(4)).join(", ");
+  log(`${runner.name} forward seconds per row: batch 1 ${show(0)}; batch ${rows} ${show(1)}`);
+  const batch1 = median(perRow[0]!);
+  const batched = median(perRow[1]!);
   const batchingGain = batch1 / batched;
   const layersPerPairSingle = L + 1 / H;
   const layersPerPairPacked = (L + 1) / 2 + 1 / H;

@@ -142,9 +142,11 @@ class Fleet {
     return this.spawn(`worker w${this.workerCount}`, ["worker", "--coordinator", this.address, "--nats", this.natsUrl, "--id", `w${this.workerCount}`, "--threads", "1"]);
   }
 
+  /** The coordinator, then `workers` workers, each pulling before this resolves. */
   async start(workers: number): Promise<void> {
     await this.startCoordinator();
-    for (let i = 0; i < workers; i++) this.startWorker();
+    const started = Array.from({ length: workers }, () => this.startWorker());
+    await until(() => started.every((w) => w.stderr.includes(": pulling shards")), "the workers to pull", STEP_MS, () => this.logs());
   }
 
   /** Runs a client command against the coordinator to its end. */
@@ -217,7 +219,8 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
   let root: string;
   let broker: NatsServer | undefined;
   let reference: string;
-  let fleet: Fleet | undefined;
+  /** the running test's fleet, stopped after it whatever happened */
+  let current: Fleet | undefined;
   let sweeps = 0;
   const modelPaths = MODELS.map((m) => join(ZOO_DIR, m));
 
@@ -225,8 +228,8 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
   function setUp(name: string, models: readonly string[] = modelPaths): { file: string; fleet: Fleet } {
     const file = join(root, `${name}.yaml`);
     writeFileSync(file, sweepYaml(name, models));
-    fleet = new Fleet(root, broker!.url, join(root, `data-${++sweeps}`));
-    return { file, fleet };
+    current = new Fleet(root, broker!.url, join(root, `data-${++sweeps}`));
+    return { file, fleet: current };
   }
 
   beforeAll(async () => {
@@ -236,14 +239,18 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
     broker = await startNats();
     writeFileSync(join(root, "reference.yaml"), sweepYaml("reference", modelPaths));
     const embedded = new Proc("cna run (embedded)", ["run", "reference.yaml", "--out", "reference", "--workers", "2", "--threads", "1", "--quiet"], root);
-    expect(await embedded.exit(SWEEP_MS), embedded.describe()).toBe(0);
+    try {
+      expect(await embedded.exit(SWEEP_MS), embedded.describe()).toBe(0);
+    } finally {
+      await embedded.stop();
+    }
     reference = readFileSync(join(root, "reference", "rankings.json"), "utf8");
     expect((JSON.parse(reference) as Rankings).cells).toHaveLength(4);
   }, TEST_MS);
 
   afterEach(async () => {
-    await fleet?.stop();
-    fleet = undefined;
+    await current?.stop();
+    current = undefined;
   }, 30_000);
 
   afterAll(async () => {
@@ -261,6 +268,9 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
     expect(await fleet.rankingsJson(id)).toBe(reference);
     // the work was spread: more than one worker ran shards
     expect(new Set(fleet.workerLog().match(/^cna worker w\d+(?=: .* done in)/gm)).size).toBeGreaterThan(1);
+    // SIGTERM: the workers drain and the coordinator closes, each exiting 0
+    await fleet.stop();
+    for (const p of [fleet.coordinator, ...fleet.workers]) expect(p.code, p.describe()).toBe(0);
   }, TEST_MS);
 
   it("SIGKILL a worker holding a shard, twice (replacements join): the shards are redelivered, nothing lost", async () => {
@@ -331,6 +341,7 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
     for (const op of ["+", "-"]) {
       const line = watch.stderr.split("\n").find((l) => l.startsWith(`quarantined: ${POISON} ${op} 1D t4 head-ablation shard `));
       expect(line, watch.stderr).toBeDefined();
+      expect(line).toMatch(/: MODEL_NOT_FOUND: /);
       expect(line).toContain(poisonPath);
     }
     const partial = JSON.parse(await fleet.rankingsJson(id)) as Rankings;

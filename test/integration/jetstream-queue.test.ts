@@ -79,6 +79,16 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     expect(await q.pending()).toEqual({ waiting: 0, unacked: 0 });
   });
 
+  it("brings the consumer to its ack wait, unless it follows the consumer (as workers follow the coordinator)", async () => {
+    const names = unique();
+    await using coordinator = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, ackWaitMs: 2_000, maxDeliver: 3 });
+    expect(coordinator.ackWaitMs).toBe(2_000);
+    await using follower = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, followConsumer: true });
+    expect(follower.ackWaitMs).toBe(2_000);
+    await using other = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names });
+    expect(other.ackWaitMs).toBe(30_000);
+  });
+
   it("routes by sweep and model, and a filtered durable sees only its model", async () => {
     const names = unique();
     await using all = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf: (d) => ({ sweep: "s.1", model: d.n === 1 ? "pythia-1.4b" : "gpt2" }), ...names });
