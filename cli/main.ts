@@ -9,7 +9,7 @@
 import { formatFlags, wantsHelp } from "./args.ts";
 import { analyzeCommand } from "./analyze.ts";
 import { demoCommand, runCommand } from "./run.ts";
-import { rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
+import { drainCommand, rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
 import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -18,6 +18,7 @@ import { UsageError } from "./errors.ts";
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [
   demoCommand, runCommand, analyzeCommand, coordinatorCommand, workerCommand, submitCommand, watchCommand, rankingsCommand, reportCommand,
+  drainCommand,
 ];
 
 export const EXIT_OK = 0;

@@ -6,12 +6,13 @@
  * submitter's files; workers must see the models at the same absolute paths (a shared volume).
  */
 import { basename } from "node:path";
+import { Metadata } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { SweepState, fromGrpcError } from "../proto/index.ts";
-import type { GetRankingsRequest, Rankings as RankingsMessage, SubmitSweepRequest, Sweep, SweepServiceClient } from "../proto/index.ts";
+import { SweepState, createWorkerClient, fromGrpcError } from "../proto/index.ts";
+import type { DrainResponse, GetRankingsRequest, Rankings as RankingsMessage, SubmitSweepRequest, Sweep, SweepServiceClient } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { createSweepClient } from "../proto/index.ts";
-import { choice, HELP_FLAG, parseFlags, stringFlag } from "./args.ts";
+import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
@@ -122,6 +123,40 @@ export const rankingsCommand: Command = {
       const rankings = JSON.parse(r.json) as Rankings;
       io.stdout.write(format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`);
       if (!r.final) io.stderr.write("cna: the sweep has not finished; these rankings are partial\n");
+      return 0;
+    } finally {
+      c.close();
+    }
+  },
+};
+
+const DRAIN_FLAGS: readonly FlagSpec[] = [
+  { name: "worker", value: "HOST:PORT", help: "the worker's WorkerService address (default 127.0.0.1:7071)" },
+  { name: "timeout", value: "SECONDS", help: "give up waiting after this long (default 900)" },
+  ...AUTH_FLAGS,
+  HELP_FLAG,
+];
+
+/**
+ * `cna drain`: asks a worker to stop pulling and finish what it holds; returns when it has.
+ * Kubernetes runs it as the worker's preStop hook, so a scale-down never cuts a shard short.
+ */
+export const drainCommand: Command = {
+  name: "drain",
+  summary: "ask a worker to finish its shards and stop pulling (its preStop hook)",
+  synopsis: "drain [--worker HOST:PORT] [--timeout SECONDS]",
+  flags: DRAIN_FLAGS,
+  run: async (argv, io) => {
+    const v = parseFlags(DRAIN_FLAGS, argv);
+    const address = stringFlag(v, "worker") ?? "127.0.0.1:7071";
+    hostPort("--worker", address);
+    const timeoutS = v.timeout === undefined ? 900 : integerFlag("--timeout", String(v.timeout), 1);
+    const c = createWorkerClient(address, clientOptions(v));
+    try {
+      const res = await new Promise<DrainResponse>((resolve, reject) => {
+        c.drain({}, new Metadata(), { deadline: Date.now() + timeoutS * 1000 }, (err: ServiceError | null, r: DrainResponse) => (err ? reject(fromGrpcError(err)) : resolve(r)));
+      });
+      io.stderr.write(`cna drain: worker ${address} drained (state ${res.state})\n`);
       return 0;
     } finally {
       c.close();
