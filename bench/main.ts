@@ -8,6 +8,7 @@
  */
 import { errorInfo } from "../core/index.ts";
 import { runEngineBench } from "./engine.ts";
+import { runOrchestrationBench } from "./orchestration.ts";
 
 interface Benchmark {
   summary: string;
@@ -16,6 +17,7 @@ interface Benchmark {
 
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   engine: { summary: "head ablation, attribution and kernel throughput (zoo + synthetic GPT-2 small)", run: runEngineBench },
+  orchestration: { summary: "embedded vs distributed sweep wall time; control-plane shards/s with a no-op stage", run: runOrchestrationBench },
 };
 
 function usage(): string {
