@@ -71,7 +71,7 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     try {
       expect(await q.pull(50)).toBeNull();
     } finally {
-      server.resume(); // now the broker answers the abandoned request with "a"
+      await server.resume(); // now the broker answers the abandoned request with "a"
     }
     const m = (await q.pull(2_000))!;
     expect([m.id, m.deliveryCount]).toEqual(["a", 1]); // the same delivery, not a redelivery
