@@ -15,12 +15,12 @@ import type { ImportanceInputs } from "../worker/analyses/index.ts";
 import { ModelRunner } from "../worker/index.ts";
 import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
 import { rateFigure, ratio } from "./figures.ts";
-import type { RateFigure } from "./figures.ts";
-import { benchKernel } from "./kernel-bench.ts";
+import { setUpKernelBench } from "./kernel-bench.ts";
 import { computeU } from "./kernels.ts";
 import { sliceActivations, sliceModel } from "./subset.ts";
 import type { SliceSpec } from "./subset.ts";
-import { round, timeIt } from "./timing.ts";
+import { round, timeInterleaved } from "./timing.ts";
+import type { Task, Timing } from "./timing.ts";
 
 export interface AttributionPlan {
   cases: readonly AnalysisCase[];
@@ -86,32 +86,42 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
     const budgetFor = (s: Scope, mode: "precomputed" | "chunked") => (s.slice === null && mode === fullMode ? plan.uBudgetBytes : mode === "chunked" ? 0 : Number.MAX_SAFE_INTEGER);
     const uCases = B * u.layers * u.neuronsPerLayer;
     const label = `${runner.name} attribution`;
-
     const scorer = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, fullMode), scratchBytes: plan.scratchBytes });
-    let engineImp: Float32Array = new Float32Array(0);
-    const uMatrix = rateFigure(await timeIt(async () => (engineImp = await scorer.score(u.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} u-matrix (${scorer.uMode})` }), uCases);
-
-    let kernelOnly: RateFigure | null = null;
-    let precomputedImp = engineImp;
-    if (scorer.uMode === "chunked") {
-      const pre = new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, "precomputed"), scratchBytes: plan.scratchBytes });
-      // The warm-up computes and keeps U, so the timed runs exclude it.
-      kernelOnly = rateFigure(await timeIt(async () => (precomputedImp = await pre.score(u.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} u-matrix (precomputed U)` }), uCases);
-    }
-
-    let uT: Float32Array[] = [];
-    const uTiming = await timeIt(async () => (uT = await computeU(u.runner)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} U precompute` });
-    const uScale = (L * F) / (u.layers * u.neuronsPerLayer);
-
+    // In chunked mode, a second scorer on the same inputs keeps U (its warm-up computes it), so
+    // its timed runs are the kernel alone.
+    const pre = scorer.uMode === "chunked"
+      ? new NeuronScorer(u.runner, { method: "u-matrix", uBudgetBytes: budgetFor(u, "precomputed"), scratchBytes: plan.scratchBytes })
+      : null;
     const naiveScorer = new NeuronScorer(n.runner, { method: "naive", uBudgetBytes: 0, scratchBytes: plan.scratchBytes });
-    let naiveImp: Float32Array = new Float32Array(0);
-    const naive = rateFigure(await timeIt(async () => (naiveImp = await naiveScorer.score(n.inputs)), { reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, label: `${label} naive` }), B * n.layers * n.neuronsPerLayer);
-
     const chunk = Math.max(1, Math.min(u.neuronsPerLayer, Math.floor(plan.scratchBytes / (B * V * 4)))); // as NeuronScorer sizes it
-    const kernel = await benchKernel({
-      runner: u.runner, inputs: u.inputs, uT, chunk, reps: plan.reps, minSampleSeconds: plan.minSampleSeconds, intraOpThreads: plan.intraOpThreads,
-      label, engine: { default: uMatrix.medianSeconds, kernelOnly: kernelOnly?.medianSeconds ?? null, imp: precomputedImp },
+    let engineImp: Float32Array = new Float32Array(0);
+    let precomputedImp: Float32Array = new Float32Array(0);
+    let naiveImp: Float32Array = new Float32Array(0);
+    let uT: Float32Array[] = [];
+    const kernelBench = await setUpKernelBench({ runner: u.runner, inputs: u.inputs, uT: () => uT, chunk, intraOpThreads: plan.intraOpThreads, label });
+    const engineTasks: Array<[string, Task]> = [
+      ["uMatrix", { label: `${label} u-matrix (${scorer.uMode})`, run: async () => (engineImp = await scorer.score(u.inputs)) }],
+      ...(pre ? [["kernelOnly", { label: `${label} u-matrix (precomputed U)`, run: async () => (precomputedImp = await pre.score(u.inputs)) }] as [string, Task]] : []),
+      // Before the prototypes: its warm-up fills uT for them.
+      ["uPrecompute", { label: `${label} U precompute`, run: async () => (uT = await computeU(u.runner)) }],
+      ["naive", { label: `${label} naive`, run: async () => (naiveImp = await naiveScorer.score(n.inputs)) }],
+    ];
+    let timings: Timing[];
+    try {
+      // Everything is timed round-robin (timing.ts), so the ratios below see the same load.
+      timings = await timeInterleaved([...engineTasks.map(([, t]) => t), ...kernelBench.tasks], plan);
+    } finally {
+      await kernelBench.release();
+    }
+    const timed = new Map(engineTasks.map(([key], i) => [key, timings[i]!]));
+    const uMatrix = rateFigure(timed.get("uMatrix")!, uCases);
+    const kernelOnly = pre ? rateFigure(timed.get("kernelOnly")!, uCases) : null;
+    const uTiming = timed.get("uPrecompute")!;
+    const naive = rateFigure(timed.get("naive")!, B * n.layers * n.neuronsPerLayer);
+    const kernel = kernelBench.figures(timings.slice(engineTasks.length), {
+      defaultSeconds: uMatrix.medianSeconds, kernelOnlySeconds: kernelOnly?.medianSeconds ?? null, imp: pre ? precomputedImp : engineImp,
     });
+    const uScale = (L * F) / (u.layers * u.neuronsPerLayer);
 
     return {
       unit: "neuron·case/s",

@@ -13,7 +13,7 @@ import { headAblation } from "../worker/index.ts";
 import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
 import { ratio } from "./figures.ts";
 import type { Ratio } from "./figures.ts";
-import { log, median, round, sample, seconds } from "./timing.ts";
+import { round, timeInterleaved } from "./timing.ts";
 
 export interface HeadAblationPlan {
   /** Cases for "per-head" and "packed". */
@@ -61,33 +61,22 @@ export async function benchHeadAblation(runner: ModelRunner, plan: HeadAblationP
 
   // per-head on one case is exactly single on one case (144 forwards at batch 1 on GPT-2 small),
   // so its warm-up warms both; packed's builds every start-layer graph variant.
-  const warmup: Record<string, number> = { single: 0 };
-  for (const m of modes.filter((x) => x.key !== "single")) {
-    warmup[m.key] = await seconds(() => run(m.mode, m.cases.slice(0, 1)));
-    log(`${runner.name} head ablation ${m.mode}: warm-up ${warmup[m.key]!.toFixed(2)} s`);
-  }
-  const times: Record<string, number[]> = { single: [], perHead: [], packed: [] };
-  const calls: Record<string, number[]> = { single: [], perHead: [], packed: [] };
   const last: Partial<Record<string, HeadAblationPartial>> = {};
-  for (let rep = 0; rep < plan.reps; rep++) {
-    for (const m of modes) {
-      const s = await sample(async () => (last[m.key] = await run(m.mode, m.cases)), plan.minSampleSeconds);
-      times[m.key]!.push(s.perCall);
-      calls[m.key]!.push(s.calls);
-      log(`${runner.name} head ablation ${m.mode}: rep ${rep + 1}/${plan.reps} ${s.perCall.toFixed(3)} s/call (${s.calls} calls, ${m.cases.length} cases)`);
-    }
-  }
-  const figure = (key: string, cases: number): ModeFigure => {
-    const med = median(times[key]!);
+  const timings = await timeInterleaved(modes.map((m) => ({
+    label: `${runner.name} head ablation ${m.mode} (${m.cases.length} cases)`,
+    run: async () => (last[m.key] = await run(m.mode, m.cases)),
+    warmup: m.key === "single" ? null : () => run(m.mode, m.cases.slice(0, 1)),
+  })), plan);
+  const figure = (i: number): ModeFigure => {
+    const t = timings[i]!;
+    const cases = modes[i]!.cases.length;
     const pairs = cases * L * H;
     return {
-      cases, pairs, medianSeconds: round(med), timesSeconds: times[key]!.map((t) => round(t)), callsPerRep: calls[key]!, warmupSeconds: round(warmup[key]!),
-      pairsPerSecond: round(pairs / med),
+      cases, pairs, medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep,
+      warmupSeconds: round(t.warmupSeconds), pairsPerSecond: round(pairs / t.medianSeconds),
     };
   };
-  const single = figure("single", plan.singleCases.length);
-  const perHead = figure("perHead", plan.cases.length);
-  const packed = figure("packed", plan.cases.length);
+  const [single, perHead, packed] = [figure(0), figure(1), figure(2)];
   return {
     unit: "(case·head)/s",
     heads: L * H,
@@ -114,18 +103,13 @@ async function explain(runner: ModelRunner, plan: HeadAblationPlan, measured: nu
   const { nLayer: L, nHead: H } = runner.shape;
   const rows = Math.min(plan.maxBatchRows, plan.cases.length * H);
   const sequences = Array.from({ length: rows }, (_, i) => plan.cases[i % plan.cases.length]!.prefixIds);
-  const forward = (n: number) => () => runner.forward({ sequences: sequences.slice(0, n), outputs: ["logits"] });
-  // Interleaved, like the modes, so a change in background load hits both sizes alike.
   const sizes = [1, rows];
-  const perRow: number[][] = [[], []];
-  for (const n of sizes) await forward(n)();
-  for (let rep = 0; rep < plan.reps; rep++) {
-    for (const [i, n] of sizes.entries()) perRow[i]!.push((await sample(forward(n), plan.minSampleSeconds)).perCall / n);
-  }
-  const show = (i: number) => perRow[i]!.map((t) => t.toFixed(4)).join(", ");
-  log(`${runner.name} forward seconds per row: batch 1 ${show(0)}; batch ${rows} ${show(1)}`);
-  const batch1 = median(perRow[0]!);
-  const batched = median(perRow[1]!);
+  const timings = await timeInterleaved(sizes.map((n) => ({
+    label: `${runner.name} forward batch ${n}`,
+    run: () => runner.forward({ sequences: sequences.slice(0, n), outputs: ["logits"] }),
+  })), plan);
+  const batch1 = timings[0]!.medianSeconds;
+  const batched = timings[1]!.medianSeconds / rows;
   const batchingGain = batch1 / batched;
   const layersPerPairSingle = L + 1 / H;
   const layersPerPairPacked = (L + 1) / 2 + 1 / H;

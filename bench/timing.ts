@@ -16,16 +16,18 @@ export interface Timing {
   warmupSeconds: number;
 }
 
+/** One thing to time. */
+export interface Task {
+  label: string;
+  run: () => Promise<unknown>;
+  /** Untimed run before the repetitions (default: `run`); null for none (another task's warms it). */
+  warmup?: (() => Promise<unknown>) | null;
+}
+
 export interface TimeOptions {
   reps: number;
-  /** Repeat a call within one repetition until this much time has passed (default 0: once). */
-  minSampleSeconds?: number;
-  /** Untimed runs before the timed ones (default 1). */
-  warmups?: number;
-  /** Run instead of `fn` for the warm-up (a smaller input that builds the same sessions). */
-  warmup?: () => Promise<unknown>;
-  /** Progress label on stderr. */
-  label: string;
+  /** Repeat a call within one repetition until this much time has passed (0: once). */
+  minSampleSeconds: number;
 }
 
 export async function seconds(fn: () => Promise<unknown>): Promise<number> {
@@ -52,18 +54,28 @@ export async function sample(fn: () => Promise<unknown>, minSeconds: number): Pr
   return { perCall: (performance.now() - t0) / 1000 / calls, calls };
 }
 
-export async function timeIt(fn: () => Promise<unknown>, o: TimeOptions): Promise<Timing> {
-  let warmupSeconds = 0;
-  for (let i = 0; i < (o.warmups ?? 1); i++) warmupSeconds += await seconds(o.warmup ?? fn);
-  const timesSeconds: number[] = [];
-  const callsPerRep: number[] = [];
-  for (let i = 0; i < o.reps; i++) {
-    const s = await sample(fn, o.minSampleSeconds ?? 0);
-    timesSeconds.push(s.perCall);
-    callsPerRep.push(s.calls);
-    log(`${o.label}: rep ${i + 1}/${o.reps} ${s.perCall.toFixed(4)} s/call (${s.calls} calls)`);
+/**
+ * Warms every task up (in order), then times them round-robin — rep 1 of each, rep 2 of each,
+ * ... — so figures that are compared with each other see the same background load. The machine
+ * these run on may be shared; interleaving keeps the ratios meaningful when the absolute rates
+ * drift.
+ */
+export async function timeInterleaved(tasks: readonly Task[], o: TimeOptions): Promise<Timing[]> {
+  const timings: Timing[] = [];
+  for (const t of tasks) {
+    const warmupSeconds = t.warmup === null ? 0 : await seconds(t.warmup ?? t.run);
+    timings.push({ medianSeconds: 0, timesSeconds: [], callsPerRep: [], warmupSeconds });
   }
-  return { medianSeconds: median(timesSeconds), timesSeconds, callsPerRep, warmupSeconds };
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const [i, t] of tasks.entries()) {
+      const s = await sample(t.run, o.minSampleSeconds);
+      timings[i]!.timesSeconds.push(s.perCall);
+      timings[i]!.callsPerRep.push(s.calls);
+      log(`${t.label}: rep ${rep + 1}/${o.reps} ${s.perCall.toFixed(4)} s/call (${s.calls} calls)`);
+    }
+  }
+  for (const t of timings) t.medianSeconds = median(t.timesSeconds);
+  return timings;
 }
 
 /** Progress and notices go to stderr; stdout carries only the result JSON. */
