@@ -50,14 +50,19 @@ export async function prepareOutput(path: string): Promise<void> {
   }
 }
 
-/** Writes pretty JSON to a temp file beside `path`, fsyncs it, then renames it over `path`. */
+/** Writes pretty JSON atomically (see writeTextAtomic). */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes text to a temp file beside `path`, fsyncs it, then renames it over `path`. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
   // Same directory: rename is only atomic within one filesystem.
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
     const file = await open(temp, "wx");
     try {
-      await file.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+      await file.writeFile(text);
       await file.sync();
     } finally {
       await file.close();

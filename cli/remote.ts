@@ -14,7 +14,7 @@ import type { Rankings } from "../core/index.ts";
 import { createSweepClient } from "../proto/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
-import type { CliIo, Command } from "./command.ts";
+import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
 import { readSweepFile, resolvedSweepJson } from "./run.ts";
 import { formatRankings, rankingsCsv } from "./tables.ts";

@@ -4,9 +4,8 @@
  * provenance.json beside it when present). `cna run` and `cna demo` write one too
  * ({@link writeReport}).
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Rankings } from "../core/index.ts";
 import { createSweepClient, SweepState } from "../proto/index.ts";
@@ -17,8 +16,8 @@ import { HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
-import { OutputWriteError, UsageError } from "./errors.ts";
-import { prepareOutput } from "./files.ts";
+import { UsageError } from "./errors.ts";
+import { prepareOutput, writeTextAtomic } from "./files.ts";
 
 const REPORT_FLAGS: readonly FlagSpec[] = [
   { name: "out", short: "o", value: "FILE.html", required: true, help: "where to write the report" },
@@ -130,20 +129,3 @@ export async function writeReport(path: string, rankings: Rankings, provenance: 
   await writeTextAtomic(path, renderReport(rankings, provenance, { title }));
 }
 
-/** Writes text to a temp file beside `path`, fsyncs it and renames it over `path` (as writeJsonAtomic does for JSON). */
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    const file = await open(temp, "wx");
-    try {
-      await file.writeFile(text);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw new OutputWriteError(path, `cannot write ${path}: ${(err as Error).message}`, err);
-  }
-}

@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { parseSweep } from "../core/index.ts";
-import type { Rankings, SweepSpec } from "../core/index.ts";
+import type { SweepSpec } from "../core/index.ts";
 import { planSpecOf } from "../coordinator/index.ts";
 import type { SweepStatus } from "../coordinator/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
