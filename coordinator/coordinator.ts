@@ -195,12 +195,11 @@ export class Coordinator implements SweepBackend {
     const s = e.run.status();
     e.samples.push([Date.now(), s.shardsStored, s.casesDone]);
     if (e.samples.length > 64) e.samples.shift();
-    const v = this.view(e);
+    const v = this.view(e, s);
     for (const w of e.watchers) w(v);
   }
 
-  private view(e: Entry): SweepView {
-    const s = e.run.status();
+  private view(e: Entry, s = e.run.status()): SweepView {
     const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
     const seconds = (Date.now() - t0) / 1000;
     const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;

@@ -254,7 +254,8 @@ export class SweepRun {
     // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
     // the same sweep file gives the same floats embedded or distributed.
     const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
-    c.merged[stage] = mergeAll(ordered.map((r) => decodePartial(this.store.getResult(r.id))));
+    const partials = ordered.map((r) => decodePartial(this.store.getResult(r.id)));
+    c.merged[stage] = mergeAll(partials);
     this.onEvent({ type: "stage-merged", cell: cellName(c.cell.key), stage });
     c.stageIndex++;
     const inputs: StageInputs = {};
@@ -265,7 +266,7 @@ export class SweepRun {
     }
     if (stage === "cna") {
       const byRange = new Map<string, CaseTopK[]>();
-      for (const r of records) byRange.set(rangeKey(r.task.pairs.start, r.task.pairs.end), (decodePartial(this.store.getResult(r.id)) as CnaPartial).perCase);
+      ordered.forEach((r, i) => byRange.set(rangeKey(r.task.pairs.start, r.task.pairs.end), (partials[i] as CnaPartial).perCase));
       inputs.perCaseByRange = byRange;
       inputs.head = (c.merged.cna as CnaPartial).ablatedHead;
     }

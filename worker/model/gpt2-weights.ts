@@ -131,6 +131,14 @@ export function loadGpt2Weights(file: SafetensorsFile, config: ModelConfig, path
   return lmHead === undefined ? { wte, wpe, layers, lnF } : { wte, wpe, layers, lnF, lmHead };
 }
 
+/** Bytes of float32 weights a checkpoint holds in memory (the model cache's budget unit). */
+export function weightBytes(w: Gpt2Weights): number {
+  let n = w.wte.data.byteLength + w.wpe.data.byteLength + (w.lmHead?.data.byteLength ?? 0);
+  for (const l of w.layers) for (const a of Object.values(l)) n += a.weight.data.byteLength + a.bias.data.byteLength;
+  n += w.lnF.weight.data.byteLength + w.lnF.bias.data.byteLength;
+  return n;
+}
+
 function withSource(file: SafetensorsFile, name: string, t: Tensor): Tensor {
   const info = file.info(name);
   if (info.dtype !== "F32") return t;

@@ -9,6 +9,7 @@ import { linkSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../model/config.ts";
+import { weightBytes } from "../model/gpt2-weights.ts";
 import type { Gpt2Weights } from "../model/gpt2-weights.ts";
 import { buildGpt2Graph } from "./gpt2.ts";
 import type { GraphOutput, WeightTensor } from "./gpt2.ts";
@@ -174,12 +175,6 @@ export class ModelRunner {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function weightBytes(w: Gpt2Weights): number {
-  let n = w.wte.data.byteLength + w.wpe.data.byteLength + (w.lmHead?.data.byteLength ?? 0);
-  for (const l of w.layers) for (const a of Object.values(l)) n += a.weight.data.byteLength + a.bias.data.byteLength;
-  return n;
 }
 
 /**

@@ -6,6 +6,7 @@ import { buildCases, selectPairs } from "../../core/index.ts";
 import type { Case, AnyPartial, ShardTask } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
+import { weightBytes } from "../model/gpt2-weights.ts";
 import { attribution } from "../analyses/attribution.ts";
 import { cna } from "../analyses/cna.ts";
 import { headAblation } from "../analyses/head-ablation.ts";
@@ -47,7 +48,7 @@ export class ModelCache {
     const loading = (async () => {
       const checkpoint = await loadCheckpoint(path);
       const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, this.options);
-      return { checkpoint, runner, bytes: weightBytes(checkpoint) };
+      return { checkpoint, runner, bytes: weightBytes(checkpoint.weights) };
     })();
     this.models.set(path, loading);
     loading.catch(() => this.models.delete(path));
@@ -81,12 +82,6 @@ export class ModelCache {
     this.models.clear();
     await Promise.allSettled(all.map(async (m) => (await m).runner.close()));
   }
-}
-
-function weightBytes(ck: Checkpoint): number {
-  let n = ck.weights.wte.data.byteLength + ck.weights.wpe.data.byteLength;
-  for (const l of ck.weights.layers) for (const a of Object.values(l)) n += a.weight.data.byteLength + a.bias.data.byteLength;
-  return n;
 }
 
 /** The cases of a shard: the cell's full case list (ids are cell-wide) restricted to its pairs. */
