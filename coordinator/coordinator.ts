@@ -26,6 +26,8 @@ import { SweepStore, writeAtomic } from "./store.ts";
 import { SweepRun } from "./sweep.ts";
 import type { SweepEvent } from "./sweep.ts";
 
+const SAMPLE_INTERVAL_MS = 1000;
+
 export interface CoordinatorOptions {
   dataDir: string;
   queue: ShardQueue<ShardTask>;
@@ -190,11 +192,19 @@ export class Coordinator implements SweepBackend {
     return e;
   }
 
+  /** After every change: a rate sample (one a second at most, so 64 span a minute) and the watchers. */
   private touch(e: Entry): void {
     e.updatedAt = new Date();
+    const now = e.updatedAt.getTime();
+    const last = e.samples.at(-1);
+    const sampleDue = !last || now - last[0] >= SAMPLE_INTERVAL_MS;
+    if (!sampleDue && e.watchers.size === 0) return;
     const s = e.run.status();
-    e.samples.push([Date.now(), s.shardsStored, s.casesDone]);
-    if (e.samples.length > 64) e.samples.shift();
+    if (sampleDue) {
+      e.samples.push([now, s.shardsStored, s.casesDone]);
+      if (e.samples.length > 64) e.samples.shift();
+    }
+    if (e.watchers.size === 0) return;
     const v = this.view(e, s);
     for (const w of e.watchers) w(v);
   }

@@ -1,14 +1,27 @@
 /**
  * The coordinator's state is a directory (DESIGN.md decision 6): an append-only journal of
- * events plus one result blob per shard. Every write goes to a temp file, is fsynced and renamed
- * into place, so a crash leaves either the old file or the new one, never half of one. A
- * restarted coordinator replays the journal and finds every stored result.
+ * events plus one result blob per shard. A blob goes to a temp file, is fsynced and renamed
+ * into place, and the directory is fsynced before `putResult` resolves, so a crash leaves the
+ * result stored or absent, never half of it. A restarted coordinator replays the journal and
+ * finds every stored result.
  *
- *   <dir>/journal.jsonl          one JSON event per line, fsynced after each append
+ *   <dir>/journal.jsonl          one JSON event per line
  *   <dir>/results/<shard>.json   the shard's partial result, as reported
+ *
+ * Two kinds of journal line. `append` is for the events a restart replays (a sweep submitted,
+ * cancelled or finished, a shard failed or quarantined): each is fsynced before it returns.
+ * `note` is for the per-shard record (published, stored, duplicate): the notes of one turn of the
+ * event loop are written together at its end (or before an `append`, to keep the order), and
+ * fsynced with the next `append`. The results directory, not the journal, says what is stored,
+ * so a crash that drops the last notes loses no result.
+ *
+ * Group commit: blobs are written on libuv's thread pool, concurrently, and one directory fsync
+ * covers every rename that finished before it began, so the cost of durability is shared by the
+ * shards reported together instead of paid by each in turn on the event loop.
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError } from "./errors.ts";
 
@@ -32,6 +45,14 @@ export class SweepStore {
   private readonly journalPath: string;
   private readonly resultsDir: string;
   private journalFd: number | null = null;
+  /** shard id → its blob being written: a second copy waits for the first, then compares */
+  private readonly writing = new Map<string, Promise<void>>();
+  /** the results-directory fsync now running, and the one that will start after it */
+  private dirSyncRunning: Promise<void> = Promise.resolve();
+  private dirSyncNext: Promise<void> | null = null;
+  private tmpCounter = 0;
+  /** notes not written yet (written by the end of this turn of the event loop) */
+  private notes: string[] = [];
 
   constructor(readonly dir: string) {
     this.journalPath = join(dir, "journal.jsonl");
@@ -55,21 +76,39 @@ export class SweepStore {
     }
   }
 
+  /** A replayed event: on disk (fsynced, with every note before it) when this returns. */
   append(event: JournalEvent): void {
-    if (this.journalFd === null) throw new StoreError(this.dir, "store used before open()");
-    writeSync(this.journalFd, `${JSON.stringify(event)}\n`);
-    fsyncSync(this.journalFd);
+    const fd = this.fd();
+    this.notes.push(JSON.stringify(event));
+    this.writeNotes();
+    fsyncSync(fd);
+  }
+
+  /** A per-shard record: written at the end of this turn of the event loop, fsynced with the next `append` (see the header). */
+  note(event: JournalEvent): void {
+    this.fd();
+    if (this.notes.push(JSON.stringify(event)) === 1) setImmediate(() => this.writeNotes());
   }
 
   /**
    * Stores a shard's result durably unless one is already stored: the first copy wins and a
    * later one is only compared by digest (a mismatch means the engine was not deterministic).
+   * Resolves once the blob and its directory entry are on disk.
    */
-  putResult(shardId: string, bytes: Uint8Array): StoreResult {
-    const digest = digestOf(bytes);
+  async putResult(shardId: string, bytes: Uint8Array): Promise<StoreResult> {
     const path = this.resultPath(shardId);
+    const digest = digestOf(bytes);
+    for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId)) await first.catch(() => undefined);
     if (existsSync(path)) return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
-    writeAtomic(path, bytes);
+    const writing = this.writeResult(path, bytes);
+    this.writing.set(shardId, writing);
+    try {
+      await writing;
+    } catch (err) {
+      throw new StoreError(this.dir, `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`, err);
+    } finally {
+      this.writing.delete(shardId);
+    }
     return { outcome: "stored", digest };
   }
 
@@ -86,8 +125,56 @@ export class SweepStore {
   }
 
   close(): void {
-    if (this.journalFd !== null) closeSync(this.journalFd);
+    if (this.journalFd !== null) {
+      this.writeNotes();
+      fsyncSync(this.journalFd);
+      closeSync(this.journalFd);
+    }
     this.journalFd = null;
+  }
+
+  private fd(): number {
+    if (this.journalFd === null) throw new StoreError(this.dir, "store used before open()");
+    return this.journalFd;
+  }
+
+  private writeNotes(): void {
+    if (this.notes.length === 0 || this.journalFd === null) return;
+    const text = `${this.notes.join("\n")}\n`;
+    this.notes = [];
+    writeSync(this.journalFd, text);
+  }
+
+  /** temp file, fsync, rename, then the (shared) directory fsync. */
+  private async writeResult(path: string, bytes: Uint8Array): Promise<void> {
+    const tmp = `${path}.tmp-${process.pid}-${++this.tmpCounter}`;
+    const file = await open(tmp, "w");
+    try {
+      await file.writeFile(bytes);
+      await file.sync();
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await file.close();
+    await rename(tmp, path);
+    await this.syncResultsDir();
+  }
+
+  /**
+   * One fsync of the results directory for every rename finished before it starts: a caller
+   * joins the fsync that has not started yet, or starts one after the one running now.
+   */
+  private syncResultsDir(): Promise<void> {
+    if (this.dirSyncNext) return this.dirSyncNext;
+    const next = this.dirSyncRunning.catch(() => undefined).then(() => {
+      this.dirSyncNext = null; // renames from here on need the next fsync
+      this.dirSyncRunning = fsyncDirectory(this.resultsDir);
+      return this.dirSyncRunning;
+    });
+    this.dirSyncNext = next;
+    return next;
   }
 
   private resultPath(shardId: string): string {
@@ -112,6 +199,15 @@ export function writeAtomic(path: string, bytes: Uint8Array | string): void {
     fsyncSync(dirFd);
   } finally {
     closeSync(dirFd);
+  }
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -18,11 +18,16 @@ import { cellName, cellPairCount, planStage, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { SweepStore } from "./store.ts";
 
+/** publishes in flight at once: enough to hide the broker's round trip, few enough to stay polite */
+const PUBLISH_WINDOW = 32;
+
 export type SweepState = "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
 export type ShardState = "PENDING" | "STORED" | "QUARANTINED";
 
 interface ShardRecord extends PlannedShard {
   cell: CellRun;
+  /** planning order, for listing */
+  order: number;
   state: ShardState;
   attempts: number;
   reason?: string;
@@ -83,6 +88,10 @@ export type SweepEvent =
 export class SweepRun {
   private readonly cells: CellRun[];
   private readonly byId = new Map<string, ShardRecord>();
+  /** per-stage counts, kept as shards change state, so status() costs no walk over the shards */
+  private readonly progress = new Map<StageName, StageProgress>();
+  private readonly quarantinedRecords = new Set<ShardRecord>();
+  private readonly shardsExpected: number;
   /** planned shards whose publish has not succeeded yet (the broker was away) */
   private readonly unpublished = new Set<ShardRecord>();
   private state: SweepState = "RUNNING";
@@ -101,6 +110,8 @@ export class SweepRun {
     private readonly onEvent: (e: SweepEvent) => void = () => undefined,
   ) {
     this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), merged: {} }));
+    for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, stored: 0, quarantined: 0 });
+    this.shardsExpected = spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
@@ -116,23 +127,23 @@ export class SweepRun {
     if (r.attempt > 1) this.redeliveries++;
     const partial = decodePartial(r.result);
     if (partial.kind !== rec.task.stage) throw new BadResultError(r.shardId, `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`);
-    const stored = this.store.putResult(r.shardId, r.result);
+    const stored = await this.store.putResult(r.shardId, r.result);
     const at = new Date().toISOString();
     if (stored.outcome === "duplicate") {
       this.duplicates++;
       if (!stored.matches) this.nondeterministic++;
-      this.store.append({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
+      this.store.note({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
       this.onEvent({ type: "duplicate", ...labelsOf(rec), matches: stored.matches, bytes: r.result.length, attempt: r.attempt });
     } else {
       this.casesDone += partial.cases;
-      this.store.append({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
+      this.store.note({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
       this.onEvent({
         type: "stored", ...labelsOf(rec), worker: r.worker, bytes: r.result.length, attempt: r.attempt, cases: partial.cases, dims: partial.dims,
         ...(r.runMs !== undefined ? { runMs: r.runMs } : {}),
       });
     }
     if (rec.state === "PENDING") {
-      rec.state = "STORED";
+      this.setState(rec, "STORED");
       await this.advance(rec.cell);
     }
     // a report that failed because a publish did is reported again (as a duplicate): publish now
@@ -151,8 +162,8 @@ export class SweepRun {
   quarantine(shardId: string, reason: string): void {
     const rec = this.byId.get(shardId);
     if (!rec || rec.state !== "PENDING") return;
-    rec.state = "QUARANTINED";
     rec.reason = reason;
+    this.setState(rec, "QUARANTINED");
     rec.cell.failed ??= `shard ${shardId} (${rec.task.stage}) quarantined: ${reason}`;
     this.store.append({ type: "shard-quarantined", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), reason });
     this.onEvent({ type: "quarantined", ...labelsOf(rec), reason });
@@ -166,26 +177,19 @@ export class SweepRun {
     this.finish(this.state);
   }
 
+  /** Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report. */
   status(): SweepStatus {
-    const stages = new Map<StageName, StageProgress>();
-    for (const s of this.spec.stages) stages.set(s, { stage: s, total: 0, stored: 0, quarantined: 0 });
-    const quarantined: SweepStatus["quarantined"] = [];
-    for (const rec of this.byId.values()) {
-      const p = stages.get(rec.task.stage)!;
-      p.total++;
-      if (rec.state === "STORED") p.stored++;
-      if (rec.state === "QUARANTINED") {
-        p.quarantined++;
-        quarantined.push({ shardId: rec.id, cell: cellName(rec.cell.cell.key), stage: rec.task.stage, reason: rec.reason ?? "" });
-      }
-    }
+    const stages = [...this.progress.values()].map((p) => ({ ...p }));
+    const quarantined = [...this.quarantinedRecords]
+      .sort((a, b) => a.order - b.order)
+      .map((rec) => ({ shardId: rec.id, cell: cellName(rec.cell.cell.key), stage: rec.task.stage, reason: rec.reason ?? "" }));
     return {
       sweepId: this.spec.sweepId, state: this.state, cells: this.cells.length,
       cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.spec.stages.length).length,
       cellsFailed: this.cells.filter((c) => c.failed).length,
-      stages: [...stages.values()],
-      shardsExpected: this.cells.reduce((n, c) => n + Math.ceil(cellPairCount(this.spec, c.cell.key) / this.spec.pairsPerShard) * this.spec.stages.length, 0),
-      shardsStored: [...stages.values()].reduce((n, p) => n + p.stored, 0),
+      stages,
+      shardsExpected: this.shardsExpected,
+      shardsStored: stages.reduce((n, p) => n + p.stored, 0),
       casesDone: this.casesDone,
       duplicates: this.duplicates, nondeterministic: this.nondeterministic, redeliveries: this.redeliveries, quarantined,
     };
@@ -209,14 +213,16 @@ export class SweepRun {
     const stage = this.spec.stages[c.stageIndex];
     if (!stage) return;
     const planned = planStage(this.spec, c.cell, stage, inputs);
-    const records = planned.map((p): ShardRecord => ({ ...p, cell: c, state: this.store.hasResult(p.id) ? "STORED" : "PENDING", attempts: 0 }));
+    const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0 }));
     c.shards.set(stage, records);
     for (const rec of records) {
       this.byId.set(rec.id, rec);
+      this.progress.get(stage)!.total++;
       const reason = quarantined.get(rec.id);
-      if (rec.state === "PENDING" && reason !== undefined) {
-        rec.state = "QUARANTINED";
+      if (this.store.hasResult(rec.id)) this.setState(rec, "STORED");
+      else if (reason !== undefined) {
         rec.reason = reason;
+        this.setState(rec, "QUARANTINED");
         c.failed ??= `shard ${rec.id} (${stage}) quarantined: ${reason}`;
       }
     }
@@ -226,23 +232,31 @@ export class SweepRun {
   }
 
   /**
-   * Publishes every planned shard not published yet. A failure (the broker away) leaves the rest
-   * for the next call and is thrown: the report that triggered it fails retryably, so it comes
-   * back and calls this again.
+   * Publishes every planned shard not published yet, in planning order, up to PUBLISH_WINDOW at
+   * a time (each publish waits for the broker's ack). A failure (the broker away) leaves the
+   * rest for the next call and is thrown: the report that triggered it fails retryably, so it
+   * comes back and calls this again.
    */
   private async publishPending(): Promise<void> {
-    for (const rec of [...this.unpublished]) {
-      if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
-      try {
-        if (await this.queue.publish(rec.id, rec.task)) {
-          this.store.append({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+    const todo = [...this.unpublished];
+    let failed: { error: unknown } | undefined;
+    const lane = async () => {
+      for (let rec = todo.shift(); rec && !failed; rec = todo.shift()) {
+        if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
+        try {
+          if (await this.queue.publish(rec.id, rec.task)) {
+            this.store.note({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+          }
+        } catch (error) {
+          this.unpublished.add(rec);
+          failed ??= { error };
+          return;
         }
-      } catch (err) {
-        this.unpublished.add(rec);
-        throw err;
+        this.onEvent({ type: "published", shard: rec });
       }
-      this.onEvent({ type: "published", shard: rec });
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, todo.length) }, lane));
+    if (failed) throw failed.error;
   }
 
   /** When every shard of the cell's stage is stored: merge in shard-id order, plan the next stage. */
@@ -282,6 +296,21 @@ export class SweepRun {
     this.store.append({ type: "sweep-finished", sweepId: this.spec.sweepId, at: new Date().toISOString(), state: this.state });
     this.onEvent({ type: "finished", state: this.state });
     this.finish(this.state);
+  }
+
+  private setState(rec: ShardRecord, state: ShardState): void {
+    const p = this.progress.get(rec.task.stage)!;
+    if (rec.state === "STORED") p.stored--;
+    if (rec.state === "QUARANTINED") {
+      p.quarantined--;
+      this.quarantinedRecords.delete(rec);
+    }
+    rec.state = state;
+    if (state === "STORED") p.stored++;
+    if (state === "QUARANTINED") {
+      p.quarantined++;
+      this.quarantinedRecords.add(rec);
+    }
   }
 }
 

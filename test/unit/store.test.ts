@@ -3,7 +3,7 @@
  * digest), and a journal whose last line was torn by a crash is repaired, not refused.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SweepStore } from "../../coordinator/index.ts";
@@ -17,17 +17,52 @@ const fresh = () => {
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe("SweepStore", () => {
-  it("keeps the first copy of a result and compares later ones by digest", () => {
+  it("keeps the first copy of a result and compares later ones by digest", async () => {
     const store = new SweepStore(fresh());
     store.open();
     const a = new TextEncoder().encode('{"kind":"verify"}');
     const b = new TextEncoder().encode('{"kind":"verify","x":1}');
-    expect(store.putResult("s1", a)).toMatchObject({ outcome: "stored" });
-    expect(store.putResult("s1", a)).toMatchObject({ outcome: "duplicate", matches: true });
-    expect(store.putResult("s1", b)).toMatchObject({ outcome: "duplicate", matches: false });
+    expect(await store.putResult("s1", a)).toMatchObject({ outcome: "stored" });
+    expect(await store.putResult("s1", a)).toMatchObject({ outcome: "duplicate", matches: true });
+    expect(await store.putResult("s1", b)).toMatchObject({ outcome: "duplicate", matches: false });
     expect(new TextDecoder().decode(store.getResult("s1"))).toBe('{"kind":"verify"}');
-    expect(() => store.putResult("../escape", a)).toThrow(/invalid shard id/);
+    await expect(store.putResult("../escape", a)).rejects.toThrow(/invalid shard id/);
     store.close();
+  });
+
+  it("stores concurrent reports whole and once each: later copies of a shard wait for the first, then compare", async () => {
+    const dir = fresh();
+    const store = new SweepStore(dir);
+    store.open();
+    const enc = (s: string) => new TextEncoder().encode(s);
+    // three copies of s1 arrive together (the last one different), with 40 other shards
+    const copies = [store.putResult("s1", enc("one")), store.putResult("s1", enc("one")), store.putResult("s1", enc("uno"))];
+    const others = Array.from({ length: 40 }, (_, i) => store.putResult(`t${i}`, enc(`r${i}`)));
+    const outcomes = await Promise.all(copies);
+    expect(outcomes.map((o) => o.outcome)).toEqual(["stored", "duplicate", "duplicate"]);
+    expect(outcomes.map((o) => (o.outcome === "duplicate" ? o.matches : null))).toEqual([null, true, false]);
+    expect((await Promise.all(others)).every((o) => o.outcome === "stored")).toBe(true);
+    store.close();
+    // every blob is whole and no temp file is left behind
+    expect(readdirSync(join(dir, "results")).sort()).toEqual(["s1.json", ...Array.from({ length: 40 }, (_, i) => `t${i}.json`)].sort());
+    expect(readFileSync(join(dir, "results", "t7.json"), "utf8")).toBe("r7");
+    expect(readFileSync(join(dir, "results", "s1.json"), "utf8")).toBe("one");
+  });
+
+  it("writes notes by the end of the event-loop turn, in order with the appended events, and replays them", async () => {
+    const dir = fresh();
+    const store = new SweepStore(dir);
+    store.open();
+    const lines = () => readFileSync(join(dir, "journal.jsonl"), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l).at);
+    store.note({ type: "shard-published", sweepId: "a", shardId: "s1", at: "t0", task: {} });
+    store.append({ type: "sweep-cancelled", sweepId: "a", at: "t1" }); // writes the note before it
+    store.note({ type: "shard-published", sweepId: "a", shardId: "s2", at: "t2", task: {} });
+    expect(lines()).toEqual(["t0", "t1"]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines()).toEqual(["t0", "t1", "t2"]);
+    store.note({ type: "shard-published", sweepId: "a", shardId: "s3", at: "t3", task: {} });
+    store.close(); // writes what is left
+    expect(new SweepStore(dir).open().map((e) => e.type)).toEqual(["shard-published", "sweep-cancelled", "shard-published", "shard-published"]);
   });
 
   it("drops a torn last journal line and appends after it; refuses a torn line in the middle", () => {
