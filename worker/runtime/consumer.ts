@@ -6,10 +6,15 @@
  * working(), rather than nak'ed: every nak spends one of the shard's deliveries, and a
  * coordinator restart must not use them up.
  *
+ * Each loop is a pipeline: once a shard is computed, its result is reported and acked while the
+ * loop pulls and computes the next one, so the engine does not wait on round trips to the
+ * coordinator and the broker. Up to `deliveryWindow` results per loop are in delivery at once
+ * (each shard still held, with its heartbeat, until acked); draining waits for every delivery.
+ *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
 import { encodePartial, errorInfo } from "../../core/index.ts";
-import type { QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
+import type { AnyPartial, QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
 import { executeShard } from "./execute.ts";
 import type { ModelCache } from "./execute.ts";
 
@@ -25,6 +30,10 @@ export interface ShardWorkerOptions {
   retryDelayMs?: number;
   /** how long one pull waits (default 1 s) */
   pullTimeoutMs?: number;
+  /** results per loop being reported and acked at once while the loop goes on (default 4) */
+  deliveryWindow?: number;
+  /** runs one shard (default: the engine, `executeShard`); a benchmark of the control plane passes a no-op */
+  execute?: (task: ShardTask, models: ModelCache) => Promise<AnyPartial>;
   onEvent?: (e: WorkerEvent) => void;
 }
 
@@ -33,6 +42,13 @@ export type WorkerEvent =
   | { type: "started" | "finished"; shardId: string; stage: string; model: string; attempt: number; ms?: number; cases?: number }
   | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
   | { type: "heartbeat"; shardId: string };
+
+interface Computed {
+  partial: AnyPartial;
+  started: number;
+  runMs: number;
+  heartbeat: ReturnType<typeof setInterval>;
+}
 
 export class ShardWorker {
   private state: WorkerState = "INITIALIZED";
@@ -44,7 +60,7 @@ export class ShardWorker {
   inFlight = 0;
 
   constructor(private readonly queue: ShardQueue<ShardTask>, private readonly sink: ResultSink, private readonly models: ModelCache, options: ShardWorkerOptions) {
-    this.o = { concurrency: 1, heartbeatMs: 5_000, retryDelayMs: 1_000, pullTimeoutMs: 1_000, ...options };
+    this.o = { concurrency: 1, heartbeatMs: 5_000, retryDelayMs: 1_000, pullTimeoutMs: 1_000, deliveryWindow: 4, execute: executeShard, ...options };
   }
 
   get status(): WorkerState {
@@ -66,51 +82,84 @@ export class ShardWorker {
   }
 
   private async loop(): Promise<void> {
-    while (this.state === "RUNNING") {
-      let msg: QueueMessage<ShardTask> | null;
-      try {
-        msg = await this.queue.pull(this.o.pullTimeoutMs);
-      } catch (err) {
-        // The broker went away: wait and pull again while it may come back; give up otherwise.
-        const info = errorInfo(err);
-        this.o.onEvent?.({ type: "failed", shardId: "", ...info });
-        if (!info.retryable) {
-          this.state = "FAILED";
-          this.markStopped(`${info.code}: ${info.message}`);
-          return;
+    const delivering = new Set<Promise<void>>();
+    try {
+      while (this.state === "RUNNING") {
+        let msg: QueueMessage<ShardTask> | null;
+        try {
+          msg = await this.queue.pull(this.o.pullTimeoutMs);
+        } catch (err) {
+          // The broker went away: wait and pull again while it may come back; give up otherwise.
+          const info = errorInfo(err);
+          this.o.onEvent?.({ type: "failed", shardId: "", ...info });
+          if (!info.retryable) {
+            this.state = "FAILED";
+            this.markStopped(`${info.code}: ${info.message}`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, this.o.retryDelayMs));
+          continue;
         }
-        await new Promise((r) => setTimeout(r, this.o.retryDelayMs));
-        continue;
+        if (!msg) continue;
+        if (this.state !== "RUNNING") {
+          await msg.nak(0); // draining: give it back at once
+          break;
+        }
+        const computed = await this.compute(msg);
+        if (!computed) continue;
+        if (delivering.size >= this.o.deliveryWindow) await Promise.race(delivering);
+        const delivery = this.deliver(msg, computed).finally(() => delivering.delete(delivery));
+        delivering.add(delivery);
       }
-      if (!msg) continue;
-      if (this.state !== "RUNNING") {
-        await msg.nak(0); // draining: give it back at once
-        break;
-      }
-      await this.run(msg);
+    } finally {
+      await Promise.all(delivering);
     }
   }
 
-  private async run(msg: QueueMessage<ShardTask>): Promise<void> {
+  /** Runs the shard, its heartbeat started; null when it failed (then settled here). */
+  private async compute(msg: QueueMessage<ShardTask>): Promise<Computed | null> {
     const task = msg.data;
-    const attempt = msg.deliveryCount;
     const started = performance.now();
     this.inFlight++;
-    this.o.onEvent?.({ type: "started", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt });
+    this.o.onEvent?.({ type: "started", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt: msg.deliveryCount });
     const heartbeat = setInterval(() => {
       void msg.working();
       this.o.onEvent?.({ type: "heartbeat", shardId: msg.id });
     }, this.o.heartbeatMs);
     try {
-      const partial = await executeShard(task, this.models);
-      const runMs = performance.now() - started; // compute only: the coordinator tells it from queue wait
-      await this.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(partial), runMs });
-      await msg.ack();
-      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - started, cases: partial.cases });
+      const partial = await this.o.execute(task, this.models);
+      return { partial, started, runMs: performance.now() - started, heartbeat };
     } catch (err) {
-      const info = errorInfo(err);
-      this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
-      const settled = info.retryable ? msg.nak(this.o.retryDelayMs) : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, ...info });
+      await this.settleFailure(msg, err, heartbeat);
+      return null;
+    }
+  }
+
+  /** Reports the result (the coordinator stores it), then acks; the heartbeat runs until then. */
+  private async deliver(msg: QueueMessage<ShardTask>, c: Computed): Promise<void> {
+    const task = msg.data;
+    const attempt = msg.deliveryCount;
+    try {
+      // runMs is compute only: the coordinator tells it from the queue wait
+      await this.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
+      await msg.ack();
+      clearInterval(c.heartbeat);
+      this.inFlight--;
+      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: c.partial.cases });
+    } catch (err) {
+      await this.settleFailure(msg, err, c.heartbeat);
+    }
+  }
+
+  /** Classes a failure once: retryable → nak(delay); terminal → ReportFailure + term(). */
+  private async settleFailure(msg: QueueMessage<ShardTask>, err: unknown, heartbeat: ReturnType<typeof setInterval>): Promise<void> {
+    const task = msg.data;
+    const info = errorInfo(err);
+    this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
+    try {
+      const settled = info.retryable
+        ? msg.nak(this.o.retryDelayMs)
+        : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt: msg.deliveryCount, ...info });
       // settling fails too while the broker is away; the shard then comes back after the ack wait
       // by itself, so the failure is told and this loop goes on (rather than ending the worker)
       await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: msg.id, ...errorInfo(e) }));
