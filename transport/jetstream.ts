@@ -334,6 +334,9 @@ async function connectionOptions<T>(o: ResolvedJetStreamOptions<T>): Promise<Nod
     name: o.name,
     timeout: o.timeoutMs,
     maxReconnectAttempts: -1, // a broker restart is an outage to wait out, not a reason to exit
+    // no stack captured up front for every request (two per shard): our errors name the call
+    // themselves, and the captures cost more than the requests
+    noAsyncTraces: true,
   };
   switch (o.auth.kind) {
     case "none":
