@@ -1,26 +1,29 @@
 /**
  * Part 2 of the orchestration benchmark: control-plane capacity, i.e. shard completions per
  * second when the stage costs nothing. A head-ablation-only plan with one operand pair per shard
- * gives thousands of shards; 4 worker loops pull each one, report a tiny precomputed
- * head-ablation partial through a ResultSink and ack — the real ShardWorker minus executeShard
- * (it has no injectable executor). Two transports:
+ * gives thousands of shards; 4 real ShardWorkers (concurrency 1, as `cna worker` defaults to),
+ * whose executor returns a precomputed head-ablation partial of a zoo model's size, pull each
+ * one, report it through a ResultSink and ack. Two transports:
  *
  *   memory:         MemoryShardQueue + direct sink into SweepRun (the embedded mode)
- *   jetstream-grpc: JetStreamShardQueue (one connection per worker) + GrpcResultSink per worker
- *                   into a Coordinator behind startSweepServer (the distributed mode)
+ *   jetstream-grpc: a Coordinator behind startSweepServer publishing to JetStream, and the 4
+ *                   workers in a child process (bench/capacity-workers.ts), each with its own
+ *                   JetStreamShardQueue and GrpcResultSink (the distributed mode)
  *
  * Both store every result as the coordinator always does (fsynced blob + journal lines), in a
  * temp dir on the machine's disk. A breakdown measured apart says where a shard's time goes.
  */
+import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { encodePartial, decodePartial, MemoryShardQueue, parseSweep } from "../core/index.ts";
-import type { HeadAblationPartial, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
+import type { ResultSink, ShardTask } from "../core/index.ts";
 import { Coordinator, planSpecOf, startSweepServer, SweepRun, SweepStore } from "../coordinator/index.ts";
 import type { PlanSpec, SweepState } from "../coordinator/index.ts";
 import { JetStreamShardQueue } from "../transport/index.ts";
-import { GrpcResultSink } from "../worker/index.ts";
+import type { ShardWorker } from "../worker/index.ts";
+import { noopPartial, noopWorker } from "./capacity-noop.ts";
 import { log, median, round } from "./timing.ts";
 
 export interface CapacityOptions {
@@ -44,24 +47,24 @@ export interface CapacityFigures {
   target: { minShardsPerSecond: number; memoryMet: boolean; jetstreamGrpcMet: boolean };
   /** per-shard costs measured apart, in milliseconds */
   breakdownMs: {
-    /** putResult (blob write + fsync + dir fsync) and the two journal appends (each fsynced) of one shard */
+    /** one shard stored alone: putResult (blob write + fsync + rename + directory fsync) and its two journal notes */
     storePerShard: number;
-    /** one fsync of a small file on the data dir's filesystem */
+    /** the same with as many shards in flight as there are workers (the fsyncs are shared: group commit) */
+    storePerShardConcurrent: number;
+    /** one fsynced journal append on the data dir's filesystem */
     fsync: number;
     /** encode + decode of the partial (the sink's JSON) */
     jsonPerShard: number;
-    /** one SweepRun.status() at the plan's size (the Coordinator computes it twice per report) */
+    /** one SweepRun.status() at the plan's size (the Coordinator computes it once per report) */
     statusAtPlanSize: number;
   };
-  /** capacity if storing were the only cost: 1000 / storePerShard */
+  /** capacity if storing were the only cost: 1000 / storePerShardConcurrent */
   storeBoundShardsPerSecond: number;
 }
 
 const TARGET = 500;
+const WORKERS_SCRIPT = new URL("./capacity-workers.ts", import.meta.url).pathname;
 const CELLS = 4;
-/** dims of arith-2l-d64: the partial's size is that of a real zoo head-ablation shard */
-const DIMS = { nLayer: 2, nHead: 4, dMlp: 256 };
-
 function capacityYaml(name: string, pairsPerCell: number): string {
   return `name: ${name}
 models:
@@ -74,20 +77,10 @@ shard: { pairs: 1 }
 `;
 }
 
-function noopPartial(): Uint8Array {
-  const n = DIMS.nLayer * DIMS.nHead;
-  const p: HeadAblationPartial = { kind: "head-ablation", dims: DIMS, cases: 1, baselineCorrect: 1, baselineProbSum: 0.5, correct: Array<number>(n).fill(1), probSum: Array<number>(n).fill(0.25) };
-  return encodePartial(p);
-}
-
-/** The ShardWorker loop minus executeShard: pull, report the precomputed partial, ack. */
-async function noopWorker(id: string, queue: ShardQueue<ShardTask>, sink: ResultSink, result: Uint8Array, running: () => boolean): Promise<void> {
-  while (running()) {
-    const msg = await queue.pull(100);
-    if (!msg) continue;
-    await sink.report({ sweepId: msg.data.sweepId, shardId: msg.id, worker: id, attempt: msg.deliveryCount, result, runMs: 0 });
-    await msg.ack();
-  }
+/** Starts the workers; the returned function drains them. */
+function startWorkers(workers: ShardWorker[]): () => Promise<void> {
+  for (const w of workers) w.start();
+  return async () => void (await Promise.all(workers.map((w) => w.drain())));
 }
 
 async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, result: Uint8Array): Promise<{ seconds: number; statusMs: number }> {
@@ -97,8 +90,7 @@ async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, resul
   const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, maxDeliver: 5, onDead: (id, reason) => run?.quarantine(id, reason) });
   run = new SweepRun(spec, store, queue);
   const sink: ResultSink = { report: async (r) => void (await run!.ingest(r)), fail: (f) => run!.fail(f) };
-  let going = true;
-  const loops = Array.from({ length: o.workers }, (_, i) => noopWorker(`noop-${i}`, queue, sink, result, () => going));
+  const stop = startWorkers(Array.from({ length: o.workers }, (_, i) => noopWorker(`noop-${i}`, queue, sink, result)));
   try {
     const t0 = performance.now();
     await run.start();
@@ -107,14 +99,13 @@ async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, resul
     if (state !== "SUCCEEDED") throw new Error(`capacity sweep (memory) ended ${state}`);
     return { seconds, statusMs: statusMs(run) };
   } finally {
-    going = false;
-    await Promise.all(loops);
+    await stop();
     await queue.close();
     store.close();
   }
 }
 
-async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions, result: Uint8Array): Promise<number> {
+async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Promise<number> {
   const tag = randomBytes(4).toString("hex");
   const js = { servers: o.natsUrl, stream: `BENCH_CAP_${tag}`, subjectPrefix: `benchcap${tag}.shards`, subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }) };
   let coordinator: Coordinator | undefined;
@@ -122,11 +113,10 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions, resu
   coordinator = new Coordinator({ dataDir: dir, queue: publisher });
   await coordinator.start();
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0 });
-  const consumers = await Promise.all(Array.from({ length: o.workers }, () => JetStreamShardQueue.create<ShardTask>({ ...js, followConsumer: true })));
-  const sinks = consumers.map(() => new GrpcResultSink({ address: `127.0.0.1:${server.port}` }));
-  let going = true;
-  const loops = consumers.map((q, i) => noopWorker(`noop-${i}`, q, sinks[i]!, result, () => going));
+  const workers = fork(WORKERS_SCRIPT, [o.natsUrl, js.stream, js.subjectPrefix, `127.0.0.1:${server.port}`, String(o.workers)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exited = new Promise<number | null>((resolve) => workers.once("exit", resolve));
   try {
+    await Promise.race([new Promise((resolve) => workers.once("message", resolve)), exited.then((code) => Promise.reject(new Error(`capacity workers exited (${code}) before they were ready`)))]);
     const t0 = performance.now();
     const view = await coordinator.submit(yaml, "capacity.yaml");
     const state = await new Promise<SweepState>((resolve) => {
@@ -140,29 +130,33 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions, resu
     if (state !== "SUCCEEDED") throw new Error(`capacity sweep (jetstream-grpc) ended ${state}`);
     return seconds;
   } finally {
-    going = false;
-    await Promise.all(loops);
-    for (const s of sinks) await s[Symbol.asyncDispose]();
+    workers.kill("SIGTERM");
+    await exited;
     await server.close();
-    for (const q of consumers) await q.close();
     await publisher.close();
     coordinator.close();
   }
 }
 
 /** Per-shard costs, each timed on its own over `n` iterations. */
-function breakdown(dir: string, result: Uint8Array): Omit<CapacityFigures["breakdownMs"], "statusAtPlanSize"> {
-  const n = 300;
+async function breakdown(dir: string, result: Uint8Array, concurrency: number): Promise<Omit<CapacityFigures["breakdownMs"], "statusAtPlanSize">> {
+  const n = 400;
   const store = new SweepStore(join(dir, "store"));
   store.open();
+  const storeOne = async (shardId: string) => {
+    store.note({ type: "shard-published", sweepId: "b", shardId, at: new Date().toISOString(), task: {} });
+    const r = await store.putResult(shardId, result);
+    store.note({ type: "shard-stored", sweepId: "b", shardId, at: new Date().toISOString(), digest: r.digest, worker: "w", attempt: 1 });
+  };
   let t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const shardId = `s${i}`;
-    store.append({ type: "shard-published", sweepId: "b", shardId, at: new Date().toISOString(), task: {} });
-    const r = store.putResult(shardId, result);
-    store.append({ type: "shard-stored", sweepId: "b", shardId, at: new Date().toISOString(), digest: r.digest, worker: "w", attempt: 1 });
-  }
+  for (let i = 0; i < n; i++) await storeOne(`s${i}`);
   const storePerShard = (performance.now() - t0) / n;
+  t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await storeOne(`c${next++}`);
+  }));
+  const storePerShardConcurrent = (performance.now() - t0) / n;
   t0 = performance.now();
   for (let i = 0; i < n; i++) store.append({ type: "sweep-cancelled", sweepId: "b", at: "" });
   const fsync = (performance.now() - t0) / n;
@@ -171,10 +165,10 @@ function breakdown(dir: string, result: Uint8Array): Omit<CapacityFigures["break
   t0 = performance.now();
   for (let i = 0; i < 10 * n; i++) decodePartial(encodePartial(partial));
   const jsonPerShard = (performance.now() - t0) / (10 * n);
-  return { storePerShard: round(storePerShard), fsync: round(fsync), jsonPerShard: round(jsonPerShard) };
+  return { storePerShard: round(storePerShard), storePerShardConcurrent: round(storePerShardConcurrent), fsync: round(fsync), jsonPerShard: round(jsonPerShard) };
 }
 
-/** Milliseconds of one status() of a run (it walks every planned shard). */
+/** Milliseconds of one status() of a run. */
 function statusMs(run: SweepRun): number {
   const n = 50;
   const t0 = performance.now();
@@ -200,14 +194,14 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
     log(`capacity: memory rep ${rep + 1}/${o.reps}: ${(shards / memory.at(-1)!).toFixed(0)} shards/s`);
     const j = join(o.root, `capacity-jetstream-${rep}`);
     mkdirSync(j, { recursive: true });
-    jetstream.push(await jetstreamOnce(yaml, j, o, result));
+    jetstream.push(await jetstreamOnce(yaml, j, o));
     log(`capacity: jetstream-grpc rep ${rep + 1}/${o.reps}: ${(shards / jetstream.at(-1)!).toFixed(0)} shards/s`);
   }
   const figures = (secs: number[]): CapacityRun => {
     const rates = secs.map((s) => shards / s);
     return { shardsPerSecond: { median: round(median(rates)), runs: rates.map((r) => round(r)) }, seconds: secs.map((s) => round(s)) };
   };
-  const b = { ...breakdown(join(o.root, "breakdown"), result), statusAtPlanSize: round(median(status)) };
+  const b = { ...(await breakdown(join(o.root, "breakdown"), result, o.workers)), statusAtPlanSize: round(median(status)) };
   const mem = figures(memory);
   const jsg = figures(jetstream);
   return {
@@ -216,6 +210,6 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
     jetstreamGrpc: jsg,
     target: { minShardsPerSecond: TARGET, memoryMet: mem.shardsPerSecond.median >= TARGET, jetstreamGrpcMet: jsg.shardsPerSecond.median >= TARGET },
     breakdownMs: b,
-    storeBoundShardsPerSecond: round(1000 / b.storePerShard),
+    storeBoundShardsPerSecond: round(1000 / b.storePerShardConcurrent),
   };
 }

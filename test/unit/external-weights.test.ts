@@ -16,14 +16,16 @@ describe("external weights", () => {
       writeGpt2Checkpoint(join(dir, "m"), { nLayer: 2, nHead: 2, nEmbd: 16 });
       const ck = await loadCheckpoint(join(dir, "m"));
       expect(ck.weights.layers[1]!.mlpOut.weight.source).toMatchObject({ file: join(dir, "m", "model.safetensors") });
-      const inline = new ModelRunner("m", ck.config, ck.weights, { externalWeights: "never" });
-      const external = new ModelRunner("m", ck.config, ck.weights, { externalWeights: "always" });
+      // a name of its own: the graph directories it looks for are this test's, not another process's
+      const name = `ext-${process.pid}-${Date.now()}`;
+      const inline = new ModelRunner(name, ck.config, ck.weights, { externalWeights: "never" });
+      const external = new ModelRunner(name, ck.config, ck.weights, { externalWeights: "always" });
       expect([inline.externalWeights, external.externalWeights]).toEqual([false, true]);
       const req = { sequences: [[5, 12, 7, 16], [3, 4, 12, 9, 16]], outputs: ["logits", "mlp_post", "head_out"] as const };
       const a = await inline.forward({ ...req, outputs: [...req.outputs] });
       const b = await external.forward({ ...req, outputs: [...req.outputs] });
       for (const o of req.outputs) expect(Array.from(b.outputs[o]!)).toEqual(Array.from(a.outputs[o]!));
-      const graphDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith("cna-graphs-m-"));
+      const graphDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`cna-graphs-${name}-`));
       expect(graphDirs().length).toBeGreaterThan(0);
       await inline.close();
       await external.close();
