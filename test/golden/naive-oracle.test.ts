@@ -31,7 +31,7 @@ describe("fast paths agree with the naive oracles (arith-3l-d96, 1D -)", () => {
     }
   });
 
-  it("U-matrix importance = naive per-neuron projection, precomputed or chunked", async () => {
+  it("U-matrix importance = naive per-neuron projection, precomputed or chunked, moments or log space", async () => {
     const out = await runner.forward({ sequences: cases.map((c) => c.prefixIds), outputs: ["logits", "resid_mid", "mlp_post", "final_scale"] });
     const V = runner.shape.vocabSize;
     const target = cases.map((_, b) => { const r = out.outputs.logits!.subarray(b * V, (b + 1) * V); return r.indexOf(Math.max(...r)); });
@@ -43,5 +43,11 @@ describe("fast paths agree with the naive oracles (arith-3l-d96, 1D -)", () => {
     expect(chunked.uMode).toBe("chunked");
     expect(maxAbsDiff(await pre.score(inputs), naive)).toBeLessThan(1e-4);
     expect(maxAbsDiff(await chunked.score(inputs), naive)).toBeLessThan(1e-4);
+    const logSpace = new NeuronScorer(runner, { method: "u-matrix", kernel: "log-space" });
+    expect(maxAbsDiff(await logSpace.score(inputs), naive)).toBeLessThan(1e-4);
+    // Both kernels ran: most pairs from moments, the few with large |t| in log space.
+    const counts = pre.kernelCounts();
+    expect(counts.moments).toBeGreaterThan(counts.logSpace);
+    expect(counts.moments + counts.logSpace).toBe(inputs.batch * runner.shape.nLayer * runner.shape.dMlp);
   });
 });

@@ -2,24 +2,67 @@
  * FFN-neuron importance for batches of cases (METHOD.md section 3), with the efficient exact
  * U-matrix form, or the naive per-neuron projection (test oracle and benchmark baseline).
  *
- * U^l (Ut^l here, [F, V], row k = W_U (g * c(W_out^l[k]))) is prompt-independent. When all layers
- * fit `uBudgetBytes` they are computed once and kept ("precomputed"); otherwise each chunk of
- * neurons is recomputed with a GEMM when it is needed ("chunked"). Neuron chunks are sized so the
- * [B, chunk, V] logsumexp operand stays under `scratchBytes`.
+ * U^l is held as x^l [F, V] (|x| ≤ 1) and h^l [F] with U^l[:, k] = a_k + h_k x_k (onnx/attribution.ts).
+ * It is prompt-independent: when every layer fits `uBudgetBytes` it is computed once per runner
+ * and kept ("precomputed"), shared by every scorer on that runner; otherwise blocks of neurons are
+ * recomputed with a GEMM inside each score() ("chunked").
+ *
+ * Per case and layer, z = logits(r^l), p = softmax(z) and log_softmax(z)[w] are computed once.
+ * With t = (m_k / s) h_k, Imp(l, k) = t x_k[w] - log S, S = sum_v p_v exp(t x_k[v]):
+ * - |t| ≤ SERIES_MAX_T (most pairs): S from the power moments sum_v p_v x_k[v]^n, n ≤ N, a GEMM
+ *   each, and Chebyshev coefficients (lse-series.ts; relative error ≤ 1e-7 by construction).
+ *   Neurons are grouped by the degree N their largest such |t| needs.
+ * - larger |t|: log_softmax(z + t x_k)[w] - log_softmax(z)[w] in log space (LogSoftmax shifts by
+ *   the row maximum, so no exp overflows however large t is).
  */
-import { buildImportanceGraph, buildLogProbGraph, buildNaiveImportanceGraph, buildUGraph } from "../onnx/attribution.ts";
+import { totalmem } from "node:os";
+import { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph } from "../onnx/attribution.ts";
+import { EngineInputError } from "../onnx/errors.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { floatTensor, int64Tensor } from "../onnx/session.ts";
 import type { Feeds } from "../onnx/session.ts";
+import { SERIES_MAX_DEGREE, SERIES_MAX_T, seriesCoefficients, seriesDegree } from "./lse-series.ts";
 
 export type ImportanceMethod = "u-matrix" | "naive";
+/** u-matrix only: "moments" (default) as above; "log-space" scores every pair in log space (a check). */
+export type ImportanceKernel = "moments" | "log-space";
 
 export interface ImportanceOptions {
   method?: ImportanceMethod;
-  /** Keep every layer's U when L * F * V * 4 bytes fit (default 1 GiB). */
+  kernel?: ImportanceKernel;
+  /** Precompute U when L * F * (V + 1) * 4 bytes fit (default: {@link defaultUBudgetBytes}). */
   uBudgetBytes?: number;
-  /** Bound on the [B, chunk, V] intermediate (default 256 MiB). */
+  /** Bound on a kernel's largest intermediate (default 256 MiB). */
   scratchBytes?: number;
+}
+
+export interface ResolvedImportanceOptions {
+  method: ImportanceMethod;
+  kernel: ImportanceKernel;
+  uBudgetBytes: number;
+  scratchBytes: number;
+}
+
+/** Share of the memory this process may use that U may take by default. */
+export const U_BUDGET_FRACTION = 0.4;
+
+/** U_BUDGET_FRACTION of the machine's memory, or of the cgroup limit when one is lower. */
+export function defaultUBudgetBytes(): number {
+  const total = totalmem();
+  const limit = process.constrainedMemory?.() ?? 0;
+  return Math.floor((limit > 0 && limit < total ? limit : total) * U_BUDGET_FRACTION);
+}
+
+export function resolveImportanceOptions(o: ImportanceOptions = {}): ResolvedImportanceOptions {
+  const method = o.method ?? "u-matrix";
+  if (method !== "u-matrix" && method !== "naive") throw new EngineInputError("method", `importance method must be "u-matrix" or "naive", got ${JSON.stringify(method)}`);
+  const kernel = o.kernel ?? "moments";
+  if (kernel !== "moments" && kernel !== "log-space") throw new EngineInputError("kernel", `importance kernel must be "moments" or "log-space", got ${JSON.stringify(kernel)}`);
+  const uBudgetBytes = o.uBudgetBytes ?? defaultUBudgetBytes();
+  if (!(uBudgetBytes >= 0)) throw new EngineInputError("uBudgetBytes", `uBudgetBytes must be a number ≥ 0, got ${uBudgetBytes}`);
+  const scratchBytes = o.scratchBytes ?? 256 * 2 ** 20;
+  if (!(scratchBytes > 0)) throw new EngineInputError("scratchBytes", `scratchBytes must be a number > 0, got ${scratchBytes}`);
+  return { method, kernel, uBudgetBytes, scratchBytes };
 }
 
 export interface ImportanceInputs {
@@ -34,17 +77,41 @@ export interface ImportanceInputs {
   target: readonly number[];
 }
 
+/** How the u-matrix method's (case, neuron) pairs were scored, summed over score() calls. */
+export interface KernelCounts {
+  /** pairs scored from moments, and the sum of the degrees their neuron group used */
+  moments: number;
+  degreeSum: number;
+  /** pairs scored in log space */
+  logSpace: number;
+}
+
+/** Rows k0..k0+rows of one layer's scaled U. */
+interface UBlock {
+  k0: number;
+  rows: number;
+  /** [rows, V] */
+  x: Float32Array;
+  /** [rows] */
+  h: Float32Array;
+}
+
+/** Per runner: attribution() and cna() each make a scorer, and U outlives them. */
+const U_CACHE = new WeakMap<ModelRunner, Map<number, Promise<UBlock>>>();
+
+/** Neurons per moment GEMM, and pairs per log-space run (both also bounded by scratchBytes). */
+const MOMENT_CHUNK = 64;
+const PAIR_CHUNK = 256;
+
 export class NeuronScorer {
-  private readonly method: ImportanceMethod;
-  private readonly scratchBytes: number;
+  readonly options: ResolvedImportanceOptions;
   private readonly precompute: boolean;
-  private readonly uCache = new Map<number, Float32Array>();
+  private readonly counts: KernelCounts = { moments: 0, degreeSum: 0, logSpace: 0 };
 
   constructor(private readonly runner: ModelRunner, options: ImportanceOptions = {}) {
     const { nLayer: L, dMlp: F, vocabSize: V } = runner.shape;
-    this.method = options.method ?? "u-matrix";
-    this.scratchBytes = options.scratchBytes ?? 256 * 2 ** 20;
-    this.precompute = L * F * V * 4 <= (options.uBudgetBytes ?? 2 ** 30);
+    this.options = resolveImportanceOptions(options);
+    this.precompute = L * F * (V + 1) * 4 <= this.options.uBudgetBytes;
   }
 
   /** "precomputed" or "chunked": how U is held. */
@@ -52,31 +119,18 @@ export class NeuronScorer {
     return this.precompute ? "precomputed" : "chunked";
   }
 
+  /** Pairs per kernel so far (u-matrix method). */
+  kernelCounts(): KernelCounts {
+    return { ...this.counts };
+  }
+
   /** Imp(l, k) for every case, layer and neuron: [B, L, F]. */
   async score(inp: ImportanceInputs): Promise<Float32Array> {
-    const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = this.runner.shape;
-    const B = inp.batch;
-    const out = new Float32Array(B * L * F);
-    const chunk = Math.max(1, Math.min(F, Math.floor(this.scratchBytes / (B * V * 4))));
-    const target = int64Tensor(inp.target, [B]);
-    const scale = floatTensor(inp.scale, [B]);
-    const graphKey = this.method === "naive" ? "importance-naive" : "importance";
-    const session = this.method === "naive"
-      ? await this.runner.graph(graphKey, () => buildNaiveImportanceGraph(this.runner.unembedWeights(), D))
-      : await this.runner.graph(graphKey, () => buildImportanceGraph(this.runner.unembedWeights(), D));
+    const { nLayer: L, dMlp: F } = this.runner.shape;
+    const out = new Float32Array(inp.batch * L * F);
     for (let l = 0; l < L; l++) {
-      const resid = new Float32Array(B * D);
-      for (let b = 0; b < B; b++) resid.set(inp.residMid.subarray((b * L + l) * D, (b * L + l + 1) * D), b * D);
-      for (let k0 = 0; k0 < F; k0 += chunk) {
-        const fc = Math.min(chunk, F - k0);
-        const coef = new Float32Array(B * fc);
-        for (let b = 0; b < B; b++) coef.set(inp.mlpPost.subarray((b * L + l) * F + k0, (b * L + l) * F + k0 + fc), b * fc);
-        const feeds: Feeds = { resid: floatTensor(resid, [B, D]), scale, coef: floatTensor(coef, [B, fc]), target };
-        if (this.method === "naive") feeds.w_out = floatTensor(this.runner.mlpOutWeight(l).subarray(k0 * D, (k0 + fc) * D), [fc, D]);
-        else feeds.u_t = floatTensor(await this.uChunk(l, k0, fc), [fc, V]);
-        const imp = (await this.runner.runGraph(graphKey, session, B, feeds, ["imp"])).imp!.data as Float32Array;
-        for (let b = 0; b < B; b++) out.set(imp.subarray(b * fc, (b + 1) * fc), (b * L + l) * F + k0);
-      }
+      if (this.options.method === "naive") await this.scoreNaive(inp, l, out);
+      else await this.scoreLayer(inp, l, out);
     }
     return out;
   }
@@ -90,25 +144,175 @@ export class NeuronScorer {
     return res.logp!.data as Float32Array;
   }
 
-  /** Ut rows k0..k0+fc of layer l: [fc, V]. */
-  private async uChunk(layer: number, k0: number, fc: number): Promise<Float32Array> {
-    const { dMlp: F, vocabSize: V } = this.runner.shape;
-    if (this.precompute) {
-      let u = this.uCache.get(layer);
-      if (!u) {
-        u = await this.computeU(layer, 0, F);
-        this.uCache.set(layer, u);
-      }
-      return u.subarray(k0 * V, (k0 + fc) * V);
-    }
-    return this.computeU(layer, k0, fc);
+  /** Scaled U rows k0..k0+rows of `layer`, computed now (not cached). */
+  static async computeU(runner: ModelRunner, layer: number, k0: number, rows: number): Promise<UBlock> {
+    const D = runner.shape.dModel;
+    const session = await runner.graph("u-scaled", () => buildScaledUGraph(runner.unembedWeights(), D));
+    const wOut = runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + rows) * D);
+    const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_t", "h"]);
+    return { k0, rows, x: res.x_t!.data as Float32Array, h: res.h!.data as Float32Array };
   }
 
-  private async computeU(layer: number, k0: number, fc: number): Promise<Float32Array> {
-    const D = this.runner.shape.dModel;
-    const session = await this.runner.graph("u-matrix", () => buildUGraph(this.runner.unembedWeights(), D));
-    const wOut = this.runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + fc) * D);
-    const res = await this.runner.runGraph("u-matrix", session, fc, { w_out: floatTensor(wOut, [fc, D]) }, ["u_t"]);
-    return res.u_t!.data as Float32Array;
+  private async scoreLayer(inp: ImportanceInputs, layer: number, out: Float32Array): Promise<void> {
+    const { nLayer: L, dModel: D, vocabSize: V } = this.runner.shape;
+    const B = inp.batch;
+    const session = await this.runner.graph("frozen-softmax", () => buildSoftmaxGraph(this.runner.unembedWeights(), D));
+    const soft = await this.runner.runGraph("frozen-softmax", session, B, {
+      resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]), scale: floatTensor(inp.scale, [B]), target: int64Tensor(inp.target, [B]),
+    }, ["z", "p_t", "base"]);
+    const pT = soft.p_t!.data as Float32Array;
+    const mu0 = new Float64Array(B); // sum_v p_v: dividing by it cancels softmax's rounding of the normaliser
+    for (let v = 0; v < V; v++) for (let b = 0; b < B; b++) mu0[b]! += pT[v * B + b]!;
+    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0 };
+    for await (const block of this.blocks(layer)) await this.scoreBlock(layerInputs, block, out);
   }
+
+  private async *blocks(layer: number): AsyncGenerator<UBlock> {
+    const { dMlp: F, vocabSize: V } = this.runner.shape;
+    // The U graph's intermediates are a few times its [rows, V] output.
+    const rows = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (4 * V * 4))));
+    if (!this.precompute) {
+      for (let k0 = 0; k0 < F; k0 += rows) yield await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
+      return;
+    }
+    let cache = U_CACHE.get(this.runner);
+    if (!cache) U_CACHE.set(this.runner, (cache = new Map()));
+    let whole = cache.get(layer);
+    if (!whole) {
+      whole = (async () => {
+        const x = new Float32Array(F * V);
+        const h = new Float32Array(F);
+        for (let k0 = 0; k0 < F; k0 += rows) {
+          const b = await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
+          x.set(b.x, k0 * V);
+          h.set(b.h, k0);
+        }
+        return { k0: 0, rows: F, x, h };
+      })();
+      cache.set(layer, whole);
+      whole.catch(() => cache.delete(layer));
+    }
+    yield await whole;
+  }
+
+  private async scoreBlock(li: LayerInputs, block: UBlock, out: Float32Array): Promise<void> {
+    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
+    const { inp, layer } = li;
+    const B = inp.batch;
+    const K = block.rows;
+    const t = new Float64Array(B * K); // [B, K]
+    for (let b = 0; b < B; b++) {
+      const m = (b * L + layer) * F + block.k0;
+      for (let i = 0; i < K; i++) t[b * K + i] = (inp.mlpPost[m + i]! / inp.scale[b]!) * block.h[i]!;
+    }
+    const limit = this.options.kernel === "moments" ? SERIES_MAX_T : -1;
+    const degree = new Int32Array(K);
+    const pairs: number[] = []; // b * K + i
+    for (let i = 0; i < K; i++) {
+      let largest = -1;
+      for (let b = 0; b < B; b++) {
+        const a = Math.abs(t[b * K + i]!);
+        if (a <= limit) largest = Math.max(largest, a);
+        else pairs.push(b * K + i);
+      }
+      degree[i] = largest < 0 ? 0 : seriesDegree(largest);
+    }
+    const write = (b: number, i: number, value: number) => { out[(b * L + layer) * F + block.k0 + i] = value; };
+    for (const [n, rows] of groupByDegree(degree)) {
+      const chunk = Math.max(1, Math.min(MOMENT_CHUNK, Math.floor(this.options.scratchBytes / (3 * V * 4))));
+      for (let j0 = 0; j0 < rows.length; j0 += chunk) await this.moments(li, block, t, limit, n, rows.slice(j0, j0 + chunk), write);
+    }
+    const perRun = Math.max(1, Math.min(PAIR_CHUNK, Math.floor(this.options.scratchBytes / (4 * V * 4))));
+    for (let j0 = 0; j0 < pairs.length; j0 += perRun) await this.logSpace(li, block, t, pairs.slice(j0, j0 + perRun), write);
+  }
+
+  /** Pairs (b, rows[j]) with |t| ≤ limit, from moments up to degree n. */
+  private async moments(li: LayerInputs, block: UBlock, t: Float64Array, limit: number, n: number, rows: number[], write: Writer): Promise<void> {
+    const V = this.runner.shape.vocabSize;
+    const B = li.inp.batch;
+    const K = block.rows;
+    const C = rows.length;
+    const session = await this.runner.graph(`moments-${n}`, () => buildMomentGraph(n, V));
+    const mu = (await this.runner.runGraph(`moments-${n}`, session, B, {
+      p_t: floatTensor(li.pT, [V, B]), x: floatTensor(block.x, [K, V]), idx: int64Tensor(rows, [C]),
+    }, ["mu"])).mu!.data as Float32Array; // [n * C, B]
+    const c = new Float64Array(SERIES_MAX_DEGREE + 1);
+    for (let b = 0; b < B; b++) {
+      const w = li.inp.target[b]!;
+      for (let j = 0; j < C; j++) {
+        const i = rows[j]!;
+        const ti = t[b * K + i]!;
+        if (Math.abs(ti) > limit) continue; // scored in log space
+        seriesCoefficients(ti, n, c);
+        let s = c[0]! * li.mu0[b]!;
+        for (let d = 1; d <= n; d++) s += c[d]! * mu[((d - 1) * C + j) * B + b]!;
+        write(b, i, ti * block.x[i * V + w]! - Math.log(s / li.mu0[b]!));
+        this.counts.moments++;
+        this.counts.degreeSum += n;
+      }
+    }
+  }
+
+  /** Pairs b * K + i scored exactly: log_softmax(z_b + t x_i)[w_b] - log_softmax(z_b)[w_b]. */
+  private async logSpace(li: LayerInputs, block: UBlock, t: Float64Array, pairs: number[], write: Writer): Promise<void> {
+    const V = this.runner.shape.vocabSize;
+    const B = li.inp.batch;
+    const K = block.rows;
+    const P = pairs.length;
+    const session = await this.runner.graph("importance-pairs", () => buildPairGraph(V));
+    const cases = pairs.map((q) => Math.floor(q / K));
+    const logp = (await this.runner.runGraph("importance-pairs", session, P, {
+      z: floatTensor(li.z, [B, V]), x: floatTensor(block.x, [K, V]),
+      case: int64Tensor(cases, [P]), row: int64Tensor(pairs.map((q) => q % K), [P]),
+      t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.inp.target[b]!), [P]),
+    }, ["logp"])).logp!.data as Float32Array;
+    pairs.forEach((q, j) => write(cases[j]!, q % K, logp[j]! - li.base[cases[j]!]!));
+    this.counts.logSpace += P;
+  }
+
+  /** The naive per-neuron projection for one layer, in chunks whose [B, chunk, V] logits fit scratchBytes. */
+  private async scoreNaive(inp: ImportanceInputs, layer: number, out: Float32Array): Promise<void> {
+    const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = this.runner.shape;
+    const B = inp.batch;
+    const chunk = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (B * V * 4))));
+    const session = await this.runner.graph("importance-naive", () => buildNaiveImportanceGraph(this.runner.unembedWeights(), D));
+    const resid = floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]);
+    const scale = floatTensor(inp.scale, [B]);
+    const target = int64Tensor(inp.target, [B]);
+    for (let k0 = 0; k0 < F; k0 += chunk) {
+      const fc = Math.min(chunk, F - k0);
+      const coef = new Float32Array(B * fc);
+      for (let b = 0; b < B; b++) coef.set(inp.mlpPost.subarray((b * L + layer) * F + k0, (b * L + layer) * F + k0 + fc), b * fc);
+      const feeds: Feeds = { resid, scale, coef: floatTensor(coef, [B, fc]), target, w_out: floatTensor(this.runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + fc) * D), [fc, D]) };
+      const imp = (await this.runner.runGraph("importance-naive", session, B, feeds, ["imp"])).imp!.data as Float32Array;
+      for (let b = 0; b < B; b++) out.set(imp.subarray(b * fc, (b + 1) * fc), (b * L + layer) * F + k0);
+    }
+  }
+}
+
+interface LayerInputs {
+  inp: ImportanceInputs;
+  layer: number;
+  /** [B, V] frozen-norm logits, their softmax transposed [V, B], and log_softmax(z)[w] [B] */
+  z: Float32Array;
+  pT: Float32Array;
+  base: Float32Array;
+  /** [B] sum of p in float64 */
+  mu0: Float64Array;
+}
+
+type Writer = (b: number, i: number, value: number) => void;
+
+/** Rows of layer l from per-layer activations [B, L, W] -> [B, W]. */
+function layerRows(data: Float32Array, B: number, L: number, W: number, layer: number): Float32Array {
+  const out = new Float32Array(B * W);
+  for (let b = 0; b < B; b++) out.set(data.subarray((b * L + layer) * W, (b * L + layer + 1) * W), b * W);
+  return out;
+}
+
+/** Indices with degree > 0, grouped by degree (ascending). */
+function groupByDegree(degree: Int32Array): Array<[number, number[]]> {
+  const groups = new Map<number, number[]>();
+  degree.forEach((n, i) => { if (n > 0) (groups.get(n) ?? groups.set(n, []).get(n)!).push(i); });
+  return [...groups.entries()].sort((a, b) => a[0] - b[0]);
 }

@@ -12,8 +12,8 @@
  */
 export { headAblation } from "./head-ablation.ts";
 export type { HeadAblationMode, HeadAblationOptions } from "./head-ablation.ts";
-export { NeuronScorer } from "./importance.ts";
-export type { ImportanceInputs, ImportanceMethod, ImportanceOptions } from "./importance.ts";
+export { NeuronScorer, defaultUBudgetBytes, resolveImportanceOptions } from "./importance.ts";
+export type { ImportanceInputs, ImportanceKernel, ImportanceMethod, ImportanceOptions, KernelCounts, ResolvedImportanceOptions } from "./importance.ts";
 export { attribution } from "./attribution.ts";
 export type { AttributionOptions, LayerScores } from "./attribution.ts";
 export { cna } from "./cna.ts";

@@ -2,14 +2,22 @@
  * Graphs for FFN-neuron importance (METHOD.md section 3), projected with the frozen final norm:
  * logits(u) = W_U (g * c(u) / s), c = centring for LayerNorm (identity for RMSNorm), bias dropped.
  *
- * - `buildUGraph`: U^T rows for a chunk of neurons of one layer: Ut[k] = W_U (g * c(W_out[k])),
- *   prompt-independent. Input w_out [Fc, D] -> u_t [Fc, V].
- * - `buildImportanceGraph`: the efficient exact form. Inputs resid [B, D] (r^l), scale [B] (s),
- *   coef [B, Fc] (m), target [B] int64 (w), u_t [Fc, V] -> imp [B, Fc]:
- *     z = logits(r); log p_k(w) = z[w] + (m_k/s) Ut[k, w] - logsumexp_v(z[v] + (m_k/s) Ut[k, v]);
- *     imp = log p_k(w) - log_softmax(z)[w].
+ * The fast path writes U^l[:, k] = W_U (g * c(W_out^l[k])) as a_k + h_k x_k with |x_k| ≤ 1
+ * (a_k the midrange of the row, h_k its half-range). With c = m_k / s and t = c h_k,
+ *   Imp(l, k) = log p_k(w) - log_softmax(z)[w] = t x_k[w] - log sum_v softmax(z)_v exp(t x_k[v])
+ * (the constant c a_k shifts every logit alike and cancels). importance.ts evaluates the sum from
+ * power moments of x_k under softmax(z) (GEMMs), or exactly in log space.
+ *
+ * - `buildUGraph`: U^T rows for a chunk of neurons: w_out [Fc, D] -> u_t [Fc, V] (top tokens, bench).
+ * - `buildScaledUGraph`: the same rows as x_t [Fc, V] (|x| ≤ 1) and h [Fc].
+ * - `buildSoftmaxGraph`: per case, once per layer: resid [B, D] (r^l), scale [B] (s), target [B]
+ *   -> z [B, V] (frozen-norm logits), p_t [V, B] = softmax(z)^T, base [B] = log_softmax(z)[w].
+ * - `buildMomentGraph(N)`: p_t [V, B], x [K, V], idx [C] (rows of x) -> mu [N * C, B],
+ *   mu[(n - 1) * C + i, b] = sum_v x[idx[i], v]^n p_t[v, b] for n = 1..N.
+ * - `buildPairGraph`: the exact form for P (case, neuron) pairs: z [B, V], x [K, V], case [P],
+ *   row [P], t [P], target [P] -> logp [P] = log_softmax(z[case] + t x[row])[target].
  * - `buildLogProbGraph`: log p(w | u) for a batch of residual-space vectors (layer and head scores).
- * - `buildNaiveImportanceGraph`: the same numbers the slow way, as a test oracle and benchmark
+ * - `buildNaiveImportanceGraph`: the numbers the slow way, as a test oracle and benchmark
  *   baseline: every neuron's r + m_k W_out[k] projected through the unembedding.
  *   Inputs resid [B, D], scale [B], coef [B, Fc], target [B], w_out [Fc, D] -> imp [B, Fc].
  */
@@ -25,7 +33,12 @@ export interface UnembedWeights {
   centre: boolean;
 }
 
-function unembedParams(g: GraphBuilder, u: UnembedWeights): { wU: Param; gain: Param } {
+interface Unembed {
+  wU: Param;
+  gain: Param;
+}
+
+function unembedParams(g: GraphBuilder, u: UnembedWeights): Unembed {
   return {
     wU: { name: g.weight("w_u", u.unembed.data, u.unembed.shape), shape: u.unembed.shape },
     gain: { name: g.weight("g_final", u.normWeight.data, u.normWeight.shape), shape: u.normWeight.shape },
@@ -38,8 +51,16 @@ function centred(g: GraphBuilder, x: string, centre: boolean): string {
 }
 
 /** x [N, D] (already divided by s) -> logits [N, V] */
-function project(g: GraphBuilder, x: string, p: { wU: Param; gain: Param }, centre: boolean): string {
+function project(g: GraphBuilder, x: string, p: Unembed, centre: boolean): string {
   return g.op("Gemm", [g.op("Mul", [centred(g, x, centre), p.gain.name]), p.wU.name], { transB: int(1) });
+}
+
+const unsqueeze = (g: GraphBuilder, x: string, axis: number) => g.op("Unsqueeze", [x, g.constant("int64", [axis])]);
+const squeeze = (g: GraphBuilder, x: string, axis: number) => g.op("Squeeze", [x, g.constant("int64", [axis])]);
+
+/** log_softmax(x)[target] per row: x [N, V], target [N] int64 -> [N] */
+function logSoftmaxAt(g: GraphBuilder, x: string, target: string): string {
+  return squeeze(g, g.op("GatherElements", [g.op("LogSoftmax", [x], { axis: int(-1) }), unsqueeze(g, target, 1)], { axis: int(1) }), 1);
 }
 
 export function buildUGraph(u: UnembedWeights, dModel: number): Uint8Array {
@@ -50,59 +71,83 @@ export function buildUGraph(u: UnembedWeights, dModel: number): Uint8Array {
   return g.toBytes("cna-sweep");
 }
 
-interface Common {
-  g: GraphBuilder;
-  scale: string; // [B, 1]
-  coefScaled: string; // [B, Fc] = m / s
-  target: string; // [B] int64
-  z: string; // [B, V]
-  zTarget: string; // [B, 1]
-  base: string; // [B, 1] log_softmax(z)[w]
+export function buildScaledUGraph(u: UnembedWeights, dModel: number): Uint8Array {
+  const g = new GraphBuilder("u_scaled");
+  const p = unembedParams(g, u);
+  const uT = project(g, g.input("w_out", "float32", ["chunk", dModel]), p, u.centre); // [Fc, V]
+  const hi = g.op("ReduceMax", [uT], { axes: ints([-1]), keepdims: int(1) });
+  const lo = g.op("ReduceMin", [uT], { axes: ints([-1]), keepdims: int(1) });
+  const half = g.op("Mul", [g.op("Sub", [hi, lo]), g.scalar(0.5)]); // [Fc, 1]
+  const mid = g.op("Mul", [g.op("Add", [hi, lo]), g.scalar(0.5)]);
+  // A constant row (half = 0) has U - mid = 0, so any positive divisor gives x = 0.
+  const x = g.op("Div", [g.op("Sub", [uT, mid]), g.op("Max", [half, g.scalar(1e-30)])]);
+  g.output("x_t", x, "float32", ["chunk", u.unembed.shape[0]!]);
+  g.output("h", squeeze(g, half, 1), "float32", ["chunk"]);
+  return g.toBytes("cna-sweep");
 }
 
-function common(name: string, u: UnembedWeights, dModel: number): Common & { p: { wU: Param; gain: Param } } {
-  const g = new GraphBuilder(name);
+export function buildSoftmaxGraph(u: UnembedWeights, dModel: number): Uint8Array {
+  const g = new GraphBuilder("frozen_softmax");
   const p = unembedParams(g, u);
   const resid = g.input("resid", "float32", ["batch", dModel]);
-  const scale = g.op("Unsqueeze", [g.input("scale", "float32", ["batch"]), g.constant("int64", [1])]);
-  const coef = g.input("coef", "float32", ["batch", "chunk"]);
+  const scale = unsqueeze(g, g.input("scale", "float32", ["batch"]), 1);
   const target = g.input("target", "int64", ["batch"]);
   const z = project(g, g.op("Div", [resid, scale]), p, u.centre); // [B, V]
-  const zTarget = g.op("GatherElements", [z, g.op("Unsqueeze", [target, g.constant("int64", [1])])], { axis: int(1) });
-  const base = g.op("Sub", [zTarget, g.op("ReduceLogSumExp", [z], { axes: ints([-1]), keepdims: int(1) })]);
-  return { g, p, scale, coefScaled: g.op("Div", [coef, scale]), target, z, zTarget, base };
+  const vocab = u.unembed.shape[0]!;
+  g.output("z", z, "float32", ["batch", vocab]);
+  // Transposed: the moment GEMMs then stream x^n as their unpacked left operand.
+  g.output("p_t", g.op("Transpose", [g.op("Softmax", [z], { axis: int(-1) })], { perm: ints([1, 0]) }), "float32", [vocab, "batch"]);
+  g.output("base", logSoftmaxAt(g, z, target), "float32", ["batch"]);
+  return g.toBytes("cna-sweep");
 }
 
-export function buildImportanceGraph(u: UnembedWeights, dModel: number): Uint8Array {
-  const { g, coefScaled, target, z, zTarget, base } = common("importance", u, dModel);
-  const vocab = u.unembed.shape[0]!;
-  const uT = g.input("u_t", "float32", ["chunk", vocab]);
-  // X[b, k, v] = z[b, v] + c[b, k] * Ut[k, v]; the logsumexp over v is the kernel that matters.
-  const scaledU = g.op("Mul", [g.op("Unsqueeze", [coefScaled, g.constant("int64", [2])]), uT]); // [B, Fc, V]
-  const x = g.op("Add", [scaledU, g.op("Unsqueeze", [z, g.constant("int64", [1])])]);
-  const lse = g.op("ReduceLogSumExp", [x], { axes: ints([-1]), keepdims: int(0) }); // [B, Fc]
-  const uAtTarget = g.op("Transpose", [g.op("Gather", [uT, target], { axis: int(1) })], { perm: ints([1, 0]) }); // [B, Fc]
-  const logp = g.op("Sub", [g.op("Add", [zTarget, g.op("Mul", [coefScaled, uAtTarget])]), lse]);
-  g.output("imp", g.op("Sub", [logp, base]), "float32", ["batch", "chunk"]);
+export function buildMomentGraph(degree: number, vocab: number): Uint8Array {
+  if (!Number.isInteger(degree) || degree < 1) throw new RangeError(`moment degree must be a positive integer, got ${degree}`);
+  const g = new GraphBuilder(`moments_${degree}`);
+  const pT = g.input("p_t", "float32", [vocab, "batch"]);
+  const x = g.op("Gather", [g.input("x", "float32", ["rows", vocab]), g.input("idx", "int64", ["chunk"])], { axis: int(0) }); // [C, V]
+  const mu: string[] = [];
+  let power = x;
+  for (let n = 1; n <= degree; n++) {
+    if (n > 1) power = g.op("Mul", [power, x]);
+    mu.push(g.op("MatMul", [power, pT])); // [C, B]
+  }
+  g.output("mu", mu.length === 1 ? mu[0]! : g.op("Concat", mu, { axis: int(0) }), "float32", [`${degree}*chunk`, "batch"]);
+  return g.toBytes("cna-sweep");
+}
+
+export function buildPairGraph(vocab: number): Uint8Array {
+  const g = new GraphBuilder("importance_pairs");
+  const z = g.op("Gather", [g.input("z", "float32", ["batch", vocab]), g.input("case", "int64", ["pairs"])], { axis: int(0) }); // [P, V]
+  const x = g.op("Gather", [g.input("x", "float32", ["rows", vocab]), g.input("row", "int64", ["pairs"])], { axis: int(0) });
+  const t = unsqueeze(g, g.input("t", "float32", ["pairs"]), 1);
+  const target = g.input("target", "int64", ["pairs"]);
+  g.output("logp", logSoftmaxAt(g, g.op("Add", [z, g.op("Mul", [t, x])]), target), "float32", ["pairs"]);
   return g.toBytes("cna-sweep");
 }
 
 export function buildNaiveImportanceGraph(u: UnembedWeights, dModel: number): Uint8Array {
-  const { g, p, scale, target, base } = common("importance_naive", u, dModel);
-  const resid = "resid";
-  const coef = "coef";
+  const g = new GraphBuilder("importance_naive");
+  const p = unembedParams(g, u);
+  const resid = g.input("resid", "float32", ["batch", dModel]);
+  const scale = unsqueeze(g, g.input("scale", "float32", ["batch"]), 1);
+  const coef = g.input("coef", "float32", ["batch", "chunk"]);
+  const target = g.input("target", "int64", ["batch"]);
   const wOut = g.input("w_out", "float32", ["chunk", dModel]);
+  const z = project(g, g.op("Div", [resid, scale]), p, u.centre); // [B, V]
+  const zTarget = g.op("GatherElements", [z, unsqueeze(g, target, 1)], { axis: int(1) });
+  const base = g.op("Sub", [zTarget, g.op("ReduceLogSumExp", [z], { axes: ints([-1]), keepdims: int(1) })]); // [B, 1]
   // subvalue v_k = m_k W_out[k]; u_k = r + v_k for every neuron, projected one by one (as rows).
-  const sub = g.op("Mul", [g.op("Unsqueeze", [coef, g.constant("int64", [2])]), wOut]); // [B, Fc, D]
-  const u3 = g.op("Add", [sub, g.op("Unsqueeze", [resid, g.constant("int64", [1])])]); // [B, Fc, D]
-  const scaled = g.op("Div", [u3, g.op("Unsqueeze", [scale, g.constant("int64", [2])])]);
+  const sub = g.op("Mul", [unsqueeze(g, coef, 2), wOut]); // [B, Fc, D]
+  const u3 = g.op("Add", [sub, unsqueeze(g, resid, 1)]); // [B, Fc, D]
+  const scaled = g.op("Div", [u3, unsqueeze(g, scale, 2)]);
   const c = u.centre ? g.op("Sub", [scaled, g.op("ReduceMean", [scaled], { axes: ints([-1]), keepdims: int(1) })]) : scaled;
   const logits = g.op("MatMul", [g.op("Mul", [c, p.gain.name]), g.op("Transpose", [p.wU.name], { perm: ints([1, 0]) })]); // [B, Fc, V]
   const logProbs = g.op("LogSoftmax", [logits], { axis: int(-1) });
-  const idx = g.op("Unsqueeze", [g.op("Unsqueeze", [target, g.constant("int64", [1])]), g.constant("int64", [2])]); // [B, 1, 1]
+  const idx = unsqueeze(g, unsqueeze(g, target, 1), 2); // [B, 1, 1]
   const shape = g.op("Shape", [coef]); // [B, Fc]
   const gathered = g.op("GatherElements", [logProbs, g.op("Expand", [idx, g.op("Concat", [shape, g.constant("int64", [1])], { axis: int(0) })])], { axis: int(2) });
-  const logp = g.op("Squeeze", [gathered, g.constant("int64", [2])]); // [B, Fc]
+  const logp = squeeze(g, gathered, 2); // [B, Fc]
   g.output("imp", g.op("Sub", [logp, base]), "float32", ["batch", "chunk"]);
   return g.toBytes("cna-sweep");
 }
@@ -112,10 +157,8 @@ export function buildLogProbGraph(u: UnembedWeights, dModel: number): Uint8Array
   const g = new GraphBuilder("log_prob");
   const p = unembedParams(g, u);
   const vec = g.input("vec", "float32", ["n", dModel]);
-  const scale = g.op("Unsqueeze", [g.input("scale", "float32", ["n"]), g.constant("int64", [1])]);
-  const target = g.op("Unsqueeze", [g.input("target", "int64", ["n"]), g.constant("int64", [1])]);
-  const logProbs = g.op("LogSoftmax", [project(g, g.op("Div", [vec, scale]), p, u.centre)], { axis: int(-1) }); // [N, V]
-  const picked = g.op("GatherElements", [logProbs, target], { axis: int(1) }); // [N, 1]
-  g.output("logp", g.op("Squeeze", [picked, g.constant("int64", [1])]), "float32", ["n"]);
+  const scale = unsqueeze(g, g.input("scale", "float32", ["n"]), 1);
+  const target = g.input("target", "int64", ["n"]);
+  g.output("logp", logSoftmaxAt(g, project(g, g.op("Div", [vec, scale]), p, u.centre), target), "float32", ["n"]);
   return g.toBytes("cna-sweep");
 }
