@@ -79,7 +79,7 @@ export interface ImportanceInputs {
 
 /** How the u-matrix method's (case, neuron) pairs were scored, summed over score() calls. */
 export interface KernelCounts {
-  /** pairs scored from moments, and the sum of the degrees their neuron group used */
+  /** pairs scored from moments, and the sum over them of the degree their moment run computed (the GEMM work) */
   moments: number;
   degreeSum: number;
   /** pairs scored in log space */
@@ -99,9 +99,16 @@ interface UBlock {
 /** Per runner: attribution() and cna() each make a scorer, and U outlives them. */
 const U_CACHE = new WeakMap<ModelRunner, Map<number, Promise<UBlock>>>();
 
-/** Neurons per moment GEMM, and pairs per log-space run (both also bounded by scratchBytes). */
-const MOMENT_CHUNK = 64;
-const PAIR_CHUNK = 256;
+/**
+ * Rows of x per moment run (~80 of GPT-2's vocabulary): the gathered rows and their powers stay
+ * near the cache, while the GEMM's packing of p_t is shared by enough rows.
+ */
+const MOMENT_CHUNK_BYTES = 16 * 2 ** 20;
+/**
+ * Below this many x elements times degree, a block's moments go in one run at its largest degree:
+ * a run costs more in fixed overhead than the extra degrees (small vocabularies).
+ */
+const ONE_RUN_ELEMENTS = 2 ** 22;
 
 export class NeuronScorer {
   readonly options: ResolvedImportanceOptions;
@@ -163,7 +170,7 @@ export class NeuronScorer {
     const pT = soft.p_t!.data as Float32Array;
     const mu0 = new Float64Array(B); // sum_v p_v: dividing by it cancels softmax's rounding of the normaliser
     for (let v = 0; v < V; v++) for (let b = 0; b < B; b++) mu0[b]! += pT[v * B + b]!;
-    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0 };
+    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0, targets: Int32Array.from(inp.target) };
     for await (const block of this.blocks(layer)) await this.scoreBlock(layerInputs, block, out);
   }
 
@@ -217,18 +224,20 @@ export class NeuronScorer {
       }
       degree[i] = largest < 0 ? 0 : seriesDegree(largest);
     }
-    const write = (b: number, i: number, value: number) => { out[(b * L + layer) * F + block.k0 + i] = value; };
-    for (const [n, rows] of groupByDegree(degree)) {
-      const chunk = Math.max(1, Math.min(MOMENT_CHUNK, Math.floor(this.options.scratchBytes / (3 * V * 4))));
-      for (let j0 = 0; j0 < rows.length; j0 += chunk) await this.moments(li, block, t, limit, n, rows.slice(j0, j0 + chunk), write);
+    const chunk = Math.max(1, Math.floor(Math.min(MOMENT_CHUNK_BYTES, this.options.scratchBytes / 3) / (V * 4)));
+    for (const [n, rows] of degreeGroups(degree, V)) {
+      for (let j0 = 0; j0 < rows.length; j0 += chunk) await this.moments(li, block, t, limit, n, rows.slice(j0, j0 + chunk), out);
     }
-    const perRun = Math.max(1, Math.min(PAIR_CHUNK, Math.floor(this.options.scratchBytes / (4 * V * 4))));
-    for (let j0 = 0; j0 < pairs.length; j0 += perRun) await this.logSpace(li, block, t, pairs.slice(j0, j0 + perRun), write);
+    const perRun = Math.max(1, Math.floor(this.options.scratchBytes / (4 * V * 4)));
+    for (let j0 = 0; j0 < pairs.length; j0 += perRun) await this.logSpace(li, block, t, pairs.slice(j0, j0 + perRun), out);
   }
 
-  /** Pairs (b, rows[j]) with |t| ≤ limit, from moments up to degree n. */
-  private async moments(li: LayerInputs, block: UBlock, t: Float64Array, limit: number, n: number, rows: number[], write: Writer): Promise<void> {
-    const V = this.runner.shape.vocabSize;
+  /**
+   * Pairs (b, rows[j]) with |t| ≤ limit from moments up to degree n; each pair takes the degree
+   * its own |t| needs (≤ n), so its score does not depend on the other cases in the batch.
+   */
+  private async moments(li: LayerInputs, block: UBlock, t: Float64Array, limit: number, n: number, rows: number[], out: Float32Array): Promise<void> {
+    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
     const B = li.inp.batch;
     const K = block.rows;
     const C = rows.length;
@@ -237,25 +246,30 @@ export class NeuronScorer {
       p_t: floatTensor(li.pT, [V, B]), x: floatTensor(block.x, [K, V]), idx: int64Tensor(rows, [C]),
     }, ["mu"])).mu!.data as Float32Array; // [n * C, B]
     const c = new Float64Array(SERIES_MAX_DEGREE + 1);
-    for (let b = 0; b < B; b++) {
-      const w = li.inp.target[b]!;
-      for (let j = 0; j < C; j++) {
-        const i = rows[j]!;
+    const { mu0, targets } = li;
+    const x = block.x;
+    let scored = 0;
+    for (let j = 0; j < C; j++) {
+      const i = rows[j]!;
+      for (let b = 0; b < B; b++) {
         const ti = t[b * K + i]!;
-        if (Math.abs(ti) > limit) continue; // scored in log space
-        seriesCoefficients(ti, n, c);
-        let s = c[0]! * li.mu0[b]!;
-        for (let d = 1; d <= n; d++) s += c[d]! * mu[((d - 1) * C + j) * B + b]!;
-        write(b, i, ti * block.x[i * V + w]! - Math.log(s / li.mu0[b]!));
-        this.counts.moments++;
-        this.counts.degreeSum += n;
+        const a = Math.abs(ti);
+        if (a > limit) continue; // scored in log space
+        const own = seriesDegree(a);
+        seriesCoefficients(ti, own, c);
+        let s = c[0]! * mu0[b]!;
+        for (let d = 1; d <= own; d++) s += c[d]! * mu[((d - 1) * C + j) * B + b]!;
+        out[(b * L + li.layer) * F + block.k0 + i] = ti * x[i * V + targets[b]!]! - Math.log(s / mu0[b]!);
+        scored++;
       }
     }
+    this.counts.moments += scored;
+    this.counts.degreeSum += scored * n;
   }
 
   /** Pairs b * K + i scored exactly: log_softmax(z_b + t x_i)[w_b] - log_softmax(z_b)[w_b]. */
-  private async logSpace(li: LayerInputs, block: UBlock, t: Float64Array, pairs: number[], write: Writer): Promise<void> {
-    const V = this.runner.shape.vocabSize;
+  private async logSpace(li: LayerInputs, block: UBlock, t: Float64Array, pairs: number[], out: Float32Array): Promise<void> {
+    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
     const B = li.inp.batch;
     const K = block.rows;
     const P = pairs.length;
@@ -266,7 +280,7 @@ export class NeuronScorer {
       case: int64Tensor(cases, [P]), row: int64Tensor(pairs.map((q) => q % K), [P]),
       t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.inp.target[b]!), [P]),
     }, ["logp"])).logp!.data as Float32Array;
-    pairs.forEach((q, j) => write(cases[j]!, q % K, logp[j]! - li.base[cases[j]!]!));
+    pairs.forEach((q, j) => { out[(cases[j]! * L + li.layer) * F + block.k0 + (q % K)] = logp[j]! - li.base[cases[j]!]!; });
     this.counts.logSpace += P;
   }
 
@@ -299,9 +313,9 @@ interface LayerInputs {
   base: Float32Array;
   /** [B] sum of p in float64 */
   mu0: Float64Array;
+  /** [B] the target w of each case */
+  targets: Int32Array;
 }
-
-type Writer = (b: number, i: number, value: number) => void;
 
 /** Rows of layer l from per-layer activations [B, L, W] -> [B, W]. */
 function layerRows(data: Float32Array, B: number, L: number, W: number, layer: number): Float32Array {
@@ -310,9 +324,16 @@ function layerRows(data: Float32Array, B: number, L: number, W: number, layer: n
   return out;
 }
 
-/** Indices with degree > 0, grouped by degree (ascending). */
-function groupByDegree(degree: Int32Array): Array<[number, number[]]> {
+/**
+ * Rows with degree > 0 grouped by degree, ascending; one group at the largest degree when the
+ * block is small enough that a run's overhead outweighs the extra degrees (ONE_RUN_ELEMENTS).
+ */
+function degreeGroups(degree: Int32Array, vocab: number): Array<[number, number[]]> {
   const groups = new Map<number, number[]>();
   degree.forEach((n, i) => { if (n > 0) (groups.get(n) ?? groups.set(n, []).get(n)!).push(i); });
-  return [...groups.entries()].sort((a, b) => a[0] - b[0]);
+  const sorted = [...groups.entries()].sort((a, b) => a[0] - b[0]);
+  const top = sorted.at(-1)?.[0] ?? 0;
+  const rows = sorted.reduce((a, [, r]) => a + r.length, 0);
+  if (sorted.length > 1 && rows * vocab * top <= ONE_RUN_ELEMENTS) return [[top, sorted.flatMap(([, r]) => r)]];
+  return sorted;
 }

@@ -82,17 +82,44 @@ const CHEBYSHEV: readonly Float64Array[] = (() => {
   return rows;
 })();
 
+/** Terms kept of each coefficient's series in t²: the next is below 1e-23 for |t| ≤ SERIES_MAX_T. */
+const TERMS = 12;
+
+/**
+ * COEFFICIENTS[N][n * TERMS + i]: c_n(t) = t^n Σ_i COEFFICIENTS[N][n * TERMS + i] t^{2i} for degree N.
+ * c_n(t) = Σ_{m ≤ N} ε_m [x^n]T_m · I_m(t) (ε_0 = 1, else 2), and I_m(t) = Σ_i (t/2)^{m+2i} / (i! (m+i)!).
+ */
+const COEFFICIENTS: readonly Float64Array[] = (() => {
+  const factorial = (k: number) => { let f = 1; for (let i = 2; i <= k; i++) f *= i; return f; };
+  const tables = [new Float64Array(0)];
+  for (let N = 1; N <= SERIES_MAX_DEGREE; N++) {
+    const table = new Float64Array((N + 1) * TERMS);
+    for (let n = 0; n <= N; n++) {
+      for (let i = 0; i < TERMS; i++) {
+        const j = n + 2 * i; // the power of t
+        let sum = 0;
+        for (let m = n; m <= Math.min(N, j); m += 2) sum += (m === 0 ? 1 : 2) * CHEBYSHEV[m]![n]! / (2 ** j * factorial((j - m) / 2) * factorial((j + m) / 2));
+        table[n * TERMS + i] = sum;
+      }
+    }
+    tables.push(table);
+  }
+  return tables;
+})();
+
 /**
  * c_0..c_N of P_N for this t, written to `out` (length ≥ N + 1): Σ_n out[n] · μ_n ≈ S(t).
- * float64 throughout; the coefficients are within a few ulps of t^n / n! plus the Chebyshev
- * correction, so there is no cancellation between them.
+ * float64; each c_n(t) is close to t^n / n! (the Taylor coefficient) plus a small Chebyshev
+ * correction, so the sum has no cancellation between terms.
  */
 export function seriesCoefficients(t: number, degree: number, out: Float64Array): void {
-  out.fill(0, 0, degree + 1);
-  for (let m = 0; m <= degree; m++) {
-    const a = (m === 0 ? 1 : 2) * besselI(m, t);
-    const row = CHEBYSHEV[m]!;
-    // T_m has only the powers of m's parity.
-    for (let n = m & 1; n <= m; n += 2) out[n]! += a * row[n]!;
+  const table = COEFFICIENTS[degree]!;
+  const t2 = t * t;
+  let tn = 1;
+  for (let n = 0; n <= degree; n++) {
+    let acc = 0;
+    for (let i = n * TERMS + TERMS - 1; i >= n * TERMS; i--) acc = acc * t2 + table[i]!;
+    out[n] = acc * tn;
+    tn *= t;
   }
 }
