@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mulberry32 } from "../../core/index.ts";
-import { ModelRunner, NeuronScorer } from "../../worker/index.ts";
-import type { Gpt2Weights, ModelConfig } from "../../worker/index.ts";
+import { attribution, ModelRunner, NeuronScorer } from "../../worker/index.ts";
+import type { Gpt2Weights, LayerScores, ModelConfig } from "../../worker/index.ts";
 import { resolveImportanceOptions } from "../../worker/analyses/index.ts";
 import type { ImportanceInputs, ImportanceOptions } from "../../worker/analyses/index.ts";
 import { SERIES_LIMITS, SERIES_MAX_T } from "../../worker/analyses/lse-series.ts";
@@ -146,6 +146,25 @@ describe("NeuronScorer against a float64 reference", () => {
       expect(got.every(Number.isFinite)).toBe(true);
       expect(maxError(got, want, huge), JSON.stringify(o)).toBeLessThan(TOL);
     }
+  });
+
+  it("attribution scores the same whether neuron scoring waits for many forward batches or none", async () => {
+    const rng = mulberry32(9);
+    const cases = Array.from({ length: 7 }, (_, id) => ({ id, prefixIds: Array.from({ length: 1 + (id % 4) }, () => Math.floor(rng.next() * V)), target: id % V }));
+    const run = async (scoreBatchCases: number) => {
+      const seen: LayerScores[] = [];
+      const partial = await attribution(runner, cases, { maxBatchCases: 2, scoreBatchCases }, (s) => seen.push(s));
+      return { partial, seen };
+    };
+    const one = await run(1);
+    const all = await run(100);
+    expect(all.seen.map((s) => s.caseId)).toEqual(cases.map((c) => c.id));
+    // A batch's largest |t| may pick a higher degree for a neuron: equal within float32 rounding.
+    const close = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).every((x, i) => Math.abs(x - b[i]!) <= 1e-6 * (1 + Math.abs(x)));
+    all.seen.forEach((s, i) => expect(close(s.neurons, one.seen[i]!.neurons)).toBe(true));
+    expect(close(all.partial.impSum, one.partial.impSum)).toBe(true);
+    expect({ ...all.partial, impSum: [], topKCount: [] }).toEqual({ ...one.partial, impSum: [], topKCount: [] });
+    await expect(attribution(runner, cases, { scoreBatchCases: 0 })).rejects.toThrow(/scoreBatchCases/);
   });
 
   it("rejects bad options, naming the field", () => {

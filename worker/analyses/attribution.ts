@@ -5,6 +5,7 @@
  */
 import { topIndices } from "../../core/index.ts";
 import type { AttributionPartial } from "../../core/index.ts";
+import { EngineInputError } from "../onnx/errors.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { argmax, checkCases, chunks, row } from "./common.ts";
 import type { AnalysisCase, Progress } from "./common.ts";
@@ -15,7 +16,10 @@ import type { ImportanceOptions } from "./importance.ts";
 export interface AttributionOptions extends ImportanceOptions {
   topK?: number;
   target?: TargetRule;
+  /** cases per forward pass (default 32) */
   maxBatchCases?: number;
+  /** cases per neuron-scoring call, gathered over forward passes (default 128) */
+  scoreBatchCases?: number;
   onProgress?: Progress;
 }
 
@@ -28,6 +32,15 @@ export interface LayerScores {
   ffnLayers: Float64Array;
   /** [L * H] */
   heads: Float64Array;
+}
+
+/** One forward batch's activations, waiting for its neuron scores. */
+interface PendingBatch {
+  residMid: Float32Array;
+  mlpPost: Float32Array;
+  scale: Float32Array;
+  target: number[];
+  scores: LayerScores[];
 }
 
 export async function attribution(
@@ -43,7 +56,38 @@ export async function attribution(
     attnLayerSum: new Array(L).fill(0), ffnLayerSum: new Array(L).fill(0), headSum: new Array(L * H).fill(0),
   };
   const scorer = new NeuronScorer(runner, options);
+  // Neuron scores wait for scoreBatchCases cases: a score() call pays per layer for U's
+  // powers (and, when U is chunked, for U itself) whatever its batch, so bigger batches are cheaper per case.
+  const scoreBatch = options.scoreBatchCases ?? 128;
+  if (!Number.isInteger(scoreBatch) || scoreBatch < 1) throw new EngineInputError("scoreBatchCases", `scoreBatchCases must be a positive integer, got ${scoreBatch}`);
+  let pending: PendingBatch[] = [];
+  let pendingCases = 0;
   let done = 0;
+  const flush = async () => {
+    const B = pendingCases;
+    const residMid = new Float32Array(B * L * D);
+    const mlpPost = new Float32Array(B * n);
+    const scale = new Float32Array(B);
+    const target: number[] = [];
+    let at = 0;
+    for (const pb of pending) {
+      residMid.set(pb.residMid, at * L * D);
+      mlpPost.set(pb.mlpPost, at * n);
+      scale.set(pb.scale, at);
+      target.push(...pb.target);
+      at += pb.scores.length;
+    }
+    const imp = await scorer.score({ batch: B, residMid, mlpPost, scale, target });
+    pending.flatMap((pb) => pb.scores).forEach((s, b) => {
+      s.neurons = imp.subarray(b * n, (b + 1) * n);
+      for (let j = 0; j < n; j++) p.impSum[j]! += s.neurons[j]!;
+      for (const j of topIndices(s.neurons, p.topK)) p.topKCount[j]!++;
+      onCase?.(s);
+    });
+    pending = [];
+    pendingCases = 0;
+    options.onProgress?.((done += B), cases.length);
+  };
   for (const batch of chunks(cases, options.maxBatchCases ?? 32)) {
     const B = batch.length;
     const o = (await runner.forward({
@@ -53,7 +97,6 @@ export async function attribution(
     const predicted = batch.map((_, b) => argmax(row(o.logits!, b, V)));
     batch.forEach((c, b) => { if (predicted[b] === c.target) p.baselineCorrect++; });
     const w = options.target === "correct" ? batch.map((c) => c.target) : predicted;
-    const imp = await scorer.score({ batch: B, residMid: o.resid_mid!, mlpPost: o.mlp_post!, scale: o.final_scale!, target: w });
 
     // Per case and layer, the vectors whose log p(w) we need: x, x + A, x + head_h (H), r, r + F.
     const per = 4 + H;
@@ -76,8 +119,8 @@ export async function attribution(
     const targets: number[] = [];
     for (let b = 0; b < B; b++) for (let i = 0; i < L * per; i++) { scales[b * L * per + i] = o.final_scale![b]!; targets.push(w[b]!); }
     const lp = await scorer.logProb(vecs, scales, targets);
-    batch.forEach((c, b) => {
-      const s: LayerScores = { caseId: c.id, neurons: imp.subarray(b * n, (b + 1) * n), attnLayers: new Float64Array(L), ffnLayers: new Float64Array(L), heads: new Float64Array(L * H) };
+    const scores = batch.map((c, b): LayerScores => {
+      const s: LayerScores = { caseId: c.id, neurons: new Float32Array(0), attnLayers: new Float64Array(L), ffnLayers: new Float64Array(L), heads: new Float64Array(L * H) };
       for (let l = 0; l < L; l++) {
         const k = (b * L + l) * per;
         s.attnLayers[l] = lp[k + 1]! - lp[k]!;
@@ -87,11 +130,12 @@ export async function attribution(
         p.ffnLayerSum[l]! += s.ffnLayers[l]!;
         for (let h = 0; h < H; h++) p.headSum[l * H + h]! += s.heads[l * H + h]!;
       }
-      for (let j = 0; j < n; j++) p.impSum[j]! += s.neurons[j]!;
-      for (const j of topIndices(s.neurons, p.topK)) p.topKCount[j]!++;
-      onCase?.(s);
+      return s;
     });
-    options.onProgress?.((done += B), cases.length);
+    pending.push({ residMid: o.resid_mid!, mlpPost: o.mlp_post!, scale: o.final_scale!, target: w, scores });
+    pendingCases += B;
+    if (pendingCases >= scoreBatch) await flush();
   }
+  if (pendingCases > 0) await flush();
   return p;
 }
