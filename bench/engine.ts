@@ -12,6 +12,7 @@
 import { stat } from "node:fs/promises";
 import { buildCases, errorInfo, selectPairs } from "../core/index.ts";
 import type { ErrorInfo } from "../core/index.ts";
+import { defaultUBudgetBytes } from "../worker/analyses/index.ts";
 import { loadCheckpoint, ModelRunner } from "../worker/index.ts";
 import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
 import { benchAttribution } from "./attribution.ts";
@@ -28,8 +29,8 @@ import { loadAverage1m, log, machineInfo, round, seconds } from "./timing.ts";
 const HEAD_TARGETS = { packedOverSingle: 10, packedOverPerHead: 1.5 };
 const ATTRIBUTION_TARGET_GPT2 = 50;
 const MIB = 2 ** 20;
-/** The engine's own defaults, passed explicitly so the JSON records them. */
-const U_BUDGET_BYTES = 2 ** 30;
+/** The engine's own defaults, passed explicitly so the JSON records them (U's depends on the machine's memory). */
+const U_BUDGET_BYTES = defaultUBudgetBytes();
 const SCRATCH_BYTES = 256 * MIB;
 
 interface ModelUnderTest {

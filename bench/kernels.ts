@@ -1,19 +1,22 @@
 /**
- * Reference graphs for the attribution kernel's speed, and prototype alternatives to it.
+ * Reference graphs for the attribution kernel's speed, and exp-based alternatives to it.
  *
- * - `ceilingGraph`: one reduction over a [B, chunk, V] fp32 input, nothing else — what ONNX
- *   Runtime can do at best for the engine's logsumexp on the same shape. "ReduceLogSumExp" is
- *   the op the engine uses; "max-shift" is the same value from vectorised ops
- *   (ReduceMax, Sub, Exp, ReduceSum, Log, Add); "exp-sum" is Log(ReduceSum(Exp(x))) with no
- *   shift (safe only for bounded inputs, as here): the least work one exponential per element can cost.
- * - `prototypeScore`: NeuronScorer's numbers (METHOD.md section 3) computed with a different
- *   kernel, for comparison only — the engine does not use these. Logits z = logits(r/s) are
- *   computed once per layer (the engine recomputes them in every chunk); the neurons go in tiles
- *   (the benchmark uses the engine's chunk size, so only the formulation differs):
+ * - `ceilingGraph`: one reduction over a [B, C, V] fp32 input, nothing else: how many
+ *   exponentials per second ONNX Runtime gives at best. "ReduceLogSumExp" is the op the first
+ *   engine kernel used; "max-shift" is the same value from vectorised ops (ReduceMax, Sub, Exp,
+ *   ReduceSum, Log, Add); "exp-sum" is Log(ReduceSum(Exp(x))) with no shift (safe only for
+ *   bounded inputs, as here); "LogSoftmax" is ONNX Runtime's fused softmax kernel with one
+ *   column gathered (what the engine's log-space pairs use). Any kernel that takes one
+ *   exponential per vocabulary entry per neuron·case is bounded by the best of them.
+ * - `momentGemmGraph`: x [C, V] times p_t [V, B], the GEMM the engine's moment kernel runs once
+ *   per degree, alone (no powers, no gather): its MACs per second.
+ * - `prototypeScore`: NeuronScorer's numbers (METHOD.md section 3) from exp-based kernels over
+ *   precomputed U, for comparison only (the engine uses moments). Logits z are computed once per
+ *   layer; the neurons go in tiles:
  *     "max-shift":        lse_k = m_k + log sum_v exp(z_v + c_k U_kv - m_k), m_k = max_v(...)
  *     "softmax-weighted": lse_k = lse(z) + log sum_v softmax(z)_v exp(c_k U_kv)
- *   ("softmax-weighted" skips the max pass and the add of z; it overflows when a single neuron
- *   moves a logit by more than ~88 nats, which a production version would have to detect.)
+ *   ("softmax-weighted" has no overflow guard: it breaks once a neuron moves a logit by more
+ *   than ~88 nats.)
  */
 import { buildUGraph, floatTensor, GraphBuilder, GraphSession, int64Tensor, resolveSessionOptions } from "../worker/onnx/index.ts";
 import type { Attr } from "../worker/onnx/index.ts";
@@ -23,7 +26,7 @@ import type { ModelRunner } from "../worker/index.ts";
 const int = (value: number): Attr => ({ kind: "int", value });
 const ints = (value: number[]): Attr => ({ kind: "ints", value });
 
-export const CEILING_OPS = ["ReduceLogSumExp", "max-shift", "exp-sum"] as const;
+export const CEILING_OPS = ["ReduceLogSumExp", "max-shift", "exp-sum", "LogSoftmax"] as const;
 export type CeilingOp = (typeof CEILING_OPS)[number];
 export type PrototypeKernel = "max-shift" | "softmax-weighted";
 export const PROTOTYPE_KERNELS: readonly PrototypeKernel[] = ["max-shift", "softmax-weighted"];
@@ -43,8 +46,17 @@ export function ceilingGraph(op: CeilingOp): Uint8Array {
     ? g.op("ReduceLogSumExp", [x], { axes: ints([-1]), keepdims: int(0) })
     : op === "max-shift"
       ? g.op("Squeeze", [maxShiftLse(g, x), g.constant("int64", [2])])
-      : g.op("Log", [g.op("ReduceSum", [g.op("Exp", [x]), g.constant("int64", [-1])], { keepdims: int(0) })]);
+      : op === "exp-sum"
+        ? g.op("Log", [g.op("ReduceSum", [g.op("Exp", [x]), g.constant("int64", [-1])], { keepdims: int(0) })])
+        : g.op("Gather", [g.op("LogSoftmax", [x], { axis: int(-1) }), g.constant("int64", [0], [])], { axis: int(2) }); // -lse + x[0]
   g.output("lse", lse, "float32", ["b", "c"]);
+  return g.toBytes("cna-sweep-bench");
+}
+
+/** x [C, V] times p_t [V, B] -> [C, B]: one degree of the engine's moment kernel. */
+export function momentGemmGraph(): Uint8Array {
+  const g = new GraphBuilder("moment_gemm");
+  g.output("mu", g.op("MatMul", [g.input("x", "float32", ["c", "v"]), g.input("p_t", "float32", ["v", "b"])]), "float32", ["c", "b"]);
   return g.toBytes("cna-sweep-bench");
 }
 
@@ -106,10 +118,10 @@ function kernelGraph(kind: PrototypeKernel): Uint8Array {
   return g.toBytes("cna-sweep-bench");
 }
 
-/** U^T of every layer of `runner` through the engine's own U graph: per layer [F, V]. */
+/** U^T of every layer of `runner` (unscaled, for the prototypes): per layer [F, V]. */
 export async function computeU(runner: ModelRunner): Promise<Float32Array[]> {
   const D = runner.shape.dModel;
-  // Same key as NeuronScorer, so this reuses the engine's session when the scorer built it.
+  // Same key as neuronTopTokens, so the session is shared when both run.
   const session = await runner.graph("u-matrix", () => buildUGraph(runner.unembedWeights(), D));
   const out: Float32Array[] = [];
   for (let l = 0; l < runner.shape.nLayer; l++) {
