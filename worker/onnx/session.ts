@@ -11,6 +11,13 @@ export interface SessionOptions {
   provider?: Provider;
   /** Threads inside one operator (default: ONNX Runtime's choice, one per core). */
   intraOpThreads?: number;
+  /**
+   * Whether intra-op worker threads spin while waiting for work (default false). Every graph
+   * variant has its own session and thread pool, and an analysis alternates between variants;
+   * spinning threads of the idle ones, and of other processes on a shared machine, take cores
+   * from the one running. Spinning can still win for a lone session running tiny batches.
+   */
+  intraOpSpinning?: boolean;
   /** Called with human-readable notices (provider fallback). Default: stderr. */
   onNotice?: (message: string) => void;
 }
@@ -18,6 +25,7 @@ export interface SessionOptions {
 export interface ResolvedSessionOptions {
   provider: Provider;
   intraOpThreads: number;
+  intraOpSpinning: boolean;
   onNotice: (message: string) => void;
 }
 
@@ -26,7 +34,9 @@ export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOp
   if (provider !== "cpu" && provider !== "cuda") throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
   const threads = o.intraOpThreads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`intraOpThreads must be a non-negative integer, got ${threads}`);
-  return { provider, intraOpThreads: threads, onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)) };
+  const spinning = o.intraOpSpinning ?? false;
+  if (typeof spinning !== "boolean") throw new RangeError(`intraOpSpinning must be a boolean, got ${String(spinning)}`);
+  return { provider, intraOpThreads: threads, intraOpSpinning: spinning, onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)) };
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -41,6 +51,7 @@ export class GraphSession {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: "all",
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" } } },
     };
     if (options.provider === "cuda") {
       try {
