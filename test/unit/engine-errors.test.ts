@@ -52,4 +52,14 @@ describe("engine input errors", () => {
     await expect(runner.forward({ sequences: [], outputs: ["logits"] })).rejects.toThrow(/empty batch/);
     await expect(headAblation(runner, [])).rejects.toThrow(/no cases/);
   });
+
+  it("refuses reads outside their row, targets outside the vocabulary and a head mask on a sweep", async () => {
+    const sequences = [ok.prefixIds];
+    await expect(runner.readout({ sequences, reads: [[{ index: 4, target: 1 }]] })).rejects.toThrow(/row 0 read position 4 is outside its 4 tokens/);
+    await expect(runner.readout({ sequences, reads: [[]] })).rejects.toThrow(/row 0 has nothing to read/);
+    await expect(runner.readout({ sequences, reads: [] })).rejects.toThrow(/0 read lists for 1 rows/);
+    await expect(runner.readout({ sequences, reads: [[{ index: 3, target: 49 }]] })).rejects.toMatchObject({ code: "BAD_ENGINE_INPUT", field: "target" });
+    await expect(runner.readout({ sequences, reads: [[{ index: 3, target: 1 }]], sweep: true, headMask: new Float32Array(4).fill(1) }))
+      .rejects.toThrow(/a sweep ablates every head itself/);
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * Large checkpoints are not copied into their graphs: the initializers point into the
- * safetensors file (ONNX external data). Both forms must compute the same thing.
+ * safetensors file (ONNX external data). Both forms must compute the same thing, for the forward
+ * graphs and the head-ablation read-out graphs.
  */
 import { describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -25,6 +26,12 @@ describe("external weights", () => {
       const a = await inline.forward({ ...req, outputs: [...req.outputs] });
       const b = await external.forward({ ...req, outputs: [...req.outputs] });
       for (const o of req.outputs) expect(Array.from(b.outputs[o]!)).toEqual(Array.from(a.outputs[o]!));
+      const reads = req.sequences.map((s) => [{ index: s.length - 2, target: 3 }, { index: s.length - 1, target: 7 }]);
+      for (const sweep of [false, true]) {
+        const x = await inline.readout({ sequences: req.sequences, reads, sweep });
+        const y = await external.readout({ sequences: req.sequences, reads, sweep });
+        expect([Array.from(y.top1), Array.from(y.targetProb)]).toEqual([Array.from(x.top1), Array.from(x.targetProb)]);
+      }
       const graphDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`cna-graphs-${name}-`));
       expect(graphDirs().length).toBeGreaterThan(0);
       await inline.close();

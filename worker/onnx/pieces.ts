@@ -22,55 +22,86 @@ export function layerNorm(g: GraphBuilder, x: string, weight: Param, bias: Param
   return g.op("LayerNormalization", [x, weight.name, bias.name], { axis: int(-1), epsilon: float(eps) }, "ln");
 }
 
-/** GPT-2's "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/**
+ * GPT-2's "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), the same function as
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Written in the node order ONNX Runtime's
+ * FastGeluFusion recognises, so the CPU provider runs it as one FastGelu kernel instead of nine
+ * elementwise passes over [B, T, F].
+ */
 export function geluTanh(g: GraphBuilder, x: string): string {
-  const cube = g.op("Mul", [g.op("Mul", [x, x]), x]);
-  const inner = g.op("Add", [x, g.op("Mul", [cube, g.scalar(0.044715)])]);
-  const t = g.op("Tanh", [g.op("Mul", [inner, g.scalar(Math.sqrt(2 / Math.PI))])]);
+  const poly = g.op("Add", [g.op("Mul", [g.op("Mul", [x, g.scalar(0.044715)]), x]), g.scalar(1)]); // 1 + 0.044715 x^2
+  const t = g.op("Tanh", [g.op("Mul", [g.op("Mul", [x, g.scalar(Math.sqrt(2 / Math.PI))]), poly])]);
   return g.op("Mul", [g.op("Mul", [x, g.scalar(0.5)]), g.op("Add", [t, g.scalar(1)])]);
 }
 
-/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), in the node order of ONNX Runtime's GeluFusion. */
 export function geluErf(g: GraphBuilder, x: string): string {
-  const e = g.op("Erf", [g.op("Mul", [x, g.scalar(Math.SQRT1_2)])]);
+  const e = g.op("Erf", [g.op("Div", [x, g.scalar(Math.SQRT2)])]);
   return g.op("Mul", [g.op("Mul", [x, g.scalar(0.5)]), g.op("Add", [e, g.scalar(1)])]);
 }
 
 /** Values the graph needs about the dynamic sequence length, computed once. */
-export interface Positions {
+export interface Sequence {
   /** [T] int64: 0..T-1 */
   range: string;
   /** [T, T] float32: 0 on and below the diagonal, -inf above (causal attention). */
   causalBias: string;
-  /** [B, 1, T] float32: one-hot of each row's last real position (right padding). */
-  lastOneHot: string;
 }
 
-export function positions(g: GraphBuilder, x: string, lastIndex: string): Positions {
-  // x: [B, T, ...]; lastIndex: [B] int64
+/** Positions read in each row: R per row, given as read_index [B, R] int64. */
+export interface Reads {
+  /** [B, R, T] float32: one-hot of each read position */
+  oneHot: string;
+}
+
+/** A sequence whose rows are read at their last real position (right padding). */
+export interface Positions extends Sequence {
+  last: Reads;
+}
+
+export function sequence(g: GraphBuilder, x: string): Sequence {
+  // x: [B, T, ...]
   const seqLen = g.op("Gather", [g.op("Shape", [x]), g.constant("int64", [1], [])], { axis: int(0) }, "seq_len");
   const range = g.op("Range", [g.constant("int64", [0], []), seqLen, g.constant("int64", [1], [])], {}, "pos");
   const rows = g.op("Unsqueeze", [range, g.constant("int64", [1])]); // [T, 1]
   const cols = g.op("Unsqueeze", [range, g.constant("int64", [0])]); // [1, T]
   const future = g.op("Greater", [cols, rows]); // [T, T] bool
-  const causalBias = g.op("Where", [future, g.scalar(-Infinity), g.scalar(0)], {}, "causal");
-  const isLast = g.op("Equal", [cols, g.op("Unsqueeze", [lastIndex, g.constant("int64", [1])])]); // [B, T]
-  const lastOneHot = g.op("Unsqueeze", [g.op("Cast", [isLast], { to: int(1) }), g.constant("int64", [1])], {}, "last"); // [B, 1, T]
-  return { range, causalBias, lastOneHot };
+  return { range, causalBias: g.op("Where", [future, g.scalar(-Infinity), g.scalar(0)], {}, "causal") };
+}
+
+export function reads(g: GraphBuilder, seq: Sequence, index: string): Reads {
+  const cols = g.op("Unsqueeze", [seq.range, g.constant("int64", [0, 1])]); // [1, 1, T]
+  const at = g.op("Unsqueeze", [index, g.constant("int64", [2])]); // [B, R, 1]
+  return { oneHot: g.op("Cast", [g.op("Equal", [cols, at])], { to: int(1) }, "read") }; // [B, R, T]
+}
+
+/** x: [B, T, ...]; lastIndex: [B] int64. */
+export function positions(g: GraphBuilder, x: string, lastIndex: string): Positions {
+  const seq = sequence(g, x);
+  return { ...seq, last: reads(g, seq, g.op("Unsqueeze", [lastIndex, g.constant("int64", [1])])) };
 }
 
 /** x [B, T, ...rest] -> [B, ...rest] at each row's last real position. */
 export function atLast(g: GraphBuilder, pos: Positions, x: string, rest: number[]): string {
-  // Flatten the trailing dims so one batched MatMul [B,1,T] x [B,T,R] does the gather.
-  const r = rest.reduce((a, b) => a * b, 1);
-  const flat = g.op("Reshape", [x, g.constant("int64", [0, -1, r])]); // [B, T, R]
-  const picked = g.op("MatMul", [pos.lastOneHot, flat]); // [B, 1, R]
-  return g.op("Reshape", [picked, g.constant("int64", [0, ...rest])]);
+  return g.op("Reshape", [readRows(g, pos.last, x, rest), g.constant("int64", [0, ...rest])]);
 }
 
-export interface AttentionParams {
+/** x [B, T, ...rest] -> [B, R, ...rest]: each row at its read positions, kept as a length-R sequence. */
+export function readRows(g: GraphBuilder, r: Reads, x: string, rest: number[]): string {
+  // Flatten the trailing dims so one batched MatMul [B,R,T] x [B,T,X] does the gather (exact: a
+  // one-hot row adds one value and zeros).
+  const n = rest.reduce((a, b) => a * b, 1);
+  const flat = g.op("Reshape", [x, g.constant("int64", [0, -1, n])]); // [B, T, X]
+  const picked = g.op("MatMul", [r.oneHot, flat]); // [B, R, X]
+  return rest.length === 1 ? picked : g.op("Reshape", [picked, g.constant("int64", [0, 0, ...rest])]);
+}
+
+export interface QkvParams {
   qkv: Param; // [D, 3D]
   qkvBias: Param; // [3D]
+}
+
+export interface OutParams {
   out: Param; // [D, D] rows grouped by head
   outBias: Param; // [D]
 }
@@ -82,26 +113,40 @@ export interface AttentionResult {
   z: string;
 }
 
+/** [B, T, D] -> [B, H, T, dh] */
+function splitHeads(g: GraphBuilder, t: string, nHead: number, dHead: number): string {
+  return g.op("Transpose", [g.op("Reshape", [t, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 1, 3]) });
+}
+
+/** softmax(q k^T / sqrt(dh) + causal bias) v for q, k, v [B, T, D] -> [B, T, H, dh]. */
+function mix(g: GraphBuilder, q: string, k: string, v: string, causalBias: string, nHead: number, dHead: number): string {
+  const kt = g.op("Transpose", [g.op("Reshape", [k, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 3, 1]) }); // [B, H, dh, T]
+  const scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [splitHeads(g, q, nHead, dHead), kt]), g.scalar(1 / Math.sqrt(dHead))]), causalBias]); // [B, H, T, T]
+  const mixed = g.op("MatMul", [g.op("Softmax", [scores], { axis: int(-1) }), splitHeads(g, v, nHead, dHead)]); // [B, H, T, dh]
+  return g.op("Transpose", [mixed], { perm: ints([0, 2, 1, 3]) });
+}
+
 /**
- * Causal multi-head self-attention; `headMask` ([B, H], 1 keeps a head, 0 ablates it) multiplies
- * each head's slice of z before W_O, at every position.
+ * Causal per-head value mix at every position, before any head mask: x [B, T, D] -> z0 [B, T, H, dh].
+ * A layer read at a few positions only still computes every query here: the attention products
+ * then have the same shapes whatever is read, so a read's numbers never depend on which other
+ * positions or rows are read with it, and its cost is small next to the projections.
  */
-export function attention(
-  g: GraphBuilder, x: string, p: AttentionParams, nHead: number, dHead: number, pos: Positions, headMask: string,
-): AttentionResult {
+export function attentionValues(g: GraphBuilder, x: string, p: QkvParams, nHead: number, dHead: number, seq: Sequence): string {
   const d = nHead * dHead;
   const qkv = linear(g, x, p.qkv, p.qkvBias); // [B, T, 3D]
   const [q, k, v] = g.opN("Split", [qkv, g.constant("int64", [d, d, d])], 3, { axis: int(2) }, "qkv");
-  const heads = (t: string) => g.op("Transpose", [g.op("Reshape", [t!, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 1, 3]) });
-  const qh = heads(q!); // [B, H, T, dh]
-  const kt = g.op("Transpose", [g.op("Reshape", [k!, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 3, 1]) }); // [B, H, dh, T]
-  const vh = heads(v!); // [B, H, T, dh]
-  const scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [qh, kt]), g.scalar(1 / Math.sqrt(dHead))]), pos.causalBias]); // [B, H, T, T]
-  const mixed = g.op("MatMul", [g.op("Softmax", [scores], { axis: int(-1) }), vh]); // [B, H, T, dh]
-  const z0 = g.op("Transpose", [mixed], { perm: ints([0, 2, 1, 3]) }); // [B, T, H, dh]
+  return mix(g, q!, k!, v!, seq.causalBias, nHead, dHead);
+}
+
+/**
+ * Applies the head mask ([B, H], 1 keeps a head, 0 ablates it) to z0 [B, T, H, dh] and projects
+ * through W_O: the attention output [B, T, D] with its bias, and the masked z.
+ */
+export function attentionOutput(g: GraphBuilder, z0: string, headMask: string, p: OutParams, nHead: number, dHead: number): AttentionResult {
   const mask = g.op("Unsqueeze", [headMask, g.constant("int64", [1, 3])]); // [B, 1, H, 1]
   const z = g.op("Mul", [z0, mask], {}, "z");
-  const flat = g.op("Reshape", [z, g.constant("int64", [0, 0, d])]); // [B, T, D]
+  const flat = g.op("Reshape", [z, g.constant("int64", [0, 0, nHead * dHead])]); // [B, T, D]
   return { out: linear(g, flat, p.out, p.outBias), z };
 }
 

@@ -1,9 +1,10 @@
 /**
  * Runs a loaded checkpoint's instrumented graphs on batches of token sequences.
  *
- * Sequences are right-padded (causal attention makes the padding invisible to the real tokens)
- * and every output is read at each row's last real token. Graph variants are built on first use
- * and cached; `close()` releases their sessions.
+ * Sequences are right-padded (causal attention makes the padding invisible to the real tokens).
+ * `forward` reads every output at each row's last real token; `readout` reads top-1 and P(target)
+ * at chosen positions of each row (head ablation). Graph variants are built on first use and
+ * cached; `close()` releases their sessions.
  */
 import { linkSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../model/config.ts";
 import { weightBytes } from "../model/gpt2-weights.ts";
 import type { Gpt2Weights } from "../model/gpt2-weights.ts";
-import { buildGpt2Graph } from "./gpt2.ts";
+import { buildGpt2Graph, buildReadoutGraph } from "./gpt2.ts";
 import type { GraphOutput, WeightTensor } from "./gpt2.ts";
 import type { ExternalRef } from "./graph.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
@@ -25,11 +26,36 @@ export interface ForwardRequest {
   outputs: readonly GraphOutput[];
   /** [B, L, H] multipliers (1 keeps a head, 0 ablates it); default all ones. */
   headMask?: Float32Array;
-  /** [B, L, F] multipliers on the FFN coefficients; default all ones. */
+  /** [B, L, F] multipliers on the FFN coefficients; without one the graph scales none. */
   neuronMask?: Float32Array;
   /** Start at this layer from `residIn` [B, T, D] (the residual entering it at every position). */
   startLayer?: number;
   residIn?: Float32Array;
+}
+
+/** A position of a row to read, and the token whose probability is wanted there. */
+export interface Read {
+  index: number;
+  target: number;
+}
+
+export interface ReadoutRequest {
+  sequences: readonly (readonly number[])[];
+  /** Per row, at least one read (a row carries every case whose prompt is a prefix of its sequence). */
+  reads: readonly (readonly Read[])[];
+  /** [B, L, H] multipliers (1 keeps a head, 0 ablates it); default all ones. Not with `sweep`. */
+  headMask?: Float32Array;
+  /** Every single-head ablation of the rows in one run, instead of one head mask per row (see buildReadoutGraph). */
+  sweep?: boolean;
+}
+
+export interface ReadoutResult {
+  /** Reads per row: rows with fewer reads repeat their last one. */
+  reads: number;
+  /** [N, reads] top-1 token at each read; N = B, or B (1 + L H) for a sweep. */
+  top1: Float32Array;
+  /** [N, reads] softmax probability of the read's target. */
+  targetProb: Float32Array;
 }
 
 export interface ForwardResult {
@@ -94,40 +120,27 @@ export class ModelRunner {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const { nLayer: L, nHead: H, dMlp: F, dModel: D, vocabSize: V, nPositions: P } = this.shape;
-    const B = req.sequences.length;
-    if (B === 0) throw new EngineInputError("batch", `${this.name}: empty batch`);
+    const { nLayer: L, nHead: H, dMlp: F, dModel: D } = this.shape;
     const start = req.startLayer ?? 0;
-    const lengths = req.sequences.map((s) => s.length);
-    const T = Math.max(...lengths);
-    if (Math.min(...lengths) === 0) throw new EngineInputError("sequence", `${this.name}: empty token sequence`);
-    if (T > P) {
-      throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than n_positions = ${P}`);
-    }
+    const tokens = this.tokenFeeds(req.sequences, start === 0);
+    const { B, T } = tokens;
     const feeds: Feeds = {
-      last_index: int64Tensor(lengths.map((n) => n - 1), [B]),
+      ...tokens.feeds,
+      last_index: int64Tensor(req.sequences.map((s) => s.length - 1), [B]),
       head_mask: floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]),
-      neuron_mask: floatTensor(checkedMask(req.neuronMask, B * L * F, "neuron mask", `[${B}, ${L}, ${F}]`), [B, L, F]),
     };
-    if (start === 0) {
-      const ids = new Array<number>(B * T).fill(0);
-      req.sequences.forEach((seq, b) => seq.forEach((tok, t) => {
-        if (!Number.isInteger(tok) || tok < 0 || tok >= V) {
-          throw new EngineInputError("token", `${this.name}: token id ${tok} is outside the vocabulary (0..${V - 1})`);
-        }
-        ids[b * T + t] = tok;
-      }));
-      feeds.input_ids = int64Tensor(ids, [B, T]);
-    } else {
+    if (req.neuronMask !== undefined) feeds.neuron_mask = floatTensor(checkedMask(req.neuronMask, B * L * F, "neuron mask", `[${B}, ${L}, ${F}]`), [B, L, F]);
+    if (start > 0) {
       if (!req.residIn || req.residIn.length !== B * T * D) {
         throw new EngineInputError("resid_in", `${this.name}: resid_in must hold [${B}, ${T}, ${D}] values`);
       }
       feeds.resid_in = floatTensor(req.residIn, [B, T, D]);
     }
     const outputs = [...new Set(req.outputs)].sort();
-    const key = `gpt2|${start}|${outputs.join(",")}`;
+    const neuronMask = req.neuronMask !== undefined;
+    const key = `gpt2|${start}|${outputs.join(",")}${neuronMask ? "|nm" : ""}`;
     const session = await this.sessions.get(key, () => {
-      const variant = { startLayer: start, outputs: new Set(outputs) };
+      const variant = { startLayer: start, neuronMask, outputs: new Set(outputs) };
       if (!this.graphFiles) return buildGpt2Graph(this.config, this.weights, variant);
       const files = this.graphFiles;
       return files.write(key, buildGpt2Graph(this.config, this.weights, { ...variant, external: (t) => files.refer(t) }));
@@ -136,6 +149,68 @@ export class ModelRunner {
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = fetched[o]!.data as Float32Array;
     return result;
+  }
+
+  /** Top-1 token and P(target) at each row's reads, with a head mask or as a sweep of every head (head ablation). */
+  async readout(req: ReadoutRequest): Promise<ReadoutResult> {
+    const { nLayer: L, nHead: H, vocabSize: V } = this.shape;
+    const { B, feeds } = this.tokenFeeds(req.sequences, true);
+    if (req.reads.length !== B) throw new EngineInputError("reads", `${this.name}: ${req.reads.length} read lists for ${B} rows`);
+    const R = Math.max(...req.reads.map((r) => r.length));
+    const index = new Array<number>(B * R);
+    const target = new Array<number>(B * R);
+    req.reads.forEach((list, b) => {
+      if (list.length === 0) throw new EngineInputError("reads", `${this.name}: row ${b} has nothing to read`);
+      for (let i = 0; i < R; i++) {
+        const r = list[Math.min(i, list.length - 1)]!;
+        if (!Number.isInteger(r.index) || r.index < 0 || r.index >= req.sequences[b]!.length) {
+          throw new EngineInputError("reads", `${this.name}: row ${b} read position ${r.index} is outside its ${req.sequences[b]!.length} tokens`);
+        }
+        if (!Number.isInteger(r.target) || r.target < 0 || r.target >= V) {
+          throw new EngineInputError("target", `${this.name}: target token ${r.target} is outside the vocabulary (0..${V - 1})`);
+        }
+        index[b * R + i] = r.index;
+        target[b * R + i] = r.target;
+      }
+    });
+    feeds.read_index = int64Tensor(index, [B, R]);
+    feeds.target = int64Tensor(target, [B, R]);
+    const sweep = req.sweep ?? false;
+    if (sweep && req.headMask) throw new EngineInputError("head mask", `${this.name}: a sweep ablates every head itself; it takes no head mask`);
+    if (!sweep) feeds.head_mask = floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]);
+    const key = sweep ? "gpt2|head-sweep" : "gpt2|readout";
+    const session = await this.sessions.get(key, () => {
+      if (!this.graphFiles) return buildReadoutGraph(this.config, this.weights, { sweep });
+      const files = this.graphFiles;
+      return files.write(key, buildReadoutGraph(this.config, this.weights, { sweep, external: (t: WeightTensor) => files.refer(t) }));
+    });
+    const fetched = await this.runGraph(key, session, B, feeds, ["top1", "target_prob"]);
+    return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: fetched["target_prob"]!.data as Float32Array };
+  }
+
+  /** input_ids (when the graph starts from tokens) for right-padded sequences, checked. */
+  private tokenFeeds(sequences: readonly (readonly number[])[], withIds: boolean): { B: number; T: number; feeds: Feeds } {
+    const { vocabSize: V, nPositions: P } = this.shape;
+    const B = sequences.length;
+    if (B === 0) throw new EngineInputError("batch", `${this.name}: empty batch`);
+    const lengths = sequences.map((s) => s.length);
+    const T = Math.max(...lengths);
+    if (Math.min(...lengths) === 0) throw new EngineInputError("sequence", `${this.name}: empty token sequence`);
+    if (T > P) {
+      throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than n_positions = ${P}`);
+    }
+    const feeds: Feeds = {};
+    if (withIds) {
+      const ids = new Array<number>(B * T).fill(0);
+      sequences.forEach((seq, b) => seq.forEach((tok, t) => {
+        if (!Number.isInteger(tok) || tok < 0 || tok >= V) {
+          throw new EngineInputError("token", `${this.name}: token id ${tok} is outside the vocabulary (0..${V - 1})`);
+        }
+        ids[b * T + t] = tok;
+      }));
+      feeds.input_ids = int64Tensor(ids, [B, T]);
+    }
+    return { B, T, feeds };
   }
 
   /** A session for a graph of this model other than the forward graph (attribution kernels). */
