@@ -15,7 +15,7 @@
  * attention makes that read see exactly the case's tokens.
  */
 import type { HeadAblationPartial } from "../../core/index.ts";
-import type { ModelRunner, ReadoutResult } from "../onnx/runner.ts";
+import type { ModelRunner, ModelShape, ReadoutResult } from "../onnx/runner.ts";
 import { argmax, checkCases, headMask, row, softmaxAt } from "./common.ts";
 import type { AnalysisCase, Progress } from "./common.ts";
 
@@ -31,11 +31,6 @@ export interface HeadAblationOptions {
   onProgress?: Progress;
 }
 
-interface Tally {
-  correct: number[];
-  probSum: number[];
-}
-
 /** A token sequence and the cases read from it (at their own last positions), in case order. */
 interface Row {
   ids: readonly number[];
@@ -45,63 +40,85 @@ interface Row {
 export async function headAblation(runner: ModelRunner, cases: readonly AnalysisCase[], options: HeadAblationOptions = {}): Promise<HeadAblationPartial> {
   const shape = runner.shape;
   checkCases(cases, shape);
-  const { nLayer: L, nHead: H, dMlp: F } = shape;
+  const { nLayer: L, nHead: H } = shape;
   const maxRows = options.maxBatchRows ?? 256;
   const mode = options.mode ?? "packed";
-  const tally: Tally = { correct: new Array(L * H).fill(0), probSum: new Array(L * H).fill(0) };
-  const partial: HeadAblationPartial = {
-    kind: "head-ablation", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length,
-    baselineCorrect: 0, baselineProbSum: 0, correct: tally.correct, probSum: tally.probSum,
-  };
+  const results = new CaseResults(cases, L * H);
   const total = cases.length * L * H;
   let done = 0;
   const progress = (n: number) => options.onProgress?.((done += n), total);
-  const baseline = (c: AnalysisCase, top1: number, prob: number) => {
-    if (top1 === c.target) partial.baselineCorrect++;
-    partial.baselineProbSum += prob;
-  };
 
   if (mode === "single") {
-    for (const c of cases) {
-      const clean = await paperForward(runner, c, null);
-      baseline(c, clean.top1, clean.prob);
-      for (let slot = 0; slot < L * H; slot++) {
-        const out = await paperForward(runner, c, { layer: Math.floor(slot / H), head: slot % H });
-        count(tally, slot, c, out.top1, out.prob);
-        progress(1);
+    for (const [order, c] of cases.entries()) {
+      for (let slot = -1; slot < L * H; slot++) {
+        const out = await paperForward(runner, c, slot < 0 ? null : { layer: Math.floor(slot / H), head: slot % H });
+        results.set(order, slot, out.top1, out.prob);
       }
+      progress(L * H);
     }
-    return partial;
+    return results.partial(shape);
   }
-  const rows = carriers(cases);
+  // Rows of one length batch together (no padding wasted); results do not depend on the batching.
+  const rows = carriers(cases).sort((a, b) => a.ids.length - b.ids.length);
   for (const batch of evenChunks(rows, mode === "packed" ? Math.max(1, Math.floor(maxRows / H)) : maxRows)) {
-    const reads = inCaseOrder(batch);
+    const reads = batch.flatMap((r, b) => r.cases.map(({ order }, i) => ({ order, b, i })));
     const request = { sequences: batch.map((r) => r.ids), reads: batch.map((r) => r.cases.map(({ c }) => ({ index: c.prefixIds.length - 1, target: c.target }))) };
+    const keep = (out: ReadoutResult, slot: number, row: (b: number) => number) => {
+      for (const { order, b, i } of reads) results.set(order, slot, out.top1[row(b) * out.reads + i]!, out.targetProb[row(b) * out.reads + i]!);
+    };
     if (mode === "packed") {
       const out = await runner.readout({ ...request, sweep: true });
+      keep(out, -1, (b) => b);
       // Row b's ablation of (l, h) is row B + (l B + b) H + h of the sweep.
-      const at = (b: number, i: number, slot: number) => (batch.length + (Math.floor(slot / H) * batch.length + b) * H + (slot % H)) * out.reads + i;
-      for (const { c, b, i } of reads) {
-        baseline(c, out.top1[b * out.reads + i]!, out.targetProb[b * out.reads + i]!);
-        for (let slot = 0; slot < L * H; slot++) count(tally, slot, c, out.top1[at(b, i, slot)]!, out.targetProb[at(b, i, slot)]!);
-      }
+      for (let slot = 0; slot < L * H; slot++) keep(out, slot, (b) => batch.length + (Math.floor(slot / H) * batch.length + b) * H + (slot % H));
     } else {
-      const clean = await runner.readout(request);
-      for (const { c, b, i } of reads) baseline(c, clean.top1[b * clean.reads + i]!, clean.targetProb[b * clean.reads + i]!);
+      keep(await runner.readout(request), -1, (b) => b);
       for (let slot = 0; slot < L * H; slot++) {
         const ablate = { layer: Math.floor(slot / H), head: slot % H };
-        const out: ReadoutResult = await runner.readout({ ...request, headMask: headMask(shape, batch.map(() => ablate)) });
-        for (const { c, b, i } of reads) count(tally, slot, c, out.top1[b * out.reads + i]!, out.targetProb[b * out.reads + i]!);
+        keep(await runner.readout({ ...request, headMask: headMask(shape, batch.map(() => ablate)) }), slot, (b) => b);
       }
     }
     progress(reads.length * L * H);
   }
-  return partial;
+  return results.partial(shape);
 }
 
-function count(tally: Tally, slot: number, c: AnalysisCase, top1: number, prob: number): void {
-  if (top1 === c.target) tally.correct[slot]!++;
-  tally.probSum[slot] = tally.probSum[slot]! + prob;
+/**
+ * Top-1 and P(target) of every case, clean (slot -1) and per head slot (layer * H + head). The
+ * sums are taken in case order at the end, so they are the same bits however the cases were
+ * batched.
+ */
+class CaseResults {
+  private readonly prob: Float64Array;
+  private readonly correct: Uint8Array;
+
+  constructor(private readonly cases: readonly AnalysisCase[], private readonly slots: number) {
+    this.prob = new Float64Array(cases.length * (slots + 1));
+    this.correct = new Uint8Array(cases.length * (slots + 1));
+  }
+
+  set(order: number, slot: number, top1: number, prob: number): void {
+    const at = order * (this.slots + 1) + slot + 1;
+    this.prob[at] = prob;
+    this.correct[at] = top1 === this.cases[order]!.target ? 1 : 0;
+  }
+
+  partial(shape: ModelShape): HeadAblationPartial {
+    const p: HeadAblationPartial = {
+      kind: "head-ablation", dims: { nLayer: shape.nLayer, nHead: shape.nHead, dMlp: shape.dMlp }, cases: this.cases.length,
+      baselineCorrect: 0, baselineProbSum: 0, correct: new Array<number>(this.slots).fill(0), probSum: new Array<number>(this.slots).fill(0),
+    };
+    for (let order = 0; order < this.cases.length; order++) {
+      const base = order * (this.slots + 1);
+      p.baselineCorrect += this.correct[base]!;
+      p.baselineProbSum += this.prob[base]!;
+      for (let slot = 0; slot < this.slots; slot++) {
+        p.correct[slot] = p.correct[slot]! + this.correct[base + slot + 1]!;
+        p.probSum[slot] = p.probSum[slot]! + this.prob[base + slot + 1]!;
+      }
+    }
+    return p;
+  }
 }
 
 /** A full forward of one case at batch size 1, logits at every position; top-1 and P(target) at the last. */
@@ -143,11 +160,6 @@ function carriers(cases: readonly AnalysisCase[]): Row[] {
   for (const { row } of rows) row.cases.sort((a, b) => a.order - b.order);
   for (const r of rows) r.first = r.row.cases[0]!.order;
   return rows.sort((a, b) => a.first - b.first).map((r) => r.row);
-}
-
-/** The batch's cases in case order, with their row and read index: results are summed in this order. */
-function inCaseOrder(batch: readonly Row[]): Array<{ c: AnalysisCase; order: number; b: number; i: number }> {
-  return batch.flatMap((r, b) => r.cases.map((e, i) => ({ ...e, b, i }))).sort((x, y) => x.order - y.order);
 }
 
 /** Splits items into the fewest chunks of at most `max`, of sizes differing by at most one (no runt batch). */
