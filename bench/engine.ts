@@ -99,10 +99,13 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   let headAblation: HeadAblationFigures;
   const sessions = { intraOpThreads: o.threads };
   const heads = new ModelRunner(m.name, m.config, m.weights, sessions);
+  // single (batch 1) is also timed on one intra-op thread, its faster setting here.
+  const oneThread = o.threads === 1 ? null : new ModelRunner(m.name, m.config, m.weights, { ...sessions, intraOpThreads: 1 });
   try {
-    headAblation = await benchHeadAblation(heads, { ...m.heads, ...timing, targets: HEAD_TARGETS });
+    headAblation = await benchHeadAblation(heads, oneThread, { ...m.heads, ...timing, targets: HEAD_TARGETS });
   } finally {
     await heads.close();
+    await oneThread?.close();
   }
   log(`${m.name}: attribution`);
   const runner = new ModelRunner(m.name, m.config, m.weights, sessions);
@@ -166,6 +169,9 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
       "Every figure is the median of `reps` timed repetitions after a warm-up; a call shorter than minSampleSeconds is repeated within its repetition and timed per call.",
       "Rates are per second of wall time on this machine, CPU execution provider; loadAverage1m shows how busy the machine was.",
       "headAblation: each mode is timed end to end through headAblation() (its clean pass included); `cases` says how many cases each mode ran.",
+      "headAblation single (a) is the paper's procedure (fp32, batch size 1, one full forward per (case, head): every layer and the logits at every position, as its Hugging Face forward computes them), on this engine, without the notebook's deep copy of the model per head; timed at the bench's threads and at 1 intra-op thread, the faster is the baseline (singleTimings has both).",
+      "headAblation per-head (b): one forward per head over a batch of rows; packed (c): every head of a batch of rows in one sweep run. In both, a prompt's answer-token cases share one row and are read at their own positions; the last layer runs W_O and the MLP at the read positions only.",
+      "headAblation work: floating-point operations of each mode's graphs (matrix products and attention) for the cases it ran; explanation splits each ratio into work saved per pair and FLOP/s gained.",
       "attribution: on GPT-2 small the methods are timed on a slice (`timed`: layers x first neurons); wholeModelSecondsPerBatch scales those rates by neuron count.",
     ],
     startedAt: started.toISOString(),

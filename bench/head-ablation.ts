@@ -2,11 +2,20 @@
  * Head-ablation throughput of the engine's three modes, in (case·head) pairs per second, each
  * timed end to end through `headAblation` (clean pass included, as a user would run it).
  *
- * The modes' repetitions are interleaved (single, per-head, packed, single, ...) so a change in
- * background load during the run hits all three alike. Warm-up runs each mode on one case: that
- * builds every graph variant the mode uses without paying for a full repetition.
- * `explanation` times plain forwards at batch 1 and at packed's batch size to show where the
- * packed/single ratio comes from.
+ * (a) single is the paper's procedure (PAPER-NOTES.md §1-2: fp32, batch size 1, one full
+ * Hugging Face forward per (case, head) with the head's W_O columns zeroed): every layer and the
+ * logits at every position, one case and one head per forward, the last position read. It runs
+ * on the same engine as the other modes (fused GELU and all) and leaves out what the notebook
+ * does besides (a deep copy of the model per head, hooks). It is timed at the bench's thread
+ * count and at one intra-op thread, and the faster is the baseline: its batch-1 forwards are
+ * latency-bound, and extra threads only add synchronisation.
+ * (b) per-head: one forward per head over a batch of rows (answer tokens of a prompt share a row).
+ * (c) packed: every head of a batch of rows in one run of the sweep graph.
+ *
+ * The modes' repetitions are interleaved so a change in background load during the run hits all
+ * of them alike. `work` counts the floating-point operations each mode's graphs perform (matrix
+ * products and attention; elementwise work left out) from the actual cases and batches, so a
+ * ratio splits into work saved and speed (FLOP/s) gained.
  */
 import type { HeadAblationPartial } from "../core/index.ts";
 import { headAblation } from "../worker/index.ts";
@@ -35,98 +44,104 @@ export interface ModeFigure {
   callsPerRep: number[];
   warmupSeconds: number;
   pairsPerSecond: number;
+  /** Work per call: the graphs' floating-point operations, in GFLOP, and per pair in MFLOP. */
+  gflop: number;
+  mflopPerPair: number;
+  gflopPerSecond: number;
 }
 
 export interface HeadAblationFigures {
   unit: "(case·head)/s";
   heads: number;
   maxBatchRows: number;
-  single: ModeFigure;
+  /** (a) the baseline: the faster of the single timings below. */
+  single: ModeFigure & { intraOpThreads: "bench" | 1 };
+  singleTimings: { benchThreads: ModeFigure; oneThread: ModeFigure | null };
   perHead: ModeFigure;
   packed: ModeFigure;
   ratios: { packedOverSingle: Ratio; packedOverPerHead: Ratio };
-  /** per-head and packed must agree (same cases): largest |difference| of mean P(correct) over heads, and of correct counts. */
-  agreement: { maxMeanProbDiff: number; maxCorrectDiff: number };
-  explanation: Awaited<ReturnType<typeof explain>>;
+  /** packed against per-head (same cases) and against single (single's cases): largest |difference| of mean P(correct) over heads, and of correct counts. */
+  agreement: { perHead: Agreement; single: Agreement };
+  /** ratio = work per pair saved x FLOP/s gained. */
+  explanation: {
+    packedOverSingle: { workSaved: number; speedGained: number };
+    packedOverPerHead: { workSaved: number; speedGained: number };
+  };
 }
 
-export async function benchHeadAblation(runner: ModelRunner, plan: HeadAblationPlan): Promise<HeadAblationFigures> {
-  const { nLayer: L, nHead: H } = runner.shape;
-  const modes: Array<{ key: "single" | "perHead" | "packed"; mode: HeadAblationMode; cases: readonly AnalysisCase[] }> = [
-    { key: "single", mode: "single", cases: plan.singleCases },
-    { key: "perHead", mode: "per-head", cases: plan.cases },
-    { key: "packed", mode: "packed", cases: plan.cases },
-  ];
-  const run = (mode: HeadAblationMode, cases: readonly AnalysisCase[]) => headAblation(runner, cases, { mode, maxBatchRows: plan.maxBatchRows });
+interface Agreement {
+  maxMeanProbDiff: number;
+  maxCorrectDiff: number;
+}
 
-  // per-head on one case is exactly single on one case (144 forwards at batch 1 on GPT-2 small),
-  // so its warm-up warms both; packed's builds every start-layer graph variant.
-  const last: Partial<Record<string, HeadAblationPartial>> = {};
+interface ModeRun {
+  key: "singleBench" | "singleOne" | "perHead" | "packed";
+  mode: HeadAblationMode;
+  runner: ModelRunner;
+  cases: readonly AnalysisCase[];
+}
+
+/** `oneThread`: a runner of the same model with one intra-op thread, for single's second timing (null: the bench already runs one). */
+export async function benchHeadAblation(runner: ModelRunner, oneThread: ModelRunner | null, plan: HeadAblationPlan): Promise<HeadAblationFigures> {
+  const { nLayer: L, nHead: H } = runner.shape;
+  const modes: ModeRun[] = [
+    { key: "singleBench", mode: "single", runner, cases: plan.singleCases },
+    ...(oneThread ? [{ key: "singleOne" as const, mode: "single" as const, runner: oneThread, cases: plan.singleCases }] : []),
+    { key: "perHead", mode: "per-head", runner, cases: plan.cases },
+    { key: "packed", mode: "packed", runner, cases: plan.cases },
+  ];
+  const run = (m: ModeRun, cases: readonly AnalysisCase[]) => headAblation(m.runner, cases, { mode: m.mode, maxBatchRows: plan.maxBatchRows });
+
+  // Warm-ups build each mode's graphs and sessions on one case (for single, one forward).
+  const last: Partial<Record<ModeRun["key"], HeadAblationPartial>> = {};
   const timings = await timeInterleaved(modes.map((m) => ({
-    label: `${runner.name} head ablation ${m.mode} (${m.cases.length} cases)`,
-    run: async () => (last[m.key] = await run(m.mode, m.cases)),
-    warmup: m.key === "single" ? null : () => run(m.mode, m.cases.slice(0, 1)),
+    label: `${runner.name} head ablation ${m.mode}${m.key === "singleOne" ? " (1 thread)" : ""} (${m.cases.length} cases)`,
+    run: async () => (last[m.key] = await run(m, m.cases)),
+    warmup: m.mode === "single"
+      ? () => m.runner.forward({ sequences: [m.cases[0]!.prefixIds], outputs: ["logits_all"] })
+      : () => run(m, m.cases.slice(0, 1)),
   })), plan);
-  const figure = (i: number): ModeFigure => {
+  const figure = (key: ModeRun["key"]): ModeFigure => {
+    const i = modes.findIndex((m) => m.key === key);
     const t = timings[i]!;
-    const cases = modes[i]!.cases.length;
-    const pairs = cases * L * H;
+    const m = modes[i]!;
+    const pairs = m.cases.length * L * H;
+    const flop = work(runner.shape, m.mode, m.cases, plan.maxBatchRows);
     return {
-      cases, pairs, medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep,
+      cases: m.cases.length, pairs, medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep,
       warmupSeconds: round(t.warmupSeconds), pairsPerSecond: round(pairs / t.medianSeconds),
+      gflop: round(flop / 1e9), mflopPerPair: round(flop / pairs / 1e6), gflopPerSecond: round(flop / t.medianSeconds / 1e9),
     };
   };
-  const [single, perHead, packed] = [figure(0), figure(1), figure(2)];
+  const benchThreads = figure("singleBench");
+  const one = oneThread ? figure("singleOne") : null;
+  const single = one && one.pairsPerSecond > benchThreads.pairsPerSecond ? { ...one, intraOpThreads: 1 as const } : { ...benchThreads, intraOpThreads: "bench" as const };
+  const [perHead, packed] = [figure("perHead"), figure("packed")];
+  const packedOnSingleCases = await headAblation(runner, plan.singleCases, { mode: "packed", maxBatchRows: plan.maxBatchRows });
+  const split = (a: ModeFigure, b: ModeFigure) => ({
+    workSaved: round(b.mflopPerPair / a.mflopPerPair, 3), speedGained: round(a.gflopPerSecond / b.gflopPerSecond, 3),
+  });
   return {
     unit: "(case·head)/s",
     heads: L * H,
     maxBatchRows: plan.maxBatchRows,
     single,
+    singleTimings: { benchThreads, oneThread: one },
     perHead,
     packed,
     ratios: {
       packedOverSingle: ratio(packed.pairsPerSecond / single.pairsPerSecond, plan.targets.packedOverSingle),
       packedOverPerHead: ratio(packed.pairsPerSecond / perHead.pairsPerSecond, plan.targets.packedOverPerHead),
     },
-    agreement: agreement(last["perHead"]!, last["packed"]!),
-    explanation: await explain(runner, plan, packed.pairsPerSecond / single.pairsPerSecond),
+    agreement: {
+      perHead: agreement(last["perHead"]!, last["packed"]!),
+      single: agreement(last[single.intraOpThreads === 1 ? "singleOne" : "singleBench"]!, packedOnSingleCases),
+    },
+    explanation: { packedOverSingle: split(packed, single), packedOverPerHead: split(packed, perHead) },
   };
 }
 
-/**
- * Why packed/single is what it is: packed wins by (a) batching, measured here as the forward time
- * per row at batch 1 over that at packed's batch size, and (b) reusing the clean prefix, which
- * needs (L+1)/2 recomputed layers per pair where single needs L (both plus the clean pass,
- * L layers per case, i.e. 1/H per pair). Their product predicts the ratio.
- */
-async function explain(runner: ModelRunner, plan: HeadAblationPlan, measured: number) {
-  const { nLayer: L, nHead: H } = runner.shape;
-  const rows = Math.min(plan.maxBatchRows, plan.cases.length * H);
-  const sequences = Array.from({ length: rows }, (_, i) => plan.cases[i % plan.cases.length]!.prefixIds);
-  const sizes = [1, rows];
-  const timings = await timeInterleaved(sizes.map((n) => ({
-    label: `${runner.name} forward batch ${n}`,
-    run: () => runner.forward({ sequences: sequences.slice(0, n), outputs: ["logits"] }),
-  })), plan);
-  const batch1 = timings[0]!.medianSeconds;
-  const batched = timings[1]!.medianSeconds / rows;
-  const batchingGain = batch1 / batched;
-  const layersPerPairSingle = L + 1 / H;
-  const layersPerPairPacked = (L + 1) / 2 + 1 / H;
-  const prefixReuseGain = layersPerPairSingle / layersPerPairPacked;
-  return {
-    forwardSecondsPerRowBatch1: round(batch1),
-    forwardSecondsPerRowBatched: round(batched),
-    batchedRows: rows,
-    batchingGain: round(batchingGain, 3),
-    layersPerPair: { single: round(layersPerPairSingle), packed: round(layersPerPairPacked) },
-    prefixReuseGain: round(prefixReuseGain, 3),
-    predictedPackedOverSingle: round(batchingGain * prefixReuseGain, 3),
-    measuredPackedOverSingle: round(measured, 3),
-  };
-}
-
-function agreement(a: HeadAblationPartial, b: HeadAblationPartial): HeadAblationFigures["agreement"] {
+function agreement(a: HeadAblationPartial, b: HeadAblationPartial): Agreement {
   let prob = 0;
   let correct = 0;
   a.probSum.forEach((p, i) => {
@@ -134,4 +149,77 @@ function agreement(a: HeadAblationPartial, b: HeadAblationPartial): HeadAblation
     correct = Math.max(correct, Math.abs(a.correct[i]! - b.correct[i]!));
   });
   return { maxMeanProbDiff: prob, maxCorrectDiff: correct };
+}
+
+interface Shape {
+  nLayer: number;
+  nHead: number;
+  dModel: number;
+  dMlp: number;
+  vocabSize: number;
+}
+
+/**
+ * Floating-point operations of one headAblation call, as its graphs do them: a multiply-add is
+ * two. Per token and layer: QKV 6D², attention 4TD (scores and mix over T keys), W_O 2D²,
+ * MLP 4DF; per read 2DV for the logits. Rows and batches are formed as the engine forms them
+ * (worker/analyses/head-ablation.ts): a row per longest prompt, its prefixes read from it, rows
+ * in the order of their first case and then by length, split evenly under maxBatchRows
+ * (maxBatchRows / H rows per sweep), padded to the batch's longest row and most reads.
+ */
+function work(s: Shape, mode: HeadAblationMode, cases: readonly AnalysisCase[], maxBatchRows: number): number {
+  const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V } = s;
+  const attention = (T: number) => 6 * D * D + 4 * T * D; // per token, keys at T positions
+  const rest = 2 * D * D + 4 * D * F; // W_O and MLP per token
+  const logits = 2 * D * V;
+  if (mode === "single") {
+    // (L H + 1) full forwards per case, logits at every position.
+    return cases.reduce((sum, c) => {
+      const T = c.prefixIds.length;
+      return sum + (L * H + 1) * (L * T * (attention(T) + rest) + T * logits);
+    }, 0);
+  }
+  const rows = rowsOf(cases).sort((a, b) => a.length - b.length);
+  const size = mode === "packed" ? Math.max(1, Math.floor(maxBatchRows / H)) : maxBatchRows;
+  const n = Math.ceil(rows.length / size);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const batch = rows.slice(Math.floor((i * rows.length) / n), Math.floor(((i + 1) * rows.length) / n));
+    const B = batch.length;
+    const T = Math.max(...batch.map((r) => r.length));
+    const R = Math.max(...batch.map((r) => r.reads));
+    if (mode === "per-head") {
+      // L H + 1 forwards: attention at every position in every layer, W_O and MLP too except in
+      // the last layer, which runs them and the logits at the reads only.
+      total += (L * H + 1) * B * (L * T * attention(T) + (L - 1) * T * rest + R * (rest + logits));
+    } else {
+      // Before layer l's ablations join, the sweep holds B (1 + H l) rows; after, B H more.
+      for (let l = 0; l < L; l++) {
+        const before = B * (1 + H * l);
+        total += before * T * attention(T) + (before + B * H) * (l < L - 1 ? T : R) * rest;
+      }
+      total += B * (1 + L * H) * R * logits;
+    }
+  }
+  return total;
+}
+
+/** The engine's rows: one per case that is no other case's proper prefix, with the cases read from it. */
+function rowsOf(cases: readonly AnalysisCase[]): Array<{ length: number; reads: number }> {
+  const key = (ids: readonly number[]) => ids.join(",");
+  const seqs = [...new Map(cases.map((c) => [key(c.prefixIds), c.prefixIds])).values()];
+  const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((t, i) => t === b[i]);
+  const longest = seqs.filter((s) => !seqs.some((o) => o.length > s.length && isPrefix(s, o)));
+  // A case goes to the longest row that extends it (the first such in the engine's order; only the count matters here).
+  const reads = new Map<string, number>();
+  for (const c of cases) {
+    const row = longest.filter((r) => isPrefix(c.prefixIds, r)).sort((a, b) => b.length - a.length)[0]!;
+    reads.set(key(row), (reads.get(key(row)) ?? 0) + 1);
+  }
+  const first = new Map<string, number>();
+  cases.forEach((c, i) => {
+    const row = longest.filter((r) => isPrefix(c.prefixIds, r)).sort((a, b) => b.length - a.length)[0]!;
+    if (!first.has(key(row))) first.set(key(row), i);
+  });
+  return longest.sort((a, b) => first.get(key(a))! - first.get(key(b))!).map((r) => ({ length: r.length, reads: reads.get(key(r))! }));
 }
