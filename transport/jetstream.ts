@@ -9,9 +9,10 @@
  * its filter must not overlap any other consumer's (the server refuses the second one).
  *
  * Pulls are raw `CONSUMER.MSG.NEXT` requests for one message with the caller's timeout (the
- * client library's pull helpers cannot wait less than a second), each on its own inbox that is
- * kept until the server answers, so a message that arrives after pull() gave up goes to the
- * next pull() rather than waiting out the ack wait. Acks, naks and terms wait for the server's
+ * client library's pull helpers cannot wait less than a second), answered on one inbox
+ * subscription per queue (a token per pull in the reply subject), so a message that arrives
+ * after its pull gave up is recognised and goes to the next pull() rather than waiting out the
+ * ack wait. Acks, naks and terms wait for the server's
  * confirmation; working() does not (a lost heartbeat ends as a redelivery, which is the failure
  * this protocol is built for). Calls made while the broker is away wait for the reconnect
  * within `timeoutMs` (pull: within its own timeout) and repeat what was in flight.
@@ -68,6 +69,10 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private closed = false;
   private readonly where: string;
   private readonly nextSubject: string;
+  /** every answer to a pull or an ack comes to `<inbox>.<token>`; who waits for it, by token */
+  private readonly inbox = createInbox();
+  private readonly answers = new Map<string, (m: Msg) => void>();
+  private tokens = 0;
 
   private constructor(
     private readonly o: ResolvedJetStreamOptions<T>,
@@ -103,6 +108,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       await ensureStream(jsm, o, where);
       const { maxDeliver, ackWaitMs } = await ensureConsumer(jsm, o, where);
       const queue = new JetStreamShardQueue(o, nc, jetstream(nc, { timeout: o.timeoutMs }), jsm, maxDeliver, ackWaitMs);
+      queue.listenForAnswers();
       if (o.onDead) queue.listenForExhaustion();
       await nc.flush(); // the advisory subscription is in place before anything is delivered
       return queue;
@@ -188,24 +194,40 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       const waiter = (answer: Msg | "none") => done(answer);
       const timer = setTimeout(() => done("none"), expiresMs + LATE_ANSWER_GRACE_MS);
       this.waiting.add(waiter);
-      void watch.down.then(() => done("lost"));
-      const inbox = createInbox();
-      // max 1: the server answers a request for one message with that message or one status;
-      // the inbox outlives this pull until then, so a late message is kept, not lost
-      this.nc.subscribe(inbox, {
-        max: 1,
-        callback: (_err, m) => {
-          if (ackInfo(m.reply)) {
-            if (!done(m)) this.keepLate(m);
-            return;
-          }
-          const status = `${m.headers?.code ?? "?"} ${m.headers?.description ?? ""}`.trim();
-          if (/^(408|404|409 Exceeded MaxWaiting|409 Leadership Change)/.test(status)) done("none");
-          else if (/^409 Server Shutdown/.test(status)) done("lost");
-          else done(new QueueUnavailableError(this.where, `pull from ${this.o.stream}/${this.o.durable} at ${this.where} answered ${status}`));
-        },
+      const token = String(++this.tokens);
+      // the link went down: the server forgets the pull (an answer that still comes is kept as late)
+      void watch.down.then(() => {
+        this.answers.delete(token);
+        done("lost");
       });
-      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), { reply: inbox });
+      // the server answers a request for one message with that message or one status
+      this.answers.set(token, (m) => {
+        this.answers.delete(token);
+        if (ackInfo(m.reply)) {
+          if (!done(m)) this.keepLate(m);
+          return;
+        }
+        const status = `${m.headers?.code ?? "?"} ${m.headers?.description ?? ""}`.trim();
+        if (/^(408|404|409 Exceeded MaxWaiting|409 Leadership Change)/.test(status)) done("none");
+        else if (/^409 Server Shutdown/.test(status)) done("lost");
+        else done(new QueueUnavailableError(this.where, `pull from ${this.o.stream}/${this.o.durable} at ${this.where} answered ${status}`));
+      });
+      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), { reply: `${this.inbox}.${token}` });
+    });
+  }
+
+  /**
+   * Routes answers by token. A token is forgotten once answered; a message whose pull is
+   * forgotten (its answer came after a reconnect) is kept for the next pull.
+   */
+  private listenForAnswers(): void {
+    const prefix = `${this.inbox}.`;
+    this.nc.subscribe(`${prefix}*`, {
+      callback: (_err, m) => {
+        const answer = this.answers.get(m.subject.slice(prefix.length));
+        if (answer) answer(m);
+        else if (ackInfo(m.reply)) this.keepLate(m);
+      },
     });
   }
 
@@ -265,7 +287,26 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
 
   /** Sends an ack-kind reply and waits for the server to confirm it processed it. */
   private async confirm(raw: Msg, body: string, what: string): Promise<void> {
-    await this.call(what, this.o.durable, (timeout) => this.nc.request(raw.reply!, body, { timeout }));
+    await this.call(what, this.o.durable, (timeout) => this.request(raw.reply!, body, timeout));
+  }
+
+  /** One request answered on the shared inbox (rejects after `timeoutMs`). */
+  private request(subject: string, body: string, timeoutMs: number): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      const token = String(++this.tokens);
+      const timer = setTimeout(() => {
+        this.answers.delete(token);
+        reject(new Error(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.answers.set(token, (m) => {
+        this.answers.delete(token);
+        clearTimeout(timer);
+        const code = m.headers?.code ?? 0; // a status, e.g. 503 when nothing listens on the subject
+        if (code >= 400) reject(new Error(`answered ${code} ${m.headers?.description ?? ""}`.trim()));
+        else resolve(m);
+      });
+      this.nc.publish(subject, body, { reply: `${this.inbox}.${token}` });
+    });
   }
 
   /**
