@@ -11,7 +11,8 @@
  * With t = (m_k / s) h_k, Imp(l, k) = t x_k[w] - log S, S = sum_v p_v exp(t x_k[v]):
  * - |t| ≤ SERIES_MAX_T (most pairs): S from the power moments sum_v p_v x_k[v]^n, n ≤ N, a GEMM
  *   each, and Chebyshev coefficients (lse-series.ts; relative error ≤ 1e-7 by construction).
- *   Neurons are grouped by the degree N their largest such |t| needs.
+ *   Neurons are grouped by the degree N their largest such |t| needs; each pair then uses the
+ *   degree its own |t| needs.
  * - larger |t|: log_softmax(z + t x_k)[w] - log_softmax(z)[w] in log space (LogSoftmax shifts by
  *   the row maximum, so no exp overflows however large t is).
  */
