@@ -165,7 +165,7 @@ interface Shape {
  * MLP 4DF; per read 2DV for the logits. Rows and batches are formed as the engine forms them
  * (worker/analyses/head-ablation.ts): a row per longest prompt, its prefixes read from it, rows
  * in the order of their first case and then by length, split evenly under maxBatchRows
- * (maxBatchRows / H rows per sweep), padded to the batch's longest row and most reads.
+ * (maxBatchRows / (1 + L H) rows per sweep), padded to the batch's longest row and most reads.
  */
 function work(s: Shape, mode: HeadAblationMode, cases: readonly AnalysisCase[], maxBatchRows: number): number {
   const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V } = s;
@@ -180,7 +180,7 @@ function work(s: Shape, mode: HeadAblationMode, cases: readonly AnalysisCase[], 
     }, 0);
   }
   const rows = rowsOf(cases).sort((a, b) => a.length - b.length);
-  const size = mode === "packed" ? Math.max(1, Math.floor(maxBatchRows / H)) : maxBatchRows;
+  const size = mode === "packed" ? Math.max(1, Math.floor(maxBatchRows / (1 + L * H))) : maxBatchRows;
   const n = Math.ceil(rows.length / size);
   let total = 0;
   for (let i = 0; i < n; i++) {

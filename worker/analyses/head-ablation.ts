@@ -24,8 +24,9 @@ export type HeadAblationMode = "packed" | "per-head" | "single";
 export interface HeadAblationOptions {
   mode?: HeadAblationMode;
   /**
-   * Rows per forward pass (default 256); batches are split evenly under it. In packed mode it
-   * bounds the rows ablating one layer's heads, so a run holds up to (1 + L H) / H times as many.
+   * Rows per forward pass (default 256); batches are split evenly under it. A packed run of B
+   * rows grows to B (1 + L H) rows by its last layer, so it takes maxBatchRows / (1 + L H) rows
+   * (at least one).
    */
   maxBatchRows?: number;
   onProgress?: Progress;
@@ -60,7 +61,7 @@ export async function headAblation(runner: ModelRunner, cases: readonly Analysis
   }
   // Rows of one length batch together (no padding wasted); results do not depend on the batching.
   const rows = carriers(cases).sort((a, b) => a.ids.length - b.ids.length);
-  for (const batch of evenChunks(rows, mode === "packed" ? Math.max(1, Math.floor(maxRows / H)) : maxRows)) {
+  for (const batch of evenChunks(rows, mode === "packed" ? Math.max(1, Math.floor(maxRows / (1 + L * H))) : maxRows)) {
     const reads = batch.flatMap((r, b) => r.cases.map(({ order }, i) => ({ order, b, i })));
     const request = { sequences: batch.map((r) => r.ids), reads: batch.map((r) => r.cases.map(({ c }) => ({ index: c.prefixIds.length - 1, target: c.target }))) };
     const keep = (out: ReadoutResult, slot: number, row: (b: number) => number) => {
