@@ -99,7 +99,7 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   let headAblation: HeadAblationFigures;
   const sessions = { intraOpThreads: o.threads };
   const heads = new ModelRunner(m.name, m.config, m.weights, sessions);
-  // single (batch 1) is also timed on one intra-op thread, its faster setting here.
+  // single (batch 1) is also timed on one intra-op thread, often its faster setting.
   const oneThread = o.threads === 1 ? null : new ModelRunner(m.name, m.config, m.weights, { ...sessions, intraOpThreads: 1 });
   try {
     headAblation = await benchHeadAblation(heads, oneThread, { ...m.heads, ...timing, targets: HEAD_TARGETS });

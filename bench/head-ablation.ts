@@ -7,8 +7,8 @@
  * logits at every position, one case and one head per forward, the last position read. It runs
  * on the same engine as the other modes (fused GELU and all) and leaves out what the notebook
  * does besides (a deep copy of the model per head, hooks). It is timed at the bench's thread
- * count and at one intra-op thread, and the faster is the baseline: its batch-1 forwards are
- * latency-bound, and extra threads only add synchronisation.
+ * count and at one intra-op thread, and the faster is the baseline: a batch-1 forward of a small
+ * model gains nothing from more threads but their synchronisation.
  * (b) per-head: one forward per head over a batch of rows (answer tokens of a prompt share a row).
  * (c) packed: every head of a batch of rows in one run of the sweep graph.
  *
