@@ -1,5 +1,5 @@
 /**
- * Part 1 of the orchestration benchmark: one small zoo sweep run embedded (runEmbedded in this
+ * Part 1 of the orchestration benchmark: the zoo sweep (`cna demo`'s) run embedded (runEmbedded in this
  * process, 3 worker loops) and distributed (a nats-server, a `cna coordinator` process and 3
  * `cna worker` processes). Distributed wall time runs from SubmitSweep to the first WatchSweep
  * update in SUCCEEDED; process start-up (spawn until every worker pulls) is timed apart. Each
@@ -23,7 +23,7 @@ import { log, median, round } from "./timing.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const CLI = join(REPO, "cli", "cna.js");
-export const SWEEP_MODELS = ["arith-2l-d64", "arith-3l-d96"] as const;
+export const SWEEP_MODELS = ["arith-2l-d64", "arith-3l-d96", "arith-4l-d128"] as const;
 const STEP_MS = 120_000;
 
 export interface SweepCompareOptions {
@@ -48,13 +48,13 @@ export interface SweepCompareFigures {
   rankingsByteIdentical: boolean;
 }
 
-/** zoo-quick.yaml restricted to 2 models × 2 operators × 1D; every other field as there. */
+/** The sweep of zoo-quick.yaml (what `cna demo` runs): every zoo model × the four operators × 1D, every other field as there. */
 function sweepYaml(name: string): string {
   return `name: ${name}
 seed: 0
 models:
 ${SWEEP_MODELS.map((m) => `  - path: ${join(REPO, "models", m)}`).join("\n")}
-operators: ["+", "-"]
+operators: ["+", "-", "*", "/"]
 digits: [1D]
 templates: [4]
 cases: { sample: 100 }

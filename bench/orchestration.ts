@@ -1,5 +1,5 @@
 /**
- * The orchestration benchmark: (1) the same small zoo sweep embedded vs distributed (nats-server,
+ * The orchestration benchmark: (1) the zoo sweep (`cna demo`'s) embedded vs distributed (nats-server,
  * `cna coordinator`, 3 `cna worker` processes), wall time and ratio, rankings compared byte for
  * byte; (2) control-plane capacity, shard completions per second with a no-op stage over the
  * in-process queue and over JetStream + gRPC. One JSON object on stdout, every figure from this run.
