@@ -15,14 +15,14 @@
  * fsynced with the next `append`. The results directory, not the journal, says what is stored,
  * so a crash that drops the last notes loses no result.
  *
- * Group commit: blobs are written on libuv's thread pool, concurrently, and one directory fsync
- * covers every rename that finished before it began, so the cost of durability is shared by the
- * shards reported together instead of paid by each in turn on the event loop.
+ * Group commit: blobs are written on one storage thread (blob-writer.ts), and one directory
+ * fsync covers the renames of every blob that queued while it was busy, so the cost of
+ * durability is shared by the shards reported together, and none of it is paid on the event loop.
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { blobWriter } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
 
 export type JournalEvent =
@@ -47,9 +47,6 @@ export class SweepStore {
   private journalFd: number | null = null;
   /** shard id → its blob being written: a second copy waits for the first, then compares */
   private readonly writing = new Map<string, Promise<void>>();
-  /** the results-directory fsync now running, and the one that will start after it */
-  private dirSyncRunning: Promise<void> = Promise.resolve();
-  private dirSyncNext: Promise<void> | null = null;
   private tmpCounter = 0;
   /** notes not written yet (written by the end of this turn of the event loop) */
   private notes: string[] = [];
@@ -145,36 +142,9 @@ export class SweepStore {
     writeSync(this.journalFd, text);
   }
 
-  /** temp file, fsync, rename, then the (shared) directory fsync. */
-  private async writeResult(path: string, bytes: Uint8Array): Promise<void> {
-    const tmp = `${path}.tmp-${process.pid}-${++this.tmpCounter}`;
-    const file = await open(tmp, "w");
-    try {
-      await file.writeFile(bytes);
-      await file.sync();
-    } catch (err) {
-      await file.close().catch(() => undefined);
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await file.close();
-    await rename(tmp, path);
-    await this.syncResultsDir();
-  }
-
-  /**
-   * One fsync of the results directory for every rename finished before it starts: a caller
-   * joins the fsync that has not started yet, or starts one after the one running now.
-   */
-  private syncResultsDir(): Promise<void> {
-    if (this.dirSyncNext) return this.dirSyncNext;
-    const next = this.dirSyncRunning.catch(() => undefined).then(() => {
-      this.dirSyncNext = null; // renames from here on need the next fsync
-      this.dirSyncRunning = fsyncDirectory(this.resultsDir);
-      return this.dirSyncRunning;
-    });
-    this.dirSyncNext = next;
-    return next;
+  /** temp file, fsync, rename, directory fsync: on the storage thread, grouped with other blobs. */
+  private writeResult(path: string, bytes: Uint8Array): Promise<void> {
+    return blobWriter.write(`${path}.tmp-${process.pid}-${++this.tmpCounter}`, path, bytes);
   }
 
   private resultPath(shardId: string): string {
@@ -199,15 +169,6 @@ export function writeAtomic(path: string, bytes: Uint8Array | string): void {
     fsyncSync(dirFd);
   } finally {
     closeSync(dirFd);
-  }
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

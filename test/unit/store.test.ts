@@ -3,7 +3,7 @@
  * digest), and a journal whose last line was torn by a crash is repaired, not refused.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SweepStore } from "../../coordinator/index.ts";
@@ -47,6 +47,18 @@ describe("SweepStore", () => {
     expect(readdirSync(join(dir, "results")).sort()).toEqual(["s1.json", ...Array.from({ length: 40 }, (_, i) => `t${i}.json`)].sort());
     expect(readFileSync(join(dir, "results", "t7.json"), "utf8")).toBe("r7");
     expect(readFileSync(join(dir, "results", "s1.json"), "utf8")).toBe("one");
+  });
+
+  it("rejects a result it cannot store, naming the shard and the directory, and stores the next one", async () => {
+    const dir = fresh();
+    const store = new SweepStore(dir);
+    store.open();
+    rmSync(join(dir, "results"), { recursive: true });
+    await expect(store.putResult("s1", new TextEncoder().encode("x"))).rejects.toThrow(/cannot store the result of shard s1 in .*results: .*ENOENT/);
+    expect(store.hasResult("s1")).toBe(false);
+    mkdirSync(join(dir, "results"));
+    expect(await store.putResult("s1", new TextEncoder().encode("x"))).toMatchObject({ outcome: "stored" });
+    store.close();
   });
 
   it("writes notes by the end of the event-loop turn, in order with the appended events, and replays them", async () => {

@@ -1,0 +1,107 @@
+/**
+ * Durable blob writes off the event loop, with group commit. One storage thread per process
+ * takes every blob: it writes it to a temp file, fsyncs and renames it, and after each batch
+ * (the blobs that queued while it was busy) fsyncs each directory it renamed into, once, before
+ * it answers. One message each way per blob, instead of a thread-pool round trip for each of
+ * the seven file operations: the coordinator's event loop stays free for the network.
+ *
+ * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
+ * loader (tsx, a build) runs this module.
+ */
+import { Worker } from "node:worker_threads";
+
+const THREAD_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+const path = require("node:path");
+let queue = [];
+parentPort.on("message", (m) => {
+  if (queue.push(m) === 1) setImmediate(flush);
+});
+function fsyncPath(p, flags) {
+  const fd = fs.openSync(p, flags);
+  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+}
+function flush() {
+  const batch = queue;
+  queue = [];
+  const answers = [];
+  const dirs = new Map();
+  for (const m of batch) {
+    try {
+      const fd = fs.openSync(m.tmp, "w");
+      try {
+        fs.writeSync(fd, m.bytes);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(m.tmp, m.path);
+      const dir = path.dirname(m.path);
+      const answer = { id: m.id, error: null };
+      if (!dirs.has(dir)) dirs.set(dir, []);
+      dirs.get(dir).push(answer);
+      answers.push(answer);
+    } catch (err) {
+      try { fs.rmSync(m.tmp, { force: true }); } catch {}
+      answers.push({ id: m.id, error: String((err && err.message) || err) });
+    }
+  }
+  for (const [dir, renamed] of dirs) {
+    try { fsyncPath(dir, "r"); } catch (err) { for (const a of renamed) a.error = "fsync of " + dir + ": " + String((err && err.message) || err); }
+  }
+  parentPort.postMessage(answers);
+}
+`;
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class BlobWriter {
+  private thread: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private lastId = 0;
+
+  /** Resolves once `path` holds `bytes` and its directory entry is on disk (via `tmp`, same directory). */
+  write(tmp: string, path: string, bytes: Uint8Array): Promise<void> {
+    const thread = this.start();
+    const id = ++this.lastId;
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending.size === 0) thread.ref(); // keeps the process alive while writes are owed
+      this.pending.set(id, { resolve, reject });
+      thread.postMessage({ id, tmp, path, bytes });
+    });
+  }
+
+  private start(): Worker {
+    if (this.thread) return this.thread;
+    const thread = new Worker(THREAD_SOURCE, { eval: true });
+    thread.unref();
+    thread.on("message", (answers: Array<{ id: number; error: string | null }>) => {
+      for (const a of answers) {
+        const p = this.pending.get(a.id);
+        if (!p) continue;
+        this.pending.delete(a.id);
+        if (a.error === null) p.resolve();
+        else p.reject(new Error(a.error));
+      }
+      if (this.pending.size === 0) thread.unref();
+    });
+    const lost = (why: string) => {
+      if (this.thread !== thread) return;
+      this.thread = null; // the next write starts a new thread
+      const owed = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of owed) p.reject(new Error(`the storage thread ${why}`));
+    };
+    thread.on("error", (err) => lost(`failed: ${err.message}`));
+    thread.on("exit", (code) => lost(`exited (${code})`));
+    this.thread = thread;
+    return thread;
+  }
+}
+
+/** The process's storage thread, shared by every store. */
+export const blobWriter = new BlobWriter();
