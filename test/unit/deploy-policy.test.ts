@@ -10,17 +10,16 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { OVERLAYS, kustomizeMissing, objectId, renderOverlay } from "../../deploy/check.ts";
+import { describe, expect, it } from "vitest";
+import { OVERLAYS, objectId } from "../../deploy/check.ts";
 import type { K8sObject, Overlay } from "../../deploy/check.ts";
 import { containerPort, flagsOf, named, podTemplates, portOfAddress, selected, selects } from "../../deploy/inspect.ts";
 import type { LabelSelector, PodTemplate, ServicePort } from "../../deploy/inspect.ts";
 import { JETSTREAM_DEFAULTS } from "../../transport/index.ts";
-import { prerequisite } from "../helpers/prereq.ts";
+import { kubectl, renderOverlaysBeforeAll } from "../helpers/deploy.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const README = readFileSync(join(ROOT, "deploy", "README.md"), "utf8");
-const kubectl = prerequisite("kubectl (kustomize v5)", kustomizeMissing);
 
 interface Peer {
   podSelector?: LabelSelector;
@@ -73,12 +72,7 @@ function allowed(objects: readonly K8sObject[], target: PodTemplate, direction: 
 }
 
 describe.skipIf(kubectl.skip)("deploy/ policy", () => {
-  const rendered = new Map<Overlay, K8sObject[]>();
-  beforeAll(() => {
-    kubectl.assert();
-    for (const overlay of OVERLAYS) rendered.set(overlay, renderOverlay(overlay));
-  }, 300_000);
-  const objectsOf = (overlay: Overlay): K8sObject[] => rendered.get(overlay)!;
+  const objectsOf = renderOverlaysBeforeAll();
   const template = (overlay: Overlay, app: string): PodTemplate => podTemplates(objectsOf(overlay)).find((t) => appOf(t) === app)!;
 
   describe.each(OVERLAYS)("overlay %s", (overlay) => {

@@ -7,26 +7,20 @@
  * over the workers, and `cna` flags that the CLI knows and that agree with the ports declared.
  * Network policy, autoscaling, monitoring and secrets: deploy-policy.test.ts.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../../cli/index.ts";
-import { OVERLAYS, kustomizeMissing, objectId, renderKustomization, renderOverlay, schemaErrors } from "../../deploy/check.ts";
-import type { K8sObject, Overlay } from "../../deploy/check.ts";
+import { OVERLAYS, objectId, renderKustomization, schemaErrors } from "../../deploy/check.ts";
+import type { K8sObject } from "../../deploy/check.ts";
 import { containerPort, flagsOf, named, podTemplates, portOfAddress, quantity, selected, selects } from "../../deploy/inspect.ts";
 import type { PodTemplate, ServicePort } from "../../deploy/inspect.ts";
-import { prerequisite } from "../helpers/prereq.ts";
+import { kubectl, renderOverlaysBeforeAll } from "../helpers/deploy.ts";
 
-const kubectl = prerequisite("kubectl (kustomize v5)", kustomizeMissing);
 
 /** The coordinator's and workers' pods (images from deploy/docker, running `cna`), not NATS. */
 const isCna = (t: PodTemplate): boolean => t.labels["app.kubernetes.io/name"]?.startsWith("cna-") ?? false;
 
 describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
-  const rendered = new Map<Overlay, K8sObject[]>();
-  beforeAll(() => {
-    kubectl.assert();
-    for (const overlay of OVERLAYS) rendered.set(overlay, renderOverlay(overlay));
-  }, 300_000);
-  const objectsOf = (overlay: Overlay): K8sObject[] => rendered.get(overlay)!;
+  const objectsOf = renderOverlaysBeforeAll();
 
   it("renders the base on its own (a cluster without KEDA or the Prometheus Operator)", () => {
     const kinds = new Set(renderKustomization("base").map((o) => o.kind));
