@@ -130,7 +130,11 @@ export class ShardWorker {
       const partial = await this.o.execute(task, this.models);
       return { partial, started, runMs: performance.now() - started, heartbeat };
     } catch (err) {
-      await this.settleFailure(msg, err, heartbeat);
+      try {
+        await this.settleFailure(msg, err);
+      } finally {
+        this.release(heartbeat);
+      }
       return null;
     }
   }
@@ -143,30 +147,31 @@ export class ShardWorker {
       // runMs is compute only: the coordinator tells it from the queue wait
       await this.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
       await msg.ack();
-      clearInterval(c.heartbeat);
-      this.inFlight--;
       this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: c.partial.cases });
     } catch (err) {
-      await this.settleFailure(msg, err, c.heartbeat);
+      await this.settleFailure(msg, err);
+    } finally {
+      this.release(c.heartbeat);
     }
   }
 
+  /** The shard is settled: its heartbeat stops and it no longer counts as held. */
+  private release(heartbeat: ReturnType<typeof setInterval>): void {
+    clearInterval(heartbeat);
+    this.inFlight--;
+  }
+
   /** Classes a failure once: retryable → nak(delay); terminal → ReportFailure + term(). */
-  private async settleFailure(msg: QueueMessage<ShardTask>, err: unknown, heartbeat: ReturnType<typeof setInterval>): Promise<void> {
+  private async settleFailure(msg: QueueMessage<ShardTask>, err: unknown): Promise<void> {
     const task = msg.data;
     const info = errorInfo(err);
     this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
-    try {
-      const settled = info.retryable
-        ? msg.nak(this.o.retryDelayMs)
-        : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt: msg.deliveryCount, ...info });
-      // settling fails too while the broker is away; the shard then comes back after the ack wait
-      // by itself, so the failure is told and this loop goes on (rather than ending the worker)
-      await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: msg.id, ...errorInfo(e) }));
-    } finally {
-      clearInterval(heartbeat);
-      this.inFlight--;
-    }
+    const settled = info.retryable
+      ? msg.nak(this.o.retryDelayMs)
+      : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt: msg.deliveryCount, ...info });
+    // settling fails too while the broker is away; the shard then comes back after the ack wait
+    // by itself, so the failure is told and this loop goes on (rather than ending the worker)
+    await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: msg.id, ...errorInfo(e) }));
   }
 
   /** Reports, trying again after a retryable failure (backing off to 5 s) while the worker runs; draining, it throws. */
