@@ -2,8 +2,8 @@
  * Durable blob writes off the event loop, with group commit. One storage thread per process
  * takes every blob: it writes it to a temp file, fsyncs and renames it, and after each batch
  * (the blobs that queued while it was busy) fsyncs each directory it renamed into, once, before
- * it answers. One message each way per blob, instead of a thread-pool round trip for each of
- * the seven file operations: the coordinator's event loop stays free for the network.
+ * it answers. One message each way per blob, instead of a thread-pool round trip for each file
+ * operation: the coordinator's event loop stays free for the network.
  *
  * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
  * loader (tsx, a build) runs this module.
@@ -65,7 +65,7 @@ export class BlobWriter {
   private lastId = 0;
 
   /** Resolves once `path` holds `bytes` and its directory entry is on disk (via `tmp`, same directory). */
-  write(tmp: string, path: string, bytes: Uint8Array): Promise<void> {
+  write(tmp: string, path: string, bytes: Uint8Array | string): Promise<void> {
     const thread = this.start();
     const id = ++this.lastId;
     return new Promise<void>((resolve, reject) => {
@@ -105,3 +105,10 @@ export class BlobWriter {
 
 /** The process's storage thread, shared by every store. */
 export const blobWriter = new BlobWriter();
+
+let temps = 0;
+
+/** Writes a file durably on the storage thread: temp file beside it, fsync, rename, directory fsync. */
+export function writeDurably(path: string, bytes: Uint8Array | string): Promise<void> {
+  return blobWriter.write(`${path}.tmp-${process.pid}-${++temps}`, path, bytes);
+}

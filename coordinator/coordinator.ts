@@ -22,7 +22,8 @@ import { TERMINAL_STATES } from "./grpc/backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
 import { planSpecOf } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
-import { SweepStore, writeAtomic } from "./store.ts";
+import { writeDurably } from "./blob-writer.ts";
+import { SweepStore } from "./store.ts";
 import { SweepRun } from "./sweep.ts";
 import type { SweepEvent } from "./sweep.ts";
 
@@ -65,7 +66,7 @@ export class Coordinator implements SweepBackend {
     const root = join(this.o.dataDir, "sweeps");
     mkdirSync(root, { recursive: true });
     const idFile = join(this.o.dataDir, "instance-id");
-    if (!existsSync(idFile)) writeAtomic(idFile, `${randomUUID()}\n`);
+    if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
     this.instanceId = readFileSync(idFile, "utf8").trim();
     for (const id of readdirSync(root).sort()) {
       if (!existsSync(join(root, id, "journal.jsonl"))) continue;
@@ -179,7 +180,7 @@ export class Coordinator implements SweepBackend {
       if (existsSync(file)) return readFileSync(file, "utf8");
       const merged = e.run.rankings();
       const json = rankingsText(this.o.finishRankings ? await this.o.finishRankings(merged, e.run.spec) : merged);
-      writeAtomic(file, json);
+      await writeDurably(file, json);
       return json;
     })();
     e.final.catch(() => (e.final = undefined));

@@ -12,7 +12,8 @@
  * console.log(await run.done, run.rankings());
  * ```
  */
-export { SweepStore, digestOf, writeAtomic } from "./store.ts";
+export { SweepStore, digestOf } from "./store.ts";
+export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
 export { cellName, cellPairCount, planSpecOf, planStage, rangeKey, shardIdOf } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";

@@ -20,9 +20,9 @@
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { blobWriter } from "./blob-writer.ts";
+import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
 
 export type JournalEvent =
@@ -47,7 +47,6 @@ export class SweepStore {
   private journalFd: number | null = null;
   /** shard id → its blob being written: a second copy waits for the first, then compares */
   private readonly writing = new Map<string, Promise<void>>();
-  private tmpCounter = 0;
   /** notes not written yet (written by the end of this turn of the event loop) */
   private notes: string[] = [];
 
@@ -97,7 +96,7 @@ export class SweepStore {
     const digest = digestOf(bytes);
     for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId)) await first.catch(() => undefined);
     if (existsSync(path)) return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
-    const writing = this.writeResult(path, bytes);
+    const writing = writeDurably(path, bytes); // on the storage thread, grouped with other blobs
     this.writing.set(shardId, writing);
     try {
       await writing;
@@ -142,33 +141,9 @@ export class SweepStore {
     writeSync(this.journalFd, text);
   }
 
-  /** temp file, fsync, rename, directory fsync: on the storage thread, grouped with other blobs. */
-  private writeResult(path: string, bytes: Uint8Array): Promise<void> {
-    return blobWriter.write(`${path}.tmp-${process.pid}-${++this.tmpCounter}`, path, bytes);
-  }
-
   private resultPath(shardId: string): string {
     if (!/^[a-z0-9-]{1,128}$/.test(shardId)) throw new StoreError(this.dir, `invalid shard id ${JSON.stringify(shardId)}`);
     return join(this.resultsDir, `${shardId}.json`);
-  }
-}
-
-/** temp file in the same directory, fsync, rename, fsync the directory. */
-export function writeAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, typeof bytes === "string" ? Buffer.from(bytes) : bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(join(path, ".."), "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
   }
 }
 
