@@ -12,10 +12,10 @@
  * client library's pull helpers cannot wait less than a second), answered on one inbox
  * subscription per queue (a token per pull in the reply subject), so a message that arrives
  * after its pull gave up is recognised and goes to the next pull() rather than waiting out the
- * ack wait. Acks, naks and terms wait for the server's
- * confirmation; working() does not (a lost heartbeat ends as a redelivery, which is the failure
- * this protocol is built for). Calls made while the broker is away wait for the reconnect
- * within `timeoutMs` (pull: within its own timeout) and repeat what was in flight.
+ * ack wait. Acks, naks and terms wait for the server's confirmation (on the same inbox);
+ * working() does not (a lost heartbeat ends as a redelivery, which is the failure this protocol
+ * is built for). Calls made while the broker is away wait for the reconnect within `timeoutMs`
+ * (pull: within its own timeout) and repeat what was in flight.
  *
  * Where it differs from MemoryShardQueue, because the broker does:
  * - dedup holds for `duplicateWindowMs`, not forever; and after a broker restart nats-server
