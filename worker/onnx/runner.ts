@@ -139,12 +139,8 @@ export class ModelRunner {
     const outputs = [...new Set(req.outputs)].sort();
     const neuronMask = req.neuronMask !== undefined;
     const key = `gpt2|${start}|${outputs.join(",")}${neuronMask ? "|nm" : ""}`;
-    const session = await this.sessions.get(key, () => {
-      const variant = { startLayer: start, neuronMask, outputs: new Set(outputs) };
-      if (!this.graphFiles) return buildGpt2Graph(this.config, this.weights, variant);
-      const files = this.graphFiles;
-      return files.write(key, buildGpt2Graph(this.config, this.weights, { ...variant, external: (t) => files.refer(t) }));
-    });
+    const variant = { startLayer: start, neuronMask, outputs: new Set(outputs) };
+    const session = await this.weightedSession(key, (external) => buildGpt2Graph(this.config, this.weights, { ...variant, external }));
     const fetched = await this.runGraph(key, session, B, feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = fetched[o]!.data as Float32Array;
@@ -179,11 +175,7 @@ export class ModelRunner {
     if (sweep && req.headMask) throw new EngineInputError("head mask", `${this.name}: a sweep ablates every head itself; it takes no head mask`);
     if (!sweep) feeds.head_mask = floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]);
     const key = sweep ? "gpt2|head-sweep" : "gpt2|readout";
-    const session = await this.sessions.get(key, () => {
-      if (!this.graphFiles) return buildReadoutGraph(this.config, this.weights, { sweep });
-      const files = this.graphFiles;
-      return files.write(key, buildReadoutGraph(this.config, this.weights, { sweep, external: (t: WeightTensor) => files.refer(t) }));
-    });
+    const session = await this.weightedSession(key, (external) => buildReadoutGraph(this.config, this.weights, { sweep, external }));
     const fetched = await this.runGraph(key, session, B, feeds, ["top1", "target_prob"]);
     return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: fetched["target_prob"]!.data as Float32Array };
   }
@@ -211,6 +203,17 @@ export class ModelRunner {
       feeds.input_ids = int64Tensor(ids, [B, T]);
     }
     return { B, T, feeds };
+  }
+
+  /**
+   * The session of a graph over this model's weights: initializers inside it, or, with external
+   * weights, references into the checkpoint (the graph then written beside it).
+   */
+  private weightedSession(key: string, build: (external: ((t: WeightTensor) => ExternalRef | undefined) | undefined) => Uint8Array): Promise<GraphSession> {
+    return this.sessions.get(key, () => {
+      const files = this.graphFiles;
+      return files ? files.write(key, build((t) => files.refer(t))) : build(undefined);
+    });
   }
 
   /** A session for a graph of this model other than the forward graph (attribution kernels). */
