@@ -20,7 +20,7 @@
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
@@ -49,6 +49,12 @@ export class SweepStore {
   private readonly writing = new Map<string, Promise<void>>();
   /** notes not written yet (written by the end of this turn of the event loop) */
   private notes: string[] = [];
+  /**
+   * ids of the stored results: read from the results directory at open, kept up to date by
+   * putResult (this store is the directory's only writer), so asking costs no file-system lookup
+   * on the event loop, where a lookup waits behind the storage thread's renames and fsyncs
+   */
+  private readonly stored = new Set<string>();
 
   constructor(readonly dir: string) {
     this.journalPath = join(dir, "journal.jsonl");
@@ -59,6 +65,8 @@ export class SweepStore {
   open(): JournalEvent[] {
     try {
       mkdirSync(this.resultsDir, { recursive: true });
+      this.stored.clear();
+      for (const name of readdirSync(this.resultsDir)) if (name.endsWith(".json")) this.stored.add(name.slice(0, -".json".length));
       const text = existsSync(this.journalPath) ? readFileSync(this.journalPath, "utf8") : "";
       const events = parseJournal(text, this.journalPath);
       // Drop a torn last line so the next append starts on a line of its own.
@@ -95,11 +103,12 @@ export class SweepStore {
     const path = this.resultPath(shardId);
     const digest = digestOf(bytes);
     for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId)) await first.catch(() => undefined);
-    if (existsSync(path)) return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
+    if (this.stored.has(shardId)) return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
     const writing = writeDurably(path, bytes); // on the storage thread, grouped with other blobs
     this.writing.set(shardId, writing);
     try {
       await writing;
+      this.stored.add(shardId);
     } catch (err) {
       throw new StoreError(this.dir, `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`, err);
     } finally {
@@ -109,7 +118,7 @@ export class SweepStore {
   }
 
   hasResult(shardId: string): boolean {
-    return existsSync(this.resultPath(shardId));
+    return this.stored.has(shardId);
   }
 
   getResult(shardId: string): Uint8Array {

@@ -49,6 +49,23 @@ describe("SweepStore", () => {
     expect(readFileSync(join(dir, "results", "s1.json"), "utf8")).toBe("one");
   });
 
+  it("knows after a restart what is stored: a later copy is a duplicate, and a temp file left by a crash is not a result", async () => {
+    const dir = fresh();
+    const enc = (s: string) => new TextEncoder().encode(s);
+    const first = new SweepStore(dir);
+    first.open();
+    await first.putResult("s1", enc("one"));
+    first.close();
+    writeFileSync(join(dir, "results", "s2.json.tmp-1-1"), "torn"); // a crash between write and rename
+    const again = new SweepStore(dir);
+    again.open();
+    expect([again.hasResult("s1"), again.hasResult("s2")]).toEqual([true, false]);
+    expect(await again.putResult("s1", enc("uno"))).toMatchObject({ outcome: "duplicate", matches: false });
+    expect(await again.putResult("s2", enc("two"))).toMatchObject({ outcome: "stored" });
+    expect(again.hasResult("s2")).toBe(true);
+    again.close();
+  });
+
   it("rejects a result it cannot store, naming the shard and the directory, and stores the next one", async () => {
     const dir = fresh();
     const store = new SweepStore(dir);
