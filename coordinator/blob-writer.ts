@@ -2,8 +2,9 @@
  * Durable blob writes off the event loop, with group commit. One storage thread per process
  * takes every blob: it writes it to a temp file, fsyncs and renames it, and after each batch
  * (the blobs that queued while it was busy) fsyncs each directory it renamed into, once, before
- * it answers. One message each way per blob, instead of a thread-pool round trip for each file
- * operation: the coordinator's event loop stays free for the network.
+ * it answers. The blobs of one turn of the event loop go over in one message, and the answers
+ * of one batch come back in one, instead of a thread-pool round trip for each file operation:
+ * the coordinator's event loop stays free for the network.
  *
  * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
  * loader (tsx, a build) runs this module.
@@ -15,8 +16,8 @@ const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
 const path = require("node:path");
 let queue = [];
-parentPort.on("message", (m) => {
-  if (queue.push(m) === 1) setImmediate(flush);
+parentPort.on("message", (blobs) => {
+  if (queue.push(...blobs) === blobs.length) setImmediate(flush);
 });
 function fsyncPath(p, flags) {
   const fd = fs.openSync(p, flags);
@@ -59,20 +60,37 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+interface OwedBlob {
+  id: number;
+  tmp: string;
+  path: string;
+  bytes: Uint8Array | string;
+}
+
 export class BlobWriter {
   private thread: Worker | null = null;
   private readonly pending = new Map<number, Pending>();
   private lastId = 0;
+  /** blobs of this turn of the event loop, posted to the thread together at its end */
+  private outgoing: OwedBlob[] = [];
 
   /** Resolves once `path` holds `bytes` and its directory entry is on disk (via `tmp`, same directory). */
   write(tmp: string, path: string, bytes: Uint8Array | string): Promise<void> {
-    const thread = this.start();
     const id = ++this.lastId;
     return new Promise<void>((resolve, reject) => {
-      if (this.pending.size === 0) thread.ref(); // keeps the process alive while writes are owed
       this.pending.set(id, { resolve, reject });
-      thread.postMessage({ id, tmp, path, bytes });
+      // one message (one wake-up of the thread) per turn, however many blobs it carries
+      if (this.outgoing.push({ id, tmp, path, bytes }) === 1) setImmediate(() => this.post());
     });
+  }
+
+  private post(): void {
+    const blobs = this.outgoing.filter((b) => this.pending.has(b.id)); // a lost thread rejected what it owed
+    this.outgoing = [];
+    if (blobs.length === 0) return;
+    const thread = this.start();
+    thread.ref(); // keeps the process alive while writes are owed
+    thread.postMessage(blobs);
   }
 
   private start(): Worker {
