@@ -12,6 +12,11 @@ export interface QueueMessage<T> {
   readonly data: T;
   /** 1 on first delivery */
   readonly deliveryCount: number;
+  /**
+   * done: never delivered again. A broker may apply it a moment after this resolves (JetStream
+   * acks are not confirmed), and an ack lost on the way ends as a redelivery, which the
+   * coordinator recognises as a duplicate of the result it stored.
+   */
   ack(): Promise<void>;
   /** back to the queue, redelivered after `delayMs` */
   nak(delayMs?: number): Promise<void>;
@@ -26,7 +31,7 @@ export interface ShardQueue<T> {
   publish(id: string, data: T): Promise<boolean>;
   /** waits up to `timeoutMs` for a message; null when none came */
   pull(timeoutMs: number): Promise<QueueMessage<T> | null>;
-  /** messages waiting plus delivered-but-unacked */
+  /** messages waiting plus delivered-but-unacked, as the broker has them (acks it has not applied yet count as unacked) */
   pending(): Promise<{ waiting: number; unacked: number }>;
   close(): Promise<void>;
 }

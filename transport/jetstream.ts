@@ -12,10 +12,12 @@
  * client library's pull helpers cannot wait less than a second), answered on one inbox
  * subscription per queue (a token per pull in the reply subject), so a message that arrives
  * after its pull gave up is recognised and goes to the next pull() rather than waiting out the
- * ack wait. Acks, naks and terms wait for the server's confirmation (on the same inbox);
- * working() does not (a lost heartbeat ends as a redelivery, which is the failure this protocol
- * is built for). Calls made while the broker is away wait for the reconnect within `timeoutMs`
- * (pull: within its own timeout) and repeat what was in flight.
+ * ack wait. Publishes (their PubAck), naks and terms wait for the server's answer on the same
+ * inbox; acks and working() do not: a lost ack or heartbeat ends as a redelivery, which is the
+ * failure this protocol is built for (a worker acks only what the coordinator stored, so the
+ * redelivered shard is reported again and recognised as a duplicate), and a confirmation would
+ * cost a message per shard. Calls made while the broker is away wait for the reconnect within
+ * `timeoutMs` (pull: within its own timeout) and repeat what was in flight.
  *
  * Where it differs from MemoryShardQueue, because the broker does:
  * - dedup holds for `duplicateWindowMs`, not forever; and after a broker restart nats-server
@@ -30,14 +32,14 @@
  * A background failure (an exhaustion advisory that could not be resolved to its id) is thrown
  * by the next publish(), pull() or pending().
  */
-import { connect, createInbox, credsAuthenticator, nanos } from "@nats-io/transport-node";
-import type { Msg, NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { connect, createInbox, credsAuthenticator, headers, nanos } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { readFile } from "node:fs/promises";
 import { SpecError } from "../core/index.ts";
 import type { QueueMessage, ShardQueue } from "../core/index.ts";
-import { QueueClosedError, QueueUnavailableError } from "./errors.ts";
+import { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
 import { resolveJetStreamOptions, shardSubject } from "./jetstream-options.ts";
 import type { JetStreamOptions, ResolvedJetStreamOptions } from "./jetstream-options.ts";
 import { ensureConsumer, ensureStream, failure } from "./jetstream-setup.ts";
@@ -77,7 +79,6 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private constructor(
     private readonly o: ResolvedJetStreamOptions<T>,
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     /** the consumer's max_deliver as the server has it (another instance may have set it) */
     private readonly maxDeliver: number,
@@ -107,7 +108,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       });
       await ensureStream(jsm, o, where);
       const { maxDeliver, ackWaitMs } = await ensureConsumer(jsm, o, where);
-      const queue = new JetStreamShardQueue(o, nc, jetstream(nc, { timeout: o.timeoutMs }), jsm, maxDeliver, ackWaitMs);
+      const queue = new JetStreamShardQueue(o, nc, jsm, maxDeliver, ackWaitMs);
       queue.listenForAnswers();
       if (o.onDead) queue.listenForExhaustion();
       await nc.flush(); // the advisory subscription is in place before anything is delivered
@@ -124,9 +125,13 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     if (typeof id !== "string" || id === "" || /[\r\n]/.test(id)) throw new SpecError("id", `a message id must be a non-empty single-line string, got ${JSON.stringify(id)}`);
     const subject = shardSubject(this.o.subjectPrefix, this.o.subjectOf(data));
     const payload = new TextEncoder().encode(JSON.stringify(data));
-    const options = { msgID: id, expect: { streamName: this.o.stream } };
-    // the msgID makes a retry after a lost link harmless
-    const ack = await this.call(`publish of ${id} to ${subject}`, null, (timeout) => this.js.publish(subject, payload, { ...options, timeout }));
+    const h = headers();
+    h.set("Nats-Msg-Id", id); // makes a retry after a lost link harmless
+    h.set("Nats-Expected-Stream", this.o.stream);
+    // answered on the shared inbox, as pulls and acks are: the stream's PubAck, or its refusal
+    const answer = await this.call(`publish of ${id} to ${subject}`, null, (timeout) => this.request(subject, payload, timeout, h));
+    const ack = answer.json<{ duplicate?: boolean; error?: { code: number; err_code?: number; description: string } }>();
+    if (ack.error) throw new QueueConfigError(this.o.stream, null, `publish of ${id} to ${subject} at ${this.where}: ${ack.error.description} (${ack.error.code}${ack.error.err_code ? `/${ack.error.err_code}` : ""})`);
     return !ack.duplicate;
   }
 
@@ -265,7 +270,9 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       deliveryCount,
       ack: async () => {
         if (!live()) return;
-        await this.confirm(raw, "+ACK", `ack of ${id}`);
+        // not confirmed (see the header): a lost ack ends as a redelivery, reported again and deduplicated
+        if (this.link.connected && !this.nc.isDraining()) this.nc.publish(raw.reply!, "+ACK");
+        else await this.confirm(raw, "+ACK", `ack of ${id}`);
         settle();
       },
       nak: async (delayMs = 0) => {
@@ -291,7 +298,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   }
 
   /** One request answered on the shared inbox (rejects after `timeoutMs`). */
-  private request(subject: string, body: string, timeoutMs: number): Promise<Msg> {
+  private request(subject: string, body: string | Uint8Array, timeoutMs: number, h?: MsgHdrs): Promise<Msg> {
     return new Promise((resolve, reject) => {
       const token = String(++this.tokens);
       const timer = setTimeout(() => {
@@ -305,7 +312,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         if (code >= 400) reject(new Error(`answered ${code} ${m.headers?.description ?? ""}`.trim()));
         else resolve(m);
       });
-      this.nc.publish(subject, body, { reply: `${this.inbox}.${token}` });
+      this.nc.publish(subject, body, { reply: `${this.inbox}.${token}`, ...(h ? { headers: h } : {}) });
     });
   }
 

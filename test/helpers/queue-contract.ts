@@ -6,6 +6,19 @@
 import { describe, expect, it } from "vitest";
 import type { ShardQueue } from "../../core/index.ts";
 
+/**
+ * What pending() settles to once the broker applied the acks sent so far (JetStream applies an
+ * ack a moment after ack() resolves): polled until it matches or `withinMs` passed.
+ */
+export async function settledPending(q: Pick<ShardQueue<unknown>, "pending">, expected: { waiting: number; unacked: number }, withinMs = 5_000): Promise<{ waiting: number; unacked: number }> {
+  const until = Date.now() + withinMs;
+  for (;;) {
+    const now = await q.pending();
+    if ((now.waiting === expected.waiting && now.unacked === expected.unacked) || Date.now() >= until) return now;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export interface QueueFactory {
   /** a fresh, empty queue; dead (exhausted or terminated) messages are reported to onDead */
   (o: { ackWaitMs: number; maxDeliver: number; onDead: (id: string, reason: string) => void }): Promise<ShardQueue<{ n: number }>>;
@@ -29,7 +42,7 @@ export function queueContract(name: string, make: QueueFactory): void {
       await m1.ack();
       await m2.ack();
       expect(await q.pull(50)).toBeNull();
-      expect(await q.pending()).toEqual({ waiting: 0, unacked: 0 });
+      expect(await settledPending(q, { waiting: 0, unacked: 0 })).toEqual({ waiting: 0, unacked: 0 });
       await q.close();
     });
 
@@ -59,7 +72,7 @@ export function queueContract(name: string, make: QueueFactory): void {
       await silent.ack(); // a late ack from the old holder does not count
       await back.ack();
       await alive.ack();
-      expect(await q.pending()).toEqual({ waiting: 0, unacked: 0 });
+      expect(await settledPending(q, { waiting: 0, unacked: 0 })).toEqual({ waiting: 0, unacked: 0 });
       await q.close();
     });
 
