@@ -50,6 +50,8 @@ interface Entry {
   /** (time, shards stored, cases done) samples for the rates and the ETA */
   samples: Array<[number, number, number]>;
   watchers: Set<(v: SweepView) => void>;
+  /** watchers are told at the end of this turn of the event loop (one view for every change in it) */
+  notifying: boolean;
   /** the final rankings.json text, once the sweep has finished (written by finalRankings()) */
   final?: Promise<string>;
 }
@@ -154,7 +156,7 @@ export class Coordinator implements SweepBackend {
   private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, quarantined: Map<string, string>, cancelled: boolean): Promise<Entry> {
     const entry: Entry = {
       run: undefined as unknown as SweepRun, store, name: id.replace(/-[0-9a-f]{10}$/, ""), createdAt, updatedAt: createdAt,
-      samples: [], watchers: new Set(),
+      samples: [], watchers: new Set(), notifying: false,
     };
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
@@ -198,16 +200,20 @@ export class Coordinator implements SweepBackend {
     e.updatedAt = new Date();
     const now = e.updatedAt.getTime();
     const last = e.samples.at(-1);
-    const sampleDue = !last || now - last[0] >= SAMPLE_INTERVAL_MS;
-    if (!sampleDue && e.watchers.size === 0) return;
-    const s = e.run.status();
-    if (sampleDue) {
+    if (!last || now - last[0] >= SAMPLE_INTERVAL_MS) {
+      const s = e.run.status();
       e.samples.push([now, s.shardsStored, s.casesDone]);
       if (e.samples.length > 64) e.samples.shift();
     }
-    if (e.watchers.size === 0) return;
-    const v = this.view(e, s);
-    for (const w of e.watchers) w(v);
+    if (e.watchers.size === 0 || e.notifying) return;
+    // reports stored together (one group commit) are told in one view, not one each
+    e.notifying = true;
+    setImmediate(() => {
+      e.notifying = false;
+      if (e.watchers.size === 0) return;
+      const v = this.view(e);
+      for (const w of e.watchers) w(v);
+    });
   }
 
   private view(e: Entry, s = e.run.status()): SweepView {

@@ -37,6 +37,8 @@ interface CellRun {
   cell: PlanCell;
   stageIndex: number;
   shards: Map<StageName, ShardRecord[]>;
+  /** shards of the current stage not stored yet: the stage is merged when it reaches 0 */
+  unstored: number;
   merged: Partial<Record<StageName, AnyPartial>>;
   failed?: string;
 }
@@ -109,7 +111,7 @@ export class SweepRun {
     private readonly queue: ShardQueue<ShardTask>,
     private readonly onEvent: (e: SweepEvent) => void = () => undefined,
   ) {
-    this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), merged: {} }));
+    this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), unstored: 0, merged: {} }));
     for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, stored: 0, quarantined: 0 });
     this.shardsExpected = spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
   }
@@ -215,6 +217,7 @@ export class SweepRun {
     const planned = planStage(this.spec, c.cell, stage, inputs);
     const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0 }));
     c.shards.set(stage, records);
+    c.unstored = records.length;
     for (const rec of records) {
       this.byId.set(rec.id, rec);
       this.progress.get(stage)!.total++;
@@ -263,8 +266,8 @@ export class SweepRun {
   private async advance(c: CellRun): Promise<void> {
     const stage = this.spec.stages[c.stageIndex];
     if (!stage || c.failed) return this.checkDone();
+    if (c.unstored > 0) return;
     const records = c.shards.get(stage) ?? [];
-    if (records.some((r) => r.state !== "STORED")) return;
     // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
     // the same sweep file gives the same floats embedded or distributed.
     const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
@@ -300,13 +303,19 @@ export class SweepRun {
 
   private setState(rec: ShardRecord, state: ShardState): void {
     const p = this.progress.get(rec.task.stage)!;
-    if (rec.state === "STORED") p.stored--;
+    if (rec.state === "STORED") {
+      p.stored--;
+      rec.cell.unstored++;
+    }
     if (rec.state === "QUARANTINED") {
       p.quarantined--;
       this.quarantinedRecords.delete(rec);
     }
     rec.state = state;
-    if (state === "STORED") p.stored++;
+    if (state === "STORED") {
+      p.stored++;
+      rec.cell.unstored--;
+    }
     if (state === "QUARANTINED") {
       p.quarantined++;
       this.quarantinedRecords.add(rec);
