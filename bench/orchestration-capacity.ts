@@ -11,7 +11,10 @@
  *                   JetStreamShardQueue and GrpcResultSink (the distributed mode)
  *
  * Both store every result as the coordinator always does (fsynced blob + journal lines), in a
- * temp dir on the machine's disk. A breakdown measured apart says where a shard's time goes.
+ * temp dir on the machine's disk. Each transport runs once unmeasured first (the coordinator's
+ * JIT warm-up; a coordinator is a long-running process), then `reps` measured times, each with
+ * a fresh store, stream and worker process. A breakdown measured apart says where a shard's
+ * time goes.
  */
 import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,6 +45,8 @@ export interface CapacityRun {
 
 export interface CapacityFigures {
   plan: { shards: number; cells: number; stage: "head-ablation"; pairsPerShard: 1; workers: number; resultBytes: number };
+  /** the unmeasured first run of each transport (JIT warm-up), for reference */
+  warmupShardsPerSecond: { memory: number; jetstreamGrpc: number };
   memory: CapacityRun;
   jetstreamGrpc: CapacityRun;
   target: { minShardsPerSecond: number; memoryMet: boolean; jetstreamGrpcMet: boolean };
@@ -51,6 +56,8 @@ export interface CapacityFigures {
     storePerShard: number;
     /** the same with as many shards in flight as there are workers (the fsyncs are shared: group commit) */
     storePerShardConcurrent: number;
+    /** CPU time (all threads) per shard stored with that concurrency: it competes with the rest of the control plane for the cores */
+    storeCpuPerShard: number;
     /** one fsynced journal append on the data dir's filesystem */
     fsync: number;
     /** encode + decode of the partial (the sink's JSON) */
@@ -152,11 +159,14 @@ async function breakdown(dir: string, result: Uint8Array, concurrency: number): 
   for (let i = 0; i < n; i++) await storeOne(`s${i}`);
   const storePerShard = (performance.now() - t0) / n;
   t0 = performance.now();
+  const cpu0 = process.cpuUsage(); // every thread of the process: the storage thread's file-system calls included
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < n) await storeOne(`c${next++}`);
   }));
   const storePerShardConcurrent = (performance.now() - t0) / n;
+  const cpu = process.cpuUsage(cpu0);
+  const storeCpuPerShard = (cpu.user + cpu.system) / 1000 / n;
   t0 = performance.now();
   for (let i = 0; i < n; i++) store.append({ type: "sweep-cancelled", sweepId: "b", at: "" });
   const fsync = (performance.now() - t0) / n;
@@ -165,7 +175,7 @@ async function breakdown(dir: string, result: Uint8Array, concurrency: number): 
   t0 = performance.now();
   for (let i = 0; i < 10 * n; i++) decodePartial(encodePartial(partial));
   const jsonPerShard = (performance.now() - t0) / (10 * n);
-  return { storePerShard: round(storePerShard), storePerShardConcurrent: round(storePerShardConcurrent), fsync: round(fsync), jsonPerShard: round(jsonPerShard) };
+  return { storePerShard: round(storePerShard), storePerShardConcurrent: round(storePerShardConcurrent), storeCpuPerShard: round(storeCpuPerShard), fsync: round(fsync), jsonPerShard: round(jsonPerShard) };
 }
 
 /** Milliseconds of one status() of a run. */
@@ -185,6 +195,13 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
   const memory: number[] = [];
   const jetstream: number[] = [];
   const status: number[] = [];
+  // one unmeasured run of each transport first: the coordinator is a long-running process, and
+  // its first thousand shards would otherwise measure the JIT warming up
+  const warm = join(o.root, "capacity-warmup");
+  mkdirSync(join(warm, "memory"), { recursive: true });
+  mkdirSync(join(warm, "jetstream"), { recursive: true });
+  const warmup = { memory: shards / (await memoryOnce(spec, join(warm, "memory"), o, result)).seconds, jetstreamGrpc: shards / (await jetstreamOnce(yaml, join(warm, "jetstream"), o)) };
+  log(`capacity: warm-up (not counted): memory ${warmup.memory.toFixed(0)}, jetstream-grpc ${warmup.jetstreamGrpc.toFixed(0)} shards/s`);
   for (let rep = 0; rep < o.reps; rep++) {
     const m = join(o.root, `capacity-memory-${rep}`);
     mkdirSync(m, { recursive: true });
@@ -206,6 +223,7 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
   const jsg = figures(jetstream);
   return {
     plan: { shards, cells: CELLS, stage: "head-ablation", pairsPerShard: 1, workers: o.workers, resultBytes: result.length },
+    warmupShardsPerSecond: { memory: round(warmup.memory), jetstreamGrpc: round(warmup.jetstreamGrpc) },
     memory: mem,
     jetstreamGrpc: jsg,
     target: { minShardsPerSecond: TARGET, memoryMet: mem.shardsPerSecond.median >= TARGET, jetstreamGrpcMet: jsg.shardsPerSecond.median >= TARGET },

@@ -93,7 +93,7 @@ function notesOf(r: OrchestrationResult): string[] {
   if (r.capacity && !("error" in r.capacity)) {
     const c = r.capacity;
     const b = c.breakdownMs;
-    notes.push(`capacity: storing one shard (result blob written, fsynced and renamed, directory fsynced, 2 journal notes) costs ${b.storePerShard} ms alone and ${b.storePerShardConcurrent} ms with ${c.plan.workers} in flight (group commit), i.e. at most ${c.storeBoundShardsPerSecond} shards/s from the store; one fsynced journal append ${b.fsync} ms; JSON encode+decode ${b.jsonPerShard} ms; SweepRun.status() at ${c.plan.shards} shards ${b.statusAtPlanSize} ms (once per report).`);
+    notes.push(`capacity: storing one shard (result blob written, fsynced and renamed, directory fsynced, 2 journal notes) costs ${b.storePerShard} ms alone and ${b.storePerShardConcurrent} ms with ${c.plan.workers} in flight (group commit), i.e. at most ${c.storeBoundShardsPerSecond} shards/s from the store, and ${b.storeCpuPerShard} ms of CPU per shard (mostly the kernel creating the blob's file), which the other processes do not get; one fsynced journal append ${b.fsync} ms; JSON encode+decode ${b.jsonPerShard} ms; SweepRun.status() at ${c.plan.shards} shards ${b.statusAtPlanSize} ms (once per report).`);
     const memMs = 1000 / c.memory.shardsPerSecond.median;
     const jsMs = 1000 / c.jetstreamGrpc.shardsPerSecond.median;
     notes.push(`capacity: ${memMs.toFixed(3)} ms/shard in memory, ${jsMs.toFixed(3)} ms/shard over JetStream + gRPC with the workers in their own process (+${(jsMs - memMs).toFixed(3)} ms: publish, pull and ack round trips to nats-server and the ReportShard stream, with nats-server, the coordinator and the workers sharing the machine's ${r.machine.cpus} cores).`);
