@@ -1,10 +1,11 @@
 /**
  * Durable blob writes off the event loop, with group commit. One storage thread per process
- * takes every blob: it writes it to a temp file, fsyncs and renames it, and after each batch
- * (the blobs that queued while it was busy) fsyncs each directory it renamed into, once, before
- * it answers. The blobs of one turn of the event loop go over in one message, and the answers
- * of one batch come back in one, instead of a thread-pool round trip for each file operation:
- * the coordinator's event loop stays free for the network.
+ * takes every blob, in batches (the blobs that queued while it was busy): it writes each to a
+ * temp file, fsyncs them all concurrently (the file system commits concurrent fsyncs together),
+ * renames them, and fsyncs each directory it renamed into, once, before it answers. The blobs
+ * of one turn of the event loop go over in one message and the answers of one batch come back
+ * in one: the coordinator's event loop does none of the file work and stays free for the
+ * network.
  *
  * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
  * loader (tsx, a build) runs this module.
@@ -16,42 +17,68 @@ const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
 const path = require("node:path");
 let queue = [];
+let busy = false;
 parentPort.on("message", (blobs) => {
-  if (queue.push(...blobs) === blobs.length) setImmediate(flush);
+  queue.push(...blobs);
+  if (!busy) setImmediate(next);
 });
+const message = (err) => String((err && err.message) || err);
 function fsyncPath(p, flags) {
   const fd = fs.openSync(p, flags);
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-function flush() {
+function next() {
+  if (busy || queue.length === 0) return;
+  busy = true;
   const batch = queue;
   queue = [];
+  flush(batch).then((answers) => {
+    parentPort.postMessage(answers);
+    busy = false;
+    next();
+  });
+}
+async function flush(batch) {
+  // write every temp file, then fsync them all at once (the file system can commit concurrent
+  // fsyncs together), then rename, then fsync each directory once
+  const open = [];
   const answers = [];
-  const dirs = new Map();
   for (const m of batch) {
+    const answer = { id: m.id, error: null };
+    answers.push(answer);
+    let fd = null;
     try {
-      const fd = fs.openSync(m.tmp, "w");
-      try {
-        fs.writeSync(fd, m.bytes);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
+      fd = fs.openSync(m.tmp, "w");
+      fs.writeSync(fd, m.bytes);
+      open.push({ m, fd, answer });
+    } catch (err) {
+      if (fd !== null) fs.closeSync(fd);
+      answer.error = message(err);
+      try { fs.rmSync(m.tmp, { force: true }); } catch {}
+    }
+  }
+  await Promise.all(open.map((o) => new Promise((resolve) => fs.fsync(o.fd, (err) => {
+    if (err) o.answer.error = message(err);
+    resolve();
+  }))));
+  const dirs = new Map();
+  for (const { m, fd, answer } of open) {
+    try {
+      fs.closeSync(fd);
+      if (answer.error !== null) throw new Error(answer.error);
       fs.renameSync(m.tmp, m.path);
       const dir = path.dirname(m.path);
-      const answer = { id: m.id, error: null };
       if (!dirs.has(dir)) dirs.set(dir, []);
       dirs.get(dir).push(answer);
-      answers.push(answer);
     } catch (err) {
+      answer.error = message(err);
       try { fs.rmSync(m.tmp, { force: true }); } catch {}
-      answers.push({ id: m.id, error: String((err && err.message) || err) });
     }
   }
   for (const [dir, renamed] of dirs) {
-    try { fsyncPath(dir, "r"); } catch (err) { for (const a of renamed) a.error = "fsync of " + dir + ": " + String((err && err.message) || err); }
+    try { fsyncPath(dir, "r"); } catch (err) { for (const a of renamed) a.error = "fsync of " + dir + ": " + message(err); }
   }
-  parentPort.postMessage(answers);
+  return answers;
 }
 `;
 
