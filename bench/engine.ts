@@ -39,7 +39,7 @@ interface ModelUnderTest {
   weights: Gpt2Weights;
   source: Record<string, unknown>;
   cases: { description: string; list: AnalysisCase[] };
-  heads: Omit<HeadAblationPlan, "reps" | "targets" | "minSampleSeconds" | "intraOpThreads">;
+  heads: Omit<HeadAblationPlan, "reps" | "targets" | "minSampleSeconds">;
   attribution: Omit<AttributionPlan, "reps" | "minSampleSeconds" | "intraOpThreads">;
 }
 
@@ -102,7 +102,7 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   // single (batch 1) is also timed on one intra-op thread, often its faster setting.
   const oneThread = o.threads === 1 ? null : new ModelRunner(m.name, m.config, m.weights, { ...sessions, intraOpThreads: 1 });
   try {
-    headAblation = await benchHeadAblation(heads, oneThread, { ...m.heads, ...timing, intraOpThreads: o.threads, targets: HEAD_TARGETS });
+    headAblation = await benchHeadAblation(heads, oneThread, { ...m.heads, ...timing, targets: HEAD_TARGETS });
   } finally {
     await heads.close();
     await oneThread?.close();
@@ -172,7 +172,6 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
       "headAblation single (a) is the paper's procedure (fp32, batch size 1, one full forward per (case, head): every layer and the logits at every position, as its Hugging Face forward computes them), on this engine, without the notebook's deep copy of the model per head; timed at the bench's threads and at 1 intra-op thread, the faster is the baseline (singleTimings has both).",
       "headAblation per-head (b): one forward per head over a batch of rows; packed (c): every head of a batch of rows in one sweep run. In both, a prompt's answer-token cases share one row and are read at their own positions; the last layer runs W_O and the MLP at the read positions only.",
       "headAblation work: floating-point operations of each mode's graphs (matrix products and attention) for the cases it ran; explanation splits each ratio into work saved per pair and FLOP/s gained.",
-      "headAblation bound: the MLP's [M, D] x [D, F] product timed alone at a single forward's rows and at a full sweep's rows; since a graph does not run faster than its biggest product alone, packed/single is bounded by about workSaved x (that product's FLOP/s at a sweep's rows / single's achieved FLOP/s) = maxPackedOverSingle.",
       "attribution: on GPT-2 small the methods are timed on a slice (`timed`: layers x first neurons); wholeModelSecondsPerBatch scales those rates by neuron count.",
     ],
     startedAt: started.toISOString(),

@@ -22,9 +22,7 @@ import { headAblation } from "../worker/index.ts";
 import type { AnalysisCase, HeadAblationMode, ModelRunner } from "../worker/index.ts";
 import { ratio } from "./figures.ts";
 import type { Ratio } from "./figures.ts";
-import { createSession, filledInput } from "./kernels.ts";
-import { GraphBuilder, floatTensor } from "../worker/onnx/index.ts";
-import { median, round, sample, timeInterleaved } from "./timing.ts";
+import { round, timeInterleaved } from "./timing.ts";
 
 export interface HeadAblationPlan {
   /** Cases for "per-head" and "packed". */
@@ -35,8 +33,6 @@ export interface HeadAblationPlan {
   /** A repetition repeats the call until this much time has passed (tiny models). */
   minSampleSeconds: number;
   maxBatchRows: number;
-  /** intra-op threads of the bench's runner (0: ONNX Runtime's default), for the GEMM ceiling */
-  intraOpThreads: number;
   targets: { packedOverSingle: number; packedOverPerHead: number };
 }
 
@@ -70,17 +66,6 @@ export interface HeadAblationFigures {
   explanation: {
     packedOverSingle: { workSaved: number; speedGained: number };
     packedOverPerHead: { workSaved: number; speedGained: number };
-  };
-  /**
-   * How far packed could get past single with the work it does: a mode's graphs do not run
-   * faster than their biggest matrix product does alone, so packed/single is bounded by about
-   * workSaved x (that product's FLOP/s at a full sweep's rows / single's achieved FLOP/s).
-   */
-  bound: {
-    /** the MLP's first matrix product, [M, D] x [D, F], alone in a session with the engine's options */
-    gemm: { shape: string; singleRows: number; sweepRows: number; gflopPerSecondAtSingleRows: number; gflopPerSecondAtSweepRows: number };
-    maxSpeedGain: number;
-    maxPackedOverSingle: number;
   };
 }
 
@@ -136,18 +121,6 @@ export async function benchHeadAblation(runner: ModelRunner, oneThread: ModelRun
   const split = (a: ModeFigure, b: ModeFigure) => ({
     workSaved: round(b.mflopPerPair / a.mflopPerPair, 3), speedGained: round(a.gflopPerSecond / b.gflopPerSecond, 3),
   });
-  // a single forward's rows are one prompt's tokens; a full sweep holds 1 + L H rows of one
-  const T = plan.singleCases[0]!.prefixIds.length;
-  const sweepRows = Math.min(1 + L * H, plan.maxBatchRows) * T;
-  const gemm = {
-    shape: `[M, ${runner.shape.dModel}] x [${runner.shape.dModel}, ${runner.shape.dMlp}]`,
-    singleRows: T,
-    sweepRows,
-    gflopPerSecondAtSingleRows: round(Math.max(await gemmRate(runner.shape, T, plan.intraOpThreads, plan), await gemmRate(runner.shape, T, 1, plan))),
-    gflopPerSecondAtSweepRows: round(await gemmRate(runner.shape, sweepRows, plan.intraOpThreads, plan)),
-  };
-  const workSaved = packed.mflopPerPair > 0 ? single.mflopPerPair / packed.mflopPerPair : 0;
-  const maxSpeedGain = gemm.gflopPerSecondAtSweepRows / single.gflopPerSecond;
   return {
     unit: "(case·head)/s",
     heads: L * H,
@@ -165,25 +138,7 @@ export async function benchHeadAblation(runner: ModelRunner, oneThread: ModelRun
       single: agreement(last[single.intraOpThreads === 1 ? "singleOne" : "singleBench"]!, packedOnSingleCases),
     },
     explanation: { packedOverSingle: split(packed, single), packedOverPerHead: split(packed, perHead) },
-    bound: { gemm, maxSpeedGain: round(maxSpeedGain, 3), maxPackedOverSingle: round(workSaved * maxSpeedGain, 3) },
   };
-}
-
-/** GFLOP/s of [M, D] x [D, F] (weights constant, as in the engine's graphs), median of `reps` samples. */
-async function gemmRate(s: Shape, M: number, intraOpThreads: number, o: { reps: number; minSampleSeconds: number }): Promise<number> {
-  const { dModel: D, dMlp: F } = s;
-  const g = new GraphBuilder("gemm_ceiling");
-  g.output("y", g.op("MatMul", [g.input("x", "float32", [M, D]), g.weight("w", filledInput(D * F).map((v) => v / 64), [D, F])]), "float32", [M, F]);
-  const session = await createSession(g.toBytes("cna-sweep-bench"), intraOpThreads);
-  try {
-    const feeds = { x: floatTensor(filledInput(M * D), [M, D]) };
-    await session.run(feeds);
-    const times: number[] = [];
-    for (let rep = 0; rep < o.reps; rep++) times.push((await sample(() => session.run(feeds), Math.max(o.minSampleSeconds, 0.2))).perCall);
-    return (2 * M * D * F) / median(times) / 1e9;
-  } finally {
-    await session.release();
-  }
 }
 
 function agreement(a: HeadAblationPartial, b: HeadAblationPartial): Agreement {
