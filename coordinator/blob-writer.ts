@@ -98,25 +98,38 @@ export class BlobWriter {
   private thread: Worker | null = null;
   private readonly pending = new Map<number, Pending>();
   private lastId = 0;
-  /** blobs of this turn of the event loop, posted to the thread together at its end */
+  /** blobs not posted yet: they go to the thread together, as its next batch */
   private outgoing: OwedBlob[] = [];
+  /** a batch is with the thread and not answered yet */
+  private batchOut = false;
+  private postScheduled = false;
 
   /** Resolves once `path` holds `bytes` and its directory entry is on disk (via `tmp`, same directory). */
   write(tmp: string, path: string, bytes: Uint8Array | string): Promise<void> {
     const id = ++this.lastId;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      // one message (one wake-up of the thread) per turn, however many blobs it carries
-      if (this.outgoing.push({ id, tmp, path, bytes }) === 1) setImmediate(() => this.post());
+      this.outgoing.push({ id, tmp, path, bytes });
+      // Posted at the end of this turn if the thread is idle, else when it answers its batch:
+      // one message (one wake-up of the thread, costly on a virtual machine) per batch.
+      if (!this.batchOut && !this.postScheduled) {
+        this.postScheduled = true;
+        setImmediate(() => {
+          this.postScheduled = false;
+          this.post();
+        });
+      }
     });
   }
 
   private post(): void {
+    if (this.batchOut) return;
     const blobs = this.outgoing.filter((b) => this.pending.has(b.id)); // a lost thread rejected what it owed
     this.outgoing = [];
     if (blobs.length === 0) return;
     const thread = this.start();
     thread.ref(); // keeps the process alive while writes are owed
+    this.batchOut = true;
     thread.postMessage(blobs);
   }
 
@@ -124,7 +137,9 @@ export class BlobWriter {
     if (this.thread) return this.thread;
     const thread = new Worker(THREAD_SOURCE, { eval: true });
     thread.unref();
+    // the thread answers each message it was sent, as one batch, with one message
     thread.on("message", (answers: Array<{ id: number; error: string | null }>) => {
+      this.batchOut = false;
       for (const a of answers) {
         const p = this.pending.get(a.id);
         if (!p) continue;
@@ -132,11 +147,13 @@ export class BlobWriter {
         if (a.error === null) p.resolve();
         else p.reject(new Error(a.error));
       }
+      this.post(); // what queued meanwhile is the next batch
       if (this.pending.size === 0) thread.unref();
     });
     const lost = (why: string) => {
       if (this.thread !== thread) return;
       this.thread = null; // the next write starts a new thread
+      this.batchOut = false;
       const owed = [...this.pending.values()];
       this.pending.clear();
       for (const p of owed) p.reject(new Error(`the storage thread ${why}`));
