@@ -1,11 +1,11 @@
 /**
  * Durable blob writes off the event loop, with group commit. One storage thread per process
- * takes every blob, in batches (the blobs that queued while it was busy): it writes each to a
- * temp file, fsyncs them all concurrently (the file system commits concurrent fsyncs together),
- * renames them, and fsyncs each directory it renamed into, once, before it answers. The blobs
- * of one turn of the event loop go over in one message and the answers of one batch come back
- * in one: the coordinator's event loop does none of the file work and stays free for the
- * network.
+ * takes every blob, in batches: it writes each to a temp file, fsyncs them all concurrently
+ * (the file system commits concurrent fsyncs together), renames them, and fsyncs each
+ * directory it renamed into, once, before it answers. One batch is with the thread at a time;
+ * the blobs that arrive meanwhile wait here and go over together, in one message, when it
+ * answers (one message, and one wake-up, each way per batch). The coordinator's event loop does
+ * none of the file work and stays free for the network.
  *
  * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
  * loader (tsx, a build) runs this module.
