@@ -216,7 +216,8 @@ export class Coordinator implements SweepBackend {
     });
   }
 
-  private view(e: Entry, s = e.run.status()): SweepView {
+  private view(e: Entry): SweepView {
+    const s = e.run.status();
     const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
     const seconds = (Date.now() - t0) / 1000;
     const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;
