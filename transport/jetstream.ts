@@ -71,7 +71,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private closed = false;
   private readonly where: string;
   private readonly nextSubject: string;
-  /** every answer to a pull or an ack comes to `<inbox>.<token>`; who waits for it, by token */
+  /** every answer to a pull, a publish, a nak or a term comes to `<inbox>.<token>`; who waits for it, by token */
   private readonly inbox = createInbox();
   private readonly answers = new Map<string, (m: Msg) => void>();
   private tokens = 0;
@@ -271,7 +271,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       ack: async () => {
         if (!live()) return;
         // not confirmed (see the header): a lost ack ends as a redelivery, reported again and deduplicated
-        if (this.link.connected && !this.nc.isDraining()) this.nc.publish(raw.reply!, "+ACK");
+        if (this.canSendNow()) this.nc.publish(raw.reply!, "+ACK");
         else await this.confirm(raw, "+ACK", `ack of ${id}`);
         settle();
       },
@@ -281,7 +281,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         settle();
       },
       working: async () => {
-        if (live() && this.link.connected && !this.nc.isDraining()) this.nc.publish(raw.reply!, "+WPI");
+        if (live() && this.canSendNow()) this.nc.publish(raw.reply!, "+WPI");
       },
       term: async (reason: string) => {
         if (!live()) return;
@@ -290,6 +290,11 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         this.o.onDead?.(id, reason);
       },
     };
+  }
+
+  /** An unconfirmed send (ack, heartbeat) goes out now: the link is up and not draining. */
+  private canSendNow(): boolean {
+    return this.link.connected && !this.nc.isDraining();
   }
 
   /** Sends an ack-kind reply and waits for the server to confirm it processed it. */
@@ -382,8 +387,9 @@ async function connectionOptions<T>(o: ResolvedJetStreamOptions<T>): Promise<Nod
     name: o.name,
     timeout: o.timeoutMs,
     maxReconnectAttempts: -1, // a broker restart is an outage to wait out, not a reason to exit
-    // no stack captured up front for every request (two per shard): our errors name the call
-    // themselves, and the captures cost more than the requests
+    // no stack captured up front for every request the client makes (stream and consumer
+    // management; the per-shard traffic goes through our own inbox): our errors name the call
+    // themselves
     noAsyncTraces: true,
   };
   switch (o.auth.kind) {
