@@ -14,10 +14,10 @@ import { JetStreamShardQueue } from "../transport/index.ts";
 import type { JetStreamOptions } from "../transport/index.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import { stringFlag } from "./args.ts";
-import { UsageError } from "./errors.ts";
+import { InsecureListenError, SecretRejectedError, UsageError } from "./errors.ts";
 
 export const AUTH_FLAGS: readonly FlagSpec[] = [
-  { name: "token-file", value: "FILE", help: "file holding the gRPC bearer token (default: $CNA_TOKEN; none: no auth)" },
+  { name: "token-file", value: "FILE", help: "file holding the gRPC bearer token, at least 16 bytes (default: $CNA_TOKEN; neither: no auth)" },
   { name: "tls-cert", value: "FILE", help: "PEM certificate (server: its own; client: for mutual TLS)" },
   { name: "tls-key", value: "FILE", help: "PEM private key of --tls-cert" },
   { name: "tls-ca", value: "FILE", help: "PEM CA bundle (client: to verify the server; server: to require client certificates)" },
@@ -30,18 +30,61 @@ export const NATS_FLAGS: readonly FlagSpec[] = [
   { name: "nats-creds", value: "FILE", help: "NATS credentials file (.creds)" },
 ];
 
+/** The shortest bearer token accepted: 16 bytes, about 96 bits when drawn from base64. */
+export const MIN_TOKEN_BYTES = 16;
+
+/**
+ * A secret read from a file the user named. An empty or whitespace-only file is refused rather
+ * than read as "no secret": that would silently turn authentication off.
+ */
 function readSecret(path: string, flag: string): string {
+  let text: string;
   try {
-    return readFileSync(path, "utf8").trim();
+    text = readFileSync(path, "utf8").trim();
   } catch (err) {
     throw new UsageError(flag, `${flag} ${path}: ${(err as Error).message}`, err);
   }
+  if (text === "") throw new SecretRejectedError(`${flag} ${path}`, `${flag} ${path} is empty; put the secret in it, or leave out ${flag}`);
+  return text;
 }
 
+/** An explicitly given token, refused when empty or shorter than {@link MIN_TOKEN_BYTES}; never echoed. */
+function checkedToken(token: string, source: string): string {
+  if (token === "") throw new SecretRejectedError(source, `${source} is empty or whitespace only; set a token of at least ${MIN_TOKEN_BYTES} bytes, or unset it for no authentication`);
+  const bytes = Buffer.byteLength(token);
+  if (bytes < MIN_TOKEN_BYTES) throw new SecretRejectedError(source, `the token from ${source} is ${bytes} bytes; at least ${MIN_TOKEN_BYTES} are required (e.g. openssl rand -base64 32)`);
+  return token;
+}
+
+/**
+ * The gRPC bearer token from --token-file or $CNA_TOKEN; undefined only when neither is given.
+ * A given one that is empty or too short is an error, never "no token".
+ */
 export function tokenOf(values: FlagValues): string | undefined {
   const file = stringFlag(values, "token-file");
-  const token = file !== undefined ? readSecret(file, "--token-file") : process.env.CNA_TOKEN;
-  return token === undefined || token === "" ? undefined : token;
+  if (file !== undefined) return checkedToken(readSecret(file, "--token-file"), `--token-file ${file}`);
+  const env = process.env.CNA_TOKEN;
+  return env === undefined ? undefined : checkedToken(env.trim(), "$CNA_TOKEN");
+}
+
+export const INSECURE_FLAG: FlagSpec = { name: "insecure", help: "listen on a non-loopback address without a token or TLS (anyone who reaches the port may call it)" };
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * A server on a non-loopback address needs a token or TLS, or an explicit --insecure (which is
+ * warned about): an open port on a cluster network must be a decision, not an omission.
+ */
+export function checkListenSecurity(who: string, host: string, secured: boolean, values: FlagValues, warn: (line: string) => void): void {
+  if (secured || isLoopback(host)) return;
+  if (values.insecure !== true) {
+    throw new InsecureListenError(host, `${who}: refusing to listen on ${host} with neither a token (--token-file or $CNA_TOKEN) nor TLS (--tls-cert/--tls-key); give one, listen on 127.0.0.1, or pass --insecure`);
+  }
+  warn(`${who}: WARNING: listening on ${host} without a token or TLS (--insecure): anyone who reaches this port can call it`);
 }
 
 export function clientOptions(values: FlagValues): GrpcClientOptions {
@@ -75,7 +118,9 @@ export async function openShardQueue(values: FlagValues, extra: Partial<JetStrea
   const user = stringFlag(values, "nats-user");
   const passFile = stringFlag(values, "nats-pass-file");
   const creds = stringFlag(values, "nats-creds");
-  const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : process.env.CNA_NATS_PASS;
+  const envPass = process.env.CNA_NATS_PASS;
+  if (passFile === undefined && envPass !== undefined && envPass.trim() === "") throw new SecretRejectedError("$CNA_NATS_PASS", "$CNA_NATS_PASS is empty or whitespace only; set the NATS password, or unset it");
+  const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : envPass;
   return JetStreamShardQueue.create<ShardTask>({
     servers: url,
     ...(user !== undefined ? { user, pass: pass ?? "" } : {}),

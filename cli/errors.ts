@@ -25,3 +25,27 @@ export class OutputWriteError extends CnaError {
     this.path = path;
   }
 }
+
+/**
+ * A secret that would weaken authentication if taken as given: an empty or whitespace-only token
+ * or password (which would otherwise mean "no authentication"), or a token too short to resist
+ * guessing. `source` names where it came from (a flag and file, or an environment variable).
+ */
+export class SecretRejectedError extends CnaError {
+  readonly source: string;
+
+  constructor(source: string, message: string) {
+    super(message, { code: "SECRET_REJECTED", retryable: false });
+    this.source = source;
+  }
+}
+
+/** A server would listen beyond loopback with neither a token nor TLS, and --insecure was not given. */
+export class InsecureListenError extends CnaError {
+  readonly address: string;
+
+  constructor(address: string, message: string) {
+    super(message, { code: "INSECURE_LISTEN", retryable: false });
+    this.address = address;
+  }
+}

@@ -14,7 +14,7 @@ import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, startWorkerServ
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
-import { AUTH_FLAGS, NATS_FLAGS, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
+import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, checkListenSecurity, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
 import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
@@ -22,7 +22,7 @@ import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
   { name: "listen", value: "HOST:PORT", help: "gRPC address (default 127.0.0.1:7070; port 0 picks one)" },
-  ...NATS_FLAGS, ...AUTH_FLAGS,
+  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG,
   { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
   { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
   ...COORDINATOR_METRICS_FLAGS,
@@ -31,7 +31,7 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
 
 const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "coordinator", value: "HOST:PORT", required: true, help: "the coordinator's gRPC address (results go there)" },
-  ...NATS_FLAGS, ...AUTH_FLAGS,
+  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG,
   { name: "id", value: "NAME", help: "worker name in results and logs (default HOST-PID)" },
   { name: "concurrency", value: "N", help: "shards run at once (default 1)" },
   { name: "listen", value: "HOST:PORT", help: "serve WorkerService (describe, analyze, drain) here" },
@@ -75,16 +75,19 @@ export const coordinatorCommand: Command = {
     const ackWaitMs = 1000 * (v["ack-wait"] === undefined ? 60 : integerFlag("--ack-wait", String(v["ack-wait"]), 1));
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
     const metrics = coordinatorMetricsOf(v);
+    // secrets and the listen address are checked before anything connects or starts
+    const token = tokenOf(v);
+    const tls = serverTls(v);
+    checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
     coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, finishRankings: finishRankings(io), ...(metrics ? { onSweepEvent: metrics.metrics.onSweepEvent } : {}) });
     await coordinator.start();
     metrics?.metrics.observe({ sweeps: coordinator, queue });
     const metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
-    const token = tokenOf(v);
-    const tls = serverTls(v);
     const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
-    io.stderr.write(`cna coordinator: listening on ${listen.host}:${server.port}${token ? " (token required)" : ""}; data in ${resolve(String(v.data))}\n`);
+    const auth = [token ? "token required" : "", tls ? "TLS" : ""].filter(Boolean).join(", ") || "no authentication";
+    io.stderr.write(`cna coordinator: listening on ${listen.host}:${server.port} (${auth}); data in ${resolve(String(v.data))}\n`);
     const signal = await untilSignal();
     io.stderr.write(`cna coordinator: ${signal}, shutting down\n`);
     await server.close();
@@ -111,6 +114,11 @@ export const workerCommand: Command = {
     const coordinator = String(v.coordinator);
     hostPort("--coordinator", coordinator);
     const metrics = workerMetricsOf(v);
+    const listen = stringFlag(v, "listen");
+    const listenAt = listen === undefined ? undefined : hostPort("--listen", listen);
+    const token = tokenOf(v);
+    const tls = serverTls(v);
+    if (listenAt) checkListenSecurity(`cna worker ${id}`, listenAt.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     // the coordinator sets the consumer's ack wait; heartbeats come well within it
     const queue = await openShardQueue(v, { followConsumer: true });
     const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(queue.ackWaitMs / 4)));
@@ -129,11 +137,8 @@ export const workerCommand: Command = {
     worker.start();
     metrics?.metrics.observe({ inFlight: () => worker.inFlight, concurrency });
     const metricsServer = metrics && await serveMetricsFor(`cna worker ${id}`, metrics, io);
-    const listen = stringFlag(v, "listen");
-    const token = tokenOf(v);
-    const tls = serverTls(v);
-    const server = listen === undefined ? undefined : await startWorkerServer({
-      host: hostPort("--listen", listen).host, port: hostPort("--listen", listen).port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
+    const server = listenAt === undefined ? undefined : await startWorkerServer({
+      host: listenAt.host, port: listenAt.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
       describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, version: process.version }),
       analyze: (req) => analyzePrompt(models, req),
       drain: () => worker.drain(),

@@ -16,8 +16,8 @@ describe("cna drain", () => {
   let drained = 0;
   let server: WorkerServer;
   beforeAll(async () => {
-    writeFileSync(join(dir, "token"), "s3cret\n");
-    writeFileSync(join(dir, "wrong"), "nope\n");
+    writeFileSync(join(dir, "token"), "s3cret-drain-token-0123\n");
+    writeFileSync(join(dir, "wrong"), "nope-wrong-token-0123\n");
     server = await startWorkerServer({
       describe: () => info,
       analyze: async () => "{}",
@@ -25,7 +25,7 @@ describe("cna drain", () => {
         drained++;
         info.state = "STOPPED";
       },
-      token: "s3cret", host: "127.0.0.1", port: 0,
+      token: "s3cret-drain-token-0123", host: "127.0.0.1", port: 0,
     });
   });
   afterAll(async () => {

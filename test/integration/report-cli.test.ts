@@ -69,10 +69,10 @@ describe("cna report", () => {
 
   it("fetches rankings and sweep state from a coordinator, with the bearer token", async () => {
     const backend = new RankedBackend();
-    const server: SweepServer = await startSweepServer({ backend, port: 0, token: "tok-1" });
+    const server: SweepServer = await startSweepServer({ backend, port: 0, token: "tok-1-report-cli-0123" });
     try {
       const sweep = await backend.submit("name: tiny\n", "test");
-      writeFileSync(join(root, "token"), "tok-1\n");
+      writeFileSync(join(root, "token"), "tok-1-report-cli-0123\n");
       const running = await cna(["report", sweep.sweepId, "-o", at("c.html"), "--coordinator", server.address, "--token-file", at("token")]);
       expect(running.code, running.stderr).toBe(0);
       expect(running.stderr).toMatch(/has not finished; the report shows partial rankings/);
@@ -87,7 +87,8 @@ describe("cna report", () => {
       expect(done.code, done.stderr).toBe(0);
       expect(readFileSync(join(root, "d.html"), "utf8")).not.toContain("these rankings are partial");
 
-      const noToken = await runCli(root, ["report", sweep.sweepId, "-o", "e.html", "--coordinator", server.address], { ...process.env, CNA_TOKEN: "" });
+      const { CNA_TOKEN: _unset, ...noTokenEnv } = process.env;
+      const noToken = await runCli(root, ["report", sweep.sweepId, "-o", "e.html", "--coordinator", server.address], noTokenEnv);
       expect(noToken.code).toBe(1);
       expect(noToken.stderr).toMatch(/^cna: UNAUTHENTICATED/m);
       const unknown = await cna(["report", "no-such-sweep", "-o", at("e.html"), "--coordinator", server.address, "--token-file", at("token")]);
