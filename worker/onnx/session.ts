@@ -39,6 +39,12 @@ export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOp
   return { provider, intraOpThreads: threads, intraOpSpinning: spinning, onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)) };
 }
 
+/**
+ * Why the CUDA provider failed to load in this process, once it has: every later session goes
+ * straight to CPU, and the fallback is announced once per process, not once per graph.
+ */
+let cudaFailure: string | undefined;
+
 export type Feeds = Record<string, ort.Tensor>;
 export type Fetches = Record<string, ort.Tensor>;
 
@@ -53,12 +59,16 @@ export class GraphSession {
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
       extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" } } },
     };
-    if (options.provider === "cuda") {
+    if (options.provider === "cuda" && cudaFailure === undefined) {
       try {
         return new GraphSession(await createSession(model, { ...base, executionProviders: ["cuda"] }), "cuda");
       } catch (err) {
-        options.onNotice(`cna: the CUDA execution provider could not be loaded (${firstLine(err)}); running on CPU. ` +
-          "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.");
+        // another session may have failed meanwhile and said so already
+        if (cudaFailure === undefined) {
+          cudaFailure = firstLine(err);
+          options.onNotice(`cna: the CUDA execution provider could not be loaded (${cudaFailure}); running on CPU. ` +
+            "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.");
+        }
       }
     }
     return new GraphSession(await createSession(model, { ...base, executionProviders: ["cpu"] }), "cpu");
