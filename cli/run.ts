@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
-import { parseSweep } from "../core/index.ts";
+import { RESULT_FORMAT_VERSION, parseSweep } from "../core/index.ts";
 import type { SweepSpec } from "../core/index.ts";
 import { planSpecOf } from "../coordinator/index.ts";
 import type { SweepStatus } from "../coordinator/index.ts";
@@ -26,6 +26,7 @@ import { formatRankings } from "./tables.ts";
 import { writeReport } from "./report.ts";
 import type { ReportProvenance } from "../report/index.ts";
 import { withTopTokens } from "./top-tokens.ts";
+import { buildInfo } from "./version.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
@@ -132,7 +133,7 @@ async function provenance(file: string, spec: SweepSpec, status: SweepStatus, st
     sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id] })),
     startedAt: started.toISOString(), finishedAt: new Date().toISOString(), workers, provider,
     mode: nats ? `distributed in one process (NATS ${nats})` : "embedded",
-    versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version },
+    versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: buildInfo().version, resultFormat: String(RESULT_FORMAT_VERSION), ...(buildInfo().commit ? { commit: buildInfo().commit! } : {}) },
     shards: status.stages, redeliveries: status.redeliveries, duplicates: status.duplicates, nondeterministic: status.nondeterministic, quarantined: status.quarantined,
   };
 }

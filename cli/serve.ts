@@ -10,12 +10,13 @@ import { existsSync } from "node:fs";
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { PlanSpec } from "../coordinator/index.ts";
 import type { Rankings } from "../core/index.ts";
-import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, startWorkerServer } from "../worker/index.ts";
+import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, availableProviders, startWorkerServer } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, checkListenSecurity, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
+import { buildInfo } from "./version.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
 import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 
@@ -137,9 +138,11 @@ export const workerCommand: Command = {
     worker.start();
     metrics?.metrics.observe({ inFlight: () => worker.inFlight, concurrency });
     const metricsServer = metrics && await serveMetricsFor(`cna worker ${id}`, metrics, io);
+    const build = buildInfo();
+    const executionProviders = availableProviders();
     const server = listenAt === undefined ? undefined : await startWorkerServer({
       host: listenAt.host, port: listenAt.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
-      describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, version: process.version }),
+      describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, ...build, executionProviders }),
       analyze: (req) => analyzePrompt(models, req),
       drain: () => worker.drain(),
     });

@@ -57,6 +57,8 @@ export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";
 export { encodePartial, decodePartial } from "./sink.ts";
 export type { ResultSink, ShardReport, ShardFailure } from "./sink.ts";
 
+export { METHOD_VERSION, RESULT_FORMAT_VERSION } from "./versions.ts";
+
 export {
   CNA_TARGETS,
   EXECUTION_PROVIDERS,

@@ -13,13 +13,42 @@ import { CnaError, errorInfo } from "../core/index.ts";
 /** Trailing metadata key carrying the stable `code` of the error that failed a call. */
 export const ERROR_CODE_KEY = "cna-error-code";
 
-/** Status for codes that are not decided by `retryable` alone. */
+/**
+ * The status of each stable error code; codes not listed are decided by `retryable` alone
+ * (UNAVAILABLE: try again; INTERNAL: a bug or an unclassified failure).
+ * - INVALID_ARGUMENT: the request itself is wrong and would be wrong anywhere.
+ * - NOT_FOUND: it names a sweep, shard or model that does not exist.
+ * - FAILED_PRECONDITION: the request is fine but what it points at is not (a corrupt or
+ *   changed checkpoint, numbers that are not finite): fix the files, not the call.
+ * - PERMISSION_DENIED: it asks for something this server will not touch (a path outside its roots).
+ * - RESOURCE_EXHAUSTED: it is over a configured limit (the message names the flag that raises it).
+ */
 const STATUS_BY_CODE: Readonly<Record<string, status>> = {
   BAD_SPEC: status.INVALID_ARGUMENT,
   BAD_RESULT: status.INVALID_ARGUMENT,
   BAD_REQUEST: status.INVALID_ARGUMENT,
+  BAD_ENGINE_INPUT: status.INVALID_ARGUMENT,
+  TOKENIZATION_FAILED: status.INVALID_ARGUMENT,
+  USAGE: status.INVALID_ARGUMENT,
   SWEEP_NOT_FOUND: status.NOT_FOUND,
+  SHARD_NOT_FOUND: status.NOT_FOUND,
+  MODEL_NOT_FOUND: status.NOT_FOUND,
+  SAFETENSORS_TRUNCATED: status.FAILED_PRECONDITION,
+  SAFETENSORS_CORRUPT: status.FAILED_PRECONDITION,
+  UNKNOWN_DTYPE: status.FAILED_PRECONDITION,
+  MISSING_TENSOR: status.FAILED_PRECONDITION,
+  UNEXPECTED_TENSOR: status.FAILED_PRECONDITION,
+  SHAPE_MISMATCH: status.FAILED_PRECONDITION,
+  UNSUPPORTED_ARCHITECTURE: status.FAILED_PRECONDITION,
+  BAD_CONFIG: status.FAILED_PRECONDITION,
+  BAD_TOKENIZER: status.FAILED_PRECONDITION,
+  MODEL_CHANGED: status.FAILED_PRECONDITION,
+  NON_FINITE: status.FAILED_PRECONDITION,
+  MODEL_PATH_OUTSIDE_ROOTS: status.PERMISSION_DENIED,
+  LIMIT_EXCEEDED: status.RESOURCE_EXHAUSTED,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
+  SHUTTING_DOWN: status.UNAVAILABLE,
+  QUEUE_UNAVAILABLE: status.UNAVAILABLE,
 };
 
 /** gRPC statuses after which the same call may succeed: the server was away or slow. */
@@ -58,9 +87,8 @@ export function grpcStatusFor(code: string, retryable: boolean): status {
 }
 
 /**
- * The status a server call ends with for a thrown value: BAD_SPEC / BAD_RESULT / BAD_REQUEST →
- * INVALID_ARGUMENT, SWEEP_NOT_FOUND → NOT_FOUND, UNAUTHENTICATED → UNAUTHENTICATED, any other
- * retryable error → UNAVAILABLE (the client retries), anything else → INTERNAL.
+ * The status a server call ends with for a thrown value: the code's entry in the table above, else
+ * UNAVAILABLE for a retryable error (the client retries) and INTERNAL for anything else.
  */
 export function toGrpcStatus(err: unknown): StatusObject {
   const info = errorInfo(err);

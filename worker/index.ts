@@ -46,7 +46,7 @@ export type {
   TensorInfo,
 } from "./model/index.ts";
 
-export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, buildGpt2Graph } from "./onnx/index.ts";
+export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildGpt2Graph } from "./onnx/index.ts";
 export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,

@@ -12,7 +12,7 @@ import { runCli } from "../helpers/cli.ts";
 
 describe("cna drain", () => {
   const dir = mkdtempSync(join(tmpdir(), "cna-drain-"));
-  const info: WorkerInfoView = { id: "w", state: "RUNNING", provider: "cpu", modelsLoaded: [], inFlight: 1, version: "test" };
+  const info: WorkerInfoView = { id: "w", state: "RUNNING", provider: "cpu", modelsLoaded: [], inFlight: 1, version: "test", resultFormatVersion: 1, executionProviders: ["cpu"] };
   let drained = 0;
   let server: WorkerServer;
   beforeAll(async () => {

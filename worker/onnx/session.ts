@@ -45,6 +45,14 @@ export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOp
  */
 let cudaFailure: string | undefined;
 
+/**
+ * The execution providers this onnxruntime-node build knows, as Describe shows them: "cpu" and
+ * the others it ships, and those needing a separate install marked so ("cuda (separate install)").
+ */
+export function availableProviders(): string[] {
+  return ort.listSupportedBackends().map((b) => (b.bundled ? b.name : `${b.name} (separate install)`));
+}
+
 export type Feeds = Record<string, ort.Tensor>;
 export type Fetches = Record<string, ort.Tensor>;
 

@@ -7,7 +7,8 @@
  * @example
  * ```ts
  * await using server = await startWorkerServer({
- *   describe: () => ({ id: "w1", state: worker.status, provider: "cpu", modelsLoaded: [], inFlight: worker.inFlight, version }),
+ *   describe: () => ({ id: "w1", state: worker.status, provider: "cpu", modelsLoaded: [], inFlight: worker.inFlight, version,
+ *     resultFormatVersion: RESULT_FORMAT_VERSION, executionProviders: availableProviders() }),
  *   analyze: (req) => runOnePrompt(req),
  *   drain: () => worker.drain(),
  *   port: 7071,
@@ -29,7 +30,13 @@ export interface WorkerInfoView {
   /** names of the models held in memory */
   modelsLoaded: string[];
   inFlight: number;
+  /** the cna-sweep package version */
   version: string;
+  /** the git commit it was built from, when known */
+  commit?: string;
+  resultFormatVersion: number;
+  /** what this ONNX Runtime build offers (see availableProviders) */
+  executionProviders: string[];
 }
 
 /** One prompt to analyse, validated. */
@@ -82,7 +89,10 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
 }
 
 function toWorkerInfo(v: WorkerInfoView): WorkerInfo {
-  return { id: v.id, state: STATE[v.state], provider: v.provider, modelsLoaded: v.modelsLoaded, inFlight: v.inFlight, version: v.version };
+  return {
+    id: v.id, state: STATE[v.state], provider: v.provider, modelsLoaded: v.modelsLoaded, inFlight: v.inFlight, version: v.version,
+    commit: v.commit ?? "", resultFormatVersion: v.resultFormatVersion, executionProviders: v.executionProviders,
+  };
 }
 
 function fromAnalyzeRequest(m: AnalyzeRequest): AnalyzeRequestView {

@@ -58,8 +58,14 @@ export interface WorkerInfo {
   /** names of the models held in memory */
   modelsLoaded: string[];
   inFlight: number;
-  /** the cna-sweep version the worker runs */
+  /** the cna-sweep package version the worker runs */
   version: string;
+  /** the git commit it was built from; empty when unknown */
+  commit: string;
+  /** the layout of the shard results it produces (RESULT_FORMAT_VERSION) */
+  resultFormatVersion: number;
+  /** the execution providers this build of ONNX Runtime offers, e.g. "cpu", "cuda (separate install)" */
+  executionProviders: string[];
 }
 
 /** A head, 0-based (written L.H elsewhere). */
@@ -134,7 +140,17 @@ export const DescribeRequest: MessageFns<DescribeRequest> = {
 };
 
 function createBaseWorkerInfo(): WorkerInfo {
-  return { id: "", state: 0, provider: "", modelsLoaded: [], inFlight: 0, version: "" };
+  return {
+    id: "",
+    state: 0,
+    provider: "",
+    modelsLoaded: [],
+    inFlight: 0,
+    version: "",
+    commit: "",
+    resultFormatVersion: 0,
+    executionProviders: [],
+  };
 }
 
 export const WorkerInfo: MessageFns<WorkerInfo> = {
@@ -156,6 +172,15 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
     }
     if (message.version !== "") {
       writer.uint32(50).string(message.version);
+    }
+    if (message.commit !== "") {
+      writer.uint32(58).string(message.commit);
+    }
+    if (message.resultFormatVersion !== 0) {
+      writer.uint32(64).uint32(message.resultFormatVersion);
+    }
+    for (const v of message.executionProviders) {
+      writer.uint32(74).string(v!);
     }
     return writer;
   },
@@ -221,6 +246,30 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
             message.version = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.commit = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.resultFormatVersion = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.executionProviders.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -244,6 +293,9 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
     message.modelsLoaded = object.modelsLoaded?.map((e) => e) || [];
     message.inFlight = object.inFlight ?? 0;
     message.version = object.version ?? "";
+    message.commit = object.commit ?? "";
+    message.resultFormatVersion = object.resultFormatVersion ?? 0;
+    message.executionProviders = object.executionProviders?.map((e) => e) || [];
     return message;
   },
 };
