@@ -94,7 +94,7 @@ async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, resul
   const store = new SweepStore(dir);
   store.open();
   let run: SweepRun | undefined;
-  const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, maxDeliver: 5, onDead: (id, reason) => run?.quarantine(id, reason) });
+  const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, maxDeliver: 5, onDead: (id, reason) => run?.quarantine(id, reason), groupOf: (t) => t.sweepId });
   run = new SweepRun(spec, store, queue);
   const sink: ResultSink = { report: async (r) => void (await run!.ingest(r)), fail: (f) => run!.fail(f) };
   const stop = startWorkers(Array.from({ length: o.workers }, (_, i) => noopWorker(`noop-${i}`, queue, sink, result)));

@@ -47,6 +47,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
     ackWaitMs: o.ackWaitMs ?? 60_000,
     maxDeliver: o.maxDeliver ?? 5,
     onDead: (id, reason) => run?.quarantine(id, reason),
+    groupOf: (t) => t.sweepId,
   });
   run = new SweepRun(o.spec, store, queue, o.onSweepEvent);
   const sink: ResultSink = { report: async (r) => void (await run!.ingest(r)), fail: (f) => run!.fail(f) };

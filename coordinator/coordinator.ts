@@ -114,7 +114,7 @@ export class Coordinator implements SweepBackend {
 
   async cancel(id: string): Promise<SweepView> {
     const e = this.entry(id);
-    e.run.cancel();
+    await e.run.cancel();
     this.touch(e);
     return this.view(e);
   }
@@ -168,7 +168,7 @@ export class Coordinator implements SweepBackend {
       }
     });
     this.sweeps.set(id, entry);
-    if (cancelled) entry.run.cancel();
+    if (cancelled) await entry.run.cancel();
     else await entry.run.start(quarantined);
     const s = entry.run.status();
     entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);

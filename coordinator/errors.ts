@@ -18,6 +18,13 @@ export class BadResultError extends CnaError {
   }
 }
 
+/** A worker names a shard the sweep does not have (ReportFailure): nothing is recorded. */
+export class ShardNotFoundError extends CnaError {
+  constructor(readonly sweepId: string, readonly shardId: string) {
+    super(`sweep ${sweepId} has no shard ${JSON.stringify(shardId)}`, { code: "SHARD_NOT_FOUND", retryable: false });
+  }
+}
+
 /** No sweep with this id. */
 export class SweepNotFoundError extends CnaError {
   constructor(readonly sweepId: string) {

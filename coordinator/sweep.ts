@@ -13,7 +13,7 @@ import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA 
 import type {
   AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
 } from "../core/index.ts";
-import { BadResultError } from "./errors.ts";
+import { BadResultError, ShardNotFoundError } from "./errors.ts";
 import { cellName, cellPairCount, planStage, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { SweepStore } from "./store.ts";
@@ -96,6 +96,8 @@ export class SweepRun {
   private readonly shardsExpected: number;
   /** planned shards whose publish has not succeeded yet (the broker was away) */
   private readonly unpublished = new Set<ShardRecord>();
+  /** publish loops running now: cancel() waits for them, so nothing lands after its purge */
+  private readonly publishing = new Set<Promise<void>>();
   private state: SweepState = "RUNNING";
   private duplicates = 0;
   private nondeterministic = 0;
@@ -123,9 +125,11 @@ export class SweepRun {
   }
 
   /** Stores a reported result (first copy wins) and advances the cell; says what became of it. */
-  async ingest(r: ShardReport): Promise<"stored" | "duplicate" | "duplicate-mismatch"> {
+  async ingest(r: ShardReport): Promise<"stored" | "duplicate" | "duplicate-mismatch" | "discarded"> {
     const rec = this.byId.get(r.shardId);
     if (!rec || r.sweepId !== this.spec.sweepId) throw new BadResultError(r.shardId, `shard ${r.shardId} is not part of sweep ${this.spec.sweepId}`);
+    // a worker that held a shard when the sweep was cancelled: nothing to store, nothing to retry
+    if (this.state === "CANCELLED") return "discarded";
     if (r.attempt > 1) this.redeliveries++;
     const partial = decodePartial(r.result);
     if (partial.kind !== rec.task.stage) throw new BadResultError(r.shardId, `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`);
@@ -154,6 +158,7 @@ export class SweepRun {
   }
 
   async fail(f: ShardFailure): Promise<void> {
+    if (f.sweepId !== this.spec.sweepId || !this.byId.has(f.shardId)) throw new ShardNotFoundError(this.spec.sweepId, f.shardId);
     this.store.append({ type: "shard-failed", sweepId: f.sweepId, shardId: f.shardId, at: new Date().toISOString(), code: f.code, message: f.message, retryable: f.retryable, worker: f.worker });
     const rec = this.byId.get(f.shardId);
     if (rec) this.onEvent({ type: "failed", ...labelsOf(rec), code: f.code, retryable: f.retryable });
@@ -172,11 +177,19 @@ export class SweepRun {
     this.checkDone();
   }
 
-  cancel(): void {
+  /**
+   * Stops the sweep: nothing more is published (a publish loop in progress stops at its next
+   * shard), the shards still waiting in the queue are purged, and results that workers still
+   * report are discarded. Resolves once the queue has dropped them.
+   */
+  async cancel(): Promise<void> {
     if (this.state !== "RUNNING") return;
     this.state = "CANCELLED";
+    this.unpublished.clear();
     this.store.append({ type: "sweep-cancelled", sweepId: this.spec.sweepId, at: new Date().toISOString() });
     this.finish(this.state);
+    await Promise.allSettled([...this.publishing]);
+    await this.queue.purge(this.spec.sweepId);
   }
 
   /** Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report. */
@@ -241,10 +254,20 @@ export class SweepRun {
    * comes back and calls this again.
    */
   private async publishPending(): Promise<void> {
+    const lanes = this.publishLanes();
+    this.publishing.add(lanes);
+    try {
+      await lanes;
+    } finally {
+      this.publishing.delete(lanes);
+    }
+  }
+
+  private async publishLanes(): Promise<void> {
     const todo = [...this.unpublished];
     let failed: { error: unknown } | undefined;
     const lane = async () => {
-      for (let rec = todo.shift(); rec && !failed; rec = todo.shift()) {
+      for (let rec = todo.shift(); rec && !failed && this.state !== "CANCELLED"; rec = todo.shift()) {
         if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
         try {
           if (await this.queue.publish(rec.id, rec.task)) {

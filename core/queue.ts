@@ -31,18 +31,27 @@ export interface ShardQueue<T> {
   publish(id: string, data: T): Promise<boolean>;
   /** waits up to `timeoutMs` for a message; null when none came */
   pull(timeoutMs: number): Promise<QueueMessage<T> | null>;
+  /**
+   * Drops the messages of `group` (a sweep) waiting for delivery, so a cancelled sweep stops
+   * costing work. Whether a delivered, unacked one is dropped too is the broker's choice (the
+   * in-process queue leaves it with its holder; JetStream drops it); either way its holder's
+   * ack is harmless. Resolves with how many were dropped, once the broker has dropped them.
+   */
+  purge(group: string): Promise<number>;
   /** messages waiting plus delivered-but-unacked, as the broker has them (acks it has not applied yet count as unacked) */
   pending(): Promise<{ waiting: number; unacked: number }>;
   close(): Promise<void>;
 }
 
-export interface MemoryQueueOptions {
+export interface MemoryQueueOptions<T = unknown> {
   /** redeliver a message not acked, nak'd or marked working within this time (default 30 s) */
   ackWaitMs?: number;
   /** deliveries before a message is dropped as exhausted (default 5) */
   maxDeliver?: number;
   /** told when a message runs out of deliveries, or is terminated */
   onDead?: (id: string, reason: string) => void;
+  /** the group (sweep) of a message, for purge(); without it purge() is refused */
+  groupOf?: (data: T) => string;
 }
 
 interface Entry<T> {
@@ -63,7 +72,7 @@ export class MemoryShardQueue<T> implements ShardQueue<T> {
   private readonly maxDeliver: number;
   private closed = false;
 
-  constructor(private readonly options: MemoryQueueOptions = {}) {
+  constructor(private readonly options: MemoryQueueOptions<T> = {}) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.maxDeliver = options.maxDeliver ?? 5;
   }
@@ -105,6 +114,19 @@ export class MemoryShardQueue<T> implements ShardQueue<T> {
       else waiting++;
     }
     return { waiting, unacked };
+  }
+
+  async purge(group: string): Promise<number> {
+    const groupOf = this.options.groupOf;
+    if (!groupOf) throw new Error("MemoryShardQueue.purge needs the groupOf option");
+    let dropped = 0;
+    for (const e of this.order) {
+      if (e.done || e.deadline !== null || groupOf(e.data) !== group) continue;
+      e.done = true;
+      dropped++;
+    }
+    this.compact();
+    return dropped;
   }
 
   async close(): Promise<void> {

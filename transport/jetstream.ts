@@ -58,11 +58,16 @@ function ackInfo(reply: string | undefined): { seq: number; deliveryCount: numbe
   return Number.isSafeInteger(deliveryCount) && Number.isSafeInteger(seq) ? { seq, deliveryCount } : null;
 }
 
+/** deletes in flight at once during a purge */
+const PURGE_LANES = 32;
+
 export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   /** seq → delivery count of the latest delivery this process handed out and has not settled */
   private readonly held = new Map<number, number>();
   /** answers to pulls that had already given up; served first */
   private readonly late: Msg[] = [];
+  /** stream sequences of what this queue published, by group (sweep), for purge() */
+  private readonly published = new Map<string, Set<number>>();
   /** pulls waiting for an answer: each takes a message (true if it did) or "none" */
   private readonly waiting = new Set<(answer: Msg | "none") => boolean>();
   private readonly advisories = new Set<Promise<void>>();
@@ -130,8 +135,10 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     h.set("Nats-Expected-Stream", this.o.stream);
     // answered on the shared inbox, as pulls and acks are: the stream's PubAck, or its refusal
     const answer = await this.call(`publish of ${id} to ${subject}`, null, (timeout) => this.request(subject, payload, timeout, h));
-    const ack = answer.json<{ duplicate?: boolean; error?: { code: number; err_code?: number; description: string } }>();
+    const ack = answer.json<{ seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } }>();
     if (ack.error) throw new QueueConfigError(this.o.stream, null, `publish of ${id} to ${subject} at ${this.where}: ${ack.error.description} (${ack.error.code}${ack.error.err_code ? `/${ack.error.err_code}` : ""})`);
+    // a duplicate's ack names the first copy's sequence, so a restarted publisher learns it too
+    if (typeof ack.seq === "number") this.remember(this.o.subjectOf(data).sweep, ack.seq);
     return !ack.duplicate;
   }
 
@@ -162,6 +169,38 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     const { stream, durable } = this.o;
     const info = await this.call(`consumer info for ${stream}/${durable}`, durable, () => this.jsm.consumers.info(stream, durable));
     return { waiting: info.num_pending, unacked: info.num_ack_pending };
+  }
+
+  /**
+   * Deletes the group's messages this publisher published (by their stream sequences, learnt from
+   * the publish acks). A filtered stream purge would be one request, but on nats-server 2.9 it
+   * makes a work-queue consumer lose the messages of every other group too. JetStream deletes
+   * delivered-but-unacked ones as well; their holders' later acks are no-ops, and what they report
+   * is the coordinator's to discard.
+   */
+  async purge(group: string): Promise<number> {
+    this.check("purge");
+    const seqs = [...(this.published.get(group) ?? [])];
+    this.published.delete(group);
+    let dropped = 0;
+    const lane = async () => {
+      for (let seq = seqs.pop(); seq !== undefined; seq = seqs.pop()) {
+        // false: already gone (acked, or dropped by the broker)
+        const gone = await this.call(`delete of ${this.o.stream} seq ${seq}`, null, () => this.jsm.streams.deleteMessage(this.o.stream, seq, false).catch((err: unknown) => {
+          if (/no message found|not found/i.test(String((err as Error).message))) return false;
+          throw err;
+        }));
+        if (gone) dropped++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PURGE_LANES, seqs.length) }, lane));
+    return dropped;
+  }
+
+  private remember(group: string, seq: number): void {
+    let seqs = this.published.get(group);
+    if (!seqs) this.published.set(group, (seqs = new Set()));
+    seqs.add(seq);
   }
 
   /** Gives back messages that arrived after their pull gave up, then drains the connection. */

@@ -23,8 +23,11 @@ export interface SweepView extends SweepStatus {
   casesPerSecond: number;
 }
 
-/** What ReportShard answers: the first copy is stored; later copies are compared by digest. */
-export type ShardOutcome = "stored" | "duplicate" | "duplicate-mismatch";
+/**
+ * What ReportShard answers: the first copy is stored; later copies are compared by digest; a
+ * result for a cancelled sweep is discarded (and the worker acks it, no error).
+ */
+export type ShardOutcome = "stored" | "duplicate" | "duplicate-mismatch" | "discarded";
 
 /** States after which a sweep never changes again (WatchSweep ends on them). */
 export const TERMINAL_STATES: ReadonlySet<SweepState> = new Set<SweepState>(["SUCCEEDED", "FAILED", "CANCELLED"]);

@@ -27,6 +27,7 @@ const OUTCOME: Record<ShardOutcome, ReportOutcome> = {
   stored: ReportOutcome.REPORT_OUTCOME_STORED,
   duplicate: ReportOutcome.REPORT_OUTCOME_DUPLICATE,
   "duplicate-mismatch": ReportOutcome.REPORT_OUTCOME_DUPLICATE_MISMATCH,
+  discarded: ReportOutcome.REPORT_OUTCOME_DISCARDED,
 };
 
 export function toSweepMessage(v: SweepView): Sweep {

@@ -19,9 +19,13 @@ export async function settledPending(q: Pick<ShardQueue<unknown>, "pending">, ex
   }
 }
 
+/** A message of the contract: its group (for purge) is `group`, or "s1" when absent. */
+export type ContractData = { n: number; group?: string };
+export const contractGroupOf = (d: ContractData): string => d.group ?? "s1";
+
 export interface QueueFactory {
   /** a fresh, empty queue; dead (exhausted or terminated) messages are reported to onDead */
-  (o: { ackWaitMs: number; maxDeliver: number; onDead: (id: string, reason: string) => void }): Promise<ShardQueue<{ n: number }>>;
+  (o: { ackWaitMs: number; maxDeliver: number; onDead: (id: string, reason: string) => void }): Promise<ShardQueue<ContractData>>;
 }
 
 export function queueContract(name: string, make: QueueFactory): void {
@@ -30,6 +34,21 @@ export function queueContract(name: string, make: QueueFactory): void {
       const dead: Array<[string, string]> = [];
       return make({ ackWaitMs, maxDeliver, onDead: (id, reason) => dead.push([id, reason]) }).then((q) => ({ q, dead }));
     };
+
+    it("purges the waiting messages of one group only, and keeps them deduplicated", async () => {
+      const { q } = await open();
+      for (let n = 0; n < 6; n++) await q.publish(`m${n}`, { n, group: n % 2 === 0 ? "gone" : "kept" });
+      expect(await q.purge("gone")).toBe(3);
+      expect(await q.publish("m0", { n: 0, group: "gone" })).toBe(false);
+      const got: string[] = [];
+      for (let m = await q.pull(2000); m; m = await q.pull(200)) {
+        got.push(m.id);
+        await m.ack();
+      }
+      expect(got).toEqual(["m1", "m3", "m5"]);
+      expect(await q.purge("nothing-here")).toBe(0);
+      await q.close();
+    });
 
     it("delivers in publish order and drops a second publish of the same id", async () => {
       const { q } = await open();

@@ -9,13 +9,14 @@ import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstre
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JetStreamShardQueue } from "../../transport/index.ts";
 import type { JetStreamOptions } from "../../transport/index.ts";
-import { queueContract, settledPending } from "../helpers/queue-contract.ts";
+import { contractGroupOf, queueContract, settledPending } from "../helpers/queue-contract.ts";
+import type { ContractData } from "../helpers/queue-contract.ts";
 import { natsPrerequisite, startNats } from "../helpers/nats.ts";
 import type { NatsServer } from "../helpers/nats.ts";
 
 const nats = natsPrerequisite();
 
-type Data = { n: number };
+type Data = ContractData;
 
 /** A stream, subject prefix and durable no other test uses. */
 function unique(): Pick<JetStreamOptions<Data>, "stream" | "subjectPrefix" | "durable"> {
@@ -23,7 +24,7 @@ function unique(): Pick<JetStreamOptions<Data>, "stream" | "subjectPrefix" | "du
   return { stream: `T_${tag}`, subjectPrefix: `cna.test.${tag}`, durable: `w_${tag}` };
 }
 
-const subjectOf = (d: Data) => ({ sweep: "s1", model: `m${d.n % 2}` });
+const subjectOf = (d: Data) => ({ sweep: contractGroupOf(d), model: `m${d.n % 2}` });
 
 describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
   let server: NatsServer;

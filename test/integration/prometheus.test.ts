@@ -47,7 +47,7 @@ describe("Prometheus scraping the coordinator", () => {
     ].join("\n");
 
     let coordinator: Coordinator | undefined;
-    const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 30_000, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
+    const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 30_000, onDead: (id, reason) => coordinator?.shardDead(id, reason), groupOf: (t) => t.sweepId });
     const metrics = new CoordinatorMetrics();
     coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, onSweepEvent: metrics.onSweepEvent });
     await coordinator.start();

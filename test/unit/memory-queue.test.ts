@@ -1,4 +1,4 @@
 import { MemoryShardQueue } from "../../core/index.ts";
-import { queueContract } from "../helpers/queue-contract.ts";
+import { contractGroupOf, queueContract } from "../helpers/queue-contract.ts";
 
-queueContract("MemoryShardQueue", async (o) => new MemoryShardQueue(o));
+queueContract("MemoryShardQueue", async (o) => new MemoryShardQueue({ ...o, groupOf: contractGroupOf }));

@@ -42,12 +42,13 @@ interface ResolvedSinkOptions {
 }
 
 /** What the coordinator did with a reported result. */
-export type ReportedOutcome = "stored" | "duplicate" | "duplicate-mismatch";
+export type ReportedOutcome = "stored" | "duplicate" | "duplicate-mismatch" | "discarded";
 
 const OUTCOMES: Partial<Record<ReportOutcome, ReportedOutcome>> = {
   [ReportOutcome.REPORT_OUTCOME_STORED]: "stored",
   [ReportOutcome.REPORT_OUTCOME_DUPLICATE]: "duplicate",
   [ReportOutcome.REPORT_OUTCOME_DUPLICATE_MISMATCH]: "duplicate-mismatch",
+  [ReportOutcome.REPORT_OUTCOME_DISCARDED]: "discarded",
 };
 
 const MIB = 1024 * 1024;

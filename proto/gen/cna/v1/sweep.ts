@@ -64,6 +64,8 @@ export enum ReportOutcome {
   REPORT_OUTCOME_DUPLICATE = 2,
   /** REPORT_OUTCOME_DUPLICATE_MISMATCH - already stored with different bytes: ignored and counted as non-determinism */
   REPORT_OUTCOME_DUPLICATE_MISMATCH = 3,
+  /** REPORT_OUTCOME_DISCARDED - the sweep was cancelled: not stored; the worker acks the message and moves on */
+  REPORT_OUTCOME_DISCARDED = 4,
   UNRECOGNIZED = -1,
 }
 

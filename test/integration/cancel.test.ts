@@ -1,0 +1,107 @@
+/**
+ * CancelSweep on a sweep of over 100k shards: publishing stops at once (nothing is published
+ * after cancel() resolves), the shards still queued are purged, and a worker that held one
+ * when the sweep was cancelled has its result discarded without an error. ReportFailure for a
+ * shard the sweep does not have is NOT_FOUND and records nothing.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Coordinator } from "../../coordinator/index.ts";
+import { MemoryShardQueue, encodePartial } from "../../core/index.ts";
+import type { QueueMessage, ShardQueue, ShardTask } from "../../core/index.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "cna-cancel-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** 4 models × 4 operators × every 2D pair (8,100 each), one pair per shard: 129,600 shards. */
+const YAML = `name: big
+models:
+${[0, 1, 2, 3].map((i) => `  - { id: m${i}, path: /nonexistent/m${i} }`).join("\n")}
+operators: ["+", "-", "*", "/"]
+digits: [2]
+cases: { sample: all }
+stages: [head-ablation]
+shard: { pairs: 1 }
+`;
+
+/** The in-process queue, with every publish taking a turn of the event loop (as a broker round trip does) and counted. */
+class CountingQueue implements ShardQueue<ShardTask> {
+  published = 0;
+  readonly inner = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, groupOf: (t) => t.sweepId });
+  async publish(id: string, data: ShardTask): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.published++;
+    return this.inner.publish(id, data);
+  }
+  pull(timeoutMs: number): Promise<QueueMessage<ShardTask> | null> {
+    return this.inner.pull(timeoutMs);
+  }
+  pending() {
+    return this.inner.pending();
+  }
+  purge(group: string) {
+    return this.inner.purge(group);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe("CancelSweep", () => {
+  it("stops publishing, purges what is queued and discards what workers still report", async () => {
+    const queue = new CountingQueue();
+    const coordinator = new Coordinator({ dataDir: join(dir, "data"), queue });
+    await coordinator.start();
+    try {
+      const submitted = coordinator.submit(YAML, "big.yaml");
+      let failed: unknown;
+      submitted.catch((err: unknown) => (failed = err));
+      // the sweep is listed while its shards are still being published
+      const until = Date.now() + 60_000;
+      while ((coordinator.list().length === 0 || queue.published < 2_000) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));
+      if (failed !== undefined) throw failed;
+      const [sweep] = coordinator.list();
+      expect(sweep!.shardsExpected).toBeGreaterThanOrEqual(100_000);
+      // a worker holds one shard while the sweep is cancelled
+      const held = (await queue.pull(1_000))!;
+      expect(held).not.toBeNull();
+
+      const view = await coordinator.cancel(sweep!.sweepId);
+      const atCancel = queue.published;
+      expect(view.state).toBe("CANCELLED");
+      await submitted;
+      expect(queue.published).toBe(atCancel);
+      expect(atCancel).toBeLessThan(sweep!.shardsExpected);
+      // purged: nothing waits; only the held shard is out
+      expect(await queue.pending()).toEqual({ waiting: 0, unacked: 1 });
+      expect(await queue.pull(50)).toBeNull();
+
+      const partial = { kind: "head-ablation" as const, dims: { nLayer: 1, nHead: 1, dMlp: 1 }, cases: 1, baselineCorrect: 1, baselineProbSum: 1, correct: [1], probSum: [1] };
+      const outcome = await coordinator.reportShard({ sweepId: sweep!.sweepId, shardId: held.id, worker: "w", attempt: 1, result: encodePartial(partial) });
+      expect(outcome).toBe("discarded");
+      expect(coordinator.get(sweep!.sweepId).shardsStored).toBe(0);
+    } finally {
+      coordinator.close();
+    }
+  });
+
+  it("answers ReportFailure for a shard the sweep does not have with SHARD_NOT_FOUND and journals nothing", async () => {
+    const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
+    const coordinator = new Coordinator({ dataDir: join(dir, "data2"), queue });
+    await coordinator.start();
+    try {
+      const view = await coordinator.submit(YAML.replace("digits: [2]", "digits: [1]").replace("cases: { sample: all }", "cases: { sample: 2 }"), "small.yaml");
+      const journal = join(dir, "data2", "sweeps", view.sweepId, "journal.jsonl");
+      const before = readFileSync(journal, "utf8");
+      await expect(coordinator.reportFailure({ sweepId: view.sweepId, shardId: "no-such-shard", worker: "w", code: "X", message: "m", retryable: false, attempt: 1 }))
+        .rejects.toMatchObject({ code: "SHARD_NOT_FOUND" });
+      expect(readFileSync(journal, "utf8")).toBe(before);
+      expect(coordinator.get(view.sweepId).state).toBe("RUNNING");
+    } finally {
+      await queue.close();
+      coordinator.close();
+    }
+  });
+});
