@@ -9,10 +9,13 @@ import { resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { PlanSpec } from "../coordinator/index.ts";
+import { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS } from "../core/index.ts";
+import type { SweepLimits } from "../core/index.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, availableProviders, startWorkerServer } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
-import type { FlagSpec } from "./args.ts";
+import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, checkListenSecurity, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
@@ -20,12 +23,36 @@ import { buildInfo } from "./version.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
 import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 
+/** What each sweep limit bounds, for its flag's help. */
+const LIMIT_HELP: Readonly<Record<keyof SweepLimits, string>> = {
+  maxSweepBytes: "bytes of a submitted sweep file",
+  maxYamlDepth: "nesting depth of a sweep file's YAML",
+  maxYamlAliases: "YAML aliases in a sweep file",
+  maxCells: "cells of a sweep (models × operators × digit ranges × templates)",
+  maxShards: "shards of a sweep, all stages",
+};
+const LIMIT_FLAG_SPECS: readonly FlagSpec[] = (Object.keys(LIMIT_FLAGS) as Array<keyof SweepLimits>).map((k) => ({
+  name: LIMIT_FLAGS[k].slice(2), value: "N", help: `most ${LIMIT_HELP[k]} accepted (default ${DEFAULT_SWEEP_LIMITS[k]})`,
+}));
+
+/** Sweep limits from their flags; the defaults where absent. */
+function limitsOf(v: FlagValues): Partial<SweepLimits> {
+  const out: Partial<SweepLimits> = {};
+  for (const k of Object.keys(LIMIT_FLAGS) as Array<keyof SweepLimits>) {
+    const text = stringFlag(v, LIMIT_FLAGS[k].slice(2));
+    if (text !== undefined) out[k] = integerFlag(LIMIT_FLAGS[k], text, 1);
+  }
+  return out;
+}
+
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
   { name: "listen", value: "HOST:PORT", help: "gRPC address (default 127.0.0.1:7070; port 0 picks one)" },
   ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG,
   { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
   { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
+  ...LIMIT_FLAG_SPECS,
+  { name: "max-message-bytes", value: "N", help: `largest gRPC message accepted, e.g. a SubmitSweep (default ${DEFAULT_MAX_MESSAGE_BYTES})` },
   ...COORDINATOR_METRICS_FLAGS,
   HELP_FLAG,
 ];
@@ -76,17 +103,19 @@ export const coordinatorCommand: Command = {
     const ackWaitMs = 1000 * (v["ack-wait"] === undefined ? 60 : integerFlag("--ack-wait", String(v["ack-wait"]), 1));
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
     const metrics = coordinatorMetricsOf(v);
+    const limits = limitsOf(v);
+    const maxMessageBytes = v["max-message-bytes"] === undefined ? DEFAULT_MAX_MESSAGE_BYTES : integerFlag("--max-message-bytes", String(v["max-message-bytes"]), 1024);
     // secrets and the listen address are checked before anything connects or starts
     const token = tokenOf(v);
     const tls = serverTls(v);
     checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, finishRankings: finishRankings(io), ...(metrics ? { onSweepEvent: metrics.metrics.onSweepEvent } : {}) });
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, finishRankings: finishRankings(io), ...(metrics ? { onSweepEvent: metrics.metrics.onSweepEvent } : {}) });
     await coordinator.start();
     metrics?.metrics.observe({ sweeps: coordinator, queue });
     const metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
-    const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+    const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, maxMessageBytes, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
     const auth = [token ? "token required" : "", tls ? "TLS" : ""].filter(Boolean).join(", ") || "no authentication";
     io.stderr.write(`cna coordinator: listening on ${listen.host}:${server.port} (${auth}); data in ${resolve(String(v.data))}\n`);
     const signal = await untilSignal();

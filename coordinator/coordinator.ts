@@ -15,12 +15,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseSweep } from "../core/index.ts";
-import type { Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../core/index.ts";
+import { checkLimit, parseSweep, resolveSweepLimits } from "../core/index.ts";
+import type { Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
 import { TERMINAL_STATES } from "./grpc/backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
-import { planSpecOf } from "./planner.ts";
+import { planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
 import { SweepStore } from "./store.ts";
@@ -39,6 +39,8 @@ export interface CoordinatorOptions {
    * does, so both write the same file. Default: the merged rankings as they are.
    */
   finishRankings?: (rankings: Rankings, spec: PlanSpec) => Promise<Rankings>;
+  /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS); a sweep over one is refused with LIMIT_EXCEEDED */
+  limits?: Partial<SweepLimits>;
 }
 
 interface Entry {
@@ -60,8 +62,11 @@ export class Coordinator implements SweepBackend {
   private readonly sweeps = new Map<string, Entry>();
   private readonly shardOwner = new Map<string, string>();
   private instanceId = "";
+  private readonly limits: SweepLimits;
 
-  constructor(private readonly o: CoordinatorOptions) {}
+  constructor(private readonly o: CoordinatorOptions) {
+    this.limits = resolveSweepLimits(o.limits);
+  }
 
   /** Replays the data directory; resolves when every unfinished sweep has republished its work. */
   async start(): Promise<void> {
@@ -84,12 +89,15 @@ export class Coordinator implements SweepBackend {
   }
 
   async submit(yaml: string, source: string): Promise<SweepView> {
-    const spec = parseSweep(yaml, { fileName: source });
+    const spec = parseSweep(yaml, { fileName: source, limits: this.limits });
+    const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
+    checkLimit(this.limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
     const id = `${spec.name}-${createHash("sha256").update(`${this.instanceId}\n${yaml}`).digest("hex").slice(0, 10)}`;
     const existing = this.sweeps.get(id);
     if (existing) return this.view(existing);
     const plan = planSpecOf(spec, id);
+    checkLimit(this.limits, "maxShards", plannedShardCount(plan), `${source}: the sweep plans ${plannedShardCount(plan)} shards`);
     const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
     store.open();
     const at = new Date();

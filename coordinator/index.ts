@@ -15,7 +15,7 @@
 export { SweepStore, digestOf } from "./store.ts";
 export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
-export { cellName, cellPairCount, planSpecOf, planStage, rangeKey, shardIdOf } from "./planner.ts";
+export { cellName, cellPairCount, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 export { SweepRun } from "./sweep.ts";
 export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepState, SweepStatus } from "./sweep.ts";

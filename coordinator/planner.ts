@@ -51,6 +51,11 @@ export function cellPairCount(spec: PlanSpec, key: CellKey): number {
   return spec.sample === "all" || key.digits === 1 ? all : Math.min(spec.sample, all);
 }
 
+/** Shards of every stage of every cell, planned or not yet (stages share their pair ranges). */
+export function plannedShardCount(spec: PlanSpec): number {
+  return spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
+}
+
 export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inputs: StageInputs = {}): PlannedShard[] {
   const total = cellPairCount(spec, cell.key);
   const head = stage === "cna" || stage === "verify" ? inputs.head ?? spec.fixedHead : undefined;

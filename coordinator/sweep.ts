@@ -14,7 +14,7 @@ import type {
   AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
 } from "../core/index.ts";
 import { BadResultError, ShardNotFoundError } from "./errors.ts";
-import { cellName, cellPairCount, planStage, rangeKey } from "./planner.ts";
+import { cellName, planStage, plannedShardCount, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { SweepStore } from "./store.ts";
 
@@ -115,7 +115,7 @@ export class SweepRun {
   ) {
     this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), unstored: 0, merged: {} }));
     for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, stored: 0, quarantined: 0 });
-    this.shardsExpected = spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
+    this.shardsExpected = plannedShardCount(spec);
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */

@@ -3,15 +3,19 @@
  * and column in front of every error message (`sweep.yaml:7:9: verify.ks[2] must be ...`); the
  * error's `field` stays the bare path, for programs. Pure: the caller reads the file.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node } from "yaml";
 import { SpecError } from "./errors.ts";
+import { DEFAULT_SWEEP_LIMITS, LimitExceededError, checkLimit, flowDepth } from "./limits.ts";
+import type { SweepLimits } from "./limits.ts";
 import { resolveSweep } from "./spec.ts";
 import type { ResolveSweepOptions, SweepSpec } from "./spec.ts";
 
 export interface ParseSweepOptions extends ResolveSweepOptions {
   /** How messages name the file, e.g. "examples/zoo-quick.yaml". Default "sweep.yaml". */
   fileName?: string;
+  /** size, depth and alias bounds on the text (default {@link DEFAULT_SWEEP_LIMITS}) */
+  limits?: SweepLimits;
 }
 
 /**
@@ -20,6 +24,12 @@ export interface ParseSweepOptions extends ResolveSweepOptions {
  */
 export function parseSweep(text: string, options: ParseSweepOptions = {}): SweepSpec {
   const file = options.fileName ?? "sweep.yaml";
+  const limits = options.limits ?? DEFAULT_SWEEP_LIMITS;
+  // bounds first, on the raw text: the parser is what an oversized or deeply nested text attacks
+  const bytes = new TextEncoder().encode(text).length;
+  checkLimit(limits, "maxSweepBytes", bytes, `${file}: the sweep file has ${bytes} bytes`);
+  const flow = flowDepth(text);
+  checkLimit(limits, "maxYamlDepth", flow, `${file}: the sweep file nests ${flow} levels of [ ] or { }`);
   const lineCounter = new LineCounter();
   // uniqueKeys: a repeated key would otherwise silently keep only one of the two values.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
@@ -30,10 +40,16 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
     const detail = syntax.message.replace(/ at line \d+, column \d+:?/, "").trimEnd();
     throw new SpecError("yaml", `${file}:${line}:${col}: not valid YAML: ${detail}`, syntax);
   }
+  const shape = treeShape(doc.contents as Node | null);
+  checkLimit(limits, "maxYamlDepth", shape.depth, `${file}: the sweep file nests ${shape.depth} levels`);
+  checkLimit(limits, "maxYamlAliases", shape.aliases, `${file}: the sweep file has ${shape.aliases} aliases`);
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 1000 });
+    value = doc.toJS({ maxAliasCount: limits.maxYamlAliases });
   } catch (err) {
+    if (/alias count/i.test(String((err as Error).message))) {
+      throw new LimitExceededError("maxYamlAliases", `${file}: the sweep file's aliases expand beyond ${limits.maxYamlAliases} nodes each (--max-yaml-aliases raises it)`);
+    }
     // An alias to a missing anchor, or an alias bomb.
     throw new SpecError("yaml", `${file}: not valid YAML: ${err instanceof Error ? err.message : String(err)}`, err);
   }
@@ -45,6 +61,24 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
     const at = offset === undefined ? "" : `:${lineCounter.linePos(offset).line}:${lineCounter.linePos(offset).col}`;
     throw new SpecError(err.field, `${file}${at}: ${err.message}`, err.cause);
   }
+}
+
+/** Nesting depth and alias count of a parsed document, walked without recursion. */
+function treeShape(root: Node | null): { depth: number; aliases: number } {
+  let depth = 0;
+  let aliases = 0;
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, d] = stack.pop()!;
+    if (isAlias(node)) aliases++;
+    else if (isMap(node) || isSeq(node)) {
+      depth = Math.max(depth, d);
+      for (const item of node.items) stack.push([item, d + 1]);
+    } else if (isPair(node)) {
+      stack.push([node.key, d], [node.value, d]);
+    }
+  }
+  return { depth, aliases };
 }
 
 /**

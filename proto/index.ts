@@ -67,6 +67,6 @@ export type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from "./g
 
 export { createSweepClient, createWorkerClient } from "./client.ts";
 export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
-export { PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
+export { DEFAULT_MAX_MESSAGE_BYTES, PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
 export type { GrpcServeOptions, GrpcServerHandle, GrpcServiceBinding, ResolvedGrpcServeOptions, TlsServerOptions } from "./server.ts";
 export { BadRequestError, ERROR_CODE_KEY, GrpcCallError, UnauthenticatedError, fromGrpcError, grpcStatusFor, toGrpcStatus } from "./errors.ts";

@@ -31,6 +31,9 @@ export interface TlsServerOptions {
   caPath?: string;
 }
 
+/** Largest single gRPC message a server accepts by default: a 1 MiB result chunk with room to spare. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
 export interface GrpcServeOptions {
   /** interface to bind (default 127.0.0.1; 0.0.0.0 in a container) */
   host?: string;
@@ -64,7 +67,7 @@ export function resolveGrpcServeOptions(o: GrpcServeOptions): ResolvedGrpcServeO
   if (o.token !== undefined && !/^[\x21-\x7e]+$/.test(o.token)) {
     throw new SpecError("token", "token must be non-empty printable ASCII without spaces (it travels in an HTTP/2 header)");
   }
-  const maxMessageBytes = positiveInt("maxMessageBytes", o.maxMessageBytes ?? 4 * 1024 * 1024);
+  const maxMessageBytes = positiveInt("maxMessageBytes", o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   const shutdownGraceMs = positiveInt("shutdownGraceMs", o.shutdownGraceMs ?? 5_000, true);
   return { host, port, token: o.token ?? null, tls: o.tls ? readTls(o.tls) : null, maxMessageBytes, shutdownGraceMs };
 }

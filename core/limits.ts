@@ -1,0 +1,89 @@
+/**
+ * Bounds on what one sweep may ask of a coordinator, checked before the work they bound is done:
+ * a sweep file submitted over gRPC is text from the network, and a deeply nested, alias-bombed
+ * or merely enormous one must be refused with a named error, not exhaust the process.
+ *
+ * Each limit has a CLI flag that raises it (named in the error), and a default that fits every
+ * real sweep this tool is for with room to spare.
+ */
+import { CnaError, describeValue } from "./errors.ts";
+
+export interface SweepLimits {
+  /** bytes of sweep-file text */
+  maxSweepBytes: number;
+  /** nesting depth of the YAML (mappings and lists inside each other) */
+  maxYamlDepth: number;
+  /** alias nodes (`*name`) in the YAML: each can expand to a whole subtree */
+  maxYamlAliases: number;
+  /** cells: models × operators × digit ranges × templates */
+  maxCells: number;
+  /** shards of every stage of every cell */
+  maxShards: number;
+}
+
+export const DEFAULT_SWEEP_LIMITS: Readonly<SweepLimits> = {
+  maxSweepBytes: 1 << 20,
+  maxYamlDepth: 32,
+  maxYamlAliases: 100,
+  maxCells: 10_000,
+  maxShards: 250_000,
+};
+
+/** The flag of each limit, as `cna coordinator` takes it. */
+export const LIMIT_FLAGS: Readonly<Record<keyof SweepLimits, string>> = {
+  maxSweepBytes: "--max-sweep-bytes",
+  maxYamlDepth: "--max-yaml-depth",
+  maxYamlAliases: "--max-yaml-aliases",
+  maxCells: "--max-cells",
+  maxShards: "--max-shards",
+};
+
+/** A request over one of the {@link SweepLimits}: `limit` names it, the message names its flag. */
+export class LimitExceededError extends CnaError {
+  constructor(readonly limit: keyof SweepLimits, message: string) {
+    super(message, { code: "LIMIT_EXCEEDED", retryable: false });
+  }
+}
+
+/** Throws when `value` is over the limit; `what` says what was counted ("the sweep file has 3 MiB"). */
+export function checkLimit(limits: SweepLimits, limit: keyof SweepLimits, value: number, what: string): void {
+  const max = limits[limit];
+  if (value > max) throw new LimitExceededError(limit, `${what}, over the limit of ${max} (${LIMIT_FLAGS[limit]} raises it)`);
+}
+
+/** Fills in defaults; a limit that is not a positive integer is an error naming it. */
+export function resolveSweepLimits(o: Partial<SweepLimits> = {}): SweepLimits {
+  const out = { ...DEFAULT_SWEEP_LIMITS };
+  for (const key of Object.keys(DEFAULT_SWEEP_LIMITS) as Array<keyof SweepLimits>) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 1) throw new CnaError(`${key} must be a positive integer, got ${describeValue(v)}`, { code: "BAD_SPEC", retryable: false });
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * The deepest nesting of flow collections (`[`, `{`) in YAML text, outside quotes and comments,
+ * counted without parsing: the parser itself is what a deeply nested text attacks.
+ */
+export function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== null) {
+      if (c === "\\" && quote === '"') i++;
+      else if (c === quote) quote = null;
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === "#" && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl;
+    } else if (c === "[" || c === "{") max = Math.max(max, ++depth);
+    else if ((c === "]" || c === "}") && depth > 0) depth--;
+  }
+  return max;
+}
