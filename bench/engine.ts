@@ -19,6 +19,8 @@ import { benchAttribution } from "./attribution.ts";
 import type { AttributionPlan } from "./attribution.ts";
 import { BenchModelMissingError } from "./errors.ts";
 import { benchHeadAblation } from "./head-ablation.ts";
+import { benchShardCases } from "./shard-cases.ts";
+import type { ShardCasesFigures } from "./shard-cases.ts";
 import type { HeadAblationFigures, HeadAblationPlan } from "./head-ablation.ts";
 import type { Ratio } from "./figures.ts";
 import { ENGINE_USAGE, parseEngineBenchArgs } from "./options.ts";
@@ -148,11 +150,13 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
   const started = new Date();
   const machine = machineInfo();
   const models: Partial<Record<EngineSection, Section>> = {};
+  let shardCaseFigures: ShardCasesFigures | undefined;
   const wall = await seconds(async () => {
     for (const section of o.sections) {
       try {
         const m = section === "zoo" ? await zooModel(o) : gpt2Model(o);
         models[section] = await benchModel(m, o);
+        if (section === "zoo") shardCaseFigures = benchShardCases(await loadCheckpoint(o.zooDir), o.quick ? 200 : 1000);
       } catch (err) {
         // A known failure (the zoo model not trained yet, a bad input) goes into the JSON and the
         // exit code and the other section still runs; anything else is a bug and propagates.
@@ -172,6 +176,7 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
       "headAblation single (a) is the paper's procedure (fp32, batch size 1, one full forward per (case, head): every layer and the logits at every position, as its Hugging Face forward computes them), on this engine, without the notebook's deep copy of the model per head; timed at the bench's threads and at 1 intra-op thread, the faster is the baseline (singleTimings has both).",
       "headAblation per-head (b): one forward per head over a batch of rows; packed (c): every head of a batch of rows in one sweep run. In both, a prompt's answer-token cases share one row and are read at their own positions; the last layer runs W_O and the MLP at the read positions only.",
       "headAblation work: floating-point operations of each mode's graphs (matrix products and attention) for the cases it ran; explanation splits each ratio into work saved per pair and FLOP/s gained.",
+      "shardCases (zoo tokenizer): building the cases of every shard of a 2D cell split 10 pairs per shard, as a worker does (each shard's own pairs, earlier pairs counted once) against tokenizing the whole cell per shard; encodes counts tokenizer calls.",
       "attribution: on GPT-2 small the methods are timed on a slice (`timed`: layers x first neurons); wholeModelSecondsPerBatch scales those rates by neuron count.",
     ],
     startedAt: started.toISOString(),
@@ -180,6 +185,7 @@ export async function runEngineBench(argv: readonly string[]): Promise<number> {
     machine: { ...machine, loadAverage1mAtEnd: loadAverage1m() },
     targets: Object.entries(models).flatMap(([name, s]) => targetsOf(name, s)),
     models,
+    ...(shardCaseFigures ? { shardCases: shardCaseFigures } : {}),
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   return Object.values(models).some((s) => "error" in s) ? 1 : 0;

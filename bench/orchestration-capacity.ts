@@ -28,6 +28,7 @@ import { JetStreamShardQueue } from "../transport/index.ts";
 import type { ShardWorker } from "../worker/index.ts";
 import { noopPartial, noopWorker } from "./capacity-noop.ts";
 import { log, median, round } from "./timing.ts";
+import { digestPath, pathDigests } from "../test/helpers/digest.ts";
 
 export interface CapacityOptions {
   root: string;
@@ -117,7 +118,7 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Pro
   const js = { servers: o.natsUrl, stream: `BENCH_CAP_${tag}`, subjectPrefix: `benchcap${tag}.shards`, subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }) };
   let coordinator: Coordinator | undefined;
   const publisher = await JetStreamShardQueue.create<ShardTask>({ ...js, ackWaitMs: 30_000, maxDeliver: 5, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-  coordinator = new Coordinator({ dataDir: dir, queue: publisher });
+  coordinator = new Coordinator({ dataDir: dir, queue: publisher, digestModel: digestPath });
   await coordinator.start();
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0 });
   const workers = fork(WORKERS_SCRIPT, [o.natsUrl, js.stream, js.subjectPrefix, `127.0.0.1:${server.port}`, String(o.workers)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -189,7 +190,9 @@ function statusMs(run: SweepRun): number {
 export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigures> {
   const pairsPerCell = Math.ceil(o.shards / CELLS);
   const yaml = capacityYaml("bench-capacity", pairsPerCell);
-  const spec = planSpecOf(parseSweep(yaml, { fileName: "capacity.yaml" }), "bench-capacity");
+  const parsed = parseSweep(yaml, { fileName: "capacity.yaml" });
+  // the no-op executor never opens a model: digests of the (fake) paths stand in
+  const spec = planSpecOf(parsed, "bench-capacity", pathDigests(parsed.models));
   const shards = pairsPerCell * CELLS;
   const result = noopPartial();
   const memory: number[] = [];

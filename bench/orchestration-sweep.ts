@@ -15,6 +15,7 @@ import type { Sweep } from "../proto/index.ts";
 import { createSweepClient, fromGrpcError } from "../proto/index.ts";
 import { cellPairCount, planSpecOf } from "../coordinator/index.ts";
 import { runEmbedded } from "../cli/embedded.ts";
+import { digestModels } from "../worker/index.ts";
 import { readSweepFile, resolvedSweepJson } from "../cli/run.ts";
 import { writeJsonAtomic } from "../cli/files.ts";
 import { withTopTokens } from "../cli/top-tokens.ts";
@@ -107,7 +108,7 @@ function checkZoo(): void {
 async function embeddedOnce(file: string, dir: string, o: SweepCompareOptions): Promise<{ seconds: number; rankings: string }> {
   const spec = readSweepFile(file);
   const t0 = performance.now();
-  const result = await runEmbedded({ spec: planSpecOf(spec, spec.name), dataDir: join(dir, "state"), workers: o.workers, threads: o.threads, maxDeliver: spec.shard.maxAttempts });
+  const result = await runEmbedded({ spec: planSpecOf(spec, spec.name, await digestModels(spec.models)), dataDir: join(dir, "state"), workers: o.workers, threads: o.threads, maxDeliver: spec.shard.maxAttempts });
   const seconds = (performance.now() - t0) / 1000;
   if (result.state !== "SUCCEEDED") throw new Error(`embedded sweep ended ${result.state}`);
   // as `cna run` writes it (top tokens are added after the sweep, outside the timing, as the coordinator does)
@@ -169,7 +170,7 @@ export async function compareSweep(o: SweepCompareOptions): Promise<SweepCompare
   const file = join(o.root, "orchestration-sweep.yaml");
   writeFileSync(file, sweepYaml("bench-orchestration"));
   const spec = readSweepFile(file);
-  const plan = planSpecOf(spec, spec.name);
+  const plan = planSpecOf(spec, spec.name, await digestModels(spec.models));
   const shardsPerStage = plan.cells.reduce((n, c) => n + Math.ceil(cellPairCount(plan, c.key) / plan.pairsPerShard), 0);
   const embedded: number[] = [];
   const distributed: number[] = [];

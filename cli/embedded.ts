@@ -24,6 +24,8 @@ export interface EmbeddedOptions {
   maxDeliver?: number;
   onSweepEvent?: (e: SweepEvent) => void;
   onWorkerEvent?: (worker: string, e: WorkerEvent) => void;
+  /** told when the state directory already holds stored shards of this sweep */
+  onResume?: (s: SweepStatus) => void;
   /** called about once a second with the sweep's status while it runs */
   onStatus?: (s: SweepStatus, workers: { active: number; failures: number }) => void;
 }
@@ -67,8 +69,10 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
     ? setInterval(() => o.onStatus!(run!.status(), { active: workers.reduce((n, w) => n + w.inFlight, 0), failures }), 1000)
     : undefined;
   try {
-    for (const w of workers) w.start();
+    // planned (and stored shards found) before any worker pulls, so a resume is told as it was
     await run.start(quarantined);
+    if (run.status().shardsStored > 0) o.onResume?.(run.status());
+    for (const w of workers) w.start();
     const state = await run.done;
     return { state, rankings: run.rankings(), status: run.status() };
   } finally {

@@ -7,7 +7,7 @@
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { SweepState, SweepStatus } from "../coordinator/index.ts";
 import type { Rankings } from "../core/index.ts";
-import { GrpcResultSink, ModelCache, ShardWorker } from "../worker/index.ts";
+import { GrpcResultSink, ModelCache, ShardWorker, digestCheckpoint } from "../worker/index.ts";
 import type { Provider } from "../worker/index.ts";
 import type { FlagValues } from "./args.ts";
 import { openShardQueue, tokenOf } from "./connect.ts";
@@ -22,13 +22,17 @@ export interface NatsRunOptions {
   provider: Provider;
   threads: number | undefined;
   flags: FlagValues;
+  /** a new sweep even if the same one was submitted with other model files (else MODEL_CHANGED) */
+  fresh?: boolean;
   onStatus?: (s: SweepStatus) => void;
+  /** told when the sweep resumes with shards already stored */
+  onResume?: (s: SweepStatus) => void;
 }
 
 export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepState; rankings: Rankings; status: SweepStatus }> {
   let coordinator: Coordinator | undefined;
   const publisher = await openShardQueue(o.flags, { onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
+  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, digestModel: digestCheckpoint, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
   await coordinator.start();
   const token = tokenOf(o.flags);
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0, ...(token ? { token } : {}) });
@@ -38,7 +42,8 @@ export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepS
   const workers = Array.from({ length: o.workers }, (_, i) => new ShardWorker(consumer, sink, models, { id: `local-${i}`, pullTimeoutMs: 500 }));
   try {
     for (const w of workers) w.start();
-    const view = await coordinator.submit(o.sweepJson, o.source);
+    const view = await coordinator.submit(o.sweepJson, o.source, { fresh: o.fresh ?? false });
+    if (view.shardsStored > 0) o.onResume?.(view);
     const id = view.sweepId;
     const state = await new Promise<SweepState>((resolve) => {
       const stop = coordinator!.watch(id, (v) => {

@@ -5,15 +5,15 @@
  * coordinator's data directory in OUT/state, so running the same command again resumes instead
  * of starting over.
  */
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
-import { RESULT_FORMAT_VERSION, parseSweep } from "../core/index.ts";
-import type { SweepSpec } from "../core/index.ts";
-import { planSpecOf } from "../coordinator/index.ts";
-import type { SweepStatus } from "../coordinator/index.ts";
+import { RESULT_FORMAT_VERSION, SpecError, parseSweep } from "../core/index.ts";
+import type { ModelDigest, SweepSpec } from "../core/index.ts";
+import { modelChanged, planSpecOf } from "../coordinator/index.ts";
+import type { PlanSpec, SweepStatus } from "../coordinator/index.ts";
+import { digestCheckpoint } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -37,6 +37,7 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
   { name: "provider", value: "NAME", help: "execution provider: cpu or cuda (default: the sweep file's)" },
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
   { name: "quiet", short: "q", help: "no progress or tables on stderr/stdout (errors still print)" },
+  { name: "fresh", help: "discard the sweep state in --out and start over (needed when a model's files changed since)" },
   HELP_FLAG,
 ];
 
@@ -92,6 +93,37 @@ export function readSweepFile(path: string): SweepSpec {
   return { ...spec, models: spec.models.map((m) => ({ ...m, path: resolve(base, m.path) })) };
 }
 
+/** Every model's digest, a model that cannot be read named by its field in the sweep file. */
+async function modelDigests(spec: SweepSpec): Promise<Record<string, ModelDigest>> {
+  const out: Record<string, ModelDigest> = {};
+  for (const [i, m] of spec.models.entries()) {
+    try {
+      out[m.id] = await digestCheckpoint(m.path);
+    } catch (err) {
+      throw new SpecError(`models[${i}].path`, `models[${i}].path ${m.path}: ${(err as Error).message}`, err);
+    }
+  }
+  return out;
+}
+
+/**
+ * A state directory planned with other model files is not resumed: its results would be the old
+ * files' under the new files' name. The error names the files; --fresh starts over.
+ */
+function checkResumable(stateDir: string, plan: PlanSpec, file: string): void {
+  const journal = join(stateDir, "journal.jsonl");
+  if (!existsSync(journal)) return;
+  for (const line of readFileSync(journal, "utf8").split("\n")) {
+    if (!line.includes('"sweep-submitted"')) continue;
+    const e = JSON.parse(line) as { type: string; spec?: { models?: Record<string, ModelDigest> } };
+    const before = e.type === "sweep-submitted" ? e.spec?.models : undefined;
+    if (!before) return;
+    const err = modelChanged({ ...plan, models: before }, plan.models, file, `in ${stateDir}`);
+    if (err.files.length > 0) throw err;
+    return;
+  }
+}
+
 async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promise<number> {
   const quiet = values.quiet === true;
   const workers = values.workers === undefined ? 2 : integerFlag("--workers", String(values.workers), 1);
@@ -101,20 +133,25 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const out = resolve(stringFlag(values, "out") ?? join("cna-out", spec.name));
   await mkdir(out, { recursive: true });
   const started = new Date();
-  const plan = planSpecOf(spec, spec.name);
+  const digests = await modelDigests(spec);
+  const plan = planSpecOf(spec, spec.name, digests);
   const nats = stringFlag(values, "nats");
+  const stateDir = join(out, nats ? "state-nats" : "state");
+  if (values.fresh === true) await rm(stateDir, { recursive: true, force: true });
+  else if (!nats) checkResumable(stateDir, plan, file);
   if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${nats ? `, through ${nats}` : ""}; state in ${join(out, "state")}\n`);
+  const onResume = (s: SweepStatus) => io.stderr.write(`cna: resuming: ${s.shardsStored}/${s.shardsExpected} shards already done in ${stateDir}\n`);
   const display = new SweepProgress(io.stderr);
   const rate = new RateTracker();
   const onStatus = quiet ? undefined : (s: SweepStatus, w?: { active: number; failures: number }) =>
     display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, failures: w.failures } : {}) });
   // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
-    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: join(out, "state-nats"), workers, provider, threads, flags: values, onStatus })
-    : await runEmbedded({ spec: plan, dataDir: join(out, "state"), workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus });
+    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, fresh: values.fresh === true, onStatus, onResume })
+    : await runEmbedded({ spec: plan, dataDir: stateDir, workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus, onResume });
   const rankings = nats ? result.rankings : await withTopTokens(result.rankings, spec.models, threads);
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
-  const prov = await provenance(file, spec, result.status, started, provider, workers, nats);
+  const prov = await provenance(file, spec, digests, result.status, started, provider, workers, nats);
   await writeJsonAtomic(join(out, "provenance.json"), prov);
   await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
   display.done();
@@ -126,11 +163,9 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   return result.state === "SUCCEEDED" ? 0 : 1;
 }
 
-async function provenance(file: string, spec: SweepSpec, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {
-  const digests: Record<string, string> = {};
-  for (const m of spec.models) digests[m.id] = createHash("sha256").update(readFileSync(join(m.path, "model.safetensors"))).digest("hex");
+async function provenance(file: string, spec: SweepSpec, digests: Record<string, ModelDigest>, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {
   return {
-    sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id] })),
+    sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id]!.digest })),
     startedAt: started.toISOString(), finishedAt: new Date().toISOString(), workers, provider,
     mode: nats ? `distributed in one process (NATS ${nats})` : "embedded",
     versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: buildInfo().version, resultFormat: String(RESULT_FORMAT_VERSION), ...(buildInfo().commit ? { commit: buildInfo().commit! } : {}) },

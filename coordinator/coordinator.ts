@@ -15,8 +15,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkLimit, parseSweep, resolveSweepLimits } from "../core/index.ts";
-import type { Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
+import { ModelChangedError, SpecError, changedFiles, checkLimit, parseSweep, resolveSweepLimits } from "../core/index.ts";
+import type { ModelDigest, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
 import { TERMINAL_STATES } from "./grpc/backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
@@ -39,6 +39,12 @@ export interface CoordinatorOptions {
    * does, so both write the same file. Default: the merged rankings as they are.
    */
   finishRankings?: (rankings: Rankings, spec: PlanSpec) => Promise<Rankings>;
+  /**
+   * Reads a model directory's content digest (worker/model's digestCheckpoint, passed in by the
+   * process that assembles the coordinator): it goes into every shard id, so results of other
+   * weights are never reused.
+   */
+  digestModel: (path: string) => Promise<ModelDigest>;
   /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS); a sweep over one is refused with LIMIT_EXCEEDED */
   limits?: Partial<SweepLimits>;
 }
@@ -61,6 +67,8 @@ interface Entry {
 export class Coordinator implements SweepBackend {
   private readonly sweeps = new Map<string, Entry>();
   private readonly shardOwner = new Map<string, string>();
+  /** the latest sweep submitted from each text (fileKey), to tell a resubmission whose models changed */
+  private readonly byFile = new Map<string, string>();
   private instanceId = "";
   private readonly limits: SweepLimits;
 
@@ -81,6 +89,7 @@ export class Coordinator implements SweepBackend {
       const events = store.open();
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
+      if (submitted.fileKey !== undefined) this.byFile.set(submitted.fileKey, id);
       const quarantined = new Map<string, string>();
       for (const e of events) if (e.type === "shard-quarantined") quarantined.set(e.shardId, e.reason);
       const cancelled = events.some((e) => e.type === "sweep-cancelled");
@@ -88,20 +97,38 @@ export class Coordinator implements SweepBackend {
     }
   }
 
-  async submit(yaml: string, source: string): Promise<SweepView> {
+  /**
+   * Plans a sweep file, or returns the sweep this coordinator already has for the same text and
+   * the same model contents. When the text was submitted before and a model's files have changed
+   * since, it is refused (MODEL_CHANGED, naming the files) unless `fresh` asks for a new sweep.
+   */
+  async submit(yaml: string, source: string, options: { fresh?: boolean } = {}): Promise<SweepView> {
     const spec = parseSweep(yaml, { fileName: source, limits: this.limits });
     const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
     checkLimit(this.limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
-    const id = `${spec.name}-${createHash("sha256").update(`${this.instanceId}\n${yaml}`).digest("hex").slice(0, 10)}`;
+    const digests: Record<string, ModelDigest> = {};
+    for (const [i, m] of spec.models.entries()) {
+      try {
+        digests[m.id] = await this.o.digestModel(m.path);
+      } catch (err) {
+        throw new SpecError(`models[${i}].path`, `${source}: models[${i}].path ${m.path}: ${(err as Error).message}`, err);
+      }
+    }
+    const fileKey = createHash("sha256").update(`${this.instanceId}\n${yaml}`).digest("hex");
+    const contents = spec.models.map((m) => `${m.id} ${digests[m.id]!.digest}`).join("\n");
+    const id = `${spec.name}-${createHash("sha256").update(`${fileKey}\n${contents}`).digest("hex").slice(0, 10)}`;
     const existing = this.sweeps.get(id);
     if (existing) return this.view(existing);
-    const plan = planSpecOf(spec, id);
+    const previous = this.sweeps.get(this.byFile.get(fileKey) ?? "");
+    if (previous && !options.fresh) throw modelChanged(previous.run.spec, digests, source, previous.run.spec.sweepId);
+    const plan = planSpecOf(spec, id, digests);
     checkLimit(this.limits, "maxShards", plannedShardCount(plan), `${source}: the sweep plans ${plannedShardCount(plan)} shards`);
     const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
     store.open();
     const at = new Date();
-    store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source });
+    store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
+    this.byFile.set(fileKey, id);
     return this.view(await this.launch(id, plan, store, at, new Map(), false));
   }
 
@@ -234,6 +261,19 @@ export class Coordinator implements SweepBackend {
     const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
     return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
   }
+}
+
+/** The error for a plan whose models no longer have the digests they were planned with. */
+export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelDigest>>, source: string, sweepId: string): ModelChangedError {
+  const changes = Object.entries(plan.models).flatMap(([model, before]) => {
+    const after = now[model];
+    if (!after || after.digest === before.digest) return [];
+    return changedFiles(before, after).map((f) => ({ model, file: f }));
+  });
+  const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
+  const model = changes[0]?.model ?? "";
+  return new ModelChangedError(model, changes.map((c) => c.file),
+    `${source}: model files changed since sweep ${sweepId} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`);
 }
 
 /** rankings.json exactly as `cna run` writes it. */

@@ -22,7 +22,7 @@ export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepStat
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
 export { TERMINAL_STATES, startSweepServer } from "./grpc/index.ts";
 export type { ShardOutcome, SweepBackend, SweepServer, SweepServerOptions, SweepView } from "./grpc/index.ts";
-export { Coordinator } from "./coordinator.ts";
+export { Coordinator, modelChanged } from "./coordinator.ts";
 export type { CoordinatorOptions } from "./coordinator.ts";
 export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";
 export type { CoordinatorMetricsOptions, CoordinatorMetricsSources, ResolvedCoordinatorMetricsOptions } from "./metrics.ts";

@@ -4,9 +4,9 @@
  * inputs (the top head, each case's CNA neurons) come from that merge.
  */
 import { createHash } from "node:crypto";
-import { pairCount, ranges, shardContent } from "../core/index.ts";
+import { METHOD_VERSION, RESULT_FORMAT_VERSION, pairCount, ranges, shardContent } from "../core/index.ts";
 import { cellsOf } from "../core/index.ts";
-import type { CaseTopK, CellKey, ShardTask, StageName, SweepSpec } from "../core/index.ts";
+import type { CaseTopK, CellKey, ModelDigest, ShardTask, StageName, SweepSpec } from "../core/index.ts";
 
 export interface PlanCell {
   key: CellKey;
@@ -17,6 +17,8 @@ export interface PlanCell {
 export interface PlanSpec {
   sweepId: string;
   cells: PlanCell[];
+  /** each model's content digest when the sweep was planned, by model id: part of every shard id */
+  models: Record<string, ModelDigest>;
   stages: StageName[];
   /** the pair rule of every cell */
   sample: number | "all";
@@ -64,7 +66,8 @@ export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inpu
     const task: ShardTask = {
       sweepId: spec.sweepId,
       stage,
-      cell: { model: cell.key.model, modelPath: cell.modelPath, op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
+      cell: { model: cell.key.model, modelPath: cell.modelPath, modelDigest: digestOf(spec, cell.key.model), op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
+      versions: { resultFormat: RESULT_FORMAT_VERSION, method: METHOD_VERSION },
       pairs: { sample: spec.sample, seed: spec.casesSeed, start, end },
       // CNA keeps enough neurons per case for the largest verification K.
       topK: stage === "verify" ? Math.max(...spec.ks) : stage === "cna" && spec.stages.includes("verify") ? Math.max(spec.topK, ...spec.ks) : spec.topK,
@@ -76,16 +79,32 @@ export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inpu
   });
 }
 
+function digestOf(spec: PlanSpec, model: string): string {
+  const d = spec.models[model];
+  if (!d) throw new RangeError(`plan ${spec.sweepId} has no digest for model ${model}`);
+  return d.digest;
+}
+
 export function cellName(key: CellKey): string {
   return `${key.model} ${key.op} ${key.digits}D t${key.template}`;
 }
 
-/** The planner's view of a resolved sweep file; `sweepId` names this run of it. */
-export function planSpecOf(spec: SweepSpec, sweepId: string): PlanSpec {
+/**
+ * The planner's view of a resolved sweep file; `sweepId` names this run of it, `digests` gives
+ * every model's content digest (by model id) as the planner's host read it.
+ */
+export function planSpecOf(spec: SweepSpec, sweepId: string, digests: Readonly<Record<string, ModelDigest>>): PlanSpec {
   const paths = new Map(spec.models.map((m) => [m.id, m.path]));
+  const models: Record<string, ModelDigest> = {};
+  for (const m of spec.models) {
+    const d = digests[m.id];
+    if (!d) throw new RangeError(`no digest for model ${m.id}`);
+    models[m.id] = d;
+  }
   return {
     sweepId,
     cells: cellsOf(spec).map((key) => ({ key, modelPath: paths.get(key.model)! })),
+    models,
     stages: [...spec.stages],
     sample: spec.cases.pairsPerCell,
     casesSeed: spec.cases.seed,

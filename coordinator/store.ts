@@ -26,7 +26,8 @@ import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
 
 export type JournalEvent =
-  | { type: "sweep-submitted"; sweepId: string; at: string; spec: unknown; source: string }
+  /** `fileKey` identifies the submitted text on this coordinator, whatever the models' digests */
+  | { type: "sweep-submitted"; sweepId: string; at: string; spec: unknown; source: string; fileKey?: string }
   | { type: "shard-published"; sweepId: string; shardId: string; at: string; task: unknown }
   | { type: "shard-stored"; sweepId: string; shardId: string; at: string; digest: string; worker: string; attempt: number }
   | { type: "shard-duplicate"; sweepId: string; shardId: string; at: string; digest: string; matches: boolean; worker: string }

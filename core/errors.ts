@@ -102,3 +102,14 @@ export function describeValue(value: unknown): string {
   }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
+
+/**
+ * A model's files are not the ones the work was planned with: resuming or merging would label
+ * one model's results with another's weights. `files` names what changed (config.json,
+ * model.safetensors, ...). Terminal: the files must be put back, or the sweep started fresh.
+ */
+export class ModelChangedError extends CnaError {
+  constructor(readonly model: string, readonly files: readonly string[], message: string) {
+    super(message, { code: "MODEL_CHANGED", retryable: false });
+  }
+}

@@ -11,7 +11,7 @@
  * const cases = buildCases(pairs, 4, tokenizer); // one teacher-forced case per answer token
  * ```
  */
-export { CnaError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
+export { CnaError, ModelChangedError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
 export type { CnaErrorOptions, ErrorInfo } from "./errors.ts";
 
 export { mulberry32, fnv1a32, deriveSeed, sampleWithoutReplacement } from "./rng.ts";
@@ -48,8 +48,8 @@ export type {
   CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
 } from "./rankings.ts";
 
-export { STAGES, shardContent, canonicalJson, ranges } from "./shards.ts";
-export type { StageName, ShardCell, ShardTask } from "./shards.ts";
+export { STAGES, changedFiles, shardContent, canonicalJson, ranges } from "./shards.ts";
+export type { ModelDigest, StageName, ShardCell, ShardTask } from "./shards.ts";
 
 export { MemoryShardQueue } from "./queue.ts";
 export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";

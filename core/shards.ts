@@ -16,6 +16,8 @@ export interface ShardCell {
   model: string;
   /** where workers find the checkpoint directory */
   modelPath: string;
+  /** the checkpoint's content digest at planning time; a worker holding other files refuses the shard */
+  modelDigest: string;
   op: Operator;
   digits: DigitRange;
   template: TemplateId;
@@ -25,6 +27,8 @@ export interface ShardTask {
   sweepId: string;
   stage: StageName;
   cell: ShardCell;
+  /** the result layout and the method the result is computed under (core/versions.ts) */
+  versions: { resultFormat: number; method: number };
   /** the cell's pair rule and this shard's pair range [start, end) */
   pairs: { sample: number | "all"; seed: number; start: number; end: number };
   /** cna and verify: the head ablated */
@@ -57,4 +61,19 @@ export function ranges(total: number, size: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (let s = 0; s < total; s += size) out.push([s, Math.min(total, s + size)]);
   return out;
+}
+
+/**
+ * What identifies a checkpoint's content: sha256 of each file the engine reads (by name within
+ * the directory) and one digest combining them. Computed where the files are (worker/model).
+ */
+export interface ModelDigest {
+  digest: string;
+  files: Record<string, string>;
+}
+
+/** The files whose digests differ between two digests of one model (added, removed or changed). */
+export function changedFiles(before: ModelDigest, after: ModelDigest): string[] {
+  const names = new Set([...Object.keys(before.files), ...Object.keys(after.files)]);
+  return [...names].filter((n) => before.files[n] !== after.files[n]).sort();
 }

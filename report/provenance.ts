@@ -102,7 +102,7 @@ export function renderProvenance(p: ReportProvenance | undefined): string {
     parts.push(`<table class="numbers small warn"><caption>Quarantined shards (failed every delivery; their cells are incomplete).</caption><thead><tr><th>shard</th><th class="l">cell</th><th class="l">stage</th><th class="l">reason</th></tr></thead><tbody>${p.quarantined.map((q) => `<tr><td class="id">${esc(q.shardId)}</td><td class="l">${esc(q.cell)}</td><td class="l">${esc(q.stage)}</td><td class="l">${esc(q.reason)}</td></tr>`).join("")}</tbody></table>`);
   }
   if (p.models?.length) {
-    parts.push(`<table class="numbers models"><caption>Models (SHA-256 of model.safetensors).</caption><thead><tr><th>model</th><th class="l">path</th><th class="l">sha256</th></tr></thead><tbody>${p.models.map((m) => `<tr><td class="model">${esc(m.id)}</td><td class="l"><code>${esc(m.path ?? "")}</code></td><td class="l"><code class="digest">${esc(m.sha256 ?? "")}</code></td></tr>`).join("")}</tbody></table>`);
+    parts.push(`<table class="numbers models"><caption>Models (content digest: SHA-256 over the config, tokenizer and weight files).</caption><thead><tr><th>model</th><th class="l">path</th><th class="l">sha256</th></tr></thead><tbody>${p.models.map((m) => `<tr><td class="model">${esc(m.id)}</td><td class="l"><code>${esc(m.path ?? "")}</code></td><td class="l"><code class="digest">${esc(m.sha256 ?? "")}</code></td></tr>`).join("")}</tbody></table>`);
   }
   if (p.sweep !== undefined) parts.push(`<figure class="sweep-file"><figcaption>Sweep file${p.sweepFile ? ` <code>${esc(p.sweepFile)}</code>` : ""}</figcaption><pre>${esc(p.sweep)}</pre></figure>`);
   return `<section id="provenance"><h2>Provenance</h2>${parts.join("")}</section>`;

@@ -34,7 +34,8 @@ export const TERMINAL_STATES: ReadonlySet<SweepState> = new Set<SweepState>(["SU
 
 export interface SweepBackend {
   /** Parses, validates and plans a sweep file (`source` names it in messages), then starts it. */
-  submit(yaml: string, source: string): Promise<SweepView>;
+  /** `fresh`: a new sweep even when the same text was submitted with other model contents */
+  submit(yaml: string, source: string, options?: { fresh?: boolean }): Promise<SweepView>;
   /** Throws SweepNotFoundError for an unknown id. */
   get(id: string): SweepView;
   /** Every sweep the coordinator knows, newest first. */

@@ -57,7 +57,7 @@ function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Se
   return {
     submitSweep: unaryHandler(async (req) => {
       requireText("sweep_yaml", req.sweepYaml);
-      return toSweepMessage(await backend.submit(req.sweepYaml, req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName));
+      return toSweepMessage(await backend.submit(req.sweepYaml, req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName, { fresh: req.fresh }));
     }),
     getSweep: unaryHandler((req) => toSweepMessage(backend.get(requireText("id", req.id)))),
     listSweeps: unaryHandler(() => ({ sweeps: backend.list().map(toSweepMessage) })),

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Coordinator } from "../../coordinator/index.ts";
 import { MemoryShardQueue, encodePartial } from "../../core/index.ts";
 import type { QueueMessage, ShardQueue, ShardTask } from "../../core/index.ts";
+import { digestPath } from "../helpers/digest.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-cancel-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +53,7 @@ class CountingQueue implements ShardQueue<ShardTask> {
 describe("CancelSweep", () => {
   it("stops publishing, purges what is queued and discards what workers still report", async () => {
     const queue = new CountingQueue();
-    const coordinator = new Coordinator({ dataDir: join(dir, "data"), queue });
+    const coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, digestModel: digestPath });
     await coordinator.start();
     try {
       const submitted = coordinator.submit(YAML, "big.yaml");
@@ -89,7 +90,7 @@ describe("CancelSweep", () => {
 
   it("answers ReportFailure for a shard the sweep does not have with SHARD_NOT_FOUND and journals nothing", async () => {
     const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
-    const coordinator = new Coordinator({ dataDir: join(dir, "data2"), queue });
+    const coordinator = new Coordinator({ dataDir: join(dir, "data2"), queue, digestModel: digestPath });
     await coordinator.start();
     try {
       const view = await coordinator.submit(YAML.replace("digits: [2]", "digits: [1]").replace("cases: { sample: all }", "cases: { sample: 2 }"), "small.yaml");

@@ -61,6 +61,38 @@ describe("cna run", () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it("refuses to resume after a model's weights changed, naming the file; --fresh starts over", async () => {
+    const sweep = SWEEP.replace("name: tiny-run", "name: tiny-change").replace("  - path: tiny", "  - path: changing").replace("stages: [head-ablation, cna, verify]", "stages: [head-ablation]");
+    writeFileSync(join(root, "change.yaml"), sweep);
+    writeGpt2Checkpoint(join(root, "changing"), { nLayer: 2, nHead: 2, nEmbd: 16, seed: 5 });
+    const first = await runCli(root, ["run", "change.yaml", "--out", "c", "--quiet"]);
+    expect(first.code, first.stderr).toBe(0);
+    const before = readFileSync(join(root, "c", "rankings.json"), "utf8");
+
+    const same = await runCli(root, ["run", "change.yaml", "--out", "c"]);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).toMatch(/resuming: 6\/6 shards already done in \S+c\/state/);
+    expect(readFileSync(join(root, "c", "rankings.json"), "utf8")).toBe(before);
+
+    // other weights, same shapes and names: only the tensor data differs
+    writeGpt2Checkpoint(join(root, "changing"), { nLayer: 2, nHead: 2, nEmbd: 16, seed: 6 });
+    const stale = await runCli(root, ["run", "change.yaml", "--out", "c"]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/MODEL_CHANGED: change\.yaml: model files changed since sweep in \S+ was planned \(changing: model\.safetensors\).*--fresh/);
+    expect(readFileSync(join(root, "c", "rankings.json"), "utf8")).toBe(before);
+
+    const fresh = await runCli(root, ["run", "change.yaml", "--out", "c", "--fresh"]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).not.toMatch(/resuming/);
+    const after = readFileSync(join(root, "c", "rankings.json"), "utf8");
+    expect(after).not.toBe(before);
+    const prov = JSON.parse(readFileSync(join(root, "c", "provenance.json"), "utf8"));
+    const fromScratch = await runCli(root, ["run", "change.yaml", "--out", "d", "--quiet"]);
+    expect(fromScratch.code, fromScratch.stderr).toBe(0);
+    expect(after).toBe(readFileSync(join(root, "d", "rankings.json"), "utf8"));
+    expect(prov.models[0].sha256).toBe(JSON.parse(readFileSync(join(root, "d", "provenance.json"), "utf8")).models[0].sha256);
+  });
+
   it("names a missing sweep file", async () => {
     const r = await runCli(root, ["run"]);
     expect(r.code).toBe(2);

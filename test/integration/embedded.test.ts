@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCases, canonicalJson, operandPairs, rankHeads } from "../../core/index.ts";
+import type { ModelDigest } from "../../core/index.ts";
 import type { PlanSpec } from "../../coordinator/index.ts";
-import { headAblation, loadCheckpoint, ModelRunner } from "../../worker/index.ts";
+import { digestModels, headAblation, loadCheckpoint, ModelRunner } from "../../worker/index.ts";
 import { runEmbedded } from "../../cli/embedded.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 
@@ -21,8 +22,13 @@ describe("embedded sweep", () => {
     cells: (["+", "-"] as const).map((op) => ({ key: { model: "tiny", op, digits: 1, template: 4 }, modelPath })),
     stages: ["head-ablation", "cna", "verify"],
     sample: 100, casesSeed: 0, pairsPerShard: 30, topK: 20, target: "predicted", ks: [5, 10], verifySeed: 7,
+    models,
   });
-  beforeAll(() => writeGpt2Checkpoint(modelPath, { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, seed: 3 }));
+  let models: Record<string, ModelDigest> = {};
+  beforeAll(async () => {
+    writeGpt2Checkpoint(modelPath, { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, seed: 3 });
+    models = await digestModels([{ id: "tiny", path: modelPath }]);
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("gives byte-identical rankings with 1 and 3 workers, and after a restart", async () => {

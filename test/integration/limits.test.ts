@@ -16,6 +16,7 @@ import type { ShardTask } from "../../core/index.ts";
 import { createSweepClient } from "../../proto/index.ts";
 import type { SweepServiceClient } from "../../proto/index.ts";
 import { errorCodeOf, failure, unary } from "../helpers/grpc.ts";
+import { digestPath } from "../helpers/digest.ts";
 
 const SMALL = `name: small
 models: [{ id: m, path: /nonexistent/m }]
@@ -31,7 +32,7 @@ describe("SubmitSweep limits", () => {
   let server: SweepServer;
   let client: SweepServiceClient;
   beforeAll(async () => {
-    coordinator = new Coordinator({ dataDir: dir, queue, limits: { maxCells: 8 } });
+    coordinator = new Coordinator({ dataDir: dir, queue, limits: { maxCells: 8 }, digestModel: digestPath });
     await coordinator.start();
     server = await startSweepServer({ backend: coordinator, port: 0, maxMessageBytes: 3 << 20 });
     client = createSweepClient(server.address, {});

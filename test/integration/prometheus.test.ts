@@ -13,7 +13,7 @@ import { MemoryShardQueue } from "../../core/index.ts";
 import type { ResultSink, ShardTask } from "../../core/index.ts";
 import { Coordinator, CoordinatorMetrics, TERMINAL_STATES } from "../../coordinator/index.ts";
 import type { SweepView } from "../../coordinator/index.ts";
-import { ModelCache, ShardWorker } from "../../worker/index.ts";
+import { ModelCache, ShardWorker, digestCheckpoint } from "../../worker/index.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 import { prometheusPrerequisite, startPrometheus } from "../helpers/prometheus.ts";
 import type { PrometheusServer } from "../helpers/prometheus.ts";
@@ -49,7 +49,7 @@ describe("Prometheus scraping the coordinator", () => {
     let coordinator: Coordinator | undefined;
     const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 30_000, onDead: (id, reason) => coordinator?.shardDead(id, reason), groupOf: (t) => t.sweepId });
     const metrics = new CoordinatorMetrics();
-    coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, onSweepEvent: metrics.onSweepEvent });
+    coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, onSweepEvent: metrics.onSweepEvent, digestModel: digestCheckpoint });
     await coordinator.start();
     metrics.observe({ sweeps: coordinator, queue });
     await using endpoint = await metrics.serveMetrics({ host: "127.0.0.1", port: 0 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -43,7 +43,10 @@ describe("loadCheckpoint", () => {
     expect(layers[0]!.mlpOut.weight.shape).toEqual([32, 8]);
     expect(lnF.weight.shape).toEqual([8]);
     expect(lmHead).toBeUndefined();
-    expect(ckpt.digest).toBe(createHash("sha256").update(readFileSync(join(dir, "model.safetensors"))).digest("hex"));
+    // the content digest: every file read, each by its sha256
+    const sha = (f: string) => createHash("sha256").update(readFileSync(join(dir, f))).digest("hex");
+    const files = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].filter((f) => existsSync(join(dir, f)));
+    expect(ckpt.digest).toBe(createHash("sha256").update(files.map((f) => `${f} ${sha(f)}\n`).join("")).digest("hex"));
   });
 
   it("loads values in file order (row-major)", async () => {

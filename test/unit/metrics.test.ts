@@ -22,7 +22,7 @@ function sample(text: string, series: string): number | undefined {
 
 const shard = (id: string, stage: PlannedShard["task"]["stage"], model = "m"): PlannedShard => ({
   id,
-  task: { sweepId: "s", stage, cell: { model, modelPath: `/models/${model}`, op: "+", digits: 1, template: 4 }, pairs: { sample: "all", seed: 0, start: 0, end: 10 }, topK: 5, target: "predicted" },
+  task: { sweepId: "s", stage, cell: { model, modelPath: `/models/${model}`, modelDigest: "d", op: "+", digits: 1, template: 4 }, versions: { resultFormat: 1, method: 1 }, pairs: { sample: "all", seed: 0, start: 0, end: 10 }, topK: 5, target: "predicted" },
 });
 
 const view = (patch: Partial<SweepView>): SweepView => ({

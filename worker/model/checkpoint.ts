@@ -3,10 +3,10 @@
  * (+ tokenizer_config.json). Loaded and cross-checked in one place so a worker either holds a
  * consistent model or fails before it takes a shard.
  */
-import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseModelConfig } from "./config.ts";
+import { digestCheckpoint } from "./digest.ts";
 import type { ModelConfig } from "./config.ts";
 import { BadConfigError, ModelNotFoundError } from "./errors.ts";
 import { loadGpt2Weights } from "./gpt2-weights.ts";
@@ -21,8 +21,8 @@ export interface Checkpoint {
   weights: Gpt2Weights;
   tokenizer: ModelTokenizer;
   /**
-   * sha256 (hex) of model.safetensors. Identifies the weights in results and shard ids, so two
-   * workers holding different files under the same model name are detected.
+   * The content digest of the files read (config, tokenizer, weights; see digest.ts). Shards
+   * carry the digest they were planned with, so a worker holding other files refuses them.
    */
   digest: string;
 }
@@ -40,7 +40,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const weightsPath = join(dir, "model.safetensors");
   const bytes = await readRequired(weightsPath);
   const weights = loadGpt2Weights(parseSafetensors(bytes, weightsPath), config, weightsPath);
-  const digest = createHash("sha256").update(bytes).digest("hex");
+  const { digest } = await digestCheckpoint(dir);
 
   const tokenizer = loadTokenizer(dir);
   // Ids at or past vocab_size would index past the embedding. Smaller is fine: configs often

@@ -26,6 +26,7 @@ export { FLOAT_DTYPES, openSafetensors, parseSafetensors } from "./safetensors.t
 export type { SafetensorsFile, TensorInfo } from "./safetensors.ts";
 
 export { loadTokenizer } from "./tokenizer.ts";
+export { checkpointFiles, combineDigests, digestCheckpoint, digestModels } from "./digest.ts";
 export type { ModelTokenizer } from "./tokenizer.ts";
 
 export {

@@ -2,7 +2,7 @@
  * Runs one shard: load (or reuse) the cell's model, rebuild the cell's cases, run the stage's
  * analysis over the shard's pairs, return the mergeable partial.
  */
-import { buildCases, selectPairs } from "../../core/index.ts";
+import { ModelChangedError, buildCases, selectPairs } from "../../core/index.ts";
 import type { Case, AnyPartial, ShardTask } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
@@ -19,6 +19,8 @@ export interface LoadedModel {
   checkpoint: Checkpoint;
   runner: ModelRunner;
   bytes: number;
+  /** per cell rule, how many cases each pair gives (-1: not tokenized yet); see shardCases */
+  caseCounts: Map<string, Int32Array>;
 }
 
 export interface ModelCacheOptions extends RunnerOptions {
@@ -36,7 +38,29 @@ export class ModelCache {
     this.budget = options.budgetBytes ?? 8 * 2 ** 30;
   }
 
-  async get(path: string): Promise<LoadedModel> {
+  /**
+   * The model at `path`; with `digest`, one whose files have that content digest: a model held
+   * from before its files changed is loaded again, and files that differ from the digest are
+   * refused (MODEL_CHANGED) rather than analysed under the planned model's name.
+   */
+  async get(path: string, digest?: string): Promise<LoadedModel> {
+    if (digest === undefined) return this.load(path);
+    const held = await this.load(path);
+    if (held.checkpoint.digest === digest) return held;
+    await this.drop(path);
+    const fresh = await this.load(path);
+    if (fresh.checkpoint.digest === digest) return fresh;
+    throw new ModelChangedError(path, [], `the model files at ${path} have content digest ${fresh.checkpoint.digest.slice(0, 12)}…, but the shard was planned with ${digest.slice(0, 12)}…: they changed since the sweep was planned`);
+  }
+
+  private async drop(path: string): Promise<void> {
+    const m = this.models.get(path);
+    if (!m) return;
+    this.models.delete(path);
+    await (await m).runner.close();
+  }
+
+  private async load(path: string): Promise<LoadedModel> {
     const hit = this.models.get(path);
     if (hit) {
       this.models.delete(path);
@@ -48,7 +72,7 @@ export class ModelCache {
     const loading = (async () => {
       const checkpoint = await loadCheckpoint(path);
       const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, this.options);
-      return { checkpoint, runner, bytes: weightBytes(checkpoint.weights) };
+      return { checkpoint, runner, bytes: weightBytes(checkpoint.weights), caseCounts: new Map() };
     })();
     this.models.set(path, loading);
     loading.catch(() => this.models.delete(path));
@@ -84,15 +108,33 @@ export class ModelCache {
   }
 }
 
-/** The cases of a shard: the cell's full case list (ids are cell-wide) restricted to its pairs. */
-export function shardCases(task: ShardTask, ck: Checkpoint): Case[] {
+/**
+ * The cases of a shard: the cell's case list restricted to its pairs, with cell-wide ids (a
+ * case's id is its position in the whole cell's list: verification seeds its random control
+ * with it). Only the shard's own pairs are turned into cases; the cases of the pairs before the
+ * range are counted, and the count of each pair is kept in `counts` (one array per cell rule,
+ * per loaded model), so a worker tokenizes each pair of a cell about once, not once per shard.
+ */
+export function shardCases(task: ShardTask, ck: Checkpoint, counts: Map<string, Int32Array> = new Map()): Case[] {
   const pairs = selectPairs(task.cell.op, task.cell.digits, { sample: task.pairs.sample, seed: task.pairs.seed });
   if (task.pairs.start < 0 || task.pairs.end > pairs.length || task.pairs.start >= task.pairs.end) {
     throw new EngineInputError("pairs", `shard pair range [${task.pairs.start}, ${task.pairs.end}) is outside the cell's ${pairs.length} pairs`);
   }
-  // Ids are positions in the whole cell's case list, so every pair before the range counts too.
-  const before = buildCases(pairs.slice(0, task.pairs.start), task.cell.template, ck.tokenizer).length;
-  return buildCases(pairs.slice(task.pairs.start, task.pairs.end), task.cell.template, ck.tokenizer).map((c) => ({ ...c, id: c.id + before }));
+  const rule = `${task.cell.op}|${task.cell.digits}|${task.cell.template}|${task.pairs.sample}|${task.pairs.seed}`;
+  let perPair = counts.get(rule);
+  if (!perPair) counts.set(rule, (perPair = new Int32Array(pairs.length).fill(-1)));
+  let before = 0;
+  for (let i = 0; i < task.pairs.start; i++) {
+    if (perPair[i]! < 0) perPair[i] = buildCases([pairs[i]!], task.cell.template, ck.tokenizer).length;
+    before += perPair[i]!;
+  }
+  const cases: Case[] = [];
+  for (let i = task.pairs.start; i < task.pairs.end; i++) {
+    const own = buildCases([pairs[i]!], task.cell.template, ck.tokenizer);
+    perPair[i] = own.length;
+    for (const c of own) cases.push({ ...c, id: before + cases.length });
+  }
+  return cases;
 }
 
 export interface ExecuteOptions {
@@ -101,8 +143,8 @@ export interface ExecuteOptions {
 }
 
 export async function executeShard(task: ShardTask, models: ModelCache, o: ExecuteOptions = {}): Promise<AnyPartial> {
-  const { checkpoint, runner } = await models.get(task.cell.modelPath);
-  const cases = shardCases(task, checkpoint);
+  const { checkpoint, runner, caseCounts } = await models.get(task.cell.modelPath, task.cell.modelDigest);
+  const cases = shardCases(task, checkpoint, caseCounts);
   const need = (what: string) => new EngineInputError(what, `a ${task.stage} shard needs ${what}`);
   switch (task.stage) {
     case "head-ablation":

@@ -74,6 +74,11 @@ export interface SubmitSweepRequest {
   sweepYaml: string;
   /** where it came from, for messages (a file name, "stdin") */
   sourceName: string;
+  /**
+   * a new sweep even if the same text was submitted before with other model contents
+   * (without it, such a resubmission is refused with MODEL_CHANGED)
+   */
+  fresh?: boolean | undefined;
 }
 
 export interface GetSweepRequest {
@@ -189,7 +194,7 @@ export interface ShardFailure {
 }
 
 function createBaseSubmitSweepRequest(): SubmitSweepRequest {
-  return { sweepYaml: "", sourceName: "" };
+  return { sweepYaml: "", sourceName: "", fresh: undefined };
 }
 
 export const SubmitSweepRequest: MessageFns<SubmitSweepRequest> = {
@@ -199,6 +204,9 @@ export const SubmitSweepRequest: MessageFns<SubmitSweepRequest> = {
     }
     if (message.sourceName !== "") {
       writer.uint32(18).string(message.sourceName);
+    }
+    if (message.fresh !== undefined) {
+      writer.uint32(24).bool(message.fresh);
     }
     return writer;
   },
@@ -232,6 +240,14 @@ export const SubmitSweepRequest: MessageFns<SubmitSweepRequest> = {
             message.sourceName = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fresh = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -251,6 +267,7 @@ export const SubmitSweepRequest: MessageFns<SubmitSweepRequest> = {
     const message = createBaseSubmitSweepRequest();
     message.sweepYaml = object.sweepYaml ?? "";
     message.sourceName = object.sourceName ?? "";
+    message.fresh = object.fresh ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,89 @@
+/**
+ * Results never outlive the files they were computed from: a coordinator refuses to resume a
+ * resubmitted sweep whose model changed (naming the file) unless asked for a fresh sweep, a
+ * worker refuses a shard planned with other files, and shard ids carry the model's digest and
+ * the result-format and method versions.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Coordinator, planSpecOf, planStage } from "../../coordinator/index.ts";
+import { METHOD_VERSION, MemoryShardQueue, RESULT_FORMAT_VERSION, parseSweep } from "../../core/index.ts";
+import type { ShardTask } from "../../core/index.ts";
+import { ModelCache, digestCheckpoint, digestModels } from "../../worker/index.ts";
+import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
+
+const root = mkdtempSync(join(tmpdir(), "cna-model-change-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const model = join(root, "m");
+const yaml = `name: change\nmodels: [{ id: m, path: ${JSON.stringify(model)} }]\noperators: ["+"]\ndigits: [1]\nstages: [head-ablation]\n`;
+
+describe("model contents in shard identity", () => {
+  it("puts the model digest and both versions into every shard, so other weights give other ids", async () => {
+    writeGpt2Checkpoint(model, { seed: 1 });
+    const spec = parseSweep(yaml);
+    const a = planSpecOf(spec, "s", await digestModels(spec.models));
+    const [shardA] = planStage(a, a.cells[0]!, "head-ablation");
+    expect(shardA!.task.cell.modelDigest).toBe((await digestCheckpoint(model)).digest);
+    expect(shardA!.task.versions).toEqual({ resultFormat: RESULT_FORMAT_VERSION, method: METHOD_VERSION });
+    writeGpt2Checkpoint(model, { seed: 2 });
+    const b = planSpecOf(spec, "s", await digestModels(spec.models));
+    const [shardB] = planStage(b, b.cells[0]!, "head-ablation");
+    expect(shardB!.id).not.toBe(shardA!.id);
+    expect({ ...shardB!.task, cell: { ...shardB!.task.cell, modelDigest: "" } }).toEqual({ ...shardA!.task, cell: { ...shardA!.task.cell, modelDigest: "" } });
+  });
+
+  it("coordinator: a resubmission after the weights changed is MODEL_CHANGED naming the file; fresh gives a new sweep", async () => {
+    writeGpt2Checkpoint(model, { seed: 1 });
+    const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
+    const coordinator = new Coordinator({ dataDir: join(root, "data"), queue, digestModel: digestCheckpoint });
+    await coordinator.start();
+    try {
+      const first = await coordinator.submit(yaml, "change.yaml");
+      expect((await coordinator.submit(yaml, "change.yaml")).sweepId).toBe(first.sweepId);
+      writeGpt2Checkpoint(model, { seed: 2 });
+      await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({
+        code: "MODEL_CHANGED", files: ["model.safetensors"],
+        message: expect.stringMatching(new RegExp(`model files changed since sweep ${first.sweepId} was planned \\(m: model\\.safetensors\\)`)),
+      });
+      const fresh = await coordinator.submit(yaml, "change.yaml", { fresh: true });
+      expect(fresh.sweepId).not.toBe(first.sweepId);
+      // a tokenizer change is named as such
+      writeFileSync(join(model, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|endoftext|>", model_max_length: 16 }));
+      await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({ code: "MODEL_CHANGED", files: ["tokenizer_config.json"] });
+    } finally {
+      await queue.close();
+      coordinator.close();
+    }
+  });
+
+  it("coordinator: a model that cannot be read is refused at submit, naming models[i].path", async () => {
+    const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
+    const coordinator = new Coordinator({ dataDir: join(root, "data2"), queue, digestModel: digestCheckpoint });
+    await coordinator.start();
+    try {
+      await expect(coordinator.submit(yaml.replace(JSON.stringify(model), JSON.stringify(join(root, "absent"))), "absent.yaml"))
+        .rejects.toMatchObject({ code: "BAD_SPEC", field: "models[0].path", message: expect.stringMatching(/^absent\.yaml: models\[0\]\.path \S+absent: /) });
+    } finally {
+      await queue.close();
+      coordinator.close();
+    }
+  });
+
+  it("worker: a shard planned with other files is refused with MODEL_CHANGED, also when the old model is held", async () => {
+    writeGpt2Checkpoint(model, { seed: 1 });
+    const models = new ModelCache({ intraOpThreads: 1 });
+    try {
+      const old = (await digestCheckpoint(model)).digest;
+      expect((await models.get(model, old)).checkpoint.digest).toBe(old);
+      writeGpt2Checkpoint(model, { seed: 3 });
+      const now = (await digestCheckpoint(model)).digest;
+      // the held model is of the old files: it is loaded again for a shard of the new ones
+      expect((await models.get(model, now)).checkpoint.digest).toBe(now);
+      await expect(models.get(model, old)).rejects.toMatchObject({ code: "MODEL_CHANGED", retryable: false });
+    } finally {
+      await models.close();
+    }
+  });
+});
