@@ -44,17 +44,23 @@ export function sweepLine(s: Sweep): string {
   return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;
 }
 
+const SUBMIT_FLAGS: readonly FlagSpec[] = [
+  ...CLIENT_FLAGS.slice(0, -1),
+  { name: "fresh", help: "a new sweep even if this file was submitted before and a model's files changed since (otherwise refused)" },
+  CLIENT_FLAGS.at(-1)!,
+];
+
 export const submitCommand: Command = {
   name: "submit",
   summary: "submit a sweep file to a coordinator; prints the sweep id",
-  synopsis: "submit SWEEP.yaml [--coordinator HOST:PORT]",
-  flags: CLIENT_FLAGS,
+  synopsis: "submit SWEEP.yaml [--coordinator HOST:PORT] [--fresh]",
+  flags: SUBMIT_FLAGS,
   run: async (argv, io) => {
-    const v = parseFlags(CLIENT_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
+    const v = parseFlags(SUBMIT_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
     const file = String(v["SWEEP.yaml"]);
     const c = client(v);
     try {
-      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), { sweepYaml: resolvedSweepJson(readSweepFile(file)), sourceName: basename(file) });
+      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), { sweepYaml: resolvedSweepJson(readSweepFile(file)), sourceName: basename(file), fresh: v.fresh === true });
       io.stdout.write(`${sweep.id}\n`);
       io.stderr.write(`${sweepLine(sweep)}\n`);
       return 0;
