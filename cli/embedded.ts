@@ -4,9 +4,9 @@
  * delivery limit) and a direct result sink. Same planner, engine, merge and store as a
  * distributed run; only the transports differ.
  */
-import { MemoryShardQueue } from "../core/index.ts";
+import { MemoryShardQueue, canonicalJson } from "../core/index.ts";
 import type { Rankings, ResultSink, ShardTask } from "../core/index.ts";
-import { SweepRun, SweepStore } from "../coordinator/index.ts";
+import { SweepRun, SweepStore, replayJournal } from "../coordinator/index.ts";
 import type { PlanSpec, SweepEvent, SweepState, SweepStatus } from "../coordinator/index.ts";
 import { ModelCache, ShardWorker } from "../worker/index.ts";
 import type { Provider, WorkerEvent } from "../worker/index.ts";
@@ -39,9 +39,9 @@ export interface EmbeddedResult {
 export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
   const store = new SweepStore(o.dataDir);
   const journal = store.open();
-  const quarantined = new Map<string, string>();
-  for (const e of journal) if (e.type === "shard-quarantined" && e.sweepId === o.spec.sweepId) quarantined.set(e.shardId, e.reason);
-  if (!journal.some((e) => e.type === "sweep-submitted" && e.sweepId === o.spec.sweepId)) {
+  // the last plan submitted is the one a resume is checked against (cna run's checkResumable)
+  const last = [...journal].reverse().find((e) => e.type === "sweep-submitted" && e.sweepId === o.spec.sweepId);
+  if (last?.type !== "sweep-submitted" || canonicalJson(last.spec) !== canonicalJson(o.spec)) {
     store.append({ type: "sweep-submitted", sweepId: o.spec.sweepId, at: new Date().toISOString(), spec: o.spec, source: "embedded" });
   }
   let run: SweepRun | undefined;
@@ -49,6 +49,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
     ackWaitMs: o.ackWaitMs ?? 60_000,
     maxDeliver: o.maxDeliver ?? 5,
     onDead: (id, reason) => run?.quarantine(id, reason),
+    onDeliver: (id, n) => run?.delivered(id, n),
     groupOf: (t) => t.sweepId,
   });
   run = new SweepRun(o.spec, store, queue, o.onSweepEvent);
@@ -70,7 +71,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
     : undefined;
   try {
     // planned (and stored shards found) before any worker pulls, so a resume is told as it was
-    await run.start(quarantined);
+    await run.start(replayJournal(journal, o.spec.sweepId));
     if (run.status().shardsStored > 0) o.onResume?.(run.status());
     for (const w of workers) w.start();
     const state = await run.done;

@@ -113,7 +113,7 @@ async function modelDigests(spec: SweepSpec): Promise<Record<string, ModelDigest
 function checkResumable(stateDir: string, plan: PlanSpec, file: string): void {
   const journal = join(stateDir, "journal.jsonl");
   if (!existsSync(journal)) return;
-  for (const line of readFileSync(journal, "utf8").split("\n")) {
+  for (const line of readFileSync(journal, "utf8").split("\n").reverse()) {
     if (!line.includes('"sweep-submitted"')) continue;
     const e = JSON.parse(line) as { type: string; spec?: { models?: Record<string, ModelDigest> } };
     const before = e.type === "sweep-submitted" ? e.spec?.models : undefined;
@@ -148,7 +148,12 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
     ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, fresh: values.fresh === true, onStatus, onResume })
-    : await runEmbedded({ spec: plan, dataDir: stateDir, workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus, onResume });
+    : await runEmbedded({
+      spec: plan, dataDir: stateDir, workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus, onResume,
+      onSweepEvent: (e) => {
+        if (e.type === "corrupt") io.stderr.write(`cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
+      },
+    });
   const rankings = nats ? result.rankings : await withTopTokens(result.rankings, spec.models, threads);
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
   const prov = await provenance(file, spec, digests, result.status, started, provider, workers, nats);

@@ -111,7 +111,12 @@ export const coordinatorCommand: Command = {
     checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, finishRankings: finishRankings(io), ...(metrics ? { onSweepEvent: metrics.metrics.onSweepEvent } : {}) });
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, finishRankings: finishRankings(io),
+      onSweepEvent: (sweep, e) => {
+        metrics?.metrics.onSweepEvent(sweep, e);
+        if (e.type === "corrupt") io.stderr.write(`cna coordinator: ${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
+      },
+    });
     await coordinator.start();
     metrics?.metrics.observe({ sweeps: coordinator, queue });
     const metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);

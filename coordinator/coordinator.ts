@@ -15,7 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ModelChangedError, SpecError, changedFiles, checkLimit, parseSweep, resolveSweepLimits } from "../core/index.ts";
+import { ModelChangedError, SpecError, changedFiles, checkLimit, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
 import type { ModelDigest, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
 import { TERMINAL_STATES } from "./grpc/backend.ts";
@@ -24,8 +24,8 @@ import { planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
 import { SweepStore } from "./store.ts";
-import { SweepRun } from "./sweep.ts";
-import type { SweepEvent } from "./sweep.ts";
+import { SweepRun, replayJournal } from "./sweep.ts";
+import type { SweepEvent, SweepReplay } from "./sweep.ts";
 
 const SAMPLE_INTERVAL_MS = 1000;
 
@@ -90,10 +90,7 @@ export class Coordinator implements SweepBackend {
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
       if (submitted.fileKey !== undefined) this.byFile.set(submitted.fileKey, id);
-      const quarantined = new Map<string, string>();
-      for (const e of events) if (e.type === "shard-quarantined") quarantined.set(e.shardId, e.reason);
-      const cancelled = events.some((e) => e.type === "sweep-cancelled");
-      await this.launch(id, submitted.spec as PlanSpec, store, new Date(submitted.at), quarantined, cancelled);
+      await this.launch(id, submitted.spec as PlanSpec, store, new Date(submitted.at), replayJournal(events, id));
     }
   }
 
@@ -129,7 +126,7 @@ export class Coordinator implements SweepBackend {
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
     this.byFile.set(fileKey, id);
-    return this.view(await this.launch(id, plan, store, at, new Map(), false));
+    return this.view(await this.launch(id, plan, store, at, replayJournal([], id)));
   }
 
   get(id: string): SweepView {
@@ -176,11 +173,12 @@ export class Coordinator implements SweepBackend {
   }
 
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
-  shardDead(shardId: string, reason: string): void {
+  shardDead(messageId: string, reason: string): void {
+    const shardId = shardIdOfMessage(messageId);
     const sweepId = this.shardOwner.get(shardId);
     const e = sweepId === undefined ? undefined : this.sweeps.get(sweepId);
     if (!e) return;
-    e.run.quarantine(shardId, reason);
+    e.run.quarantine(messageId, reason);
     this.touch(e);
   }
 
@@ -188,7 +186,7 @@ export class Coordinator implements SweepBackend {
     for (const e of this.sweeps.values()) e.store.close();
   }
 
-  private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, quarantined: Map<string, string>, cancelled: boolean): Promise<Entry> {
+  private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, replay: SweepReplay): Promise<Entry> {
     const entry: Entry = {
       run: undefined as unknown as SweepRun, store, name: id.replace(/-[0-9a-f]{10}$/, ""), createdAt, updatedAt: createdAt,
       samples: [], watchers: new Set(), notifying: false,
@@ -203,8 +201,8 @@ export class Coordinator implements SweepBackend {
       }
     });
     this.sweeps.set(id, entry);
-    if (cancelled) await entry.run.cancel();
-    else await entry.run.start(quarantined);
+    if (replay.cancelled) await entry.run.cancel();
+    else await entry.run.start(replay);
     const s = entry.run.status();
     entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);
     return entry;

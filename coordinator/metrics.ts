@@ -81,6 +81,7 @@ export class CoordinatorMetrics {
     redelivered: this.shardCounter("cna_shards_redelivered_total", "Results reported from a second or later delivery of a shard"),
     duplicate: this.shardCounter("cna_shards_duplicate_total", "Results of shards already stored (ignored)"),
     quarantined: this.shardCounter("cna_shards_quarantined_total", "Shards given up on (terminal failure or out of deliveries)"),
+    corrupt: this.shardCounter("cna_shard_results_corrupt_total", "Stored shard results that failed their digest or did not decode: moved aside and computed again"),
   };
   private readonly merged = {
     cases: this.shardCounter("cna_cases_merged_total", "Cases analysed in stored shards"),
@@ -162,6 +163,9 @@ export class CoordinatorMetrics {
       case "quarantined":
         this.shards.quarantined.inc(labels);
         this.publishedAt.delete(e.shardId);
+        return;
+      case "corrupt":
+        this.shards.corrupt.inc(labels);
         return;
     }
   };

@@ -20,7 +20,7 @@
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
@@ -33,6 +33,10 @@ export type JournalEvent =
   | { type: "shard-duplicate"; sweepId: string; shardId: string; at: string; digest: string; matches: boolean; worker: string }
   | { type: "shard-failed"; sweepId: string; shardId: string; at: string; code: string; message: string; retryable: boolean; worker: string }
   | { type: "shard-quarantined"; sweepId: string; shardId: string; at: string; reason: string }
+  /** the in-process queue delivered it (its `delivery`-th delivery in that life of the queue) */
+  | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
+  /** its stored blob failed its digest (or did not decode): set aside; published again as its `republish`-th */
+  | { type: "shard-corrupt"; sweepId: string; shardId: string; at: string; republish: number }
   | { type: "sweep-cancelled"; sweepId: string; at: string }
   | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
 
@@ -56,6 +60,8 @@ export class SweepStore {
    * on the event loop, where a lookup waits behind the storage thread's renames and fsyncs
    */
   private readonly stored = new Set<string>();
+  /** the sha256 each stored blob was written with, from the journal and putResult */
+  private readonly digests = new Map<string, string>();
 
   constructor(readonly dir: string) {
     this.journalPath = join(dir, "journal.jsonl");
@@ -67,9 +73,15 @@ export class SweepStore {
     try {
       mkdirSync(this.resultsDir, { recursive: true });
       this.stored.clear();
-      for (const name of readdirSync(this.resultsDir)) if (name.endsWith(".json")) this.stored.add(name.slice(0, -".json".length));
+      for (const name of readdirSync(this.resultsDir)) {
+        if (name.endsWith(".json")) this.stored.add(name.slice(0, -".json".length));
+        // a blob's temp file left by a crash before its rename: never a result
+        else if (/\.json\.tmp-/.test(name)) rmSync(join(this.resultsDir, name), { force: true });
+      }
       const text = existsSync(this.journalPath) ? readFileSync(this.journalPath, "utf8") : "";
       const events = parseJournal(text, this.journalPath);
+      this.digests.clear();
+      for (const e of events) if (e.type === "shard-stored") this.digests.set(e.shardId, e.digest);
       // Drop a torn last line so the next append starts on a line of its own.
       const whole = text.lastIndexOf("\n") + 1;
       if (whole < text.length) truncateSync(this.journalPath, Buffer.byteLength(text.slice(0, whole)));
@@ -110,6 +122,7 @@ export class SweepStore {
     try {
       await writing;
       this.stored.add(shardId);
+      this.digests.set(shardId, digest);
     } catch (err) {
       throw new StoreError(this.dir, `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`, err);
     } finally {
@@ -122,12 +135,38 @@ export class SweepStore {
     return this.stored.has(shardId);
   }
 
-  getResult(shardId: string): Uint8Array {
+  /**
+   * A stored result, checked against the digest it was stored with: a blob whose bytes changed
+   * on disk is moved aside (results/corrupt/) and forgotten, and the answer is null, so its shard
+   * can be computed again. A blob whose digest the journal lost (a crash before the note) is
+   * returned as it is; decoding it is the check left.
+   */
+  getResult(shardId: string): Uint8Array | null {
+    let bytes: Uint8Array;
     try {
-      return readFileSync(this.resultPath(shardId));
+      bytes = readFileSync(this.resultPath(shardId));
     } catch (err) {
       throw new StoreError(this.dir, `result of shard ${shardId} is missing from ${this.resultsDir}`, err);
     }
+    const expected = this.digests.get(shardId);
+    if (expected === undefined || digestOf(bytes) === expected) return bytes;
+    this.setAside(shardId);
+    return null;
+  }
+
+  /** Moves a bad blob to results/corrupt/ (kept for inspection) and forgets it. */
+  setAside(shardId: string): string {
+    const dir = join(this.resultsDir, "corrupt");
+    const to = join(dir, `${shardId}.${Date.now()}.json`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      renameSync(this.resultPath(shardId), to);
+    } catch (err) {
+      throw new StoreError(this.dir, `cannot move the corrupt result of shard ${shardId} aside: ${(err as Error).message}`, err);
+    }
+    this.stored.delete(shardId);
+    this.digests.delete(shardId);
+    return to;
   }
 
   close(): void {

@@ -9,14 +9,14 @@
  * (the queue deduplicates by shard id) and carries on. Stage results are merged in pair-range
  * order, which depends only on the sweep's content.
  */
-import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA } from "../core/index.ts";
+import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA, shardIdOfMessage, shardMessageId } from "../core/index.ts";
 import type {
   AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
 } from "../core/index.ts";
 import { BadResultError, ShardNotFoundError } from "./errors.ts";
 import { cellName, planStage, plannedShardCount, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
-import type { SweepStore } from "./store.ts";
+import type { JournalEvent, SweepStore } from "./store.ts";
 
 /** publishes in flight at once: enough to hide the broker's round trip, few enough to stay polite */
 const PUBLISH_WINDOW = 32;
@@ -30,6 +30,8 @@ interface ShardRecord extends PlannedShard {
   order: number;
   state: ShardState;
   attempts: number;
+  /** times published again after its stored result turned out corrupt (see shardMessageId) */
+  republished: number;
   reason?: string;
 }
 
@@ -84,6 +86,8 @@ export type SweepEvent =
   /** a worker reported a failed attempt (only terminal ones are reported; retryable ones are nak'd) */
   | ({ type: "failed"; code: string; retryable: boolean } & ShardEventLabels)
   | ({ type: "quarantined"; reason: string } & ShardEventLabels)
+  /** a stored result failed its digest or did not decode: moved aside, the shard runs again */
+  | ({ type: "corrupt" } & ShardEventLabels)
   | { type: "stage-merged"; cell: string; stage: StageName }
   | { type: "finished"; state: SweepState };
 
@@ -96,6 +100,10 @@ export class SweepRun {
   private readonly shardsExpected: number;
   /** planned shards whose publish has not succeeded yet (the broker was away) */
   private readonly unpublished = new Set<ShardRecord>();
+  /** deliveries of each shard in earlier lives of the queue (journalled by delivered()) */
+  private readonly deliveries = new Map<string, number>();
+  /** shards whose stored result was found corrupt, and how often, from the journal and this run */
+  private readonly republished = new Map<string, number>();
   /** publish loops running now: cancel() waits for them, so nothing lands after its purge */
   private readonly publishing = new Set<Promise<void>>();
   private state: SweepState = "RUNNING";
@@ -119,7 +127,10 @@ export class SweepRun {
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
-  async start(quarantined: ReadonlyMap<string, string> = new Map()): Promise<void> {
+  async start(replay: SweepReplay = replayJournal([], this.spec.sweepId)): Promise<void> {
+    for (const [id, n] of replay.republished) this.republished.set(id, n);
+    for (const [id, n] of replay.deliveries) this.deliveries.set(id, n);
+    const quarantined = replay.quarantined;
     for (const c of this.cells) await this.enterStage(c, {}, quarantined);
     this.checkDone();
   }
@@ -165,8 +176,19 @@ export class SweepRun {
     if (!f.retryable) this.quarantine(f.shardId, `${f.code}: ${f.message}`);
   }
 
-  /** A shard that will not be retried (terminal failure, or out of deliveries). */
-  quarantine(shardId: string, reason: string): void {
+  /**
+   * The in-process queue delivered a shard: journalled (fsynced before the worker sees it), so a
+   * shard that kills the process is not retried from zero by every restart (see replayJournal).
+   */
+  delivered(messageId: string, deliveryCount: number): void {
+    const shardId = shardIdOfMessage(messageId);
+    this.deliveries.set(shardId, (this.deliveries.get(shardId) ?? 0) + 1);
+    this.store.append({ type: "shard-delivered", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), delivery: deliveryCount });
+  }
+
+  /** A shard that will not be retried (terminal failure, or out of deliveries); the queue's message id names it too. */
+  quarantine(messageId: string, reason: string): void {
+    const shardId = shardIdOfMessage(messageId);
     const rec = this.byId.get(shardId);
     if (!rec || rec.state !== "PENDING") return;
     rec.reason = reason;
@@ -228,7 +250,7 @@ export class SweepRun {
     const stage = this.spec.stages[c.stageIndex];
     if (!stage) return;
     const planned = planStage(this.spec, c.cell, stage, inputs);
-    const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0 }));
+    const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0, republished: this.republished.get(p.id) ?? 0 }));
     c.shards.set(stage, records);
     c.unstored = records.length;
     for (const rec of records) {
@@ -270,7 +292,7 @@ export class SweepRun {
       for (let rec = todo.shift(); rec && !failed && this.state !== "CANCELLED"; rec = todo.shift()) {
         if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
         try {
-          if (await this.queue.publish(rec.id, rec.task)) {
+          if (await this.queue.publish(shardMessageId(rec.id, rec.republished), rec.task, { priorDeliveries: this.deliveries.get(rec.id) ?? 0 })) {
             this.store.note({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
           }
         } catch (error) {
@@ -294,7 +316,14 @@ export class SweepRun {
     // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
     // the same sweep file gives the same floats embedded or distributed.
     const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
-    const partials = ordered.map((r) => decodePartial(this.store.getResult(r.id)));
+    const partials: AnyPartial[] = [];
+    const corrupt: ShardRecord[] = [];
+    for (const r of ordered) {
+      const partial = this.storedPartial(r);
+      if (partial) partials.push(partial);
+      else corrupt.push(r);
+    }
+    if (corrupt.length > 0) return this.recompute(corrupt);
     c.merged[stage] = mergeAll(partials);
     this.onEvent({ type: "stage-merged", cell: cellName(c.cell.key), stage });
     c.stageIndex++;
@@ -312,6 +341,32 @@ export class SweepRun {
     }
     await this.enterStage(c, inputs);
     this.checkDone();
+  }
+
+  /** A stored result, or null when its blob is corrupt (moved aside by the store, or here when it does not decode). */
+  private storedPartial(r: ShardRecord): AnyPartial | null {
+    const bytes = this.store.getResult(r.id);
+    if (bytes === null) return null;
+    try {
+      return decodePartial(bytes);
+    } catch {
+      this.store.setAside(r.id);
+      return null;
+    }
+  }
+
+  /** Shards whose stored results were corrupt go back to pending and are published again. */
+  private async recompute(records: ShardRecord[]): Promise<void> {
+    for (const rec of records) {
+      rec.republished++;
+      this.republished.set(rec.id, rec.republished);
+      this.deliveries.delete(rec.id); // a new message, with its own delivery budget
+      this.setState(rec, "PENDING");
+      this.unpublished.add(rec);
+      this.store.append({ type: "shard-corrupt", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), republish: rec.republished });
+      this.onEvent({ type: "corrupt", ...labelsOf(rec) });
+    }
+    await this.publishPending();
   }
 
   private checkDone(): void {
@@ -344,6 +399,29 @@ export class SweepRun {
       this.quarantinedRecords.add(rec);
     }
   }
+}
+
+/** What a restarted run needs from its journal: quarantined shards, corrupt-result republishes, deliveries so far. */
+export interface SweepReplay {
+  quarantined: Map<string, string>;
+  republished: Map<string, number>;
+  /** per shard, deliveries since its current message was first published (across restarts) */
+  deliveries: Map<string, number>;
+  cancelled: boolean;
+}
+
+export function replayJournal(events: readonly JournalEvent[], sweepId: string): SweepReplay {
+  const r: SweepReplay = { quarantined: new Map(), republished: new Map(), deliveries: new Map(), cancelled: false };
+  for (const e of events) {
+    if (e.sweepId !== sweepId) continue;
+    if (e.type === "shard-quarantined") r.quarantined.set(e.shardId, e.reason);
+    else if (e.type === "shard-corrupt") {
+      r.republished.set(e.shardId, e.republish);
+      r.deliveries.delete(e.shardId);
+    } else if (e.type === "shard-delivered") r.deliveries.set(e.shardId, (r.deliveries.get(e.shardId) ?? 0) + 1);
+    else if (e.type === "sweep-cancelled") r.cancelled = true;
+  }
+  return r;
 }
 
 function labelsOf(rec: ShardRecord): ShardEventLabels {

@@ -48,7 +48,7 @@ export type {
   CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
 } from "./rankings.ts";
 
-export { STAGES, changedFiles, shardContent, canonicalJson, ranges } from "./shards.ts";
+export { STAGES, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";
 export type { ModelDigest, StageName, ShardCell, ShardTask } from "./shards.ts";
 
 export { MemoryShardQueue } from "./queue.ts";

@@ -27,8 +27,13 @@ export interface QueueMessage<T> {
 }
 
 export interface ShardQueue<T> {
-  /** false when a message with this id was already published (dedup) */
-  publish(id: string, data: T): Promise<boolean>;
+  /**
+   * false when a message with this id was already published (dedup). `priorDeliveries`: how
+   * often the message was delivered before, in an earlier life of this queue (the coordinator
+   * keeps the count in its journal); they count towards the delivery limit. A broker that keeps
+   * delivery counts itself (JetStream) ignores it.
+   */
+  publish(id: string, data: T, options?: { priorDeliveries?: number }): Promise<boolean>;
   /** waits up to `timeoutMs` for a message; null when none came */
   pull(timeoutMs: number): Promise<QueueMessage<T> | null>;
   /**
@@ -50,6 +55,8 @@ export interface MemoryQueueOptions<T = unknown> {
   maxDeliver?: number;
   /** told when a message runs out of deliveries, or is terminated */
   onDead?: (id: string, reason: string) => void;
+  /** told at each delivery (before the puller sees the message), so the count can be kept across restarts */
+  onDeliver?: (id: string, deliveryCount: number) => void;
   /** the group (sweep) of a message, for purge(); without it purge() is refused */
   groupOf?: (data: T) => string;
 }
@@ -77,10 +84,11 @@ export class MemoryShardQueue<T> implements ShardQueue<T> {
     this.maxDeliver = options.maxDeliver ?? 5;
   }
 
-  async publish(id: string, data: T): Promise<boolean> {
+  async publish(id: string, data: T, options: { priorDeliveries?: number } = {}): Promise<boolean> {
     if (this.entries.has(id)) return false;
-    const e: Entry<T> = { id, data, deliveries: 0, notBefore: 0, deadline: null, done: false };
+    const e: Entry<T> = { id, data, deliveries: options.priorDeliveries ?? 0, notBefore: 0, deadline: null, done: false };
     this.entries.set(id, e);
+    if (this.exhausted(e, "delivered before a restart")) return true;
     this.order.push(e);
     this.wake();
     return true;
@@ -168,6 +176,7 @@ export class MemoryShardQueue<T> implements ShardQueue<T> {
   private deliver(e: Entry<T>): QueueMessage<T> {
     e.deliveries++;
     e.deadline = Date.now() + this.ackWaitMs;
+    this.options.onDeliver?.(e.id, e.deliveries);
     const generation = e.deliveries;
     const live = () => !e.done && e.deliveries === generation && e.deadline !== null;
     return {

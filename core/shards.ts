@@ -77,3 +77,18 @@ export function changedFiles(before: ModelDigest, after: ModelDigest): string[] 
   const names = new Set([...Object.keys(before.files), ...Object.keys(after.files)]);
   return [...names].filter((n) => before.files[n] !== after.files[n]).sort();
 }
+
+/**
+ * The queue message id of a shard's `attempt`-th publish: the shard id, then `@n` for a shard
+ * published again after its stored result was lost (a corrupt blob), so the broker's duplicate
+ * window does not drop the new publish as a repeat of the first.
+ */
+export function shardMessageId(shardId: string, republish: number): string {
+  return republish === 0 ? shardId : `${shardId}@${republish}`;
+}
+
+/** The shard id a queue message id names (see {@link shardMessageId}). */
+export function shardIdOfMessage(messageId: string): string {
+  const at = messageId.indexOf("@");
+  return at < 0 ? messageId : messageId.slice(0, at);
+}

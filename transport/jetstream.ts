@@ -125,7 +125,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   }
 
   /** False when a message with this id is already in the duplicate window (a retry after a lost publish ack finds its own first attempt there too). */
-  async publish(id: string, data: T): Promise<boolean> {
+  /** JetStream keeps each message's delivery count itself: `priorDeliveries` is not needed. */
+  async publish(id: string, data: T, _options?: { priorDeliveries?: number }): Promise<boolean> {
     this.check("publish");
     if (typeof id !== "string" || id === "" || /[\r\n]/.test(id)) throw new SpecError("id", `a message id must be a non-empty single-line string, got ${JSON.stringify(id)}`);
     const subject = shardSubject(this.o.subjectPrefix, this.o.subjectOf(data));

@@ -13,7 +13,7 @@
  *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
-import { encodePartial, errorInfo } from "../../core/index.ts";
+import { encodePartial, errorInfo, shardIdOfMessage } from "../../core/index.ts";
 import type { AnyPartial, QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
 import { executeShard } from "./execute.ts";
 import type { ModelCache } from "./execute.ts";
@@ -121,10 +121,10 @@ export class ShardWorker {
     const task = msg.data;
     const started = performance.now();
     this.inFlight++;
-    this.o.onEvent?.({ type: "started", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt: msg.deliveryCount });
+    this.o.onEvent?.({ type: "started", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt: msg.deliveryCount });
     const heartbeat = setInterval(() => {
       void msg.working();
-      this.o.onEvent?.({ type: "heartbeat", shardId: msg.id });
+      this.o.onEvent?.({ type: "heartbeat", shardId: shardIdOfMessage(msg.id) });
     }, this.o.heartbeatMs);
     try {
       const partial = await this.o.execute(task, this.models);
@@ -145,9 +145,9 @@ export class ShardWorker {
     const attempt = msg.deliveryCount;
     try {
       // runMs is compute only: the coordinator tells it from the queue wait
-      await this.report({ sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
+      await this.report({ sweepId: task.sweepId, shardId: shardIdOfMessage(msg.id), worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
       await msg.ack();
-      this.o.onEvent?.({ type: "finished", shardId: msg.id, stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: c.partial.cases });
+      this.o.onEvent?.({ type: "finished", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: c.partial.cases });
     } catch (err) {
       await this.settleFailure(msg, err);
     } finally {
@@ -165,13 +165,13 @@ export class ShardWorker {
   private async settleFailure(msg: QueueMessage<ShardTask>, err: unknown): Promise<void> {
     const task = msg.data;
     const info = errorInfo(err);
-    this.o.onEvent?.({ type: "failed", shardId: msg.id, ...info });
+    this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...info });
     const settled = info.retryable
       ? msg.nak(this.o.retryDelayMs)
-      : this.giveUp(msg, { sweepId: task.sweepId, shardId: msg.id, worker: this.o.id, attempt: msg.deliveryCount, ...info });
+      : this.giveUp(msg, { sweepId: task.sweepId, shardId: shardIdOfMessage(msg.id), worker: this.o.id, attempt: msg.deliveryCount, ...info });
     // settling fails too while the broker is away; the shard then comes back after the ack wait
     // by itself, so the failure is told and this loop goes on (rather than ending the worker)
-    await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: msg.id, ...errorInfo(e) }));
+    await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...errorInfo(e) }));
   }
 
   /** Reports, trying again after a retryable failure (backing off to 5 s) while the worker runs; draining, it throws. */
