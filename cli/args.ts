@@ -13,11 +13,13 @@ export interface FlagSpec {
   /** placeholder shown in help (e.g. "DIR"); a flag without one is a boolean switch */
   value?: string;
   required?: boolean;
+  /** may be given more than once; its value is then a list */
+  multiple?: boolean;
   short?: string;
   help: string;
 }
 
-export type FlagValues = Record<string, string | boolean | undefined>;
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
 export interface ParseOptions {
   /** names of the positional arguments the command takes, in order (default none) */
@@ -38,8 +40,8 @@ export function wantsHelp(argv: readonly string[]): boolean {
  * Declared positionals come back under their names.
  */
 export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[], o: ParseOptions = {}): FlagValues {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const f of flags) options[f.name] = { type: f.value ? "string" : "boolean", ...(f.short ? { short: f.short } : {}) };
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
+  for (const f of flags) options[f.name] = { type: f.value ? "string" : "boolean", ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
   let parsed: { values: FlagValues; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }) as typeof parsed;

@@ -20,6 +20,7 @@ import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, checkListenSecurity, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
 import { buildInfo } from "./version.ts";
+import { MODELS_ROOT_FLAG, modelPathCheck } from "./models-root.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
 import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 
@@ -48,7 +49,7 @@ function limitsOf(v: FlagValues): Partial<SweepLimits> {
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
   { name: "listen", value: "HOST:PORT", help: "gRPC address (default 127.0.0.1:7070; port 0 picks one)" },
-  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG,
+  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG, MODELS_ROOT_FLAG,
   { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
   { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
   ...LIMIT_FLAG_SPECS,
@@ -59,7 +60,7 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
 
 const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "coordinator", value: "HOST:PORT", required: true, help: "the coordinator's gRPC address (results go there)" },
-  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG,
+  ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG, MODELS_ROOT_FLAG,
   { name: "id", value: "NAME", help: "worker name in results and logs (default HOST-PID)" },
   { name: "concurrency", value: "N", help: "shards run at once (default 1)" },
   { name: "listen", value: "HOST:PORT", help: "serve WorkerService (describe, analyze, drain) here" },
@@ -104,6 +105,7 @@ export const coordinatorCommand: Command = {
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
     const metrics = coordinatorMetricsOf(v);
     const limits = limitsOf(v);
+    const checkModelPath = modelPathCheck(v);
     const maxMessageBytes = v["max-message-bytes"] === undefined ? DEFAULT_MAX_MESSAGE_BYTES : integerFlag("--max-message-bytes", String(v["max-message-bytes"]), 1024);
     // secrets and the listen address are checked before anything connects or starts
     const token = tokenOf(v);
@@ -111,7 +113,7 @@ export const coordinatorCommand: Command = {
     checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, finishRankings: finishRankings(io),
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, checkModelPath, finishRankings: finishRankings(io),
       onSweepEvent: (sweep, e) => {
         metrics?.metrics.onSweepEvent(sweep, e);
         if (e.type === "corrupt") io.stderr.write(`cna coordinator: ${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
@@ -149,6 +151,7 @@ export const workerCommand: Command = {
     const coordinator = String(v.coordinator);
     hostPort("--coordinator", coordinator);
     const metrics = workerMetricsOf(v);
+    const checkModelPath = modelPathCheck(v);
     const listen = stringFlag(v, "listen");
     const listenAt = listen === undefined ? undefined : hostPort("--listen", listen);
     const token = tokenOf(v);
@@ -158,7 +161,7 @@ export const workerCommand: Command = {
     const queue = await openShardQueue(v, { followConsumer: true });
     const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(queue.ackWaitMs / 4)));
     const sink = new GrpcResultSink({ address: coordinator, ...clientOptions(v) });
-    const models = new ModelCache({ provider, intraOpThreads: threads, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`),
+    const models = new ModelCache({ provider, intraOpThreads: threads, checkModelPath, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`),
       ...(metrics ? { onEvent: metrics.metrics.onModelCacheEvent, onRun: metrics.metrics.onRun } : {}) });
     const worker = new ShardWorker(queue, sink, models, {
       id, concurrency, heartbeatMs,

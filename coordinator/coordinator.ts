@@ -45,6 +45,11 @@ export interface CoordinatorOptions {
    * weights are never reused.
    */
   digestModel: (path: string) => Promise<ModelDigest>;
+  /**
+   * Refuses a model path this coordinator may not open (outside its --models-root), throwing
+   * an error that names `field` (`models[i].path`); checked before any file is read. Default: none.
+   */
+  checkModelPath?: (path: string, field: string) => void;
   /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS); a sweep over one is refused with LIMIT_EXCEEDED */
   limits?: Partial<SweepLimits>;
 }
@@ -104,6 +109,7 @@ export class Coordinator implements SweepBackend {
     const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
     checkLimit(this.limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
+    spec.models.forEach((m, i) => this.o.checkModelPath?.(m.path, `models[${i}].path`));
     const digests: Record<string, ModelDigest> = {};
     for (const [i, m] of spec.models.entries()) {
       try {

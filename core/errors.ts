@@ -113,3 +113,15 @@ export class ModelChangedError extends CnaError {
     super(message, { code: "MODEL_CHANGED", retryable: false });
   }
 }
+
+/**
+ * A model path outside every directory this process may read models from (`--models-root`):
+ * a sweep from the network must not make a server open arbitrary files. Never names contents.
+ */
+export class ModelPathError extends CnaError {
+  constructor(readonly field: string, readonly path: string, readonly roots: readonly string[]) {
+    super(`${field} ${path} is outside the model roots (${roots.join(", ")}); put the model under one of them or add its directory with --models-root`, {
+      code: "MODEL_PATH_OUTSIDE_ROOTS", retryable: false,
+    });
+  }
+}

@@ -11,7 +11,7 @@
  * const cases = buildCases(pairs, 4, tokenizer); // one teacher-forced case per answer token
  * ```
  */
-export { CnaError, ModelChangedError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
+export { CnaError, ModelChangedError, ModelPathError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
 export type { CnaErrorOptions, ErrorInfo } from "./errors.ts";
 
 export { mulberry32, fnv1a32, deriveSeed, sampleWithoutReplacement } from "./rng.ts";

@@ -62,4 +62,26 @@ describe("engine input errors", () => {
     await expect(runner.readout({ sequences, reads: [[{ index: 3, target: 1 }]], sweep: true, headMask: new Float32Array(4).fill(1) }))
       .rejects.toThrow(/a sweep ablates every head itself/);
   });
+
+  it("fails on a checkpoint whose weights are NaN, naming the tensor and layer, instead of ranking noise", async () => {
+    writeGpt2Checkpoint(join(dir, "nan"), {
+      nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 16,
+      // layer 1's MLP output weights all NaN: every residual from layer 1's MLP on is NaN
+      edit: (t) => {
+        const w = t["transformer.h.1.mlp.c_proj.weight"]!;
+        if ("data" in w) w.data.fill(Number.NaN);
+      },
+    });
+    const ck = await loadCheckpoint(join(dir, "nan"));
+    const nan = new ModelRunner("nan", ck.config, ck.weights);
+    try {
+      await expect(headAblation(nan, [ok])).rejects.toMatchObject({ code: "NON_FINITE", retryable: false, message: expect.stringMatching(/target_prob holds NaN/) });
+      await expect(nan.forward({ sequences: [ok.prefixIds], outputs: ["resid_mid", "logits"] })).rejects.toMatchObject({ code: "NON_FINITE", tensor: "logits" });
+      await expect(nan.forward({ sequences: [ok.prefixIds], outputs: ["mlp_out"] })).rejects.toMatchObject({ code: "NON_FINITE", tensor: "mlp_out", layer: 1, message: expect.stringMatching(/mlp_out at layer 1 holds NaN/) });
+      await expect(nan.forward({ sequences: [ok.prefixIds], outputs: ["resid_pre"] })).resolves.toBeDefined();
+      await expect(cna(nan, [ok], { head: { layer: 0, head: 0 }, topK: 5 })).rejects.toMatchObject({ code: "NON_FINITE" });
+    } finally {
+      await nan.close();
+    }
+  });
 });

@@ -13,3 +13,14 @@ export class EngineInputError extends CnaError {
     this.field = field;
   }
 }
+
+/**
+ * The model computed a value that is not a finite number (NaN or ±Infinity): broken weights
+ * (a NaN checkpoint, an fp16 overflow), not something a retry fixes. Names the tensor and,
+ * for per-layer tensors, the first layer where it appears.
+ */
+export class NonFiniteError extends CnaError {
+  constructor(readonly tensor: string, readonly layer: number | undefined, message: string) {
+    super(message, { code: "NON_FINITE", retryable: false });
+  }
+}

@@ -19,4 +19,4 @@ export { GraphSession, SessionCache, availableProviders, floatTensor, int64Tenso
 export type { Feeds, Fetches, Provider, ResolvedSessionOptions, SessionOptions } from "./session.ts";
 export { ModelRunner } from "./runner.ts";
 export type { ForwardRequest, ForwardResult, ModelShape, RunnerOptions } from "./runner.ts";
-export { EngineInputError } from "./errors.ts";
+export { EngineInputError, NonFiniteError } from "./errors.ts";

@@ -18,7 +18,7 @@ import type { ExternalRef } from "./graph.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
 import type { Feeds, Fetches, GraphSession, Provider, SessionOptions } from "./session.ts";
 import type { UnembedWeights } from "./attribution.ts";
-import { EngineInputError } from "./errors.ts";
+import { EngineInputError, NonFiniteError } from "./errors.ts";
 
 export interface ForwardRequest {
   /** One token sequence per row. With startLayer > 0 only their lengths are used. */
@@ -143,7 +143,7 @@ export class ModelRunner {
     const session = await this.weightedSession(key, (external) => buildGpt2Graph(this.config, this.weights, { ...variant, external }));
     const fetched = await this.runGraph(key, session, B, feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
-    for (const o of outputs) result.outputs[o] = fetched[o]!.data as Float32Array;
+    for (const o of outputs) result.outputs[o] = this.finite(o, fetched[o]!.data as Float32Array, fetched[o]!.dims);
     return result;
   }
 
@@ -177,7 +177,7 @@ export class ModelRunner {
     const key = sweep ? "gpt2|head-sweep" : "gpt2|readout";
     const session = await this.weightedSession(key, (external) => buildReadoutGraph(this.config, this.weights, { sweep, external }));
     const fetched = await this.runGraph(key, session, B, feeds, ["top1", "target_prob"]);
-    return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: fetched["target_prob"]!.data as Float32Array };
+    return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: this.finite("target_prob", fetched["target_prob"]!.data as Float32Array, fetched["target_prob"]!.dims) };
   }
 
   /** input_ids (when the graph starts from tokens) for right-padded sequences, checked. */
@@ -228,6 +228,21 @@ export class ModelRunner {
     const fetched = await session.run(feeds, fetches);
     this.onRun(graphKey, batch, performance.now() - started, session.provider);
     return fetched;
+  }
+
+  /**
+   * `data` when every value is finite; otherwise a NonFiniteError naming the output and, when
+   * its second dimension is the layers ([batch, layer, ...]), the first layer holding one.
+   */
+  private finite(name: string, data: Float32Array, dims: readonly number[]): Float32Array {
+    for (let i = 0; i < data.length; i++) {
+      if (Number.isFinite(data[i]!)) continue;
+      const L = this.shape.nLayer;
+      const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+      const layer = dims.length >= 2 && dims[1] === L && name !== "logits" ? Math.floor(i / inner) % L : undefined;
+      throw new NonFiniteError(name, layer, `${this.name}: the model's ${name}${layer === undefined ? "" : ` at layer ${layer}`} holds ${data[i]} (first at flat index ${i}): its weights are broken (NaN or overflowing values), so no result of it can be trusted`);
+    }
+    return data;
   }
 
   /** The unembedding and final norm as the frozen-norm projection needs them (METHOD.md section 3). */

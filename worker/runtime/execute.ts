@@ -24,6 +24,8 @@ export interface LoadedModel {
 }
 
 export interface ModelCacheOptions extends RunnerOptions {
+  /** refuses a path this worker may not open (outside its --models-root), before any file is read */
+  checkModelPath?: (path: string, field: string) => void;
   /** evict least recently used models beyond this many bytes of weights (default 8 GiB) */
   budgetBytes?: number;
   onEvent?: (event: "hit" | "load" | "evict", model: string, ms: number) => void;
@@ -61,6 +63,7 @@ export class ModelCache {
   }
 
   private async load(path: string): Promise<LoadedModel> {
+    this.options.checkModelPath?.(path, "model path");
     const hit = this.models.get(path);
     if (hit) {
       this.models.delete(path);
