@@ -5,7 +5,7 @@
  */
 import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, parseDigits, parseOperator, parseTemplate } from "../core/index.ts";
 import type { DigitRange, Operator, TemplateId } from "../core/index.ts";
-import { ANALYSES } from "../worker/index.ts";
+import { ANALYSES, DEFAULT_KS } from "../worker/index.ts";
 import type { AnalysisName, Provider, TargetRule } from "../worker/index.ts";
 import { HELP_FLAG, asUsage, choice, headFlag, integerFlag, integerListFlag, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
@@ -81,7 +81,7 @@ export function resolveAnalyzeOptions(values: FlagValues): AnalyzeOptions {
     const v = text(name);
     return v === undefined ? undefined : parse(`--${name}`, v);
   };
-  return {
+  const resolved: AnalyzeOptions = {
     modelDir: text("model")!,
     op: asUsage("--op", () => parseOperator(text("op"), "--op")),
     digits: asUsage("--digits", () => parseDigits(text("digits"), "--digits")),
@@ -99,4 +99,10 @@ export function resolveAnalyzeOptions(values: FlagValues): AnalyzeOptions {
     outPath: text("out")!,
     quiet: values["quiet"] === true,
   };
+  // verify keeps max(--top, largest K) neurons per case: a smaller --top would be silently overridden
+  const largestK = Math.max(...(resolved.ks ?? DEFAULT_KS));
+  if (analysis === "verify" && resolved.topK !== undefined && resolved.topK < largestK) {
+    throw new UsageError("--top", `--top ${resolved.topK} is below the largest verification K (${largestK}${resolved.ks ? ", from --ks" : ", the default --ks"}): verify keeps each case's top ${largestK} CNA neurons, so give --top ${largestK} or more, or leave --top out`);
+  }
+  return resolved;
 }

@@ -44,7 +44,7 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
   const model = basename(resolve(o.modelDir));
   if (o.head) checkHeadInModel(o.head, model, ckpt.config);
   const pairs = o.pairsFile !== null
-    ? await readPairsFile(o.pairsFile, o.op)
+    ? await readPairsFile(o.pairsFile, o.op, o.digits)
     : asUsage("--sample", () => selectPairs(o.op, o.digits, { sample: o.sample, seed: o.seed }));
   const cases = buildCases(pairs, o.template, ckpt.tokenizer);
 

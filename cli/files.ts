@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { SpecError, describeValue } from "../core/index.ts";
-import type { OperandPair, Operator } from "../core/index.ts";
+import { SpecError, describeValue, pairInRange } from "../core/index.ts";
+import type { DigitRange, OperandPair, Operator } from "../core/index.ts";
 import { OutputWriteError } from "./errors.ts";
 
 /**
@@ -15,7 +15,11 @@ import { OutputWriteError } from "./errors.ts";
  * (for "/" `a` is the dividend). Every pair must be two integers; "/" needs an exact division by
  * a nonzero divisor, because the answer is an integer quotient.
  */
-export async function readPairsFile(path: string, op: Operator): Promise<OperandPair[]> {
+/**
+ * Pairs from a JSON file for one cell; a pair outside the cell's digit range is refused, since
+ * the output names the cell by that range.
+ */
+export async function readPairsFile(path: string, op: Operator, digits: DigitRange): Promise<OperandPair[]> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(path, "utf8"));
@@ -36,6 +40,9 @@ export async function readPairsFile(path: string, op: Operator): Promise<Operand
     const pair: OperandPair = { op, a: a as number, b: b as number };
     if (op === "/" && (pair.b === 0 || pair.a % pair.b !== 0)) {
       throw fail(`is not an exact division: "/" needs a divisor that is not 0 and divides the dividend (${pair.a} / ${pair.b})`);
+    }
+    if (!pairInRange(pair, digits)) {
+      throw fail(`is outside --digits ${digits} (${op === "/" ? "quotient and divisor" : "both operands"} must have ${digits} digit${digits === 1 ? "" : "s"}); the output names the cell by --digits, so give the --digits the pairs have`);
     }
     return pair;
   });

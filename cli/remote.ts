@@ -17,7 +17,7 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
 import { readSweepFile, resolvedSweepJson } from "./run.ts";
-import { formatRankings, rankingsCsv } from "./tables.ts";
+import { cautionLines, formatRankings, rankingsCsv } from "./tables.ts";
 
 const CLIENT_FLAGS: readonly FlagSpec[] = [
   { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
@@ -103,6 +103,11 @@ export const watchCommand: Command = {
         });
       }).catch((err: ServiceError) => { throw fromGrpcError(err); });
       for (const q of last?.quarantined ?? []) io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
+      if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {
+        // cells whose top head is no finding, so nobody reads a tie-break as one
+        const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: last.id });
+        for (const line of cautionLines(JSON.parse(r.json) as Rankings)) io.stderr.write(`${line}\n`);
+      }
       return last?.state === SweepState.SWEEP_STATE_SUCCEEDED ? 0 : 1;
     } finally {
       c.close();

@@ -7,7 +7,7 @@
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { SweepState, SweepStatus } from "../coordinator/index.ts";
 import type { Rankings } from "../core/index.ts";
-import { GrpcResultSink, ModelCache, ShardWorker, digestCheckpoint } from "../worker/index.ts";
+import { GrpcResultSink, ModelCache, ShardWorker, digestCheckpoint, readModelHeads } from "../worker/index.ts";
 import type { Provider } from "../worker/index.ts";
 import type { FlagValues } from "./args.ts";
 import { openShardQueue, tokenOf } from "./connect.ts";
@@ -32,7 +32,7 @@ export interface NatsRunOptions {
 export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepState; rankings: Rankings; status: SweepStatus }> {
   let coordinator: Coordinator | undefined;
   const publisher = await openShardQueue(o.flags, { onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, digestModel: digestCheckpoint, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
+  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, digestModel: digestCheckpoint, modelHeads: readModelHeads, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
   await coordinator.start();
   const token = tokenOf(o.flags);
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0, ...(token ? { token } : {}) });

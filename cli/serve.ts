@@ -13,7 +13,7 @@ import { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS } from "../core/index.ts";
 import type { SweepLimits } from "../core/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
-import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, availableProviders, digestCheckpoint, startWorkerServer } from "../worker/index.ts";
+import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, availableProviders, digestCheckpoint, readModelHeads, startWorkerServer } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -113,7 +113,7 @@ export const coordinatorCommand: Command = {
     checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
     const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, checkModelPath, finishRankings: finishRankings(io),
+    coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, checkModelPath, modelHeads: readModelHeads, finishRankings: finishRankings(io),
       onSweepEvent: (sweep, e) => {
         metrics?.metrics.onSweepEvent(sweep, e);
         if (e.type === "corrupt") io.stderr.write(`cna coordinator: ${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);

@@ -2,6 +2,7 @@
  * Rankings as aligned text tables (for `cna demo`, `cna run` and `cna rankings --format table`)
  * and as CSV (`--format csv`): one row per head or neuron, with the cell's key columns.
  */
+import { NOISE_CASES, RANKINGS_SCHEMA } from "../core/index.ts";
 import type { CellRankings, Rankings } from "../core/index.ts";
 
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAlign: ReadonlySet<number> = new Set()): string {
@@ -18,8 +19,22 @@ export function cellTitle(c: CellRankings): string {
   return `${c.model}  ${c.op}  ${c.digits}D  template ${c.template}  (${c.cases} cases, baseline accuracy ${pct(c.baselineAccuracy)})`;
 }
 
+/** One line per cell whose top head is no finding (rankings' headRankingBasis), to print after a sweep. */
+export function cautionLines(r: Rankings): string[] {
+  return r.cells.flatMap((c) => {
+    const top = c.heads?.[0];
+    if (!top || c.headRankingBasis === undefined || c.headRankingBasis === "accuracy") return [];
+    const why = c.headRankingBasis === "within-noise"
+      ? `its ablation turns fewer than ${NOISE_CASES} cases wrong, within the sampling noise`
+      : "no head changes the accuracy; the order is the tie-break on mean probability";
+    return [`caution: ${c.model} ${c.op} ${c.digits}D template ${c.template}: top head ${top.layer}.${top.head} is not a finding (${c.headRankingBasis}: ${why})`];
+  });
+}
+
 export function formatCell(c: CellRankings, top = 5): string {
   const parts = [cellTitle(c)];
+  const caution = cautionLines({ schema: RANKINGS_SCHEMA, cells: [c] });
+  parts.push(...caution);
   if (c.heads) {
     const median = c.heads[Math.floor(c.heads.length / 2)]!;
     parts.push(table(

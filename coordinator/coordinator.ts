@@ -15,7 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ModelChangedError, SpecError, changedFiles, checkLimit, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
+import { ModelChangedError, SpecError, changedFiles, checkHeadFits, checkLimit, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
 import type { ModelDigest, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./grpc/backend.ts";
 import { TERMINAL_STATES } from "./grpc/backend.ts";
@@ -50,6 +50,8 @@ export interface CoordinatorOptions {
    * an error that names `field` (`models[i].path`); checked before any file is read. Default: none.
    */
   checkModelPath?: (path: string, field: string) => void;
+  /** a model's layer and head counts (from its config), to check a sweep's fixed head at submit */
+  modelHeads?: (path: string) => Promise<{ nLayer: number; nHead: number }>;
   /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS); a sweep over one is refused with LIMIT_EXCEEDED */
   limits?: Partial<SweepLimits>;
 }
@@ -117,6 +119,11 @@ export class Coordinator implements SweepBackend {
       } catch (err) {
         throw new SpecError(`models[${i}].path`, `${source}: models[${i}].path ${m.path}: ${(err as Error).message}`, err);
       }
+    }
+    if (spec.cna.head && this.o.modelHeads) {
+      const heads = new Map<string, { nLayer: number; nHead: number }>();
+      for (const m of spec.models) heads.set(m.id, await this.o.modelHeads(m.path));
+      checkHeadFits(spec, heads);
     }
     const fileKey = createHash("sha256").update(`${this.instanceId}\n${yaml}`).digest("hex");
     const contents = spec.models.map((m) => `${m.id} ${digests[m.id]!.digest}`).join("\n");

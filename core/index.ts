@@ -27,6 +27,7 @@ export {
   pairCount,
   pairAt,
   operandPairs,
+  pairInRange,
   resultOf,
   promptText,
   answerText,
@@ -43,9 +44,9 @@ export type { Case, TextEncoderLike } from "./cases.ts";
 export { mergePartials, mergeAll } from "./partials.ts";
 export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
 
-export { RANKINGS_SCHEMA, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
+export { NOISE_CASES, RANKINGS_SCHEMA, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
 export type {
-  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, Rankings,
+  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings,
 } from "./rankings.ts";
 
 export { STAGES, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";
@@ -66,6 +67,7 @@ export {
   SWEEP_FIELDS,
   resolveSweep,
   cellsOf,
+  checkHeadFits,
   parseHeadRef,
 } from "./spec.ts";
 export type { CnaTarget, ExecutionProvider, HeadRef, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";

@@ -68,10 +68,34 @@ export interface VerificationRankings {
   random: VerificationPoint[];
 }
 
+/**
+ * What the cell's head ranking rests on (see {@link headRankingBasis}):
+ * - "accuracy": the top head's ablation changes at least {@link NOISE_CASES} cases to wrong;
+ * - "within-noise": it changes fewer: a drop that small is not told apart from none;
+ * - "meanProbCorrect-only": it changes none (every head ties on accuracy, e.g. a 0 % baseline):
+ *   the order is the tie-break on mean probability alone.
+ */
+export type HeadRankingBasis = "accuracy" | "within-noise" | "meanProbCorrect-only";
+
+/**
+ * Fewest cases the top head must turn wrong for its drop to count. Clean and ablated runs see
+ * the same cases, so the drop is a paired count: with k cases turned wrong and none turned
+ * right, an exact two-sided sign (McNemar) test gives p = 2 · 0.5^k, which is ≤ 0.05 only from
+ * k = 6. Any other mix of changes needs a larger drop still.
+ */
+export const NOISE_CASES = 6;
+
+export function headRankingBasis(p: HeadAblationPartial, top: HeadRank): HeadRankingBasis {
+  const droppedCases = p.baselineCorrect - p.correct[top.layer * p.dims.nHead + top.head]!;
+  return droppedCases <= 0 ? "meanProbCorrect-only" : droppedCases < NOISE_CASES ? "within-noise" : "accuracy";
+}
+
 export interface CellRankings extends CellKey {
   cases: number;
   baselineAccuracy: number;
   heads?: HeadRank[];
+  /** what the head ranking rests on; anything but "accuracy" means rank 1 is no finding */
+  headRankingBasis?: HeadRankingBasis;
   ablatedHead?: { layer: number; head: number };
   /** total FFN neurons of the model; `neurons` lists the top ones */
   neuronCount?: number;
@@ -162,7 +186,10 @@ export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons 
     model: key.model, op: key.op, digits: key.digits, template: key.template,
     cases: first.cases, baselineAccuracy: ratio(first.baselineCorrect, first.cases),
   };
-  if (parts.headAblation) cell.heads = rankHeads(parts.headAblation);
+  if (parts.headAblation) {
+    cell.heads = rankHeads(parts.headAblation);
+    if (cell.heads.length > 0) cell.headRankingBasis = headRankingBasis(parts.headAblation, cell.heads[0]!);
+  }
   if (parts.cna) {
     cell.ablatedHead = { ...parts.cna.ablatedHead };
     cell.neuronCount = parts.cna.dims.nLayer * parts.cna.dims.dMlp;

@@ -314,3 +314,18 @@ function misplacedFields(): Fields {
   }
   return out;
 }
+
+/**
+ * Checks the sweep's fixed head (`cna.head`) against every model's layer and head counts; throws
+ * a SpecError naming `cna.head` and the model it does not fit.
+ */
+export function checkHeadFits(spec: Pick<SweepSpec, "cna" | "models">, heads: ReadonlyMap<string, { nLayer: number; nHead: number }>): void {
+  const head = spec.cna.head;
+  if (!head) return;
+  spec.models.forEach((m, i) => {
+    const dims = heads.get(m.id);
+    if (dims && (head.layer >= dims.nLayer || head.head >= dims.nHead)) {
+      throw new SpecError("cna.head", `cna.head ${head.layer}.${head.head} is not a head of models[${i}] (${m.id}: ${dims.nLayer} layers × ${dims.nHead} heads, 0-based)`);
+    }
+  });
+}

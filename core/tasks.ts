@@ -72,6 +72,16 @@ export function pairAt(op: Operator, digits: DigitRange, index: number): Operand
   return { op, a: lo + major, b: minor };
 }
 
+/**
+ * Whether a pair belongs to a digit range's cell: both operands in the range for + - *, the
+ * quotient and a divisor of at least 1 in it for /.
+ */
+export function pairInRange(pair: OperandPair, digits: DigitRange): boolean {
+  const [lo, hi] = OPERAND_RANGE[digits];
+  const within = (x: number) => x >= lo && x <= hi;
+  return pair.op === "/" ? pair.b >= 1 && within(pair.b) && within(pair.a / pair.b) : within(pair.a) && within(pair.b);
+}
+
 /** Every pair of a cell, in canonical order. */
 export function operandPairs(op: Operator, digits: DigitRange): OperandPair[] {
   const count = pairCount(op, digits);

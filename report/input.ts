@@ -46,6 +46,9 @@ export function checkRankings(raw: unknown, source: string): Rankings {
     numbers(cell, at, ["digits", "template", "cases", "baselineAccuracy"]);
     items(cell, at, "heads", ["layer", "head", "accuracy", "accuracyDrop", "relativeDrop", "meanProbCorrect"]);
     items(cell, at, "neurons", ["layer", "neuron", "cnaMean", "impOrigMean", "impAblatedMean", "coefOrigMean", "coefAblatedMean", "coefDeltaMean", "topKCount"]);
+    if (cell.headRankingBasis !== undefined && !["accuracy", "within-noise", "meanProbCorrect-only"].includes(cell.headRankingBasis as string)) {
+      throw fail(`${at}.headRankingBasis`, "expected accuracy, within-noise or meanProbCorrect-only");
+    }
     if (cell.ablatedHead !== undefined) {
       if (!isObj(cell.ablatedHead)) throw fail(`${at}.ablatedHead`, "expected an object");
       numbers(cell.ablatedHead, `${at}.ablatedHead`, ["layer", "head"]);

@@ -4,7 +4,7 @@
  * drawn here; all text escaped. The page is a pure function of its inputs: rendering the same
  * rankings twice gives the same bytes.
  */
-import { RANKINGS_SCHEMA, TEMPLATES } from "../core/index.ts";
+import { NOISE_CASES, RANKINGS_SCHEMA, TEMPLATES } from "../core/index.ts";
 import type { CellRankings, Rankings } from "../core/index.ts";
 import { renderCross, opHtml } from "./cross.ts";
 import { renderCurves, renderCurvesTable } from "./curves.ts";
@@ -75,6 +75,17 @@ function header(r: Rankings, o: ResolvedReportOptions): string {
   return `<header><h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
 }
 
+/** Why a cell's top head is no finding, when it is not (rankings' headRankingBasis); "" otherwise. */
+function basisWarning(c: CellRankings): string {
+  if (c.headRankingBasis === "meanProbCorrect-only") {
+    return "<b>No head changes the accuracy of this cell</b> (every head ties on accuracy after ablation): the head order is the tie-break on mean probability alone, so rank 1 is not a finding.";
+  }
+  if (c.headRankingBasis === "within-noise") {
+    return `<b>The top head's drop is within the sampling noise</b>: ablating it turns fewer than ${NOISE_CASES} of the cell's cases wrong, which an exact sign test cannot tell apart from no effect (p &gt; 0.05); rank 1 is not a finding.`;
+  }
+  return "";
+}
+
 export const cellTitle = (c: CellRankings): string => `${esc(c.model)} · ${opHtml(c.op)} · ${esc(c.digits)}D · template ${esc(c.template)}`;
 
 function summary(r: Rankings): string {
@@ -87,7 +98,7 @@ function summary(r: Rankings): string {
     const dash = '<span class="muted">—</span>';
     return `<tr><td><a href="#cell-${i}">${i + 1}</a></td><th scope="row" class="model">${esc(c.model)}</th><td>${opHtml(c.op)}</td><td>${esc(c.digits)}D</td><td>${esc(c.template)}</td>`
       + `<td>${num(c.cases, "int", { path: ptr("cells", i, "cases") })}</td><td>${num(c.baselineAccuracy, "pct", { path: ptr("cells", i, "baselineAccuracy") })}</td>`
-      + `<td class="id">${top ? esc(headName(top)) : dash}</td><td>${top ? num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") }) : dash}</td>`
+      + `<td class="id">${top ? esc(headName(top)) : dash}${basisWarning(c) ? ' <span class="caution-mark" title="not a finding: see the cell">⚠</span>' : ""}</td><td>${top ? num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") }) : dash}</td>`
       + `<td class="id">${n ? esc(neuronName(n)) : dash}</td><td>${n ? num(n.cnaMean, "score", { path: ptr("cells", i, "neurons", 0, "cnaMean") }) : dash}</td>`
       + `<td>${v && last >= 0 ? num(v.mask[last]!.relativeDecrease, "pct", { path: ptr("cells", i, "verification", "mask", last, "relativeDecrease") }) : dash}</td>`
       + `<td>${v && v.random[last] ? num(v.random[last].relativeDecrease, "pct", { path: ptr("cells", i, "verification", "random", last, "relativeDecrease") }) : dash}</td></tr>`;
@@ -105,6 +116,7 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
     `<span>baseline accuracy ${num(c.baselineAccuracy, "pct", { path: ptr("cells", i, "baselineAccuracy") })}</span>`,
     top ? `<span>top head <span class="id">${esc(headName(top))}</span>: accuracy ${num(top.accuracy, "pct", { path: ptr("cells", i, "heads", 0, "accuracy") })}, relative drop ${num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") })}</span>` : "",
   ].filter(Boolean).join("");
+  const caution = basisWarning(c);
   const heat = c.heads && c.heads.length > 0
     ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend()}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads); the top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
     : `<p class="muted">No head-ablation results for this cell.</p>`;
@@ -113,5 +125,5 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
     ? `<figure class="verification">${renderCurves(c.verification, i)}${renderCurvesTable(c.verification, i)}<figcaption><b>Verification.</b> Relative accuracy decrease when each case's top-K CNA neurons${ablated} are zeroed (mask), when every other FFN neuron from the top head's layer on is zeroed (keep), and when K random neurons from the same layers are zeroed (control, seed ${esc(c.verification.seed)}).</figcaption></figure>`
     : `<p class="muted">No verification results for this cell.</p>`;
   const neurons = c.neurons && c.neurons.length > 0 ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}` : `<p class="muted">No CNA results for this cell.</p>`;
-  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p><div class="figure-row">${heat}${curves}</div>${neurons}</section>`;
+  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}</section>`;
 }

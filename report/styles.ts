@@ -11,6 +11,8 @@ h3 { font-size: 15px; font-weight: 600; margin: 22px 0 8px; }
 p { margin: 6px 0; }
 .lede { color: #333; max-width: 78ch; }
 .muted { color: var(--muted); }
+.caution { border-left: 4px solid var(--top); background: #fff4e6; padding: 6px 10px; margin: 6px 0; max-width: 90ch; }
+.caution-mark { color: var(--top); }
 .banner { background: #fff4e5; border-left: 4px solid var(--top); padding: 8px 12px; margin: 12px 0; }
 code, pre, .id, .tok { font-family: "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 code.op { font-weight: 600; padding: 0 3px; background: var(--soft); border-radius: 3px; }

@@ -28,6 +28,7 @@ export {
   digestCheckpoint,
   digestModels,
   loadCheckpoint,
+  readModelHeads,
   loadGpt2Weights,
   loadTokenizer,
   openSafetensors,

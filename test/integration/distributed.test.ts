@@ -14,7 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -131,7 +131,7 @@ class Fleet {
 
   /** Starts the coordinator (on a free port the first time, on the same one after) and reads its port. */
   async startCoordinator(): Promise<void> {
-    const p = this.spawn("coordinator", ["coordinator", "--data", this.dataDir, "--nats", this.natsUrl, "--listen", `127.0.0.1:${this.port}`, "--ack-wait", "2"]);
+    const p = this.spawn("coordinator", ["coordinator", "--data", this.dataDir, "--nats", this.natsUrl, "--listen", `127.0.0.1:${this.port}`, "--ack-wait", "2", ...this.roots()]);
     this.coordinator = p;
     const m = await until(() => /listening on [\d.]+:(\d+)/.exec(p.stderr), "the coordinator to listen", STEP_MS, () => this.logs());
     this.port = Number(m[1]);
@@ -139,7 +139,12 @@ class Fleet {
 
   startWorker(): Proc {
     this.workerCount++;
-    return this.spawn(`worker w${this.workerCount}`, ["worker", "--coordinator", this.address, "--nats", this.natsUrl, "--id", `w${this.workerCount}`, "--threads", "1"]);
+    return this.spawn(`worker w${this.workerCount}`, ["worker", "--coordinator", this.address, "--nats", this.natsUrl, "--id", `w${this.workerCount}`, "--threads", "1", ...this.roots()]);
+  }
+
+  /** Models come from the zoo and from the test's own directory (the processes run in the latter). */
+  private roots(): string[] {
+    return ["--models-root", ZOO_DIR, "--models-root", this.cwd];
   }
 
   /** The coordinator, then `workers` workers, each pulling before this resolves. */
@@ -330,10 +335,19 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
     expect(await fleet.rankingsJson(id)).toBe(reference);
   }, TEST_MS);
 
-  it("a model the workers cannot read is quarantined with its reason; the other model's cells finish", async () => {
-    const poisonPath = join(root, POISON); // never created
+  it("a model the workers cannot load is quarantined with its reason; the other model's cells finish", async () => {
+    // the coordinator reads its files (their digest goes into the shard ids); no worker can build it
+    const poisonPath = join(root, POISON);
+    cpSync(modelPaths[0]!, poisonPath, { recursive: true });
+    const config = JSON.parse(readFileSync(join(poisonPath, "config.json"), "utf8")) as Record<string, unknown>;
+    writeFileSync(join(poisonPath, "config.json"), JSON.stringify({ ...config, model_type: "no-such-family" }));
     const { file, fleet } = setUp("poison", [modelPaths[1]!, poisonPath]);
     await fleet.start(3);
+    // a model the coordinator cannot read at all is refused at submit, naming its field
+    writeFileSync(join(root, "absent.yaml"), sweepYaml("absent", [modelPaths[1]!, join(root, "never-created")]));
+    const absent = await fleet.cli(["submit", join(root, "absent.yaml")]);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toMatch(/BAD_SPEC: absent\.yaml: models\[1\]\.path \S+never-created: /);
     const id = await fleet.submit(file);
     const watch = await fleet.watch(id);
     expect(watch.code, fleet.logs()).toBe(1);
@@ -341,7 +355,7 @@ describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coo
     for (const op of ["+", "-"]) {
       const line = watch.stderr.split("\n").find((l) => l.startsWith(`quarantined: ${POISON} ${op} 1D t4 head-ablation shard `));
       expect(line, watch.stderr).toBeDefined();
-      expect(line).toMatch(/: MODEL_NOT_FOUND: /);
+      expect(line).toMatch(/: UNSUPPORTED_ARCHITECTURE: /);
       expect(line).toContain(poisonPath);
     }
     const partial = JSON.parse(await fleet.rankingsJson(id)) as Rankings;

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Coordinator, planSpecOf, planStage } from "../../coordinator/index.ts";
 import { METHOD_VERSION, MemoryShardQueue, RESULT_FORMAT_VERSION, parseSweep } from "../../core/index.ts";
 import type { ShardTask } from "../../core/index.ts";
-import { ModelCache, digestCheckpoint, digestModels } from "../../worker/index.ts";
+import { ModelCache, digestCheckpoint, digestModels, readModelHeads } from "../../worker/index.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 
 const root = mkdtempSync(join(tmpdir(), "cna-model-change-"));
@@ -65,6 +65,24 @@ describe("model contents in shard identity", () => {
     try {
       await expect(coordinator.submit(yaml.replace(JSON.stringify(model), JSON.stringify(join(root, "absent"))), "absent.yaml"))
         .rejects.toMatchObject({ code: "BAD_SPEC", field: "models[0].path", message: expect.stringMatching(/^absent\.yaml: models\[0\]\.path \S+absent: /) });
+    } finally {
+      await queue.close();
+      coordinator.close();
+    }
+  });
+
+  it("coordinator: a fixed head that is not a head of a model is refused at submit, naming cna.head", async () => {
+    writeGpt2Checkpoint(model, { seed: 1, nLayer: 2, nHead: 2 });
+    const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
+    const coordinator = new Coordinator({ dataDir: join(root, "data3"), queue, digestModel: digestCheckpoint, modelHeads: readModelHeads });
+    await coordinator.start();
+    try {
+      const withHead = (h: string) => yaml.replace("stages: [head-ablation]", `stages: [cna]\ncna: { head: "${h}" }`);
+      await expect(coordinator.submit(withHead("9.9"), "h.yaml")).rejects.toMatchObject({
+        code: "BAD_SPEC", field: "cna.head", message: expect.stringMatching(/cna\.head 9\.9 is not a head of models\[0\] \(m: 2 layers × 2 heads, 0-based\)/),
+      });
+      await expect(coordinator.submit(withHead("1.2"), "h.yaml")).rejects.toMatchObject({ field: "cna.head" });
+      expect((await coordinator.submit(withHead("1.1"), "h.yaml")).state).toBe("RUNNING");
     } finally {
       await queue.close();
       coordinator.close();

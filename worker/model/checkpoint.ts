@@ -70,3 +70,10 @@ function parseJson(bytes: Buffer, path: string): unknown {
     throw new BadConfigError(path, "(root)", `not valid JSON (${(err as Error).message})`, err);
   }
 }
+
+/** The layer and head counts of the checkpoint in `dir`, from its config.json alone (no weights read). */
+export async function readModelHeads(dir: string): Promise<{ nLayer: number; nHead: number }> {
+  const configPath = join(dir, "config.json");
+  const config = parseModelConfig(parseJson(await readRequired(configPath), configPath), configPath);
+  return { nLayer: config.nLayer, nHead: config.nHead };
+}

@@ -13,7 +13,7 @@
  * ckpt.digest;                               // sha256 of model.safetensors
  * ```
  */
-export { loadCheckpoint } from "./checkpoint.ts";
+export { loadCheckpoint, readModelHeads } from "./checkpoint.ts";
 export type { Checkpoint } from "./checkpoint.ts";
 
 export { parseModelConfig, SUPPORTED_ARCHITECTURES } from "./config.ts";
