@@ -6,6 +6,7 @@
  *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)
  */
 import { readFileSync } from "node:fs";
+import { errorInfo } from "../core/index.ts";
 import type { ShardTask } from "../core/index.ts";
 import type { ServiceError } from "@grpc/grpc-js";
 import { fromGrpcError } from "../proto/index.ts";
@@ -13,7 +14,7 @@ import type { GrpcClientOptions } from "../proto/index.ts";
 import { JetStreamShardQueue } from "../transport/index.ts";
 import type { JetStreamOptions } from "../transport/index.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
-import { stringFlag } from "./args.ts";
+import { integerFlag, stringFlag } from "./args.ts";
 import { InsecureListenError, SecretRejectedError, UsageError } from "./errors.ts";
 
 export const AUTH_FLAGS: readonly FlagSpec[] = [
@@ -28,6 +29,7 @@ export const NATS_FLAGS: readonly FlagSpec[] = [
   { name: "nats-user", value: "USER", help: "NATS user (password from --nats-pass-file or $CNA_NATS_PASS)" },
   { name: "nats-pass-file", value: "FILE", help: "file holding the NATS password" },
   { name: "nats-creds", value: "FILE", help: "NATS credentials file (.creds)" },
+  { name: "connect-timeout", value: "SECONDS", help: "keep trying to reach NATS at start-up this long, with backoff (default 60)" },
 ];
 
 /** The shortest bearer token accepted: 16 bytes, about 96 bits when drawn from base64. */
@@ -112,7 +114,28 @@ export function hostPort(flag: string, text: string): { host: string; port: numb
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
 
-export async function openShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>> = {}): Promise<JetStreamShardQueue<ShardTask>> {
+/**
+ * Connects to NATS, trying again with backoff (0.5 s doubling to 5 s) while the server cannot be
+ * reached, each attempt told to `log`, for --connect-timeout seconds (default 60): a worker or
+ * coordinator started before its NATS server waits for it instead of exiting. Other failures
+ * (refused credentials, a misconfigured stream) are final at once.
+ */
+export async function openShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>> = {}, log: (line: string) => void = () => {}): Promise<JetStreamShardQueue<ShardTask>> {
+  const timeoutText = stringFlag(values, "connect-timeout");
+  const deadline = Date.now() + 1000 * (timeoutText === undefined ? 60 : integerFlag("--connect-timeout", timeoutText, 0));
+  for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(5_000, delayMs * 2)) {
+    try {
+      return await connectShardQueue(values, extra);
+    } catch (err) {
+      const { code, retryable, message } = errorInfo(err);
+      if (!retryable || Date.now() + delayMs > deadline) throw err;
+      log(`NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+async function connectShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>>): Promise<JetStreamShardQueue<ShardTask>> {
   const url = stringFlag(values, "nats");
   if (url === undefined) throw new UsageError("--nats", "missing --nats URL (a NATS server with JetStream)");
   const user = stringFlag(values, "nats-user");

@@ -27,7 +27,15 @@ export interface EmbeddedOptions {
   /** told when the state directory already holds stored shards of this sweep */
   onResume?: (s: SweepStatus) => void;
   /** called about once a second with the sweep's status while it runs */
-  onStatus?: (s: SweepStatus, workers: { active: number; failures: number }) => void;
+  onStatus?: (s: SweepStatus, workers: WorkerActivity) => void;
+}
+
+/** What the worker loops of a run are doing: how many run a shard, of how many, holding how many shards. */
+export interface WorkerActivity {
+  active: number;
+  workers: number;
+  shardsInFlight: number;
+  failures: number;
 }
 
 export interface EmbeddedResult {
@@ -67,7 +75,9 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<EmbeddedResult> {
   });
   let failures = 0;
   const ticker = o.onStatus
-    ? setInterval(() => o.onStatus!(run!.status(), { active: workers.reduce((n, w) => n + w.inFlight, 0), failures }), 1000)
+    ? setInterval(() => o.onStatus!(run!.status(), {
+      active: workers.filter((w) => w.inFlight > 0).length, workers: workers.length, shardsInFlight: workers.reduce((n, w) => n + w.inFlight, 0), failures,
+    }), 1000)
     : undefined;
   try {
     // planned (and stored shards found) before any worker pulls, so a resume is told as it was

@@ -38,7 +38,7 @@ const STATE_NAMES: Record<number, string> = {
 const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify"];
 
 export function sweepLine(s: Sweep): string {
-  const stages = s.stages.map((p) => `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`).join(" · ");
+  const stages = s.stages.map((p) => `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`).join(" · ");
   const eta = s.etaSeconds === undefined ? "" : ` · ETA ${Math.round(s.etaSeconds)} s`;
   const extra = [s.redeliveries ? `${s.redeliveries} redeliveries` : "", s.duplicates ? `${s.duplicates} duplicates` : "", s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : ""].filter(Boolean).join(" · ");
   return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;

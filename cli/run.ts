@@ -19,6 +19,7 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
 import { runEmbedded } from "./embedded.ts";
+import type { WorkerActivity } from "./embedded.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
 import { runThroughNats } from "./run-nats.ts";
 import { writeJsonAtomic } from "./files.ts";
@@ -144,8 +145,8 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const onResume = (s: SweepStatus) => io.stderr.write(`cna: resuming: ${s.shardsStored}/${s.shardsExpected} shards already done in ${stateDir}\n`);
   const display = new SweepProgress(io.stderr);
   const rate = new RateTracker();
-  const onStatus = quiet ? undefined : (s: SweepStatus, w?: { active: number; failures: number }) =>
-    display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, failures: w.failures } : {}) });
+  const onStatus = quiet ? undefined : (s: SweepStatus, w?: WorkerActivity) =>
+    display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, workers: w.workers, shardsInFlight: w.shardsInFlight, failures: w.failures } : {}) });
   // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
     ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, fresh: values.fresh === true, onStatus, onResume })

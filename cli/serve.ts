@@ -112,7 +112,7 @@ export const coordinatorCommand: Command = {
     const tls = serverTls(v);
     checkListenSecurity("cna coordinator", listen.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     let coordinator: Coordinator | undefined;
-    const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
+    const queue = await openShardQueue(v, { ackWaitMs, maxDeliver, onDead: (id, reason) => coordinator?.shardDead(id, reason) }, (line) => io.stderr.write(`cna coordinator: ${line}\n`));
     coordinator = new Coordinator({ dataDir: resolve(String(v.data)), queue, limits, digestModel: digestCheckpoint, checkModelPath, modelHeads: readModelHeads, finishRankings: finishRankings(io),
       onSweepEvent: (sweep, e) => {
         metrics?.metrics.onSweepEvent(sweep, e);
@@ -158,7 +158,7 @@ export const workerCommand: Command = {
     const tls = serverTls(v);
     if (listenAt) checkListenSecurity(`cna worker ${id}`, listenAt.host, token !== undefined || tls !== undefined, v, (line) => io.stderr.write(`${line}\n`));
     // the coordinator sets the consumer's ack wait; heartbeats come well within it
-    const queue = await openShardQueue(v, { followConsumer: true });
+    const queue = await openShardQueue(v, { followConsumer: true }, (line) => io.stderr.write(`cna worker ${id}: ${line}\n`));
     const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(queue.ackWaitMs / 4)));
     const sink = new GrpcResultSink({ address: coordinator, ...clientOptions(v) });
     const models = new ModelCache({ provider, intraOpThreads: threads, checkModelPath, budgetBytes: budget * 2 ** 30, onNotice: (m) => io.stderr.write(`${m}\n`),

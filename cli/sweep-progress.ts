@@ -12,19 +12,23 @@ export interface SweepProgressFacts {
   /** cases per second over the recent past (null before there is a rate) */
   casesPerSecond: number | null;
   etaSeconds: number | null;
-  /** shards being worked on now, where known */
+  /** workers running a shard now, and of how many, where known */
   workersActive?: number;
+  workers?: number;
+  /** shards being worked on now (a worker may hold several), where known */
+  shardsInFlight?: number;
   failures?: number;
 }
 
 export function sweepProgressLine(f: SweepProgressFacts): string {
   const s = f.status;
-  const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.total}`).join(" · ");
+  const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.expected}`).join(" · ");
   const parts = [
     `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells}`, stages, `${s.casesDone} cases`,
     f.casesPerSecond === null ? "" : `${f.casesPerSecond.toFixed(0)} cases/s`,
     f.etaSeconds === null || s.state !== "RUNNING" ? "" : `ETA ${formatDuration(f.etaSeconds)}`,
-    f.workersActive === undefined ? "" : `${f.workersActive} busy`,
+    f.workersActive === undefined ? "" : `${f.workersActive}${f.workers === undefined ? "" : `/${f.workers}`} workers busy`,
+    f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`,
     f.failures ? `${f.failures} failures` : "",
     s.redeliveries ? `${s.redeliveries} redeliveries` : "",
     s.quarantined.length ? `${s.quarantined.length} QUARANTINED` : "",
@@ -40,24 +44,30 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-/** Rate and ETA from (time, cases, shards) samples of the last minute. */
+/**
+ * Rate and ETA from samples of the last minute. Stages cost differently per shard (a CNA shard
+ * runs two forwards and scores every neuron; a head-ablation shard one sweep), so the ETA adds
+ * each stage's remaining shards — planned or not yet, from the cells' sizes — at that stage's own
+ * recent rate; a stage not seen running yet is estimated at the slowest rate seen so far.
+ */
 export class RateTracker {
-  private readonly samples: Array<{ t: number; cases: number; shards: number }> = [];
+  private readonly samples: Array<{ t: number; cases: number; stored: Map<string, number> }> = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
   add(s: SweepStatus): { casesPerSecond: number | null; etaSeconds: number | null } {
     const t = this.now();
-    this.samples.push({ t, cases: s.casesDone, shards: s.shardsStored });
+    this.samples.push({ t, cases: s.casesDone, stored: new Map(s.stages.map((st) => [st.stage, st.stored])) });
     while (this.samples.length > 2 && t - this.samples[0]!.t > 60_000) this.samples.shift();
     const first = this.samples[0]!;
     const seconds = (t - first.t) / 1000;
     if (seconds <= 0) return { casesPerSecond: null, etaSeconds: null };
-    const shardRate = (s.shardsStored - first.shards) / seconds;
-    return {
-      casesPerSecond: (s.casesDone - first.cases) / seconds,
-      etaSeconds: shardRate > 0 ? (s.shardsExpected - s.shardsStored) / shardRate : null,
-    };
+    const rates = s.stages.map((st) => (st.stored - (first.stored.get(st.stage) ?? 0)) / seconds);
+    const known = rates.filter((r) => r > 0);
+    if (known.length === 0) return { casesPerSecond: (s.casesDone - first.cases) / seconds, etaSeconds: null };
+    const slowest = Math.min(...known);
+    const etaSeconds = s.stages.reduce((sum, st, i) => sum + Math.max(0, st.expected - st.stored - st.quarantined) / (rates[i]! > 0 ? rates[i]! : slowest), 0);
+    return { casesPerSecond: (s.casesDone - first.cases) / seconds, etaSeconds };
   }
 }
 

@@ -47,7 +47,10 @@ interface CellRun {
 
 export interface StageProgress {
   stage: StageName;
+  /** shards planned so far (a stage is planned per cell when the stage before it is merged) */
   total: number;
+  /** shards the stage will have once planned in every cell (its cells' pair ranges) */
+  expected: number;
   stored: number;
   quarantined: number;
 }
@@ -122,8 +125,10 @@ export class SweepRun {
     private readonly onEvent: (e: SweepEvent) => void = () => undefined,
   ) {
     this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), unstored: 0, merged: {} }));
-    for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, stored: 0, quarantined: 0 });
     this.shardsExpected = plannedShardCount(spec);
+    // every stage of a cell has the cell's pair ranges
+    const perStage = spec.stages.length === 0 ? 0 : this.shardsExpected / spec.stages.length;
+    for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, expected: perStage, stored: 0, quarantined: 0 });
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */

@@ -35,7 +35,7 @@ export function toSweepMessage(v: SweepView): Sweep {
     id: v.sweepId,
     name: v.name,
     state: STATE[v.state],
-    stages: v.stages.map((s) => ({ stage: STAGE[s.stage], total: s.total, stored: s.stored, quarantined: s.quarantined })),
+    stages: v.stages.map((s) => ({ stage: STAGE[s.stage], total: s.total, expected: s.expected, stored: s.stored, quarantined: s.quarantined })),
     cells: v.cells,
     cellsDone: v.cellsDone,
     cellsFailed: v.cellsFailed,

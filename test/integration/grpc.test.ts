@@ -57,7 +57,7 @@ describe("SweepService over gRPC", () => {
   it("submits, gets, lists, serves rankings and cancels", async () => {
     const sweep = await unary(client, client.submitSweep, { sweepYaml: YAML, sourceName: "tiny.yaml" });
     expect(sweep).toMatchObject({ id: "sw-1", name: "tiny-sweep", state: SweepState.SWEEP_STATE_RUNNING, cells: 2, etaSeconds: undefined });
-    expect(sweep.stages[0]).toEqual({ stage: Stage.STAGE_HEAD_ABLATION, total: 4, stored: 0, quarantined: 0 });
+    expect(sweep.stages[0]).toEqual({ stage: Stage.STAGE_HEAD_ABLATION, total: 4, expected: 4, stored: 0, quarantined: 0 });
     expect(sweep.createdAt).toEqual(new Date(Date.UTC(2025, 0, 1, 0, 0, 1)));
 
     expect((await unary(client, client.getSweep, { id: "sw-1" })).name).toBe("tiny-sweep");

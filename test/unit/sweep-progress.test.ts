@@ -8,14 +8,21 @@ import { formatDuration, RateTracker, SweepProgress, sweepProgressLine } from ".
 
 const status = (stored: number, o: Partial<SweepStatus> = {}): SweepStatus => ({
   sweepId: "s", state: "RUNNING", cells: 2, cellsDone: 0, cellsFailed: 0,
-  stages: [{ stage: "head-ablation", total: 4, stored: Math.min(stored, 4), quarantined: 0 }, { stage: "cna", total: 4, stored: Math.max(0, stored - 4), quarantined: 0 }],
+  // cna is planned once head ablation is merged: its total is 0 until then, its expected 4 throughout
+  stages: [
+    { stage: "head-ablation", total: 4, expected: 4, stored: Math.min(stored, 4), quarantined: 0 },
+    { stage: "cna", total: stored >= 4 ? 4 : 0, expected: 4, stored: Math.max(0, stored - 4), quarantined: 0 },
+  ],
   shardsExpected: 8, shardsStored: stored, casesDone: stored * 50, duplicates: 0, nondeterministic: 0, redeliveries: 0, quarantined: [], ...o,
 });
 
 describe("sweep progress", () => {
   it("states stages, cases, rate, ETA, busy workers, failures and quarantines", () => {
-    const line = sweepProgressLine({ status: status(5, { redeliveries: 2, quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }] }), casesPerSecond: 12.4, etaSeconds: 75, workersActive: 3, failures: 1 });
-    expect(line).toBe("[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 3 busy · 1 failures · 2 redeliveries · 1 QUARANTINED");
+    const line = sweepProgressLine({
+      status: status(5, { redeliveries: 2, quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }] }), casesPerSecond: 12.4, etaSeconds: 75,
+      workersActive: 2, workers: 4, shardsInFlight: 3, failures: 1,
+    });
+    expect(line).toBe("[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 2/4 workers busy · 3 shards in flight · 1 failures · 2 redeliveries · 1 QUARANTINED");
     expect([formatDuration(5), formatDuration(3725)]).toEqual(["5s", "1h02m"]);
   });
 
@@ -24,7 +31,28 @@ describe("sweep progress", () => {
     const r = new RateTracker(() => t);
     expect(r.add(status(0))).toEqual({ casesPerSecond: null, etaSeconds: null });
     t = 10_000;
+    // head ablation at 0.2 shards/s: its 2 left and cna's 4 (not planned yet) at that rate
     expect(r.add(status(2))).toEqual({ casesPerSecond: 10, etaSeconds: 30 });
+  });
+
+  it("estimates each stage at its own rate, stages not yet planned included", () => {
+    let t = 0;
+    const r = new RateTracker(() => t);
+    r.add(status(4));
+    t = 10_000;
+    // cna runs at 0.1 shards/s (1 in 10 s): its 3 left take 30 s; head ablation is done
+    expect(r.add(status(5)).etaSeconds).toBe(30);
+    const three = (stored: number): SweepStatus => ({
+      ...status(stored),
+      stages: [...status(stored).stages, { stage: "verify", total: 0, expected: 4, stored: 0, quarantined: 0 }],
+      shardsExpected: 12,
+    });
+    const r2 = new RateTracker(() => t);
+    t = 0;
+    r2.add(three(0));
+    t = 20_000;
+    // head ablation 4 in 20 s (0.2/s) done; cna and verify (unplanned) at that rate: 8 / 0.2
+    expect(r2.add(three(4)).etaSeconds).toBe(40);
   });
 
   it("redraws on a TTY and throttles plain lines, except when a stage completes", () => {

@@ -120,9 +120,12 @@ export interface Rankings {
 
 export interface StageProgress {
   stage: Stage;
+  /** shards planned so far (a stage is planned per cell once the stage before it is merged) */
   total: number;
   stored: number;
   quarantined: number;
+  /** shards it will have once planned in every cell */
+  expected: number;
 }
 
 export interface QuarantinedShard {
@@ -713,7 +716,7 @@ export const Rankings: MessageFns<Rankings> = {
 };
 
 function createBaseStageProgress(): StageProgress {
-  return { stage: 0, total: 0, stored: 0, quarantined: 0 };
+  return { stage: 0, total: 0, stored: 0, quarantined: 0, expected: 0 };
 }
 
 export const StageProgress: MessageFns<StageProgress> = {
@@ -729,6 +732,9 @@ export const StageProgress: MessageFns<StageProgress> = {
     }
     if (message.quarantined !== 0) {
       writer.uint32(32).uint32(message.quarantined);
+    }
+    if (message.expected !== 0) {
+      writer.uint32(40).uint32(message.expected);
     }
     return writer;
   },
@@ -778,6 +784,14 @@ export const StageProgress: MessageFns<StageProgress> = {
             message.quarantined = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expected = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -799,6 +813,7 @@ export const StageProgress: MessageFns<StageProgress> = {
     message.total = object.total ?? 0;
     message.stored = object.stored ?? 0;
     message.quarantined = object.quarantined ?? 0;
+    message.expected = object.expected ?? 0;
     return message;
   },
 };

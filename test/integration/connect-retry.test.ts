@@ -1,0 +1,54 @@
+/**
+ * A worker started while NATS is down keeps trying, with backoff and a line per attempt, and
+ * starts pulling once the server is up; with nothing to reach it gives up after
+ * --connect-timeout with a named error.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CLI, runCli } from "../helpers/cli.ts";
+import { freePort, natsPrerequisite, startNats } from "../helpers/nats.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "cna-connect-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const nats = natsPrerequisite();
+
+describe("worker start-up without NATS", () => {
+  it("gives up after --connect-timeout, having logged each attempt", async () => {
+    const url = `nats://127.0.0.1:${await freePort()}`;
+    const t0 = Date.now();
+    const r = await runCli(dir, ["worker", "--coordinator", "127.0.0.1:7070", "--nats", url, "--id", "w", "--connect-timeout", "2"]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+    const attempts = r.stderr.match(/^cna worker w: NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm) ?? [];
+    expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
+    expect(r.stderr).toMatch(/^cna: QUEUE_UNAVAILABLE: /m);
+  });
+
+  it.skipIf(nats.skip)("waits for a server that comes up later, then pulls", async () => {
+    nats.assert();
+    await using broker = await startNats();
+    await broker.stop();
+    const worker = spawn(process.execPath, [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "late", "--connect-timeout", "60"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    const seen = (re: RegExp) => new Promise<void>((resolve, reject) => {
+      const check = () => (re.test(stderr) ? resolve() : undefined);
+      worker.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        check();
+      });
+      worker.once("exit", (code) => reject(new Error(`worker exited (${code}) before ${re}:\n${stderr}`)));
+      check();
+    });
+    try {
+      await seen(/NATS not reachable \(attempt 1/);
+      await broker.restart();
+      await seen(/cna worker late: pulling shards/);
+    } finally {
+      // the broker goes with the test: a drain could not reach it
+      worker.kill("SIGKILL");
+    }
+  });
+});
