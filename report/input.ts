@@ -53,6 +53,16 @@ export function checkRankings(raw: unknown, source: string): Rankings {
       if (!isObj(cell.ablatedHead)) throw fail(`${at}.ablatedHead`, "expected an object");
       numbers(cell.ablatedHead, `${at}.ablatedHead`, ["layer", "head"]);
     }
+    if (cell.attribution !== undefined) {
+      const a = cell.attribution;
+      const where = `${at}.attribution`;
+      if (!isObj(a)) throw fail(where, "expected an object");
+      numbers(a, where, ["topK"]);
+      for (const [key, fields] of [["neurons", ["layer", "neuron", "impMean", "topKCount"]], ["attnLayers", ["layer", "impMean"]], ["ffnLayers", ["layer", "impMean"]], ["heads", ["layer", "head", "impMean"]]] as const) {
+        if (!Array.isArray(a[key])) throw fail(`${where}.${key}`, "expected an array");
+        items(a, where, key, [...fields]);
+      }
+    }
     if (cell.verification !== undefined) {
       const v = cell.verification;
       if (!isObj(v)) throw fail(`${at}.verification`, "expected an object");

@@ -12,6 +12,7 @@ import { ReportInputError } from "./errors.ts";
 import { esc, headName, neuronName, num, ptr } from "./format.ts";
 import { renderDropLegend, renderHeatmap } from "./heatmap.ts";
 import { renderNeuronTable } from "./neurons.ts";
+import { renderAttribution } from "./attribution.ts";
 import { renderProvenance } from "./provenance.ts";
 import type { ReportProvenance } from "./provenance.ts";
 import { STYLES } from "./styles.ts";
@@ -125,5 +126,5 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
     ? `<figure class="verification">${renderCurves(c.verification, i)}${renderCurvesTable(c.verification, i)}<figcaption><b>Verification.</b> Relative accuracy decrease when each case's top-K CNA neurons${ablated} are zeroed (mask), when every other FFN neuron from the top head's layer on is zeroed (keep), and when K random neurons from the same layers are zeroed (control, seed ${esc(c.verification.seed)}).</figcaption></figure>`
     : `<p class="muted">No verification results for this cell.</p>`;
   const neurons = c.neurons && c.neurons.length > 0 ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}` : `<p class="muted">No CNA results for this cell.</p>`;
-  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}</section>`;
+  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
 }
