@@ -74,7 +74,9 @@ class Proc {
   private readonly exited: Promise<void>;
 
   constructor(readonly name: string, args: readonly string[]) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, CNA_TOKEN: "" }, stdio: ["ignore", "ignore", "pipe"] });
+    // no token: an inherited CNA_TOKEN is dropped (an empty one would be refused, not mean "none")
+    const { CNA_TOKEN: _token, ...env } = process.env;
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] });
     this.child.stderr!.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-20_000)));
     this.exited = new Promise((r) => this.child.once("exit", () => r()));
   }

@@ -73,7 +73,9 @@ class Proc {
   private done = false;
 
   constructor(readonly name: string, args: readonly string[], cwd: string) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, CNA_TOKEN: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    // no token: an inherited CNA_TOKEN is dropped (an empty one would be refused, not mean "none")
+    const { CNA_TOKEN: _token, ...env } = process.env;
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.on("data", (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
     this.child.on("close", (code, signal) => {
