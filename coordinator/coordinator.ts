@@ -96,6 +96,9 @@ export class Coordinator implements SweepBackend {
       const events = store.open();
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
+      // planned by a version whose shards carried no model digests: none of its ids can be
+      // matched or continued, so it is left on disk and not loaded
+      if ((submitted.spec as Partial<PlanSpec>).models === undefined) continue;
       if (submitted.fileKey !== undefined) this.byFile.set(submitted.fileKey, id);
       await this.launch(id, submitted.spec as PlanSpec, store, new Date(submitted.at), replayJournal(events, id));
     }
@@ -276,7 +279,7 @@ export class Coordinator implements SweepBackend {
 
 /** The error for a plan whose models no longer have the digests they were planned with. */
 export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelDigest>>, source: string, sweepId: string): ModelChangedError {
-  const changes = Object.entries(plan.models).flatMap(([model, before]) => {
+  const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
     const after = now[model];
     if (!after || after.digest === before.digest) return [];
     return changedFiles(before, after).map((f) => ({ model, file: f }));

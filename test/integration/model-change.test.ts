@@ -4,7 +4,7 @@
  * worker refuses a shard planned with other files, and shard ids carry the model's digest and
  * the result-format and method versions.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -52,6 +52,22 @@ describe("model contents in shard identity", () => {
       // a tokenizer change is named as such
       writeFileSync(join(model, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|endoftext|>", model_max_length: 16 }));
       await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({ code: "MODEL_CHANGED", files: ["tokenizer_config.json"] });
+    } finally {
+      await queue.close();
+      coordinator.close();
+    }
+  });
+
+  it("coordinator: starts on a data directory holding a sweep planned without model digests (an older version), leaving it unloaded", async () => {
+    const dataDir = join(root, "data-old");
+    mkdirSync(join(dataDir, "sweeps", "old-0123456789", "results"), { recursive: true });
+    const oldPlan = { sweepId: "old-0123456789", cells: [{ key: { model: "m", op: "+", digits: 1, template: 4 }, modelPath: model }], stages: ["head-ablation"], sample: 100, casesSeed: 0, pairsPerShard: 50, topK: 10, target: "predicted", ks: [10], verifySeed: 1 };
+    writeFileSync(join(dataDir, "sweeps", "old-0123456789", "journal.jsonl"), `${JSON.stringify({ type: "sweep-submitted", sweepId: "old-0123456789", at: new Date(0).toISOString(), spec: oldPlan, source: "old.yaml" })}\n`);
+    const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
+    const coordinator = new Coordinator({ dataDir, queue, digestModel: digestCheckpoint });
+    try {
+      await coordinator.start();
+      expect(coordinator.list()).toEqual([]);
     } finally {
       await queue.close();
       coordinator.close();
