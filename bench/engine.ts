@@ -59,7 +59,7 @@ async function zooModel(o: EngineBenchOptions): Promise<ModelUnderTest> {
     name: ck.dir.split("/").filter(Boolean).at(-1) ?? ck.dir,
     config: ck.config,
     weights: ck.weights,
-    source: { dir: ck.dir, sha256: ck.digest },
+    source: { dir: ck.dir, contentDigest: ck.digest },
     cases: { description: `2D "+" template 4, ${sample} pairs (seed 0), one case per answer token`, list: cases },
     heads: { cases, singleCases: cases.slice(0, o.quick ? 4 : 32), maxBatchRows: 256 },
     attribution: {

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { buildCases, operandPairs, rankHeads, rankVerification } from "../../core/index.ts";
-import { attribution, cna, headAblation, ModelRunner, verify, loadCheckpoint } from "../../worker/index.ts";
+import { attribution, cna, digestCheckpoint, headAblation, ModelRunner, verify, loadCheckpoint } from "../../worker/index.ts";
 import type { Checkpoint, CnaCaseScores, LayerScores } from "../../worker/index.ts";
 import { goldenModels, loadGolden, maxAbsDiff, ZOO_DIR } from "../helpers/golden.ts";
 
@@ -28,8 +28,9 @@ for (const name of goldenModels()) {
     });
     afterAll(async () => runner?.close());
 
-    it("is the checkpoint the fixture was made from", () => {
-      expect(ck.digest).toBe(golden.modelDigest);
+    it("is the checkpoint the fixture was made from", async () => {
+      // the fixture records the weights file's sha256 (the engine's digest covers config and tokenizer too)
+      expect((await digestCheckpoint(join(ZOO_DIR, name))).files["model.safetensors"]).toBe(golden.modelDigest);
     });
 
     for (const cell of golden.cells) {
