@@ -20,8 +20,10 @@ export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts
 export { SweepRun, replayJournal } from "./sweep.ts";
 export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepReplay, SweepState, SweepStatus } from "./sweep.ts";
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
-export { TERMINAL_STATES, startSweepServer } from "./grpc/index.ts";
-export type { ShardOutcome, SweepBackend, SweepServer, SweepServerOptions, SweepView } from "./grpc/index.ts";
+export { TERMINAL_STATES } from "./backend.ts";
+export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
+export { startSweepServer } from "./grpc/index.ts";
+export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
 export { Coordinator, modelChanged } from "./coordinator.ts";
 export type { CoordinatorOptions } from "./coordinator.ts";
 export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";

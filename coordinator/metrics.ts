@@ -22,7 +22,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { serveMetricsText } from "../transport/index.ts";
 import type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "../transport/index.ts";
-import type { SweepView } from "./grpc/backend.ts";
+import type { SweepView } from "./backend.ts";
 import type { SweepEvent, SweepState } from "./sweep.ts";
 
 /** What the gauges read at each scrape. */

@@ -6,8 +6,8 @@
 import type { ShardFailure, StageName } from "../../core/index.ts";
 import { BadRequestError, ReportOutcome, Stage, SweepState as WireSweepState } from "../../proto/index.ts";
 import type { ShardFailure as ShardFailureMessage, Sweep } from "../../proto/index.ts";
-import type { SweepState } from "../index.ts";
-import type { ShardOutcome, SweepView } from "./backend.ts";
+import type { SweepState } from "../sweep.ts";
+import type { ShardOutcome, SweepView } from "../backend.ts";
 
 const STATE: Record<SweepState, WireSweepState> = {
   RUNNING: WireSweepState.SWEEP_STATE_RUNNING,

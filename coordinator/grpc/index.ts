@@ -12,7 +12,5 @@
  * await server.close();
  * ```
  */
-export { TERMINAL_STATES } from "./backend.ts";
-export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { startSweepServer } from "./server.ts";
 export type { SweepServer, SweepServerOptions } from "./server.ts";

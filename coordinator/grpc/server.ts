@@ -17,8 +17,8 @@ import type { ServerWritableStream, StatusObject } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
 import { SweepServiceService, resolveGrpcServeOptions, serveGrpc, toGrpcStatus, unaryHandler } from "../../proto/index.ts";
 import type { GrpcServeOptions, GrpcServerHandle, SweepServiceServer, SweepUpdate, WatchSweepRequest } from "../../proto/index.ts";
-import { TERMINAL_STATES } from "./backend.ts";
-import type { SweepBackend } from "./backend.ts";
+import { TERMINAL_STATES } from "../backend.ts";
+import type { SweepBackend } from "../backend.ts";
 import { fromShardFailureMessage, requireText, toOutcomeMessage, toSweepMessage } from "./convert.ts";
 import { ShardUpload } from "./upload.ts";
 

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { CnaError, SpecError } from "../../core/index.ts";
 import type { ShardFailure, ShardReport } from "../../core/index.ts";
 import { SweepNotFoundError } from "../../coordinator/index.ts";
-import type { ShardOutcome, SweepBackend, SweepView } from "../../coordinator/grpc/index.ts";
+import type { ShardOutcome, SweepBackend, SweepView } from "../../coordinator/index.ts";
 
 export class FakeSweepBackend implements SweepBackend {
   /** method names, in call order */

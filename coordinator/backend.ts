@@ -1,14 +1,13 @@
 /**
- * The seam between the gRPC edge and the coordinator: what SweepService needs from it. The
- * coordinator implements {@link SweepBackend}; coordinator/grpc/server.ts serves it. Everything
- * here is a domain type — generated wire types stop at convert.ts.
+ * What the coordinator offers its clients, in domain types: the sweeps it runs (SweepView), what
+ * a reported result became (ShardOutcome) and the operations (SweepBackend). The Coordinator
+ * implements SweepBackend; the gRPC edge (grpc/) adapts it to the wire and converts nothing else.
  *
- * Errors: throw CnaErrors. Their `code` picks the gRPC status (SWEEP_NOT_FOUND → NOT_FOUND,
- * BAD_SPEC / BAD_RESULT → INVALID_ARGUMENT, other retryable ones → UNAVAILABLE, the rest →
- * INTERNAL) and travels to the client in the `cna-error-code` trailer.
+ * Errors: throw CnaErrors. Their `code` picks the gRPC status (one table, proto/errors.ts) and
+ * travels to the client in the `cna-error-code` trailer.
  */
-import type { ShardFailure, ShardReport } from "../../core/index.ts";
-import type { SweepState, SweepStatus } from "../index.ts";
+import type { ShardFailure, ShardReport } from "../core/index.ts";
+import type { SweepState, SweepStatus } from "./sweep.ts";
 
 /** A sweep as the API shows it: its status plus what a human watching it wants. */
 export interface SweepView extends SweepStatus {
