@@ -3,7 +3,7 @@
  * that can be checked without the model is checked here, before the checkpoint is loaded;
  * `--head` is range-checked against the model in analyze.ts.
  */
-import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, parseDigits, parseOperator, parseTemplate } from "../core/index.ts";
+import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, EXECUTION_PROVIDERS, parseDigits, parseOperator, parseTemplate } from "../core/index.ts";
 import type { DigitRange, Operator, TemplateId } from "../core/index.ts";
 import { ANALYSES, DEFAULT_KS } from "../worker/index.ts";
 import type { AnalysisName, Provider, TargetRule } from "../worker/index.ts";
@@ -12,7 +12,6 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import { UsageError } from "./errors.ts";
 
 const TARGETS: readonly TargetRule[] = ["predicted", "correct"];
-const PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
 
 export const ANALYZE_FLAGS: readonly FlagSpec[] = [
   { name: "model", value: "DIR", required: true, help: "checkpoint directory (config.json, model.safetensors, tokenizer.json); its name names the model" },
@@ -94,7 +93,7 @@ export function resolveAnalyzeOptions(values: FlagValues): AnalyzeOptions {
     sample: sampleText === undefined ? DEFAULT_SAMPLE : sampleText === "all" ? "all" : integerFlag("--sample", sampleText, 1),
     seed: opt("seed", (f, v) => integerFlag(f, v, 0)) ?? 0,
     ks: opt("ks", integerListFlag),
-    provider: opt("provider", (f, v) => choice(f, v, PROVIDERS)) ?? "cpu",
+    provider: opt("provider", (f, v) => choice(f, v, EXECUTION_PROVIDERS)) ?? "cpu",
     intraOpThreads: opt("threads", (f, v) => integerFlag(f, v, 1)) ?? 0,
     outPath: text("out")!,
     quiet: values["quiet"] === true,

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
-import { RESULT_FORMAT_VERSION, SpecError, checkHeadFits, parseSweep } from "../core/index.ts";
+import { EXECUTION_PROVIDERS, RESULT_FORMAT_VERSION, SpecError, checkHeadFits, parseSweep } from "../core/index.ts";
 import type { ModelDigest, SweepSpec } from "../core/index.ts";
 import { modelChanged, planSpecOf } from "../coordinator/index.ts";
 import type { PlanSpec, SweepStatus } from "../coordinator/index.ts";
@@ -130,7 +130,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const workers = values.workers === undefined ? 2 : integerFlag("--workers", String(values.workers), 1);
   const threads = values.threads === undefined ? undefined : integerFlag("--threads", String(values.threads), 1);
   const spec = readSweepFile(file);
-  const provider = values.provider === undefined ? spec.execution.provider : choice("--provider", String(values.provider), ["cpu", "cuda"] as const);
+  const provider = values.provider === undefined ? spec.execution.provider : choice("--provider", String(values.provider), EXECUTION_PROVIDERS);
   const out = resolve(stringFlag(values, "out") ?? join("cna-out", spec.name));
   await mkdir(out, { recursive: true });
   const started = new Date();

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { PlanSpec } from "../coordinator/index.ts";
-import { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS } from "../core/index.ts";
+import { DEFAULT_SWEEP_LIMITS, EXECUTION_PROVIDERS, LIMIT_FLAGS } from "../core/index.ts";
 import type { SweepLimits } from "../core/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
@@ -145,7 +145,7 @@ export const workerCommand: Command = {
     const id = stringFlag(v, "id") ?? `${hostname()}-${process.pid}`;
     const concurrency = v.concurrency === undefined ? 1 : integerFlag("--concurrency", String(v.concurrency), 1);
     const threads = v.threads === undefined ? undefined : integerFlag("--threads", String(v.threads), 1);
-    const provider = v.provider === undefined ? "cpu" : choice("--provider", String(v.provider), ["cpu", "cuda"] as const);
+    const provider = v.provider === undefined ? "cpu" : choice("--provider", String(v.provider), EXECUTION_PROVIDERS);
     const budget = v["model-budget"] === undefined ? 8 : Number(v["model-budget"]);
     if (!(budget > 0)) throw new UsageError("--model-budget", `--model-budget must be a positive number of GiB (got "${String(v["model-budget"])}")`);
     const coordinator = String(v.coordinator);

@@ -70,7 +70,7 @@ export {
   checkHeadFits,
   parseHeadRef,
 } from "./spec.ts";
-export type { CnaTarget, ExecutionProvider, HeadRef, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
+export type { CnaTarget, Provider, HeadRef, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
 export { parseSweep } from "./spec-yaml.ts";
 export { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit, flowDepth, resolveSweepLimits } from "./limits.ts";
 export type { SweepLimits } from "./limits.ts";

@@ -23,8 +23,9 @@ import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 /** The token whose log-probability neuron importance measures (METHOD.md §3). */
 export type CnaTarget = "predicted" | "correct";
 export const CNA_TARGETS: readonly CnaTarget[] = ["predicted", "correct"];
-export type ExecutionProvider = "cpu" | "cuda";
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ["cpu", "cuda"];
+/** An ONNX Runtime execution provider this project runs on (the one list, used everywhere). */
+export type Provider = "cpu" | "cuda";
+export const EXECUTION_PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
 
 /** A head, 0-based; written `L.H` in files and flags. */
 export interface HeadRef {
@@ -46,7 +47,7 @@ export interface SweepFile {
   cna?: { topK?: number; head?: string; target?: CnaTarget } | null;
   verify?: { ks?: number[]; seed?: number } | null;
   shard?: { cases?: number; maxAttempts?: number } | null;
-  execution?: { provider?: ExecutionProvider } | null;
+  execution?: { provider?: Provider } | null;
 }
 
 export interface SweepModel {
@@ -73,7 +74,7 @@ export interface SweepSpec {
   verify: { ks: readonly number[]; seed: number };
   /** Operand pairs per shard (each pair gives one case per answer token); cells split by pairs. */
   shard: { pairsPerShard: number; maxAttempts: number };
-  execution: { provider: ExecutionProvider };
+  execution: { provider: Provider };
 }
 
 /** Defaults of every optional field, in file form (the schema's `default`s say the same). */
@@ -87,7 +88,7 @@ export const SWEEP_DEFAULTS = {
   cna: { topK: 100, target: "predicted" as CnaTarget },
   verify: { ks: [10, 20, 30, 50, 99] as readonly number[], seed: 1234 },
   shard: { pairs: 32, maxAttempts: 5 },
-  execution: { provider: "cpu" as ExecutionProvider },
+  execution: { provider: "cpu" as Provider },
 } as const;
 
 /** The fields each mapping of a sweep file may hold ("" is the top level, "models[]" an entry). */

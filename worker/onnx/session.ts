@@ -3,8 +3,11 @@
  * keyed by graph variant so an analysis builds and loads each graph once.
  */
 import * as ort from "onnxruntime-node";
+import { EXECUTION_PROVIDERS } from "../../core/index.ts";
 
-export type Provider = "cpu" | "cuda";
+import type { Provider } from "../../core/index.ts";
+
+export type { Provider };
 
 export interface SessionOptions {
   /** Execution provider to ask for (default "cpu"). "cuda" falls back to CPU with a warning. */
@@ -31,7 +34,7 @@ export interface ResolvedSessionOptions {
 
 export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOptions {
   const provider = o.provider ?? "cpu";
-  if (provider !== "cpu" && provider !== "cuda") throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
+  if (!EXECUTION_PROVIDERS.includes(provider)) throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
   const threads = o.intraOpThreads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`intraOpThreads must be a non-negative integer, got ${threads}`);
   const spinning = o.intraOpSpinning ?? false;

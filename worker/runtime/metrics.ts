@@ -16,6 +16,7 @@
  */
 import { basename } from "node:path";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { EXECUTION_PROVIDERS } from "../../core/index.ts";
 import { serveMetricsText } from "../../transport/index.ts";
 import type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "../../transport/index.ts";
 import type { Provider } from "../onnx/session.ts";
@@ -40,7 +41,6 @@ export interface WorkerMetricsOptions {
 
 export type ResolvedWorkerMetricsOptions = Required<WorkerMetricsOptions>;
 
-const PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
 
 export function resolveWorkerMetricsOptions(o: WorkerMetricsOptions = {}): ResolvedWorkerMetricsOptions {
   const r: ResolvedWorkerMetricsOptions = {
@@ -138,7 +138,7 @@ export class WorkerMetrics {
   /** Pass as `RunnerOptions.onRun` (ModelCacheOptions carries it to every runner). */
   readonly onRun = (graphKey: string, batch: number, ms: number, provider: Provider): void => {
     this.onnxSeconds.observe({ graph: graphKey, batch: batchBucket(batch) }, ms / 1000);
-    for (const p of PROVIDERS) this.provider.set({ provider: p }, p === provider ? 1 : 0);
+    for (const p of EXECUTION_PROVIDERS) this.provider.set({ provider: p }, p === provider ? 1 : 0);
   };
 
   /** Names of every metric this instance exports (dashboards and rules may use only these). */
