@@ -10,6 +10,7 @@ import type { AnalysisName, Provider, TargetRule } from "../worker/index.ts";
 import { HELP_FLAG, asUsage, choice, headFlag, integerFlag, integerListFlag, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import { UsageError } from "./errors.ts";
+import type { HeadRef } from "../core/index.ts";
 
 const TARGETS: readonly TargetRule[] = ["predicted", "correct"];
 
@@ -50,7 +51,7 @@ export interface AnalyzeOptions {
   pairsFile: string | null;
   analysis: AnalysisName;
   /** null: the top head from head ablation */
-  head: { layer: number; head: number } | null;
+  head: HeadRef | null;
   topK: number | undefined;
   target: TargetRule | undefined;
   sample: number | "all";

@@ -15,6 +15,7 @@ import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { prepareOutput, readPairsFile, writeJsonAtomic } from "./files.ts";
 import { ProgressDisplay } from "./progress.ts";
+import type { HeadRef } from "../core/index.ts";
 
 const NOTES = `Analyses (METHOD.md):
   head-ablation  every head ablated in turn; heads ranked by accuracy after ablation
@@ -74,7 +75,7 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
 }
 
 /** A head the model does not have is the user's typo, so it is a usage error naming both sides. */
-function checkHeadInModel(head: { layer: number; head: number }, model: string, config: ModelConfig): void {
+function checkHeadInModel(head: HeadRef, model: string, config: ModelConfig): void {
   if (head.layer < config.nLayer && head.head < config.nHead) return;
   throw new UsageError(
     "--head",

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { METHOD_VERSION, RESULT_FORMAT_VERSION, pairCount, ranges, shardContent } from "../core/index.ts";
 import { cellsOf } from "../core/index.ts";
 import type { CaseTopK, CellKey, ModelDigest, ShardTask, StageName, SweepSpec } from "../core/index.ts";
+import type { HeadRef } from "../core/index.ts";
 
 export interface PlanCell {
   key: CellKey;
@@ -29,7 +30,7 @@ export interface PlanSpec {
   ks: number[];
   verifySeed: number;
   /** ablate this head in every cell instead of each cell's top head */
-  fixedHead?: { layer: number; head: number };
+  fixedHead?: HeadRef;
 }
 
 export interface PlannedShard {
@@ -38,7 +39,7 @@ export interface PlannedShard {
 }
 
 export interface StageInputs {
-  head?: { layer: number; head: number };
+  head?: HeadRef;
   /** verify: each CNA shard's per-case neurons, by its pair range "start-end" (stages share ranges) */
   perCaseByRange?: ReadonlyMap<string, CaseTopK[]>;
 }

@@ -70,8 +70,10 @@ export {
   checkHeadFits,
   parseHeadRef,
 } from "./spec.ts";
-export type { CnaTarget, Provider, HeadRef, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
+export type { CnaTarget, Provider, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
 export { parseSweep } from "./spec-yaml.ts";
 export { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit, flowDepth, resolveSweepLimits } from "./limits.ts";
 export type { SweepLimits } from "./limits.ts";
 export type { ParseSweepOptions } from "./spec-yaml.ts";
+
+export type { HeadRef } from "./heads.ts";

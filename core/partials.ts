@@ -5,6 +5,7 @@
  * shards were run. Arrays are flat, row-major: [layer, head] and [layer, neuron].
  */
 import { SpecError } from "./errors.ts";
+import type { HeadRef } from "./heads.ts";
 
 export interface ModelDims {
   nLayer: number;
@@ -52,7 +53,7 @@ export interface CnaPartial {
   dims: ModelDims;
   cases: number;
   baselineCorrect: number;
-  ablatedHead: { layer: number; head: number };
+  ablatedHead: HeadRef;
   topK: number;
   /** [L * F] sums over cases */
   impOrigSum: number[];
@@ -69,7 +70,7 @@ export interface VerifyPartial {
   kind: "verify";
   dims: ModelDims;
   cases: number;
-  ablatedHead: { layer: number; head: number };
+  ablatedHead: HeadRef;
   ks: number[];
   seed: number;
   baselineCorrect: number;
@@ -92,7 +93,7 @@ function sameDims(a: ModelDims, b: ModelDims): void {
   }
 }
 
-function sameHead(a: { layer: number; head: number }, b: { layer: number; head: number }): void {
+function sameHead(a: HeadRef, b: HeadRef): void {
   if (a.layer !== b.layer || a.head !== b.head) {
     throw new SpecError("ablatedHead", `cannot merge partials with different ablated heads (${a.layer}.${a.head} vs ${b.layer}.${b.head})`);
   }

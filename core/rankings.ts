@@ -5,6 +5,7 @@
  */
 import type { AttributionPartial, CnaPartial, HeadAblationPartial, VerifyPartial } from "./partials.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
+import type { HeadRef } from "./heads.ts";
 
 export const RANKINGS_SCHEMA = "cna-sweep/rankings@1";
 
@@ -96,7 +97,7 @@ export interface CellRankings extends CellKey {
   heads?: HeadRank[];
   /** what the head ranking rests on; anything but "accuracy" means rank 1 is no finding */
   headRankingBasis?: HeadRankingBasis;
-  ablatedHead?: { layer: number; head: number };
+  ablatedHead?: HeadRef;
   /** total FFN neurons of the model; `neurons` lists the top ones */
   neuronCount?: number;
   neurons?: NeuronRank[];

@@ -8,6 +8,7 @@
  */
 import type { CaseTopK } from "./partials.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
+import type { HeadRef } from "./heads.ts";
 
 export const STAGES = ["head-ablation", "attribution", "cna", "verify"] as const;
 export type StageName = (typeof STAGES)[number];
@@ -32,7 +33,7 @@ export interface ShardTask {
   /** the cell's pair rule and this shard's pair range [start, end) */
   pairs: { sample: number | "all"; seed: number; start: number; end: number };
   /** cna and verify: the head ablated */
-  head?: { layer: number; head: number };
+  head?: HeadRef;
   topK: number;
   target: "predicted" | "correct";
   /** verify */

@@ -19,6 +19,7 @@ import {
 import type { Fields } from "./spec-read.ts";
 import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, DIGIT_RANGES, OPERATORS, TEMPLATE_IDS, pairCount, parseDigits, parseOperator, parseTemplate } from "./tasks.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
+import type { HeadRef } from "./heads.ts";
 
 /** The token whose log-probability neuron importance measures (METHOD.md §3). */
 export type CnaTarget = "predicted" | "correct";
@@ -27,11 +28,6 @@ export const CNA_TARGETS: readonly CnaTarget[] = ["predicted", "correct"];
 export type Provider = "cpu" | "cuda";
 export const EXECUTION_PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
 
-/** A head, 0-based; written `L.H` in files and flags. */
-export interface HeadRef {
-  layer: number;
-  head: number;
-}
 
 /** A sweep file as written: only `name` and some models are required. Mirrors the JSON Schema. */
 export interface SweepFile {

@@ -5,6 +5,7 @@
  * `data-derived`, the name of a computation over it), so a test can check the page against the
  * file exactly.
  */
+import type { HeadRef } from "../core/index.ts";
 
 /** The formatting rules: fractions as percentages (1 decimal), scores (3), coefficients and depths (2), counts. */
 export type NumberFormat = "pct" | "score" | "coef" | "depth" | "int";
@@ -61,7 +62,7 @@ export function num(value: number, format: NumberFormat, source: NumberSource, e
 }
 
 /** A head written L.H, a neuron L_N (DESIGN.md: 0-based everywhere). */
-export const headName = (h: { layer: number; head: number }): string => `${h.layer}.${h.head}`;
+export const headName = (h: HeadRef): string => `${h.layer}.${h.head}`;
 export const neuronName = (n: { layer: number; neuron: number }): string => `${n.layer}_${n.neuron}`;
 
 /** A token as the model writes it, with its spaces and control characters made visible. */

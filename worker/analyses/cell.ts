@@ -14,6 +14,7 @@ import type { ImportanceOptions } from "./importance.ts";
 import { neuronTopTokens } from "./tokens.ts";
 import type { TokenDecoder } from "./tokens.ts";
 import { DEFAULT_KS, DEFAULT_VERIFY_SEED, verify } from "./verify.ts";
+import type { HeadRef } from "../../core/index.ts";
 
 export const ANALYSES = ["head-ablation", "attribution", "cna", "verify"] as const;
 export type AnalysisName = (typeof ANALYSES)[number];
@@ -21,7 +22,7 @@ export type AnalysisName = (typeof ANALYSES)[number];
 export interface CellAnalysisOptions extends ImportanceOptions {
   analysis: AnalysisName;
   /** the head to ablate for cna/verify; default: the cell's top head from head ablation */
-  head?: { layer: number; head: number };
+  head?: HeadRef;
   /** per-case top-K for CNA and attribution (default 100) */
   topK?: number;
   target?: TargetRule;

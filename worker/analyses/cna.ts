@@ -11,11 +11,12 @@ import { argmax, checkCases, checkHead, chunks, headMask, row } from "./common.t
 import type { AnalysisCase, Progress } from "./common.ts";
 import { NeuronScorer } from "./importance.ts";
 import type { ImportanceOptions } from "./importance.ts";
+import type { HeadRef } from "../../core/index.ts";
 
 export type TargetRule = "predicted" | "correct";
 
 export interface CnaOptions extends ImportanceOptions {
-  head: { layer: number; head: number };
+  head: HeadRef;
   /** neurons kept per case (default 100) */
   topK?: number;
   /** w = the original model's top-1 ("predicted", default) or the true answer ("correct") */

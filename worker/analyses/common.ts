@@ -3,6 +3,7 @@
  */
 import type { ModelShape } from "../onnx/runner.ts";
 import { EngineInputError } from "../onnx/errors.ts";
+import type { HeadRef } from "../../core/index.ts";
 
 /** What an analysis needs of a case (core's Case satisfies it). */
 export interface AnalysisCase {
@@ -62,7 +63,7 @@ export function checkCases(cases: readonly AnalysisCase[], shape: ModelShape): v
 }
 
 /** A [B, L, H] head mask of ones with one head per row set to zero (null keeps every head). */
-export function headMask(shape: ModelShape, ablated: ReadonlyArray<{ layer: number; head: number } | null>): Float32Array {
+export function headMask(shape: ModelShape, ablated: ReadonlyArray<HeadRef | null>): Float32Array {
   const { nLayer: L, nHead: H } = shape;
   const mask = new Float32Array(ablated.length * L * H).fill(1);
   ablated.forEach((a, b) => {

@@ -18,6 +18,7 @@ import type { HeadAblationPartial } from "../../core/index.ts";
 import type { ModelRunner, ModelShape, ReadoutResult } from "../onnx/runner.ts";
 import { argmax, checkCases, headMask, row, softmaxAt } from "./common.ts";
 import type { AnalysisCase, Progress } from "./common.ts";
+import type { HeadRef } from "../../core/index.ts";
 
 export type HeadAblationMode = "packed" | "per-head" | "single";
 
@@ -123,7 +124,7 @@ class CaseResults {
 }
 
 /** A full forward of one case at batch size 1, logits at every position; top-1 and P(target) at the last. */
-async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate: { layer: number; head: number } | null): Promise<{ top1: number; prob: number }> {
+async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate: HeadRef | null): Promise<{ top1: number; prob: number }> {
   const V = runner.shape.vocabSize;
   const out = await runner.forward({ sequences: [c.prefixIds], outputs: ["logits_all"], headMask: headMask(runner.shape, [ablate]) });
   const logits = row(out.outputs.logits_all!, c.prefixIds.length - 1, V);

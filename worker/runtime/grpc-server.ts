@@ -20,6 +20,7 @@ import { resolveGrpcServeOptions, serveGrpc, unaryHandler, Analysis, BadRequestE
 import type { AnalyzeRequest, GrpcServeOptions, GrpcServerHandle, WorkerInfo, WorkerServiceServer } from "../../proto/index.ts";
 import type { AnalysisName } from "../analyses/index.ts";
 import type { WorkerState } from "./consumer.ts";
+import type { HeadRef } from "../../core/index.ts";
 
 /** What Describe shows. */
 export interface WorkerInfoView {
@@ -47,7 +48,7 @@ export interface AnalyzeRequestView {
   targetToken?: string;
   analysis: AnalysisName;
   /** cna and verify: the head ablated */
-  head?: { layer: number; head: number };
+  head?: HeadRef;
 }
 
 export interface WorkerServerOptions extends GrpcServeOptions {
