@@ -18,6 +18,7 @@
  * buildReadoutGraph: top-1 token and P(target) at chosen positions of each row, for head
  * ablation (per head, or every head of a batch of cases in one run).
  */
+import type { Affine, Gpt2Weights, Tensor } from "../model/gpt2-weights.ts";
 import { GraphBuilder, int } from "./graph.ts";
 import type { ExternalRef } from "./graph.ts";
 import {
@@ -30,32 +31,6 @@ export const GRAPH_OUTPUTS = [
   "logits", "resid_pre", "resid_mid", "attn_out", "mlp_out", "mlp_post", "head_out", "final_scale", "resid_pre_all", "logits_all",
 ] as const;
 export type GraphOutput = (typeof GRAPH_OUTPUTS)[number];
-
-/** A weight tensor: its values, and where the same bytes sit in a file the graph may point into. */
-export interface WeightTensor {
-  data: Float32Array;
-  shape: number[];
-  source?: { file: string; offset: number; length: number };
-}
-
-interface AffineWeights {
-  weight: WeightTensor;
-  bias: WeightTensor;
-}
-
-export interface Gpt2GraphWeights {
-  wte: WeightTensor; // [V, D]
-  wpe: WeightTensor; // [P, D]
-  layers: Array<{
-    ln1: AffineWeights; // [D]
-    attnQkv: AffineWeights; // [D, 3D], [3D]
-    attnOut: AffineWeights; // [D, D], [D]
-    ln2: AffineWeights; // [D]
-    mlpIn: AffineWeights; // [D, F], [F]
-    mlpOut: AffineWeights; // [F, D], [D]
-  }>;
-  lnF: AffineWeights; // [D]
-}
 
 export interface Gpt2GraphShape {
   nLayer: number;
@@ -76,10 +51,10 @@ export interface Gpt2Variant {
    * Where an initializer's bytes are in a file next to the .onnx (external data), or undefined
    * to copy them into the graph. Large checkpoints point into their safetensors file.
    */
-  external?: (t: WeightTensor) => ExternalRef | undefined;
+  external?: (t: Tensor) => ExternalRef | undefined;
 }
 
-export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2GraphWeights, variant: Gpt2Variant): Uint8Array {
+export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: Gpt2Variant): Uint8Array {
   const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, layerNormEps: eps } = shape;
   const dHead = D / H;
   const s = variant.startLayer;
@@ -177,7 +152,7 @@ export interface ReadoutVariant {
  * is in the batch. N = B (1 + L H) rows in the order: clean (B), then for l = 0..L-1 the rows
  * ablating (l, h), case-major, i.e. row B + (l B + b) H + h.
  */
-export function buildReadoutGraph(shape: Gpt2GraphShape, w: Gpt2GraphWeights, variant: ReadoutVariant): Uint8Array {
+export function buildReadoutGraph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: ReadoutVariant): Uint8Array {
   const { nLayer: L, nHead: H, dModel: D, layerNormEps: eps } = shape;
   const dHead = D / H;
   const g = new GraphBuilder(variant.sweep ? "gpt2_head_sweep" : "gpt2_readout");
@@ -259,12 +234,12 @@ interface AffineParams {
 }
 
 /** The checkpoint's weights as graph initializers, each added on first use. */
-function graphParams(g: GraphBuilder, w: Gpt2GraphWeights, external: Gpt2Variant["external"]) {
-  const param = (hint: string, t: WeightTensor): Param => {
+function graphParams(g: GraphBuilder, w: Gpt2Weights, external: Gpt2Variant["external"]) {
+  const param = (hint: string, t: Tensor): Param => {
     const ref = external?.(t);
     return { name: ref ? g.externalWeight(hint, t.shape, ref) : g.weight(hint, t.data, t.shape), shape: t.shape };
   };
-  const affine = (hint: string, a: AffineWeights): AffineParams => ({ weight: param(`${hint}_w`, a.weight), bias: param(`${hint}_b`, a.bias) });
+  const affine = (hint: string, a: Affine): AffineParams => ({ weight: param(`${hint}_w`, a.weight), bias: param(`${hint}_b`, a.bias) });
   const once = <T>(make: () => T) => {
     let value: T | undefined;
     return () => (value ??= make());

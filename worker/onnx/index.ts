@@ -12,7 +12,7 @@
 export { GraphBuilder, OPSET } from "./graph.ts";
 export type { Attr, Dim, ElemType, ExternalRef } from "./graph.ts";
 export { buildGpt2Graph, GRAPH_OUTPUTS } from "./gpt2.ts";
-export type { GraphOutput, Gpt2GraphShape, Gpt2GraphWeights, Gpt2Variant, WeightTensor } from "./gpt2.ts";
+export type { GraphOutput, Gpt2GraphShape, Gpt2Variant } from "./gpt2.ts";
 export { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, buildUGraph } from "./attribution.ts";
 export type { UnembedWeights } from "./attribution.ts";
 export { GraphSession, SessionCache, availableProviders, floatTensor, int64Tensor, resolveSessionOptions } from "./session.ts";

@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../model/config.ts";
 import { weightBytes } from "../model/gpt2-weights.ts";
-import type { Gpt2Weights } from "../model/gpt2-weights.ts";
+import type { Gpt2Weights, Tensor } from "../model/gpt2-weights.ts";
 import { buildGpt2Graph, buildReadoutGraph } from "./gpt2.ts";
-import type { GraphOutput, WeightTensor } from "./gpt2.ts";
+import type { GraphOutput } from "./gpt2.ts";
 import type { ExternalRef } from "./graph.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
 import type { Feeds, Fetches, GraphSession, Provider, SessionOptions } from "./session.ts";
@@ -209,7 +209,7 @@ export class ModelRunner {
    * The session of a graph over this model's weights: initializers inside it, or, with external
    * weights, references into the checkpoint (the graph then written beside it).
    */
-  private weightedSession(key: string, build: (external: ((t: WeightTensor) => ExternalRef | undefined) | undefined) => Uint8Array): Promise<GraphSession> {
+  private weightedSession(key: string, build: (external: ((t: Tensor) => ExternalRef | undefined) | undefined) => Uint8Array): Promise<GraphSession> {
     return this.sessions.get(key, () => {
       const files = this.graphFiles;
       return files ? files.write(key, build((t) => files.refer(t))) : build(undefined);
@@ -292,7 +292,7 @@ class GraphFiles {
     }
   }
 
-  refer(t: WeightTensor): ExternalRef | undefined {
+  refer(t: Tensor): ExternalRef | undefined {
     if (t.source?.file !== this.checkpoint) return undefined;
     return { location: GraphFiles.LINK, offset: t.source.offset, length: t.source.length };
   }
