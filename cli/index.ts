@@ -1,6 +1,8 @@
 /**
- * cli — the `cna` command. Thin: parses flags, calls core and worker (later the coordinator),
- * maps failures to exit codes. The bin is cli/cna.js; this index is for running it in-process.
+ * cli — the `cna` command: every subcommand (demo, run, analyze, coordinator, worker, submit,
+ * watch, rankings, report, drain) parses its flags here, calls the coordinator, worker and core,
+ * prints progress and tables, and maps failures to exit codes (0, 1 runtime, 2 usage). The bin is
+ * cli/cna.js; this index exports `main` and the analyze entry point for running in-process.
  *
  * @example
  * ```ts

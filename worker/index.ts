@@ -1,7 +1,7 @@
 /**
- * worker — the GPU-side deployable: checkpoint loading (worker/model), the ONNX engine
- * (worker/onnx) and the analyses (worker/analyses). The shard runtime lands with the
- * distributed sweep.
+ * worker — the GPU-side deployable: checkpoint loading and content digests (worker/model), the
+ * ONNX engine (worker/onnx), the analyses (worker/analyses) and the shard runtime
+ * (worker/runtime: the pull loop, the model cache, the gRPC result sink, WorkerService, metrics).
  *
  * @example
  * ```ts
