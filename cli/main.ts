@@ -14,6 +14,7 @@ import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
+import { buildInfo } from "./version.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [
@@ -36,7 +37,7 @@ export function generalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     `  ${"help".padEnd(width)}show help for a command`,
     "",
-    'Run "cna help COMMAND" or "cna COMMAND --help" for its flags.',
+    'Run "cna help COMMAND" or "cna COMMAND --help" for its flags; "cna --version" for the version.',
   ].join("\n");
 }
 
@@ -62,6 +63,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       return EXIT_USAGE;
     }
     if (name === "--help" || name === "-h") return help(io, generalHelp());
+    if (name === "--version" || name === "-V") {
+      const b = buildInfo();
+      return help(io, `cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}`);
+    }
     if (name === "help") return help(io, rest[0] === undefined ? generalHelp() : commandHelp(findCommand(rest[0])));
     command = findCommand(name);
     if (wantsHelp(rest)) return help(io, commandHelp(command));

@@ -3,6 +3,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildInfo } from "../../cli/version.ts";
+import { main } from "../../cli/index.ts";
+import type { CliIo } from "../../cli/index.ts";
 import { RESULT_FORMAT_VERSION } from "../../core/index.ts";
 import { availableProviders } from "../../worker/index.ts";
 
@@ -15,6 +17,14 @@ describe("buildInfo", () => {
     expect(info.resultFormatVersion).toBe(RESULT_FORMAT_VERSION);
     const head = process.env.CNA_GIT_COMMIT?.trim() || execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
     expect(info.commit).toBe(head);
+  });
+
+  it("is what cna --version prints", async () => {
+    const out: string[] = [];
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) } } as unknown as CliIo;
+    expect(await main(["--version"], io)).toBe(0);
+    const b = buildInfo();
+    expect(out.join("")).toBe(`cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}\n`);
   });
 
   it("lists the execution providers, cpu first", () => {
