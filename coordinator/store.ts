@@ -101,6 +101,17 @@ export class SweepStore {
     fsyncSync(fd);
   }
 
+  /**
+   * Written now, with every note before it, but not fsynced: it survives the process being
+   * killed (the kernel has it), not the machine losing power. For a record that must be on file
+   * before what follows in this turn can crash the process (a delivery, before the shard runs).
+   */
+  write(event: JournalEvent): void {
+    this.fd();
+    this.notes.push(JSON.stringify(event));
+    this.writeNotes();
+  }
+
   /** A per-shard record: written at the end of this turn of the event loop, fsynced with the next `append` (see the header). */
   note(event: JournalEvent): void {
     this.fd();

@@ -182,13 +182,14 @@ export class SweepRun {
   }
 
   /**
-   * The in-process queue delivered a shard: journalled (fsynced before the worker sees it), so a
-   * shard that kills the process is not retried from zero by every restart (see replayJournal).
+   * The in-process queue delivered a shard: journalled before the worker sees it (written, not
+   * fsynced: what it guards against is the process dying), so a shard that kills the process is
+   * not retried from zero by every restart (see replayJournal).
    */
   delivered(messageId: string, deliveryCount: number): void {
     const shardId = shardIdOfMessage(messageId);
     this.deliveries.set(shardId, (this.deliveries.get(shardId) ?? 0) + 1);
-    this.store.append({ type: "shard-delivered", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), delivery: deliveryCount });
+    this.store.write({ type: "shard-delivered", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), delivery: deliveryCount });
   }
 
   /** A shard that will not be retried (terminal failure, or out of deliveries); the queue's message id names it too. */
