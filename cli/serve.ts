@@ -119,10 +119,20 @@ export const coordinatorCommand: Command = {
         if (e.type === "corrupt") io.stderr.write(`cna coordinator: ${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
       },
     });
-    await coordinator.start();
-    metrics?.metrics.observe({ sweeps: coordinator, queue });
-    const metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
-    const server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, maxMessageBytes, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+    let metricsServer: Awaited<ReturnType<typeof serveMetricsFor>> | undefined | null;
+    let server: Awaited<ReturnType<typeof startSweepServer>>;
+    try {
+      await coordinator.start();
+      metrics?.metrics.observe({ sweeps: coordinator, queue });
+      metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
+      server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, maxMessageBytes, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+    } catch (err) {
+      // a failed start (a taken port, a bad data directory) exits instead of leaving NATS open
+      await metricsServer?.close();
+      await queue.close();
+      coordinator.close();
+      throw err;
+    }
     const auth = [token ? "token required" : "", tls ? "TLS" : ""].filter(Boolean).join(", ") || "no authentication";
     io.stderr.write(`cna coordinator: listening on ${listen.host}:${server.port} (${auth}); data in ${resolve(String(v.data))}\n`);
     const signal = await untilSignal();
@@ -172,17 +182,28 @@ export const workerCommand: Command = {
         if (e.type === "failed") io.stderr.write(`cna worker ${id}: shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}\n`);
       },
     });
-    worker.start();
     metrics?.metrics.observe({ inFlight: () => worker.inFlight, concurrency });
-    const metricsServer = metrics && await serveMetricsFor(`cna worker ${id}`, metrics, io);
     const build = buildInfo();
     const executionProviders = availableProviders();
-    const server = listenAt === undefined ? undefined : await startWorkerServer({
-      host: listenAt.host, port: listenAt.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
-      describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, ...build, executionProviders }),
-      analyze: (req) => analyzePrompt(models, req),
-      drain: () => worker.drain(),
-    });
+    // the servers first, so a port that cannot be had stops the worker before it takes a shard
+    let metricsServer: Awaited<ReturnType<typeof serveMetricsFor>> | undefined | null;
+    let server: Awaited<ReturnType<typeof startWorkerServer>> | undefined;
+    try {
+      metricsServer = metrics && await serveMetricsFor(`cna worker ${id}`, metrics, io);
+      server = listenAt === undefined ? undefined : await startWorkerServer({
+        host: listenAt.host, port: listenAt.port, ...(token ? { token } : {}), ...(tls ? { tls } : {}),
+        describe: () => ({ id, state: worker.status, provider, modelsLoaded: models.loaded(), inFlight: worker.inFlight, ...build, executionProviders }),
+        analyze: (req) => analyzePrompt(models, req),
+        drain: () => worker.drain(),
+      });
+    } catch (err) {
+      await metricsServer?.close();
+      await queue.close();
+      await sink[Symbol.asyncDispose]();
+      await models.close();
+      throw err;
+    }
+    worker.start();
     io.stderr.write(`cna worker ${id}: pulling shards; results to ${coordinator}${server ? `; WorkerService on port ${server.port}` : ""}\n`);
     const signal = await Promise.race([untilSignal(), worker.stopped]);
     io.stderr.write(`cna worker ${id}: ${signal}, draining\n`);

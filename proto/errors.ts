@@ -61,6 +61,13 @@ export class BadRequestError extends CnaError {
   }
 }
 
+/** A server could not listen on its address (taken, not this machine's, not permitted). */
+export class ListenError extends CnaError {
+  constructor(readonly address: string, message: string, cause?: unknown) {
+    super(message, { code: "LISTEN_FAILED", retryable: false, cause });
+  }
+}
+
 /** A call without the bearer token the server requires, or with another one. */
 export class UnauthenticatedError extends CnaError {
   constructor(message: string) {

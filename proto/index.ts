@@ -69,4 +69,4 @@ export { createSweepClient, createWorkerClient } from "./client.ts";
 export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES, PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
 export type { GrpcServeOptions, GrpcServerHandle, GrpcServiceBinding, ResolvedGrpcServeOptions, TlsServerOptions } from "./server.ts";
-export { BadRequestError, ERROR_CODE_KEY, GrpcCallError, UnauthenticatedError, fromGrpcError, grpcStatusFor, toGrpcStatus } from "./errors.ts";
+export { BadRequestError, ERROR_CODE_KEY, GrpcCallError, ListenError, UnauthenticatedError, fromGrpcError, grpcStatusFor, toGrpcStatus } from "./errors.ts";

@@ -17,7 +17,7 @@ import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as HEALTH_PROTO } from "grpc-health-check";
 import { SpecError, describeValue } from "../core/index.ts";
-import { UnauthenticatedError, toGrpcStatus } from "./errors.ts";
+import { ListenError, UnauthenticatedError, toGrpcStatus } from "./errors.ts";
 
 /** Where the .proto files live (include root: `cna/v1/sweep.proto` is under it). */
 export const PROTO_DIR = fileURLToPath(new URL(".", import.meta.url));
@@ -125,7 +125,13 @@ export async function serveGrpc(o: ResolvedGrpcServeOptions, services: readonly 
 
   const credentials = o.tls ? ServerCredentials.createSsl(o.tls.ca, [{ cert_chain: o.tls.cert, private_key: o.tls.key }], o.tls.ca !== null) : ServerCredentials.createInsecure();
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${o.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))));
+  const address = `${host}:${o.port}`;
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))).catch((err: unknown) => {
+    // nothing is bound: let go of the server so the process is not kept alive by it
+    server.forceShutdown();
+    const why = /EADDRINUSE/.test(String(err)) ? "the address is in use (another process listens there)" : /EACCES/.test(String(err)) ? "permission denied" : /EADDRNOTAVAIL/.test(String(err)) ? "the address is not one of this machine's" : (err as Error).message.split("\n")[0];
+    throw new ListenError(address, `cannot listen on ${address}: ${why}`, err);
+  });
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
