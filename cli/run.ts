@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EXECUTION_PROVIDERS, RESULT_FORMAT_VERSION, SpecError, checkHeadFits, parseSweep } from "../core/index.ts";
 import type { ModelDigest, SweepSpec } from "../core/index.ts";
-import { modelChanged, planSpecOf } from "../coordinator/index.ts";
+import { modelChanged, planSpecOf, readJournal } from "../coordinator/index.ts";
 import type { PlanSpec, SweepStatus } from "../coordinator/index.ts";
 import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
@@ -112,17 +112,11 @@ async function modelDigests(spec: SweepSpec): Promise<Record<string, ModelDigest
  * files' under the new files' name. The error names the files; --fresh starts over.
  */
 function checkResumable(stateDir: string, plan: PlanSpec, file: string): void {
-  const journal = join(stateDir, "journal.jsonl");
-  if (!existsSync(journal)) return;
-  for (const line of readFileSync(journal, "utf8").split("\n").reverse()) {
-    if (!line.includes('"sweep-submitted"')) continue;
-    const e = JSON.parse(line) as { type: string; spec?: { models?: Record<string, ModelDigest> } };
-    const before = e.type === "sweep-submitted" ? e.spec?.models : undefined;
-    if (!before) return;
-    const err = modelChanged({ ...plan, models: before }, plan.models, file, `in ${stateDir}`);
-    if (err.files.length > 0) throw err;
-    return;
-  }
+  const last = readJournal(stateDir).reverse().find((e) => e.type === "sweep-submitted");
+  const before = last?.type === "sweep-submitted" ? (last.spec as Partial<PlanSpec>).models : undefined;
+  if (!before) return;
+  const err = modelChanged({ ...plan, models: before }, plan.models, file, `in ${stateDir}`);
+  if (err.files.length > 0) throw err;
 }
 
 async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promise<number> {

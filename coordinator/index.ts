@@ -12,7 +12,7 @@
  * console.log(await run.done, run.rankings());
  * ```
  */
-export { SweepStore, digestOf } from "./store.ts";
+export { SweepStore, digestOf, readJournal } from "./store.ts";
 export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
 export { cellName, cellPairCount, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf } from "./planner.ts";

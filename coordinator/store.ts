@@ -207,6 +207,12 @@ export class SweepStore {
   }
 }
 
+/** The events of a store's journal, read without opening the store (none when it has no journal). */
+export function readJournal(dir: string): JournalEvent[] {
+  const path = join(dir, "journal.jsonl");
+  return existsSync(path) ? parseJournal(readFileSync(path, "utf8"), path) : [];
+}
+
 /** A crash can leave a torn last line; it is dropped. A torn line elsewhere is corruption. */
 function parseJournal(text: string, path: string): JournalEvent[] {
   const lines = text.split("\n");
