@@ -211,7 +211,13 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     for (const waiter of this.waiting) waiter("none");
     await Promise.all(this.advisories);
     for (const raw of this.late.splice(0)) if (raw.reply && this.link.connected) this.nc.publish(raw.reply, "-NAK");
-    if (!this.nc.isClosed()) await this.nc.drain();
+    if (this.nc.isClosed()) return;
+    // draining needs the server; with the link down (a SIGTERM while NATS is away) there is
+    // nothing to drain to, and the connection is simply closed
+    if (!this.link.connected) return void (await this.nc.close());
+    await this.nc.drain().catch(async () => {
+      if (!this.nc.isClosed()) await this.nc.close();
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

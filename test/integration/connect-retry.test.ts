@@ -51,4 +51,27 @@ describe("worker start-up without NATS", () => {
       worker.kill("SIGKILL");
     }
   });
+
+  it.skipIf(nats.skip)("exits cleanly on SIGTERM while NATS is away", async () => {
+    nats.assert();
+    await using broker = await startNats();
+    const worker = spawn(process.execPath, [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "away"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    worker.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
+    try {
+      const until = Date.now() + 30_000;
+      while (!stderr.includes("pulling shards") && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(stderr).toContain("pulling shards");
+      await broker.stop();
+      worker.kill("SIGTERM");
+      // bounded: a drain waiting for a server that is gone would hang here
+      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running after 20 s"), 20_000))]);
+      expect(code, stderr).toBe(0);
+      expect(stderr).toMatch(/SIGTERM, draining/);
+      expect(stderr).not.toMatch(/unexpected error/);
+    } finally {
+      worker.kill("SIGKILL");
+    }
+  });
 });
