@@ -38,7 +38,7 @@ export {
 } from "./tasks.ts";
 export type { Operator, DigitRange, TemplateId, OperandPair, SelectPairsOptions } from "./tasks.ts";
 
-export { buildCases } from "./cases.ts";
+export { buildCases, countBoundaryFallbacks } from "./cases.ts";
 export type { Case, TextEncoderLike } from "./cases.ts";
 
 export { mergePartials, mergeAll } from "./partials.ts";
