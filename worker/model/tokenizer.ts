@@ -74,7 +74,8 @@ export function loadTokenizer(dir: string): ModelTokenizer {
   const spellsEveryByte =
     (spelling === "byte-level" && BYTE_LEVEL_SYMBOLS.every((s) => vocab.has(s))) ||
     (model.byte_fallback === true && BYTE_LEVEL_SYMBOLS.every((_, b) => vocab.has(byteFallbackToken(b))));
-  // Dropping is found by decoding back, which gives the text itself only without a normalizer.
+  // Dropping is found by decoding back, which gives the text itself only without a normalizer; no
+  // tokenizer in use has a normalizer and neither byte coverage nor an unknown token.
   const checkDropped = !spellsEveryByte && unkId === undefined && (spec["normalizer"] === null || spec["normalizer"] === undefined);
 
   // The library throws on an empty list, and would tidy spaces around punctuation by default.
