@@ -38,11 +38,11 @@ export {
 } from "./tasks.ts";
 export type { Operator, DigitRange, TemplateId, OperandPair, SelectPairsOptions } from "./tasks.ts";
 
-export { buildCases } from "./cases.ts";
+export { buildCases, countBoundaryFallbacks } from "./cases.ts";
 export type { Case, TextEncoderLike } from "./cases.ts";
 
-export { mergePartials, mergeAll } from "./partials.ts";
-export type { ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
+export { mergePartials, mergeAll, withBoundaryFallbacks } from "./partials.ts";
+export type { PairCounts, ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
 
 export { NOISE_CASES, RANKINGS_SCHEMA, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
 export type {

@@ -13,7 +13,17 @@ export interface ModelDims {
   dMlp: number;
 }
 
-export interface HeadAblationPartial {
+/**
+ * Per-pair counts any partial may carry. Each pair belongs to exactly one shard's range, so the
+ * counts add up across shards like the sums do. Absent means 0, which keeps a cell without any
+ * byte-identical to results from before the count existed.
+ */
+export interface PairCounts {
+  /** Pairs whose answer tokens came from the boundary fallback of METHOD.md §1 (core/cases.ts). */
+  boundaryFallbacks?: number;
+}
+
+export interface HeadAblationPartial extends PairCounts {
   kind: "head-ablation";
   dims: ModelDims;
   cases: number;
@@ -25,7 +35,7 @@ export interface HeadAblationPartial {
   probSum: number[];
 }
 
-export interface AttributionPartial {
+export interface AttributionPartial extends PairCounts {
   kind: "attribution";
   dims: ModelDims;
   cases: number;
@@ -48,7 +58,7 @@ export interface CaseTopK {
   scores: number[];
 }
 
-export interface CnaPartial {
+export interface CnaPartial extends PairCounts {
   kind: "cna";
   dims: ModelDims;
   cases: number;
@@ -66,7 +76,7 @@ export interface CnaPartial {
   perCase: CaseTopK[];
 }
 
-export interface VerifyPartial {
+export interface VerifyPartial extends PairCounts {
   kind: "verify";
   dims: ModelDims;
   cases: number;
@@ -108,6 +118,7 @@ export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
   const out = clone(a) as AnyPartial;
   out.cases += b.cases;
   out.baselineCorrect += b.baselineCorrect;
+  withBoundaryFallbacks(out, (a.boundaryFallbacks ?? 0) + (b.boundaryFallbacks ?? 0));
   switch (out.kind) {
     case "head-ablation": {
       const o = b as HeadAblationPartial;
@@ -139,6 +150,13 @@ export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
     }
   }
   return out as P;
+}
+
+/** Sets a partial's `boundaryFallbacks` count, leaving the field out when it is 0. */
+export function withBoundaryFallbacks<P extends AnyPartial>(p: P, count: number): P {
+  if (count > 0) p.boundaryFallbacks = count;
+  else delete p.boundaryFallbacks;
+  return p;
 }
 
 /** Merges in the order given (callers pass shard-id order for bit-identical results). */

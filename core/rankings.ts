@@ -94,6 +94,8 @@ export function headRankingBasis(p: HeadAblationPartial, top: HeadRank): HeadRan
 export interface CellRankings extends CellKey {
   cases: number;
   baselineAccuracy: number;
+  /** pairs whose answer tokens came from the boundary fallback (METHOD.md §1); absent when none */
+  boundaryFallbacks?: number;
   heads?: HeadRank[];
   /** what the head ranking rests on; anything but "accuracy" means rank 1 is no finding */
   headRankingBasis?: HeadRankingBasis;
@@ -187,6 +189,8 @@ export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons 
     model: key.model, op: key.op, digits: key.digits, template: key.template,
     cases: first.cases, baselineAccuracy: ratio(first.baselineCorrect, first.cases),
   };
+  // Every stage of a cell runs over the same pairs, so any one of them holds the cell's count.
+  if (first.boundaryFallbacks) cell.boundaryFallbacks = first.boundaryFallbacks;
   if (parts.headAblation) {
     cell.heads = rankHeads(parts.headAblation);
     if (cell.heads.length > 0) cell.headRankingBasis = headRankingBasis(parts.headAblation, cell.heads[0]!);

@@ -7,27 +7,30 @@ import { RANKINGS_SCHEMA_PATH, rankingsSchemaErrors } from "../helpers/rankings-
 const dims: ModelDims = { nLayer: 2, nHead: 2, dMlp: 3 };
 const head = { layer: 1, head: 0 };
 
-/** Hand-made partials with every section, small enough to read: 4 cases, 4 heads, 6 neurons. */
+/**
+ * Hand-made partials with every section, small enough to read: 4 cases, 4 heads, 6 neurons; one
+ * of the cell's pairs took the boundary fallback, so every stage counts it.
+ */
 function partials(): CellPartials {
   return {
     headAblation: {
-      kind: "head-ablation", dims, cases: 4, baselineCorrect: 3, baselineProbSum: 2.5,
+      kind: "head-ablation", dims, cases: 4, baselineCorrect: 3, baselineProbSum: 2.5, boundaryFallbacks: 1,
       correct: [3, 2, 0, 3], probSum: [2.4, 1.9, 0.3, 2.5],
     },
     attribution: {
-      kind: "attribution", dims, cases: 4, baselineCorrect: 3, topK: 2,
+      kind: "attribution", dims, cases: 4, baselineCorrect: 3, topK: 2, boundaryFallbacks: 1,
       impSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], topKCount: [2, 0, 0, 4, 2, 0],
       attnLayerSum: [0.5, 1.5], ffnLayerSum: [0.2, 0.9], headSum: [0.1, 0.4, 1.1, 0.2],
     },
     cna: {
-      kind: "cna", dims, cases: 4, baselineCorrect: 3, ablatedHead: head, topK: 2,
+      kind: "cna", dims, cases: 4, baselineCorrect: 3, ablatedHead: head, topK: 2, boundaryFallbacks: 1,
       impOrigSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], impAblatedSum: [0.3, -0.1, 0, 0.2, 0.3, 0.1],
       cnaSum: [0.1, 0, 0, 1, 0, 0.1], coefOrigSum: [1, 0, 0, 4, 0.5, 0.2], coefAblatedSum: [0.9, 0, 0, 1, 0.5, 0.1],
       topKCount: [4, 0, 0, 4, 0, 0],
       perCase: [0, 1, 2, 3].map((caseId) => ({ caseId, neurons: [3, 0], scores: [0.25, 0.025] })),
     },
     verify: {
-      kind: "verify", dims, cases: 4, ablatedHead: head, ks: [1, 2], seed: 1234, baselineCorrect: 3,
+      kind: "verify", dims, cases: 4, ablatedHead: head, ks: [1, 2], seed: 1234, baselineCorrect: 3, boundaryFallbacks: 1,
       mask: [1, 0], keep: [3, 2], random: [3, 3],
     },
   };

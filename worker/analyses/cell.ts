@@ -2,7 +2,7 @@
  * One cell, one process: the analyses `cna analyze` runs, chained as METHOD.md describes (head
  * ablation finds the top head; CNA ablates it; verification uses each case's CNA neurons).
  */
-import { buildCellRankings, rankHeads } from "../../core/index.ts";
+import { buildCellRankings, countBoundaryFallbacks, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
 import type { CellKey, CellPartials, CellRankings } from "../../core/index.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { attribution } from "./attribution.ts";
@@ -59,6 +59,8 @@ export async function analyzeCell(
       parts.verify = await verify(runner, cases, { ...common, head: head!, ks, seed: o.seed ?? DEFAULT_VERIFY_SEED, perCase: parts.cna.perCase, onProgress: progress("verify") });
     }
   }
+  const fallbacks = countBoundaryFallbacks(cases);
+  for (const part of Object.values(parts)) withBoundaryFallbacks(part, fallbacks);
   const cell = buildCellRankings(key, parts, o.topNeurons ?? 50);
   await addTopTokens(runner, tokenizer, cell, o.topTokens ?? 10);
   return cell;

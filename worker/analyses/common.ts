@@ -12,6 +12,9 @@ export interface AnalysisCase {
   prefixIds: readonly number[];
   /** the true answer token */
   target: number;
+  /** core's Case carries these; they count the cell's boundary fallbacks (METHOD.md §1) */
+  answerIndex?: number;
+  boundaryFallback?: boolean;
 }
 
 export interface Progress {

@@ -2,7 +2,7 @@
  * Runs one shard: load (or reuse) the cell's model, rebuild the cell's cases, run the stage's
  * analysis over the shard's pairs, return the mergeable partial.
  */
-import { ModelChangedError, buildCases, selectPairs } from "../../core/index.ts";
+import { ModelChangedError, buildCases, countBoundaryFallbacks, selectPairs, withBoundaryFallbacks } from "../../core/index.ts";
 import type { Case, AnyPartial, ShardTask } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
@@ -148,6 +148,11 @@ export interface ExecuteOptions {
 export async function executeShard(task: ShardTask, models: ModelCache, o: ExecuteOptions = {}): Promise<AnyPartial> {
   const { checkpoint, runner, caseCounts } = await models.get(task.cell.modelPath, task.cell.modelDigest);
   const cases = shardCases(task, checkpoint, caseCounts);
+  // the shard's own pairs only, so the cell's count is the sum over its shards
+  return withBoundaryFallbacks(await runStage(task, runner, cases, o), countBoundaryFallbacks(cases));
+}
+
+async function runStage(task: ShardTask, runner: ModelRunner, cases: Case[], o: ExecuteOptions): Promise<AnyPartial> {
   const need = (what: string) => new EngineInputError(what, `a ${task.stage} shard needs ${what}`);
   switch (task.stage) {
     case "head-ablation":
