@@ -13,7 +13,8 @@ export async function analyzePrompt(models: ModelCache, req: AnalyzeRequestView)
   if (prefixIds.length === 0) throw new EngineInputError("prompt", "the prompt tokenizes to no tokens");
   let target: number;
   if (req.targetToken !== undefined) {
-    const ids = checkpoint.tokenizer.encode(req.targetToken);
+    // the token alone, without the start token a tokenizer like Llama-2's puts before any text
+    const ids = checkpoint.tokenizer.encodePlain(req.targetToken);
     if (ids.length !== 1) throw new EngineInputError("target_token", `target token ${JSON.stringify(req.targetToken)} is ${ids.length} tokens, not one`);
     target = ids[0]!;
   } else {
