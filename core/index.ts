@@ -72,8 +72,10 @@ export {
 } from "./spec.ts";
 export type { CnaTarget, Provider, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
 export { parseSweep } from "./spec-yaml.ts";
-export { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit, flowDepth, resolveSweepLimits } from "./limits.ts";
+export { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit, resolveSweepLimits, MAX_YAML_DEPTH } from "./limits.ts";
 export type { SweepLimits } from "./limits.ts";
+export { scanYaml } from "./yaml-scan.ts";
+export type { YamlScan } from "./yaml-scan.ts";
 export type { ParseSweepOptions } from "./spec-yaml.ts";
 
 export type { HeadRef } from "./heads.ts";

@@ -29,6 +29,13 @@ export const DEFAULT_SWEEP_LIMITS: Readonly<SweepLimits> = {
   maxShards: 250_000,
 };
 
+/**
+ * The most --max-yaml-depth may allow. Composing a document recurses once per level and runs out
+ * of stack at about a thousand levels; what is checked before composing (scanYaml) lets a
+ * contrived text through at about four times the limit, so the limit stays far below that.
+ */
+export const MAX_YAML_DEPTH = 64;
+
 /** The flag of each limit, as `cna coordinator` takes it. */
 export const LIMIT_FLAGS: Readonly<Record<keyof SweepLimits, string>> = {
   maxSweepBytes: "--max-sweep-bytes",
@@ -58,32 +65,8 @@ export function resolveSweepLimits(o: Partial<SweepLimits> = {}): SweepLimits {
     const v = o[key];
     if (v === undefined) continue;
     if (!Number.isSafeInteger(v) || v < 1) throw new CnaError(`${key} must be a positive integer, got ${describeValue(v)}`, { code: "BAD_SPEC", retryable: false });
+    if (key === "maxYamlDepth" && v > MAX_YAML_DEPTH) throw new CnaError(`${key} must be at most ${MAX_YAML_DEPTH}, got ${v}`, { code: "BAD_SPEC", retryable: false });
     out[key] = v;
   }
   return out;
-}
-
-/**
- * The deepest nesting of flow collections (`[`, `{`) in YAML text, outside quotes and comments,
- * counted without parsing: the parser itself is what a deeply nested text attacks.
- */
-export function flowDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let quote: string | null = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote !== null) {
-      if (c === "\\" && quote === '"') i++;
-      else if (c === quote) quote = null;
-      continue;
-    }
-    if (c === '"' || c === "'") quote = c;
-    else if (c === "#" && (i === 0 || /\s/.test(text[i - 1]!))) {
-      const nl = text.indexOf("\n", i);
-      i = nl < 0 ? text.length : nl;
-    } else if (c === "[" || c === "{") max = Math.max(max, ++depth);
-    else if ((c === "]" || c === "}") && depth > 0) depth--;
-  }
-  return max;
 }

@@ -3,10 +3,11 @@
  * and column in front of every error message (`sweep.yaml:7:9: verify.ks[2] must be ...`); the
  * error's `field` stays the bare path, for programs. Pure: the caller reads the file.
  */
-import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from "yaml";
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node } from "yaml";
 import { SpecError } from "./errors.ts";
-import { DEFAULT_SWEEP_LIMITS, LimitExceededError, checkLimit, flowDepth } from "./limits.ts";
+import { DEFAULT_SWEEP_LIMITS, LimitExceededError, checkLimit } from "./limits.ts";
+import { scanYaml } from "./yaml-scan.ts";
 import type { SweepLimits } from "./limits.ts";
 import { resolveSweep } from "./spec.ts";
 import type { ResolveSweepOptions, SweepSpec } from "./spec.ts";
@@ -28,8 +29,9 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
   // bounds first, on the raw text: the parser is what an oversized or deeply nested text attacks
   const bytes = new TextEncoder().encode(text).length;
   checkLimit(limits, "maxSweepBytes", bytes, `${file}: the sweep file has ${bytes} bytes`);
-  const flow = flowDepth(text);
-  checkLimit(limits, "maxYamlDepth", flow, `${file}: the sweep file nests ${flow} levels of [ ] or { }`);
+  const scan = scanYaml(text, limits.maxYamlDepth);
+  if (!scan.withinDepth) throw tooDeep(file, limits);
+  checkLimit(limits, "maxYamlAliases", scan.aliases, `${file}: the sweep file has ${scan.aliases} aliases`);
   const lineCounter = new LineCounter();
   // uniqueKeys: a repeated key would otherwise silently keep only one of the two values.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
@@ -40,9 +42,8 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
     const detail = syntax.message.replace(/ at line \d+, column \d+:?/, "").trimEnd();
     throw new SpecError("yaml", `${file}:${line}:${col}: not valid YAML: ${detail}`, syntax);
   }
-  const shape = treeShape(doc.contents as Node | null);
-  checkLimit(limits, "maxYamlDepth", shape.depth, `${file}: the sweep file nests ${shape.depth} levels`);
-  checkLimit(limits, "maxYamlAliases", shape.aliases, `${file}: the sweep file has ${shape.aliases} aliases`);
+  // the scan bounds the depth loosely (enough to compose safely); this is the limit itself
+  if (composedDepth(doc.contents as Node | null) > limits.maxYamlDepth) throw tooDeep(file, limits);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: limits.maxYamlAliases });
@@ -63,22 +64,24 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
   }
 }
 
-/** Nesting depth and alias count of a parsed document, walked without recursion. */
-function treeShape(root: Node | null): { depth: number; aliases: number } {
+function tooDeep(file: string, limits: SweepLimits): LimitExceededError {
+  return new LimitExceededError("maxYamlDepth", `${file}: the sweep file nests mappings and lists deeper than the limit of ${limits.maxYamlDepth} levels (--max-yaml-depth raises it)`);
+}
+
+/** Nesting depth of a composed document (mappings and lists), walked without recursion. */
+function composedDepth(root: Node | null): number {
   let depth = 0;
-  let aliases = 0;
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {
     const [node, d] = stack.pop()!;
-    if (isAlias(node)) aliases++;
-    else if (isMap(node) || isSeq(node)) {
+    if (isMap(node) || isSeq(node)) {
       depth = Math.max(depth, d);
       for (const item of node.items) stack.push([item, d + 1]);
     } else if (isPair(node)) {
       stack.push([node.key, d], [node.value, d]);
     }
   }
-  return { depth, aliases };
+  return depth;
 }
 
 /**

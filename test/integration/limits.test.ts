@@ -47,9 +47,17 @@ describe("SubmitSweep limits", () => {
 
   const submit = (sweepYaml: string) => unary(client, client.submitSweep, { sweepYaml, sourceName: "attack.yaml" });
 
+  const TOO_DEEP = /nests mappings and lists deeper than the limit of 32 levels \(--max-yaml-depth raises it\)/;
   const refused: Array<[string, () => string, RegExp]> = [
-    ["50,000 levels of flow nesting", () => `name: deep\nmodels: ${"[".repeat(50_000)}${"]".repeat(50_000)}\n`, /nests 50000 levels of \[ \] or \{ \}, over the limit of 32 \(--max-yaml-depth raises it\)/],
-    ["deep block nesting", () => `name: deep\n${Array.from({ length: 40 }, (_, i) => `${"  ".repeat(i)}k${i}:`).join("\n")} 1\n`, /nests 40 levels, over the limit of 32 \(--max-yaml-depth raises it\)/],
+    ["50,000 levels of flow nesting", () => `name: deep\nmodels: ${"[".repeat(50_000)}${"]".repeat(50_000)}\n`, TOO_DEEP],
+    ["deep block nesting", () => `name: deep\n${Array.from({ length: 40 }, (_, i) => `${"  ".repeat(i)}k${i}:`).join("\n")} 1\n`, TOO_DEEP],
+    // 100 KB of text; the parser recursing through it ran out of stack, or crashed the process
+    // with an out-of-memory error in V8's regular-expression compiler
+    ["50,000 levels of compact block sequences (- - - ...)", () => `${"- ".repeat(50_000)}x\n`, TOO_DEEP],
+    ["50,000 compact levels under a key", () => `name: deep\nmodels:\n  ${"- ".repeat(50_000)}x\n`, TOO_DEEP],
+    ["1,000 levels of indented mappings", () => `${Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")} 1\n`, TOO_DEEP],
+    ["50,000 chained pairs inside [ ] (nested mappings to the parser)", () => `name: deep\nmodels: [${"a: ".repeat(50_000)}b]\n`, TOO_DEEP],
+    ["33 levels, one over the limit", () => `name: deep\nmodels: ${"[".repeat(32)}${"]".repeat(32)}\n`, TOO_DEEP],
     ["a billion-laughs alias bomb", () => `name: lol\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n` +
       Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(",")}]`).join("\n") + "\n",
       /has 72 aliases, over the limit of 100|expand beyond 100 nodes each \(--max-yaml-aliases raises it\)/],
@@ -63,6 +71,12 @@ describe("SubmitSweep limits", () => {
     const err = await failure(submit(text()));
     expect([err.code, errorCodeOf(err)], err.details).toEqual([status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"]);
     expect(err.details).toMatch(message);
+  });
+
+  it("does not refuse a sweep file exactly at the depth limit for its depth", async () => {
+    const err = await failure(submit(`name: deep\nmodels: ${"[".repeat(31)}${"]".repeat(31)}\n`));
+    expect([err.code, errorCodeOf(err)], err.details).toEqual([status.INVALID_ARGUMENT, "BAD_SPEC"]);
+    expect(err.details).toMatch(/models\[0\]/);
   });
 
   it("refuses a message over --max-message-bytes at the transport", async () => {
