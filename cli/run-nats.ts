@@ -6,7 +6,7 @@
  */
 import { Coordinator, startSweepServer } from "../coordinator/index.ts";
 import type { SweepState, SweepStatus } from "../coordinator/index.ts";
-import type { Rankings } from "../core/index.ts";
+import type { Rankings, SweepLimits } from "../core/index.ts";
 import { GrpcResultSink, ModelCache, ShardWorker, digestCheckpoint, readModelHeads } from "../worker/index.ts";
 import type { Provider } from "../worker/index.ts";
 import type { FlagValues } from "./args.ts";
@@ -22,6 +22,8 @@ export interface NatsRunOptions {
   provider: Provider;
   threads: number | undefined;
   flags: FlagValues;
+  /** the bounds the in-process coordinator puts on the sweep (cna run's --max-* flags) */
+  limits: SweepLimits;
   /** a new sweep even if the same one was submitted with other model files (else MODEL_CHANGED) */
   fresh?: boolean;
   onStatus?: (s: SweepStatus) => void;
@@ -32,7 +34,7 @@ export interface NatsRunOptions {
 export async function runThroughNats(o: NatsRunOptions): Promise<{ state: SweepState; rankings: Rankings; status: SweepStatus }> {
   let coordinator: Coordinator | undefined;
   const publisher = await openShardQueue(o.flags, { onDead: (id, reason) => coordinator?.shardDead(id, reason) });
-  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, digestModel: digestCheckpoint, modelHeads: readModelHeads, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
+  coordinator = new Coordinator({ dataDir: o.dataDir, queue: publisher, limits: o.limits, digestModel: digestCheckpoint, modelHeads: readModelHeads, finishRankings: (r, spec) => withTopTokens(r, modelsOf(spec), o.threads) });
   await coordinator.start();
   const token = tokenOf(o.flags);
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0, ...(token ? { token } : {}) });

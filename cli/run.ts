@@ -10,14 +10,15 @@ import { mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EXECUTION_PROVIDERS, RESULT_FORMAT_VERSION, SpecError, checkHeadFits, parseSweep } from "../core/index.ts";
-import type { ModelDigest, SweepSpec } from "../core/index.ts";
-import { modelChanged, planSpecOf, readJournal } from "../coordinator/index.ts";
+import type { ModelDigest, SweepLimits, SweepSpec } from "../core/index.ts";
+import { checkCellLimit, checkShardLimit, modelChanged, planSpecOf, readJournal } from "../coordinator/index.ts";
 import type { PlanSpec, SweepStatus } from "../coordinator/index.ts";
 import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
+import { SWEEP_LIMIT_FLAGS, sweepLimitsOf } from "./limits.ts";
 import { runEmbedded } from "./embedded.ts";
 import type { WorkerActivity } from "./embedded.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
@@ -46,6 +47,8 @@ const RUN_FLAGS: readonly FlagSpec[] = [
   ...COMMON_FLAGS.slice(0, -1),
   ...NATS_FLAGS.map((f) => (f.name === "nats" ? { ...f, help: "run through this NATS server (JetStream) and gRPC instead of in-process queues" } : f)),
   AUTH_FLAGS[0]!,
+  // a coordinator's bounds: a sweep past them is more often a slip (every 3D pair, one per shard) than a plan
+  ...SWEEP_LIMIT_FLAGS,
   HELP_FLAG,
 ];
 
@@ -81,11 +84,13 @@ export function resolvedSweepJson(spec: SweepSpec): string {
   }, null, 2);
 }
 
-export function readSweepFile(path: string): SweepSpec {
+/** A sweep file, its model paths resolved against its directory; `limits` bound its text (default DEFAULT_SWEEP_LIMITS). */
+export function readSweepFile(path: string, limits?: SweepLimits): SweepSpec {
   const base = dirname(resolve(path));
   const text = readFileSync(path, "utf8");
   const spec = parseSweep(text, {
     fileName: path,
+    ...(limits ? { limits } : {}),
     listModelDirs: (root) => {
       const dir = resolve(base, root);
       return existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, "config.json"))).sort().map((d) => join(root, d)) : [];
@@ -123,7 +128,10 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const quiet = values.quiet === true;
   const workers = values.workers === undefined ? 2 : integerFlag("--workers", String(values.workers), 1);
   const threads = values.threads === undefined ? undefined : integerFlag("--threads", String(values.threads), 1);
-  const spec = readSweepFile(file);
+  // the bounds a coordinator puts on submitted sweeps hold here too, each raised by the same flag
+  const limits = sweepLimitsOf(values);
+  const spec = readSweepFile(file, limits);
+  checkCellLimit(spec, limits, file);
   const provider = values.provider === undefined ? spec.execution.provider : choice("--provider", String(values.provider), EXECUTION_PROVIDERS);
   const out = resolve(stringFlag(values, "out") ?? join("cna-out", spec.name));
   await mkdir(out, { recursive: true });
@@ -131,6 +139,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const digests = await modelDigests(spec);
   if (spec.cna.head) checkHeadFits(spec, new Map(await Promise.all(spec.models.map(async (m) => [m.id, await readModelHeads(m.path)] as const))));
   const plan = planSpecOf(spec, spec.name, digests);
+  checkShardLimit(plan, limits, file);
   const nats = stringFlag(values, "nats");
   const stateDir = join(out, nats ? "state-nats" : "state");
   if (values.fresh === true) await rm(stateDir, { recursive: true, force: true });
@@ -143,7 +152,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, workers: w.workers, shardsInFlight: w.shardsInFlight, failures: w.failures } : {}) });
   // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
   const result = nats
-    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, fresh: values.fresh === true, onStatus, onResume })
+    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, limits, fresh: values.fresh === true, onStatus, onResume })
     : await runEmbedded({
       spec: plan, dataDir: stateDir, workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus, onResume,
       onSweepEvent: (e) => {

@@ -7,15 +7,15 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { existsSync } from "node:fs";
-import { Coordinator, startSweepServer } from "../coordinator/index.ts";
+import { Coordinator, DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "../coordinator/index.ts";
 import type { PlanSpec } from "../coordinator/index.ts";
-import { DEFAULT_SWEEP_LIMITS, EXECUTION_PROVIDERS, LIMIT_FLAGS } from "../core/index.ts";
-import type { SweepLimits } from "../core/index.ts";
+import { EXECUTION_PROVIDERS } from "../core/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { GrpcResultSink, ModelCache, ShardWorker, analyzePrompt, availableProviders, digestCheckpoint, readModelHeads, startWorkerServer } from "../worker/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
-import type { FlagSpec, FlagValues } from "./args.ts";
+import type { FlagSpec } from "./args.ts";
+import { SWEEP_LIMIT_FLAGS, sweepLimitsOf } from "./limits.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, checkListenSecurity, clientOptions, hostPort, openShardQueue, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
@@ -24,36 +24,15 @@ import { MODELS_ROOT_FLAG, modelPathCheck } from "./models-root.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, coordinatorMetricsOf, serveMetricsFor, workerMetricsOf } from "./metrics.ts";
 import { modelsOf, modelsWithNeurons, withTopTokens } from "./top-tokens.ts";
 
-/** What each sweep limit bounds, for its flag's help. */
-const LIMIT_HELP: Readonly<Record<keyof SweepLimits, string>> = {
-  maxSweepBytes: "bytes of a submitted sweep file",
-  maxYamlDepth: "nesting depth of a sweep file's YAML",
-  maxYamlAliases: "YAML aliases in a sweep file",
-  maxCells: "cells of a sweep (models × operators × digit ranges × templates)",
-  maxShards: "shards of a sweep, all stages",
-};
-const LIMIT_FLAG_SPECS: readonly FlagSpec[] = (Object.keys(LIMIT_FLAGS) as Array<keyof SweepLimits>).map((k) => ({
-  name: LIMIT_FLAGS[k].slice(2), value: "N", help: `most ${LIMIT_HELP[k]} accepted (default ${DEFAULT_SWEEP_LIMITS[k]})`,
-}));
-
-/** Sweep limits from their flags; the defaults where absent. */
-function limitsOf(v: FlagValues): Partial<SweepLimits> {
-  const out: Partial<SweepLimits> = {};
-  for (const k of Object.keys(LIMIT_FLAGS) as Array<keyof SweepLimits>) {
-    const text = stringFlag(v, LIMIT_FLAGS[k].slice(2));
-    if (text !== undefined) out[k] = integerFlag(LIMIT_FLAGS[k], text, 1);
-  }
-  return out;
-}
-
 const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   { name: "data", value: "DIR", required: true, help: "the coordinator's data directory (journal and results of every sweep)" },
   { name: "listen", value: "HOST:PORT", help: "gRPC address (default 127.0.0.1:7070; port 0 picks one)" },
   ...NATS_FLAGS, ...AUTH_FLAGS, INSECURE_FLAG, MODELS_ROOT_FLAG,
   { name: "ack-wait", value: "SECONDS", help: "JetStream ack wait: a worker silent this long loses its shard (default 60)" },
   { name: "max-deliver", value: "N", help: "deliveries of a shard before it is quarantined (default 5)" },
-  ...LIMIT_FLAG_SPECS,
+  ...SWEEP_LIMIT_FLAGS,
   { name: "max-message-bytes", value: "N", help: `largest gRPC message accepted, e.g. a SubmitSweep (default ${DEFAULT_MAX_MESSAGE_BYTES})` },
+  { name: MAX_RESULT_BYTES_FLAG.slice(2), value: "N", help: `largest shard result a worker may report, all its chunks together (default ${DEFAULT_MAX_RESULT_BYTES})` },
   ...COORDINATOR_METRICS_FLAGS,
   HELP_FLAG,
 ];
@@ -104,9 +83,11 @@ export const coordinatorCommand: Command = {
     const ackWaitMs = 1000 * (v["ack-wait"] === undefined ? 60 : integerFlag("--ack-wait", String(v["ack-wait"]), 1));
     const maxDeliver = v["max-deliver"] === undefined ? 5 : integerFlag("--max-deliver", String(v["max-deliver"]), 1);
     const metrics = coordinatorMetricsOf(v);
-    const limits = limitsOf(v);
+    const limits = sweepLimitsOf(v);
     const checkModelPath = modelPathCheck(v);
     const maxMessageBytes = v["max-message-bytes"] === undefined ? DEFAULT_MAX_MESSAGE_BYTES : integerFlag("--max-message-bytes", String(v["max-message-bytes"]), 1024);
+    const resultBytes = stringFlag(v, MAX_RESULT_BYTES_FLAG.slice(2));
+    const maxResultBytes = resultBytes === undefined ? DEFAULT_MAX_RESULT_BYTES : integerFlag(MAX_RESULT_BYTES_FLAG, resultBytes, 1);
     // secrets and the listen address are checked before anything connects or starts
     const token = tokenOf(v);
     const tls = serverTls(v);
@@ -125,7 +106,7 @@ export const coordinatorCommand: Command = {
       await coordinator.start();
       metrics?.metrics.observe({ sweeps: coordinator, queue });
       metricsServer = metrics && await serveMetricsFor("cna coordinator", metrics, io);
-      server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, maxMessageBytes, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+      server = await startSweepServer({ backend: coordinator, host: listen.host, port: listen.port, maxMessageBytes, maxResultBytes, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
     } catch (err) {
       // a failed start (a taken port, a bad data directory) exits instead of leaving NATS open
       await metricsServer?.close();

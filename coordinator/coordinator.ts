@@ -15,12 +15,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ModelChangedError, SpecError, changedFiles, checkHeadFits, checkLimit, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
+import { ModelChangedError, SpecError, changedFiles, checkHeadFits, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
 import type { ModelDigest, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
-import { planSpecOf, plannedShardCount } from "./planner.ts";
+import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
 import { SweepStore } from "./store.ts";
@@ -111,8 +111,7 @@ export class Coordinator implements SweepBackend {
    */
   async submit(yaml: string, source: string, options: { fresh?: boolean } = {}): Promise<SweepView> {
     const spec = parseSweep(yaml, { fileName: source, limits: this.limits });
-    const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
-    checkLimit(this.limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
+    checkCellLimit(spec, this.limits, source);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
     spec.models.forEach((m, i) => this.o.checkModelPath?.(m.path, `models[${i}].path`));
     const digests: Record<string, ModelDigest> = {};
@@ -136,7 +135,7 @@ export class Coordinator implements SweepBackend {
     const previous = this.sweeps.get(this.byFile.get(fileKey) ?? "");
     if (previous && !options.fresh) throw modelChanged(previous.run.spec, digests, source, previous.run.spec.sweepId);
     const plan = planSpecOf(spec, id, digests);
-    checkLimit(this.limits, "maxShards", plannedShardCount(plan), `${source}: the sweep plans ${plannedShardCount(plan)} shards`);
+    checkShardLimit(plan, this.limits, source);
     const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
     store.open();
     const at = new Date();

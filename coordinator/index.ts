@@ -15,14 +15,14 @@
 export { SweepStore, digestOf, readJournal } from "./store.ts";
 export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
-export { cellName, cellPairCount, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf } from "./planner.ts";
+export { cellName, cellPairCount, checkCellLimit, checkShardLimit, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 export { SweepRun, replayJournal } from "./sweep.ts";
 export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepReplay, SweepState, SweepStatus } from "./sweep.ts";
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
 export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
-export { startSweepServer } from "./grpc/index.ts";
+export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
 export { Coordinator, modelChanged } from "./coordinator.ts";
 export type { CoordinatorOptions } from "./coordinator.ts";

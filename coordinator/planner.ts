@@ -4,9 +4,9 @@
  * inputs (the top head, each case's CNA neurons) come from that merge.
  */
 import { createHash } from "node:crypto";
-import { METHOD_VERSION, RESULT_FORMAT_VERSION, pairCount, ranges, shardContent } from "../core/index.ts";
+import { METHOD_VERSION, RESULT_FORMAT_VERSION, checkLimit, pairCount, ranges, shardContent } from "../core/index.ts";
 import { cellsOf } from "../core/index.ts";
-import type { CaseTopK, CellKey, ModelDigest, ShardTask, StageName, SweepSpec } from "../core/index.ts";
+import type { CaseTopK, CellKey, ModelDigest, ShardTask, StageName, SweepLimits, SweepSpec } from "../core/index.ts";
 import type { HeadRef } from "../core/index.ts";
 
 export interface PlanCell {
@@ -57,6 +57,18 @@ export function cellPairCount(spec: PlanSpec, key: CellKey): number {
 /** Shards of every stage of every cell, planned or not yet (stages share their pair ranges). */
 export function plannedShardCount(spec: PlanSpec): number {
   return spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
+}
+
+/** Refuses a sweep with more cells than `limits` allow, before any of its models is read. */
+export function checkCellLimit(spec: SweepSpec, limits: SweepLimits, source: string): void {
+  const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
+  checkLimit(limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
+}
+
+/** Refuses a plan with more shards than `limits` allow, before any of it is stored or published. */
+export function checkShardLimit(plan: PlanSpec, limits: SweepLimits, source: string): void {
+  const shards = plannedShardCount(plan);
+  checkLimit(limits, "maxShards", shards, `${source}: the sweep plans ${shards} shards`);
 }
 
 export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inputs: StageInputs = {}): PlannedShard[] {

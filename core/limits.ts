@@ -45,9 +45,12 @@ export const LIMIT_FLAGS: Readonly<Record<keyof SweepLimits, string>> = {
   maxShards: "--max-shards",
 };
 
-/** A request over one of the {@link SweepLimits}: `limit` names it, the message names its flag. */
+/**
+ * A request over a configured limit: `limit` names the option (one of the {@link SweepLimits}, or
+ * a server's own, such as `maxResultBytes`), the message names the flag that raises it.
+ */
 export class LimitExceededError extends CnaError {
-  constructor(readonly limit: keyof SweepLimits, message: string) {
+  constructor(readonly limit: string, message: string) {
     super(message, { code: "LIMIT_EXCEEDED", retryable: false });
   }
 }

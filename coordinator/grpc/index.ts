@@ -12,5 +12,6 @@
  * await server.close();
  * ```
  */
-export { startSweepServer } from "./server.ts";
+export { DEFAULT_MAX_RESULT_BYTES, startSweepServer } from "./server.ts";
+export { MAX_RESULT_BYTES_FLAG } from "./upload.ts";
 export type { SweepServer, SweepServerOptions } from "./server.ts";

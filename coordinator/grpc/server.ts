@@ -24,14 +24,14 @@ import { ShardUpload } from "./upload.ts";
 
 export interface SweepServerOptions extends GrpcServeOptions {
   backend: SweepBackend;
-  /** largest shard result ReportShard accepts, all chunks together (default 256 MiB) */
+  /** largest shard result ReportShard accepts, all chunks together (default DEFAULT_MAX_RESULT_BYTES, 256 MiB) */
   maxResultBytes?: number;
 }
 
 /** A running SweepService; `close()` (or `await using`) stops it. */
 export type SweepServer = GrpcServerHandle;
 
-const DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024;
 
 export async function startSweepServer(options: SweepServerOptions): Promise<SweepServer> {
   const { backend, maxResultBytes: rawMax, ...serve } = options;

@@ -1,18 +1,22 @@
 /**
  * One ReportShard stream, checked as it arrives: exactly one header first, then data chunks
  * whose sizes add up to `header.total_bytes` and whose SHA-256 is `header.sha256`. Every
- * violation throws a BadRequestError naming the field, as soon as it can be seen — a stream
- * declaring more than the limit, or sending more than it declared, is refused before it is held
- * in memory.
+ * violation throws a BadRequestError naming the field, as soon as it can be seen, so a stream
+ * sending more than it declared is refused before it is held in memory; one declaring more than
+ * the limit gets a LimitExceededError naming the flag that raises it.
  */
 import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
+import { LimitExceededError } from "../../core/index.ts";
 import type { ShardReport } from "../../core/index.ts";
 import { BadRequestError } from "../../proto/index.ts";
 import type { ShardResultChunk, ShardResultHeader } from "../../proto/index.ts";
 import { requireAttempt, requireText } from "./convert.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** The `cna coordinator` flag that sets the largest shard result a ReportShard may declare. */
+export const MAX_RESULT_BYTES_FLAG = "--max-result-bytes";
 
 export class ShardUpload {
   private header: ShardResultHeader | null = null;
@@ -58,7 +62,7 @@ export class ShardUpload {
     requireText("header.worker", h.worker);
     requireAttempt("header.attempt", h.attempt);
     if (h.totalBytes > this.maxResultBytes) {
-      throw new BadRequestError("header.total_bytes", `${h.totalBytes} bytes is over the limit of ${this.maxResultBytes} bytes per shard result`);
+      throw new LimitExceededError("maxResultBytes", `header.total_bytes: ${h.totalBytes} bytes is over the limit of ${this.maxResultBytes} bytes per shard result (${MAX_RESULT_BYTES_FLAG} raises it)`);
     }
     if (!SHA256_HEX.test(h.sha256)) throw new BadRequestError("header.sha256", "must be the result's SHA-256 as 64 lowercase hex characters");
     return h;

@@ -190,7 +190,6 @@ describe("SweepService over gRPC", () => {
       [[header(data, { sha256: "not-hex" }), dataChunk(data)], "header.sha256"],
       [[header(data, { totalBytes: data.length + 1 }), dataChunk(data)], "header.total_bytes"],
       [[header(data, { totalBytes: data.length - 1 }), dataChunk(data)], "data"],
-      [[header(data, { totalBytes: 9 * MIB }), dataChunk(data)], "header.total_bytes"],
       [[header(data, { shardId: "" }), dataChunk(data)], "header.shard_id"],
       [[header(data, { attempt: 0 }), dataChunk(data)], "header.attempt"],
       [[{ chunk: undefined }], "chunk"],
@@ -202,6 +201,15 @@ describe("SweepService over gRPC", () => {
     }
     expect(backend.calls.length).toBe(before);
     expect(await rawReport(client, [header(data, { shardId: "shard-raw" }), dataChunk(data)])).toBe(ReportOutcome.REPORT_OUTCOME_STORED);
+  });
+
+  it("refuses a ReportShard declaring more than maxResultBytes with RESOURCE_EXHAUSTED naming --max-result-bytes", async () => {
+    const data = Buffer.from('{"kind":"head-ablation"}');
+    const before = backend.calls.length;
+    const err = await failure(rawReport(client, [header(data, { totalBytes: 9 * MIB }), dataChunk(data)]));
+    expect([err.code, errorCodeOf(err)]).toEqual([status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"]);
+    expect(err.details).toBe(`header.total_bytes: ${9 * MIB} bytes is over the limit of ${8 * MIB} bytes per shard result (--max-result-bytes raises it)`);
+    expect(backend.calls.length).toBe(before);
   });
 
   it("leaves a single message over maxMessageBytes to gRPC: RESOURCE_EXHAUSTED before any handler", async () => {
