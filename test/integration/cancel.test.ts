@@ -1,7 +1,8 @@
 /**
- * CancelSweep on a sweep of over 100k shards: publishing stops at once (nothing is published
- * after cancel() resolves), the shards still queued are purged, and a worker that held one
- * when the sweep was cancelled has its result discarded without an error. ReportFailure for a
+ * CancelSweep on a sweep of over 100k shards: publishing stops at once (within a second, and
+ * nothing is published after cancel() resolves), the shards still queued are purged, and workers
+ * (real ShardWorkers with a no-op executor) that held one when the sweep was cancelled have their
+ * results discarded and ack them, without an error. ReportFailure for a
  * shard the sweep does not have is NOT_FOUND and records nothing.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,7 +11,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Coordinator } from "../../coordinator/index.ts";
 import { MemoryShardQueue, encodePartial } from "../../core/index.ts";
-import type { QueueMessage, ShardQueue, ShardTask } from "../../core/index.ts";
+import type { AnyPartial, QueueMessage, ResultSink, ShardQueue, ShardTask } from "../../core/index.ts";
+import { ModelCache, ShardWorker } from "../../worker/index.ts";
+import type { WorkerEvent } from "../../worker/index.ts";
 import { digestPath } from "../helpers/digest.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-cancel-"));
@@ -84,6 +87,58 @@ describe("CancelSweep", () => {
       expect(outcome).toBe("discarded");
       expect(coordinator.get(sweep!.sweepId).shardsStored).toBe(0);
     } finally {
+      coordinator.close();
+    }
+  });
+
+  it("stops publishing within a second while no-op workers hold shards, and they drop their results without an error", async () => {
+    const queue = new CountingQueue();
+    const coordinator = new Coordinator({ dataDir: join(dir, "data3"), queue, digestModel: digestPath });
+    await coordinator.start();
+    // real ShardWorkers whose executor returns a ready partial once let go: each holds its shard
+    // until the sweep has been cancelled
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    const partial: AnyPartial = { kind: "head-ablation", dims: { nLayer: 1, nHead: 1, dMlp: 1 }, cases: 1, baselineCorrect: 1, baselineProbSum: 1, correct: [1], probSum: [1] };
+    const outcomes: string[] = [];
+    const sink: ResultSink = { report: async (r) => void outcomes.push(await coordinator.reportShard(r)), fail: (f) => coordinator.reportFailure(f) };
+    const events: WorkerEvent[] = [];
+    const workers = Array.from({ length: 4 }, (_, i) => new ShardWorker(queue, sink, new ModelCache(), {
+      id: `noop-${i}`, pullTimeoutMs: 20, onEvent: (e) => events.push(e), execute: async () => (await gate, partial),
+    }));
+    try {
+      const submitted = coordinator.submit(YAML, "big.yaml");
+      let failed: unknown;
+      submitted.catch((err: unknown) => (failed = err));
+      for (const w of workers) w.start();
+      const until = Date.now() + 60_000;
+      while ((queue.published < 2_000 || workers.some((w) => w.inFlight === 0)) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));
+      if (failed !== undefined) throw failed;
+      const [sweep] = coordinator.list();
+      expect(sweep!.shardsExpected).toBeGreaterThanOrEqual(100_000);
+      expect(workers.map((w) => w.inFlight)).toEqual([1, 1, 1, 1]);
+
+      const t0 = performance.now();
+      await coordinator.cancel(sweep!.sweepId);
+      const cancelMs = performance.now() - t0;
+      const atCancel = queue.published;
+      await submitted;
+      expect(cancelMs).toBeLessThan(1_000);
+      expect(queue.published).toBe(atCancel);
+      expect(atCancel).toBeLessThan(sweep!.shardsExpected);
+
+      letGo();
+      await Promise.all(workers.map((w) => w.drain()));
+      expect(outcomes).toEqual(["discarded", "discarded", "discarded", "discarded"]);
+      expect(events.filter((e) => e.type === "failed")).toEqual([]);
+      expect(events.filter((e) => e.type === "finished")).toHaveLength(4);
+      expect(await queue.pending()).toEqual({ waiting: 0, unacked: 0 });
+      expect(queue.published).toBe(atCancel);
+      expect(coordinator.get(sweep!.sweepId)).toMatchObject({ state: "CANCELLED", shardsStored: 0 });
+    } finally {
+      letGo();
+      await Promise.all(workers.map((w) => w.drain()));
+      await queue.close();
       coordinator.close();
     }
   });
