@@ -2,19 +2,22 @@
  * CancelSweep on a sweep of over 100k shards: publishing stops at once (within a second, and
  * nothing is published after cancel() resolves), the shards still queued are purged, and workers
  * (real ShardWorkers with a no-op executor) that held one when the sweep was cancelled have their
- * results discarded and ack them, without an error. ReportFailure for a
- * shard the sweep does not have is NOT_FOUND and records nothing.
+ * results discarded and ack them, without an error. ReportFailure over gRPC for a shard the sweep
+ * does not have is NOT_FOUND and records nothing.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Coordinator } from "../../coordinator/index.ts";
+import { status } from "@grpc/grpc-js";
+import { Coordinator, readJournal, startSweepServer } from "../../coordinator/index.ts";
 import { MemoryShardQueue, encodePartial } from "../../core/index.ts";
 import type { AnyPartial, QueueMessage, ResultSink, ShardQueue, ShardTask } from "../../core/index.ts";
 import { ModelCache, ShardWorker } from "../../worker/index.ts";
 import type { WorkerEvent } from "../../worker/index.ts";
+import { createSweepClient } from "../../proto/index.ts";
 import { digestPath } from "../helpers/digest.ts";
+import { errorCodeOf, failure, unary } from "../helpers/grpc.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-cancel-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -143,19 +146,24 @@ describe("CancelSweep", () => {
     }
   });
 
-  it("answers ReportFailure for a shard the sweep does not have with SHARD_NOT_FOUND and journals nothing", async () => {
+  it("answers ReportFailure over gRPC for a shard or sweep that does not exist with NOT_FOUND and journals nothing", async () => {
     const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
     const coordinator = new Coordinator({ dataDir: join(dir, "data2"), queue, digestModel: digestPath });
     await coordinator.start();
+    const server = await startSweepServer({ backend: coordinator, port: 0 });
+    const client = createSweepClient(server.address, {});
     try {
       const view = await coordinator.submit(YAML.replace("digits: [2]", "digits: [1]").replace("cases: { sample: all }", "cases: { sample: 2 }"), "small.yaml");
-      const journal = join(dir, "data2", "sweeps", view.sweepId, "journal.jsonl");
-      const before = readFileSync(journal, "utf8");
-      await expect(coordinator.reportFailure({ sweepId: view.sweepId, shardId: "no-such-shard", worker: "w", code: "X", message: "m", retryable: false, attempt: 1 }))
-        .rejects.toMatchObject({ code: "SHARD_NOT_FOUND" });
-      expect(readFileSync(journal, "utf8")).toBe(before);
-      expect(coordinator.get(view.sweepId).state).toBe("RUNNING");
+      const report = (sweepId: string, shardId: string) => unary(client, client.reportFailure, { sweepId, shardId, worker: "w", attempt: 1, code: "X", message: "m", retryable: false });
+      const noShard = await failure(report(view.sweepId, "no-such-shard"));
+      expect([noShard.code, errorCodeOf(noShard), noShard.details]).toEqual([status.NOT_FOUND, "SHARD_NOT_FOUND", `sweep ${view.sweepId} has no shard "no-such-shard"`]);
+      const noSweep = await failure(report("no-such-sweep", "no-such-shard"));
+      expect([noSweep.code, errorCodeOf(noSweep)]).toEqual([status.NOT_FOUND, "SWEEP_NOT_FOUND"]);
+      expect(readJournal(join(dir, "data2", "sweeps", view.sweepId)).filter((e) => e.type === "shard-failed" || e.type === "shard-quarantined")).toEqual([]);
+      expect(coordinator.get(view.sweepId)).toMatchObject({ state: "RUNNING", quarantined: [] });
     } finally {
+      client.close();
+      await server.close();
       await queue.close();
       coordinator.close();
     }
