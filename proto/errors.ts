@@ -19,9 +19,11 @@ export const ERROR_CODE_KEY = "cna-error-code";
  * - INVALID_ARGUMENT: the request itself is wrong and would be wrong anywhere.
  * - NOT_FOUND: it names a sweep, shard or model that does not exist.
  * - FAILED_PRECONDITION: the request is fine but what it points at is not (a corrupt or
- *   changed checkpoint, numbers that are not finite): fix the files, not the call.
+ *   changed checkpoint, numbers that are not finite, a broker stream set up for something else):
+ *   fix the files or the configuration, not the call.
  * - PERMISSION_DENIED: it asks for something this server will not touch (a path outside its roots).
  * - RESOURCE_EXHAUSTED: it is over a configured limit (the message names the flag that raises it).
+ * - UNAVAILABLE: the server (or its broker) is away or going away; the same call may succeed later.
  */
 const STATUS_BY_CODE: Readonly<Record<string, status>> = {
   BAD_SPEC: status.INVALID_ARGUMENT,
@@ -44,11 +46,14 @@ const STATUS_BY_CODE: Readonly<Record<string, status>> = {
   BAD_TOKENIZER: status.FAILED_PRECONDITION,
   MODEL_CHANGED: status.FAILED_PRECONDITION,
   NON_FINITE: status.FAILED_PRECONDITION,
+  QUEUE_MISCONFIGURED: status.FAILED_PRECONDITION,
   MODEL_PATH_OUTSIDE_ROOTS: status.PERMISSION_DENIED,
   LIMIT_EXCEEDED: status.RESOURCE_EXHAUSTED,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
   SHUTTING_DOWN: status.UNAVAILABLE,
   QUEUE_UNAVAILABLE: status.UNAVAILABLE,
+  // a server's queue is closed only as it shuts down: the same call to it restarted may succeed
+  QUEUE_CLOSED: status.UNAVAILABLE,
 };
 
 /** gRPC statuses after which the same call may succeed: the server was away or slow. */

@@ -1,0 +1,67 @@
+/**
+ * One table decides the gRPC status of every named error (proto/errors.ts). Every stable code
+ * declared in the source has a status there other than INTERNAL, or is one that never ends a
+ * call (the CLI's own, a client's) or is decided by its retry class; a new code must take a side.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { LimitExceededError, SpecError } from "../../core/index.ts";
+import { StoreError, SweepNotFoundError } from "../../coordinator/index.ts";
+import { BadRequestError, grpcStatusFor, toGrpcStatus } from "../../proto/index.ts";
+import { QueueClosedError, QueueConfigError, QueueUnavailableError } from "../../transport/index.ts";
+import { ModelNotFoundError } from "../../worker/index.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+/** Codes that never end a gRPC call: the CLI's own refusals, a client's view of an answer, the catch-all. */
+const NOT_ON_THE_WIRE = new Set(["OUTPUT_WRITE_FAILED", "SECRET_REJECTED", "INSECURE_LISTEN", "LISTEN_FAILED", "BAD_RESPONSE", "BAD_REPORT_INPUT", "INTERNAL"]);
+
+/** Every `code` an error in the source declares, with its retry class. */
+function declaredCodes(): Map<string, boolean> {
+  const codes = new Map<string, boolean>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== "gen") walk(path);
+      } else if (entry.name.endsWith(".ts")) {
+        const text = readFileSync(path, "utf8");
+        for (const m of text.matchAll(/code: "([A-Z_]+)"(?:, retryable: (true|false))?/g)) codes.set(m[1]!, m[2] === "true");
+        // worker/model's errors pass their code to the ModelError base class (never retryable)
+        for (const m of text.matchAll(/super\("([A-Z_]+)", /g)) codes.set(m[1]!, false);
+      }
+    }
+  };
+  for (const folder of ["core", "coordinator", "worker", "transport", "cli", "proto", "report"]) walk(join(ROOT, folder));
+  return codes;
+}
+
+describe("gRPC status of named errors", () => {
+  it("gives every code that can end a call a status other than INTERNAL", () => {
+    const codes = declaredCodes();
+    expect(codes.size).toBeGreaterThan(30);
+    const internal = [...codes].filter(([code, retryable]) => !NOT_ON_THE_WIRE.has(code) && grpcStatusFor(code, retryable) === status.INTERNAL).map(([code]) => code);
+    expect(internal).toEqual([]);
+  });
+
+  it("maps each kind of failure to its status", () => {
+    const cases: Array<[unknown, status, string]> = [
+      [new SpecError("models[0].path", "bad"), status.INVALID_ARGUMENT, "BAD_SPEC"],
+      [new BadRequestError("header.sha256", "bad"), status.INVALID_ARGUMENT, "BAD_REQUEST"],
+      [new SweepNotFoundError("s"), status.NOT_FOUND, "SWEEP_NOT_FOUND"],
+      [new ModelNotFoundError("/m", "no model"), status.NOT_FOUND, "MODEL_NOT_FOUND"],
+      [new QueueConfigError("CNA_SHARDS", null, "maximum messages exceeded"), status.FAILED_PRECONDITION, "QUEUE_MISCONFIGURED"],
+      [new LimitExceededError("maxShards", "too many"), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"],
+      [new QueueUnavailableError("nats://x", "away"), status.UNAVAILABLE, "QUEUE_UNAVAILABLE"],
+      [new QueueClosedError("publish"), status.UNAVAILABLE, "QUEUE_CLOSED"],
+      [new StoreError("/data", "disk full"), status.UNAVAILABLE, "STORE_FAILED"],
+      [new Error("a bug"), status.INTERNAL, "INTERNAL"],
+    ];
+    for (const [err, want, code] of cases) {
+      const s = toGrpcStatus(err);
+      expect([status[s.code], s.metadata?.get("cna-error-code")[0]], code).toEqual([status[want], code]);
+    }
+  });
+});
