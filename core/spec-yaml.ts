@@ -6,7 +6,7 @@
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node } from "yaml";
 import { SpecError } from "./errors.ts";
-import { DEFAULT_SWEEP_LIMITS, LimitExceededError, checkLimit } from "./limits.ts";
+import { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit } from "./limits.ts";
 import { scanYaml } from "./yaml-scan.ts";
 import type { SweepLimits } from "./limits.ts";
 import { resolveSweep } from "./spec.ts";
@@ -65,7 +65,7 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
 }
 
 function tooDeep(file: string, limits: SweepLimits): LimitExceededError {
-  return new LimitExceededError("maxYamlDepth", `${file}: the sweep file nests mappings and lists deeper than the limit of ${limits.maxYamlDepth} levels (--max-yaml-depth raises it)`);
+  return new LimitExceededError("maxYamlDepth", `${file}: the sweep file nests mappings and lists deeper than the limit of ${limits.maxYamlDepth} levels (${LIMIT_FLAGS.maxYamlDepth} raises it)`);
 }
 
 /** Nesting depth of a composed document (mappings and lists), walked without recursion. */
