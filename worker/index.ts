@@ -51,7 +51,7 @@ export type {
 } from "./model/index.ts";
 
 export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildGpt2Graph } from "./onnx/index.ts";
-export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
+export type { ForwardRequest, ForwardResult, GraphOutput, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
 } from "./analyses/index.ts";

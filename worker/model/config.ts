@@ -5,22 +5,24 @@
  * gpt_neox) and anything else are refused here, at load, with the supported list — not deep
  * inside the graph builder with a missing tensor.
  */
+import type { ModelDims } from "../../core/index.ts";
 import { BadConfigError, UnsupportedArchitectureError } from "./errors.ts";
 
 export const SUPPORTED_ARCHITECTURES = ["gpt2"] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 export type Activation = "gelu_new" | "gelu";
 
-export interface ModelConfig {
+/**
+ * The one description of a model's shape that everything after loading reads: the graph
+ * builders, the runner, the analyses. Its nLayer / nHead / dMlp are core's ModelDims, the part a
+ * partial result carries.
+ */
+export interface ModelConfig extends ModelDims {
   architecture: Architecture;
-  nLayer: number;
-  nHead: number;
   /** Residual width, `n_embd`. */
   dModel: number;
   /** dModel / nHead. */
   dHead: number;
-  /** FFN width, `n_inner ?? 4 * n_embd`. */
-  dMlp: number;
   nPositions: number;
   vocabSize: number;
   layerNormEps: number;

@@ -18,6 +18,7 @@
  * buildReadoutGraph: top-1 token and P(target) at chosen positions of each row, for head
  * ablation (per head, or every head of a batch of cases in one run).
  */
+import type { ModelConfig } from "../model/config.ts";
 import type { Affine, Gpt2Weights, Tensor } from "../model/gpt2-weights.ts";
 import { GraphBuilder, int } from "./graph.ts";
 import type { ExternalRef } from "./graph.ts";
@@ -32,16 +33,6 @@ export const GRAPH_OUTPUTS = [
 ] as const;
 export type GraphOutput = (typeof GRAPH_OUTPUTS)[number];
 
-export interface Gpt2GraphShape {
-  nLayer: number;
-  nHead: number;
-  dModel: number;
-  dMlp: number;
-  vocabSize: number;
-  layerNormEps: number;
-  activation: "gelu_new" | "gelu";
-}
-
 export interface Gpt2Variant {
   startLayer: number;
   /** Whether the graph takes a neuron_mask input (default true); without one no FFN coefficient is scaled. */
@@ -54,7 +45,7 @@ export interface Gpt2Variant {
   external?: (t: Tensor) => ExternalRef | undefined;
 }
 
-export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: Gpt2Variant): Uint8Array {
+export function buildGpt2Graph(shape: ModelConfig, w: Gpt2Weights, variant: Gpt2Variant): Uint8Array {
   const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, layerNormEps: eps } = shape;
   const dHead = D / H;
   const s = variant.startLayer;
@@ -152,7 +143,7 @@ export interface ReadoutVariant {
  * is in the batch. N = B (1 + L H) rows in the order: clean (B), then for l = 0..L-1 the rows
  * ablating (l, h), case-major, i.e. row B + (l B + b) H + h.
  */
-export function buildReadoutGraph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: ReadoutVariant): Uint8Array {
+export function buildReadoutGraph(shape: ModelConfig, w: Gpt2Weights, variant: ReadoutVariant): Uint8Array {
   const { nLayer: L, nHead: H, dModel: D, layerNormEps: eps } = shape;
   const dHead = D / H;
   const g = new GraphBuilder(variant.sweep ? "gpt2_head_sweep" : "gpt2_readout");
@@ -263,7 +254,7 @@ function embed(g: GraphBuilder, p: GraphParams, ids: string, pos: Sequence): str
 }
 
 /** The FFN of one layer on x [B, T, D]: coefficients m (times the layer's neuron mask [B, F], if any) and its output. */
-function mlp(g: GraphBuilder, shape: Gpt2GraphShape, lp: LayerParams, x: string, neuronMask: string | null): { post: string; out: string } {
+function mlp(g: GraphBuilder, shape: ModelConfig, lp: LayerParams, x: string, neuronMask: string | null): { post: string; out: string } {
   const pre = linear(g, layerNorm(g, x, lp.ln2.weight, lp.ln2.bias, shape.layerNormEps), lp.fcIn.weight, lp.fcIn.bias); // [B, T, F]
   const act = shape.activation === "gelu_new" ? geluTanh(g, pre) : geluErf(g, pre);
   const post = neuronMask === null ? act : g.op("Mul", [act, g.op("Unsqueeze", [neuronMask, g.constant("int64", [1])])], {}, "mlp_post");
@@ -271,7 +262,7 @@ function mlp(g: GraphBuilder, shape: Gpt2GraphShape, lp: LayerParams, x: string,
 }
 
 /** Logits of x [B, D] through the final norm and the tied unembedding: [B, V]. */
-function logitsOf(g: GraphBuilder, shape: Gpt2GraphShape, p: GraphParams, x: string): string {
+function logitsOf(g: GraphBuilder, shape: ModelConfig, p: GraphParams, x: string): string {
   const normed = layerNorm(g, x, p.lnF().weight, p.lnF().bias, shape.layerNormEps);
   return g.op("Gemm", [normed, p.wte().name], { transB: int(1) }, "logits");
 }

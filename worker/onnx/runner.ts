@@ -65,15 +65,6 @@ export interface ForwardResult {
   outputs: Partial<Record<GraphOutput, Float32Array>>;
 }
 
-export interface ModelShape {
-  nLayer: number;
-  nHead: number;
-  dModel: number;
-  dMlp: number;
-  vocabSize: number;
-  nPositions: number;
-}
-
 export interface RunnerOptions extends SessionOptions {
   /**
    * "auto" (default): graphs of checkpoints whose weights exceed `externalAboveBytes` point into
@@ -95,7 +86,8 @@ export class ModelRunner {
   private readonly sessions: SessionCache;
   private readonly graphFiles: GraphFiles | null;
   private readonly onRun: RunnerOptions["onRun"];
-  readonly shape: ModelShape;
+  /** The model's dimensions (its config), as the analyses read them. */
+  readonly shape: ModelConfig;
 
   constructor(
     readonly name: string,
@@ -109,10 +101,7 @@ export class ModelRunner {
     const file = weights.wte.source?.file;
     const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
     this.graphFiles = file && (mode === "always" || (mode === "auto" && large)) ? graphFilesOrNull(name, file, this.sessions.options.onNotice) : null;
-    this.shape = {
-      nLayer: config.nLayer, nHead: config.nHead, dModel: config.dModel, dMlp: config.dMlp,
-      vocabSize: config.vocabSize, nPositions: config.nPositions,
-    };
+    this.shape = config;
   }
 
   get provider(): string {
