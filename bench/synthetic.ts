@@ -8,21 +8,14 @@
  */
 import { mulberry32 } from "../core/index.ts";
 import type { AnalysisCase } from "../worker/analyses/index.ts";
+import { parseModelConfig } from "../worker/index.ts";
 import type { Affine, Gpt2Weights, ModelConfig, Tensor } from "../worker/index.ts";
 
-export const GPT2_SMALL: ModelConfig = {
-  architecture: "gpt2",
-  nLayer: 12,
-  nHead: 12,
-  dModel: 768,
-  dHead: 64,
-  dMlp: 3072,
-  nPositions: 1024,
-  vocabSize: 50257,
-  layerNormEps: 1e-5,
-  activation: "gelu_new",
-  tiedEmbeddings: true,
-};
+/** GPT-2 small's config.json, read as any checkpoint's is. */
+export const GPT2_SMALL: ModelConfig = parseModelConfig(
+  { model_type: "gpt2", n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5, activation_function: "gelu_new" },
+  "(GPT-2 small)",
+);
 
 const INIT_STD = 0.02;
 

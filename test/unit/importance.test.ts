@@ -8,17 +8,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mulberry32 } from "../../core/index.ts";
-import { attribution, ModelRunner, NeuronScorer } from "../../worker/index.ts";
+import { attribution, ModelRunner, NeuronScorer, parseModelConfig } from "../../worker/index.ts";
 import type { Gpt2Weights, LayerScores, ModelConfig } from "../../worker/index.ts";
 import { resolveImportanceOptions } from "../../worker/analyses/index.ts";
 import type { ImportanceInputs, ImportanceOptions } from "../../worker/analyses/index.ts";
 import { SERIES_LIMITS, SERIES_MAX_T } from "../../worker/analyses/lse-series.ts";
 
 const B = 4;
-const CONFIG: ModelConfig = {
-  architecture: "gpt2", nLayer: 2, nHead: 2, dModel: 16, dHead: 8, dMlp: 24, nPositions: 8, vocabSize: 40,
-  layerNormEps: 1e-5, activation: "gelu_new", tiedEmbeddings: true,
-};
+const CONFIG: ModelConfig = parseModelConfig(
+  { model_type: "gpt2", n_layer: 2, n_head: 2, n_embd: 16, n_inner: 24, n_positions: 8, vocab_size: 40, layer_norm_epsilon: 1e-5 },
+  "(test model)",
+);
 const { nLayer: L, dModel: D, dMlp: F, vocabSize: V } = CONFIG;
 /** float32 exp overflows past log(FLT_MAX). */
 const LOG_FLT_MAX = Math.log(3.4028234663852886e38);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { parseModelConfig } from "./config.ts";
 import { digestCheckpoint } from "./digest.ts";
 import type { ModelConfig } from "./config.ts";
-import { BadConfigError, ModelNotFoundError } from "./errors.ts";
+import { BadConfigError, ModelNotFoundError, UnsupportedArchitectureError } from "./errors.ts";
 import { loadGpt2Weights } from "./gpt2-weights.ts";
 import type { Gpt2Weights } from "./gpt2-weights.ts";
 import { parseSafetensors } from "./safetensors.ts";
@@ -37,6 +37,8 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const configPath = join(dir, "config.json");
   const config = parseModelConfig(parseJson(await readRequired(configPath), configPath), configPath);
 
+  // The config of every family parses; the weights of gpt2 only load so far.
+  if (config.architecture !== "gpt2") throw new UnsupportedArchitectureError(configPath, config.architecture, ["gpt2"]);
   const weightsPath = join(dir, "model.safetensors");
   const bytes = await readRequired(weightsPath);
   const weights = loadGpt2Weights(parseSafetensors(bytes, weightsPath), config, weightsPath);

@@ -1,109 +1,200 @@
 /**
- * config.json (Hugging Face layout) → a validated {@link ModelConfig}.
+ * config.json (Hugging Face layout) → a validated {@link ModelConfig}: one normalised description
+ * of every supported family, which the weight loader, the graph builder and the analyses read.
  *
- * Only `gpt2` is built so far (the zoo). Other families the design plans (llama, gptj,
- * gpt_neox) and anything else are refused here, at load, with the supported list — not deep
- * inside the graph builder with a missing tensor.
+ * Each family's keys and their defaults are those of its transformers configuration class
+ * (configuration_gpt2.py, configuration_llama.py, ...): see the FAMILIES table in families.ts.
+ * A model_type outside it is refused here, at load, with the supported list, not deep inside the
+ * graph builder with a missing tensor.
  */
 import type { ModelDims } from "../../core/index.ts";
 import { BadConfigError, UnsupportedArchitectureError } from "./errors.ts";
+import { FAMILIES, SUPPORTED_ARCHITECTURES } from "./families.ts";
+import type { Architecture } from "./families.ts";
+import { readRotary } from "./rope-config.ts";
 
-export const SUPPORTED_ARCHITECTURES = ["gpt2"] as const;
-export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
-export type Activation = "gelu_new" | "gelu";
+export { SUPPORTED_ARCHITECTURES };
+export type { Architecture };
 
-/**
- * The one description of a model's shape that everything after loading reads: the graph
- * builders, the runner, the analyses. Its nLayer / nHead / dMlp are core's ModelDims, the part a
- * partial result carries.
- */
-export interface ModelConfig extends ModelDims {
-  architecture: Architecture;
-  /** Residual width, `n_embd`. */
-  dModel: number;
-  /** dModel / nHead. */
-  dHead: number;
-  nPositions: number;
-  vocabSize: number;
-  layerNormEps: number;
-  activation: Activation;
-  /** True when the unembedding is wte (GPT-2's default); false needs an `lm_head.weight`. */
-  tiedEmbeddings: boolean;
+/** The MLP's nonlinearity: GELU's tanh form ("gelu_new"), its exact erf form ("gelu"), or SiLU (SwiGLU's gate). */
+export type Activation = "gelu_new" | "gelu" | "silu";
+export type NormKind = "layernorm" | "rmsnorm";
+/** torch_dtype as config.json writes it (the weights' own dtypes are read from the safetensors files). */
+export const TORCH_DTYPES = ["float32", "float16", "bfloat16"] as const;
+export type TorchDtype = (typeof TORCH_DTYPES)[number];
+
+/** rope_scaling types the engine computes exactly as modeling_rope_utils.py does. */
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+export interface Rotary {
+  /** rotate-half (Llama, Qwen, GPT-NeoX): dim i pairs with i + dims/2; interleaved (GPT-J): 2i with 2i + 1 */
+  layout: "rotate-half" | "interleaved";
+  /** leading dims of each head that rotate (partial rotary: GPT-NeoX rotary_pct, GPT-J rotary_dim); even, ≤ dHead */
+  dims: number;
+  theta: number;
+  scaling: RopeScaling | null;
 }
 
 /**
- * HF GPT2Config defaults for the fields a config.json may omit. The structural sizes
- * (n_layer, n_head, n_embd, n_positions, vocab_size) have no default here: guessing GPT-2
- * small's values for a file that lacks them would only move the error to the weight shapes.
+ * The one description of a model's shape and structure that everything after loading reads: the
+ * weight loader, the graph builders, the runner, the analyses. Its nLayer / nHead / dMlp are
+ * core's ModelDims, the part a partial result carries.
  */
-const GPT2_DEFAULTS = { layer_norm_epsilon: 1e-5, activation_function: "gelu_new", tie_word_embeddings: true } as const;
+export interface ModelConfig extends ModelDims {
+  architecture: Architecture;
+  /** key/value heads; < nHead under grouped-query attention (query head h reads kv head h / (nHead / nKvHead)) */
+  nKvHead: number;
+  /** residual width */
+  dModel: number;
+  /** per-head width; nHead * dHead may differ from dModel (head_dim in config.json) */
+  dHead: number;
+  nPositions: number;
+  vocabSize: number;
+  norm: NormKind;
+  normEps: number;
+  /** null: learned position embeddings (GPT-2's wpe) */
+  rotary: Rotary | null;
+  /** "gelu": act(fc(x)); "swiglu": silu(gate(x)) * up(x) */
+  mlp: "gelu" | "swiglu";
+  activation: Activation;
+  bias: {
+    /** on the q, k and v projections */
+    qkv: boolean;
+    /** on the attention output projection W_O */
+    out: boolean;
+    /** on the MLP's projections */
+    mlp: boolean;
+    /** on the unembedding (GPT-J's lm_head.bias) */
+    unembed: boolean;
+  };
+  /**
+   * "none": x + A, then + MLP(norm(x + A)). "two-norms" (GPT-NeoX use_parallel_residual) and
+   * "shared-norm" (GPT-J, ln_1 feeds both): the MLP reads the norm of x, and the layer adds A and
+   * the MLP's output to x at once.
+   */
+  parallel: "none" | "two-norms" | "shared-norm";
+  /** Qwen3: RMSNorm over each head's q and k before rotary */
+  qkNorm: boolean;
+  /** the unembedding is the token embedding */
+  tiedEmbeddings: boolean;
+  /**
+   * Attention sees at most this many earlier positions (Mistral, Qwen with use_sliding_window);
+   * null: no window. The engine refuses longer prompts rather than attend past it.
+   */
+  slidingWindow: number | null;
+  dtype: TorchDtype | null;
+}
 
-/**
- * "gelu_pytorch_tanh" is the same tanh approximation as "gelu_new" under another name
- * (newer exports use it); "gelu" is the exact erf form.
- */
-const ACTIVATIONS: Readonly<Record<string, Activation>> = { gelu_new: "gelu_new", gelu_pytorch_tanh: "gelu_new", gelu: "gelu" };
+/** Reads typed fields of one config.json, each error naming the file and the field. */
+export class ConfigFields {
+  constructor(readonly raw: Readonly<Record<string, unknown>>, readonly path: string) {}
+
+  bad(field: string, what: string, value: unknown): BadConfigError {
+    return new BadConfigError(this.path, field, `field ${field} must be ${what} (got ${JSON.stringify(value) ?? "nothing"})`);
+  }
+
+  /** The value, or `fallback` when the key is absent or null (transformers' reading of a null). */
+  value(field: string, fallback?: unknown): unknown {
+    const v = this.raw[field];
+    return v === undefined || v === null ? fallback : v;
+  }
+
+  int(field: string, fallback?: number): number {
+    const v = this.value(field, fallback);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw this.bad(field, "a positive integer", v);
+    return v;
+  }
+
+  /** A positive integer, null when config.json says null, `absent` when it says nothing. */
+  intOrNull(field: string, absent: number | null): number | null {
+    if (this.raw[field] === null || (this.raw[field] === undefined && absent === null)) return null;
+    return this.int(field, absent ?? undefined);
+  }
+
+  positive(field: string, fallback?: number): number {
+    const v = this.value(field, fallback);
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw this.bad(field, "a positive number", v);
+    return v;
+  }
+
+  bool(field: string, fallback?: boolean): boolean {
+    const v = this.value(field, fallback);
+    if (typeof v !== "boolean") throw this.bad(field, "true or false", v);
+    return v;
+  }
+
+  /** One of `table`'s keys, mapped to its value. */
+  choice<T>(field: string, table: Readonly<Record<string, T>>, fallback?: string): T {
+    const v = this.value(field, fallback);
+    const found = typeof v === "string" && Object.hasOwn(table, v) ? table[v] : undefined;
+    if (found === undefined) throw this.bad(field, `one of ${Object.keys(table).join(", ")}`, v);
+    return found;
+  }
+}
 
 /** Validates a parsed config.json; `configPath` is the file, named in every error. */
 export function parseModelConfig(json: unknown, configPath: string): ModelConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new BadConfigError(configPath, "(root)", "config.json must be a JSON object");
   }
-  const raw = json as Record<string, unknown>;
-  const modelType = raw["model_type"];
+  const f = new ConfigFields(json as Record<string, unknown>, configPath);
+  const modelType = f.raw["model_type"];
   if (typeof modelType !== "string") {
     throw new BadConfigError(configPath, "model_type", `field model_type must be a string naming the architecture (got ${JSON.stringify(modelType) ?? "nothing"})`);
   }
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(modelType)) {
     throw new UnsupportedArchitectureError(configPath, modelType, SUPPORTED_ARCHITECTURES);
   }
+  const family = FAMILIES[modelType as Architecture];
+  const k = family.keys;
 
-  const int = (field: string, fallback?: number): number => {
-    const value = raw[field] ?? fallback;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-      throw new BadConfigError(configPath, field, `field ${field} must be a positive integer (got ${JSON.stringify(value) ?? "nothing"})`);
-    }
-    return value;
-  };
-  const nLayer = int("n_layer");
-  const nHead = int("n_head");
-  const dModel = int("n_embd");
-  const dMlp = int("n_inner", 4 * dModel); // null in HF configs means the default too
-  const nPositions = int("n_positions");
-  const vocabSize = int("vocab_size");
-  if (dModel % nHead !== 0) {
-    throw new BadConfigError(configPath, "n_head", `n_embd ${dModel} is not divisible by n_head ${nHead}`);
+  const nLayer = f.int(k.layers);
+  const nHead = f.int(k.heads);
+  const dModel = f.int(k.hidden);
+  const dMlp = f.int(k.mlp, family.defaults.mlp?.(dModel));
+  const nPositions = f.int(k.positions);
+  const vocabSize = f.int("vocab_size");
+  // head_dim, where the family has one, may differ from hidden / heads (Qwen3: 128 by default).
+  const headDimKey = k.headDim !== undefined && f.value(k.headDim, family.defaults.headDim) !== undefined ? k.headDim : undefined;
+  if (headDimKey === undefined && dModel % nHead !== 0) {
+    throw new BadConfigError(configPath, k.heads, `${k.hidden} ${dModel} is not divisible by ${k.heads} ${nHead}`);
   }
-
-  const eps = raw["layer_norm_epsilon"] ?? GPT2_DEFAULTS.layer_norm_epsilon;
-  if (typeof eps !== "number" || !(eps > 0) || !Number.isFinite(eps)) {
-    throw new BadConfigError(configPath, "layer_norm_epsilon", `field layer_norm_epsilon must be a positive number (got ${JSON.stringify(eps)})`);
+  const dHead = headDimKey === undefined ? dModel / nHead : f.int(headDimKey, family.defaults.headDim);
+  // A null num_key_value_heads means the head count; a missing one the class default (Mistral 8,
+  // Qwen 32, Llama the head count).
+  const nKvHead = k.kvHeads === undefined || f.raw[k.kvHeads] === null ? nHead : f.int(k.kvHeads, family.defaults.kvHeads ?? nHead);
+  if (nHead % nKvHead !== 0) {
+    throw new BadConfigError(configPath, k.kvHeads!, `${k.heads} ${nHead} is not a multiple of ${k.kvHeads} ${nKvHead}`);
   }
-  const activationName = raw["activation_function"] ?? GPT2_DEFAULTS.activation_function;
-  const activation = typeof activationName === "string" ? ACTIVATIONS[activationName] : undefined;
-  if (activation === undefined) {
-    throw new BadConfigError(
-      configPath,
-      "activation_function",
-      `field activation_function must be one of ${Object.keys(ACTIVATIONS).join(", ")} (got ${JSON.stringify(activationName)})`,
-    );
-  }
-  const tied = raw["tie_word_embeddings"] ?? GPT2_DEFAULTS.tie_word_embeddings;
-  if (typeof tied !== "boolean") {
-    throw new BadConfigError(configPath, "tie_word_embeddings", `field tie_word_embeddings must be true or false (got ${JSON.stringify(tied)})`);
+  const structure = family.structure(f);
+  const rotary = structure.rotary === null ? null : readRotary(f, structure.rotary, dHead, family.defaults.ropeTheta ?? 10000);
+  const dtype = f.value("torch_dtype", f.value("dtype", null));
+  if (dtype !== null && !(TORCH_DTYPES as readonly unknown[]).includes(dtype)) {
+    throw f.bad(f.raw["torch_dtype"] === undefined ? "dtype" : "torch_dtype", `one of ${TORCH_DTYPES.join(", ")}`, dtype);
   }
 
   return {
-    architecture: "gpt2",
+    architecture: modelType as Architecture,
     nLayer,
     nHead,
+    nKvHead,
     dModel,
-    dHead: dModel / nHead,
+    dHead,
     dMlp,
     nPositions,
     vocabSize,
-    layerNormEps: eps,
-    activation,
-    tiedEmbeddings: tied,
+    norm: structure.norm,
+    normEps: f.positive(k.eps, family.defaults.eps),
+    rotary,
+    mlp: structure.activation === "silu" ? "swiglu" : "gelu",
+    activation: structure.activation,
+    bias: structure.bias,
+    parallel: structure.parallel,
+    qkNorm: structure.qkNorm,
+    tiedEmbeddings: f.bool("tie_word_embeddings", family.defaults.tied),
+    slidingWindow: structure.slidingWindow,
+    dtype: dtype as TorchDtype | null,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * worker/model — reads Hugging Face-layout checkpoints (config.json, model.safetensors,
- * tokenizer.json) into validated float32 weights and a tokenizer. Only `gpt2` so far.
+ * tokenizer.json) into validated float32 weights and a tokenizer, for every family in families.ts.
  *
  * @example
  * ```ts
@@ -16,8 +16,8 @@
 export { loadCheckpoint, readModelHeads } from "./checkpoint.ts";
 export type { Checkpoint } from "./checkpoint.ts";
 
-export { parseModelConfig, SUPPORTED_ARCHITECTURES } from "./config.ts";
-export type { Activation, Architecture, ModelConfig } from "./config.ts";
+export { parseModelConfig, SUPPORTED_ARCHITECTURES, TORCH_DTYPES } from "./config.ts";
+export type { Activation, Architecture, ModelConfig, NormKind, RopeScaling, Rotary, TorchDtype } from "./config.ts";
 
 export { loadGpt2Weights } from "./gpt2-weights.ts";
 export type { Affine, Gpt2Layer, Gpt2Weights, Tensor } from "./gpt2-weights.ts";

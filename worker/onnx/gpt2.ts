@@ -46,7 +46,7 @@ export interface Gpt2Variant {
 }
 
 export function buildGpt2Graph(shape: ModelConfig, w: Gpt2Weights, variant: Gpt2Variant): Uint8Array {
-  const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, layerNormEps: eps } = shape;
+  const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, normEps: eps } = shape;
   const dHead = D / H;
   const s = variant.startLayer;
   if (!Number.isInteger(s) || s < 0 || s >= L) throw new RangeError(`start layer ${s} is outside 0..${L - 1}`);
@@ -144,7 +144,7 @@ export interface ReadoutVariant {
  * ablating (l, h), case-major, i.e. row B + (l B + b) H + h.
  */
 export function buildReadoutGraph(shape: ModelConfig, w: Gpt2Weights, variant: ReadoutVariant): Uint8Array {
-  const { nLayer: L, nHead: H, dModel: D, layerNormEps: eps } = shape;
+  const { nLayer: L, nHead: H, dModel: D, normEps: eps } = shape;
   const dHead = D / H;
   const g = new GraphBuilder(variant.sweep ? "gpt2_head_sweep" : "gpt2_readout");
   const p = graphParams(g, w, variant.external);
@@ -255,7 +255,7 @@ function embed(g: GraphBuilder, p: GraphParams, ids: string, pos: Sequence): str
 
 /** The FFN of one layer on x [B, T, D]: coefficients m (times the layer's neuron mask [B, F], if any) and its output. */
 function mlp(g: GraphBuilder, shape: ModelConfig, lp: LayerParams, x: string, neuronMask: string | null): { post: string; out: string } {
-  const pre = linear(g, layerNorm(g, x, lp.ln2.weight, lp.ln2.bias, shape.layerNormEps), lp.fcIn.weight, lp.fcIn.bias); // [B, T, F]
+  const pre = linear(g, layerNorm(g, x, lp.ln2.weight, lp.ln2.bias, shape.normEps), lp.fcIn.weight, lp.fcIn.bias); // [B, T, F]
   const act = shape.activation === "gelu_new" ? geluTanh(g, pre) : geluErf(g, pre);
   const post = neuronMask === null ? act : g.op("Mul", [act, g.op("Unsqueeze", [neuronMask, g.constant("int64", [1])])], {}, "mlp_post");
   return { post, out: linear(g, post, lp.fcOut.weight, lp.fcOut.bias) };
@@ -263,6 +263,6 @@ function mlp(g: GraphBuilder, shape: ModelConfig, lp: LayerParams, x: string, ne
 
 /** Logits of x [B, D] through the final norm and the tied unembedding: [B, V]. */
 function logitsOf(g: GraphBuilder, shape: ModelConfig, p: GraphParams, x: string): string {
-  const normed = layerNorm(g, x, p.lnF().weight, p.lnF().bias, shape.layerNormEps);
+  const normed = layerNorm(g, x, p.lnF().weight, p.lnF().bias, shape.normEps);
   return g.op("Gemm", [normed, p.wte().name], { transB: int(1) }, "logits");
 }
