@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeSafetensors, writeRandomCheckpoint } from "../../scripts/random-checkpoint.ts";
 import type { RandomCheckpointOptions } from "../../scripts/random-checkpoint.ts";
-import { checkpointFiles, digestCheckpoint, loadCheckpoint, ModelRunner, openSafetensors } from "../../worker/index.ts";
+import { checkpointFiles, digestCheckpoint, headAblation, loadCheckpoint, ModelRunner, openSafetensors } from "../../worker/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "cna-ckpt-families-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -183,5 +183,20 @@ describe("external weights of a half-precision checkpoint", () => {
       await inline.close();
       await external.close();
     }
+  });
+});
+
+describe("sliding window", () => {
+  it("refuses a prompt longer than Mistral's sliding_window instead of attending past it", async () => {
+    const dir = write({ family: "mistral" });
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, sliding_window: 4 }));
+    const ck = await loadCheckpoint(dir);
+    await using runner = new ModelRunner("mistral", ck.config, ck.weights, { intraOpThreads: 1 });
+    expect((await runner.forward({ sequences: [[5, 12, 7, 16]], outputs: ["logits"] })).outputs.logits).toHaveLength(ck.config.vocabSize);
+    await expect(runner.forward({ sequences: [[5, 12, 7, 16, 9]], outputs: ["logits"] })).rejects.toMatchObject({
+      code: "BAD_ENGINE_INPUT", message: expect.stringMatching(/5 tokens is longer than the model's sliding_window = 4/),
+    });
+    await expect(headAblation(runner, [{ id: 0, prefixIds: [5, 12, 7, 16, 9], target: 3 }])).rejects.toThrow(/longer than sliding_window = 4/);
   });
 });

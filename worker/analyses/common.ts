@@ -62,6 +62,9 @@ export function checkCases(cases: readonly AnalysisCase[], shape: ModelConfig): 
     if (c.prefixIds.length > shape.nPositions) {
       throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than n_positions = ${shape.nPositions}`);
     }
+    if (shape.slidingWindow !== null && c.prefixIds.length > shape.slidingWindow) {
+      throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than sliding_window = ${shape.slidingWindow}`);
+    }
   }
 }
 

@@ -204,6 +204,11 @@ export class ModelRunner {
     if (T > P) {
       throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than n_positions = ${P}`);
     }
+    // The graphs attend to every earlier position; within the window that is what a sliding-window model does too.
+    const window = this.shape.slidingWindow;
+    if (window !== null && T > window) {
+      throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than the model's sliding_window = ${window}`);
+    }
     const feeds: Feeds = {};
     if (withIds) {
       const ids = new Array<number>(B * T).fill(0);
