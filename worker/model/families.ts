@@ -17,10 +17,7 @@
  *   (rotate_every_two, base 10000 fixed), no bias on q/k/v/out_proj, fc_in/fc_out with bias,
  *   lm_head with bias.
  */
-import type { Activation, ConfigFields, ModelConfig, NormKind, Rotary } from "./config.ts";
-
-export const SUPPORTED_ARCHITECTURES = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gptj"] as const;
-export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+import type { Activation, Architecture, ConfigFields, ModelConfig, NormKind, Rotary } from "./model-config.ts";
 
 /** The config.json keys that hold the sizes every family has. */
 interface ConfigKeys {

@@ -8,7 +8,7 @@
  * "default", "linear" and "llama3") are accepted; any other is refused naming its field, since
  * silently using unscaled frequencies would analyse a different model.
  */
-import type { ConfigFields, RopeScaling, Rotary } from "./config.ts";
+import type { ConfigFields, RopeScaling, Rotary } from "./model-config.ts";
 import type { RotarySpec } from "./families.ts";
 
 const SCALINGS = ["default", "linear", "llama3"] as const;
