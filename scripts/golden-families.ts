@@ -46,7 +46,8 @@ export interface FamilyGoldenSpec {
  * Cells: "+" with template 3 ("3 plus 5 is " 8: the space before the answer) and "-" with
  * template 4 ("3-5=" -2: a token may straddle "=-"), the two sides of METHOD.md §1's boundary
  * rule. Character-tokenizer checkpoints take every 1D pair; with a real tokenizer the vocabulary
- * (32,000 to 151,669 rows) is the cost of every neuron score, so those take six pairs per cell.
+ * (32,000 to 151,669 rows) is the cost of every neuron score, so those take six pairs per cell
+ * and the two largest vocabularies a narrow FFN (regenerating all fixtures stays near 30 s).
  */
 const ALL_CELLS: readonly GoldenCellSpec[] = [
   { op: "+", template: 3, pairs: "all" },
@@ -84,12 +85,12 @@ export const FAMILY_GOLDENS: readonly FamilyGoldenSpec[] = [
   { name: "qwen2-tied", checkpoint: { family: "qwen2", seed: 14, hidden: 32, heads: 4, kvHeads: 2, intermediate: 64, tieWordEmbeddings: true }, cells: ALL_CELLS },
   {
     name: "qwen3-qwen3-bf16",
-    checkpoint: { family: "qwen3", seed: 15, tokenizer: "qwen3", dtype: "BF16", hidden: 16, heads: 4, kvHeads: 2, headDim: 6, intermediate: 32 },
+    checkpoint: { family: "qwen3", seed: 15, tokenizer: "qwen3", dtype: "BF16", hidden: 16, heads: 4, kvHeads: 2, headDim: 6, intermediate: 16 },
     cells: FEW_CELLS,
   },
   {
     name: "neox-parallel-llama3",
-    checkpoint: { family: "gpt_neox", seed: 16, tokenizer: "llama3", dtype: "F16", hidden: 32, heads: 2, intermediate: 32, parallelResidual: true, rotaryPct: 0.25 },
+    checkpoint: { family: "gpt_neox", seed: 16, tokenizer: "llama3", dtype: "F16", hidden: 32, heads: 2, intermediate: 16, parallelResidual: true, rotaryPct: 0.25 },
     cells: FEW_CELLS,
   },
   {
