@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeRandomCheckpoint } from "../../scripts/random-checkpoint.ts";
+import { PRESETS, writeRandomCheckpoint } from "../../scripts/random-checkpoint.ts";
 import type { RandomCheckpointOptions } from "../../scripts/random-checkpoint.ts";
 import { ROOT } from "../helpers/golden.ts";
 import { PYTHON, torchPrerequisite } from "../helpers/prereq.ts";
@@ -43,5 +43,16 @@ describe("family oracle self-check", () => {
       expect(mine.map((row) => row.mutation).sort(), options.family).toEqual([...CASES[i]![1]].sort());
       for (const row of mine) expect(row.caught, `${options.family}: ${row.mutation}`).toBe(true);
     });
+  }, 120_000);
+
+  it.skipIf(torch.skip)("reads every small preset of the generator and agrees with itself on it", () => {
+    torch.assert();
+    const names = Object.keys(PRESETS).filter((name) => name !== "gpt2" && name !== "llama-3.2-1b"); // the zoo's oracle covers gpt2
+    const dirs = names.map((name) => writeRandomCheckpoint(join(work, name), PRESETS[name]!).dir);
+    const r = spawnSync(PYTHON, [join(ROOT, "models", "reference.py"), "--mutants", ...dirs], { encoding: "utf8", timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split("\n").map((line) => JSON.parse(line) as { model: string; mutation: string; caught: boolean });
+    for (const dir of dirs) expect(rows.filter((row) => row.model === dir).length, dir).toBeGreaterThan(0);
+    for (const row of rows) expect(row.caught, `${row.model}: ${row.mutation}`).toBe(true);
   }, 120_000);
 });
