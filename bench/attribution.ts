@@ -14,7 +14,7 @@
 import { NeuronScorer } from "../worker/analyses/index.ts";
 import type { ImportanceInputs, ImportanceKernel } from "../worker/analyses/index.ts";
 import { ModelRunner } from "../worker/index.ts";
-import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
+import type { AnalysisCase, ModelConfig, ModelWeights } from "../worker/index.ts";
 import { rateFigure, ratio } from "./figures.ts";
 import { setUpKernelBench } from "./kernel-bench.ts";
 import type { KernelFigures } from "./kernel-bench.ts";
@@ -58,7 +58,7 @@ function describeSlice(s: Scope, fullLayers: number, fullNeurons: number) {
 export interface BenchModel {
   runner: ModelRunner;
   config: ModelConfig;
-  weights: Gpt2Weights;
+  weights: ModelWeights;
 }
 
 export async function benchAttribution({ runner, config, weights }: BenchModel, plan: AttributionPlan) {

@@ -14,7 +14,7 @@ import { buildCases, errorInfo, selectPairs } from "../core/index.ts";
 import type { ErrorInfo } from "../core/index.ts";
 import { defaultUBudgetBytes } from "../worker/analyses/index.ts";
 import { loadCheckpoint, ModelRunner } from "../worker/index.ts";
-import type { AnalysisCase, Gpt2Weights, ModelConfig } from "../worker/index.ts";
+import type { AnalysisCase, ModelConfig, ModelWeights } from "../worker/index.ts";
 import { benchAttribution } from "./attribution.ts";
 import type { AttributionPlan } from "./attribution.ts";
 import { BenchModelMissingError } from "./errors.ts";
@@ -38,7 +38,7 @@ const SCRATCH_BYTES = 256 * MIB;
 interface ModelUnderTest {
   name: string;
   config: ModelConfig;
-  weights: Gpt2Weights;
+  weights: ModelWeights;
   source: Record<string, unknown>;
   cases: { description: string; list: AnalysisCase[] };
   heads: Omit<HeadAblationPlan, "reps" | "targets" | "minSampleSeconds">;

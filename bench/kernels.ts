@@ -122,10 +122,10 @@ function kernelGraph(kind: PrototypeKernel): Uint8Array {
 export async function computeU(runner: ModelRunner): Promise<Float32Array[]> {
   const D = runner.shape.dModel;
   // Same key as neuronTopTokens, so the session is shared when both run.
-  const session = await runner.graph("u-matrix", () => buildUGraph(runner.unembedWeights(), D));
+  const session = await runner.graph("u-matrix", (external) => buildUGraph(runner.unembedWeights(), D, external));
   const out: Float32Array[] = [];
   for (let l = 0; l < runner.shape.nLayer; l++) {
-    const w = runner.mlpOutWeight(l);
+    const w = runner.mlpOutRows(l, 0, runner.shape.dMlp);
     const res = await session.run({ w_out: floatTensor(w, [w.length / D, D]) }, ["u_t"]);
     out.push(res.u_t!.data as Float32Array);
   }

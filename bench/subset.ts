@@ -4,7 +4,7 @@
  * scales by neuron count; the slice is a consistent model in its own right (its forward pass is
  * valid), it just is not the original one.
  */
-import type { Affine, Gpt2Layer, Gpt2Weights, ModelConfig, Tensor } from "../worker/index.ts";
+import type { LayerWeights, Linear, ModelConfig, ModelWeights, Tensor } from "../worker/index.ts";
 
 export interface SliceSpec {
   /** Layers to keep, in order (indices into the original model). */
@@ -13,12 +13,14 @@ export interface SliceSpec {
   dMlp: number;
 }
 
-export function sliceModel(config: ModelConfig, weights: Gpt2Weights, spec: SliceSpec): { config: ModelConfig; weights: Gpt2Weights } {
+/** The weights must be GPT-2's [in, out] layout (the bench's synthetic GPT-2 small). */
+export function sliceModel(config: ModelConfig, weights: ModelWeights, spec: SliceSpec): { config: ModelConfig; weights: ModelWeights } {
+  if (weights.layout !== "in-out") throw new RangeError("sliceModel cuts [in, out] weights (GPT-2's layout) only");
   const { dModel: D, dMlp: F } = config;
   const Fs = spec.dMlp;
   if (!Number.isInteger(Fs) || Fs < 1 || Fs > F) throw new RangeError(`slice dMlp ${Fs} is outside 1..${F}`);
   if (spec.layers.length === 0) throw new RangeError("a slice needs at least one layer");
-  const layers = spec.layers.map((l): Gpt2Layer => {
+  const layers = spec.layers.map((l): LayerWeights => {
     const layer = weights.layers[l];
     if (!layer) throw new RangeError(`slice layer ${l} is outside 0..${config.nLayer - 1}`);
     return { ...layer, mlpIn: sliceColumns(layer.mlpIn, D, F, Fs), mlpOut: sliceRows(layer.mlpOut, Fs, D) };
@@ -27,15 +29,15 @@ export function sliceModel(config: ModelConfig, weights: Gpt2Weights, spec: Slic
 }
 
 /** W_in [D, F] -> [D, Fs] (a copy: the columns are strided), bias [F] -> [Fs]. */
-function sliceColumns(a: Affine, D: number, F: number, Fs: number): Affine {
+function sliceColumns(a: Linear, D: number, F: number, Fs: number): Linear {
   const data = new Float32Array(D * Fs);
   for (let d = 0; d < D; d++) data.set(a.weight.data.subarray(d * F, d * F + Fs), d * Fs);
-  return { weight: { data, shape: [D, Fs] }, bias: head(a.bias, Fs) };
+  return a.bias ? { weight: { data, shape: [D, Fs] }, bias: head(a.bias, Fs) } : { weight: { data, shape: [D, Fs] } };
 }
 
 /** W_out [F, D] -> [Fs, D] (a view), bias [D] unchanged. */
-function sliceRows(a: Affine, Fs: number, D: number): Affine {
-  return { weight: { data: a.weight.data.subarray(0, Fs * D), shape: [Fs, D] }, bias: a.bias };
+function sliceRows(a: Linear, Fs: number, D: number): Linear {
+  return { ...a, weight: { data: a.weight.data.subarray(0, Fs * D), shape: [Fs, D] } };
 }
 
 function head(t: Tensor, n: number): Tensor {

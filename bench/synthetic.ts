@@ -8,21 +8,14 @@
  */
 import { mulberry32 } from "../core/index.ts";
 import type { AnalysisCase } from "../worker/analyses/index.ts";
-import type { Affine, Gpt2Weights, ModelConfig, Tensor } from "../worker/index.ts";
+import { parseModelConfig } from "../worker/index.ts";
+import type { ModelConfig, ModelWeights, Norm, Linear, Tensor } from "../worker/index.ts";
 
-export const GPT2_SMALL: ModelConfig = {
-  architecture: "gpt2",
-  nLayer: 12,
-  nHead: 12,
-  dModel: 768,
-  dHead: 64,
-  dMlp: 3072,
-  nPositions: 1024,
-  vocabSize: 50257,
-  layerNormEps: 1e-5,
-  activation: "gelu_new",
-  tiedEmbeddings: true,
-};
+/** GPT-2 small's config.json, read as any checkpoint's is. */
+export const GPT2_SMALL: ModelConfig = parseModelConfig(
+  { model_type: "gpt2", n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5, activation_function: "gelu_new" },
+  "(GPT-2 small)",
+);
 
 const INIT_STD = 0.02;
 
@@ -68,7 +61,7 @@ function normalQuantile(p: number): number {
 }
 
 /** Random weights for `config` (any gpt2 shape; GPT-2 small by default). */
-export function syntheticGpt2Weights(config: ModelConfig = GPT2_SMALL, seed = 2024): Gpt2Weights {
+export function syntheticGpt2Weights(config: ModelConfig = GPT2_SMALL, seed = 2024): ModelWeights {
   const normal = gaussian(seed);
   const { dModel: D, dMlp: F, vocabSize: V, nPositions: P } = config;
   const random = (...shape: number[]): Tensor => {
@@ -77,20 +70,23 @@ export function syntheticGpt2Weights(config: ModelConfig = GPT2_SMALL, seed = 20
     return { data, shape };
   };
   const filled = (value: number, n: number): Tensor => ({ data: new Float32Array(n).fill(value), shape: [n] });
-  const norm = (): Affine => ({ weight: filled(1, D), bias: filled(0, D) });
-  const linear = (nIn: number, nOut: number): Affine => ({ weight: random(nIn, nOut), bias: filled(0, nOut) });
+  const norm = (): Norm => ({ weight: filled(1, D), bias: filled(0, D) });
+  const linear = (nIn: number, nOut: number): Linear => ({ weight: random(nIn, nOut), bias: filled(0, nOut) });
+  const embed = random(V, D);
   return {
-    wte: random(V, D),
-    wpe: random(P, D),
+    layout: "in-out",
+    embed,
+    positions: random(P, D),
     layers: Array.from({ length: config.nLayer }, () => ({
-      ln1: norm(),
-      attnQkv: linear(D, 3 * D),
-      attnOut: linear(D, D),
-      ln2: norm(),
+      attnNorm: norm(),
+      qkv: { fused: linear(D, 3 * D), order: "blocks" as const },
+      out: linear(D, D),
+      mlpNorm: norm(),
       mlpIn: linear(D, F),
       mlpOut: linear(F, D),
     })),
-    lnF: norm(),
+    finalNorm: norm(),
+    unembed: embed,
   };
 }
 

@@ -54,7 +54,7 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
     progress?.clear();
     io.stderr.write(`${message}\n`);
   };
-  const runner = new ModelRunner(model, ckpt.config, ckpt.weights, { provider: o.provider, intraOpThreads: o.intraOpThreads, onNotice: notice });
+  const runner = new ModelRunner(model, ckpt.config, ckpt.weights, { provider: o.provider, intraOpThreads: o.intraOpThreads, onNotice: notice, digest: ckpt.digest });
   let cell: CellRankings;
   try {
     cell = await analyzeCell(runner, ckpt.tokenizer, { model, op: o.op, digits: o.digits, template: o.template }, cases, {

@@ -17,7 +17,7 @@ export async function withTopTokens(r: Rankings, models: readonly ModelRef[], th
     const cells = r.cells.filter((c) => c.model === m.id && (c.neurons || c.attribution));
     if (cells.length === 0) continue;
     const ck = await loadCheckpoint(m.path);
-    await using runner = new ModelRunner(m.id, ck.config, ck.weights, { intraOpThreads: threads });
+    await using runner = new ModelRunner(m.id, ck.config, ck.weights, { intraOpThreads: threads, digest: ck.digest });
     for (const c of cells) await addTopTokens(runner, ck.tokenizer, c, 10);
   }
   return r;

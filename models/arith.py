@@ -196,3 +196,62 @@ def read_safetensors(path: Path) -> dict[str, tuple[list[int], bytes]]:
         start, end = info["data_offsets"]
         out[name] = (info["shape"], data[base + start : base + end])
     return out
+
+
+# Hugging Face checkpoints of the other families (made by scripts/random-checkpoint.ts): any of
+# the float dtypes, one model.safetensors or shards listed by model.safetensors.index.json.
+DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2}
+INDEX_FILE = "model.safetensors.index.json"
+
+
+def read_safetensors_any(path: Path) -> dict[str, tuple[str, list[int], bytes]]:
+    """name -> (dtype, shape, raw little-endian bytes), for F32, F16 and BF16 tensors."""
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape = info["dtype"], info["shape"]
+        if dtype not in DTYPE_BYTES:
+            raise ValueError(f"{path}: tensor {name} has dtype {dtype}; expected one of {sorted(DTYPE_BYTES)}")
+        start, end = info["data_offsets"]
+        count = 1
+        for d in shape:
+            count *= d
+        if end - start != count * DTYPE_BYTES[dtype] or base + end > len(data):
+            raise ValueError(f"{path}: tensor {name}'s offsets do not match its shape {shape} and dtype {dtype}")
+        out[name] = (dtype, shape, data[base + start : base + end])
+    return out
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    """model.safetensors, or the shards the index names, in order."""
+    index = model_dir / INDEX_FILE
+    if not index.exists():
+        return [model_dir / "model.safetensors"]
+    weight_map = json.loads(index.read_text())["weight_map"]
+    return [model_dir / f for f in sorted(set(weight_map.values()))]
+
+
+def read_checkpoint(model_dir: Path) -> dict[str, tuple[str, list[int], bytes]]:
+    """Every tensor of the checkpoint. With an index, each tensor must sit in the shard it names,
+    no shard may hold a tensor the index leaves out, and total_size must be the tensors' bytes."""
+    index_path = model_dir / INDEX_FILE
+    tensors: dict[str, tuple[str, list[int], bytes]] = {}
+    where: dict[str, str] = {}
+    for path in weight_files(model_dir):
+        for name, value in read_safetensors_any(path).items():
+            if name in tensors:
+                raise ValueError(f"{model_dir}: tensor {name} is in both {where[name]} and {path.name}")
+            tensors[name], where[name] = value, path.name
+    if index_path.exists():
+        index = json.loads(index_path.read_text())
+        if index["weight_map"] != where:
+            raise ValueError(f"{index_path}: weight_map does not match the tensors the shards hold")
+        total = sum(len(raw) for _, _, raw in tensors.values())
+        if index["metadata"]["total_size"] != total:
+            raise ValueError(f"{index_path}: total_size {index['metadata']['total_size']} but the tensors hold {total} bytes")
+    return tensors

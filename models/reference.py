@@ -4,6 +4,9 @@
     /usr/bin/python3 models/reference.py                 # write test/fixtures/golden/<model>.json
     /usr/bin/python3 models/reference.py --out DIR       # ... somewhere else (byte-identical)
     /usr/bin/python3 models/reference.py --cards         # fill the accuracy tables of the model cards
+    /usr/bin/python3 models/reference.py --families M    # fixtures of random Llama/Mistral/Qwen/NeoX/GPT-J checkpoints
+                                                         # (npm run golden:regen runs it via scripts/golden-families.ts)
+    /usr/bin/python3 models/reference.py --mutants DIR   # show the families' self-check catching misread layouts
 
 It shares nothing with the TypeScript engine. It reads the zoo checkpoints from their files,
 computes in float64, ablates a head by zeroing its rows of the attention output projection (a new
@@ -69,6 +72,19 @@ class Model:
         self.eps = self.config["layer_norm_epsilon"]
         self.digest = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
         self.table = arith.load_vocab(model_dir)
+
+    # What golden_cell uses of a model; decoders.Decoder has the same for the other families.
+    def forward(self, ids: torch.Tensor, **kwargs) -> dict[str, torch.Tensor]:
+        return forward(self, ids, **kwargs)
+
+    def project(self, u: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """logits(u) = W_U (g * (u - mean(u)) / s), final-norm bias dropped; u [..., D], scale broadcast."""
+        centred = u - u.mean(-1, keepdim=True)
+        return (self.w["ln_f.weight"] * centred / scale) @ self.w["wte.weight"].T
+
+    def w_out(self, l: int) -> torch.Tensor:
+        """[F, D]: row k is what neuron k writes per unit of coefficient (GPT-2's Conv1D stores it so)."""
+        return self.w[f"h.{l}.mlp.c_proj.weight"]
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
@@ -139,7 +155,7 @@ def run_cases(model: Model, cases: list[arith.Case], **kwargs) -> dict[str, torc
     parts, order = [], []
     for _, idx in sorted(by_len.items()):
         ids = torch.tensor([cases[i].prefix_ids for i in idx])
-        parts.append(forward(model, ids, neuron_keep=None if keep is None else keep[idx], **kwargs))
+        parts.append(model.forward(ids, neuron_keep=None if keep is None else keep[idx], **kwargs))
         order += idx
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
@@ -163,14 +179,8 @@ def correctness(model: Model, cases: list[arith.Case], **kwargs) -> tuple[torch.
     return correct, prob, res
 
 
-def project(model: Model, u: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """logits(u) = W_U (g * (u - mean(u)) / s), final-norm bias dropped; u [..., D], scale broadcast."""
-    centred = u - u.mean(-1, keepdim=True)
-    return (model.w["ln_f.weight"] * centred / scale) @ model.w["wte.weight"].T
-
-
 def log_prob(model: Model, u: torch.Tensor, scale: torch.Tensor, w: int) -> torch.Tensor:
-    return project(model, u, scale).log_softmax(-1)[..., w]
+    return model.project(u, scale).log_softmax(-1)[..., w]
 
 
 def neuron_importance(model: Model, res: dict, i: int, scale: torch.Tensor, w: int) -> torch.Tensor:
@@ -178,7 +188,7 @@ def neuron_importance(model: Model, res: dict, i: int, scale: torch.Tensor, w: i
     rows = []
     for l in range(model.L):
         r = res["resid_mid"][i, l]  # [D]
-        w_out = model.w[f"h.{l}.mlp.c_proj.weight"]  # [F, D]
+        w_out = model.w_out(l)  # [F, D]
         subvalues = res["mlp_post"][i, l][:, None] * w_out  # [F, D]
         base = log_prob(model, r, scale, w)
         rows.append(log_prob(model, r[None, :] + subvalues, scale, w) - base)
@@ -284,9 +294,12 @@ def r6(x: float) -> float:
     return round(float(x), 6) + 0.0
 
 
-def golden_cell(model: Model, op: str) -> dict:
-    pair_list = arith.pairs(op, GOLDEN_DIGITS)
-    cases = arith.cases(pair_list, GOLDEN_TEMPLATE, model.table)
+def golden_cell(model: Model, op: str, cases: list[arith.Case] | None = None, template: int = GOLDEN_TEMPLATE,
+                fallbacks: list[bool] | None = None) -> dict:
+    """One cell's fixture. Zoo models tokenize the cell's 1D pairs here; other checkpoints pass the
+    cases (and each case's boundaryFallback) the engine's tokenizer made (reference_families.py)."""
+    if cases is None:
+        cases = arith.cases(arith.pairs(op, GOLDEN_DIGITS), template, model.table)
     correct, prob, orig = correctness(model, cases)
     base_acc = correct.double().mean().item()
     logits = orig["logits"]
@@ -322,13 +335,14 @@ def golden_cell(model: Model, op: str) -> dict:
     return {
         "op": op,
         "digits": GOLDEN_DIGITS,
-        "template": GOLDEN_TEMPLATE,
+        "template": template,
         "target": "predicted",
         "cases": [
             {"id": i, "a": c.pair.a, "b": c.pair.b, "prompt": c.prompt, "answer": c.answer, "answerIndex": c.index,
              "prefixIds": list(c.prefix_ids), "target": c.target, "top1": int(predicted[i]),
              "correct": bool(correct[i]), "probCorrect": r6(prob[i]),
-             "margin": r6(best2[i, 0] - best2[i, 1]), "finalScale": r6(orig["final_scale"][i])}
+             "margin": r6(best2[i, 0] - best2[i, 1]), "finalScale": r6(orig["final_scale"][i]),
+             **({} if fallbacks is None else {"boundaryFallback": fallbacks[i]})}
             for i, c in enumerate(cases)
         ],
         "baselineAccuracy": base_acc,
@@ -390,7 +404,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "test" / "fixtures" / "golden")
     parser.add_argument("--zoo", type=Path, default=HERE, help="directory holding the model directories")
     parser.add_argument("--cards", action="store_true", help="measure accuracy into each model_card.json instead")
+    parser.add_argument("--families", type=Path, metavar="MANIFEST",
+                        help="write the family fixtures MANIFEST lists instead (scripts/golden-families.ts writes it)")
+    parser.add_argument("--mutants", type=Path, nargs="+", metavar="DIR",
+                        help="show that the families' self-check catches misread layouts in these checkpoints (JSON lines)")
     args = parser.parse_args()
+    if args.families is not None or args.mutants is not None:
+        import reference_families  # noqa: PLC0415 (only these modes read the other families)
+
+        if args.mutants is not None:
+            reference_families.print_mutants(args.mutants)
+        else:
+            reference_families.run_manifest(args.families)
+        return
     for name in args.models:
         model = Model(args.zoo / name)
         if args.cards:

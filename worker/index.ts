@@ -29,7 +29,8 @@ export {
   digestModels,
   loadCheckpoint,
   readModelHeads,
-  loadGpt2Weights,
+  loadWeights,
+  openWeightFiles,
   loadTokenizer,
   openSafetensors,
   parseModelConfig,
@@ -37,12 +38,17 @@ export {
 } from "./model/index.ts";
 export type {
   Activation,
-  Affine,
   Architecture,
+  NormKind,
+  RopeScaling,
+  Rotary,
+  TorchDtype,
   Checkpoint,
-  Gpt2Layer,
-  Gpt2Weights,
+  LayerWeights,
+  Linear,
   ModelConfig,
+  ModelWeights,
+  Norm,
   ModelErrorCode,
   ModelTokenizer,
   SafetensorsFile,
@@ -50,8 +56,8 @@ export type {
   TensorInfo,
 } from "./model/index.ts";
 
-export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildGpt2Graph } from "./onnx/index.ts";
-export type { ForwardRequest, ForwardResult, GraphOutput, ModelShape, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
+export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildModelGraph, defaultWeightCacheDir } from "./onnx/index.ts";
+export type { ForwardRequest, ForwardResult, GraphOutput, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
 } from "./analyses/index.ts";

@@ -1,70 +1,18 @@
 /**
  * Writes small safetensors files and GPT-2 checkpoint directories for tests, in the layout
  * models/arith.py and models/train.py write (sorted names, packed offsets, 8-byte aligned data,
- * char-level BPE tokenizer.json). Weights are deterministic (mulberry32), not trained.
+ * char-level BPE tokenizer.json). Weights are deterministic (mulberry32), not trained. The
+ * encoding and the character tokenizer are scripts/random-checkpoint.ts's, which writes
+ * checkpoints of every other family.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mulberry32 } from "../../core/index.ts";
+import { charTokenizerConfig, charTokenizerJson, encodeSafetensors, VOCAB_CHARS } from "../../scripts/random-checkpoint.ts";
+import type { TensorSpec } from "../../scripts/random-checkpoint.ts";
 
-/** F32 from numbers; any dtype from raw little-endian bytes. */
-export type TensorSpec = { dtype?: "F32"; shape: number[]; data: Float32Array } | { dtype: string; shape: number[]; bytes: Uint8Array };
-
-/** Encodes a safetensors file. `header` entries override or add raw header fields (for corrupt files). */
-export function encodeSafetensors(tensors: Record<string, TensorSpec>, header: Record<string, unknown> = {}): Buffer {
-  const entries: Record<string, unknown> = {};
-  const blobs: Uint8Array[] = [];
-  let offset = 0;
-  for (const name of Object.keys(tensors).sort()) {
-    const spec = tensors[name]!;
-    const bytes = "data" in spec ? new Uint8Array(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength) : spec.bytes;
-    entries[name] = { dtype: spec.dtype ?? "F32", shape: spec.shape, data_offsets: [offset, offset + bytes.length] };
-    blobs.push(bytes);
-    offset += bytes.length;
-  }
-  let json = JSON.stringify({ ...entries, __metadata__: { format: "pt" }, ...header });
-  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // keep the data 8-byte aligned, as arith.py does
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([length, Buffer.from(json), ...blobs]);
-}
-
-/** Little-endian u16 values as bytes (for F16 / BF16 tensors). */
-export function u16Bytes(values: number[]): Uint8Array {
-  const out = Buffer.alloc(values.length * 2);
-  values.forEach((v, i) => out.writeUInt16LE(v, i * 2));
-  return out;
-}
-
-export const END_TOKEN = "<|endoftext|>";
-export const VOCAB_CHARS = " 0123456789+-*/=?:AQTWabcdefghijklmnopqrstuvwxyz";
-
-/** models/arith.py tokenizer_json(): id 0 the end token, then one id per character. */
-export function charTokenizerJson(): Record<string, unknown> {
-  const vocab: Record<string, number> = { [END_TOKEN]: 0 };
-  [...VOCAB_CHARS].forEach((ch, i) => (vocab[ch] = i + 1));
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [{ id: 0, content: END_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: { type: "Fuse" },
-    model: {
-      type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, vocab, merges: [],
-    },
-  };
-}
-
-export function charTokenizerConfig(nPositions: number): Record<string, unknown> {
-  return {
-    tokenizer_class: "PreTrainedTokenizerFast", bos_token: END_TOKEN, eos_token: END_TOKEN, unk_token: null,
-    add_bos_token: false, add_eos_token: false, model_max_length: nPositions, clean_up_tokenization_spaces: false,
-  };
-}
+export { encodeSafetensors, u16Bytes, charTokenizerConfig, charTokenizerJson, END_TOKEN, VOCAB_CHARS } from "../../scripts/random-checkpoint.ts";
+export type { TensorSpec } from "../../scripts/random-checkpoint.ts";
 
 export interface Gpt2CheckpointOptions {
   nLayer?: number; // default 2

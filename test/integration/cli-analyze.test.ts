@@ -26,7 +26,7 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), "cna-cli-"));
   model = join(root, "tiny");
   writeGpt2Checkpoint(model, { nLayer: L, nHead: H });
-  writeGpt2Checkpoint(join(root, "llama"), { config: { model_type: "llama" } });
+  writeGpt2Checkpoint(join(root, "bert"), { config: { model_type: "bert" } });
   writeFileSync(join(root, "bad-pairs.json"), JSON.stringify([[6, 3], [7, 2]]));
   writeFileSync(join(root, "good-pairs.json"), JSON.stringify([[6, 3], { a: 8, b: 4 }, [0, 7]]));
   writeFileSync(join(root, "2d-pairs.json"), JSON.stringify([[3, 4], [12, 3]]));
@@ -137,7 +137,7 @@ describe("cna analyze rejects bad input", () => {
     ["--top 0", () => base({ top: "0" }), 2, /--top must be an integer greater than 0 \(got "0"\)/],
     ["an unknown flag", () => base({}, "--bogus"), 2, /unknown flag --bogus/],
     ["a missing model directory", () => base({ model: join(root, "nope") }), 1, /^cna: MODEL_NOT_FOUND: model directory .*nope does not exist/m],
-    ["a llama checkpoint", () => base({ model: join(root, "llama") }), 1, /^cna: UNSUPPORTED_ARCHITECTURE: unsupported architecture "llama"/m],
+    ["a bert checkpoint", () => base({ model: join(root, "bert") }), 1, /^cna: UNSUPPORTED_ARCHITECTURE: unsupported architecture "bert"/m],
     ["--top below the largest K of verify", () => base({ top: "5", ks: "10,20" }), 2, /--top 5 is below the largest verification K \(20, from --ks\): verify keeps each case's top 20 CNA neurons/],
     ["a --pairs file with pairs outside --digits", () => base({ pairs: join(root, "2d-pairs.json") }), 1, /^cna: BAD_SPEC: .*2d-pairs\.json: pair 1 \(\[12,3\]\) is outside --digits 1 \(both operands must have 1 digit\)/m],
     ["a --pairs file with a non-exact division", () => base({ op: "/", pairs: join(root, "bad-pairs.json") }), 1, /^cna: BAD_SPEC: .*bad-pairs\.json: pair 1 \(\[7,2\]\) is not an exact division/m],

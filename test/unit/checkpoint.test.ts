@@ -32,17 +32,18 @@ describe("loadCheckpoint", () => {
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.dir).toBe(dir);
     expect(ckpt.config).toMatchObject({ nLayer: 2, nHead: 2, dModel: 8, dHead: 4, dMlp: 32, vocabSize: 49 });
-    const { wte, wpe, layers, lnF, lmHead } = ckpt.weights;
-    expect(wte.shape).toEqual([49, 8]);
-    expect(wte.data).toHaveLength(392);
-    expect(wpe.shape).toEqual([16, 8]);
+    const { layout, embed, positions, layers, finalNorm, unembed } = ckpt.weights;
+    expect(layout).toBe("in-out");
+    expect(embed.shape).toEqual([49, 8]);
+    expect(embed.data).toHaveLength(392);
+    expect(positions!.shape).toEqual([16, 8]);
     expect(layers).toHaveLength(2);
-    expect(layers[1]!.attnQkv.weight.shape).toEqual([8, 24]);
-    expect(layers[1]!.attnOut.weight.shape).toEqual([8, 8]);
-    expect(layers[0]!.mlpIn.bias.shape).toEqual([32]);
+    expect(layers[1]!.qkv).toMatchObject({ order: "blocks", fused: { weight: { shape: [8, 24] }, bias: { shape: [24] } } });
+    expect(layers[1]!.out.weight.shape).toEqual([8, 8]);
+    expect(layers[0]!.mlpIn.bias!.shape).toEqual([32]);
     expect(layers[0]!.mlpOut.weight.shape).toEqual([32, 8]);
-    expect(lnF.weight.shape).toEqual([8]);
-    expect(lmHead).toBeUndefined();
+    expect(finalNorm.weight.shape).toEqual([8]);
+    expect(unembed).toBe(embed); // tied
     // the content digest: every file read, each by its sha256
     const sha = (f: string) => createHash("sha256").update(readFileSync(join(dir, f))).digest("hex");
     const files = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].filter((f) => existsSync(join(dir, f)));
@@ -58,7 +59,8 @@ describe("loadCheckpoint", () => {
       },
     });
     const ckpt = await loadCheckpoint(dir);
-    expect([...ckpt.weights.layers[1]!.attnQkv.bias.data]).toEqual([...expected!]);
+    const qkv = ckpt.weights.layers[1]!.qkv;
+    expect("fused" in qkv && [...qkv.fused.bias!.data]).toEqual([...expected!]);
   });
 
   it("accepts real GPT-2 key names (no prefix), attention buffers, and a tied lm_head", async () => {
@@ -72,18 +74,20 @@ describe("loadCheckpoint", () => {
     });
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.weights.layers).toHaveLength(2);
-    expect(ckpt.weights.lmHead).toBeUndefined();
+    expect(ckpt.weights.unembed).toBe(ckpt.weights.embed);
   });
 
   it("loads F16 weights as float32", async () => {
     const dir = checkpoint({ edit: (t) => (t["transformer.ln_f.bias"] = { dtype: "F16", shape: [8], bytes: u16Bytes([0x3c00, 0xc100, 0x7bff, 1, 0, 0, 0, 0]) }) });
     const ckpt = await loadCheckpoint(dir);
-    expect([...ckpt.weights.lnF.bias.data.slice(0, 4)]).toEqual([1, -2.5, 65504, 2 ** -24]);
+    expect([...ckpt.weights.finalNorm.bias!.data.slice(0, 4)]).toEqual([1, -2.5, 65504, 2 ** -24]);
   });
 
   it("loads lm_head when embeddings are untied, and requires it", async () => {
     const dir = checkpoint({ config: { tie_word_embeddings: false }, edit: (t) => (t["lm_head.weight"] = { shape: [49, 8], data: new Float32Array(392).fill(0.5) }) });
-    expect((await loadCheckpoint(dir)).weights.lmHead?.shape).toEqual([49, 8]);
+    const untied = (await loadCheckpoint(dir)).weights;
+    expect(untied.unembed).not.toBe(untied.embed);
+    expect([untied.unembed.shape, untied.unembed.data[0]]).toEqual([[49, 8], 0.5]);
     const missing = checkpoint({ config: { tie_word_embeddings: false } });
     expect(await rejection(loadCheckpoint(missing))).toMatchObject({ code: "MISSING_TENSOR", tensor: "lm_head.weight" });
   });
@@ -127,10 +131,10 @@ describe("loadCheckpoint", () => {
   });
 
   it("refuses an unsupported architecture naming config.json", async () => {
-    const dir = checkpoint({ config: { model_type: "llama" } });
+    const dir = checkpoint({ config: { model_type: "bert" } });
     const err = await rejection(loadCheckpoint(dir));
     expect(err).toMatchObject({ code: "UNSUPPORTED_ARCHITECTURE", path: join(dir, "config.json") });
-    expect(err.message).toBe(`unsupported architecture "llama" in ${join(dir, "config.json")} (supported: gpt2)`);
+    expect(err.message).toBe(`unsupported architecture "bert" in ${join(dir, "config.json")} (supported: gpt2, llama, mistral, qwen2, qwen3, gpt_neox, gptj)`);
   });
 
   it("refuses a tokenizer with more ids than vocab_size, and corrupt JSON files", async () => {

@@ -8,52 +8,53 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mulberry32 } from "../../core/index.ts";
-import { attribution, ModelRunner, NeuronScorer } from "../../worker/index.ts";
-import type { Gpt2Weights, LayerScores, ModelConfig } from "../../worker/index.ts";
+import { attribution, ModelRunner, NeuronScorer, parseModelConfig } from "../../worker/index.ts";
+import type { LayerScores, ModelConfig, ModelWeights } from "../../worker/index.ts";
 import { resolveImportanceOptions } from "../../worker/analyses/index.ts";
 import type { ImportanceInputs, ImportanceOptions } from "../../worker/analyses/index.ts";
 import { SERIES_LIMITS, SERIES_MAX_T } from "../../worker/analyses/lse-series.ts";
 
 const B = 4;
-const CONFIG: ModelConfig = {
-  architecture: "gpt2", nLayer: 2, nHead: 2, dModel: 16, dHead: 8, dMlp: 24, nPositions: 8, vocabSize: 40,
-  layerNormEps: 1e-5, activation: "gelu_new", tiedEmbeddings: true,
-};
+const CONFIG: ModelConfig = parseModelConfig(
+  { model_type: "gpt2", n_layer: 2, n_head: 2, n_embd: 16, n_inner: 24, n_positions: 8, vocab_size: 40, layer_norm_epsilon: 1e-5 },
+  "(test model)",
+);
 const { nLayer: L, dModel: D, dMlp: F, vocabSize: V } = CONFIG;
 /** float32 exp overflows past log(FLT_MAX). */
 const LOG_FLT_MAX = Math.log(3.4028234663852886e38);
 
-function randomWeights(seed: number): Gpt2Weights {
+function randomWeights(seed: number): ModelWeights {
   const rng = mulberry32(seed);
   const t = (...shape: number[]) => ({ data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.next() - 0.5), shape });
   const affine = (i: number, o: number) => ({ weight: t(i, o), bias: t(o) });
   const norm = () => ({ weight: { data: Float32Array.from({ length: D }, () => 0.5 + rng.next()), shape: [D] }, bias: t(D) });
+  const wte = t(V, D);
   return {
-    wte: t(V, D), wpe: t(CONFIG.nPositions, D),
-    layers: Array.from({ length: L }, () => ({ ln1: norm(), attnQkv: affine(D, 3 * D), attnOut: affine(D, D), ln2: norm(), mlpIn: affine(D, F), mlpOut: affine(F, D) })),
-    lnF: norm(),
+    layout: "in-out", embed: wte, positions: t(CONFIG.nPositions, D), unembed: wte,
+    layers: Array.from({ length: L }, () => ({ attnNorm: norm(), qkv: { fused: affine(D, 3 * D), order: "blocks" as const }, out: affine(D, D), mlpNorm: norm(), mlpIn: affine(D, F), mlpOut: affine(F, D) })),
+    finalNorm: norm(),
   };
 }
 
 /** log_softmax(W_U (g * c(u) / s))[w] in float64. */
-function logProb64(w: Gpt2Weights, u: ArrayLike<number>, s: number, target: number): number {
+function logProb64(w: ModelWeights, u: ArrayLike<number>, s: number, target: number): number {
   const mean = Array.from(u).reduce((a, b) => a + b, 0) / D;
   const logits = new Float64Array(V);
-  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) logits[v]! += w.wte.data[v * D + d]! * w.lnF.weight.data[d]! * (u[d]! - mean) / s;
+  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) logits[v]! += w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (u[d]! - mean) / s;
   const max = Math.max(...logits);
   return logits[target]! - max - Math.log(logits.reduce((a, z) => a + Math.exp(z - max), 0));
 }
 
 /** U[k, :] = W_U (g * c(W_out[k])) in float64, and its half-range h_k. */
-function uRow(w: Gpt2Weights, layer: number, k: number): { u: Float64Array; h: number } {
+function uRow(w: ModelWeights, layer: number, k: number): { u: Float64Array; h: number } {
   const row = w.layers[layer]!.mlpOut.weight.data.subarray(k * D, (k + 1) * D);
   const mean = row.reduce((a, b) => a + b, 0) / D;
   const u = new Float64Array(V);
-  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) u[v]! += w.wte.data[v * D + d]! * w.lnF.weight.data[d]! * (row[d]! - mean);
+  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) u[v]! += w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (row[d]! - mean);
   return { u, h: (Math.max(...u) - Math.min(...u)) / 2 };
 }
 
-function reference(w: Gpt2Weights, inp: ImportanceInputs): Float64Array {
+function reference(w: ModelWeights, inp: ImportanceInputs): Float64Array {
   const out = new Float64Array(B * L * F);
   for (let b = 0; b < B; b++) {
     for (let l = 0; l < L; l++) {
@@ -70,7 +71,7 @@ function reference(w: Gpt2Weights, inp: ImportanceInputs): Float64Array {
 }
 
 /** Activations whose t = (m / s) h_k take the given values (cycled over case, layer and neuron). */
-function inputsWithT(w: Gpt2Weights, ts: readonly number[], seed: number): ImportanceInputs {
+function inputsWithT(w: ModelWeights, ts: readonly number[], seed: number): ImportanceInputs {
   const rng = mulberry32(seed);
   const scale = Float32Array.from({ length: B }, () => 0.5 + 1.5 * rng.next());
   const mlpPost = new Float32Array(B * L * F);

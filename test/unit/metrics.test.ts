@@ -195,7 +195,7 @@ describe("ModelRunner onRun", () => {
     await runner.forward({ sequences: [[1, 2, 3], [4, 5]], outputs: ["logits"] });
     const D = runner.shape.dModel;
     await new NeuronScorer(runner).logProb(new Float32Array(3 * D).fill(0.1), new Float32Array(3).fill(1), [1, 2, 3]);
-    expect(runs).toEqual([["gpt2|0|logits", 2, "cpu"], ["logprob", 3, "cpu"]]);
+    expect(runs).toEqual([["forward|0|logits", 2, "cpu"], ["logprob", 3, "cpu"]]);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Small pieces every analysis uses: the case shape it needs, batching, and reading a logits row.
  */
-import type { ModelShape } from "../onnx/runner.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { EngineInputError } from "../onnx/errors.ts";
 import type { HeadRef } from "../../core/index.ts";
 
@@ -47,13 +47,13 @@ export function row(data: Float32Array, b: number, width: number): Float32Array 
   return data.subarray(b * width, (b + 1) * width);
 }
 
-export function checkHead(shape: ModelShape, layer: number, head: number): void {
+export function checkHead(shape: ModelConfig, layer: number, head: number): void {
   if (!Number.isInteger(layer) || layer < 0 || layer >= shape.nLayer || !Number.isInteger(head) || head < 0 || head >= shape.nHead) {
     throw new EngineInputError("head", `head ${layer}.${head} does not exist: the model has layers 0..${shape.nLayer - 1} and heads 0..${shape.nHead - 1}`);
   }
 }
 
-export function checkCases(cases: readonly AnalysisCase[], shape: ModelShape): void {
+export function checkCases(cases: readonly AnalysisCase[], shape: ModelConfig): void {
   if (cases.length === 0) throw new EngineInputError("cases", "no cases to analyse");
   for (const c of cases) {
     if (!Number.isInteger(c.target) || c.target < 0 || c.target >= shape.vocabSize) {
@@ -62,11 +62,14 @@ export function checkCases(cases: readonly AnalysisCase[], shape: ModelShape): v
     if (c.prefixIds.length > shape.nPositions) {
       throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than n_positions = ${shape.nPositions}`);
     }
+    if (shape.slidingWindow !== null && c.prefixIds.length > shape.slidingWindow) {
+      throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than sliding_window = ${shape.slidingWindow}`);
+    }
   }
 }
 
 /** A [B, L, H] head mask of ones with one head per row set to zero (null keeps every head). */
-export function headMask(shape: ModelShape, ablated: ReadonlyArray<HeadRef | null>): Float32Array {
+export function headMask(shape: ModelConfig, ablated: ReadonlyArray<HeadRef | null>): Float32Array {
   const { nLayer: L, nHead: H } = shape;
   const mask = new Float32Array(ablated.length * L * H).fill(1);
   ablated.forEach((a, b) => {
@@ -75,7 +78,7 @@ export function headMask(shape: ModelShape, ablated: ReadonlyArray<HeadRef | nul
   return mask;
 }
 
-export function checkNeuron(shape: ModelShape, layer: number, neuron: number): void {
+export function checkNeuron(shape: ModelConfig, layer: number, neuron: number): void {
   if (!Number.isInteger(layer) || layer < 0 || layer >= shape.nLayer || !Number.isInteger(neuron) || neuron < 0 || neuron >= shape.dMlp) {
     throw new EngineInputError("neuron", `neuron ${layer}_${neuron} does not exist: the model has layers 0..${shape.nLayer - 1} and neurons 0..${shape.dMlp - 1}`);
   }

@@ -15,7 +15,8 @@
  * attention makes that read see exactly the case's tokens.
  */
 import type { HeadAblationPartial } from "../../core/index.ts";
-import type { ModelRunner, ModelShape, ReadoutResult } from "../onnx/runner.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { ModelRunner, ReadoutResult } from "../onnx/runner.ts";
 import { argmax, checkCases, headMask, row, softmaxAt } from "./common.ts";
 import type { AnalysisCase, Progress } from "./common.ts";
 import type { HeadRef } from "../../core/index.ts";
@@ -105,7 +106,7 @@ class CaseResults {
     this.correct[at] = top1 === this.cases[order]!.target ? 1 : 0;
   }
 
-  partial(shape: ModelShape): HeadAblationPartial {
+  partial(shape: ModelConfig): HeadAblationPartial {
     const p: HeadAblationPartial = {
       kind: "head-ablation", dims: { nLayer: shape.nLayer, nHead: shape.nHead, dMlp: shape.dMlp }, cases: this.cases.length,
       baselineCorrect: 0, baselineProbSum: 0, correct: new Array<number>(this.slots).fill(0), probSum: new Array<number>(this.slots).fill(0),

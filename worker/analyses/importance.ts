@@ -147,7 +147,7 @@ export class NeuronScorer {
   async logProb(vectors: Float32Array, scale: Float32Array, target: readonly number[]): Promise<Float32Array> {
     const D = this.runner.shape.dModel;
     const n = target.length;
-    const session = await this.runner.graph("logprob", () => buildLogProbGraph(this.runner.unembedWeights(), D));
+    const session = await this.runner.graph("logprob", (external) => buildLogProbGraph(this.runner.unembedWeights(), D, external));
     const res = await this.runner.runGraph("logprob", session, n, { vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(target, [n]) }, ["logp"]);
     return res.logp!.data as Float32Array;
   }
@@ -155,8 +155,8 @@ export class NeuronScorer {
   /** Scaled U rows k0..k0+rows of `layer`, computed now (not cached). */
   static async computeU(runner: ModelRunner, layer: number, k0: number, rows: number): Promise<UBlock> {
     const D = runner.shape.dModel;
-    const session = await runner.graph("u-scaled", () => buildScaledUGraph(runner.unembedWeights(), D));
-    const wOut = runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + rows) * D);
+    const session = await runner.graph("u-scaled", (external) => buildScaledUGraph(runner.unembedWeights(), D, external));
+    const wOut = runner.mlpOutRows(layer, k0, rows);
     const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_t", "h"]);
     return { k0, rows, x: res.x_t!.data as Float32Array, h: res.h!.data as Float32Array };
   }
@@ -164,7 +164,7 @@ export class NeuronScorer {
   private async scoreLayer(inp: ImportanceInputs, layer: number, out: Float32Array): Promise<void> {
     const { nLayer: L, dModel: D, vocabSize: V } = this.runner.shape;
     const B = inp.batch;
-    const session = await this.runner.graph("frozen-softmax", () => buildSoftmaxGraph(this.runner.unembedWeights(), D));
+    const session = await this.runner.graph("frozen-softmax", (external) => buildSoftmaxGraph(this.runner.unembedWeights(), D, external));
     const soft = await this.runner.runGraph("frozen-softmax", session, B, {
       resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]), scale: floatTensor(inp.scale, [B]), target: int64Tensor(inp.target, [B]),
     }, ["z", "p_t", "base"]);
@@ -290,7 +290,7 @@ export class NeuronScorer {
     const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = this.runner.shape;
     const B = inp.batch;
     const chunk = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (B * V * 4))));
-    const session = await this.runner.graph("importance-naive", () => buildNaiveImportanceGraph(this.runner.unembedWeights(), D));
+    const session = await this.runner.graph("importance-naive", (external) => buildNaiveImportanceGraph(this.runner.unembedWeights(), D, external));
     const resid = floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]);
     const scale = floatTensor(inp.scale, [B]);
     const target = int64Tensor(inp.target, [B]);
@@ -298,7 +298,7 @@ export class NeuronScorer {
       const fc = Math.min(chunk, F - k0);
       const coef = new Float32Array(B * fc);
       for (let b = 0; b < B; b++) coef.set(inp.mlpPost.subarray((b * L + layer) * F + k0, (b * L + layer) * F + k0 + fc), b * fc);
-      const feeds: Feeds = { resid, scale, coef: floatTensor(coef, [B, fc]), target, w_out: floatTensor(this.runner.mlpOutWeight(layer).subarray(k0 * D, (k0 + fc) * D), [fc, D]) };
+      const feeds: Feeds = { resid, scale, coef: floatTensor(coef, [B, fc]), target, w_out: floatTensor(this.runner.mlpOutRows(layer, k0, fc), [fc, D]) };
       const imp = (await this.runner.runGraph("importance-naive", session, B, feeds, ["imp"])).imp!.data as Float32Array;
       for (let b = 0; b < B; b++) out.set(imp.subarray(b * fc, (b + 1) * fc), (b * L + layer) * F + k0);
     }

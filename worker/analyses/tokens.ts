@@ -19,8 +19,8 @@ export async function neuronTopTokens(
   const { dModel: D, vocabSize: V } = runner.shape;
   for (const n of neurons) checkNeuron(runner.shape, n.layer, n.neuron);
   const rows = new Float32Array(neurons.length * D);
-  neurons.forEach((n, i) => rows.set(runner.mlpOutWeight(n.layer).subarray(n.neuron * D, (n.neuron + 1) * D), i * D));
-  const session = await runner.graph("u-matrix", () => buildUGraph(runner.unembedWeights(), D));
+  neurons.forEach((n, i) => rows.set(runner.mlpOutRows(n.layer, n.neuron, 1), i * D));
+  const session = await runner.graph("u-matrix", (external) => buildUGraph(runner.unembedWeights(), D, external));
   const u = (await runner.runGraph("u-matrix", session, neurons.length, { w_out: floatTensor(rows, [neurons.length, D]) }, ["u_t"])).u_t!.data as Float32Array;
   return neurons.map((_, i) => topIndices(u.subarray(i * V, (i + 1) * V), Math.min(count, V)).map((id) => tokenizer.decode([id])));
 }

@@ -1,6 +1,6 @@
 /**
- * A Hugging Face-layout checkpoint directory: config.json, model.safetensors, tokenizer.json
- * (+ tokenizer_config.json). Loaded and cross-checked in one place so a worker either holds a
+ * A Hugging Face-layout checkpoint directory: config.json, model.safetensors (or shards with
+ * model.safetensors.index.json), tokenizer.json (+ tokenizer_config.json). Loaded and cross-checked in one place so a worker either holds a
  * consistent model or fails before it takes a shard.
  */
 import { readFile, stat } from "node:fs/promises";
@@ -9,16 +9,16 @@ import { parseModelConfig } from "./config.ts";
 import { digestCheckpoint } from "./digest.ts";
 import type { ModelConfig } from "./config.ts";
 import { BadConfigError, ModelNotFoundError } from "./errors.ts";
-import { loadGpt2Weights } from "./gpt2-weights.ts";
-import type { Gpt2Weights } from "./gpt2-weights.ts";
-import { parseSafetensors } from "./safetensors.ts";
+import { openWeightFiles } from "./weight-files.ts";
+import { loadWeights } from "./weights.ts";
+import type { ModelWeights } from "./weights.ts";
 import { loadTokenizer } from "./tokenizer.ts";
 import type { ModelTokenizer } from "./tokenizer.ts";
 
 export interface Checkpoint {
   dir: string;
   config: ModelConfig;
-  weights: Gpt2Weights;
+  weights: ModelWeights;
   tokenizer: ModelTokenizer;
   /**
    * The content digest of the files read (config, tokenizer, weights; see digest.ts). Shards
@@ -37,9 +37,13 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const configPath = join(dir, "config.json");
   const config = parseModelConfig(parseJson(await readRequired(configPath), configPath), configPath);
 
-  const weightsPath = join(dir, "model.safetensors");
-  const bytes = await readRequired(weightsPath);
-  const weights = loadGpt2Weights(parseSafetensors(bytes, weightsPath), config, weightsPath);
+  const files = openWeightFiles(dir);
+  let weights: ModelWeights;
+  try {
+    weights = loadWeights(files, config);
+  } finally {
+    files.close();
+  }
   const { digest } = await digestCheckpoint(dir);
 
   const tokenizer = loadTokenizer(dir);

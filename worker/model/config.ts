@@ -1,107 +1,83 @@
 /**
- * config.json (Hugging Face layout) → a validated {@link ModelConfig}.
+ * config.json (Hugging Face layout) → a validated {@link ModelConfig}: one normalised description
+ * of every supported family, which the weight loader, the graph builder and the analyses read.
  *
- * Only `gpt2` is built so far (the zoo). Other families the design plans (llama, gptj,
- * gpt_neox) and anything else are refused here, at load, with the supported list — not deep
- * inside the graph builder with a missing tensor.
+ * Each family's keys and their defaults are those of its transformers configuration class
+ * (configuration_gpt2.py, configuration_llama.py, ...): see the FAMILIES table in families.ts.
+ * A model_type outside it is refused here, at load, with the supported list, not deep inside the
+ * graph builder with a missing tensor.
  */
 import { BadConfigError, UnsupportedArchitectureError } from "./errors.ts";
+import { FAMILIES } from "./families.ts";
+import { ConfigFields, SUPPORTED_ARCHITECTURES, TORCH_DTYPES } from "./model-config.ts";
+import type { Architecture, ModelConfig, TorchDtype } from "./model-config.ts";
+import { readRotary } from "./rope-config.ts";
 
-export const SUPPORTED_ARCHITECTURES = ["gpt2"] as const;
-export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
-export type Activation = "gelu_new" | "gelu";
-
-export interface ModelConfig {
-  architecture: Architecture;
-  nLayer: number;
-  nHead: number;
-  /** Residual width, `n_embd`. */
-  dModel: number;
-  /** dModel / nHead. */
-  dHead: number;
-  /** FFN width, `n_inner ?? 4 * n_embd`. */
-  dMlp: number;
-  nPositions: number;
-  vocabSize: number;
-  layerNormEps: number;
-  activation: Activation;
-  /** True when the unembedding is wte (GPT-2's default); false needs an `lm_head.weight`. */
-  tiedEmbeddings: boolean;
-}
-
-/**
- * HF GPT2Config defaults for the fields a config.json may omit. The structural sizes
- * (n_layer, n_head, n_embd, n_positions, vocab_size) have no default here: guessing GPT-2
- * small's values for a file that lacks them would only move the error to the weight shapes.
- */
-const GPT2_DEFAULTS = { layer_norm_epsilon: 1e-5, activation_function: "gelu_new", tie_word_embeddings: true } as const;
-
-/**
- * "gelu_pytorch_tanh" is the same tanh approximation as "gelu_new" under another name
- * (newer exports use it); "gelu" is the exact erf form.
- */
-const ACTIVATIONS: Readonly<Record<string, Activation>> = { gelu_new: "gelu_new", gelu_pytorch_tanh: "gelu_new", gelu: "gelu" };
+export { ConfigFields, SUPPORTED_ARCHITECTURES, TORCH_DTYPES };
+export type { Activation, ModelConfig, NormKind, RopeScaling, Rotary, TorchDtype } from "./model-config.ts";
+export type { Architecture };
 
 /** Validates a parsed config.json; `configPath` is the file, named in every error. */
 export function parseModelConfig(json: unknown, configPath: string): ModelConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new BadConfigError(configPath, "(root)", "config.json must be a JSON object");
   }
-  const raw = json as Record<string, unknown>;
-  const modelType = raw["model_type"];
+  const f = new ConfigFields(json as Record<string, unknown>, configPath);
+  const modelType = f.raw["model_type"];
   if (typeof modelType !== "string") {
     throw new BadConfigError(configPath, "model_type", `field model_type must be a string naming the architecture (got ${JSON.stringify(modelType) ?? "nothing"})`);
   }
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(modelType)) {
     throw new UnsupportedArchitectureError(configPath, modelType, SUPPORTED_ARCHITECTURES);
   }
+  const family = FAMILIES[modelType as Architecture];
+  const k = family.keys;
 
-  const int = (field: string, fallback?: number): number => {
-    const value = raw[field] ?? fallback;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-      throw new BadConfigError(configPath, field, `field ${field} must be a positive integer (got ${JSON.stringify(value) ?? "nothing"})`);
-    }
-    return value;
-  };
-  const nLayer = int("n_layer");
-  const nHead = int("n_head");
-  const dModel = int("n_embd");
-  const dMlp = int("n_inner", 4 * dModel); // null in HF configs means the default too
-  const nPositions = int("n_positions");
-  const vocabSize = int("vocab_size");
-  if (dModel % nHead !== 0) {
-    throw new BadConfigError(configPath, "n_head", `n_embd ${dModel} is not divisible by n_head ${nHead}`);
+  const nLayer = f.int(k.layers);
+  const nHead = f.int(k.heads);
+  const dModel = f.int(k.hidden);
+  const dMlp = f.int(k.mlp, family.defaults.mlp?.(dModel));
+  const nPositions = f.int(k.positions);
+  const vocabSize = f.int("vocab_size");
+  // head_dim, where the family has one, may differ from hidden / heads (Qwen3: 128 by default).
+  const headDimKey = k.headDim !== undefined && f.value(k.headDim, family.defaults.headDim) !== undefined ? k.headDim : undefined;
+  if (headDimKey === undefined && dModel % nHead !== 0) {
+    throw new BadConfigError(configPath, k.heads, `${k.hidden} ${dModel} is not divisible by ${k.heads} ${nHead}`);
   }
-
-  const eps = raw["layer_norm_epsilon"] ?? GPT2_DEFAULTS.layer_norm_epsilon;
-  if (typeof eps !== "number" || !(eps > 0) || !Number.isFinite(eps)) {
-    throw new BadConfigError(configPath, "layer_norm_epsilon", `field layer_norm_epsilon must be a positive number (got ${JSON.stringify(eps)})`);
+  const dHead = headDimKey === undefined ? dModel / nHead : f.int(headDimKey, family.defaults.headDim);
+  // A null num_key_value_heads means the head count; a missing one the class default (Mistral 8,
+  // Qwen 32, Llama the head count).
+  const nKvHead = k.kvHeads === undefined || f.raw[k.kvHeads] === null ? nHead : f.int(k.kvHeads, family.defaults.kvHeads ?? nHead);
+  if (nHead % nKvHead !== 0) {
+    throw new BadConfigError(configPath, k.kvHeads!, `${k.heads} ${nHead} is not a multiple of ${k.kvHeads} ${nKvHead}`);
   }
-  const activationName = raw["activation_function"] ?? GPT2_DEFAULTS.activation_function;
-  const activation = typeof activationName === "string" ? ACTIVATIONS[activationName] : undefined;
-  if (activation === undefined) {
-    throw new BadConfigError(
-      configPath,
-      "activation_function",
-      `field activation_function must be one of ${Object.keys(ACTIVATIONS).join(", ")} (got ${JSON.stringify(activationName)})`,
-    );
-  }
-  const tied = raw["tie_word_embeddings"] ?? GPT2_DEFAULTS.tie_word_embeddings;
-  if (typeof tied !== "boolean") {
-    throw new BadConfigError(configPath, "tie_word_embeddings", `field tie_word_embeddings must be true or false (got ${JSON.stringify(tied)})`);
+  const structure = family.structure(f);
+  const rotary = structure.rotary === null ? null : readRotary(f, structure.rotary, dHead, family.defaults.ropeTheta ?? 10000);
+  const dtype = f.value("torch_dtype", f.value("dtype", null));
+  if (dtype !== null && !(TORCH_DTYPES as readonly unknown[]).includes(dtype)) {
+    throw f.bad(f.raw["torch_dtype"] === undefined ? "dtype" : "torch_dtype", `one of ${TORCH_DTYPES.join(", ")}`, dtype);
   }
 
   return {
-    architecture: "gpt2",
+    architecture: modelType as Architecture,
     nLayer,
     nHead,
+    nKvHead,
     dModel,
-    dHead: dModel / nHead,
+    dHead,
     dMlp,
     nPositions,
     vocabSize,
-    layerNormEps: eps,
-    activation,
-    tiedEmbeddings: tied,
+    norm: structure.norm,
+    normEps: f.positive(k.eps, family.defaults.eps),
+    rotary,
+    mlp: structure.activation === "silu" ? "swiglu" : "gelu",
+    activation: structure.activation,
+    bias: structure.bias,
+    parallel: structure.parallel,
+    qkNorm: structure.qkNorm,
+    tiedEmbeddings: f.bool("tie_word_embeddings", family.defaults.tied),
+    slidingWindow: structure.slidingWindow,
+    dtype: dtype as TorchDtype | null,
   };
 }

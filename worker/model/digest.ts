@@ -8,33 +8,21 @@
  * size and modification time, so planning and loading in one process hash each file once.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ModelDigest } from "../../core/index.ts";
-import { ModelNotFoundError, SafetensorsCorruptError } from "./errors.ts";
+import { ModelNotFoundError } from "./errors.ts";
+import { weightFileNames } from "./weight-files.ts";
 
 /** Read when present: they change what the tokenizer does. */
 const OPTIONAL = ["tokenizer_config.json"];
-const INDEX = "model.safetensors.index.json";
 
 const memo = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
 
 /** The files of a checkpoint the engine reads, relative to `dir`, in a fixed order. */
 export function checkpointFiles(dir: string): string[] {
-  const files = ["config.json", "tokenizer.json", ...OPTIONAL.filter((f) => existsSync(join(dir, f)))];
-  if (existsSync(join(dir, INDEX))) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(readFileSync(join(dir, INDEX), "utf8")) as typeof index;
-    } catch (err) {
-      throw new SafetensorsCorruptError(join(dir, INDEX), `${join(dir, INDEX)} is not valid JSON (${(err as Error).message})`);
-    }
-    const shards = [...new Set(Object.values(index.weight_map ?? {}))].sort();
-    files.push(INDEX, ...shards);
-  } else {
-    files.push("model.safetensors");
-  }
-  return files;
+  const { index, files } = weightFileNames(dir);
+  return ["config.json", "tokenizer.json", ...OPTIONAL.filter((f) => existsSync(join(dir, f))), ...(index === null ? [] : [index]), ...files];
 }
 
 /** sha256 of one file, streamed; remembered while its size and mtime stay the same. */

@@ -1,6 +1,6 @@
 /**
  * worker/model — reads Hugging Face-layout checkpoints (config.json, model.safetensors,
- * tokenizer.json) into validated float32 weights and a tokenizer. Only `gpt2` so far.
+ * tokenizer.json) into validated float32 weights and a tokenizer, for every family in families.ts.
  *
  * @example
  * ```ts
@@ -8,19 +8,22 @@
  *
  * const ckpt = await loadCheckpoint("models/arith-2l-d64"); // throws ModelError (code, path)
  * ckpt.config.nLayer;                        // 2
- * ckpt.weights.layers[0]!.attnQkv.weight;    // { data: Float32Array, shape: [64, 192] }
+ * ckpt.weights.layers[0]!.out.weight;        // { data: Float32Array, shape: [64, 64], source }
  * ckpt.tokenizer.encode("3+5=");             // [5, 12, 7, 16]
- * ckpt.digest;                               // sha256 of model.safetensors
+ * ckpt.digest;                               // sha256 over config, tokenizer and weight files
  * ```
  */
 export { loadCheckpoint, readModelHeads } from "./checkpoint.ts";
 export type { Checkpoint } from "./checkpoint.ts";
 
-export { parseModelConfig, SUPPORTED_ARCHITECTURES } from "./config.ts";
-export type { Activation, Architecture, ModelConfig } from "./config.ts";
+export { parseModelConfig, SUPPORTED_ARCHITECTURES, TORCH_DTYPES } from "./config.ts";
+export type { Activation, Architecture, ModelConfig, NormKind, RopeScaling, Rotary, TorchDtype } from "./config.ts";
 
-export { loadGpt2Weights } from "./gpt2-weights.ts";
-export type { Affine, Gpt2Layer, Gpt2Weights, Tensor } from "./gpt2-weights.ts";
+export { allTensors, loadWeights, weightBytes } from "./weights.ts";
+export type { LayerWeights, Linear, ModelWeights, Norm, QkvWeights, Tensor } from "./weights.ts";
+export { FAMILIES } from "./families.ts";
+export { INDEX_FILE, openWeightFiles, SINGLE_FILE, weightFileNames } from "./weight-files.ts";
+export type { TensorSource, WeightFiles } from "./weight-files.ts";
 
 export { FLOAT_DTYPES, openSafetensors, parseSafetensors } from "./safetensors.ts";
 export type { SafetensorsFile, TensorInfo } from "./safetensors.ts";

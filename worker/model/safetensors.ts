@@ -8,7 +8,7 @@
  * without overlap or holes, and each byte length is product(shape) × dtype size — so a bad file
  * fails at load with the path and tensor named, never later as garbage numbers in an analysis.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { float32FromBf16, float32FromF16, float32FromF32 } from "./dtypes.ts";
 import { MissingTensorError, ModelNotFoundError, SafetensorsCorruptError, SafetensorsTruncatedError, UnknownDtypeError } from "./errors.ts";
 
@@ -23,6 +23,8 @@ const DTYPE_SIZES: Readonly<Record<string, number>> = {
 export const FLOAT_DTYPES = ["F32", "F16", "BF16"] as const;
 /** The reference implementation's limit; a larger value means a corrupt or foreign file. */
 const MAX_HEADER_BYTES = 100_000_000;
+/** Bytes per read() call: readSync takes at most 2 GiB at once, and tensors of real models exceed it. */
+const READ_CHUNK = 2 ** 30;
 
 export interface TensorInfo {
   dtype: string;
@@ -33,8 +35,6 @@ export interface TensorInfo {
 
 export interface SafetensorsFile {
   path: string;
-  /** The whole file, kept so tensors can be viewed without copying and the file hashed. */
-  bytes: Buffer;
   /** Absolute byte offset of the data section (8 + header length). */
   dataStart: number;
   /** Tensor names in file order. */
@@ -44,38 +44,70 @@ export interface SafetensorsFile {
   /** Throws MISSING_TENSOR for a name the file does not hold. */
   info(name: string): TensorInfo;
   /**
-   * The tensor as float32, row-major. F32 data is a view into `bytes` when aligned (do not
-   * write to it); F16 and BF16 are converted into a new array.
+   * The tensor as float32, row-major, in an array of its own (F16 and BF16 widened). A file opened
+   * with openSafetensors is read one tensor at a time, never whole: checkpoints outgrow a Buffer.
    */
   getFloat32(name: string): Float32Array;
+  /** Releases the file (a no-op for bytes already in memory). */
+  close(): void;
 }
 
-/** Reads and validates a safetensors file. */
+/** Where a file's bytes come from: memory, or a file read at offsets. */
+interface ByteSource {
+  length: number;
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+/** Reads and validates a safetensors file's header; tensors are read when asked for. */
 export function openSafetensors(path: string): SafetensorsFile {
-  let bytes: Buffer;
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, "r");
   } catch (err) {
     throw new ModelNotFoundError(path, `cannot read ${path}: ${(err as Error).message}`, err);
   }
-  return parseSafetensors(bytes, path);
+  const source: ByteSource = {
+    length: fstatSync(fd).size,
+    read(offset, length) {
+      // a fresh ArrayBuffer: 4-byte aligned, so F32 data is viewed, not copied again
+      const out = new Uint8Array(length);
+      for (let done = 0; done < length; ) {
+        const n = readSync(fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
+        if (n === 0) throw new SafetensorsTruncatedError(path, `${path}: the file ended at byte ${offset + done} while a tensor was read (it changed while open?)`);
+        done += n;
+      }
+      return out;
+    },
+    close: () => closeSync(fd),
+  };
+  try {
+    return fromSource(source, path);
+  } catch (err) {
+    source.close();
+    throw err;
+  }
 }
 
 /** Validates safetensors bytes already in memory; `path` is only used in error messages. */
 export function parseSafetensors(bytes: Buffer, path: string): SafetensorsFile {
-  if (bytes.length < 8) {
-    throw new SafetensorsTruncatedError(path, `${path}: ${bytes.length} bytes is too short for a safetensors file (the header length alone is 8)`);
+  return fromSource({ length: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length), close: () => {} }, path);
+}
+
+function fromSource(source: ByteSource, path: string): SafetensorsFile {
+  if (source.length < 8) {
+    throw new SafetensorsTruncatedError(path, `${path}: ${source.length} bytes is too short for a safetensors file (the header length alone is 8)`);
   }
-  const headerBytes = bytes.readBigUInt64LE(0);
+  const headerBytes = Buffer.from(source.read(0, 8)).readBigUInt64LE(0);
   if (headerBytes > BigInt(MAX_HEADER_BYTES)) {
     throw new SafetensorsCorruptError(path, `${path}: header length ${headerBytes} is absurd (limit ${MAX_HEADER_BYTES}); not a safetensors file?`);
   }
   const dataStart = 8 + Number(headerBytes);
-  if (dataStart > bytes.length) {
-    throw new SafetensorsTruncatedError(path, `${path}: header length ${headerBytes} runs past the end of the ${bytes.length}-byte file`);
+  if (dataStart > source.length) {
+    throw new SafetensorsTruncatedError(path, `${path}: header length ${headerBytes} runs past the end of the ${source.length}-byte file`);
   }
-  const tensors = parseHeader(bytes.subarray(8, dataStart), path);
-  checkLayout(tensors, bytes.length - dataStart, path);
+  const tensors = parseHeader(Buffer.from(source.read(8, dataStart - 8)), path);
+  checkLayout(tensors, source.length - dataStart, path);
 
   const info = (name: string): TensorInfo => {
     const found = tensors.get(name);
@@ -84,7 +116,6 @@ export function parseSafetensors(bytes: Buffer, path: string): SafetensorsFile {
   };
   return {
     path,
-    bytes,
     dataStart,
     names: [...tensors.keys()],
     metadata: tensors.metadata,
@@ -92,19 +123,13 @@ export function parseSafetensors(bytes: Buffer, path: string): SafetensorsFile {
     info,
     getFloat32(name) {
       const { dtype, shape, dataOffsets } = info(name);
-      const offset = dataStart + dataOffsets[0];
+      if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
+      const bytes = source.read(dataStart + dataOffsets[0], dataOffsets[1] - dataOffsets[0]);
       const count = shape.reduce((a, b) => a * b, 1);
-      switch (dtype) {
-        case "F32":
-          return float32FromF32(bytes, offset, count);
-        case "F16":
-          return float32FromF16(bytes, offset, count);
-        case "BF16":
-          return float32FromBf16(bytes, offset, count);
-        default:
-          throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
-      }
+      if (dtype === "F32") return float32FromF32(bytes, 0, count);
+      return dtype === "F16" ? float32FromF16(bytes, 0, count) : float32FromBf16(bytes, 0, count);
     },
+    close: () => source.close(),
   };
 }
 

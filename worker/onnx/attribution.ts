@@ -21,14 +21,16 @@
  *   baseline: every neuron's r + m_k W_out[k] projected through the unembedding.
  *   Inputs resid [B, D], scale [B], coef [B, Fc], target [B], w_out [Fc, D] -> imp [B, Fc].
  */
+import type { Tensor } from "../model/weights.ts";
 import { GraphBuilder, int, ints } from "./graph.ts";
+import type { ExternalWeights } from "./params.ts";
 import type { Param } from "./pieces.ts";
 
 export interface UnembedWeights {
-  /** [V, D] unembedding (GPT-2: the tied token embedding) */
-  unembed: { data: Float32Array; shape: number[] };
+  /** [V, D] unembedding (GPT-2: the tied token embedding); its bias, if any, is not here (dropped) */
+  unembed: Tensor;
   /** [D] final norm weight g */
-  normWeight: { data: Float32Array; shape: number[] };
+  normWeight: Tensor;
   /** LayerNorm centres vectors before scaling; RMSNorm does not. */
   centre: boolean;
 }
@@ -38,11 +40,13 @@ interface Unembed {
   gain: Param;
 }
 
-function unembedParams(g: GraphBuilder, u: UnembedWeights): Unembed {
-  return {
-    wU: { name: g.weight("w_u", u.unembed.data, u.unembed.shape), shape: u.unembed.shape },
-    gain: { name: g.weight("g_final", u.normWeight.data, u.normWeight.shape), shape: u.normWeight.shape },
+/** The unembedding and norm gain as initializers; pointing into the weight files when `external` says where. */
+function unembedParams(g: GraphBuilder, u: UnembedWeights, external?: ExternalWeights): Unembed {
+  const param = (hint: string, t: Tensor): Param => {
+    const ref = external?.(t);
+    return { name: ref ? g.externalWeight(hint, t.shape, ref) : g.weight(hint, t.data, t.shape), shape: t.shape };
   };
+  return { wU: param("w_u", u.unembed), gain: param("g_final", u.normWeight) };
 }
 
 function centred(g: GraphBuilder, x: string, centre: boolean): string {
@@ -63,17 +67,17 @@ function logSoftmaxAt(g: GraphBuilder, x: string, target: string): string {
   return squeeze(g, g.op("GatherElements", [g.op("LogSoftmax", [x], { axis: int(-1) }), unsqueeze(g, target, 1)], { axis: int(1) }), 1);
 }
 
-export function buildUGraph(u: UnembedWeights, dModel: number): Uint8Array {
+export function buildUGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("u_matrix");
-  const p = unembedParams(g, u);
+  const p = unembedParams(g, u, external);
   const wOut = g.input("w_out", "float32", ["chunk", dModel]);
   g.output("u_t", project(g, wOut, p, u.centre), "float32", ["chunk", u.unembed.shape[0]!]);
   return g.toBytes("cna-sweep");
 }
 
-export function buildScaledUGraph(u: UnembedWeights, dModel: number): Uint8Array {
+export function buildScaledUGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("u_scaled");
-  const p = unembedParams(g, u);
+  const p = unembedParams(g, u, external);
   const uT = project(g, g.input("w_out", "float32", ["chunk", dModel]), p, u.centre); // [Fc, V]
   const hi = g.op("ReduceMax", [uT], { axes: ints([-1]), keepdims: int(1) });
   const lo = g.op("ReduceMin", [uT], { axes: ints([-1]), keepdims: int(1) });
@@ -86,9 +90,9 @@ export function buildScaledUGraph(u: UnembedWeights, dModel: number): Uint8Array
   return g.toBytes("cna-sweep");
 }
 
-export function buildSoftmaxGraph(u: UnembedWeights, dModel: number): Uint8Array {
+export function buildSoftmaxGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("frozen_softmax");
-  const p = unembedParams(g, u);
+  const p = unembedParams(g, u, external);
   const resid = g.input("resid", "float32", ["batch", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["batch"]), 1);
   const target = g.input("target", "int64", ["batch"]);
@@ -126,9 +130,9 @@ export function buildPairGraph(vocab: number): Uint8Array {
   return g.toBytes("cna-sweep");
 }
 
-export function buildNaiveImportanceGraph(u: UnembedWeights, dModel: number): Uint8Array {
+export function buildNaiveImportanceGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("importance_naive");
-  const p = unembedParams(g, u);
+  const p = unembedParams(g, u, external);
   const resid = g.input("resid", "float32", ["batch", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["batch"]), 1);
   const coef = g.input("coef", "float32", ["batch", "chunk"]);
@@ -153,9 +157,9 @@ export function buildNaiveImportanceGraph(u: UnembedWeights, dModel: number): Ui
 }
 
 /** log p(w | u) for N vectors: vec [N, D], scale [N], target [N] int64 -> logp [N]. */
-export function buildLogProbGraph(u: UnembedWeights, dModel: number): Uint8Array {
+export function buildLogProbGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("log_prob");
-  const p = unembedParams(g, u);
+  const p = unembedParams(g, u, external);
   const vec = g.input("vec", "float32", ["n", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["n"]), 1);
   const target = g.input("target", "int64", ["n"]);

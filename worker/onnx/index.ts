@@ -11,12 +11,15 @@
  */
 export { GraphBuilder, OPSET } from "./graph.ts";
 export type { Attr, Dim, ElemType, ExternalRef } from "./graph.ts";
-export { buildGpt2Graph, GRAPH_OUTPUTS } from "./gpt2.ts";
-export type { GraphOutput, Gpt2GraphShape, Gpt2Variant } from "./gpt2.ts";
+export { buildModelGraph, buildReadoutGraph, GRAPH_OUTPUTS } from "./model-graph.ts";
+export type { GraphOutput, GraphVariant, ReadoutVariant } from "./model-graph.ts";
+export { defaultWeightCacheDir } from "./graph-files.ts";
+export { ropeInvFreq } from "./rotary.ts";
+export type { ExternalWeights } from "./params.ts";
 export { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, buildUGraph } from "./attribution.ts";
 export type { UnembedWeights } from "./attribution.ts";
 export { GraphSession, SessionCache, availableProviders, floatTensor, int64Tensor, resolveSessionOptions } from "./session.ts";
 export type { Feeds, Fetches, Provider, ResolvedSessionOptions, SessionOptions } from "./session.ts";
 export { ModelRunner } from "./runner.ts";
-export type { ForwardRequest, ForwardResult, ModelShape, RunnerOptions } from "./runner.ts";
+export type { ForwardRequest, ForwardResult, RunnerOptions } from "./runner.ts";
 export { EngineInputError, NonFiniteError } from "./errors.ts";

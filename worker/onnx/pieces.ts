@@ -5,6 +5,7 @@
  * Vocabulary (TransformerLens): `resid_pre` enters a layer, `resid_mid` is after attention,
  * `mlp_post` are the FFN coefficients m, `z` is the per-head attention value mix before W_O.
  */
+import type { NormKind } from "../model/config.ts";
 import { float, int, ints, type GraphBuilder } from "./graph.ts";
 
 /** A float32 parameter already added to the graph, with its shape. */
@@ -18,8 +19,54 @@ export function linear(g: GraphBuilder, x: string, weight: Param, bias?: Param):
   return bias ? g.op("Add", [y, bias.name]) : y;
 }
 
+/**
+ * A projection as the checkpoint stores it: `transposed` weights are [out, in] (nn.Linear), applied
+ * as x W^T by Gemm on [rows, in], so the initializer is used as stored (no transposed copy is
+ * folded into every session); others are [in, out] (GPT-2's Conv1D), x W by MatMul.
+ */
+export interface Proj {
+  weight: Param;
+  bias?: Param;
+  transposed: boolean;
+}
+
+/** x [..., in] -> [..., out]; `rank` 2 takes x as [rows, in] directly. */
+export function project(g: GraphBuilder, x: string, p: Proj, rank = 3): string {
+  if (!p.transposed) return linear(g, x, p.weight, p.bias);
+  const out = p.weight.shape[0]!;
+  const rest = p.bias ? [p.weight.name, p.bias.name] : [p.weight.name];
+  if (rank === 2) return g.op("Gemm", [x, ...rest], { transB: int(1) });
+  const lead = g.op("Slice", [g.op("Shape", [x]), g.constant("int64", [0]), g.constant("int64", [-1])]);
+  const rows = g.op("Reshape", [x, g.constant("int64", [-1, p.weight.shape[1]!])]);
+  const y = g.op("Gemm", [rows, ...rest], { transB: int(1) });
+  return g.op("Reshape", [y, g.op("Concat", [lead, g.constant("int64", [out])], { axis: int(0) })]);
+}
+
 export function layerNorm(g: GraphBuilder, x: string, weight: Param, bias: Param, eps: number): string {
   return g.op("LayerNormalization", [x, weight.name, bias.name], { axis: int(-1), epsilon: float(eps) }, "ln");
+}
+
+/** RMSNorm over the last axis as transformers computes it: weight * (x * rsqrt(mean(x^2) + eps)). */
+export function rmsNorm(g: GraphBuilder, x: string, weight: Param, eps: number): string {
+  const meanSquare = g.op("ReduceMean", [g.op("Mul", [x, x])], { axes: ints([-1]), keepdims: int(1) });
+  const inverse = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [meanSquare, g.scalar(eps)])])]);
+  return g.op("Mul", [weight.name, g.op("Mul", [x, inverse])], {}, "rms");
+}
+
+/** A norm's parameters: LayerNorm has a bias, RMSNorm none. */
+export interface NormParams {
+  weight: Param;
+  bias?: Param;
+}
+
+export function norm(g: GraphBuilder, x: string, p: NormParams, kind: NormKind, eps: number): string {
+  if (kind === "rmsnorm") return rmsNorm(g, x, p.weight, eps);
+  return layerNorm(g, x, p.weight, p.bias!, eps);
+}
+
+/** SiLU (swish): x * sigmoid(x), SwiGLU's gate activation. */
+export function silu(g: GraphBuilder, x: string): string {
+  return g.op("Mul", [x, g.op("Sigmoid", [x])], {}, "silu");
 }
 
 /**
@@ -173,10 +220,12 @@ export function stackLayers(g: GraphBuilder, parts: string[]): string {
   return expanded.length === 1 ? expanded[0]! : g.op("Concat", expanded, { axis: int(1) });
 }
 
-/** LayerNorm's scale at each row: sqrt(var(x) + eps) over the last axis; x [B, D] -> [B]. */
-export function normScale(g: GraphBuilder, x: string, eps: number): string {
-  const mean = g.op("ReduceMean", [x], { axes: ints([-1]), keepdims: int(1) });
-  const centred = g.op("Sub", [x, mean]);
+/**
+ * The final norm's scale at each row, x [B, D] -> [B]: LayerNorm sqrt(var(x) + eps), RMSNorm
+ * sqrt(mean(x^2) + eps), so that norm(x) = g * c(x) / s (METHOD.md section 3).
+ */
+export function normScale(g: GraphBuilder, x: string, eps: number, kind: NormKind = "layernorm"): string {
+  const centred = kind === "rmsnorm" ? x : g.op("Sub", [x, g.op("ReduceMean", [x], { axes: ints([-1]), keepdims: int(1) })]);
   const variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], { axes: ints([-1]), keepdims: int(0) });
   return g.op("Sqrt", [g.op("Add", [variance, g.scalar(eps)])]);
 }

@@ -6,15 +6,14 @@
  * at chosen positions of each row (head ablation). Graph variants are built on first use and
  * cached; `close()` releases their sessions.
  */
-import { linkSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../model/config.ts";
-import { weightBytes } from "../model/gpt2-weights.ts";
-import type { Gpt2Weights, Tensor } from "../model/gpt2-weights.ts";
-import { buildGpt2Graph, buildReadoutGraph } from "./gpt2.ts";
-import type { GraphOutput } from "./gpt2.ts";
-import type { ExternalRef } from "./graph.ts";
+import type { TensorSource } from "../model/weight-files.ts";
+import { allTensors, weightBytes } from "../model/weights.ts";
+import type { ModelWeights, Tensor } from "../model/weights.ts";
+import { defaultWeightCacheDir, float32Cache, GraphFiles } from "./graph-files.ts";
+import { buildModelGraph, buildReadoutGraph } from "./model-graph.ts";
+import type { GraphOutput } from "./model-graph.ts";
+import type { ExternalWeights } from "./params.ts";
 import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from "./session.ts";
 import type { Feeds, Fetches, GraphSession, Provider, SessionOptions } from "./session.ts";
 import type { UnembedWeights } from "./attribution.ts";
@@ -65,15 +64,6 @@ export interface ForwardResult {
   outputs: Partial<Record<GraphOutput, Float32Array>>;
 }
 
-export interface ModelShape {
-  nLayer: number;
-  nHead: number;
-  dModel: number;
-  dMlp: number;
-  vocabSize: number;
-  nPositions: number;
-}
-
 export interface RunnerOptions extends SessionOptions {
   /**
    * "auto" (default): graphs of checkpoints whose weights exceed `externalAboveBytes` point into
@@ -84,6 +74,14 @@ export interface RunnerOptions extends SessionOptions {
   /** default 256 MiB */
   externalAboveBytes?: number;
   /**
+   * With external weights, where tensors that are not float32 in the checkpoint (F16, BF16) are
+   * kept converted, one file per checkpoint digest (see graph-files.ts). Default: the OS cache
+   * directory's cna-sweep/weights; null keeps the converted file with the runner's graphs only.
+   */
+  weightCacheDir?: string | null;
+  /** The checkpoint's content digest: the weight cache's key (without one the cache is not kept). */
+  digest?: string;
+  /**
    * Told after every ONNX Runtime run of this model's graphs ({@link ModelRunner.runGraph}): the
    * graph variant's key, the batch (rows), wall milliseconds and the provider the session runs
    * on (CPU after a CUDA fallback). For metrics, so the engine itself stays free of them.
@@ -93,26 +91,41 @@ export interface RunnerOptions extends SessionOptions {
 
 export class ModelRunner {
   private readonly sessions: SessionCache;
-  private readonly graphFiles: GraphFiles | null;
+  private graphFiles: GraphFiles | null;
+  /** Float32 sources of the tensors the checkpoint holds in another dtype, once external weights need them. */
+  private converted: Map<Float32Array, TensorSource>;
   private readonly onRun: RunnerOptions["onRun"];
-  readonly shape: ModelShape;
+  /** The model's dimensions (its config), as the analyses read them. */
+  readonly shape: ModelConfig;
 
   constructor(
     readonly name: string,
     private readonly config: ModelConfig,
-    private readonly weights: Gpt2Weights,
+    private readonly weights: ModelWeights,
     options: RunnerOptions = {},
   ) {
     this.sessions = new SessionCache(resolveSessionOptions(options));
     this.onRun = options.onRun;
     const mode = options.externalWeights ?? "auto";
-    const file = weights.wte.source?.file;
     const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
-    this.graphFiles = file && (mode === "always" || (mode === "auto" && large)) ? graphFilesOrNull(name, file, this.sessions.options.onNotice) : null;
-    this.shape = {
-      nLayer: config.nLayer, nHead: config.nHead, dModel: config.dModel, dMlp: config.dMlp,
-      vocabSize: config.vocabSize, nPositions: config.nPositions,
-    };
+    this.converted = new Map();
+    this.graphFiles = null;
+    if (mode === "always" || (mode === "auto" && large)) {
+      const cacheDir = options.weightCacheDir === undefined ? defaultWeightCacheDir() : options.weightCacheDir;
+      const keep = cacheDir !== null && options.digest !== undefined;
+      try {
+        if (keep) this.converted = float32Cache(weights, cacheDir, options.digest!);
+        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(t.data)).find((x) => x !== undefined)?.file;
+        this.graphFiles = new GraphFiles(name, anchor);
+        if (!keep) this.converted = float32Cache(weights, this.graphFiles.dir, "converted");
+      } catch (err) {
+        this.graphFiles?.remove();
+        this.graphFiles = null;
+        this.converted = new Map();
+        this.sessions.options.onNotice(`cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`);
+      }
+    }
+    this.shape = config;
   }
 
   get provider(): string {
@@ -138,9 +151,9 @@ export class ModelRunner {
     }
     const outputs = [...new Set(req.outputs)].sort();
     const neuronMask = req.neuronMask !== undefined;
-    const key = `gpt2|${start}|${outputs.join(",")}${neuronMask ? "|nm" : ""}`;
+    const key = `forward|${start}|${outputs.join(",")}${neuronMask ? "|nm" : ""}`;
     const variant = { startLayer: start, neuronMask, outputs: new Set(outputs) };
-    const session = await this.weightedSession(key, (external) => buildGpt2Graph(this.config, this.weights, { ...variant, external }));
+    const session = await this.weightedSession(key, (external) => buildModelGraph(this.config, this.weights, { ...variant, external }));
     const fetched = await this.runGraph(key, session, B, feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = this.finite(o, fetched[o]!.data as Float32Array, fetched[o]!.dims);
@@ -174,7 +187,7 @@ export class ModelRunner {
     const sweep = req.sweep ?? false;
     if (sweep && req.headMask) throw new EngineInputError("head mask", `${this.name}: a sweep ablates every head itself; it takes no head mask`);
     if (!sweep) feeds.head_mask = floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]);
-    const key = sweep ? "gpt2|head-sweep" : "gpt2|readout";
+    const key = sweep ? "head-sweep" : "readout";
     const session = await this.weightedSession(key, (external) => buildReadoutGraph(this.config, this.weights, { sweep, external }));
     const fetched = await this.runGraph(key, session, B, feeds, ["top1", "target_prob"]);
     return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: this.finite("target_prob", fetched["target_prob"]!.data as Float32Array, fetched["target_prob"]!.dims) };
@@ -190,6 +203,11 @@ export class ModelRunner {
     if (Math.min(...lengths) === 0) throw new EngineInputError("sequence", `${this.name}: empty token sequence`);
     if (T > P) {
       throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than n_positions = ${P}`);
+    }
+    // The graphs attend to every earlier position; within the window that is what a sliding-window model does too.
+    const window = this.shape.slidingWindow;
+    if (window !== null && T > window) {
+      throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than the model's sliding_window = ${window}`);
     }
     const feeds: Feeds = {};
     if (withIds) {
@@ -207,18 +225,25 @@ export class ModelRunner {
 
   /**
    * The session of a graph over this model's weights: initializers inside it, or, with external
-   * weights, references into the checkpoint (the graph then written beside it).
+   * weights, references into the weight files (the graph then written beside them).
    */
-  private weightedSession(key: string, build: (external: ((t: Tensor) => ExternalRef | undefined) | undefined) => Uint8Array): Promise<GraphSession> {
+  private weightedSession(key: string, build: (external: ExternalWeights | undefined) => Uint8Array): Promise<GraphSession> {
     return this.sessions.get(key, () => {
       const files = this.graphFiles;
-      return files ? files.write(key, build((t) => files.refer(t))) : build(undefined);
+      if (files === null) return build(undefined);
+      return files.write(key, build((t: Tensor) => {
+        const source = t.source ?? this.converted.get(t.data);
+        return source === undefined ? undefined : files.refer(source);
+      }));
     });
   }
 
-  /** A session for a graph of this model other than the forward graph (attribution kernels). */
-  graph(key: string, build: () => Uint8Array): Promise<GraphSession> {
-    return this.sessions.get(key, build);
+  /**
+   * A session for a graph of this model other than the forward graphs (attribution kernels);
+   * `build` receives the external-weights resolver when the runner uses one.
+   */
+  graph(key: string, build: (external: ExternalWeights | undefined) => Uint8Array): Promise<GraphSession> {
+    return this.weightedSession(key, build);
   }
 
   /** Runs one of this runner's sessions on `batch` rows, timed for the `onRun` option. */
@@ -245,14 +270,25 @@ export class ModelRunner {
     return data;
   }
 
-  /** The unembedding and final norm as the frozen-norm projection needs them (METHOD.md section 3). */
+  /**
+   * The unembedding and final norm as the frozen-norm projection needs them (METHOD.md section 3):
+   * LayerNorm centres, RMSNorm does not; the final norm's bias and any unembedding bias are dropped.
+   */
   unembedWeights(): UnembedWeights {
-    return { unembed: this.weights.lmHead ?? this.weights.wte, normWeight: this.weights.lnF.weight, centre: true };
+    return { unembed: this.weights.unembed, normWeight: this.weights.finalNorm.weight, centre: this.config.norm === "layernorm" };
   }
 
-  /** W_out of layer l: [F, D], row k is neuron k's output direction. */
-  mlpOutWeight(layer: number): Float32Array {
-    return this.weights.layers[layer]!.mlpOut.weight.data;
+  /**
+   * Rows k0..k0+rows of layer l's W_out as [rows, D]: row k is neuron k's output direction. A view
+   * for [in, out] weights; gathered for [out, in] ones, where a neuron's direction is a column.
+   */
+  mlpOutRows(layer: number, k0: number, rows: number): Float32Array {
+    const { dModel: D, dMlp: F } = this.config;
+    const w = this.weights.layers[layer]!.mlpOut.weight.data;
+    if (this.weights.layout === "in-out") return w.subarray(k0 * D, (k0 + rows) * D);
+    const out = new Float32Array(rows * D);
+    for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = w[d * F + k0 + i]!;
+    return out;
   }
 
   /** True when forward graphs point into the checkpoint file instead of holding the weights. */
@@ -267,53 +303,6 @@ export class ModelRunner {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/**
- * A private directory holding the .onnx files of one runner and a hard link to its checkpoint:
- * external data must be named by a path inside the .onnx file's directory, and ONNX Runtime
- * refuses symbolic links that lead out of it. Without a hard link (another filesystem), the
- * directory goes next to the checkpoint instead.
- */
-class GraphFiles {
-  private readonly dir: string;
-  private static readonly LINK = "weights.safetensors";
-
-  constructor(name: string, private readonly checkpoint: string) {
-    const prefix = `cna-graphs-${basename(name).replace(/[^A-Za-z0-9_-]/g, "_")}-`;
-    this.dir = mkdtempSync(join(tmpdir(), prefix));
-    try {
-      linkSync(resolve(checkpoint), join(this.dir, GraphFiles.LINK));
-    } catch {
-      rmSync(this.dir, { recursive: true, force: true });
-      this.dir = mkdtempSync(join(dirname(resolve(checkpoint)), `.${prefix}`));
-      linkSync(resolve(checkpoint), join(this.dir, GraphFiles.LINK));
-    }
-  }
-
-  refer(t: Tensor): ExternalRef | undefined {
-    if (t.source?.file !== this.checkpoint) return undefined;
-    return { location: GraphFiles.LINK, offset: t.source.offset, length: t.source.length };
-  }
-
-  write(key: string, bytes: Uint8Array): string {
-    const path = join(this.dir, `${key.replace(/[^A-Za-z0-9_-]/g, "_")}.onnx`);
-    writeFileSync(path, bytes);
-    return path;
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-function graphFilesOrNull(name: string, checkpoint: string, notice: (m: string) => void): GraphFiles | null {
-  try {
-    return new GraphFiles(name, checkpoint);
-  } catch (err) {
-    notice(`cna: cannot link ${checkpoint} beside its graphs (${(err as Error).message}); copying the weights into the graphs instead`);
-    return null;
   }
 }
 

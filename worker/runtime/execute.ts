@@ -6,7 +6,7 @@ import { ModelChangedError, buildCases, countBoundaryFallbacks, selectPairs, wit
 import type { Case, AnyPartial, ShardTask } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
-import { weightBytes } from "../model/gpt2-weights.ts";
+import { weightBytes } from "../model/weights.ts";
 import { attribution } from "../analyses/attribution.ts";
 import { cna } from "../analyses/cna.ts";
 import { headAblation } from "../analyses/head-ablation.ts";
@@ -74,7 +74,7 @@ export class ModelCache {
     const started = performance.now();
     const loading = (async () => {
       const checkpoint = await loadCheckpoint(path);
-      const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, this.options);
+      const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, { ...this.options, digest: checkpoint.digest });
       return { checkpoint, runner, bytes: weightBytes(checkpoint.weights), caseCounts: new Map() };
     })();
     this.models.set(path, loading);

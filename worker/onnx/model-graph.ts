@@ -1,8 +1,9 @@
 /**
- * The ONNX graph builders for the `gpt2` family (pre-LN, learned positions, GELU MLP, tied
- * unembedding).
+ * The ONNX graph builders for every family, from the pieces its ModelConfig chooses: norm
+ * (LayerNorm | RMSNorm), positions (learned | rotary), attention (attention.ts), MLP
+ * (GELU | SwiGLU), block (sequential | parallel), unembedding (with or without bias).
  *
- * buildGpt2Graph: one graph per variant (start layer, output set, neuron mask or none); an
+ * buildModelGraph: one graph per variant (start layer, output set, neuron mask or none); an
  * analysis builds the variant it needs.
  * Inputs:  input_ids [B, T] int64 (start layer 0) or resid_in [B, T, D] (start layer s > 0),
  *          last_index [B] int64, head_mask [B, L, H], neuron_mask [B, L, F] (unless the variant
@@ -11,6 +12,8 @@
  *          resid_pre / resid_mid / attn_out / mlp_out [B, L, D], mlp_post [B, L, F],
  *          head_out [B, L, H, D], final_scale [B]; at every position: resid_pre_all
  *          [B, L, T, D] and logits_all [B, T, V].
+ * resid_mid is x + A, the residual the MLP's neurons write into (METHOD.md section 3), also in
+ * parallel blocks, where the MLP itself reads the norm of x and the layer's output is x + A + M.
  * Layers before the start layer are absent; their slots in the per-layer outputs are zeros.
  * Unless logits_all is asked for, the last layer runs W_O and the MLP at the last position only:
  * nothing else is read there.
@@ -18,49 +21,38 @@
  * buildReadoutGraph: top-1 token and P(target) at chosen positions of each row, for head
  * ablation (per head, or every head of a batch of cases in one run).
  */
-import type { Affine, Gpt2Weights, Tensor } from "../model/gpt2-weights.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { ModelWeights } from "../model/weights.ts";
+import { attentionOutput, attentionValues, headOutputs, outputProjection } from "./attention.ts";
 import { GraphBuilder, int } from "./graph.ts";
-import type { ExternalRef } from "./graph.ts";
 import {
-  atLast, attentionOutput, attentionValues, geluErf, geluTanh, headOutputs, layerNorm, layerSlice, linear, normScale, positions,
-  readRows, reads, sequence, stackLayers,
+  atLast, geluErf, geluTanh, layerSlice, norm, normScale, positions, project, readRows, reads, sequence, silu, stackLayers,
 } from "./pieces.ts";
-import type { OutParams, Param, QkvParams, Sequence } from "./pieces.ts";
+import type { Sequence } from "./pieces.ts";
+import { graphParams } from "./params.ts";
+import type { ExternalWeights, GraphParams, LayerParams } from "./params.ts";
+import { ropeTables } from "./rotary.ts";
 
 export const GRAPH_OUTPUTS = [
   "logits", "resid_pre", "resid_mid", "attn_out", "mlp_out", "mlp_post", "head_out", "final_scale", "resid_pre_all", "logits_all",
 ] as const;
 export type GraphOutput = (typeof GRAPH_OUTPUTS)[number];
 
-export interface Gpt2GraphShape {
-  nLayer: number;
-  nHead: number;
-  dModel: number;
-  dMlp: number;
-  vocabSize: number;
-  layerNormEps: number;
-  activation: "gelu_new" | "gelu";
-}
-
-export interface Gpt2Variant {
+export interface GraphVariant {
   startLayer: number;
   /** Whether the graph takes a neuron_mask input (default true); without one no FFN coefficient is scaled. */
   neuronMask?: boolean;
   outputs: ReadonlySet<GraphOutput>;
-  /**
-   * Where an initializer's bytes are in a file next to the .onnx (external data), or undefined
-   * to copy them into the graph. Large checkpoints point into their safetensors file.
-   */
-  external?: (t: Tensor) => ExternalRef | undefined;
+  /** Large checkpoints point into their weight files instead of copying them into every graph. */
+  external?: ExternalWeights;
 }
 
-export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: Gpt2Variant): Uint8Array {
-  const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, layerNormEps: eps } = shape;
-  const dHead = D / H;
+export function buildModelGraph(c: ModelConfig, w: ModelWeights, variant: GraphVariant): Uint8Array {
+  const { nLayer: L, nHead: H, dModel: D, dMlp: F, vocabSize: V, dHead } = c;
   const s = variant.startLayer;
   if (!Number.isInteger(s) || s < 0 || s >= L) throw new RangeError(`start layer ${s} is outside 0..${L - 1}`);
   const want = (o: GraphOutput) => variant.outputs.has(o);
-  const g = new GraphBuilder(`gpt2_from_${s}`);
+  const g = new GraphBuilder(`${c.architecture}_from_${s}`);
   const p = graphParams(g, w, variant.external);
 
   const lastIndex = g.input("last_index", "int64", ["batch"]);
@@ -77,6 +69,7 @@ export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: G
     x = g.input("resid_in", "float32", ["batch", "seq", D]);
     pos = positions(g, x, lastIndex);
   }
+  const rope = c.rotary === null ? null : ropeTables(g, pos, c.rotary);
 
   const per: Record<"resid_pre" | "resid_mid" | "attn_out" | "mlp_out" | "mlp_post" | "head_out" | "resid_pre_all", string[]> = {
     resid_pre: [], resid_mid: [], attn_out: [], mlp_out: [], mlp_post: [], head_out: [], resid_pre_all: [],
@@ -87,21 +80,20 @@ export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: G
     const narrow = l === L - 1 && !want("logits_all");
     const at = (t: string, rest: number[]) => (narrow ? g.op("Reshape", [t, g.constant("int64", [0, ...rest])]) : atLast(g, pos, t, rest));
     if (want("resid_pre_all")) per.resid_pre_all.push(x);
-    let z0 = attentionValues(g, layerNorm(g, x, lp.ln1.weight, lp.ln1.bias, eps), lp.qkv, H, dHead, pos); // [B, T, H, dh]
+    let z0 = attentionValues(g, norm(g, x, lp.attnNorm, c.norm, c.normEps), lp.attn, c, pos, rope); // [B, T, H, dh]
     if (narrow) {
       z0 = readRows(g, pos.last, z0, [H, dHead]); // [B, 1, H, dh]
       x = readRows(g, pos.last, x, [D]); // [B, 1, D]
     }
     if (want("resid_pre")) per.resid_pre.push(at(x, [D]));
-    const attn = attentionOutput(g, z0, layerSlice(g, headMask, l), lp.out, H, dHead);
-    if (want("head_out")) per.head_out.push(headOutputs(g, at(attn.z, [H, dHead]), lp.out.out, H, dHead));
+    const attn = attentionOutput(g, z0, layerSlice(g, headMask, l), lp.out, c);
+    if (want("head_out")) per.head_out.push(headOutputs(g, at(attn.z, [H, dHead]), lp.out, c));
     if (want("attn_out")) per.attn_out.push(at(attn.out, [D]));
-    x = g.op("Add", [x, attn.out], {}, `resid_mid${l}`);
-    if (want("resid_mid")) per.resid_mid.push(at(x, [D]));
-    const ffn = mlp(g, shape, lp, x, neuronMask === null ? null : layerSlice(g, neuronMask, l));
-    if (want("mlp_post")) per.mlp_post.push(at(ffn.post, [F]));
-    if (want("mlp_out")) per.mlp_out.push(at(ffn.out, [D]));
-    x = g.op("Add", [x, ffn.out], {}, `resid_post${l}`);
+    const block = residualBlock(g, c, lp, x, attn.out, neuronMask === null ? null : layerSlice(g, neuronMask, l), l);
+    if (want("resid_mid")) per.resid_mid.push(at(block.mid, [D]));
+    if (want("mlp_post")) per.mlp_post.push(at(block.ffn.post, [F]));
+    if (want("mlp_out")) per.mlp_out.push(at(block.ffn.out, [D]));
+    x = block.next;
   }
   // Layers before the start layer have no values; fill their slots with zeros of the right shape.
   for (const key of Object.keys(per) as Array<keyof typeof per>) {
@@ -110,13 +102,13 @@ export function buildGpt2Graph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: G
   }
 
   const finalLast = want("logits_all") ? atLast(g, pos, x, [D]) : g.op("Reshape", [x, g.constant("int64", [0, D])]); // [B, D]
-  if (want("logits")) g.output("logits", logitsOf(g, shape, p, finalLast), "float32", ["batch", V]);
+  if (want("logits")) g.output("logits", logitsOf(g, c, p, finalLast), "float32", ["batch", V]);
   if (want("logits_all")) {
-    const logits = logitsOf(g, shape, p, g.op("Reshape", [x, g.constant("int64", [-1, D])])); // [B T, V]
+    const logits = logitsOf(g, c, p, g.op("Reshape", [x, g.constant("int64", [-1, D])])); // [B T, V]
     const dimsBT = g.op("Slice", [g.op("Shape", [x]), g.constant("int64", [0]), g.constant("int64", [2])]);
     g.output("logits_all", g.op("Reshape", [logits, g.op("Concat", [dimsBT, g.constant("int64", [V])], { axis: int(0) })]), "float32", ["batch", "seq", V]);
   }
-  if (want("final_scale")) g.output("final_scale", normScale(g, finalLast, eps), "float32", ["batch"]);
+  if (want("final_scale")) g.output("final_scale", normScale(g, finalLast, c.normEps, c.norm), "float32", ["batch"]);
   const dims: Record<keyof typeof per, Array<number | string>> = {
     resid_pre: ["batch", L, D], resid_mid: ["batch", L, D], attn_out: ["batch", L, D], mlp_out: ["batch", L, D],
     mlp_post: ["batch", L, F], head_out: ["batch", L, H, D], resid_pre_all: ["batch", L, "seq", D],
@@ -133,7 +125,7 @@ export interface ReadoutVariant {
    * true: every single-head ablation of the batch in one run, no head mask (see below).
    */
   sweep: boolean;
-  external?: Gpt2Variant["external"];
+  external?: ExternalWeights;
 }
 
 /**
@@ -149,25 +141,26 @@ export interface ReadoutVariant {
  * the batch, each a copy of a clean row's residual entering l and of its per-head value mix z at
  * l with one head of l zeroed. Layer l's attention is not recomputed for them and layers < l
  * never run for them; every row then goes through the same ops to its read-outs, whatever else
- * is in the batch. N = B (1 + L H) rows in the order: clean (B), then for l = 0..L-1 the rows
- * ablating (l, h), case-major, i.e. row B + (l B + b) H + h.
+ * is in the batch. In a parallel block a new row's MLP reads the norm of the copied residual, so
+ * the ablated head changes the next layers only. N = B (1 + L H) rows in the order: clean (B),
+ * then for l = 0..L-1 the rows ablating (l, h), case-major, i.e. row B + (l B + b) H + h.
  */
-export function buildReadoutGraph(shape: Gpt2GraphShape, w: Gpt2Weights, variant: ReadoutVariant): Uint8Array {
-  const { nLayer: L, nHead: H, dModel: D, layerNormEps: eps } = shape;
-  const dHead = D / H;
-  const g = new GraphBuilder(variant.sweep ? "gpt2_head_sweep" : "gpt2_readout");
+export function buildReadoutGraph(c: ModelConfig, w: ModelWeights, variant: ReadoutVariant): Uint8Array {
+  const { nLayer: L, nHead: H, dModel: D, dHead } = c;
+  const g = new GraphBuilder(variant.sweep ? `${c.architecture}_head_sweep` : `${c.architecture}_readout`);
   const p = graphParams(g, w, variant.external);
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
   const readIndex = g.input("read_index", "int64", ["batch", "reads"]);
   const target = g.input("target", "int64", ["batch", "reads"]);
   const headMask = variant.sweep ? null : g.input("head_mask", "float32", ["batch", L, H]);
   const seq = sequence(g, ids);
+  const rope = c.rotary === null ? null : ropeTables(g, seq, c.rotary);
   const sweep = variant.sweep ? sweepRows(g, ids, H) : null;
 
   let x = embed(g, p, ids, seq); // [N, T, D]; [N, R, D] in the last layer
   for (let l = 0; l < L; l++) {
     const lp = p.layer(l);
-    let z0 = attentionValues(g, layerNorm(g, x, lp.ln1.weight, lp.ln1.bias, eps), lp.qkv, H, dHead, seq); // [N, T, H, dh]
+    let z0 = attentionValues(g, norm(g, x, lp.attnNorm, c.norm, c.normEps), lp.attn, c, seq, rope); // [N, T, H, dh]
     if (l === L - 1) {
       // Only the read positions are read: after attention the last layer runs there only.
       const r = reads(g, seq, sweep ? sweep.perRow(readIndex) : readIndex);
@@ -178,14 +171,13 @@ export function buildReadoutGraph(shape: Gpt2GraphShape, w: Gpt2Weights, variant
     if (sweep) {
       const grown = sweep.grow(x, z0, D, dHead);
       x = grown.x;
-      attnOut = linear(g, g.op("Reshape", [grown.z, g.constant("int64", [0, 0, D])]), lp.out.out, lp.out.outBias);
+      attnOut = outputProjection(g, grown.z, lp.out, c);
     } else {
-      attnOut = attentionOutput(g, z0, layerSlice(g, headMask!, l), lp.out, H, dHead).out;
+      attnOut = attentionOutput(g, z0, layerSlice(g, headMask!, l), lp.out, c).out;
     }
-    x = g.op("Add", [x, attnOut], {}, `resid_mid${l}`);
-    x = g.op("Add", [x, mlp(g, shape, lp, x, null).out], {}, `resid_post${l}`);
+    x = residualBlock(g, c, lp, x, attnOut, null, l).next;
   }
-  const logits = logitsOf(g, shape, p, g.op("Reshape", [x, g.constant("int64", [-1, D])])); // [N R, V]
+  const logits = logitsOf(g, c, p, g.op("Reshape", [x, g.constant("int64", [-1, D])])); // [N R, V]
   const rowTargets = g.op("Reshape", [sweep ? sweep.perRow(target) : target, g.constant("int64", [-1, 1])]); // [N R, 1]
   const shapeNR = g.op("Slice", [g.op("Shape", [x]), g.constant("int64", [0]), g.constant("int64", [2])]);
   const top1 = g.op("ArgMax", [logits], { axis: int(1), keepdims: int(0), select_last_index: int(0) }); // [N R] int64
@@ -219,59 +211,43 @@ function sweepRows(g: GraphBuilder, ids: string, H: number) {
   };
 }
 
-interface LayerParams {
-  ln1: AffineParams;
-  qkv: QkvParams;
-  out: OutParams;
-  ln2: AffineParams;
-  fcIn: AffineParams;
-  fcOut: AffineParams;
+/**
+ * The rest of a layer once its attention output A is known, x [B, T, D]: mid = x + A, the MLP
+ * (on the norm of mid, or of x in parallel blocks) with its coefficients scaled by the layer's
+ * neuron mask [B, F] if any, and the residual leaving the layer.
+ */
+function residualBlock(g: GraphBuilder, c: ModelConfig, lp: LayerParams, x: string, attnOut: string, neuronMask: string | null, l: number) {
+  const mid = g.op("Add", [x, attnOut], {}, `resid_mid${l}`);
+  if (c.parallel === "none") {
+    const ffn = mlp(g, c, lp, norm(g, mid, lp.mlpNorm!, c.norm, c.normEps), neuronMask);
+    return { mid, ffn, next: g.op("Add", [mid, ffn.out], {}, `resid_post${l}`) };
+  }
+  // GPT-NeoX reads x through its second norm, GPT-J through the attention's own ln_1; both add
+  // attention and MLP outputs to x at once (transformers: mlp + attn + x).
+  const ffn = mlp(g, c, lp, norm(g, x, lp.mlpNorm ?? lp.attnNorm, c.norm, c.normEps), neuronMask);
+  return { mid, ffn, next: g.op("Add", [g.op("Add", [ffn.out, attnOut]), x], {}, `resid_post${l}`) };
 }
 
-interface AffineParams {
-  weight: Param;
-  bias: Param;
-}
-
-/** The checkpoint's weights as graph initializers, each added on first use. */
-function graphParams(g: GraphBuilder, w: Gpt2Weights, external: Gpt2Variant["external"]) {
-  const param = (hint: string, t: Tensor): Param => {
-    const ref = external?.(t);
-    return { name: ref ? g.externalWeight(hint, t.shape, ref) : g.weight(hint, t.data, t.shape), shape: t.shape };
-  };
-  const affine = (hint: string, a: Affine): AffineParams => ({ weight: param(`${hint}_w`, a.weight), bias: param(`${hint}_b`, a.bias) });
-  const once = <T>(make: () => T) => {
-    let value: T | undefined;
-    return () => (value ??= make());
-  };
-  const layers = w.layers.map((lw, l) => once((): LayerParams => {
-    const qkv = affine(`l${l}_qkv`, lw.attnQkv);
-    const out = affine(`l${l}_o`, lw.attnOut);
-    return {
-      ln1: affine(`l${l}_ln1`, lw.ln1), qkv: { qkv: qkv.weight, qkvBias: qkv.bias }, out: { out: out.weight, outBias: out.bias },
-      ln2: affine(`l${l}_ln2`, lw.ln2), fcIn: affine(`l${l}_fc`, lw.mlpIn), fcOut: affine(`l${l}_proj`, lw.mlpOut),
-    };
-  }));
-  return { wte: once(() => param("wte", w.wte)), wpe: once(() => param("wpe", w.wpe)), lnF: once(() => affine("ln_f", w.lnF)), layer: (l: number) => layers[l]!() };
-}
-
-type GraphParams = ReturnType<typeof graphParams>;
-
-/** Token plus position embedding: ids [B, T] -> [B, T, D]. */
+/** Token (plus learned position) embedding: ids [B, T] -> [B, T, D]. */
 function embed(g: GraphBuilder, p: GraphParams, ids: string, pos: Sequence): string {
-  return g.op("Add", [g.op("Gather", [p.wte().name, ids], { axis: int(0) }), g.op("Gather", [p.wpe().name, pos.range], { axis: int(0) })], {}, "embed");
+  const tokens = g.op("Gather", [p.embed().name, ids], { axis: int(0) });
+  const learned = p.positions();
+  return learned === undefined ? tokens : g.op("Add", [tokens, g.op("Gather", [learned.name, pos.range], { axis: int(0) })], {}, "embed");
 }
 
-/** The FFN of one layer on x [B, T, D]: coefficients m (times the layer's neuron mask [B, F], if any) and its output. */
-function mlp(g: GraphBuilder, shape: Gpt2GraphShape, lp: LayerParams, x: string, neuronMask: string | null): { post: string; out: string } {
-  const pre = linear(g, layerNorm(g, x, lp.ln2.weight, lp.ln2.bias, shape.layerNormEps), lp.fcIn.weight, lp.fcIn.bias); // [B, T, F]
-  const act = shape.activation === "gelu_new" ? geluTanh(g, pre) : geluErf(g, pre);
+/** The FFN on its normed input [B, T, D]: coefficients m (times the neuron mask [B, F], if any) and its output. */
+function mlp(g: GraphBuilder, c: ModelConfig, lp: LayerParams, input: string, neuronMask: string | null): { post: string; out: string } {
+  const pre = project(g, input, lp.mlpIn); // [B, T, F]: fc, or SwiGLU's up
+  const act = c.mlp === "swiglu"
+    ? g.op("Mul", [silu(g, project(g, input, lp.mlpGate!)), pre], {}, "swiglu")
+    : c.activation === "gelu_new" ? geluTanh(g, pre) : geluErf(g, pre);
   const post = neuronMask === null ? act : g.op("Mul", [act, g.op("Unsqueeze", [neuronMask, g.constant("int64", [1])])], {}, "mlp_post");
-  return { post, out: linear(g, post, lp.fcOut.weight, lp.fcOut.bias) };
+  return { post, out: project(g, post, lp.mlpOut) };
 }
 
-/** Logits of x [B, D] through the final norm and the tied unembedding: [B, V]. */
-function logitsOf(g: GraphBuilder, shape: Gpt2GraphShape, p: GraphParams, x: string): string {
-  const normed = layerNorm(g, x, p.lnF().weight, p.lnF().bias, shape.layerNormEps);
-  return g.op("Gemm", [normed, p.wte().name], { transB: int(1) }, "logits");
+/** Logits of x [B, D] through the final norm and the unembedding (with its bias, if any): [B, V]. */
+function logitsOf(g: GraphBuilder, c: ModelConfig, p: GraphParams, x: string): string {
+  const normed = norm(g, x, p.finalNorm(), c.norm, c.normEps);
+  const bias = p.unembedBias();
+  return g.op("Gemm", bias === undefined ? [normed, p.unembed().name] : [normed, p.unembed().name, bias.name], { transB: int(1) }, "logits");
 }
