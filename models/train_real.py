@@ -89,7 +89,7 @@ SPECS = (
         "arith-qwen2-4l-d64",
         Arch("qwen2", n_layer=4, d_model=64, n_head=4, n_kv_head=2, d_ff=256, rms_eps=1e-6, rope_theta=1000000.0,
              tied=True, dtype="BF16"),
-        tokenizer="llama3", seed=55, steps=40000, lr=2e-3, batch=128, warmup=300, weight_decay=0.1,
+        tokenizer="llama3", seed=55, steps=40000, lr=2e-3, batch=128, warmup=300, weight_decay=0.5,
         digits={"+": (1, 2), "-": (1, 2), "*": (1, 2), "/": (1, 2)},
         digit_weights={1: 0.2, 2: 0.8}, op_weights={"+": 1.0, "-": 1.5, "*": 1.0, "/": 1.0},
     ),
