@@ -77,8 +77,9 @@ class Checkpoint:
         self.dh = c.get("head_dim") or self.D // self.H
         self.eps, self.theta = c["rms_norm_eps"], c["rope_theta"]
         tied = c.get("tie_word_embeddings", False)
-        if tied == ("lm_head.weight" in self.w):
-            raise ValueError(f"{model_dir}: tie_word_embeddings is {tied} but lm_head.weight is {'present' if not tied else 'absent'}")
+        has_head = "lm_head.weight" in self.w
+        if tied == has_head:
+            raise ValueError(f"{model_dir}: tie_word_embeddings is {tied} but lm_head.weight is {'present' if has_head else 'absent'}")
         self.unembed = self.w["model.embed_tokens.weight" if tied else "lm_head.weight"]
         if self.unembed.shape[0] != c["vocab_size"]:
             raise ValueError(f"{model_dir}: {self.unembed.shape[0]} unembedding rows, vocab_size {c['vocab_size']}")
@@ -182,7 +183,7 @@ def check(name: str, zoo: Path, write_card: bool) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", default=[s.name for s in train_real.SPECS])
-    parser.add_argument("--zoo", type=Path, default=train_real.REAL_ZOO, help="directory holding the model directories (default: models/real-zoo/)")
+    parser.add_argument("--zoo", type=Path, default=train_real.REAL_ZOO, help="directory holding the model directories (default: models/)")
     parser.add_argument("--cards", action="store_true", help="write the measured accuracy into each model_card.json")
     args = parser.parse_args()
     results = [check(name, args.zoo.resolve(), args.cards) for name in args.names]

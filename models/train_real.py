@@ -2,7 +2,7 @@
 """Train the zoo models that use real tokenizers: Llama and Qwen2 architectures in Hugging Face
 layout, on the tasks of METHOD.md section 1 as the engine tokenizes them.
 
-    python3 models/train_real.py arith-llama-3l-d96            # train, export to models/real-zoo/<name>/
+    python3 models/train_real.py arith-llama-3l-d96            # train, export to models/<name>/
     python3 models/train_real.py arith-llama-3l-d96 --resume   # continue from the last checkpoint
     python3 models/train_real.py arith-llama-3l-d96 --steps 300 --out scratch/smoke   # smoke run
     python3 models/check_real.py arith-llama-3l-d96            # measure the card's accuracy
@@ -43,9 +43,8 @@ from families import Arch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# Apart from the GPT-2 zoo in models/: `cna demo` sweeps every model directly under models/, and
-# the engine reads these families only once it implements them.
-REAL_ZOO = HERE / "real-zoo"
+# Beside the GPT-2 zoo: `cna demo` sweeps every model directory directly under models/.
+REAL_ZOO = HERE
 CHECKPOINT_EVERY = 500
 LOG_EVERY = 250
 EVAL_EVERY = 2000
@@ -187,7 +186,7 @@ def tokenize(spec: RealSpec, model_dir: Path) -> dict:
 
 def state_dir(out_root: Path) -> Path:
     """Checkpoints and the training model's predictions: in scratch/ (git-ignored), never models/."""
-    return ROOT / "scratch" / "train" / ("zoo" if out_root.resolve() in (HERE, REAL_ZOO) else out_root.resolve().name)
+    return ROOT / "scratch" / "train" / ("zoo" if out_root.resolve() == REAL_ZOO else out_root.resolve().name)
 
 
 class Sampler:
@@ -374,7 +373,7 @@ def export(spec: RealSpec, model: families.CompactLM, cases: dict, model_dir: Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="model to train: " + ", ".join(s.name for s in SPECS))
-    parser.add_argument("--out", type=Path, default=REAL_ZOO, help="where the model directory goes (default: models/real-zoo/)")
+    parser.add_argument("--out", type=Path, default=REAL_ZOO, help="where the model directory goes (default: models/)")
     parser.add_argument("--steps", type=int, help="override the step count (a smoke run)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in scratch/train/")
     args = parser.parse_args()
