@@ -17,7 +17,7 @@
  *   the row maximum, so no exp overflows however large t is).
  */
 import { totalmem } from "node:os";
-import { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph } from "../onnx/attribution.ts";
+import { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, vocabBlocks } from "../onnx/attribution.ts";
 import { EngineInputError } from "../onnx/errors.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { floatTensor, int64Tensor } from "../onnx/session.ts";
@@ -91,7 +91,7 @@ export interface KernelCounts {
 interface UBlock {
   k0: number;
   rows: number;
-  /** [rows, V] */
+  /** [nb, rows, W]: x in vocabulary blocks (onnx/attribution.ts vocabBlocks), zero-padded */
   x: Float32Array;
   /** [rows] */
   h: Float32Array;
@@ -157,8 +157,8 @@ export class NeuronScorer {
     const D = runner.shape.dModel;
     const session = await runner.graph("u-scaled", (external) => buildScaledUGraph(runner.unembedWeights(), D, external));
     const wOut = runner.mlpOutRows(layer, k0, rows);
-    const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_t", "h"]);
-    return { k0, rows, x: res.x_t!.data as Float32Array, h: res.h!.data as Float32Array };
+    const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_b", "h"]);
+    return { k0, rows, x: res.x_b!.data as Float32Array, h: res.h!.data as Float32Array };
   }
 
   private async scoreLayer(inp: ImportanceInputs, layer: number, out: Float32Array): Promise<void> {
@@ -188,11 +188,12 @@ export class NeuronScorer {
     let whole = cache.get(layer);
     if (!whole) {
       whole = (async () => {
-        const x = new Float32Array(F * V);
+        const { blocks, width } = vocabBlocks(V);
+        const x = new Float32Array(blocks * F * width);
         const h = new Float32Array(F);
         for (let k0 = 0; k0 < F; k0 += rows) {
           const b = await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
-          x.set(b.x, k0 * V);
+          for (let j = 0; j < blocks; j++) x.set(b.x.subarray(j * b.rows * width, (j + 1) * b.rows * width), (j * F + k0) * width);
           h.set(b.h, k0);
         }
         return { k0: 0, rows: F, x, h };
@@ -242,9 +243,10 @@ export class NeuronScorer {
     const B = li.inp.batch;
     const K = block.rows;
     const C = rows.length;
+    const { blocks, width } = vocabBlocks(V);
     const session = await this.runner.graph(`moments-${n}`, () => buildMomentGraph(n, V));
     const mu = (await this.runner.runGraph(`moments-${n}`, session, B, {
-      p_t: floatTensor(li.pT, [V, B]), x: floatTensor(block.x, [K, V]), idx: int64Tensor(rows, [C]),
+      p_t: floatTensor(li.pT, [V, B]), x_b: floatTensor(block.x, [blocks, K, width]), idx: int64Tensor(rows, [C]),
     }, ["mu"])).mu!.data as Float32Array; // [n * C, B]
     const c = new Float64Array(SERIES_MAX_DEGREE + 1);
     const { mu0, targets } = li;
@@ -260,7 +262,8 @@ export class NeuronScorer {
         seriesCoefficients(ti, own, c);
         let s = c[0]! * mu0[b]!;
         for (let d = 1; d <= own; d++) s += c[d]! * mu[((d - 1) * C + j) * B + b]!;
-        out[(b * L + li.layer) * F + block.k0 + i] = ti * x[i * V + targets[b]!]! - Math.log(s / mu0[b]!);
+        const w = targets[b]!;
+        out[(b * L + li.layer) * F + block.k0 + i] = ti * x[(Math.floor(w / width) * K + i) * width + (w % width)]! - Math.log(s / mu0[b]!);
         scored++;
       }
     }
@@ -274,10 +277,11 @@ export class NeuronScorer {
     const B = li.inp.batch;
     const K = block.rows;
     const P = pairs.length;
+    const { blocks, width } = vocabBlocks(V);
     const session = await this.runner.graph("importance-pairs", () => buildPairGraph(V));
     const cases = pairs.map((q) => Math.floor(q / K));
     const logp = (await this.runner.runGraph("importance-pairs", session, P, {
-      z: floatTensor(li.z, [B, V]), x: floatTensor(block.x, [K, V]),
+      z: floatTensor(li.z, [B, V]), x_b: floatTensor(block.x, [blocks, K, width]),
       case: int64Tensor(cases, [P]), row: int64Tensor(pairs.map((q) => q % K), [P]),
       t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.inp.target[b]!), [P]),
     }, ["logp"])).logp!.data as Float32Array;

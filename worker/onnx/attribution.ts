@@ -9,12 +9,14 @@
  * power moments of x_k under softmax(z) (GEMMs), or exactly in log space.
  *
  * - `buildUGraph`: U^T rows for a chunk of neurons: w_out [Fc, D] -> u_t [Fc, V] (top tokens, bench).
- * - `buildScaledUGraph`: the same rows as x_t [Fc, V] (|x| ≤ 1) and h [Fc].
+ * - `buildScaledUGraph`: the same rows as x (|x| ≤ 1) and h [Fc]; x in vocabulary blocks,
+ *   x_b [nb, Fc, W] (vocabBlocks: V zero-padded to nb * W), the layout the moment GEMMs read.
  * - `buildSoftmaxGraph`: per case, once per layer: resid [B, D] (r^l), scale [B] (s), target [B]
  *   -> z [B, V] (frozen-norm logits), p_t [V, B] = softmax(z)^T, base [B] = log_softmax(z)[w].
- * - `buildMomentGraph(N)`: p_t [V, B], x [K, V], idx [C] (rows of x) -> mu [N * C, B],
- *   mu[(n - 1) * C + i, b] = sum_v x[idx[i], v]^n p_t[v, b] for n = 1..N.
- * - `buildPairGraph`: the exact form for P (case, neuron) pairs: z [B, V], x [K, V], case [P],
+ * - `buildMomentGraph(N)`: p_t [V, B], x_b [nb, K, W], idx [C] (rows of x) -> mu [N * C, B],
+ *   mu[(n - 1) * C + i, b] = sum_v x[idx[i], v]^n p_t[v, b] for n = 1..N, summed per vocabulary
+ *   block and then over blocks, so that the bits do not depend on the thread count (MOMENT_BLOCKS).
+ * - `buildPairGraph`: the exact form for P (case, neuron) pairs: z [B, V], x_b [nb, K, W], case [P],
  *   row [P], t [P], target [P] -> logp [P] = log_softmax(z[case] + t x[row])[target].
  * - `buildLogProbGraph`: log p(w | u) for a batch of residual-space vectors (layer and head scores).
  * - `buildNaiveImportanceGraph`: the numbers the slow way, as a test oracle and benchmark
@@ -75,6 +77,49 @@ export function buildUGraph(u: UnembedWeights, dModel: number, external?: Extern
   return g.toBytes("cna-sweep");
 }
 
+/**
+ * The vocabulary blocks of the moment GEMMs. ONNX Runtime's CPU GEMM may split a long reduction
+ * (here: over the vocabulary) differently for different intra-op thread counts, and for skinny
+ * products it does, so a plain [C, V] x [V, B] MatMul gives results that differ in the last bit
+ * between a worker with 1 thread and one with 8. The sum over v is instead cut into a fixed
+ * number of blocks of a fixed width (both depend on V alone), multiplied as a batch of GEMMs,
+ * which the runtime gives one thread each while there are at least as many blocks as threads,
+ * and the block sums are added in block order: the same bits for any thread count up to
+ * MOMENT_BLOCKS.
+ */
+export const MOMENT_BLOCKS = 64;
+
+/** Width of a moment block: V / MOMENT_BLOCKS rounded up to a multiple of 16 (zero-padded). */
+export function momentBlockWidth(vocab: number): number {
+  return Math.ceil(vocab / MOMENT_BLOCKS / 16) * 16;
+}
+
+/** How the vocabulary is cut: `blocks` blocks of `width`, the last `pad` columns zeros. */
+export interface VocabBlocks {
+  blocks: number;
+  width: number;
+  pad: number;
+}
+
+export function vocabBlocks(vocab: number): VocabBlocks {
+  const width = momentBlockWidth(vocab);
+  const blocks = Math.ceil(vocab / width);
+  return { blocks, width, pad: blocks * width - vocab };
+}
+
+/** x [rows, V] as [blocks, rows, width], zero-padded: each block's rows contiguous for the GEMMs. */
+function toBlocks(g: GraphBuilder, x: string, vb: VocabBlocks): string {
+  const padded = vb.pad === 0 ? x : g.op("Pad", [x, g.constant("int64", [0, 0, 0, vb.pad])]);
+  return g.op("Transpose", [g.op("Reshape", [padded, g.constant("int64", [0, vb.blocks, vb.width])])], { perm: ints([1, 0, 2]) });
+}
+
+/** x [blocks, rows, width] back to [rows, V]. */
+function fromBlocks(g: GraphBuilder, x: string, vb: VocabBlocks, vocab: number): string {
+  const rows = g.op("Reshape", [g.op("Transpose", [x], { perm: ints([1, 0, 2]) }), g.constant("int64", [0, vb.blocks * vb.width])]);
+  return vb.pad === 0 ? rows : g.op("Slice", [rows, g.constant("int64", [0]), g.constant("int64", [vocab]), g.constant("int64", [1])]);
+}
+
+
 export function buildScaledUGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("u_scaled");
   const p = unembedParams(g, u, external);
@@ -85,7 +130,8 @@ export function buildScaledUGraph(u: UnembedWeights, dModel: number, external?: 
   const mid = g.op("Mul", [g.op("Add", [hi, lo]), g.scalar(0.5)]);
   // A constant row (half = 0) has U - mid = 0, so any positive divisor gives x = 0.
   const x = g.op("Div", [g.op("Sub", [uT, mid]), g.op("Max", [half, g.scalar(1e-30)])]);
-  g.output("x_t", x, "float32", ["chunk", u.unembed.shape[0]!]);
+  const vb = vocabBlocks(u.unembed.shape[0]!);
+  g.output("x_b", toBlocks(g, x, vb), "float32", [vb.blocks, "chunk", vb.width]);
   g.output("h", squeeze(g, half, 1), "float32", ["chunk"]);
   return g.toBytes("cna-sweep");
 }
@@ -108,22 +154,24 @@ export function buildSoftmaxGraph(u: UnembedWeights, dModel: number, external?: 
 export function buildMomentGraph(degree: number, vocab: number): Uint8Array {
   if (!Number.isInteger(degree) || degree < 1) throw new RangeError(`moment degree must be a positive integer, got ${degree}`);
   const g = new GraphBuilder(`moments_${degree}`);
+  const vb = vocabBlocks(vocab);
   const pT = g.input("p_t", "float32", [vocab, "batch"]);
-  const x = g.op("Gather", [g.input("x", "float32", ["rows", vocab]), g.input("idx", "int64", ["chunk"])], { axis: int(0) }); // [C, V]
-  const mu: string[] = [];
-  let power = x;
-  for (let n = 1; n <= degree; n++) {
-    if (n > 1) power = g.op("Mul", [power, x]);
-    mu.push(g.op("MatMul", [power, pT])); // [C, B]
-  }
-  g.output("mu", mu.length === 1 ? mu[0]! : g.op("Concat", mu, { axis: int(0) }), "float32", [`${degree}*chunk`, "batch"]);
+  const pB = g.op("Reshape", [vb.pad === 0 ? pT : g.op("Pad", [pT, g.constant("int64", [0, 0, vb.pad, 0])]), g.constant("int64", [vb.blocks, vb.width, -1])]); // [nb, W, B]
+  const x = g.op("Gather", [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("idx", "int64", ["chunk"])], { axis: int(1) }); // [nb, C, W]
+  const powers = [x];
+  for (let n = 2; n <= degree; n++) powers.push(g.op("Mul", [powers[n - 2]!, x]));
+  const stacked = powers.length === 1 ? x : g.op("Concat", powers, { axis: int(1) }); // [nb, N * C, W]
+  const mu = g.op("ReduceSum", [g.op("MatMul", [stacked, pB]), g.constant("int64", [0])], { keepdims: int(0) }); // [N * C, B]
+  g.output("mu", mu, "float32", [`${degree}*chunk`, "batch"]);
   return g.toBytes("cna-sweep");
 }
 
 export function buildPairGraph(vocab: number): Uint8Array {
   const g = new GraphBuilder("importance_pairs");
+  const vb = vocabBlocks(vocab);
   const z = g.op("Gather", [g.input("z", "float32", ["batch", vocab]), g.input("case", "int64", ["pairs"])], { axis: int(0) }); // [P, V]
-  const x = g.op("Gather", [g.input("x", "float32", ["rows", vocab]), g.input("row", "int64", ["pairs"])], { axis: int(0) });
+  const xb = g.op("Gather", [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("row", "int64", ["pairs"])], { axis: int(1) });
+  const x = fromBlocks(g, xb, vb, vocab); // [P, V]
   const t = unsqueeze(g, g.input("t", "float32", ["pairs"]), 1);
   const target = g.input("target", "int64", ["pairs"]);
   g.output("logp", logSoftmaxAt(g, g.op("Add", [z, g.op("Mul", [t, x])]), target), "float32", ["pairs"]);
