@@ -31,7 +31,7 @@ export type ImportanceKernel = "moments" | "log-space";
 export interface ImportanceOptions {
   method?: ImportanceMethod;
   kernel?: ImportanceKernel;
-  /** Precompute U when L * F * (V + 1) * 4 bytes fit (default: {@link defaultUBudgetBytes}). */
+  /** Precompute U when L * F * (V' + 1) * 4 bytes fit, V' the vocabulary padded to whole blocks (default: {@link defaultUBudgetBytes}). */
   uBudgetBytes?: number;
   /** Bound on a kernel's largest intermediate (default 256 MiB). */
   scratchBytes?: number;
@@ -119,7 +119,8 @@ export class NeuronScorer {
   constructor(private readonly runner: ModelRunner, options: ImportanceOptions = {}) {
     const { nLayer: L, dMlp: F, vocabSize: V } = runner.shape;
     this.options = resolveImportanceOptions(options);
-    this.precompute = L * F * (V + 1) * 4 <= this.options.uBudgetBytes;
+    const { blocks, width } = vocabBlocks(V);
+    this.precompute = L * F * (blocks * width + 1) * 4 <= this.options.uBudgetBytes;
   }
 
   /** "precomputed" or "chunked": how U is held. */
