@@ -56,7 +56,7 @@ export type {
   TensorInfo,
 } from "./model/index.ts";
 
-export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildModelGraph, defaultWeightCacheDir } from "./onnx/index.ts";
+export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildModelGraph, defaultWeightCacheDir, vocabClasses } from "./onnx/index.ts";
 export type { ForwardRequest, ForwardResult, GraphOutput, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
   ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,

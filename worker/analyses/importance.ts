@@ -14,11 +14,15 @@
  *   Neurons are grouped by the degree N their largest such |t| needs; each pair then uses the
  *   degree its own |t| needs.
  * - larger |t|: log_softmax(z + t x_k)[w] - log_softmax(z)[w] in log space (LogSoftmax shifts by
- *   the row maximum, so no exp overflows however large t is).
+ *   the row maximum, so no exp overflows however large t is). *
+ * The vocabulary summed over is the scoring unembedding's (ModelRunner.scoringUnembed): one row
+ * per class of identical token rows, each counted by its size, when at least half the rows repeat
+ * (onnx/vocab-classes.ts); token ids are mapped to their class first.
  */
 import { totalmem } from "node:os";
 import { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, vocabBlocks } from "../onnx/attribution.ts";
 import { EngineInputError } from "../onnx/errors.ts";
+import type { UnembedWeights } from "../onnx/attribution.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { floatTensor, int64Tensor } from "../onnx/session.ts";
 import type { Feeds } from "../onnx/session.ts";
@@ -116,9 +120,16 @@ export class NeuronScorer {
   private readonly precompute: boolean;
   private readonly counts: KernelCounts = { moments: 0, degreeSum: 0, logSpace: 0 };
 
+  /** The vocabulary the kernel sums over: the unembedding's rows, or its classes of identical rows. */
+  private readonly unembed: UnembedWeights;
+  private readonly classOf: Int32Array | null;
+  private readonly V: number;
+
   constructor(private readonly runner: ModelRunner, options: ImportanceOptions = {}) {
-    const { nLayer: L, dMlp: F, vocabSize: V } = runner.shape;
+    const { nLayer: L, dMlp: F } = runner.shape;
     this.options = resolveImportanceOptions(options);
+    ({ weights: this.unembed, classOf: this.classOf } = runner.scoringUnembed());
+    const V = (this.V = this.unembed.unembed.shape[0]!);
     const { blocks, width } = vocabBlocks(V);
     this.precompute = L * F * (blocks * width + 1) * 4 <= this.options.uBudgetBytes;
   }
@@ -148,36 +159,45 @@ export class NeuronScorer {
   async logProb(vectors: Float32Array, scale: Float32Array, target: readonly number[]): Promise<Float32Array> {
     const D = this.runner.shape.dModel;
     const n = target.length;
-    const session = await this.runner.graph("logprob", (external) => buildLogProbGraph(this.runner.unembedWeights(), D, external));
-    const res = await this.runner.runGraph("logprob", session, n, { vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(target, [n]) }, ["logp"]);
+    const session = await this.runner.graph("logprob", (external) => buildLogProbGraph(this.unembed, D, external));
+    const res = await this.runner.runGraph("logprob", session, n, { vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(this.rowsOf(target), [n]) }, ["logp"]);
     return res.logp!.data as Float32Array;
   }
 
   /** Scaled U rows k0..k0+rows of `layer`, computed now (not cached). */
   static async computeU(runner: ModelRunner, layer: number, k0: number, rows: number): Promise<UBlock> {
     const D = runner.shape.dModel;
-    const session = await runner.graph("u-scaled", (external) => buildScaledUGraph(runner.unembedWeights(), D, external));
+    const session = await runner.graph("u-scaled", (external) => buildScaledUGraph(runner.scoringUnembed().weights, D, external));
     const wOut = runner.mlpOutRows(layer, k0, rows);
     const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_b", "h"]);
     return { k0, rows, x: res.x_b!.data as Float32Array, h: res.h!.data as Float32Array };
   }
 
+  /** Token ids as rows of the scoring unembedding (their classes, when it has them). */
+  private rowsOf(tokens: ArrayLike<number>): number[] {
+    const classOf = this.classOf;
+    return Array.from(tokens, (w) => (classOf ? classOf[w]! : w));
+  }
+
   private async scoreLayer(inp: ImportanceInputs, layer: number, out: Float32Array): Promise<void> {
-    const { nLayer: L, dModel: D, vocabSize: V } = this.runner.shape;
+    const { nLayer: L, dModel: D } = this.runner.shape;
+    const V = this.V;
+    const targets = this.rowsOf(inp.target);
     const B = inp.batch;
-    const session = await this.runner.graph("frozen-softmax", (external) => buildSoftmaxGraph(this.runner.unembedWeights(), D, external));
+    const session = await this.runner.graph("frozen-softmax", (external) => buildSoftmaxGraph(this.unembed, D, external));
     const soft = await this.runner.runGraph("frozen-softmax", session, B, {
-      resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]), scale: floatTensor(inp.scale, [B]), target: int64Tensor(inp.target, [B]),
+      resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]), scale: floatTensor(inp.scale, [B]), target: int64Tensor(targets, [B]),
     }, ["z", "p_t", "base"]);
     const pT = soft.p_t!.data as Float32Array;
     const mu0 = new Float64Array(B); // sum_v p_v: dividing by it cancels softmax's rounding of the normaliser
     for (let v = 0; v < V; v++) for (let b = 0; b < B; b++) mu0[b]! += pT[v * B + b]!;
-    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0, targets: Int32Array.from(inp.target) };
+    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0, targets: Int32Array.from(targets) };
     for await (const block of this.blocks(layer)) await this.scoreBlock(layerInputs, block, out);
   }
 
   private async *blocks(layer: number): AsyncGenerator<UBlock> {
-    const { dMlp: F, vocabSize: V } = this.runner.shape;
+    const F = this.runner.shape.dMlp;
+    const V = this.V;
     // The U graph's intermediates are a few times its [rows, V] output.
     const rows = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (4 * V * 4))));
     if (!this.precompute) {
@@ -206,7 +226,8 @@ export class NeuronScorer {
   }
 
   private async scoreBlock(li: LayerInputs, block: UBlock, out: Float32Array): Promise<void> {
-    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
+    const { nLayer: L, dMlp: F } = this.runner.shape;
+    const V = this.V;
     const { inp, layer } = li;
     const B = inp.batch;
     const K = block.rows;
@@ -240,7 +261,8 @@ export class NeuronScorer {
    * its own |t| needs (≤ n), so its score does not depend on the other cases in the batch.
    */
   private async moments(li: LayerInputs, block: UBlock, t: Float64Array, limit: number, n: number, rows: number[], out: Float32Array): Promise<void> {
-    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
+    const { nLayer: L, dMlp: F } = this.runner.shape;
+    const V = this.V;
     const B = li.inp.batch;
     const K = block.rows;
     const C = rows.length;
@@ -274,17 +296,18 @@ export class NeuronScorer {
 
   /** Pairs b * K + i scored exactly: log_softmax(z_b + t x_i)[w_b] - log_softmax(z_b)[w_b]. */
   private async logSpace(li: LayerInputs, block: UBlock, t: Float64Array, pairs: number[], out: Float32Array): Promise<void> {
-    const { nLayer: L, dMlp: F, vocabSize: V } = this.runner.shape;
+    const { nLayer: L, dMlp: F } = this.runner.shape;
+    const V = this.V;
     const B = li.inp.batch;
     const K = block.rows;
     const P = pairs.length;
     const { blocks, width } = vocabBlocks(V);
-    const session = await this.runner.graph("importance-pairs", () => buildPairGraph(V));
+    const session = await this.runner.graph("importance-pairs", () => buildPairGraph(V, this.unembed.logCount));
     const cases = pairs.map((q) => Math.floor(q / K));
     const logp = (await this.runner.runGraph("importance-pairs", session, P, {
       z: floatTensor(li.z, [B, V]), x_b: floatTensor(block.x, [blocks, K, width]),
       case: int64Tensor(cases, [P]), row: int64Tensor(pairs.map((q) => q % K), [P]),
-      t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.inp.target[b]!), [P]),
+      t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.targets[b]!), [P]),
     }, ["logp"])).logp!.data as Float32Array;
     pairs.forEach((q, j) => { out[(cases[j]! * L + li.layer) * F + block.k0 + (q % K)] = logp[j]! - li.base[cases[j]!]!; });
     this.counts.logSpace += P;

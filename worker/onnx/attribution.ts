@@ -35,6 +35,11 @@ export interface UnembedWeights {
   normWeight: Tensor;
   /** LayerNorm centres vectors before scaling; RMSNorm does not. */
   centre: boolean;
+  /**
+   * Present when `unembed`'s rows are classes of identical token rows (vocab-classes.ts): [G] log
+   * of each class's size. Targets are then class ids, and every softmax counts a class n times.
+   */
+  logCount?: Float32Array;
 }
 
 interface Unembed {
@@ -63,6 +68,17 @@ function project(g: GraphBuilder, x: string, p: Unembed, centre: boolean): strin
 
 const unsqueeze = (g: GraphBuilder, x: string, axis: number) => g.op("Unsqueeze", [x, g.constant("int64", [axis])]);
 const squeeze = (g: GraphBuilder, x: string, axis: number) => g.op("Squeeze", [x, g.constant("int64", [axis])]);
+
+/** Logits over classes, each shifted by log of its size (sums over them count every token), or `z` as is. */
+function counted(g: GraphBuilder, z: string, logCount: Float32Array | undefined): string {
+  return logCount ? g.op("Add", [z, g.weight("log_count", logCount, [logCount.length])]) : z;
+}
+
+/** log p(target) from counted logits: log_softmax(x)[target], less log n_target for classes. */
+function logProbAt(g: GraphBuilder, x: string, target: string, logCount: Float32Array | undefined): string {
+  const lp = logSoftmaxAt(g, x, target);
+  return logCount ? g.op("Sub", [lp, g.op("Gather", [g.weight("log_count_t", logCount, [logCount.length]), target], { axis: int(0) })]) : lp;
+}
 
 /** log_softmax(x)[target] per row: x [N, V], target [N] int64 -> [N] */
 function logSoftmaxAt(g: GraphBuilder, x: string, target: string): string {
@@ -142,12 +158,12 @@ export function buildSoftmaxGraph(u: UnembedWeights, dModel: number, external?: 
   const resid = g.input("resid", "float32", ["batch", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["batch"]), 1);
   const target = g.input("target", "int64", ["batch"]);
-  const z = project(g, g.op("Div", [resid, scale]), p, u.centre); // [B, V]
+  const z = counted(g, project(g, g.op("Div", [resid, scale]), p, u.centre), u.logCount); // [B, V]
   const vocab = u.unembed.shape[0]!;
   g.output("z", z, "float32", ["batch", vocab]);
   // Transposed: the moment GEMMs then stream x^n as their unpacked left operand.
   g.output("p_t", g.op("Transpose", [g.op("Softmax", [z], { axis: int(-1) })], { perm: ints([1, 0]) }), "float32", [vocab, "batch"]);
-  g.output("base", logSoftmaxAt(g, z, target), "float32", ["batch"]);
+  g.output("base", logProbAt(g, z, target, u.logCount), "float32", ["batch"]);
   return g.toBytes("cna-sweep");
 }
 
@@ -166,7 +182,7 @@ export function buildMomentGraph(degree: number, vocab: number): Uint8Array {
   return g.toBytes("cna-sweep");
 }
 
-export function buildPairGraph(vocab: number): Uint8Array {
+export function buildPairGraph(vocab: number, logCount?: Float32Array): Uint8Array {
   const g = new GraphBuilder("importance_pairs");
   const vb = vocabBlocks(vocab);
   const z = g.op("Gather", [g.input("z", "float32", ["batch", vocab]), g.input("case", "int64", ["pairs"])], { axis: int(0) }); // [P, V]
@@ -174,7 +190,8 @@ export function buildPairGraph(vocab: number): Uint8Array {
   const x = fromBlocks(g, xb, vb, vocab); // [P, V]
   const t = unsqueeze(g, g.input("t", "float32", ["pairs"]), 1);
   const target = g.input("target", "int64", ["pairs"]);
-  g.output("logp", logSoftmaxAt(g, g.op("Add", [z, g.op("Mul", [t, x])]), target), "float32", ["pairs"]);
+  // z is the softmax graph's: already counted
+  g.output("logp", logProbAt(g, g.op("Add", [z, g.op("Mul", [t, x])]), target, logCount), "float32", ["pairs"]);
   return g.toBytes("cna-sweep");
 }
 
@@ -211,6 +228,6 @@ export function buildLogProbGraph(u: UnembedWeights, dModel: number, external?: 
   const vec = g.input("vec", "float32", ["n", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["n"]), 1);
   const target = g.input("target", "int64", ["n"]);
-  g.output("logp", logSoftmaxAt(g, project(g, g.op("Div", [vec, scale]), p, u.centre), target), "float32", ["n"]);
+  g.output("logp", logProbAt(g, counted(g, project(g, g.op("Div", [vec, scale]), p, u.centre), u.logCount), target, u.logCount), "float32", ["n"]);
   return g.toBytes("cna-sweep");
 }

@@ -21,5 +21,7 @@ export type { UnembedWeights } from "./attribution.ts";
 export { GraphSession, SessionCache, availableProviders, floatTensor, int64Tensor, resolveSessionOptions } from "./session.ts";
 export type { Feeds, Fetches, Provider, ResolvedSessionOptions, SessionOptions } from "./session.ts";
 export { ModelRunner } from "./runner.ts";
+export { vocabClasses } from "./vocab-classes.ts";
+export type { VocabClasses } from "./vocab-classes.ts";
 export type { ForwardRequest, ForwardResult, RunnerOptions } from "./runner.ts";
 export { EngineInputError, NonFiniteError } from "./errors.ts";

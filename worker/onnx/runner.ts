@@ -18,6 +18,7 @@ import { floatTensor, int64Tensor, resolveSessionOptions, SessionCache } from ".
 import type { Feeds, Fetches, GraphSession, Provider, SessionOptions } from "./session.ts";
 import type { UnembedWeights } from "./attribution.ts";
 import { EngineInputError, NonFiniteError } from "./errors.ts";
+import { vocabClasses } from "./vocab-classes.ts";
 
 export interface ForwardRequest {
   /** One token sequence per row. With startLayer > 0 only their lengths are used. */
@@ -95,6 +96,7 @@ export class ModelRunner {
   /** Float32 sources of the tensors the checkpoint holds in another dtype, once external weights need them. */
   private converted: Map<Float32Array, TensorSource>;
   private readonly onRun: RunnerOptions["onRun"];
+  private scoring: { weights: UnembedWeights; classOf: Int32Array | null } | undefined;
   /** The model's dimensions (its config), as the analyses read them. */
   readonly shape: ModelConfig;
 
@@ -276,6 +278,22 @@ export class ModelRunner {
    */
   unembedWeights(): UnembedWeights {
     return { unembed: this.weights.unembed, normWeight: this.weights.finalNorm.weight, centre: this.config.norm === "layernorm" };
+  }
+
+  /**
+   * The unembedding as the importance kernel sums over it: one row per class of identical token
+   * rows when at least half the rows repeat (vocab-classes.ts), with `classOf` mapping a token to
+   * its row; otherwise unembedWeights() and null. Computed once per runner.
+   */
+  scoringUnembed(): { weights: UnembedWeights; classOf: Int32Array | null } {
+    if (this.scoring === undefined) {
+      const full = this.unembedWeights();
+      const classes = vocabClasses(full.unembed);
+      this.scoring = classes
+        ? { weights: { ...full, unembed: classes.unembed, logCount: classes.logCount }, classOf: classes.classOf }
+        : { weights: full, classOf: null };
+    }
+    return this.scoring;
   }
 
   /**
