@@ -1,5 +1,5 @@
 /**
- * Attribution throughput (METHOD.md section 3) in neuron·cases per second: NeuronScorer's
+ * Attribution throughput (docs/method.md §3) in neuron·cases per second: NeuronScorer's
  * "u-matrix" method against its "naive" one on the same inputs (residMid, mlpPost, final scale
  * and top-1 target from a real forward pass), and what bounds the ratio (kernel-bench.ts).
  *
@@ -211,7 +211,7 @@ function ratioBound(b: BoundInputs) {
   };
 }
 
-/** Index of the largest value, lowest index on ties (METHOD.md section 6). */
+/** Index of the largest value, lowest index on ties (docs/method.md §6). */
 function argmax(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;

@@ -2,7 +2,7 @@
  * Head-ablation throughput of the engine's three modes, in (case·head) pairs per second, each
  * timed end to end through `headAblation` (clean pass included, as a user would run it).
  *
- * (a) single is the paper's procedure (PAPER-NOTES.md §1-2: fp32, batch size 1, one full
+ * (a) single is the paper's procedure (docs/method.md §2: fp32, batch size 1, one full
  * Hugging Face forward per (case, head) with the head's W_O columns zeroed): every layer and the
  * logits at every position, one case and one head per forward, the last position read. It runs
  * on the same engine as the other modes (fused GELU and all) and leaves out what the notebook

@@ -10,7 +10,7 @@
  *   exponential per vocabulary entry per neuron·case is bounded by the best of them.
  * - `momentGemmGraph`: x [C, V] times p_t [V, B], the GEMM the engine's moment kernel runs once
  *   per degree, alone (no powers, no gather): its MACs per second.
- * - `prototypeScore`: NeuronScorer's numbers (METHOD.md section 3) from exp-based kernels over
+ * - `prototypeScore`: NeuronScorer's numbers (docs/method.md §3) from exp-based kernels over
  *   precomputed U, for comparison only (the engine uses moments). Logits z are computed once per
  *   layer; the neurons go in tiles:
  *     "max-shift":        lse_k = m_k + log sum_v exp(z_v + c_k U_kv - m_k), m_k = max_v(...)

@@ -94,7 +94,7 @@ function notesOf(r: OrchestrationResult): string[] {
     const c = r.capacity;
     const b = c.breakdownMs;
     notes.push(
-      "capacity: every stored shard is a new file (DESIGN.md decision 6), and on ext4 a new file's inode is found by skipping the inodes freed in the last 60 s (up to 360 s while their inode-table block is unwritten): " +
+      "capacity: every stored shard is a new file (docs/architecture.md decision 6), and on ext4 a new file's inode is found by skipping the inodes freed in the last 60 s (up to 360 s while their inode-table block is unwritten): " +
         "for minutes after a mass deletion (a test suite's or an earlier run's temp dirs removed) each new blob costs up to ~1.5 ms of kernel CPU instead of ~0.3 ms, and both capacity figures fall with it. storeCpuPerShard shows which case a run met; measure on a file system with no recent mass deletion.",
     );
     notes.push(`capacity: storing one shard (result blob written, fsynced and renamed, directory fsynced, 2 journal notes) costs ${b.storePerShard} ms alone and ${b.storePerShardConcurrent} ms with ${c.plan.workers} in flight (group commit), i.e. at most ${c.storeBoundShardsPerSecond} shards/s from the store, and ${b.storeCpuPerShard} ms of CPU per shard (mostly the kernel creating the blob's file), which the other processes do not get; one fsynced journal append ${b.fsync} ms; JSON encode+decode ${b.jsonPerShard} ms; SweepRun.status() at ${c.plan.shards} shards ${b.statusAtPlanSize} ms (once per report).`);

@@ -1,5 +1,5 @@
 /**
- * `cna analyze`: one cell, one analysis, one process, no broker (DESIGN.md contract). Loads the
+ * `cna analyze`: one cell, one analysis, one process, no broker (docs/architecture.md, Contracts). Loads the
  * checkpoint, builds the cell's cases, runs worker/analyses' analyzeCell and writes a one-cell
  * rankings.json.
  */
@@ -17,7 +17,7 @@ import { prepareOutput, readPairsFile, writeJsonAtomic } from "./files.ts";
 import { ProgressDisplay } from "./progress.ts";
 import type { HeadRef } from "../core/index.ts";
 
-const NOTES = `Analyses (METHOD.md):
+const NOTES = `Analyses (docs/method.md):
   head-ablation  every head ablated in turn; heads ranked by accuracy after ablation
   attribution    log-probability increase of every FFN neuron, attention layer and head
   cna            neurons ranked by Imp(original) - Imp(with --head ablated)

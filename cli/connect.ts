@@ -1,6 +1,6 @@
 /**
  * Flags and environment every distributed command shares: the gRPC bearer token and TLS files,
- * the NATS server and its credentials. Read once here, at the edge (STYLE.md item 4).
+ * the NATS server and its credentials. Read once here, at the edge (docs/architecture.md convention 4).
  *
  *   CNA_TOKEN        the gRPC bearer token (or --token-file)
  *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)

@@ -1,5 +1,5 @@
 /**
- * Embedded mode (DESIGN.md decision 7): coordinator and N workers in one process, joined by the
+ * Embedded mode (docs/architecture.md decision 7): coordinator and N workers in one process, joined by the
  * in-process queue (same semantics as JetStream: ack, nak, redelivery after the ack wait, a
  * delivery limit) and a direct result sink. Same planner, engine, merge and store as a
  * distributed run; only the transports differ.

@@ -1,5 +1,5 @@
 /**
- * The files `cna analyze` reads and writes: an explicit list of operand pairs (METHOD.md §6, so
+ * The files `cna analyze` reads and writes: an explicit list of operand pairs (docs/method.md §6, so
  * two implementations can be compared on the same cases) and the result JSON, written atomically
  * so a reader never sees half a file and a crash never leaves a truncated one behind.
  */

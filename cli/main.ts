@@ -81,7 +81,7 @@ function help(io: CliIo, text: string): number {
   return EXIT_OK;
 }
 
-/** Decides by `code` (STYLE.md: errors are classed by code, not by class). */
+/** Decides by `code` (docs/architecture.md convention 3: errors are classed by code, not by class). */
 function report(err: unknown, io: CliIo, command: Command | undefined): number {
   const { code, message } = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; message?: unknown };
   if (err instanceof Error && code === "USAGE") {

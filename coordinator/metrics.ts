@@ -1,5 +1,5 @@
 /**
- * The coordinator's Prometheus metrics (DESIGN.md decision 9): the one module of coordinator/
+ * The coordinator's Prometheus metrics (docs/architecture.md decision 9): the one module of coordinator/
  * that imports prom-client. Counters and the latency histogram follow the sweep events
  * (`onSweepEvent`, given to the Coordinator); gauges — sweeps by state, progress, ETA, deadline,
  * queue depth — are set from {@link CoordinatorMetricsSources} by `render()`, once per scrape,

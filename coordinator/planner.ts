@@ -1,5 +1,5 @@
 /**
- * Planner: cells × stages → shards (DESIGN.md decision 8). The first stage of every cell is
+ * Planner: cells × stages → shards (docs/architecture.md decision 8). The first stage of every cell is
  * planned at once; a later stage is planned when the stage before it is merged, because its
  * inputs (the top head, each case's CNA neurons) come from that merge.
  */

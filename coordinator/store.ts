@@ -1,5 +1,5 @@
 /**
- * The coordinator's state is a directory (DESIGN.md decision 6): an append-only journal of
+ * The coordinator's state is a directory (docs/architecture.md decision 6): an append-only journal of
  * events plus one result blob per shard. A blob goes to a temp file, is fsynced and renamed
  * into place, and the directory is fsynced before `putResult` resolves, so a crash leaves the
  * result stored or absent, never half of it. A restarted coordinator replays the journal and

@@ -1,5 +1,5 @@
 /**
- * Cases (METHOD.md §1): one teacher-forced prediction per answer token.
+ * Cases (docs/method.md §1): one teacher-forced prediction per answer token.
  *
  * "15+32=" with a per-digit tokenizer gives two cases: prefix "15+32=" → target "4", and prefix
  * "15+32=4" → target "7". The tokenizer is the model's own, with its own special-token rules
@@ -43,7 +43,7 @@ export interface Case {
 }
 
 /**
- * Tokenizes each pair and splits its answer into cases, by the boundary rule of METHOD.md §1:
+ * Tokenizes each pair and splits its answer into cases, by the boundary rule of docs/method.md §1:
  *
  * - prompt ids = encode(prompt without its trailing space); joint ids = encode(prompt + answer),
  *   the template's space included. When the prompt ids are a prefix of the joint ids, the

@@ -1,5 +1,5 @@
 /**
- * Mergeable partial results (METHOD.md section 7). Every analysis of a shard returns sums and
+ * Mergeable partial results (docs/method.md §7). Every analysis of a shard returns sums and
  * counts over its cases; merging is element-wise addition, so a cell may be split by cases in any
  * way. Merging in a fixed order (shard id) makes the final floats bit-identical however the
  * shards were run. Arrays are flat, row-major: [layer, head] and [layer, neuron].
@@ -19,7 +19,7 @@ export interface ModelDims {
  * byte-identical to results from before the count existed.
  */
 export interface PairCounts {
-  /** Pairs whose answer tokens came from the boundary fallback of METHOD.md §1 (core/cases.ts). */
+  /** Pairs whose answer tokens came from the boundary fallback of docs/method.md §1 (core/cases.ts). */
   boundaryFallbacks?: number;
 }
 

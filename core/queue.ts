@@ -1,5 +1,5 @@
 /**
- * The shard queue seam (STYLE.md item 2): what the coordinator publishes and workers pull, with
+ * The shard queue seam (docs/architecture.md convention 2): what the coordinator publishes and workers pull, with
  * JetStream's work-queue semantics — publish dedup by message id, ack, nak with delay,
  * working() to extend the ack deadline, term(), redelivery after the ack wait, and a bounded
  * number of deliveries. `MemoryShardQueue` implements it in process for embedded runs; the

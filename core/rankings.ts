@@ -1,5 +1,5 @@
 /**
- * Rankings derived from merged partials: the `rankings.json` contract of DESIGN.md, documented by
+ * Rankings derived from merged partials: the `rankings.json` contract of docs/architecture.md, documented by
  * schemas/rankings.schema.json. Pure functions of the sums, so the same partials always give the
  * same bytes.
  */
@@ -94,7 +94,7 @@ export function headRankingBasis(p: HeadAblationPartial, top: HeadRank): HeadRan
 export interface CellRankings extends CellKey {
   cases: number;
   baselineAccuracy: number;
-  /** pairs whose answer tokens came from the boundary fallback (METHOD.md §1); absent when none */
+  /** pairs whose answer tokens came from the boundary fallback (docs/method.md §1); absent when none */
   boundaryFallbacks?: number;
   heads?: HeadRank[];
   /** what the head ranking rests on; anything but "accuracy" means rank 1 is no finding */
@@ -112,7 +112,7 @@ export interface Rankings {
   cells: CellRankings[];
 }
 
-/** a / b, or 0 when b is 0 (METHOD.md section 6: a zero baseline gives a zero relative drop). */
+/** a / b, or 0 when b is 0 (docs/method.md §6: a zero baseline gives a zero relative drop). */
 export const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
 /** Every head, ranked: accuracy after ablation ascending, then mean probability, then (layer, head). */

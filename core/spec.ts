@@ -21,7 +21,7 @@ import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, DIGIT_RANGES, OPERATORS, TEMPLATE_IDS
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 import type { HeadRef } from "./heads.ts";
 
-/** The token whose log-probability neuron importance measures (METHOD.md §3). */
+/** The token whose log-probability neuron importance measures (docs/method.md §3). */
 export type CnaTarget = "predicted" | "correct";
 export const CNA_TARGETS: readonly CnaTarget[] = ["predicted", "correct"];
 /** An ONNX Runtime execution provider this project runs on (the one list, used everywhere). */

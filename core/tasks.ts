@@ -1,5 +1,5 @@
 /**
- * The arithmetic tasks of METHOD.md §1: operators, digit ranges, operand pairs, prompt
+ * The arithmetic tasks of docs/method.md §1: operators, digit ranges, operand pairs, prompt
  * templates and answers. models/arith.py implements the same rules independently in Python;
  * the golden fixtures prove the two agree, so any change here must change both.
  */
@@ -15,7 +15,7 @@ export const DIGIT_RANGES: readonly DigitRange[] = [1, 2, 3];
 export const TEMPLATE_IDS: readonly TemplateId[] = [1, 2, 3, 4];
 /** Template 4 ("{a}+{b}=") is the paper's default and the one its per-digit tables use. */
 export const DEFAULT_TEMPLATE: TemplateId = 4;
-/** Pairs sampled per 2D/3D cell unless the spec says otherwise (METHOD.md §1). */
+/** Pairs sampled per 2D/3D cell unless the spec says otherwise (docs/method.md §1). */
 export const DEFAULT_SAMPLE = 100;
 
 /** The paper's four templates per operator, verbatim; index = template id - 1. */

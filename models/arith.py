@@ -1,4 +1,4 @@
-"""The arithmetic tasks of METHOD.md section 1, in plain Python.
+"""The arithmetic tasks of docs/method.md §1, in plain Python.
 
 Shared by the zoo trainer (train.py) and the golden oracle (reference.py). Nothing here
 imports the TypeScript code; core/tasks.ts implements the same rules independently and the
@@ -22,7 +22,7 @@ TEMPLATES = {
     "/": ("The ratio of {a} and {b} is", "Q: What is {a} divides {b}? A:", "{a} divides {b} is", "{a}/{b}="),
 }
 
-# Operand range per digit count (METHOD.md section 1).
+# Operand range per digit count (docs/method.md §1).
 DIGIT_RANGES = {1: (0, 9), 2: (10, 99), 3: (100, 999)}
 
 END_TOKEN = "<|endoftext|>"
@@ -134,7 +134,7 @@ def tokenizer_config(n_positions: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Cases (METHOD.md section 1): one teacher-forced case per answer token.
+# Cases (docs/method.md §1): one teacher-forced case per answer token.
 
 
 @dataclass(frozen=True)

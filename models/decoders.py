@@ -27,7 +27,7 @@ What each family does, as transformers does it:
   with biases. lm_head has a bias.
 
 Head ablation zeroes the head's slice of the attention output before the output projection, at
-every position (METHOD.md section 2); under grouped-query attention the shared keys and values
+every position (docs/method.md §2); under grouped-query attention the shared keys and values
 stay. The residual after attention is r = x + A in every family, parallel ones included.
 """
 
@@ -242,7 +242,7 @@ class Decoder:
         p = f"gpt_neox.layers.{l}." if self.family == "gpt_neox" else f"model.layers.{l}."
         return p + "input_layernorm", p + "post_attention_layernorm"
 
-    # -- METHOD.md's views of the model ---------------------------------------------------------
+    # -- docs/method.md's views of the model ----------------------------------------------------
 
     def final_scale(self, x: torch.Tensor) -> torch.Tensor:
         """s: LayerNorm std with eps, RMSNorm rms with eps; x [..., D]."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The golden oracle: a deliberately plain PyTorch implementation of METHOD.md.
+"""The golden oracle: a deliberately plain PyTorch implementation of docs/method.md.
 
     /usr/bin/python3 models/reference.py                 # write test/fixtures/golden/<model>.json
     /usr/bin/python3 models/reference.py --out DIR       # ... somewhere else (byte-identical)
@@ -120,7 +120,7 @@ def forward(model: Model, ids: torch.Tensor, ablate: tuple[int, int] | None = No
         if ablate is not None and ablate[0] == l:
             w_o = w_o.clone()
             w_o[ablate[1] * model.dh : (ablate[1] + 1) * model.dh] = 0.0
-        # Per-head contribution at the last position, without the output bias (METHOD.md section 6).
+        # Per-head contribution at the last position, without the output bias (docs/method.md §6).
         out["head_out"].append(torch.stack(
             [z[:, -1, hh] @ w_o[hh * model.dh : (hh + 1) * model.dh] for hh in range(model.H)], dim=1))
         attn = z.reshape(B, T, model.D) @ w_o + w[p + "attn.c_proj.bias"]
@@ -163,7 +163,7 @@ def run_cases(model: Model, cases: list[arith.Case], **kwargs) -> dict[str, torc
 
 
 # ---------------------------------------------------------------------------------------------
-# METHOD.md sections 2-5
+# docs/method.md §2-§5
 
 
 def top1(logits: torch.Tensor) -> torch.Tensor:
@@ -317,7 +317,7 @@ def golden_cell(model: Model, op: str, cases: list[arith.Case] | None = None, te
     for i in range(n):
         w, scale = int(predicted[i]), orig["final_scale"][i]
         imp_orig = neuron_importance(model, orig, i, scale, w)
-        imp_abl = neuron_importance(model, abl, i, scale, w)  # original s and w (METHOD.md section 4)
+        imp_abl = neuron_importance(model, abl, i, scale, w)  # original s and w (docs/method.md §4)
         cna = imp_orig - imp_abl
         topk_per_case.append(top_k(cna, VERIFY_K))
         if i in dense_ids:
@@ -369,7 +369,7 @@ def golden(model: Model) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Model-card accuracy: held-out cases, top-1 per answer token (METHOD.md section 1).
+# Model-card accuracy: held-out cases, top-1 per answer token (docs/method.md §1).
 
 CARD_DIGITS = {"+": (1, 2, 3), "-": (1, 2, 3), "*": (1, 2), "/": (1, 2)}
 CARD_TEMPLATES = (3, 4)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Train the zoo models that use real tokenizers: Llama and Qwen2 architectures in Hugging Face
-layout, on the tasks of METHOD.md section 1 as the engine tokenizes them.
+layout, on the tasks of docs/method.md §1 as the engine tokenizes them.
 
     python3 models/train_real.py arith-llama-3l-d96            # train, export to models/<name>/
     python3 models/train_real.py arith-llama-3l-d96 --resume   # continue from the last checkpoint

@@ -17,7 +17,7 @@ out="${1:-proto/gen}"
 onnx_include="${ONNX_PROTO_INCLUDE:-/usr/include}"
 plugin="node_modules/.bin/protoc-gen-ts_proto"
 
-# The one place for the generator's options (STYLE.md: grpc-js + ts-proto).
+# The one place for the generator's options (docs/architecture.md convention 10).
 # Shared: numbers for 64-bit ints (sizes, counts), optional message fields, no JSON methods,
 # Buffer for bytes, `.js` import suffixes (resolved to the .ts files by NodeNext).
 common_opts="esModuleInterop=true,forceLong=number,useOptionals=messages,outputJsonMethods=false,env=node,importSuffix=.js,useExactTypes=false"

@@ -1,5 +1,5 @@
 /**
- * A cell's attribution results (the log-probability increase of METHOD §3, no head ablated):
+ * A cell's attribution results (the log-probability increase of docs/method.md §3, no head ablated):
  * the top FFN neurons by mean importance, and the mean importance of each attention layer,
  * FFN layer and head — where in the model the predicted token's probability is built.
  */

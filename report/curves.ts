@@ -1,5 +1,5 @@
 /**
- * A cell's verification curves (METHOD.md §5): relative accuracy decrease against K for masking
+ * A cell's verification curves (docs/method.md §5): relative accuracy decrease against K for masking
  * each case's top-K CNA neurons, keeping only them, and the random control, as an SVG line chart
  * with axes, grid and legend, and the same numbers as a small table.
  */

@@ -61,7 +61,7 @@ export function num(value: number, format: NumberFormat, source: NumberSource, e
   return `<span class="num"${numAttrs(value, source, format)}${extra}>${esc(formatNumber(value, format))}</span>`;
 }
 
-/** A head written L.H, a neuron L_N (DESIGN.md: 0-based everywhere). */
+/** A head written L.H, a neuron L_N (docs/architecture.md, Contracts: 0-based everywhere). */
 export const headName = (h: HeadRef): string => `${h.layer}.${h.head}`;
 export const neuronName = (n: { layer: number; neuron: number }): string => `${n.layer}_${n.neuron}`;
 

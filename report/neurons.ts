@@ -1,5 +1,5 @@
 /**
- * A cell's top neurons by CNA (METHOD.md §4), as the paper's tables give them: CNA score,
+ * A cell's top neurons by CNA (docs/method.md §4), as the paper's tables give them: CNA score,
  * importance in the original and the head-ablated model, the coefficient m → m′, in how many
  * cases the neuron was in the top-K, and the tokens it writes.
  */
@@ -25,7 +25,7 @@ export function renderNeuronTable(cell: CellRankings, cellIndex: number, top: nu
   const ablated = cell.ablatedHead ? ` with head ${esc(headName(cell.ablatedHead))} ablated` : "";
   const of = cell.neuronCount === undefined ? "" : ` of ${num(cell.neuronCount, "int", { path: ptr("cells", cellIndex, "neuronCount") })}`;
   const caption = `Top ${neurons.length}${of} FFN neurons by mean CNA score${ablated}; means over the cell's cases. `
-    + "Imp is the log-probability increase of the predicted token (METHOD.md §3); m → m′ the neuron's coefficient in the original → ablated model; "
+    + "Imp is the log-probability increase of the predicted token (docs/method.md §3); m → m′ the neuron's coefficient in the original → ablated model; "
     + "top-K: cases in which the neuron was among the case's top-K.";
   return `<table class="numbers neurons"><caption>${caption}</caption><thead><tr><th>#</th><th class="l">neuron</th><th>CNA</th><th>Imp orig</th><th>Imp ablated</th><th>m → m′</th><th>top-K</th><th class="tokens">writes</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }

@@ -44,7 +44,7 @@ export interface FamilyGoldenSpec {
 
 /**
  * Cells: "+" with template 3 ("3 plus 5 is " 8: the space before the answer) and "-" with
- * template 4 ("3-5=" -2: a token may straddle "=-"), the two sides of METHOD.md §1's boundary
+ * template 4 ("3-5=" -2: a token may straddle "=-"), the two sides of docs/method.md §1's boundary
  * rule. Character-tokenizer checkpoints take every 1D pair; with a real tokenizer the vocabulary
  * (32,000 to 151,669 rows) is the cost of every neuron score, so those take six pairs per cell
  * and the two largest vocabularies a narrow FFN (regenerating all fixtures stays near 30 s).

@@ -1,6 +1,6 @@
 /**
  * Tokenizes operand pairs for models/train_real.py with a model directory's own tokenizer
- * (worker/model loadTokenizer) and the engine's case rule (core buildCases, METHOD.md §1), so
+ * (worker/model loadTokenizer) and the engine's case rule (core buildCases, docs/method.md §1), so
  * the real-tokenizer zoo models are trained and measured on exactly the token ids a sweep gives
  * them. Python has no tokenizer library here; this is the one place those ids come from.
  *
@@ -12,7 +12,7 @@
  *
  * promptIds are the first case's prefix and answerIds its targets in order: the case for answer
  * token i has prefix promptIds + answerIds[:i]. fallback is 1 when the pair took the boundary
- * fallback of METHOD.md §1.
+ * fallback of docs/method.md §1.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";

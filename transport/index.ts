@@ -1,6 +1,6 @@
 /**
  * transport — the broker side of the seams in core: the NATS JetStream shard queue that the
- * coordinator publishes to and workers pull from (DESIGN.md decision 3), and the plain HTTP
+ * coordinator publishes to and workers pull from (docs/architecture.md decision 3), and the plain HTTP
  * `/metrics` endpoint both deployables serve (decision 9). worker/ and coordinator/ both import
  * it; it imports only core/, the NATS client and node:http.
  *

@@ -1,6 +1,6 @@
 /**
  * Options of the JetStream shard queue: raw {@link JetStreamOptions} → validated, with defaults,
- * {@link ResolvedJetStreamOptions} (STYLE.md item 4), plus the subject scheme
+ * {@link ResolvedJetStreamOptions} (docs/architecture.md convention 4), plus the subject scheme
  * `<prefix>.<sweep>.<model>` that workers filter on.
  */
 import { SpecError, describeValue } from "../core/index.ts";

@@ -1,5 +1,5 @@
 /**
- * The shard queue on NATS JetStream (DESIGN.md decision 3): a work-queue stream with file
+ * The shard queue on NATS JetStream (docs/architecture.md decision 3): a work-queue stream with file
  * storage, publish with `msgID = id` for dedup, and one durable pull consumer shared by every
  * worker, with explicit ack, `ack_wait`, `max_deliver`, and at most one filter subject
  * (nats-server 2.9).

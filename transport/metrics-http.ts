@@ -1,5 +1,5 @@
 /**
- * The `/metrics` endpoint both deployables serve (DESIGN.md decision 9). It only moves text:
+ * The `/metrics` endpoint both deployables serve (docs/architecture.md decision 9). It only moves text:
  * what to render is the caller's (coordinator/metrics.ts, worker/runtime/metrics.ts — the two
  * modules that import prom-client), so this file stays free of any metrics library.
  *

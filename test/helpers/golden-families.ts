@@ -27,7 +27,7 @@ import type { GoldenCase, GoldenCell } from "./golden.ts";
 export const FAMILY_GOLDEN_DIR = join(GOLDEN_DIR, "families");
 
 export interface FamilyGoldenCase extends GoldenCase {
-  /** the pair's answer tokens came from tokenizing the answer alone (METHOD.md §1) */
+  /** the pair's answer tokens came from tokenizing the answer alone (docs/method.md §1) */
   boundaryFallback: boolean;
 }
 

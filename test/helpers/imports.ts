@@ -1,5 +1,5 @@
 /**
- * The import graph of the project's own sources, and the rules DESIGN's layering states:
+ * The import graph of the project's own sources, and the rules docs/architecture.md's layering states:
  * core imports nothing of ours; worker and coordinator never import each other; proto and
  * transport stay below worker, coordinator and cli; no file is on an import cycle.
  */

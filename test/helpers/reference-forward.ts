@@ -5,7 +5,7 @@
  * Hugging Face names. It shares nothing with the engine's config parsing or graph pieces, so the
  * two agreeing checks both. Slow (loops over every weight), for tiny models only.
  *
- * A head mask zeroes a query head's slice of the attention output before W_O (METHOD.md
+ * A head mask zeroes a query head's slice of the attention output before W_O (docs/method.md
  * section 2); a neuron mask scales the MLP coefficients.
  */
 import { readFileSync } from "node:fs";

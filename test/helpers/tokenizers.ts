@@ -12,7 +12,7 @@
  *
  * No GPT-2 tokenizer.json is available offline, so {@link gpt2StyleTokenizerJson} builds a tiny
  * one in GPT-2's exact layout (byte-level pre-tokenizer, decoder and post-processor) whose few
- * merges reproduce the behaviour METHOD.md §1 relies on: " 8" is one token, "=-" is one token.
+ * merges reproduce the behaviour docs/method.md §1 relies on: " 8" is one token, "=-" is one token.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -1,6 +1,6 @@
 /**
  * `cna analyze` end to end: the real bin (node cli/cna.js) in a child process on a tiny random
- * checkpoint. Checks the files against the JSON Schema and METHOD.md's structural rules, and that
+ * checkpoint. Checks the files against the JSON Schema and docs/method.md's structural rules, and that
  * bad inputs exit non-zero with a message naming what was wrong. Numbers are not checked here
  * (the golden tests do that); the model is random, so its accuracies are meaningless.
  */
@@ -49,7 +49,7 @@ async function analyze(name: string, extra: string[], op = "+"): Promise<{ cell:
   return { cell: rankings.cells[0]!, run };
 }
 
-/** METHOD.md §2: every head once, accuracy ascending, then meanProbCorrect, then (layer, head). */
+/** docs/method.md §2: every head once, accuracy ascending, then meanProbCorrect, then (layer, head). */
 function expectRankedHeads(heads: readonly HeadRank[] | undefined): void {
   expect(heads).toHaveLength(L * H);
   expect(new Set(heads!.map((h) => `${h.layer}.${h.head}`)).size).toBe(L * H);

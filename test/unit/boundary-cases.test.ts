@@ -1,5 +1,5 @@
 /**
- * METHOD.md §1's boundary rule on real tokenizers: where the prompt ends and the answer's cases
+ * docs/method.md §1's boundary rule on real tokenizers: where the prompt ends and the answer's cases
  * begin for Llama-2-style SentencePiece, Llama-3, Qwen and GPT-2-layout byte-level BPE, over
  * the four templates, and how many pairs take the fallback.
  */
@@ -38,7 +38,7 @@ const view = (name: Name, cases: Case[]) => ({
 const SUM: OperandPair = { op: "+", a: 3, b: 5 };
 const DIFFERENCE: OperandPair = { op: "-", a: 3, b: 5 };
 
-describe("buildCases on real tokenizers (METHOD.md §1)", () => {
+describe("buildCases on real tokenizers (docs/method.md §1)", () => {
   it('"… is 8": GPT-2 has one case " 8"; Llama-2 reads "…▁is▁" and Llama-3 and Qwen "…Ġis Ġ", then the case "8"', () => {
     for (const template of [1, 3] as const) {
       expect(view("gpt2", casesOf("gpt2", SUM, template))).toEqual({ targets: [" 8"], prefixEnd: [expect.any(String), " is"] });

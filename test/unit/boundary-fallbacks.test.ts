@@ -1,5 +1,5 @@
 /**
- * The cell's `boundaryFallbacks` count (METHOD.md §1): carried by each shard's partial for its
+ * The cell's `boundaryFallbacks` count (docs/method.md §1): carried by each shard's partial for its
  * own pairs, added up when shards merge, written into rankings.json only when it is not 0 (so
  * cells without any keep their bytes), and counted by `cna analyze` too.
  */

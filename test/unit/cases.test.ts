@@ -40,7 +40,7 @@ function vocabTokenizer(vocab: readonly string[], split: (text: string) => strin
 }
 
 describe("buildCases", () => {
-  it('gives "15+32=" two teacher-forced cases (METHOD.md §1)', () => {
+  it('gives "15+32=" two teacher-forced cases (docs/method.md §1)', () => {
     const cases = buildCases([{ op: "+", a: 15, b: 32 }], 4, charTokenizer);
     expect(cases).toEqual([
       { id: 0, pair: { op: "+", a: 15, b: 32 }, template: 4, prompt: "15+32=", answer: "47", answerIndex: 0, prefixIds: ids("15+32="), target: id("4"), boundaryFallback: false },

@@ -1,5 +1,5 @@
 /**
- * dashboards/ stays true (DESIGN.md decision 9): the rule files pass `promtool check rules`,
+ * dashboards/ stays true (docs/architecture.md decision 9): the rule files pass `promtool check rules`,
  * their unit tests pass `promtool test rules`, every Grafana expression parses (promtool checks a
  * temporary rules file whose recording rules are the dashboards' expressions, with Grafana's
  * template variables substituted), every panel reads the `${datasource}` variable, and every

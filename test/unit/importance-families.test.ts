@@ -1,5 +1,5 @@
 /**
- * Neuron importance, CNA and top tokens (METHOD.md sections 3 and 4) on families other than
+ * Neuron importance, CNA and top tokens (docs/method.md §3 and §4) on families other than
  * GPT-2, against float64 computed here from the definitions: logits(u) = W_U (g * c(u) / s) with
  * c(u) = u for RMSNorm (Llama) and u - mean(u) for LayerNorm (GPT-J), the final norm's bias and
  * GPT-J's lm_head.bias dropped, W_out[k] the k-th column of an [out, in] down projection.

@@ -1,6 +1,6 @@
 /**
  * NeuronScorer (worker/analyses/importance.ts) against a float64 reference computed here from
- * METHOD.md section 3 — Imp = log_softmax(logits(r + m W_out[k]))[w] - log_softmax(logits(r))[w],
+ * docs/method.md §3 — Imp = log_softmax(logits(r + m W_out[k]))[w] - log_softmax(logits(r))[w],
  * logits(u) = W_U (g * (u - mean u) / s) — on a tiny random model with hand-made activations:
  * t = (m / s) h_k chosen across every degree of the moment path, beyond it (log space), and so
  * large that exp(c U) overflows float32, where the unguarded softmax-weighted form

@@ -157,7 +157,7 @@ describe("WorkerMetrics", () => {
     expect([1, 2, 3, 8, 9, 100].map(batchBucket)).toEqual(["1", "2", "4", "8", "16", "128"]);
   });
 
-  it("is, with coordinator/metrics.ts, the only module that imports prom-client (DESIGN.md decision 9)", () => {
+  it("is, with coordinator/metrics.ts, the only module that imports prom-client (docs/architecture.md decision 9)", () => {
     const root = join(import.meta.dirname, "..", "..");
     const importers: string[] = [];
     for (const top of ["core", "transport", "worker", "coordinator", "cli", "proto", "bench", "scripts"]) {

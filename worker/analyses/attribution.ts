@@ -1,5 +1,5 @@
 /**
- * Attribution (METHOD.md section 3) in the original model: every FFN neuron's log-probability
+ * Attribution (docs/method.md §3) in the original model: every FFN neuron's log-probability
  * increase, plus attention-layer, FFN-layer and per-head importances, all with the frozen final
  * norm of the real forward pass.
  */

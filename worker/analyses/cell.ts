@@ -1,5 +1,5 @@
 /**
- * One cell, one process: the analyses `cna analyze` runs, chained as METHOD.md describes (head
+ * One cell, one process: the analyses `cna analyze` runs, chained as docs/method.md describes (head
  * ablation finds the top head; CNA ablates it; verification uses each case's CNA neurons).
  */
 import { buildCellRankings, countBoundaryFallbacks, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";

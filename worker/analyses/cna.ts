@@ -1,5 +1,5 @@
 /**
- * Comparative Neuron Analysis (METHOD.md section 4): every FFN neuron scored in the original
+ * Comparative Neuron Analysis (docs/method.md §4): every FFN neuron scored in the original
  * model and in the model with one head ablated, both with the original's frozen norm scale s and
  * target w; CNA = Imp_orig - Imp_ablated. Per case the top-K neurons are kept (with the case id)
  * and dense sums accumulate for the cell's means.

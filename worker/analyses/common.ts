@@ -12,7 +12,7 @@ export interface AnalysisCase {
   prefixIds: readonly number[];
   /** the true answer token */
   target: number;
-  /** core's Case carries these; they count the cell's boundary fallbacks (METHOD.md §1) */
+  /** core's Case carries these; they count the cell's boundary fallbacks (docs/method.md §1) */
   answerIndex?: number;
   boundaryFallback?: boolean;
 }
@@ -26,7 +26,7 @@ export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
 
-/** Index of the largest value; the lowest index among equal maxima (METHOD.md section 6). */
+/** Index of the largest value; the lowest index among equal maxima (docs/method.md §6). */
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;

@@ -1,5 +1,5 @@
 /**
- * Head ablation (METHOD.md section 2): every head of the model, one at a time, over a cell's
+ * Head ablation (docs/method.md §2): every head of the model, one at a time, over a cell's
  * cases; accuracy and mean probability of the true answer with the head removed.
  *
  * Three execution modes compute the same numbers:

@@ -1,5 +1,5 @@
 /**
- * FFN-neuron importance for batches of cases (METHOD.md section 3), with the efficient exact
+ * FFN-neuron importance for batches of cases (docs/method.md §3), with the efficient exact
  * U-matrix form, or the naive per-neuron projection (test oracle and benchmark baseline).
  *
  * U^l is held as x^l [F, V] (|x| ≤ 1) and h^l [F] with U^l[:, k] = a_k + h_k x_k (onnx/attribution.ts).

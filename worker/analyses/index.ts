@@ -1,5 +1,5 @@
 /**
- * worker/analyses — METHOD.md's analyses over a cell's cases, each returning a mergeable
+ * worker/analyses — docs/method.md's analyses over a cell's cases, each returning a mergeable
  * partial (core/partials.ts): head ablation, attribution, CNA, verification.
  *
  * @example

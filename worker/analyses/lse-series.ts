@@ -1,7 +1,7 @@
 /**
  * S(t) = Σ_v p_v exp(t·x_v) for weights p_v ≥ 0 and |x_v| ≤ 1, from the power moments
  * μ_n = Σ_v p_v x_v^n, with a proven bound on the error: the attribution kernel's fast path
- * (importance.ts, METHOD.md section 3).
+ * (importance.ts, docs/method.md §3).
  *
  * On [-1, 1], exp(t·x) = I_0(t) + 2 Σ_{n≥1} I_n(t) T_n(x) (Chebyshev series, I_n the modified
  * Bessel functions, T_n the Chebyshev polynomials). Cut after degree N it is a polynomial

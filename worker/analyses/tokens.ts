@@ -1,5 +1,5 @@
 /**
- * What a neuron writes: the top tokens of W_U (g * c(W_out^l[k])) (METHOD.md section 4), the
+ * What a neuron writes: the top tokens of W_U (g * c(W_out^l[k])) (docs/method.md §4), the
  * readout the paper prints next to each neuron ("8, eight, VIII, ...").
  */
 import { topIndices } from "../../core/index.ts";

@@ -1,5 +1,5 @@
 /**
- * Verification (METHOD.md section 5): with each case's own top-K CNA neurons,
+ * Verification (docs/method.md §5): with each case's own top-K CNA neurons,
  * - mask:   zero those neurons' coefficients (at every position);
  * - keep:   in layers >= the ablated head's layer, zero every other FFN neuron;
  * - random: zero as many neurons per layer as the case's top-K has there, drawn uniformly with

@@ -11,7 +11,7 @@
  *
  * decode() cannot answer "what does this one token spell": a SentencePiece decoder strips the
  * leading space of the first token, so "▁8" alone decodes as "8". The boundary rule of
- * METHOD.md §1 needs exactly that space.
+ * docs/method.md §1 needs exactly that space.
  */
 export type TokenSpelling = "byte-level" | "sentencepiece" | "plain";
 

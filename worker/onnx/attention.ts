@@ -2,7 +2,7 @@
  * Attention for every family: q, k and v from the checkpoint's projections (fused in GPT-2's
  * blocks or GPT-NeoX's per-head order, or separate), optional per-head q/k RMSNorm (Qwen3),
  * rotary, and grouped-query attention, down to the per-head value mix z that the head mask
- * scales before W_O (METHOD.md section 2: under GQA a head is a query head; the shared keys and
+ * scales before W_O (docs/method.md §2: under GQA a head is a query head; the shared keys and
  * values are never masked).
  *
  * GQA without copying keys: q [B, T, H, dh] is viewed as [B, Hkv, H/Hkv, T, dh] and multiplied

@@ -1,5 +1,5 @@
 /**
- * Graphs for FFN-neuron importance (METHOD.md section 3), projected with the frozen final norm:
+ * Graphs for FFN-neuron importance (docs/method.md §3), projected with the frozen final norm:
  * logits(u) = W_U (g * c(u) / s), c = centring for LayerNorm (identity for RMSNorm), bias dropped.
  *
  * The fast path writes U^l[:, k] = W_U (g * c(W_out^l[k])) as a_k + h_k x_k with |x_k| ≤ 1

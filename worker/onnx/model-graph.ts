@@ -12,7 +12,7 @@
  *          resid_pre / resid_mid / attn_out / mlp_out [B, L, D], mlp_post [B, L, F],
  *          head_out [B, L, H, D], final_scale [B]; at every position: resid_pre_all
  *          [B, L, T, D] and logits_all [B, T, V].
- * resid_mid is x + A, the residual the MLP's neurons write into (METHOD.md section 3), also in
+ * resid_mid is x + A, the residual the MLP's neurons write into (docs/method.md §3), also in
  * parallel blocks, where the MLP itself reads the norm of x and the layer's output is x + A + M.
  * Layers before the start layer are absent; their slots in the per-layer outputs are zeros.
  * Unless logits_all is asked for, the last layer runs W_O and the MLP at the last position only:

@@ -222,7 +222,7 @@ export function stackLayers(g: GraphBuilder, parts: string[]): string {
 
 /**
  * The final norm's scale at each row, x [B, D] -> [B]: LayerNorm sqrt(var(x) + eps), RMSNorm
- * sqrt(mean(x^2) + eps), so that norm(x) = g * c(x) / s (METHOD.md section 3).
+ * sqrt(mean(x^2) + eps), so that norm(x) = g * c(x) / s (docs/method.md §3).
  */
 export function normScale(g: GraphBuilder, x: string, eps: number, kind: NormKind = "layernorm"): string {
   const centred = kind === "rmsnorm" ? x : g.op("Sub", [x, g.op("ReduceMean", [x], { axes: ints([-1]), keepdims: int(1) })]);

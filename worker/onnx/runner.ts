@@ -273,7 +273,7 @@ export class ModelRunner {
   }
 
   /**
-   * The unembedding and final norm as the frozen-norm projection needs them (METHOD.md section 3):
+   * The unembedding and final norm as the frozen-norm projection needs them (docs/method.md §3):
    * LayerNorm centres, RMSNorm does not; the final norm's bias and any unembedding bias are dropped.
    */
   unembedWeights(): UnembedWeights {

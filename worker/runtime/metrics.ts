@@ -1,5 +1,5 @@
 /**
- * The worker's Prometheus metrics (DESIGN.md decision 9): the one module of worker/ that imports
+ * The worker's Prometheus metrics (docs/architecture.md decision 9): the one module of worker/ that imports
  * prom-client. It listens where the runtime already reports — ShardWorker's `onEvent`,
  * ModelCache's `onEvent`, the ModelRunner's `onRun` (through ModelCacheOptions) — so the engine
  * and the consumer stay free of it. Gauges (busy, in flight, slots) are read from
