@@ -1,6 +1,6 @@
 /**
  * coordinator — the control plane: plans sweeps into shards, publishes them, ingests results
- * into its data directory, merges them in shard-id order and derives rankings.
+ * into its data directory, merges them in pair-range order and derives rankings.
  *
  * @example
  * ```ts

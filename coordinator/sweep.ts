@@ -313,7 +313,7 @@ export class SweepRun {
     if (failed) throw failed.error;
   }
 
-  /** When every shard of the cell's stage is stored: merge in shard-id order, plan the next stage. */
+  /** When every shard of the cell's stage is stored: merge in pair-range order, plan the next stage. */
   private async advance(c: CellRun): Promise<void> {
     const stage = this.spec.stages[c.stageIndex];
     if (!stage || c.failed) return this.checkDone();

@@ -159,7 +159,7 @@ export function withBoundaryFallbacks<P extends AnyPartial>(p: P, count: number)
   return p;
 }
 
-/** Merges in the order given (callers pass shard-id order for bit-identical results). */
+/** Merges in the order given (callers pass a fixed order, the pair ranges', for bit-identical results). */
 export function mergeAll<P extends AnyPartial>(parts: readonly P[]): P {
   if (parts.length === 0) throw new SpecError("partials", "nothing to merge");
   return parts.slice(1).reduce((acc, p) => mergePartials(acc, p), clone(parts[0]!));
