@@ -7,91 +7,29 @@
  * answers (one message, and one wake-up, each way per batch). The coordinator's event loop does
  * none of the file work and stays free for the network.
  *
- * The thread's code is plain JavaScript evaluated in the worker, so it runs the same whatever
- * loader (tsx, a build) runs this module.
+ * The thread's code is blob-writer-thread.mjs: plain JavaScript, type-checked by tsc through its
+ * JSDoc types (@ts-check), so the worker loads it as it is whatever loader (tsx, a build) runs
+ * this module.
  */
 import { Worker } from "node:worker_threads";
 
-const THREAD_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const fs = require("node:fs");
-const path = require("node:path");
-let queue = [];
-let busy = false;
-parentPort.on("message", (blobs) => {
-  queue.push(...blobs);
-  if (!busy) setImmediate(next);
-});
-const message = (err) => String((err && err.message) || err);
-function fsyncPath(p, flags) {
-  const fd = fs.openSync(p, flags);
-  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
-function next() {
-  if (busy || queue.length === 0) return;
-  busy = true;
-  const batch = queue;
-  queue = [];
-  flush(batch).then((answers) => {
-    parentPort.postMessage(answers);
-    busy = false;
-    next();
-  });
-}
-async function flush(batch) {
-  // write every temp file, then fsync them all at once (the file system can commit concurrent
-  // fsyncs together), then rename, then fsync each directory once
-  const open = [];
-  const answers = [];
-  for (const m of batch) {
-    const answer = { id: m.id, error: null };
-    answers.push(answer);
-    let fd = null;
-    try {
-      fd = fs.openSync(m.tmp, "w");
-      fs.writeSync(fd, m.bytes);
-      open.push({ m, fd, answer });
-    } catch (err) {
-      if (fd !== null) fs.closeSync(fd);
-      answer.error = message(err);
-      try { fs.rmSync(m.tmp, { force: true }); } catch {}
-    }
-  }
-  await Promise.all(open.map((o) => new Promise((resolve) => fs.fsync(o.fd, (err) => {
-    if (err) o.answer.error = message(err);
-    resolve();
-  }))));
-  const dirs = new Map();
-  for (const { m, fd, answer } of open) {
-    try {
-      fs.closeSync(fd);
-      if (answer.error !== null) throw new Error(answer.error);
-      fs.renameSync(m.tmp, m.path);
-      const dir = path.dirname(m.path);
-      if (!dirs.has(dir)) dirs.set(dir, []);
-      dirs.get(dir).push(answer);
-    } catch (err) {
-      answer.error = message(err);
-      try { fs.rmSync(m.tmp, { force: true }); } catch {}
-    }
-  }
-  for (const [dir, renamed] of dirs) {
-    try { fsyncPath(dir, "r"); } catch (err) { for (const a of renamed) a.error = "fsync of " + dir + ": " + message(err); }
-  }
-  return answers;
-}
-`;
-
-interface Pending {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-interface OwedBlob {
+/** What the thread is sent (a batch of these) and answers (one answer per blob). */
+export interface OwedBlob {
   id: number;
   tmp: string;
   path: string;
   bytes: Uint8Array | string;
+}
+
+export interface BlobAnswer {
+  id: number;
+  /** null once the blob is durably in place */
+  error: string | null;
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 export class BlobWriter {
@@ -135,10 +73,10 @@ export class BlobWriter {
 
   private start(): Worker {
     if (this.thread) return this.thread;
-    const thread = new Worker(THREAD_SOURCE, { eval: true });
+    const thread = new Worker(new URL("./blob-writer-thread.mjs", import.meta.url));
     thread.unref();
     // the thread answers each message it was sent, as one batch, with one message
-    thread.on("message", (answers: Array<{ id: number; error: string | null }>) => {
+    thread.on("message", (answers: BlobAnswer[]) => {
       this.batchOut = false;
       for (const a of answers) {
         const p = this.pending.get(a.id);
