@@ -44,6 +44,8 @@ export interface ImportanceRank {
   layer: number;
   neuron: number;
   impMean: number;
+  /** mean coefficient m over the cell's cases */
+  coefMean: number;
   topKCount: number;
   topTokens?: string[];
 }
@@ -157,7 +159,9 @@ export function rankAttribution(p: AttributionPartial, top: number): Attribution
   const byImp = <T extends { impMean: number }>(a: T[]) => a.sort((x, y) => y.impMean - x.impMean);
   return {
     topK: p.topK,
-    neurons: topIndices(p.impSum, top).map((j) => ({ layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, topKCount: p.topKCount[j]! })),
+    neurons: topIndices(p.impSum, top).map((j) => ({
+      layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, coefMean: p.coefSum[j]! / n, topKCount: p.topKCount[j]!,
+    })),
     attnLayers: byImp(p.attnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
     ffnLayers: byImp(p.ffnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
     heads: byImp(Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H, impMean: p.headSum[i]! / n }))),

@@ -19,7 +19,7 @@ function partials(): CellPartials {
     },
     attribution: {
       kind: "attribution", dims, cases: 4, baselineCorrect: 3, topK: 2, boundaryFallbacks: 1,
-      impSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], topKCount: [2, 0, 0, 4, 2, 0],
+      impSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], coefSum: [2, 0.5, 0, -8, 1, 0], topKCount: [2, 0, 0, 4, 2, 0],
       attnLayerSum: [0.5, 1.5], ffnLayerSum: [0.2, 0.9], headSum: [0.1, 0.4, 1.1, 0.2],
     },
     cna: {
@@ -48,6 +48,7 @@ describe("schemas/rankings.schema.json", () => {
     const rankings = fullRankings();
     expect(rankings.cells[0]!.heads).toHaveLength(4);
     expect(rankings.cells[0]!.verification!.mask).toHaveLength(2);
+    expect(rankings.cells[0]!.attribution!.neurons[0]).toMatchObject({ layer: 1, neuron: 0, impMean: 0.3, coefMean: -2 });
     expect(rankingsSchemaErrors(rankings)).toEqual([]);
   });
 

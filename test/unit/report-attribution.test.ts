@@ -14,8 +14,8 @@ const cell: CellRankings = {
   attribution: {
     topK: 20,
     neurons: [
-      { layer: 1, neuron: 17, impMean: 0.8125, topKCount: 9, topTokens: ["8", "9"] },
-      { layer: 0, neuron: 3, impMean: 0.25, topKCount: 4 },
+      { layer: 1, neuron: 17, impMean: 0.8125, coefMean: -1.5, topKCount: 9, topTokens: ["8", "9"] },
+      { layer: 0, neuron: 3, impMean: 0.25, coefMean: 0.5, topKCount: 4 },
     ],
     attnLayers: [{ layer: 0, impMean: 0.125 }, { layer: 1, impMean: 1.5 }],
     ffnLayers: [{ layer: 0, impMean: -0.0625 }, { layer: 1, impMean: 2.25 }],
