@@ -3,7 +3,7 @@
  * and as CSV (`--format csv`): one row per head or neuron, with the cell's key columns.
  */
 import { NOISE_CASES, RANKINGS_SCHEMA } from "../core/index.ts";
-import type { CellRankings, Rankings } from "../core/index.ts";
+import type { CellRankings, Rankings, TopTokensSign } from "../core/index.ts";
 
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAlign: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -14,6 +14,8 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const num = (x: number, digits = 3) => x.toFixed(digits);
+/** σ of a neuron's top tokens ("" where the tokens were not filled). */
+const signText = (sign: TopTokensSign | undefined) => (sign === undefined ? "" : sign < 0 ? "-1" : "+1");
 
 export function cellTitle(c: CellRankings): string {
   return `${c.model}  ${c.op}  ${c.digits}D  template ${c.template}  (${c.cases} cases, baseline accuracy ${pct(c.baselineAccuracy)})`;
@@ -44,13 +46,13 @@ export function formatCell(c: CellRankings, top = 5): string {
     ) + `\n(median head ${median.layer}.${median.head}: relative drop ${pct(median.relativeDrop)})`);
   }
   if (c.neurons && c.ablatedHead) {
-    parts.push(`neurons by CNA with head ${c.ablatedHead.layer}.${c.ablatedHead.head} ablated:\n` + table(
-      ["rank", "neuron", "CNA", "Imp orig", "Imp ablated", "m", "m'", "top-K cases", "writes"],
+    parts.push(`neurons by CNA with head ${c.ablatedHead.layer}.${c.ablatedHead.head} ablated (σ: sign of the mean m; writes: top tokens of σ·W_out):\n` + table(
+      ["rank", "neuron", "CNA", "Imp orig", "Imp ablated", "m", "m'", "top-K cases", "σ", "writes"],
       c.neurons.slice(0, top).map((n, i) => [
         String(i + 1), `${n.layer}_${n.neuron}`, num(n.cnaMean), num(n.impOrigMean), num(n.impAblatedMean), num(n.coefOrigMean, 2), num(n.coefAblatedMean, 2),
-        String(n.topKCount), (n.topTokens ?? []).slice(0, 5).map((t) => JSON.stringify(t)).join(" "),
+        String(n.topKCount), signText(n.topTokensSign), (n.topTokens ?? []).slice(0, 5).map((t) => JSON.stringify(t)).join(" "),
       ]),
-      new Set([0, 2, 3, 4, 5, 6, 7]),
+      new Set([0, 2, 3, 4, 5, 6, 7, 8]),
     ));
   }
   if (c.verification) {

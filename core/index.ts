@@ -44,9 +44,9 @@ export type { Case, TextEncoderLike } from "./cases.ts";
 export { mergePartials, mergeAll, withBoundaryFallbacks } from "./partials.ts";
 export type { PairCounts, ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
 
-export { NOISE_CASES, RANKINGS_SCHEMA, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings } from "./rankings.ts";
+export { NOISE_CASES, RANKINGS_SCHEMA, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings, coefSign } from "./rankings.ts";
 export type {
-  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings,
+  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings, TopTokensSign,
 } from "./rankings.ts";
 
 export { STAGES, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";

@@ -42,6 +42,8 @@ export interface AttributionPartial extends PairCounts {
   baselineCorrect: number;
   /** [L * F] sum of Imp(l, k) */
   impSum: number[];
+  /** [L * F] sum of the coefficient m(l, k); its sign picks what the neuron writes (docs/method.md §4) */
+  coefSum: number[];
   /** [L * F] how many cases had the neuron in their top-K by importance */
   topKCount: number[];
   topK: number;
@@ -130,7 +132,7 @@ export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
     case "attribution": {
       const o = b as AttributionPartial;
       if (out.topK !== o.topK) throw new SpecError("topK", `cannot merge attribution partials with top-K ${out.topK} and ${o.topK}`);
-      for (const k of ["impSum", "topKCount", "attnLayerSum", "ffnLayerSum", "headSum"] as const) addInto(out[k], o[k], k);
+      for (const k of ["impSum", "coefSum", "topKCount", "attnLayerSum", "ffnLayerSum", "headSum"] as const) addInto(out[k], o[k], k);
       break;
     }
     case "cna": {

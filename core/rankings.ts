@@ -36,17 +36,35 @@ export interface NeuronRank {
   /** mean of m - m' (original minus ablated coefficient) */
   coefDeltaMean: number;
   topKCount: number;
-  /** What the neuron writes: top tokens of W_U (g * c(W_out[k])), filled where the model is at hand. */
+  /** What the neuron writes, best first (see {@link TopTokensSign}); filled where the model is at hand. */
   topTokens?: string[];
+  /** σ of `topTokens`: the sign of coefOrigMean; set with `topTokens`. */
+  topTokensSign?: TopTokensSign;
 }
 
 export interface ImportanceRank {
   layer: number;
   neuron: number;
   impMean: number;
+  /** mean coefficient m over the cell's cases */
+  coefMean: number;
   topKCount: number;
+  /** What the neuron writes, best first (see {@link TopTokensSign}); filled where the model is at hand. */
   topTokens?: string[];
+  /** σ of `topTokens`: the sign of coefMean; set with `topTokens`. */
+  topTokensSign?: TopTokensSign;
 }
+
+/**
+ * σ of docs/method.md §4: a neuron adds m · W_out[k] to the residual, so what it writes over the
+ * cell's cases is the direction σ · W_out[k], with σ the sign of its mean coefficient m. Its
+ * top tokens are those of W_U (g * c(σ · W_out[k])): for σ = -1 (common under SwiGLU, where m
+ * is often negative) the bottom tokens of W_U (g * c(W_out[k])).
+ */
+export type TopTokensSign = 1 | -1;
+
+/** σ for a mean coefficient: -1 when it is negative, +1 otherwise (a mean of exactly 0 gives +1). */
+export const coefSign = (coefMean: number): TopTokensSign => (coefMean < 0 ? -1 : 1);
 
 export interface AttributionRankings {
   topK: number;
@@ -157,7 +175,9 @@ export function rankAttribution(p: AttributionPartial, top: number): Attribution
   const byImp = <T extends { impMean: number }>(a: T[]) => a.sort((x, y) => y.impMean - x.impMean);
   return {
     topK: p.topK,
-    neurons: topIndices(p.impSum, top).map((j) => ({ layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, topKCount: p.topKCount[j]! })),
+    neurons: topIndices(p.impSum, top).map((j) => ({
+      layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, coefMean: p.coefSum[j]! / n, topKCount: p.topKCount[j]!,
+    })),
     attnLayers: byImp(p.attnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
     ffnLayers: byImp(p.ffnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
     heads: byImp(Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H, impMean: p.headSum[i]! / n }))),

@@ -6,5 +6,6 @@
  * - METHOD_VERSION: what is computed (the documented method: cases, ablation, importance, CNA,
  *   verification). Raise it when a definition changes even if the layout does not.
  */
-export const RESULT_FORMAT_VERSION = 1;
+/** 2: attribution partials carry each neuron's coefficient sum (`coefSum`). */
+export const RESULT_FORMAT_VERSION = 2;
 export const METHOD_VERSION = 1;

@@ -4,7 +4,7 @@
  * FFN layer and head — where in the model the predicted token's probability is built.
  */
 import type { CellRankings } from "../core/index.ts";
-import { esc, headName, neuronName, num, ptr, tokenHtml } from "./format.ts";
+import { esc, headName, neuronName, num, ptr, tokenHtml, tokensSignHtml } from "./format.ts";
 
 /** Heads listed, by mean importance. */
 const HEADS_SHOWN = 10;
@@ -17,10 +17,11 @@ export function renderAttribution(cell: CellRankings, cellIndex: number, top: nu
   const neurons = a.neurons.slice(0, top).map((n, i) => {
     const tokens = n.topTokens === undefined ? '<span class="muted">—</span>' : n.topTokens.slice(0, TOKENS_SHOWN).map(tokenHtml).join(" ");
     return `<tr><td>${i + 1}</td><td class="id">${esc(neuronName(n))}</td><td>${num(n.impMean, "score", at("neurons", i, "impMean"))}</td>`
-      + `<td>${num(n.topKCount, "int", at("neurons", i, "topKCount"))}</td><td class="tokens">${tokens}</td></tr>`;
+      + `<td>${num(n.topKCount, "int", at("neurons", i, "topKCount"))}</td>`
+      + `<td class="sign">${tokensSignHtml(n.topTokensSign, at("neurons", i, "topTokensSign"))}</td><td class="tokens">${tokens}</td></tr>`;
   });
-  const neuronTable = `<table class="numbers neurons attribution-neurons"><caption>Top ${neurons.length} FFN neurons by mean log-probability increase of the predicted token (no head ablated); top-K: cases in which the neuron was among the case's top ${esc(a.topK)}.</caption>`
-    + `<thead><tr><th>#</th><th class="l">neuron</th><th>Imp</th><th>top-K</th><th class="tokens">writes</th></tr></thead><tbody>${neurons.join("")}</tbody></table>`;
+  const neuronTable = `<table class="numbers neurons attribution-neurons"><caption>Top ${neurons.length} FFN neurons by mean log-probability increase of the predicted token (no head ablated); top-K: cases in which the neuron was among the case's top ${esc(a.topK)}; σ the sign of the neuron's mean coefficient m, and it writes the top tokens of σ·W_out (docs/method.md §4).</caption>`
+    + `<thead><tr><th>#</th><th class="l">neuron</th><th>Imp</th><th>top-K</th><th>σ</th><th class="tokens">writes</th></tr></thead><tbody>${neurons.join("")}</tbody></table>`;
   const attn = new Map(a.attnLayers.map((l, i) => [l.layer, i]));
   const ffn = new Map(a.ffnLayers.map((l, i) => [l.layer, i]));
   const layers = [...new Set([...attn.keys(), ...ffn.keys()])].sort((x, y) => x - y).map((layer) => {

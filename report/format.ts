@@ -7,8 +7,8 @@
  */
 import type { HeadRef } from "../core/index.ts";
 
-/** The formatting rules: fractions as percentages (1 decimal), scores (3), coefficients and depths (2), counts. */
-export type NumberFormat = "pct" | "score" | "coef" | "depth" | "int";
+/** The formatting rules: fractions as percentages (1 decimal), scores (3), coefficients and depths (2), counts, signs (±1). */
+export type NumberFormat = "pct" | "score" | "coef" | "depth" | "int" | "sign";
 
 const MINUS = "\u2212";
 
@@ -25,6 +25,7 @@ export const FORMATS: Readonly<Record<NumberFormat, (x: number) => string>> = {
   coef: (x) => fixed(x, 2),
   depth: (x) => fixed(x, 2),
   int: (x) => (Number.isInteger(x) ? String(x).replace("-", MINUS) : fixed(x, 0)),
+  sign: (x) => (x < 0 ? `${MINUS}1` : "+1"),
 };
 
 export function formatNumber(x: number, format: NumberFormat): string {
@@ -64,6 +65,11 @@ export function num(value: number, format: NumberFormat, source: NumberSource, e
 /** A head written L.H, a neuron L_N (docs/architecture.md, Contracts: 0-based everywhere). */
 export const headName = (h: HeadRef): string => `${h.layer}.${h.head}`;
 export const neuronName = (n: { layer: number; neuron: number }): string => `${n.layer}_${n.neuron}`;
+
+/** σ of a neuron's top tokens (docs/method.md §4), or a dash where the tokens were not filled. */
+export function tokensSignHtml(sign: number | undefined, source: NumberSource): string {
+  return sign === undefined ? '<span class="muted">—</span>' : num(sign, "sign", source);
+}
 
 /** A token as the model writes it, with its spaces and control characters made visible. */
 export function tokenHtml(token: string): string {

@@ -59,7 +59,7 @@ export type {
 export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildModelGraph, defaultWeightCacheDir, vocabClasses } from "./onnx/index.ts";
 export type { ForwardRequest, ForwardResult, GraphOutput, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
-  ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, verify,
+  ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, tokenString, verify,
 } from "./analyses/index.ts";
 export type {
   AnalysisCase, AnalysisName, CellAnalysisOptions, CnaCaseScores, CnaOptions, LayerScores, HeadAblationMode, ImportanceInputs, ImportanceMethod, ImportanceOptions, TargetRule, VerifyOptions,

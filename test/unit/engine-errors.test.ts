@@ -8,17 +8,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cna, headAblation, loadCheckpoint, ModelRunner, neuronTopTokens, verify } from "../../worker/index.ts";
+import type { ModelTokenizer } from "../../worker/index.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 
 describe("engine input errors", () => {
   const dir = mkdtempSync(join(tmpdir(), "cna-engine-"));
   let runner: ModelRunner;
-  let decode: (ids: number[]) => string;
+  let tokenizer: ModelTokenizer;
   beforeAll(async () => {
     writeGpt2Checkpoint(join(dir, "m"), { nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 16 });
     const ck = await loadCheckpoint(join(dir, "m"));
     runner = new ModelRunner("m", ck.config, ck.weights);
-    decode = (ids) => ck.tokenizer.decode(ids);
+    tokenizer = ck.tokenizer;
   });
   afterAll(async () => {
     await runner?.close();
@@ -44,7 +45,7 @@ describe("engine input errors", () => {
   });
 
   it("refuses a neuron that does not exist", async () => {
-    await expect(neuronTopTokens(runner, { decode }, [{ layer: 0, neuron: 32 }])).rejects.toThrow(/neuron 0_32 does not exist: .* neurons 0\.\.31/);
+    await expect(neuronTopTokens(runner, tokenizer, [{ layer: 0, neuron: 32, sign: 1 }])).rejects.toThrow(/neuron 0_32 does not exist: .* neurons 0\.\.31/);
   });
 
   it("refuses masks of the wrong size and empty input", async () => {

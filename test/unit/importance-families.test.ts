@@ -87,8 +87,8 @@ describe.each<[string, RandomCheckpointOptions, boolean]>([
     const ck = await loadCheckpoint(dir);
     const { dModel: D, dMlp: F, vocabSize: V } = ck.config;
     await using runner = new ModelRunner(label, ck.config, ck.weights, { intraOpThreads: 1 });
-    const neurons = [{ layer: 0, neuron: 3 }, { layer: 1, neuron: F - 1 }];
-    const tokens = await neuronTopTokens(runner, { decode: (ids) => ids.join(",") }, neurons, 5);
+    const neurons = [{ layer: 0, neuron: 3, sign: 1 as const }, { layer: 1, neuron: F - 1, sign: 1 as const }];
+    const tokens = await neuronTopTokens(runner, { tokenText: (id) => String(id), decode: (ids) => ids.join(",") }, neurons, 5);
     neurons.forEach((n, i) => {
       const dirK = direction(ck.weights, n.layer, n.neuron, D, F);
       const mean = centre ? dirK.reduce((a, b) => a + b, 0) / D : 0;

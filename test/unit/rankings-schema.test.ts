@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { RANKINGS_SCHEMA, buildCellRankings } from "../../core/index.ts";
+import { RANKINGS_SCHEMA, buildCellRankings, coefSign } from "../../core/index.ts";
 import type { CellPartials, ModelDims, Rankings } from "../../core/index.ts";
 import { RANKINGS_SCHEMA_PATH, rankingsSchemaErrors } from "../helpers/rankings-schema.ts";
 
@@ -19,7 +19,7 @@ function partials(): CellPartials {
     },
     attribution: {
       kind: "attribution", dims, cases: 4, baselineCorrect: 3, topK: 2, boundaryFallbacks: 1,
-      impSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], topKCount: [2, 0, 0, 4, 2, 0],
+      impSum: [0.4, -0.1, 0, 1.2, 0.3, 0.2], coefSum: [2, 0.5, 0, -8, 1, 0], topKCount: [2, 0, 0, 4, 2, 0],
       attnLayerSum: [0.5, 1.5], ffnLayerSum: [0.2, 0.9], headSum: [0.1, 0.4, 1.1, 0.2],
     },
     cna: {
@@ -38,8 +38,8 @@ function partials(): CellPartials {
 
 function fullRankings(): Rankings {
   const cell = buildCellRankings({ model: "tiny", op: "+", digits: 1, template: 4 }, partials(), 3);
-  cell.neurons!.forEach((n) => (n.topTokens = ["8", "9"]));
-  cell.attribution!.neurons.forEach((n) => (n.topTokens = ["=", " "]));
+  cell.neurons!.forEach((n) => Object.assign(n, { topTokens: ["8", "9"], topTokensSign: coefSign(n.coefOrigMean) }));
+  cell.attribution!.neurons.forEach((n) => Object.assign(n, { topTokens: ["=", " "], topTokensSign: coefSign(n.coefMean) }));
   return { schema: RANKINGS_SCHEMA, cells: [cell] };
 }
 
@@ -48,6 +48,7 @@ describe("schemas/rankings.schema.json", () => {
     const rankings = fullRankings();
     expect(rankings.cells[0]!.heads).toHaveLength(4);
     expect(rankings.cells[0]!.verification!.mask).toHaveLength(2);
+    expect(rankings.cells[0]!.attribution!.neurons[0]).toMatchObject({ layer: 1, neuron: 0, impMean: 0.3, coefMean: -2, topTokensSign: -1 });
     expect(rankingsSchemaErrors(rankings)).toEqual([]);
   });
 
@@ -68,6 +69,7 @@ describe("schemas/rankings.schema.json", () => {
     ["an operator outside + - * /", (r) => { (r.cells[0] as unknown as Record<string, unknown>).op = "%"; }, "/cells/0/op"],
     ["a missing required field", (r) => { delete (r.cells[0] as unknown as Record<string, unknown>).baselineAccuracy; }, "/cells/0"],
     ["a string where a number belongs", (r) => { (r.cells[0]!.neurons![0] as unknown as Record<string, unknown>).cnaMean = "0.25"; }, "/cells/0/neurons/0/cnaMean"],
+    ["a top-token sign other than 1 or -1", (r) => { (r.cells[0]!.attribution!.neurons[0] as unknown as Record<string, unknown>).topTokensSign = 0; }, "/cells/0/attribution/neurons/0/topTokensSign"],
     ["a verification K of 0", (r) => { r.cells[0]!.verification!.mask[0]!.k = 0; }, "/cells/0/verification/mask/0/k"],
     ["another schema version", (r) => { (r as Record<string, unknown>).schema = "cna-sweep/rankings@2"; }, "/schema"],
   ])("rejects %s", (_, corrupt, path) => {

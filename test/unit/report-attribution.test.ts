@@ -14,8 +14,8 @@ const cell: CellRankings = {
   attribution: {
     topK: 20,
     neurons: [
-      { layer: 1, neuron: 17, impMean: 0.8125, topKCount: 9, topTokens: ["8", "9"] },
-      { layer: 0, neuron: 3, impMean: 0.25, topKCount: 4 },
+      { layer: 1, neuron: 17, impMean: 0.8125, coefMean: -1.5, topKCount: 9, topTokens: ["8", "9"], topTokensSign: -1 },
+      { layer: 0, neuron: 3, impMean: 0.25, coefMean: 0.5, topKCount: 4 },
     ],
     attnLayers: [{ layer: 0, impMean: 0.125 }, { layer: 1, impMean: 1.5 }],
     ffnLayers: [{ layer: 0, impMean: -0.0625 }, { layer: 1, impMean: 2.25 }],
@@ -37,6 +37,13 @@ describe("report: attribution", () => {
     expect(table).toContain('data-path="/cells/0/attribution/neurons/0/impMean"');
     expect(table).toContain('data-path="/cells/0/attribution/neurons/1/topKCount"');
     expect(table).toMatch(/<td class="id">1_17<\/td>.*<td class="id">0_3<\/td>/s);
+  });
+
+  it("shows σ, the sign of the mean coefficient, beside the tokens, and a dash where there are no tokens", () => {
+    const table = /<table class="numbers neurons attribution-neurons">.*?<\/table>/s.exec(html)?.[0] ?? "";
+    expect(table).toContain("<th>σ</th><th class=\"tokens\">writes</th>");
+    expect(table).toMatch(/<td class="sign"><span class="num" data-value="-1" data-format="sign" data-path="\/cells\/0\/attribution\/neurons\/0\/topTokensSign">\u22121<\/span><\/td><td class="tokens"><code class="tok">8<\/code>/);
+    expect(table).toMatch(/<td class="id">0_3<\/td>.*<td class="sign"><span class="muted">—<\/span><\/td><td class="tokens"><span class="muted">—<\/span>/s);
   });
 
   it("gives each layer's attention and FFN importance and the heads in order of importance", () => {

@@ -33,7 +33,8 @@ function fullCell(model: string, op: Operator, L: number, H: number, top: [numbe
     ablatedHead: { layer: hs[0]!.layer, head: hs[0]!.head }, neuronCount: L * 64,
     neurons: [0, 1, 2].map((i) => ({
       layer: L - 1, neuron: 7 * i, cnaMean: 0.5 / (i + 1), impOrigMean: 0.7 / (i + 1), impAblatedMean: 0.2 / (i + 1),
-      coefOrigMean: -6.2 + i, coefAblatedMean: -0.95, coefDeltaMean: -5.25 + i, topKCount: 100 - i, topTokens: ["8", " eight", "VIII"],
+      coefOrigMean: -6.2 + 4 * i, coefAblatedMean: -0.95, coefDeltaMean: -5.25 + 4 * i, topKCount: 100 - i,
+      topTokens: ["8", " eight", "VIII"], topTokensSign: -6.2 + 4 * i < 0 ? (-1 as const) : (1 as const),
     })),
     verification: {
       seed: 1234,
@@ -145,6 +146,14 @@ describe("renderReport", () => {
     ); // summary row + the table's top 2
   });
 
+  it("shows σ, the sign of the mean coefficient, beside each CNA neuron's tokens", () => {
+    const table = /<table class="numbers neurons">.*?<\/table>/s.exec(renderReport(r))?.[0] ?? "";
+    expect(table).toContain("σ the sign of the mean m");
+    expect(table).toContain("<th>σ</th><th class=\"tokens\">writes</th>");
+    const signs = [...table.matchAll(/<td class="sign"><span class="num" data-value="([^"]+)" data-format="sign" data-path="\/cells\/0\/neurons\/(\d)\/topTokensSign">([^<]+)<\/span><\/td><td class="tokens">/g)];
+    expect(signs.map((m) => [m[2], m[1], m[3]])).toEqual([["0", "-1", "\u22121"], ["1", "-1", "\u22121"], ["2", "1", "+1"]]);
+  });
+
   it("shows provenance numbers with pointers into provenance.json", () => {
     const prov: ReportProvenance = { workers: 3, redeliveries: 2, duplicates: 1, nondeterministic: 0, shards: [{ stage: "cna", total: 6, stored: 5, quarantined: 1 }], quarantined: [{ shardId: "s1", cell: "m + 1D t4", stage: "cna", reason: "boom" }] };
     const html = renderReport(r, prov);
@@ -182,6 +191,8 @@ describe("number formats", () => {
     expect(FORMATS.coef(-6.204)).toBe("\u22126.20");
     expect(FORMATS.depth(2 / 3)).toBe("0.67");
     expect(FORMATS.int(145)).toBe("145");
+    expect(FORMATS.sign(-1)).toBe("\u22121");
+    expect(FORMATS.sign(1)).toBe("+1");
   });
 });
 

@@ -52,7 +52,7 @@ export async function attribution(
   const n = L * F;
   const p: AttributionPartial = {
     kind: "attribution", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length, baselineCorrect: 0,
-    impSum: new Array(n).fill(0), topKCount: new Array(n).fill(0), topK: Math.min(options.topK ?? 100, n),
+    impSum: new Array(n).fill(0), coefSum: new Array(n).fill(0), topKCount: new Array(n).fill(0), topK: Math.min(options.topK ?? 100, n),
     attnLayerSum: new Array(L).fill(0), ffnLayerSum: new Array(L).fill(0), headSum: new Array(L * H).fill(0),
   };
   const scorer = new NeuronScorer(runner, options);
@@ -96,6 +96,8 @@ export async function attribution(
     })).outputs;
     const predicted = batch.map((_, b) => argmax(row(o.logits!, b, V)));
     batch.forEach((c, b) => { if (predicted[b] === c.target) p.baselineCorrect++; });
+    // mlp_post: [B, L, F], summed case by case in case order like CNA's coefOrigSum.
+    for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) p.coefSum[j]! += o.mlp_post![b * n + j]!;
     const w = options.target === "correct" ? batch.map((c) => c.target) : predicted;
 
     // Per case and layer, the vectors whose log p(w) we need: x, x + A, x + head_h (H), r, r + F.

@@ -2,8 +2,8 @@
  * One cell, one process: the analyses `cna analyze` runs, chained as docs/method.md describes (head
  * ablation finds the top head; CNA ablates it; verification uses each case's CNA neurons).
  */
-import { buildCellRankings, countBoundaryFallbacks, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
-import type { CellKey, CellPartials, CellRankings } from "../../core/index.ts";
+import { buildCellRankings, coefSign, countBoundaryFallbacks, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
+import type { CellKey, CellPartials, CellRankings, ImportanceRank, NeuronRank } from "../../core/index.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { attribution } from "./attribution.ts";
 import { cna } from "./cna.ts";
@@ -66,11 +66,16 @@ export async function analyzeCell(
   return cell;
 }
 
-/** Fills `topTokens` of every neuron a cell lists. */
+/** Fills `topTokens` and `topTokensSign` of every neuron a cell lists, σ from its mean coefficient. */
 export async function addTopTokens(runner: ModelRunner, tokenizer: TokenDecoder, cell: CellRankings, count: number): Promise<void> {
-  const lists = [cell.neurons ?? [], cell.attribution?.neurons ?? []];
-  for (const list of lists) {
-    const tokens = await neuronTopTokens(runner, tokenizer, list, count);
-    list.forEach((n, i) => { n.topTokens = tokens[i]!; });
-  }
+  const fill = async <N extends NeuronRank | ImportanceRank>(list: readonly N[], coefMean: (n: N) => number) => {
+    const signed = list.map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(coefMean(n)) }));
+    const tokens = await neuronTopTokens(runner, tokenizer, signed, count);
+    list.forEach((n, i) => {
+      n.topTokens = tokens[i]!;
+      n.topTokensSign = signed[i]!.sign;
+    });
+  };
+  await fill(cell.neurons ?? [], (n) => n.coefOrigMean);
+  await fill(cell.attribution?.neurons ?? [], (n) => n.coefMean);
 }
