@@ -69,7 +69,7 @@ export const demoCommand: Command = {
   summary: "sweep the bundled model zoo and print the top heads and neurons of every cell",
   synopsis: "demo [--out DIR] [--workers N]",
   flags: COMMON_FLAGS,
-  notes: `Runs ${basename(DEMO_SWEEP)} (examples/) over models/: 3 models x 4 operators x 1-digit operands,\nhead ablation -> CNA with each cell's top head ablated -> verification.`,
+  notes: `Runs ${basename(DEMO_SWEEP)} (examples/) over every model in models/ (five: three GPT-2, a Llama and a Qwen2) x 4 operators x 1-digit operands,\nhead ablation -> CNA with each cell's top head ablated -> verification.`,
   run: async (argv, io) => runSweepFile(DEMO_SWEEP, parseFlags(COMMON_FLAGS, argv), io),
 };
 
