@@ -1,5 +1,5 @@
 /**
- * Part 1 of the orchestration benchmark: the zoo sweep (`cna demo`'s) run embedded (runEmbedded in this
+ * Part 1 of the orchestration benchmark: the zoo sweep (`cna demo`'s) run embedded (runLocal in this
  * process, 3 worker loops) and distributed (a nats-server, a `cna coordinator` process and 3
  * `cna worker` processes). Distributed wall time runs from SubmitSweep to the first WatchSweep
  * update in SUCCEEDED; process start-up (spawn until every worker pulls) is timed apart. Each
@@ -14,11 +14,10 @@ import { SweepState } from "../proto/index.ts";
 import type { Sweep } from "../proto/index.ts";
 import { createSweepClient, fromGrpcError } from "../proto/index.ts";
 import { cellPairCount, planSpecOf } from "../coordinator/index.ts";
-import { runEmbedded } from "../cli/embedded.ts";
+import { prepareSweep, readSweepFile, resolvedSweepJson, runLocal } from "../app/index.ts";
+import type { SweepState as RunState } from "../app/index.ts";
 import { digestModels } from "../worker/index.ts";
-import { readSweepFile, resolvedSweepJson } from "../cli/run.ts";
 import { writeJsonAtomic } from "../cli/files.ts";
-import { withTopTokens } from "../cli/top-tokens.ts";
 import { BenchModelMissingError } from "./errors.ts";
 import { log, median, round } from "./timing.ts";
 
@@ -108,13 +107,22 @@ function checkZoo(): void {
 }
 
 async function embeddedOnce(file: string, dir: string, o: SweepCompareOptions): Promise<{ seconds: number; rankings: string }> {
-  const spec = readSweepFile(file);
+  const sweep = await prepareSweep(readSweepFile(file), { source: file });
   const t0 = performance.now();
-  const result = await runEmbedded({ spec: planSpecOf(spec, spec.name, await digestModels(spec.models)), dataDir: join(dir, "state"), workers: o.workers, threads: o.threads, maxDeliver: spec.shard.maxAttempts });
+  await using run = await runLocal({ sweep, dataDir: join(dir, "state"), workers: o.workers, threads: o.threads });
+  // timed to the sweep's end, as the distributed run is (to WatchSweep's SUCCEEDED), so the top
+  // tokens the coordinator then adds to the rankings are outside the timing in both modes
+  const state = await new Promise<RunState>((resolve) => {
+    const stop = run.coordinator.coordinator.watch(run.sweepId, (v) => {
+      if (v.state === "RUNNING") return;
+      queueMicrotask(() => stop());
+      resolve(v.state);
+    });
+  });
   const seconds = (performance.now() - t0) / 1000;
-  if (result.state !== "SUCCEEDED") throw new Error(`embedded sweep ended ${result.state}`);
-  // as `cna run` writes it (top tokens are added after the sweep, outside the timing, as the coordinator does)
-  await writeJsonAtomic(join(dir, "rankings.json"), await withTopTokens(result.rankings, spec.models, o.threads));
+  if (state !== "SUCCEEDED") throw new Error(`embedded sweep ended ${state}`);
+  // as `cna run` writes it
+  await writeJsonAtomic(join(dir, "rankings.json"), (await run.finished()).rankings);
   return { seconds, rankings: readFileSync(join(dir, "rankings.json"), "utf8") };
 }
 

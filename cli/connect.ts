@@ -6,13 +6,10 @@
  *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)
  */
 import { readFileSync } from "node:fs";
-import { errorInfo } from "../core/index.ts";
-import type { ShardTask } from "../core/index.ts";
 import type { ServiceError } from "@grpc/grpc-js";
+import type { NatsOptions } from "../app/index.ts";
 import { fromGrpcError } from "../proto/index.ts";
 import type { GrpcClientOptions } from "../proto/index.ts";
-import { JetStreamShardQueue } from "../transport/index.ts";
-import type { JetStreamOptions } from "../transport/index.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import { integerFlag, stringFlag } from "./args.ts";
 import { InsecureListenError, SecretRejectedError, UsageError } from "./errors.ts";
@@ -62,11 +59,11 @@ function checkedToken(token: string, source: string): string {
  * The gRPC bearer token from --token-file or $CNA_TOKEN; undefined only when neither is given.
  * A given one that is empty or too short is an error, never "no token".
  */
-export function tokenOf(values: FlagValues): string | undefined {
+export function tokenOf(values: FlagValues, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const file = stringFlag(values, "token-file");
   if (file !== undefined) return checkedToken(readSecret(file, "--token-file"), `--token-file ${file}`);
-  const env = process.env.CNA_TOKEN;
-  return env === undefined ? undefined : checkedToken(env.trim(), "$CNA_TOKEN");
+  const fromEnv = env.CNA_TOKEN;
+  return fromEnv === undefined ? undefined : checkedToken(fromEnv.trim(), "$CNA_TOKEN");
 }
 
 export const INSECURE_FLAG: FlagSpec = { name: "insecure", help: "listen on a non-loopback address without a token or TLS (anyone who reaches the port may call it)" };
@@ -89,12 +86,12 @@ export function checkListenSecurity(who: string, host: string, secured: boolean,
   warn(`${who}: WARNING: listening on ${host} without a token or TLS (--insecure): anyone who reaches this port can call it`);
 }
 
-export function clientOptions(values: FlagValues): GrpcClientOptions {
+/** A gRPC client's token and TLS files; `token` when already read (it is read once per process). */
+export function clientOptions(values: FlagValues, token: string | undefined = tokenOf(values)): GrpcClientOptions {
   const ca = stringFlag(values, "tls-ca");
   const cert = stringFlag(values, "tls-cert");
   const key = stringFlag(values, "tls-key");
   const tls = ca || cert || key ? { ...(ca ? { caPath: ca } : {}), ...(cert ? { certPath: cert } : {}), ...(key ? { keyPath: key } : {}) } : undefined;
-  const token = tokenOf(values);
   return { ...(token ? { token } : {}), ...(tls ? { tls } : {}) };
 }
 
@@ -115,42 +112,27 @@ export function hostPort(flag: string, text: string): { host: string; port: numb
 }
 
 /**
- * Connects to NATS, trying again with backoff (0.5 s doubling to 5 s) while the server cannot be
- * reached, each attempt told to `log`, for --connect-timeout seconds (default 60): a worker or
- * coordinator started before its NATS server waits for it instead of exiting. Other failures
- * (refused credentials, a misconfigured stream) are final at once.
+ * How to reach NATS: --nats (required here), a user with a password from --nats-pass-file or
+ * $CNA_NATS_PASS, or a creds file, and --connect-timeout (default: the app's). A password file
+ * that is empty, or a $CNA_NATS_PASS that is only whitespace, is refused, never read as none.
  */
-export async function openShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>> = {}, log: (line: string) => void = () => {}): Promise<JetStreamShardQueue<ShardTask>> {
+export function natsOptionsOf(values: FlagValues, env: NodeJS.ProcessEnv = process.env): NatsOptions {
   const timeoutText = stringFlag(values, "connect-timeout");
-  const deadline = Date.now() + 1000 * (timeoutText === undefined ? 60 : integerFlag("--connect-timeout", timeoutText, 0));
-  for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(5_000, delayMs * 2)) {
-    try {
-      return await connectShardQueue(values, extra);
-    } catch (err) {
-      const { code, retryable, message } = errorInfo(err);
-      if (!retryable || Date.now() + delayMs > deadline) throw err;
-      log(`NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
-  }
-}
-
-async function connectShardQueue(values: FlagValues, extra: Partial<JetStreamOptions<ShardTask>>): Promise<JetStreamShardQueue<ShardTask>> {
+  const connectTimeoutMs = timeoutText === undefined ? undefined : 1000 * integerFlag("--connect-timeout", timeoutText, 0);
   const url = stringFlag(values, "nats");
   if (url === undefined) throw new UsageError("--nats", "missing --nats URL (a NATS server with JetStream)");
   const user = stringFlag(values, "nats-user");
   const passFile = stringFlag(values, "nats-pass-file");
   const creds = stringFlag(values, "nats-creds");
-  const envPass = process.env.CNA_NATS_PASS;
+  const envPass = env.CNA_NATS_PASS;
   if (passFile === undefined && envPass !== undefined && envPass.trim() === "") throw new SecretRejectedError("$CNA_NATS_PASS", "$CNA_NATS_PASS is empty or whitespace only; set the NATS password, or unset it");
   const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : envPass;
-  return JetStreamShardQueue.create<ShardTask>({
+  return {
     servers: url,
-    ...(user !== undefined ? { user, pass: pass ?? "" } : {}),
+    ...(user !== undefined ? { user, ...(pass !== undefined ? { pass } : {}) } : {}),
     ...(creds !== undefined ? { credsFile: creds } : {}),
-    subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
-    ...extra,
-  });
+    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+  };
 }
 
 /** Promisifies a unary grpc-js client call, turning failures into CnaErrors (code from the server). */

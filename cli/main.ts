@@ -14,7 +14,7 @@ import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
-import { buildInfo } from "./version.ts";
+import { buildInfo } from "../app/index.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [

@@ -1,13 +1,11 @@
 /**
  * `--metrics HOST:PORT` for `cna coordinator` and `cna worker` (default off), and the
- * coordinator's `--sweep-deadline HOURS`: flags read once here, into the deployable's metrics
- * object and the address its /metrics endpoint binds.
+ * coordinator's `--sweep-deadline HOURS`: flags read once here, into the metrics options of the
+ * process's composition root (app/).
  */
-import { CoordinatorMetrics } from "../coordinator/index.ts";
-import { WorkerMetrics } from "../worker/index.ts";
+import type { HostPort } from "../app/index.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import { stringFlag } from "./args.ts";
-import type { CliIo } from "./command.ts";
 import { hostPort } from "./connect.ts";
 import { UsageError } from "./errors.ts";
 
@@ -25,40 +23,33 @@ export const COORDINATOR_METRICS_FLAGS: readonly FlagSpec[] = [
 
 export const WORKER_METRICS_FLAGS: readonly FlagSpec[] = [METRICS_FLAG];
 
-export interface MetricsFlags<M> {
-  metrics: M;
-  at: { host: string; port: number };
-}
-
 /** null without --metrics. */
-export function coordinatorMetricsOf(v: FlagValues): MetricsFlags<CoordinatorMetrics> | null {
+export function coordinatorMetricsOf(v: FlagValues): { listen: HostPort; sweepDeadlineHours?: number } | null {
   const text = stringFlag(v, "sweep-deadline");
   const deadlineHours = text === undefined ? undefined : Number(text);
   if (deadlineHours !== undefined && !(Number.isFinite(deadlineHours) && deadlineHours > 0)) {
     throw new UsageError("--sweep-deadline", `--sweep-deadline must be a positive number of hours (got "${text}")`);
   }
-  const at = metricsAddress(v);
-  if (at === null) {
+  const listen = metricsAddress(v);
+  if (listen === null) {
     if (deadlineHours !== undefined) throw new UsageError("--sweep-deadline", "--sweep-deadline needs --metrics (it is only exported as a metric)");
     return null;
   }
-  return { metrics: new CoordinatorMetrics({ deadlineHours }), at };
+  return { listen, ...(deadlineHours !== undefined ? { sweepDeadlineHours: deadlineHours } : {}) };
 }
 
 /** null without --metrics. */
-export function workerMetricsOf(v: FlagValues): MetricsFlags<WorkerMetrics> | null {
-  const at = metricsAddress(v);
-  return at === null ? null : { metrics: new WorkerMetrics(), at };
+export function workerMetricsOf(v: FlagValues): { listen: HostPort } | null {
+  const listen = metricsAddress(v);
+  return listen === null ? null : { listen };
 }
 
-/** Starts the /metrics endpoint and says where it is. */
-export async function serveMetricsFor(who: string, m: MetricsFlags<CoordinatorMetrics | WorkerMetrics>, io: CliIo): Promise<{ close(): Promise<void> }> {
-  const server = await m.metrics.serveMetrics(m.at);
-  io.stderr.write(`${who}: metrics on http://${m.at.host.includes(":") ? `[${m.at.host}]` : m.at.host}:${server.port}/metrics\n`);
-  return server;
+/** Where a started /metrics endpoint is, for the log. */
+export function metricsLine(who: string, at: HostPort): string {
+  return `${who}: metrics on http://${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}/metrics`;
 }
 
-function metricsAddress(v: FlagValues): { host: string; port: number } | null {
+function metricsAddress(v: FlagValues): HostPort | null {
   const text = stringFlag(v, "metrics");
   return text === undefined ? null : hostPort("--metrics", text);
 }

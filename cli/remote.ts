@@ -11,12 +11,12 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { SweepState, createWorkerClient, fromGrpcError } from "../proto/index.ts";
 import type { DrainResponse, GetRankingsRequest, Rankings as RankingsMessage, SubmitSweepRequest, Sweep, SweepServiceClient } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
+import { readSweepFile, resolvedSweepJson } from "../app/index.ts";
 import { createSweepClient } from "../proto/index.ts";
 import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
-import { readSweepFile, resolvedSweepJson } from "./run.ts";
 import { cautionLines, formatRankings, rankingsCsv } from "./tables.ts";
 
 const CLIENT_FLAGS: readonly FlagSpec[] = [

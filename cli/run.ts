@@ -1,34 +1,30 @@
 /**
- * `cna run SWEEP.yaml` and `cna demo`: a whole sweep in this process (embedded mode). Writes
+ * `cna run SWEEP.yaml` and `cna demo`: a whole sweep in this process (app's runLocal: embedded,
+ * or through NATS and gRPC with --nats). Writes
  * OUT/rankings.json (a function of the sweep file and the models only), OUT/provenance.json
  * (timings, retries, versions), OUT/report.html (report/, from those two) and keeps the
  * coordinator's data directory in OUT/state, so running the same command again resumes instead
  * of starting over.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
-import { EXECUTION_PROVIDERS, RESULT_FORMAT_VERSION, SpecError, checkHeadFits, parseSweep } from "../core/index.ts";
-import type { ModelDigest, SweepLimits, SweepSpec } from "../core/index.ts";
-import { checkCellLimit, checkShardLimit, modelChanged, planSpecOf, readJournal } from "../coordinator/index.ts";
-import type { PlanSpec, SweepStatus } from "../coordinator/index.ts";
-import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
-import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
+import { RESULT_FORMAT_VERSION } from "../core/index.ts";
+import type { ModelDigest, SweepSpec } from "../core/index.ts";
+import { buildInfo, prepareSweep, readSweepFile, runLocal } from "../app/index.ts";
+import type { LocalRunResult, SweepStatus } from "../app/index.ts";
+import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
-import { SWEEP_LIMIT_FLAGS, sweepLimitsOf } from "./limits.ts";
-import { runEmbedded } from "./embedded.ts";
-import type { WorkerActivity } from "./embedded.ts";
+import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
+import { runOptionsOf } from "./options.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
-import { runThroughNats } from "./run-nats.ts";
 import { writeJsonAtomic } from "./files.ts";
 import { formatRankings } from "./tables.ts";
 import { writeReport } from "./report.ts";
 import type { ReportProvenance } from "../report/index.ts";
-import { withTopTokens } from "./top-tokens.ts";
-import { buildInfo } from "./version.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
@@ -73,104 +69,50 @@ export const demoCommand: Command = {
   run: async (argv, io) => runSweepFile(DEMO_SWEEP, parseFlags(COMMON_FLAGS, argv), io),
 };
 
-/** A resolved sweep as a sweep file in JSON (YAML's subset): absolute model paths, every field explicit. */
-export function resolvedSweepJson(spec: SweepSpec): string {
-  return JSON.stringify({
-    name: spec.name, seed: spec.seed, models: spec.models.map((m) => ({ id: m.id, path: m.path })),
-    operators: spec.operators, digits: spec.digits, templates: spec.templates,
-    cases: { sample: spec.cases.pairsPerCell, seed: spec.cases.seed }, stages: spec.stages,
-    cna: { topK: spec.cna.topK, target: spec.cna.target, ...(spec.cna.head ? { head: `${spec.cna.head.layer}.${spec.cna.head.head}` } : {}) },
-    verify: spec.verify, shard: { pairs: spec.shard.pairsPerShard, maxAttempts: spec.shard.maxAttempts }, execution: spec.execution,
-  }, null, 2);
-}
-
-/** A sweep file, its model paths resolved against its directory; `limits` bound its text (default DEFAULT_SWEEP_LIMITS). */
-export function readSweepFile(path: string, limits?: SweepLimits): SweepSpec {
-  const base = dirname(resolve(path));
-  const text = readFileSync(path, "utf8");
-  const spec = parseSweep(text, {
-    fileName: path,
-    ...(limits ? { limits } : {}),
-    listModelDirs: (root) => {
-      const dir = resolve(base, root);
-      return existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, "config.json"))).sort().map((d) => join(root, d)) : [];
+async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promise<number> {
+  const o = runOptionsOf(values, process.env);
+  const started = new Date();
+  const sweep = await prepareSweep(readSweepFile(file, o.limits), { source: file, limits: o.limits });
+  const spec = sweep.spec;
+  const out = resolve(o.outDir ?? join("cna-out", spec.name));
+  await mkdir(out, { recursive: true });
+  const stateDir = join(out, o.natsUrl ? "state-nats" : "state");
+  await using run = await runLocal({
+    ...o.local, sweep, dataDir: stateDir,
+    onNotice: (n) => io.stderr.write(n.topic === "engine" ? `${n.message}\n` : `cna: ${n.message}\n`),
+    onSweepEvent: (e) => {
+      if (e.type === "corrupt") io.stderr.write(`cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
     },
   });
-  return { ...spec, models: spec.models.map((m) => ({ ...m, path: resolve(base, m.path) })) };
-}
-
-/** Every model's digest, a model that cannot be read named by its field in the sweep file. */
-async function modelDigests(spec: SweepSpec): Promise<Record<string, ModelDigest>> {
-  const out: Record<string, ModelDigest> = {};
-  for (const [i, m] of spec.models.entries()) {
-    try {
-      out[m.id] = await digestCheckpoint(m.path);
-    } catch (err) {
-      throw new SpecError(`models[${i}].path`, `models[${i}].path ${m.path}: ${(err as Error).message}`, err);
-    }
-  }
-  return out;
-}
-
-/**
- * A state directory planned with other model files is not resumed: its results would be the old
- * files' under the new files' name. The error names the files; --fresh starts over.
- */
-function checkResumable(stateDir: string, plan: PlanSpec, file: string): void {
-  const last = readJournal(stateDir).reverse().find((e) => e.type === "sweep-submitted");
-  const before = last?.type === "sweep-submitted" ? (last.spec as Partial<PlanSpec>).models : undefined;
-  if (!before) return;
-  const err = modelChanged({ ...plan, models: before }, plan.models, file, `in ${stateDir}`);
-  if (err.files.length > 0) throw err;
-}
-
-async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promise<number> {
-  const quiet = values.quiet === true;
-  const workers = values.workers === undefined ? 2 : integerFlag("--workers", String(values.workers), 1);
-  const threads = values.threads === undefined ? undefined : integerFlag("--threads", String(values.threads), 1);
-  // the bounds a coordinator puts on submitted sweeps hold here too, each raised by the same flag
-  const limits = sweepLimitsOf(values);
-  const spec = readSweepFile(file, limits);
-  checkCellLimit(spec, limits, file);
-  const provider = values.provider === undefined ? spec.execution.provider : choice("--provider", String(values.provider), EXECUTION_PROVIDERS);
-  const out = resolve(stringFlag(values, "out") ?? join("cna-out", spec.name));
-  await mkdir(out, { recursive: true });
-  const started = new Date();
-  const digests = await modelDigests(spec);
-  if (spec.cna.head) checkHeadFits(spec, new Map(await Promise.all(spec.models.map(async (m) => [m.id, await readModelHeads(m.path)] as const))));
-  const plan = planSpecOf(spec, spec.name, digests);
-  checkShardLimit(plan, limits, file);
-  const nats = stringFlag(values, "nats");
-  const stateDir = join(out, nats ? "state-nats" : "state");
-  if (values.fresh === true) await rm(stateDir, { recursive: true, force: true });
-  else if (!nats) checkResumable(stateDir, plan, file);
-  if (!quiet) io.stderr.write(`cna: sweep ${spec.name}: ${plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${nats ? `, through ${nats}` : ""}; state in ${join(out, "state")}\n`);
-  const onResume = (s: SweepStatus) => io.stderr.write(`cna: resuming: ${s.shardsStored}/${s.shardsExpected} shards already done in ${stateDir}\n`);
+  const { workers, provider } = run.options;
+  if (!o.quiet) io.stderr.write(`cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl}` : ""}; state in ${stateDir}\n`);
+  if (run.submitted.shardsStored > 0) io.stderr.write(`cna: resuming: ${run.submitted.shardsStored}/${run.submitted.shardsExpected} shards already done in ${stateDir}\n`);
   const display = new SweepProgress(io.stderr);
   const rate = new RateTracker();
-  const onStatus = quiet ? undefined : (s: SweepStatus, w?: WorkerActivity) =>
-    display.update({ status: s, ...rate.add(s), ...(w ? { workersActive: w.active, workers: w.workers, shardsInFlight: w.shardsInFlight, failures: w.failures } : {}) });
-  // the coordinator of a run through NATS completes its rankings itself, as `cna coordinator` does
-  const result = nats
-    ? await runThroughNats({ sweepJson: resolvedSweepJson(spec), source: basename(file), dataDir: stateDir, workers, provider, threads, flags: values, limits, fresh: values.fresh === true, onStatus, onResume })
-    : await runEmbedded({
-      spec: plan, dataDir: stateDir, workers, provider, threads, maxDeliver: spec.shard.maxAttempts, onStatus, onResume,
-      onSweepEvent: (e) => {
-        if (e.type === "corrupt") io.stderr.write(`cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
-      },
-    });
-  const rankings = nats ? result.rankings : await withTopTokens(result.rankings, spec.models, threads);
+  const ticker = o.quiet ? undefined : setInterval(() => {
+    const s = run.status();
+    const w = run.activity();
+    display.update({ status: s, ...rate.add(s), workersActive: w.active, workers: w.workers, shardsInFlight: w.shardsInFlight, failures: w.failures });
+  }, 1000);
+  let result: LocalRunResult;
+  try {
+    result = await run.finished();
+  } finally {
+    clearInterval(ticker);
+  }
+  await run.close();
+  const { rankings, status, state } = result;
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
-  const prov = await provenance(file, spec, digests, result.status, started, provider, workers, nats);
+  const prov = await provenance(file, spec, sweep.digests, status, started, provider, workers, o.natsUrl);
   await writeJsonAtomic(join(out, "provenance.json"), prov);
   await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
   display.done();
-  if (!quiet) {
+  if (!o.quiet) {
     io.stdout.write(`${formatRankings(rankings)}\n\n`);
-    io.stderr.write(`${sweepProgressLine({ status: result.status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${result.state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
-    for (const q of result.status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
+    io.stderr.write(`${sweepProgressLine({ status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
+    for (const q of status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
   }
-  return result.state === "SUCCEEDED" ? 0 : 1;
+  return state === "SUCCEEDED" ? 0 : 1;
 }
 
 async function provenance(file: string, spec: SweepSpec, digests: Record<string, ModelDigest>, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {

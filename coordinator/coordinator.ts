@@ -23,7 +23,7 @@ import { SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
-import { SweepStore } from "./store.ts";
+import { SweepStore, readJournal } from "./store.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
 
@@ -35,8 +35,8 @@ export interface CoordinatorOptions {
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   /**
    * Completes a finished sweep's rankings before they are written to its rankings.json and
-   * served: `cna coordinator` adds each listed neuron's top tokens from the models, as `cna run`
-   * does, so both write the same file. Default: the merged rankings as they are.
+   * served: the coordinators app/ starts add each listed neuron's top tokens from the models, so
+   * `cna coordinator` and `cna run` write the same file. Default: the merged rankings as they are.
    */
   finishRankings?: (rankings: Rankings, spec: PlanSpec) => Promise<Rankings>;
   /**
@@ -54,6 +54,32 @@ export interface CoordinatorOptions {
   modelHeads?: (path: string) => Promise<{ nLayer: number; nHead: number }>;
   /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS); a sweep over one is refused with LIMIT_EXCEEDED */
   limits?: Partial<SweepLimits>;
+  /**
+   * true (default): start() resumes every unfinished sweep in the data directory. false: a sweep
+   * found there is resumed only when its text is submitted again — a local run runs the one
+   * sweep it was given, not every unfinished one an earlier run left behind.
+   */
+  resumeAtStart?: boolean;
+  /**
+   * true (default): a finished sweep's rankings are written once to its rankings.json and served
+   * from it ever after, across restarts. false: merged again in each life of the coordinator —
+   * a local run, which writes its own rankings file, gets rankings of the code that runs it.
+   */
+  keepRankings?: boolean;
+}
+
+export interface SubmitOptions {
+  /** a new sweep even when the same text was submitted with other model contents (else MODEL_CHANGED) */
+  fresh?: boolean;
+  /** how a MODEL_CHANGED refusal names the earlier sweep (default `sweep <its id>`); a local run names its data directory */
+  previousLabel?: string;
+}
+
+/** A sweep found in the data directory and not resumed yet (resumeAtStart false). */
+interface Dormant {
+  plan: PlanSpec;
+  dir: string;
+  createdAt: Date;
 }
 
 interface Entry {
@@ -76,6 +102,7 @@ export class Coordinator implements SweepBackend {
   private readonly shardOwner = new Map<string, string>();
   /** the latest sweep submitted from each text (fileKey), to tell a resubmission whose models changed */
   private readonly byFile = new Map<string, string>();
+  private readonly dormant = new Map<string, Dormant>();
   private instanceId = "";
   private readonly limits: SweepLimits;
 
@@ -83,24 +110,32 @@ export class Coordinator implements SweepBackend {
     this.limits = resolveSweepLimits(o.limits);
   }
 
-  /** Replays the data directory; resolves when every unfinished sweep has republished its work. */
+  /**
+   * Replays the data directory; resolves when every unfinished sweep has republished its work
+   * (with resumeAtStart false, when each has been found).
+   */
   async start(): Promise<void> {
     const root = join(this.o.dataDir, "sweeps");
     mkdirSync(root, { recursive: true });
     const idFile = join(this.o.dataDir, "instance-id");
     if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
     this.instanceId = readFileSync(idFile, "utf8").trim();
+    const lazy = this.o.resumeAtStart === false;
     for (const id of readdirSync(root).sort()) {
-      if (!existsSync(join(root, id, "journal.jsonl"))) continue;
-      const store = new SweepStore(join(root, id));
-      const events = store.open();
+      const dir = join(root, id);
+      if (!existsSync(join(dir, "journal.jsonl"))) continue;
+      const store = lazy ? null : new SweepStore(dir);
+      const events = store ? store.open() : readJournal(dir);
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
       // planned by a version whose shards carried no model digests: none of its ids can be
       // matched or continued, so it is left on disk and not loaded
       if ((submitted.spec as Partial<PlanSpec>).models === undefined) continue;
       if (submitted.fileKey !== undefined) this.byFile.set(submitted.fileKey, id);
-      await this.launch(id, submitted.spec as PlanSpec, store, new Date(submitted.at), replayJournal(events, id));
+      const plan = submitted.spec as PlanSpec;
+      const createdAt = new Date(submitted.at);
+      if (store) await this.launch(id, plan, store, createdAt, replayJournal(events, id));
+      else this.dormant.set(id, { plan, dir, createdAt });
     }
   }
 
@@ -109,7 +144,7 @@ export class Coordinator implements SweepBackend {
    * the same model contents. When the text was submitted before and a model's files have changed
    * since, it is refused (MODEL_CHANGED, naming the files) unless `fresh` asks for a new sweep.
    */
-  async submit(yaml: string, source: string, options: { fresh?: boolean } = {}): Promise<SweepView> {
+  async submit(yaml: string, source: string, options: SubmitOptions = {}): Promise<SweepView> {
     const spec = parseSweep(yaml, { fileName: source, limits: this.limits });
     checkCellLimit(spec, this.limits, source);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
@@ -132,8 +167,11 @@ export class Coordinator implements SweepBackend {
     const id = `${spec.name}-${createHash("sha256").update(`${fileKey}\n${contents}`).digest("hex").slice(0, 10)}`;
     const existing = this.sweeps.get(id);
     if (existing) return this.view(existing);
-    const previous = this.sweeps.get(this.byFile.get(fileKey) ?? "");
-    if (previous && !options.fresh) throw modelChanged(previous.run.spec, digests, source, previous.run.spec.sweepId);
+    const waiting = this.dormant.get(id);
+    if (waiting) return this.view(await this.resume(id, waiting));
+    const previousId = this.byFile.get(fileKey) ?? "";
+    const previous = this.sweeps.get(previousId)?.run.spec ?? this.dormant.get(previousId)?.plan;
+    if (previous && !options.fresh) throw modelChanged(previous, digests, source, options.previousLabel ?? `sweep ${previous.sweepId}`);
     const plan = planSpecOf(spec, id, digests);
     checkShardLimit(plan, this.limits, source);
     const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
@@ -189,16 +227,29 @@ export class Coordinator implements SweepBackend {
 
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
   shardDead(messageId: string, reason: string): void {
-    const shardId = shardIdOfMessage(messageId);
-    const sweepId = this.shardOwner.get(shardId);
-    const e = sweepId === undefined ? undefined : this.sweeps.get(sweepId);
+    const e = this.ownerOf(messageId);
     if (!e) return;
     e.run.quarantine(messageId, reason);
     this.touch(e);
   }
 
+  /**
+   * The in-process queue delivered a shard: its sweep journals the delivery, so a shard that
+   * kills the process is quarantined after the delivery limit counted across restarts.
+   */
+  shardDelivered(messageId: string, deliveryCount: number): void {
+    this.ownerOf(messageId)?.run.delivered(messageId, deliveryCount);
+  }
+
   close(): void {
     for (const e of this.sweeps.values()) e.store.close();
+  }
+
+  /** A sweep found in the data directory at start, resumed now that it was submitted again. */
+  private async resume(id: string, found: Dormant): Promise<Entry> {
+    this.dormant.delete(id);
+    const store = new SweepStore(found.dir);
+    return this.launch(id, found.plan, store, found.createdAt, replayJournal(store.open(), id));
   }
 
   private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, replay: SweepReplay): Promise<Entry> {
@@ -223,18 +274,30 @@ export class Coordinator implements SweepBackend {
     return entry;
   }
 
-  /** Writes <sweep>/rankings.json once (kept across restarts); a failed attempt is tried again on the next call. */
+  /** Writes <sweep>/rankings.json once (kept across restarts, unless keepRankings is false); a failed attempt is tried again on the next call. */
   private finalRankings(e: Entry): Promise<string> {
     e.final ??= (async () => {
       const file = join(e.store.dir, "rankings.json");
-      if (existsSync(file)) return readFileSync(file, "utf8");
+      const keep = this.o.keepRankings !== false;
+      if (keep && existsSync(file)) return readFileSync(file, "utf8");
       const merged = e.run.rankings();
       const json = rankingsText(this.o.finishRankings ? await this.o.finishRankings(merged, e.run.spec) : merged);
-      await writeDurably(file, json);
+      if (keep) await writeDurably(file, json);
       return json;
     })();
     e.final.catch(() => (e.final = undefined));
     return e.final;
+  }
+
+  /**
+   * The sweep a queue message belongs to. An in-process queue can deliver a shard (or give it up)
+   * before its publish is reported back, so a shard not recorded yet is looked up in each sweep.
+   */
+  private ownerOf(messageId: string): Entry | undefined {
+    const shardId = shardIdOfMessage(messageId);
+    const owner = this.shardOwner.get(shardId);
+    if (owner !== undefined) return this.sweeps.get(owner);
+    return [...this.sweeps.values()].find((e) => e.run.hasShard(shardId));
   }
 
   private entry(id: string): Entry {
@@ -276,8 +339,11 @@ export class Coordinator implements SweepBackend {
   }
 }
 
-/** The error for a plan whose models no longer have the digests they were planned with. */
-export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelDigest>>, source: string, sweepId: string): ModelChangedError {
+/**
+ * The error for a plan whose models no longer have the digests they were planned with;
+ * `planned` names what was planned with them, e.g. `sweep <id>`.
+ */
+export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelDigest>>, source: string, planned: string): ModelChangedError {
   const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
     const after = now[model];
     if (!after || after.digest === before.digest) return [];
@@ -286,7 +352,7 @@ export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelD
   const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
   const model = changes[0]?.model ?? "";
   return new ModelChangedError(model, changes.map((c) => c.file),
-    `${source}: model files changed since sweep ${sweepId} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`);
+    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`);
 }
 
 /** rankings.json exactly as `cna run` writes it. */

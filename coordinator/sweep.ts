@@ -192,6 +192,11 @@ export class SweepRun {
     this.store.write({ type: "shard-delivered", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), delivery: deliveryCount });
   }
 
+  /** Whether this sweep planned the shard (any stage planned so far). */
+  hasShard(shardId: string): boolean {
+    return this.byId.has(shardId);
+  }
+
   /** A shard that will not be retried (terminal failure, or out of deliveries); the queue's message id names it too. */
   quarantine(messageId: string, reason: string): void {
     const shardId = shardIdOfMessage(messageId);

@@ -1,19 +1,21 @@
 /**
  * The import graph of the project's own sources, and the rules docs/architecture.md's layering states:
  * core imports nothing of ours; worker and coordinator never import each other; proto and
- * transport stay below worker, coordinator and cli; no file is on an import cycle.
+ * transport stay below worker, coordinator and cli; app (the composition roots) sits above
+ * worker and coordinator and below cli only; no file is on an import cycle.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 /** Folder → the folders of ours it must not import. */
 export const LAYER_RULES: Readonly<Record<string, readonly string[]>> = {
-  core: ["worker", "coordinator", "cli", "transport", "proto", "report"],
-  worker: ["coordinator", "cli", "report"],
-  coordinator: ["worker", "cli"],
-  transport: ["worker", "coordinator", "cli", "report"],
-  proto: ["worker", "coordinator", "cli", "transport", "report"],
-  report: ["worker", "coordinator", "cli", "transport"],
+  core: ["worker", "coordinator", "app", "cli", "transport", "proto", "report"],
+  worker: ["coordinator", "app", "cli", "report"],
+  coordinator: ["worker", "app", "cli"],
+  transport: ["worker", "coordinator", "app", "cli", "report"],
+  proto: ["worker", "coordinator", "app", "cli", "transport", "report"],
+  report: ["worker", "coordinator", "app", "cli", "transport"],
+  app: ["cli"],
 };
 
 /** file (relative to the root) → the files of ours it imports or re-exports. */

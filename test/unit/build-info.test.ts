@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { buildInfo } from "../../cli/version.ts";
+import { buildInfo } from "../../app/index.ts";
 import { main } from "../../cli/index.ts";
 import type { CliIo } from "../../cli/index.ts";
 import { RESULT_FORMAT_VERSION } from "../../core/index.ts";

@@ -34,7 +34,7 @@ function declaredCodes(): Map<string, boolean> {
       }
     }
   };
-  for (const folder of ["core", "coordinator", "worker", "transport", "cli", "proto", "report"]) walk(join(ROOT, folder));
+  for (const folder of ["core", "coordinator", "worker", "transport", "app", "cli", "proto", "report"]) walk(join(ROOT, folder));
   return codes;
 }
 

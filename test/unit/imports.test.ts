@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { importCycles, importGraph, importsOf, layerViolations } from "../helpers/imports.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const FOLDERS = ["core", "worker", "coordinator", "transport", "proto", "report", "cli"];
+const FOLDERS = ["core", "worker", "coordinator", "transport", "proto", "report", "app", "cli"];
 
 describe("import rules", () => {
   const graph = importGraph(ROOT, FOLDERS);
@@ -32,8 +32,12 @@ describe("import rules", () => {
       ["worker/b.ts", ["worker/a.ts"]],
       ["core/c.ts", ["cli/main.ts"]],
       ["coordinator/index.ts", []],
+      ["coordinator/d.ts", ["app/index.ts"]],
+      ["app/e.ts", ["cli/main.ts", "worker/a.ts", "coordinator/index.ts"]],
     ]);
-    expect(layerViolations(bad)).toEqual(["core/c.ts imports cli/main.ts", "worker/a.ts imports coordinator/index.ts"]);
+    expect(layerViolations(bad)).toEqual([
+      "app/e.ts imports cli/main.ts", "coordinator/d.ts imports app/index.ts", "core/c.ts imports cli/main.ts", "worker/a.ts imports coordinator/index.ts",
+    ]);
     expect(importCycles(bad)).toEqual([["worker/a.ts", "worker/b.ts", "worker/a.ts"]]);
   });
 });

@@ -160,7 +160,7 @@ describe("WorkerMetrics", () => {
   it("is, with coordinator/metrics.ts, the only module that imports prom-client (docs/architecture.md decision 9)", () => {
     const root = join(import.meta.dirname, "..", "..");
     const importers: string[] = [];
-    for (const top of ["core", "transport", "worker", "coordinator", "cli", "proto", "bench", "scripts"]) {
+    for (const top of ["core", "transport", "worker", "coordinator", "app", "cli", "proto", "bench", "scripts"]) {
       for (const f of readdirSync(join(root, top), { recursive: true, encoding: "utf8" })) {
         if (f.endsWith(".ts") && /from "prom-client"/.test(readFileSync(join(root, top, f), "utf8"))) importers.push(relative(root, join(root, top, f)));
       }
@@ -200,11 +200,11 @@ describe("ModelRunner onRun", () => {
 });
 
 describe("--metrics and --sweep-deadline", () => {
-  it("are off by default and parsed once into the metrics object and its address", () => {
+  it("are off by default and parsed once into the metrics options: address and deadline", () => {
     expect(coordinatorMetricsOf({})).toBeNull();
     expect(workerMetricsOf({})).toBeNull();
-    expect(coordinatorMetricsOf({ metrics: "0.0.0.0:9464", "sweep-deadline": "10" })?.at).toEqual({ host: "0.0.0.0", port: 9464 });
-    expect(workerMetricsOf({ metrics: "127.0.0.1:0" })?.metrics).toBeInstanceOf(WorkerMetrics);
+    expect(coordinatorMetricsOf({ metrics: "0.0.0.0:9464", "sweep-deadline": "10" })).toEqual({ listen: { host: "0.0.0.0", port: 9464 }, sweepDeadlineHours: 10 });
+    expect(workerMetricsOf({ metrics: "127.0.0.1:0" })).toEqual({ listen: { host: "127.0.0.1", port: 0 } });
     expect(() => workerMetricsOf({ metrics: "9464" })).toThrow(/--metrics must be HOST:PORT/);
     expect(() => coordinatorMetricsOf({ "sweep-deadline": "10" })).toThrow(/needs --metrics/);
     expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "sweep-deadline": "soon" })).toThrow(/positive number of hours/);

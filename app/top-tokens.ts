@@ -1,7 +1,8 @@
 /**
- * The last touch on a finished sweep's rankings, shared by `cna run` and the coordinators the
- * CLI starts: each listed neuron's top tokens (what it writes), which need the models.
+ * The last touch on a finished sweep's rankings, which every coordinator this package starts
+ * gives them: each listed neuron's top tokens (what it writes), which need the models.
  */
+import { existsSync } from "node:fs";
 import type { PlanSpec } from "../coordinator/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { addTopTokens, loadCheckpoint, ModelRunner } from "../worker/index.ts";
@@ -21,6 +22,20 @@ export async function withTopTokens(r: Rankings, models: readonly ModelRef[], th
     for (const c of cells) await addTopTokens(runner, ck.tokenizer, c, 10);
   }
   return r;
+}
+
+/**
+ * A coordinator's `finishRankings`: top tokens from the models this machine sees (at the paths
+ * the sweep was submitted with); a model not here is told to `missing` and its neurons are left
+ * without them.
+ */
+export function topTokensFinisher(threads: number | undefined, missing: (sweepId: string, model: ModelRef) => void): (r: Rankings, spec: PlanSpec) => Promise<Rankings> {
+  return async (r, spec) => {
+    const models = modelsWithNeurons(r, modelsOf(spec));
+    const here = models.filter((m) => existsSync(m.path));
+    for (const m of models) if (!here.includes(m)) missing(spec.sweepId, m);
+    return withTopTokens(r, here, threads);
+  };
 }
 
 /** A sweep's models, each once, in cell order. */

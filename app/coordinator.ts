@@ -1,0 +1,176 @@
+/**
+ * The coordinator's composition root: one resolved options object in, a started coordinator out
+ * — its shard queue (in-process, or NATS JetStream), the `Coordinator` over its data directory,
+ * the gRPC SweepService and the /metrics endpoint. `cna coordinator` and every local run start it
+ * here; nothing else constructs these.
+ */
+import { MemoryShardQueue, SpecError } from "../core/index.ts";
+import type { ResultSink, ShardQueue, ShardTask, SweepLimits } from "../core/index.ts";
+import { Coordinator, CoordinatorMetrics, DEFAULT_MAX_RESULT_BYTES, startSweepServer } from "../coordinator/index.ts";
+import type { SweepEvent, SweepServer } from "../coordinator/index.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
+import type { TlsServerOptions } from "../proto/index.ts";
+import type { MetricsServer } from "../transport/index.ts";
+import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
+import { openShardQueue, resolveNatsOptions } from "./nats.ts";
+import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
+import { hostPortField, integerField, positiveField } from "./options.ts";
+import type { HostPort, Notice } from "./options.ts";
+import { topTokensFinisher } from "./top-tokens.ts";
+
+/** Where shards go: the in-process queue (workers in this process), or NATS JetStream. */
+export type CoordinatorTransport = { kind: "memory" } | { kind: "nats"; nats: NatsOptions };
+
+export interface CoordinatorOptions {
+  /** the data directory: a journal and result blobs per sweep (required) */
+  dataDir: string;
+  /** default `{ kind: "memory" }` */
+  transport?: CoordinatorTransport;
+  /** serve SweepService here (default 127.0.0.1:0, a free port); null: no gRPC server */
+  listen?: HostPort | null;
+  /** every gRPC call but health must carry this bearer token (default none) */
+  token?: string;
+  /** serve TLS (default plaintext) */
+  tls?: TlsServerOptions;
+  /** largest gRPC message accepted, e.g. a SubmitSweep (default DEFAULT_MAX_MESSAGE_BYTES) */
+  maxMessageBytes?: number;
+  /** largest shard result a worker may report, all its chunks together (default DEFAULT_MAX_RESULT_BYTES) */
+  maxResultBytes?: number;
+  /** a worker silent this long loses its shard (default 60 000) */
+  ackWaitMs?: number;
+  /** deliveries of a shard before it is quarantined (default 5) */
+  maxDeliver?: number;
+  /** bounds on a submitted sweep (default DEFAULT_SWEEP_LIMITS) */
+  limits?: Partial<SweepLimits>;
+  /** refuses a model path this coordinator may not open, throwing an error that names `field` (default: none refused) */
+  checkModelPath?: (path: string, field: string) => void;
+  /** serve Prometheus metrics at `listen`; `sweepDeadlineHours` exports each sweep's deadline (default off) */
+  metrics?: { listen: HostPort; sweepDeadlineHours?: number } | null;
+  /** resume every unfinished sweep of the data directory at start (default true); false: only when submitted again */
+  resumeAtStart?: boolean;
+  /** keep each finished sweep's rankings in its rankings.json, served from there after a restart (default true); false: merged again in each life */
+  keepRankings?: boolean;
+  /** ONNX Runtime threads for the top tokens added to finished rankings (default: one per core) */
+  threads?: number;
+  onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
+  onNotice?: (n: Notice) => void;
+}
+
+export interface ResolvedCoordinatorOptions {
+  dataDir: string;
+  transport: { kind: "memory" } | { kind: "nats"; nats: ResolvedNatsOptions };
+  listen: HostPort | null;
+  token: string | null;
+  tls: TlsServerOptions | null;
+  maxMessageBytes: number;
+  maxResultBytes: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  limits: Partial<SweepLimits>;
+  checkModelPath: ((path: string, field: string) => void) | null;
+  metrics: { listen: HostPort; sweepDeadlineHours: number | undefined } | null;
+  resumeAtStart: boolean;
+  keepRankings: boolean;
+  threads: number | undefined;
+  onSweepEvent: (sweepId: string, e: SweepEvent) => void;
+  onNotice: (n: Notice) => void;
+}
+
+export const COORDINATOR_DEFAULTS = { listen: { host: "127.0.0.1", port: 0 }, ackWaitMs: 60_000, maxDeliver: 5 } as const;
+
+export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordinatorOptions {
+  if (typeof o.dataDir !== "string" || o.dataDir === "") throw new SpecError("dataDir", "dataDir must name the coordinator's data directory");
+  const transport = o.transport ?? { kind: "memory" };
+  const metricsListen = o.metrics ? hostPortField("metrics.listen", o.metrics.listen, null) : null;
+  return {
+    dataDir: o.dataDir,
+    transport: transport.kind === "nats" ? { kind: "nats", nats: resolveNatsOptions("transport.nats", transport.nats) } : { kind: "memory" },
+    listen: hostPortField("listen", o.listen, { ...COORDINATOR_DEFAULTS.listen }),
+    token: o.token ?? null,
+    tls: o.tls ?? null,
+    maxMessageBytes: integerField("maxMessageBytes", o.maxMessageBytes, 1024, DEFAULT_MAX_MESSAGE_BYTES),
+    maxResultBytes: integerField("maxResultBytes", o.maxResultBytes, 1, DEFAULT_MAX_RESULT_BYTES),
+    ackWaitMs: integerField("ackWaitMs", o.ackWaitMs, 1, COORDINATOR_DEFAULTS.ackWaitMs),
+    maxDeliver: integerField("maxDeliver", o.maxDeliver, 1, COORDINATOR_DEFAULTS.maxDeliver),
+    limits: o.limits ?? {},
+    checkModelPath: o.checkModelPath ?? null,
+    metrics: metricsListen ? { listen: metricsListen, sweepDeadlineHours: positiveField("metrics.sweepDeadlineHours", o.metrics?.sweepDeadlineHours) } : null,
+    resumeAtStart: o.resumeAtStart ?? true,
+    keepRankings: o.keepRankings ?? true,
+    threads: o.threads === undefined ? undefined : integerField("threads", o.threads, 1, 1),
+    onSweepEvent: o.onSweepEvent ?? (() => undefined),
+    onNotice: o.onNotice ?? (() => undefined),
+  };
+}
+
+/** A started coordinator; `close()` (or `await using`) stops the server, the queue and the stores. */
+export interface RunningCoordinator extends AsyncDisposable {
+  /** submit, get, list, watch, cancel and rankings, in domain types */
+  readonly coordinator: Coordinator;
+  /** where SweepService listens (the bound port), or null without a server */
+  readonly listen: HostPort | null;
+  /** `host:port` for gRPC clients and workers to dial, or null without a server */
+  readonly address: string | null;
+  /** where /metrics is served (the bound port), or null */
+  readonly metrics: HostPort | null;
+  /** the in-process transport, for workers in this process: where they pull and report (null through NATS) */
+  readonly inProcess: { queue: ShardQueue<ShardTask>; sink: ResultSink } | null;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  const o = resolveCoordinatorOptions(options);
+  const metrics = o.metrics ? new CoordinatorMetrics(o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours }) : null;
+  let coordinator: Coordinator | undefined;
+  const queueOptions = { ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, onDead: (id: string, reason: string) => coordinator?.shardDead(id, reason) };
+  const queue: ShardQueue<ShardTask> = o.transport.kind === "nats"
+    ? await openShardQueue(o.transport.nats, queueOptions, o.onNotice)
+    : new MemoryShardQueue<ShardTask>({ ...queueOptions, onDeliver: (id, n) => coordinator?.shardDelivered(id, n), groupOf: (t) => t.sweepId });
+  coordinator = new Coordinator({
+    dataDir: o.dataDir, queue, limits: o.limits, resumeAtStart: o.resumeAtStart, keepRankings: o.keepRankings,
+    digestModel: digestCheckpoint, modelHeads: readModelHeads, ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),
+    finishRankings: topTokensFinisher(o.threads, (sweepId, m) => o.onNotice({ topic: "rankings", message: `${sweepId}: no ${m.path} here; the rankings of ${m.id} list no top tokens` })),
+    onSweepEvent: (sweep, e) => {
+      metrics?.onSweepEvent(sweep, e);
+      o.onSweepEvent(sweep, e);
+    },
+  });
+  let metricsServer: MetricsServer | null = null;
+  let server: SweepServer | null = null;
+  const close = async () => {
+    await server?.close();
+    await metricsServer?.close();
+    await queue.close();
+    coordinator.close();
+  };
+  try {
+    await coordinator.start();
+    if (metrics && o.metrics) {
+      metrics.observe({ sweeps: coordinator, queue });
+      metricsServer = await metrics.serveMetrics(o.metrics.listen);
+    }
+    if (o.listen) {
+      server = await startSweepServer({
+        backend: coordinator, host: o.listen.host, port: o.listen.port, maxMessageBytes: o.maxMessageBytes, maxResultBytes: o.maxResultBytes,
+        ...(o.token !== null ? { token: o.token } : {}), ...(o.tls ? { tls: o.tls } : {}),
+      });
+    }
+  } catch (err) {
+    // a failed start (a taken port, a bad data directory) leaves nothing open
+    await close();
+    throw err;
+  }
+  const backend = coordinator;
+  let closing: Promise<void> | undefined;
+  return {
+    coordinator: backend,
+    listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
+    address: server?.address ?? null,
+    metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
+    inProcess: o.transport.kind === "memory"
+      ? { queue, sink: { report: async (r) => void (await backend.reportShard(r)), fail: (f) => backend.reportFailure(f) } }
+      : null,
+    close: () => (closing ??= close()),
+    [Symbol.asyncDispose]: () => (closing ??= close()),
+  };
+}

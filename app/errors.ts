@@ -1,0 +1,18 @@
+/**
+ * Errors of the composition roots. Bad options are SpecErrors naming the field (core); what is
+ * here is about a started thing's life.
+ */
+import { CnaError } from "../core/index.ts";
+
+/**
+ * A local run was closed before its sweep finished. Nothing is lost: what was stored stays in
+ * the data directory, and a run on the same directory resumes from it.
+ */
+export class RunClosedError extends CnaError {
+  readonly sweepId: string;
+
+  constructor(sweepId: string, dataDir: string) {
+    super(`sweep ${sweepId}: the run was closed before the sweep finished; run it again on ${dataDir} to resume`, { code: "RUN_CLOSED", retryable: true });
+    this.sweepId = sweepId;
+  }
+}
