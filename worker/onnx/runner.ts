@@ -8,7 +8,7 @@
  */
 import type { ModelConfig } from "../model/config.ts";
 import type { TensorSource } from "../model/weight-files.ts";
-import { allTensors, weightBytes } from "../model/weights.ts";
+import { allTensors, tensorKey, tensorRows, weightBytes } from "../model/weights.ts";
 import type { ModelWeights, Tensor } from "../model/weights.ts";
 import { defaultWeightCacheDir, float32Cache, GraphFiles } from "./graph-files.ts";
 import { buildModelGraph, buildReadoutGraph } from "./model-graph.ts";
@@ -92,8 +92,8 @@ export interface RunnerOptions extends SessionOptions {
 export class ModelRunner {
   private readonly sessions: SessionCache;
   private graphFiles: GraphFiles | null;
-  /** Float32 sources of the tensors the checkpoint holds in another dtype, once external weights need them. */
-  private converted: Map<Float32Array, TensorSource>;
+  /** Float32 sources of the tensors the checkpoint holds in another dtype (by tensorKey), once external weights need them. */
+  private converted: Map<unknown, TensorSource>;
   private readonly onRun: RunnerOptions["onRun"];
   /** The model's dimensions (its config), as the analyses read them. */
   readonly shape: ModelConfig;
@@ -115,7 +115,7 @@ export class ModelRunner {
       const keep = cacheDir !== null && options.digest !== undefined;
       try {
         if (keep) this.converted = float32Cache(weights, cacheDir, options.digest!);
-        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(t.data)).find((x) => x !== undefined)?.file;
+        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(tensorKey(t))).find((x) => x !== undefined)?.file;
         this.graphFiles = new GraphFiles(name, anchor);
         if (!keep) this.converted = float32Cache(weights, this.graphFiles.dir, "converted");
       } catch (err) {
@@ -232,7 +232,7 @@ export class ModelRunner {
       const files = this.graphFiles;
       if (files === null) return build(undefined);
       return files.write(key, build((t: Tensor) => {
-        const source = t.source ?? this.converted.get(t.data);
+        const source = t.source ?? this.converted.get(tensorKey(t));
         return source === undefined ? undefined : files.refer(source);
       }));
     });
@@ -279,15 +279,17 @@ export class ModelRunner {
   }
 
   /**
-   * Rows k0..k0+rows of layer l's W_out as [rows, D]: row k is neuron k's output direction. A view
-   * for [in, out] weights; gathered for [out, in] ones, where a neuron's direction is a column.
+   * Rows k0..k0+rows of layer l's W_out as [rows, D]: row k is neuron k's output direction. One
+   * range for [in, out] weights; gathered for [out, in] ones, where a neuron's direction is a
+   * column. Read from the checkpoint when the weights are not in memory (tensorRows).
    */
   mlpOutRows(layer: number, k0: number, rows: number): Float32Array {
     const { dModel: D, dMlp: F } = this.config;
-    const w = this.weights.layers[layer]!.mlpOut.weight.data;
-    if (this.weights.layout === "in-out") return w.subarray(k0 * D, (k0 + rows) * D);
+    const w = this.weights.layers[layer]!.mlpOut.weight;
+    if (this.weights.layout === "in-out") return tensorRows(w, [k0 * D], rows * D);
+    const columns = tensorRows(w, Array.from({ length: D }, (_, d) => d * F + k0), rows); // [D, rows]
     const out = new Float32Array(rows * D);
-    for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = w[d * F + k0 + i]!;
+    for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = columns[d * rows + i]!;
     return out;
   }
 
