@@ -82,6 +82,14 @@ export interface RunnerOptions extends SessionOptions {
   /** The checkpoint's content digest: the weight cache's key (without one the cache is not kept). */
   digest?: string;
   /**
+   * Whether ONNX Runtime packs each graph's weight matrices into its GEMM layout when it loads the
+   * graph (GraphOptions.prepackWeights): faster matrix products at small batches, but one packed
+   * copy of the weights per graph variant. Default: true when the weights are copied into the
+   * graphs (each graph holds its own copy anyway), false when they point into files, so that
+   * every graph variant reads the one copy the OS maps from them.
+   */
+  prepackWeights?: boolean;
+  /**
    * Told after every ONNX Runtime run of this model's graphs ({@link ModelRunner.runGraph}): the
    * graph variant's key, the batch (rows), wall milliseconds and the provider the session runs
    * on (CPU after a CUDA fallback). For metrics, so the engine itself stays free of them.
@@ -94,6 +102,7 @@ export class ModelRunner {
   private graphFiles: GraphFiles | null;
   /** Float32 sources of the tensors the checkpoint holds in another dtype (by tensorKey), once external weights need them. */
   private converted: Map<unknown, TensorSource>;
+  private readonly prepackWeights: boolean;
   private readonly onRun: RunnerOptions["onRun"];
   /** The model's dimensions (its config), as the analyses read them. */
   readonly shape: ModelConfig;
@@ -125,6 +134,7 @@ export class ModelRunner {
         this.sessions.options.onNotice(`cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`);
       }
     }
+    this.prepackWeights = options.prepackWeights ?? this.graphFiles === null;
     this.shape = config;
   }
 
@@ -235,7 +245,7 @@ export class ModelRunner {
         const source = t.source ?? this.converted.get(tensorKey(t));
         return source === undefined ? undefined : files.refer(source);
       }));
-    });
+    }, { prepackWeights: this.prepackWeights });
   }
 
   /**
