@@ -58,6 +58,12 @@ export function storedTensor(shape: number[], stored: StoredTensor, source?: Ten
  * memory and one range is asked for, else read from the checkpoint file and not kept.
  */
 export function tensorRows(t: Tensor, starts: readonly number[], count: number): Float32Array {
+  const size = sizeOf(t.shape);
+  for (const start of starts) {
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > size) {
+      throw new RangeError(`values [${start}, ${start + count}) are outside the tensor's ${size}`);
+    }
+  }
   const data = LOADED.get(t) ?? (t.stored === undefined ? t.data : undefined);
   if (data === undefined) return readStored(t.stored!, starts, count);
   if (starts.length === 1) return data.subarray(starts[0]!, starts[0]! + count);
