@@ -4,7 +4,8 @@
  * attribution kernel against its ceilings. Each part opens its own runners and closes them before
  * it returns: a graph variant is a session, and each session maps the weight files again.
  */
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { loadCheckpoint, ModelRunner, weightBytes } from "../worker/index.ts";
 import type { AnalysisCase, Checkpoint, RunnerOptions } from "../worker/index.ts";
 import { CNA_FORWARD_OUTPUTS, cna, defaultUBudgetBytes, headAblation, paperForward } from "../worker/analyses/index.ts";
@@ -70,12 +71,9 @@ export async function measureLoad(
   });
 }
 
+/** Bytes of the files in `dir`; 0 when there is none (a float32 checkpoint needs no cache). */
 function directoryBytes(dir: string): number {
-  try {
-    return readdirSync(dir).reduce((n, f) => n + statSync(`${dir}/${f}`).size, 0);
-  } catch {
-    return 0;
-  }
+  return existsSync(dir) ? readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0) : 0;
 }
 
 /** `count` heads spread evenly over the model's L·H, as layer.head. */
