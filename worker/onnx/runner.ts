@@ -83,10 +83,11 @@ export interface RunnerOptions extends SessionOptions {
   digest?: string;
   /**
    * Whether ONNX Runtime packs each graph's weight matrices into its GEMM layout when it loads the
-   * graph (GraphOptions.prepackWeights): faster matrix products at small batches, but one packed
-   * copy of the weights per graph variant. Default: true when the weights are copied into the
-   * graphs (each graph holds its own copy anyway), false when they point into files, so that
-   * every graph variant reads the one copy the OS maps from them.
+   * graph (GraphOptions.prepackWeights): matrix products up to ~2x faster, but one packed copy of
+   * the weights per graph variant, and seconds per gigabyte to make it. Default: false when the
+   * graphs point into files and the weights exceed {@link PREPACK_MAX_BYTES}, so that every graph
+   * variant reads the one copy the OS maps from them; true otherwise. The default depends on the
+   * model alone, never on the machine: the two paths round differently in the last bits.
    */
   prepackWeights?: boolean;
   /**
@@ -97,12 +98,21 @@ export interface RunnerOptions extends SessionOptions {
   onRun?: (graphKey: string, batch: number, ms: number, provider: Provider) => void;
 }
 
+/**
+ * Float32 weight bytes up to which graphs that point into files are still prepacked by default:
+ * a packed copy per graph variant is affordable there (GPT-2 small: 0.5 GB), and a batch-1 forward
+ * of GPT-2 small runs ~1.5-2x faster prepacked. Above it (Llama-3.2-1B: 4.9 GB) the copies, one
+ * per graph variant an analysis uses, would outgrow the machine.
+ */
+export const PREPACK_MAX_BYTES = 2 ** 30;
+
 export class ModelRunner {
   private readonly sessions: SessionCache;
   private graphFiles: GraphFiles | null;
   /** Float32 sources of the tensors the checkpoint holds in another dtype (by tensorKey), once external weights need them. */
   private converted: Map<unknown, TensorSource>;
-  private readonly prepackWeights: boolean;
+  /** Whether this runner's sessions prepack their weights (RunnerOptions.prepackWeights, resolved). */
+  readonly prepackWeights: boolean;
   private readonly onRun: RunnerOptions["onRun"];
   /** The model's dimensions (its config), as the analyses read them. */
   readonly shape: ModelConfig;
@@ -116,7 +126,8 @@ export class ModelRunner {
     this.sessions = new SessionCache(resolveSessionOptions(options));
     this.onRun = options.onRun;
     const mode = options.externalWeights ?? "auto";
-    const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
+    const bytes = weightBytes(weights);
+    const large = bytes > (options.externalAboveBytes ?? 256 * 2 ** 20);
     this.converted = new Map();
     this.graphFiles = null;
     if (mode === "always" || (mode === "auto" && large)) {
@@ -134,7 +145,7 @@ export class ModelRunner {
         this.sessions.options.onNotice(`cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`);
       }
     }
-    this.prepackWeights = options.prepackWeights ?? this.graphFiles === null;
+    this.prepackWeights = options.prepackWeights ?? (this.graphFiles === null || bytes <= PREPACK_MAX_BYTES);
     this.shape = config;
   }
 
