@@ -24,7 +24,7 @@ export interface LargeModelBenchOptions {
   threads: number;
   /** Write (or reuse) the checkpoint here and keep it; null: a temp directory, removed at the end. */
   keepDir: string | null;
-  /** Sessions prepack their weights (RunnerOptions.prepackWeights), as the engine did before external weights stopped doing so. */
+  /** Sessions prepack their weights (RunnerOptions.prepackWeights true); false: the engine's default (not above 1 GiB of weights). */
   prepack: boolean;
 }
 
@@ -36,7 +36,7 @@ The engine on a synthetic Llama-3.2-1B-shaped checkpoint (16 layers, d_model 204
 written at bench time: load time (cold and warm float32 cache), peak memory against the float32
 weight bytes, head ablation packed vs one forward per (case, head), CNA seconds per case, and the
 attribution kernel against a ReduceLogSumExp ceiling. Prints one JSON object on stdout; progress
-on stderr. A full run takes about 15 minutes on 2 cores and needs ~12 GB of disk in the temp dir.
+on stderr. A full run takes 5–10 minutes on 2 cores and ~11 GB of disk in the temp dir.
 
   --quick         a tiny model (2 layers, d_model 128, d_mlp 512) of the same vocabulary, 1 case
                   per part and 1 repetition (smoke test; the figures are not comparable)
@@ -48,7 +48,8 @@ on stderr. A full run takes about 15 minutes on 2 cores and needs ~12 GB of disk
   --reps N        timed repetitions of the attribution figures, median reported (default 3)
   --threads N     ONNX Runtime intra-op threads (default 0: one per core)
   --keep DIR      write the checkpoint to DIR and keep it; a later run with the same shape reuses it
-  --prepack       let ONNX Runtime prepack the weights (a packed copy per graph variant)`;
+  --prepack       let ONNX Runtime prepack the weights, a packed copy per graph variant (the
+                  engine's default only up to 1 GiB of float32 weights)`;
 
 const COUNTS = {
   layers: [1, 64], cases: [1, 64], heads: [1, 1024], "cna-cases": [1, 32], "cna-layers": [1, 64], reps: [1, 50], threads: [0, 256],

@@ -38,6 +38,9 @@ export interface LoadFigure {
   /** the two forwards of a CNA batch (clean, and one head ablated), after the first */
   forwardPairSeconds: number;
   cacheFileBytes: number;
+  /** how the runner holds the weights: graphs pointing into files, sessions prepacking them */
+  externalWeights: boolean;
+  prepackWeights: boolean;
 }
 
 /** loadCheckpoint + ModelRunner + a first forward, then a CNA batch's forward pair; the runner is closed after. */
@@ -66,6 +69,7 @@ export async function measureLoad(
     const figure: LoadFigure = {
       cache, loadCheckpointSeconds: s(t0, t1), runnerSeconds: s(t1b, t2), firstForwardSeconds: s(t2, t3), totalSeconds: round(s(t0, t1) + s(t1b, t3)),
       forwardPairSeconds: round(forwardPairSeconds), cacheFileBytes: directoryBytes(cacheDir),
+      externalWeights: runner.externalWeights, prepackWeights: runner.prepackWeights,
     };
     return { figure, checkpoint: ck };
   });

@@ -8,7 +8,7 @@
  *
  * @example
  * ```sh
- * npm run -s bench -- large-model > large.json      # ~15 minutes on 2 cores
+ * npm run -s bench -- large-model > large.json      # 5-10 minutes on 2 cores
  * npm run -s bench -- large-model --quick           # a tiny model of the same vocabulary: a smoke test
  * ```
  */
@@ -48,7 +48,7 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
   await using scratch = await Scratch.create("cna-bench-large-");
   await using memory = MemorySampler.start();
   const cacheDir = join(scratch.dir, "weight-cache");
-  const runnerOptions: RunnerOptions = { externalWeights: "always", weightCacheDir: cacheDir, intraOpThreads: o.threads, prepackWeights: o.prepack };
+  const runnerOptions: RunnerOptions = { externalWeights: "always", weightCacheDir: cacheDir, intraOpThreads: o.threads, ...(o.prepack ? { prepackWeights: true } : {}) };
   const x: PartContext = { scratch, runnerOptions, name: o.quick ? `${LARGE_PRESET}-quick` : LARGE_PRESET };
   let failed = false;
   /** A known failure (bad input, missing file) is recorded and the parts after it that need it are skipped; a bug propagates. */
@@ -101,7 +101,7 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
     notes: NOTES,
     startedAt: started.toISOString(),
     wallSeconds: round((Date.now() - started.getTime()) / 1000),
-    options: { ...o, runner: { externalWeights: "always", prepackWeights: o.prepack, intraOpThreads: o.threads } },
+    options: { ...o, runner: { externalWeights: "always", prepackWeights: o.prepack ? true : "engine default (load.*.prepackWeights)", intraOpThreads: o.threads } },
     machine: { ...machine, loadAverage1mAtEnd: loadAverage1m() },
     provider: "cpu",
     model: loaded && ok(prepared) ? modelFigures(loaded, prepared, fp32!) : prepared,
@@ -168,7 +168,7 @@ function memoryFigures(m: MemoryFigures, fp32: number, enginePeak: number, quick
 
 const NOTES = [
   "The checkpoint is scripts/random-checkpoint.ts's llama-3.2-1b preset (random bf16 weights, the Llama-3 tokenizer), two shards with model.safetensors.index.json, written into a temp directory at bench time; with --layers or --quick the shape differs and the figures are not those of Llama-3.2-1B.",
-  "Every runner points its graphs into the weight files (externalWeights: always, what a checkpoint this large gets anyway); the bf16 weights are read through a float32 cache file written once per checkpoint digest. load.cold starts with an empty cache, load.warm finds it.",
+  "Every runner points its graphs into the weight files (externalWeights: always, what a checkpoint this large gets anyway); the bf16 weights are read through a float32 cache file written once per checkpoint digest. load.cold starts with an empty cache, load.warm finds it. Sessions prepack the weights only with --prepack or, by the engine's default, for a model of at most 1 GiB of float32 weights (--quick): load.*.prepackWeights says which.",
   "memory: peak RSS is process.resourceUsage().maxRSS (a high-water mark: engine.peakRssBytes is read when the engine parts end, wholeRun.peakRssBytes at the end). RSS counts a page of a mapped file once per mapping, and every ONNX Runtime session maps the weights it uses itself, so two graph variants of the model alive at once count the weights twice though they share one copy; PSS (sampled from /proc/self/smaps_rollup every sampleIntervalMs) counts a shared page once. Each part closes its runners before the next. The attribution-kernel part is left out of the target: it runs the benchmark's reference graphs (ceilings, exp prototypes, the naive projection), each session with its own ONNX Runtime arena, on two slices whose weights are float32 copies of their own. The cna part's memory is that of its slice, not of the whole model.",
   "headAblation: packed runs every head (L x H) of each case in one sweep per row; single is the paper's procedure, one full forward per (case, head) at batch size 1, timed on a few heads spread over the layers (all L x H would take minutes per case). Both on the same cases; agreement compares the heads both ran. One repetition each, on a runner of its own.",
   "cna: cna() is run on a slice of the first --cna-layers layers with every neuron and the full vocabulary, U held as the whole model holds it under the default memory budget (chunked: recomputed inside every scoring call, the dominant cost); the whole model's time is extrapolated as the measured whole-model forward pair plus the slice's scoring time per layer times L (scoring is per layer and the same work in every layer). U's recompute is shared by every case of a batch (up to 32), so seconds per case fall as batches grow.",
