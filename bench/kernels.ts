@@ -19,9 +19,9 @@
  *   than ~88 nats.)
  */
 import { buildUGraph, floatTensor, GraphBuilder, GraphSession, int64Tensor, resolveSessionOptions } from "../worker/onnx/index.ts";
-import type { Attr } from "../worker/onnx/index.ts";
+import type { Attr, ExternalWeights } from "../worker/onnx/index.ts";
 import type { ImportanceInputs } from "../worker/analyses/index.ts";
-import type { ModelRunner } from "../worker/index.ts";
+import type { ModelRunner, Tensor } from "../worker/index.ts";
 
 const int = (value: number): Attr => ({ kind: "int", value });
 const ints = (value: number[]): Attr => ({ kind: "ints", value });
@@ -72,13 +72,20 @@ export function filledInput(n: number): Float32Array {
   return x;
 }
 
-/** Inputs resid [B, D], scale [B], target [B] -> z [B, V], p [B, V], z_t [B, 1], lse_z [B, 1] (frozen final norm). */
-function prepGraph(runner: ModelRunner): Uint8Array {
+/**
+ * Inputs resid [B, D], scale [B], target [B] -> z [B, V], p [B, V], z_t [B, 1], lse_z [B, 1]
+ * (frozen final norm). The unembedding points into the weight files when the runner's graphs do.
+ */
+function prepGraph(runner: ModelRunner, external: ExternalWeights | undefined): Uint8Array {
   const u = runner.unembedWeights();
   const D = runner.shape.dModel;
   const g = new GraphBuilder("proto_prep");
-  const wU = g.weight("w_u", u.unembed.data, u.unembed.shape);
-  const gain = g.weight("g_final", u.normWeight.data, u.normWeight.shape);
+  const param = (hint: string, t: Tensor) => {
+    const ref = external?.(t);
+    return ref ? g.externalWeight(hint, t.shape, ref) : g.weight(hint, t.data, t.shape);
+  };
+  const wU = param("w_u", u.unembed);
+  const gain = param("g_final", u.normWeight);
   const resid = g.input("resid", "float32", ["b", D]);
   const scale = g.op("Unsqueeze", [g.input("scale", "float32", ["b"]), g.constant("int64", [1])]);
   const target = g.op("Unsqueeze", [g.input("target", "int64", ["b"]), g.constant("int64", [1])]);
@@ -136,7 +143,7 @@ export async function computeU(runner: ModelRunner): Promise<Float32Array[]> {
 export async function prototypeScore(runner: ModelRunner, kind: PrototypeKernel, u: readonly Float32Array[], inp: ImportanceInputs, tile: number): Promise<Float32Array> {
   const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = runner.shape;
   const B = inp.batch;
-  const prep = await runner.graph("proto-prep", () => prepGraph(runner));
+  const prep = await runner.graph("proto-prep", (external) => prepGraph(runner, external));
   const kernel = await runner.graph(`proto-${kind}`, () => kernelGraph(kind));
   const out = new Float32Array(B * L * F);
   const target = int64Tensor(inp.target, [B]);

@@ -35,6 +35,8 @@ export {
   openSafetensors,
   parseModelConfig,
   parseSafetensors,
+  tensorRows,
+  weightBytes,
 } from "./model/index.ts";
 export type {
   Activation,

@@ -41,4 +41,23 @@ describe("external weights", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("are prepacked by default up to PREPACK_MAX_BYTES; without prepacking the outputs agree up to rounding", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cna-ext-"));
+    try {
+      writeGpt2Checkpoint(join(dir, "m"), { nLayer: 2, nHead: 2, nEmbd: 16 });
+      const ck = await loadCheckpoint(join(dir, "m"));
+      await using packed = new ModelRunner("packed", ck.config, ck.weights, { externalWeights: "always" });
+      await using shared = new ModelRunner("shared", ck.config, ck.weights, { externalWeights: "always", prepackWeights: false });
+      expect([packed.prepackWeights, shared.prepackWeights]).toEqual([true, false]);
+      const req = { sequences: [[5, 12, 7, 16], [3, 4, 12, 9, 16]], outputs: ["logits_all" as const] };
+      const [a, b] = await Promise.all([packed.forward(req), shared.forward(req)]);
+      const x = a.outputs.logits_all!;
+      const y = b.outputs.logits_all!;
+      expect(y).toHaveLength(x.length);
+      expect(Math.max(...x.map((v, i) => Math.abs(v - y[i]!)))).toBeLessThan(1e-5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

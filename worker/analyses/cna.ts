@@ -15,6 +15,9 @@ import type { HeadRef } from "../../core/index.ts";
 
 export type TargetRule = "predicted" | "correct";
 
+/** What both of a batch's forward passes fetch (one graph variant for the two). */
+export const CNA_FORWARD_OUTPUTS = ["logits", "resid_mid", "mlp_post", "final_scale"] as const;
+
 export interface CnaOptions extends ImportanceOptions {
   head: HeadRef;
   /** neurons kept per case (default 100) */
@@ -56,8 +59,10 @@ export async function cna(
   let done = 0;
   for (const batch of chunks(cases, options.maxBatchCases ?? 32)) {
     const sequences = batch.map((c) => c.prefixIds);
-    const orig = await runner.forward({ sequences, outputs: ["logits", "resid_mid", "mlp_post", "final_scale"] });
-    const abl = await runner.forward({ sequences, outputs: ["resid_mid", "mlp_post"], headMask: headMask(shape, batch.map(() => options.head)) });
+    // Both passes ask for the same outputs, so they run one graph variant: a variant is a session,
+    // and each session of a large model maps its weights again (the ablated pass's logits are unused).
+    const orig = await runner.forward({ sequences, outputs: CNA_FORWARD_OUTPUTS });
+    const abl = await runner.forward({ sequences, outputs: CNA_FORWARD_OUTPUTS, headMask: headMask(shape, batch.map(() => options.head)) });
     const predicted = batch.map((_, b) => argmax(row(orig.outputs.logits!, b, V)));
     batch.forEach((c, b) => { if (predicted[b] === c.target) p.baselineCorrect++; });
     const w = options.target === "correct" ? batch.map((c) => c.target) : predicted;

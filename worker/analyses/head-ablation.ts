@@ -124,8 +124,11 @@ class CaseResults {
   }
 }
 
-/** A full forward of one case at batch size 1, logits at every position; top-1 and P(target) at the last. */
-async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate: HeadRef | null): Promise<{ top1: number; prob: number }> {
+/**
+ * A full forward of one case at batch size 1, logits at every position; top-1 and P(target) at
+ * the last: one (case, head) pair of the "single" mode (ablate null: the clean forward).
+ */
+export async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate: HeadRef | null): Promise<{ top1: number; prob: number }> {
   const V = runner.shape.vocabSize;
   const out = await runner.forward({ sequences: [c.prefixIds], outputs: ["logits_all"], headMask: headMask(runner.shape, [ablate]) });
   const logits = row(out.outputs.logits_all!, c.prefixIds.length - 1, V);

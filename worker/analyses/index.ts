@@ -10,13 +10,13 @@
  * const v = await verify(runner, cases, { head: top, perCase: c.perCase });
  * ```
  */
-export { headAblation } from "./head-ablation.ts";
+export { headAblation, paperForward } from "./head-ablation.ts";
 export type { HeadAblationMode, HeadAblationOptions } from "./head-ablation.ts";
 export { NeuronScorer, defaultUBudgetBytes, resolveImportanceOptions } from "./importance.ts";
 export type { ImportanceInputs, ImportanceKernel, ImportanceMethod, ImportanceOptions, KernelCounts, ResolvedImportanceOptions } from "./importance.ts";
 export { attribution } from "./attribution.ts";
 export type { AttributionOptions, LayerScores } from "./attribution.ts";
-export { cna } from "./cna.ts";
+export { CNA_FORWARD_OUTPUTS, cna } from "./cna.ts";
 export type { CnaCaseScores, CnaOptions, TargetRule } from "./cna.ts";
 export { DEFAULT_KS, DEFAULT_VERIFY_SEED, verify } from "./verify.ts";
 export type { VerifyOptions } from "./verify.ts";

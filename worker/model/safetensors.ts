@@ -33,6 +33,21 @@ export interface TensorInfo {
   dataOffsets: [number, number];
 }
 
+/**
+ * Where a file holds a tensor and how, so its values can be read when needed (and only the part
+ * needed) instead of being kept in memory: see {@link readStored}.
+ */
+export interface StoredTensor {
+  file: string;
+  /** Absolute byte offset of the tensor's first value. */
+  offset: number;
+  dtype: FloatDtype;
+  /** Values (product of the shape). */
+  count: number;
+}
+
+export type FloatDtype = (typeof FLOAT_DTYPES)[number];
+
 export interface SafetensorsFile {
   path: string;
   /** Absolute byte offset of the data section (8 + header length). */
@@ -48,6 +63,12 @@ export interface SafetensorsFile {
    * with openSafetensors is read one tensor at a time, never whole: checkpoints outgrow a Buffer.
    */
   getFloat32(name: string): Float32Array;
+  /**
+   * Where the tensor's values are, for reading them later with {@link readStored} (a file opened
+   * with openSafetensors; bytes given to parseSafetensors have no file to read again). Throws for
+   * a dtype getFloat32 refuses.
+   */
+  stored(name: string): StoredTensor;
   /** Releases the file (a no-op for bytes already in memory). */
   close(): void;
 }
@@ -123,14 +144,61 @@ function fromSource(source: ByteSource, path: string): SafetensorsFile {
     info,
     getFloat32(name) {
       const { dtype, shape, dataOffsets } = info(name);
-      if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
+      const float = floatDtype(path, name, dtype);
       const bytes = source.read(dataStart + dataOffsets[0], dataOffsets[1] - dataOffsets[0]);
-      const count = shape.reduce((a, b) => a * b, 1);
-      if (dtype === "F32") return float32FromF32(bytes, 0, count);
-      return dtype === "F16" ? float32FromF16(bytes, 0, count) : float32FromBf16(bytes, 0, count);
+      return widen(bytes, float, shape.reduce((a, b) => a * b, 1));
+    },
+    stored(name) {
+      const { dtype, shape, dataOffsets } = info(name);
+      return { file: path, offset: dataStart + dataOffsets[0], dtype: floatDtype(path, name, dtype), count: shape.reduce((a, b) => a * b, 1) };
     },
     close: () => source.close(),
   };
+}
+
+function floatDtype(path: string, name: string, dtype: string): FloatDtype {
+  if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
+  return dtype as FloatDtype;
+}
+
+function widen(bytes: Uint8Array, dtype: FloatDtype, count: number): Float32Array {
+  if (dtype === "F32") return float32FromF32(bytes, 0, count);
+  return dtype === "F16" ? float32FromF16(bytes, 0, count) : float32FromBf16(bytes, 0, count);
+}
+
+/**
+ * Values [start, start + count) of a stored tensor at each of `starts`, widened to float32 and
+ * concatenated: one read for a range, or one per row when gathering strided columns. The file is
+ * opened for the call only; a file that has gone or shrunk since the checkpoint was loaded is an
+ * error naming it.
+ */
+export function readStored(s: StoredTensor, starts: readonly number[], count: number): Float32Array {
+  const size = DTYPE_SIZES[s.dtype]!;
+  for (const start of starts) {
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > s.count) {
+      throw new RangeError(`values [${start}, ${start + count}) are outside the stored tensor's ${s.count}`);
+    }
+  }
+  let fd: number;
+  try {
+    fd = openSync(s.file, "r");
+  } catch (err) {
+    throw new ModelNotFoundError(s.file, `cannot read ${s.file} (it was loaded earlier): ${(err as Error).message}`, err);
+  }
+  try {
+    const bytes = new Uint8Array(starts.length * count * size);
+    starts.forEach((start, i) => {
+      const want = count * size;
+      for (let done = 0; done < want; ) {
+        const n = readSync(fd, bytes, i * want + done, Math.min(READ_CHUNK, want - done), s.offset + start * size + done);
+        if (n === 0) throw new SafetensorsTruncatedError(s.file, `${s.file}: the file ended at byte ${s.offset + start * size + done} while a tensor was read (it changed after it was loaded?)`);
+        done += n;
+      }
+    });
+    return widen(bytes, s.dtype, starts.length * count);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 type Entries = Map<string, TensorInfo> & { metadata: Record<string, string> };

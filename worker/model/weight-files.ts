@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MissingTensorError, ModelNotFoundError, SafetensorsCorruptError, UnexpectedTensorError } from "./errors.ts";
 import { openSafetensors } from "./safetensors.ts";
-import type { SafetensorsFile, TensorInfo } from "./safetensors.ts";
+import type { SafetensorsFile, StoredTensor, TensorInfo } from "./safetensors.ts";
 
 export const SINGLE_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -33,6 +33,8 @@ export interface WeightFiles {
   /** The file holding the tensor (errors about it name this file). */
   fileOf(name: string): string;
   getFloat32(name: string): Float32Array;
+  /** Where the tensor's values are, to be read when needed. */
+  stored(name: string): StoredTensor;
   /** The tensor's bytes in its file when they are float32 already, else undefined. */
   source(name: string): TensorSource | undefined;
   close(): void;
@@ -120,6 +122,7 @@ function union(path: string, files: SafetensorsFile[], byName: Map<string, Safet
     info: (name) => fileOf(name).info(name),
     fileOf: (name) => fileOf(name).path,
     getFloat32: (name) => fileOf(name).getFloat32(name),
+    stored: (name) => fileOf(name).stored(name),
     source(name) {
       const f = fileOf(name);
       const { dtype, dataOffsets } = f.info(name);

@@ -7,19 +7,79 @@
  * known buffer: a stray `layers.12.*` under 12 layers means the config and the weights describe
  * different models, and analysing either would be wrong. Errors name the file holding the tensor
  * and the config.json field that sets the mismatching size.
+ *
+ * Loading reads the files' headers only: a tensor's values are read from its file when first
+ * used (a small model's graphs copy them all in), or in parts that are not kept (the float32
+ * cache of a half-precision checkpoint, W_out rows for attribution), so the weights of a large
+ * model whose graphs point into files are never all held in memory.
  */
 import type { ModelConfig } from "./config.ts";
 import { MissingTensorError, ShapeMismatchError, UnexpectedTensorError } from "./errors.ts";
 import { FAMILIES } from "./families.ts";
 import type { TensorNames } from "./families.ts";
+import { readStored } from "./safetensors.ts";
+import type { StoredTensor } from "./safetensors.ts";
 import type { TensorSource, WeightFiles } from "./weight-files.ts";
 
 /** A row-major float32 tensor. */
 export interface Tensor {
-  data: Float32Array;
+  /**
+   * The values. A tensor loaded from a checkpoint reads them from its file on first access and
+   * keeps them; code that needs a part of them, or needs them once, reads through
+   * {@link tensorRows} instead, so a large model's weights are never all held in memory.
+   */
+  readonly data: Float32Array;
   shape: number[];
   /** Where the same float32 bytes sit in a file (F32 tensors, or a converted cache), so a graph can point at them. */
   source?: TensorSource;
+  /** Where the checkpoint stores the values, in its own dtype (tensors loaded from a checkpoint). */
+  stored?: StoredTensor;
+}
+
+/** Values of stored tensors whose `data` has been read. */
+const LOADED = new WeakMap<Tensor, Float32Array>();
+
+/** A tensor whose values stay in the checkpoint file until its `data` is first read. */
+export function storedTensor(shape: number[], stored: StoredTensor, source?: TensorSource): Tensor {
+  const t = { shape, stored, ...(source === undefined ? {} : { source }) } as Tensor;
+  Object.defineProperty(t, "data", {
+    enumerable: true,
+    get: () => {
+      let values = LOADED.get(t);
+      if (values === undefined) LOADED.set(t, (values = readStored(stored, [0], stored.count)));
+      return values;
+    },
+  });
+  return t;
+}
+
+/**
+ * Values [start, start + count) at each of `starts`, concatenated: a view of `data` when it is in
+ * memory and one range is asked for, else read from the checkpoint file and not kept.
+ */
+export function tensorRows(t: Tensor, starts: readonly number[], count: number): Float32Array {
+  const size = sizeOf(t.shape);
+  for (const start of starts) {
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > size) {
+      throw new RangeError(`values [${start}, ${start + count}) are outside the tensor's ${size}`);
+    }
+  }
+  const data = LOADED.get(t) ?? (t.stored === undefined ? t.data : undefined);
+  if (data === undefined) return readStored(t.stored!, starts, count);
+  if (starts.length === 1) return data.subarray(starts[0]!, starts[0]! + count);
+  const out = new Float32Array(starts.length * count);
+  starts.forEach((start, i) => out.set(data.subarray(start, start + count), i * count));
+  return out;
+}
+
+/** One key per distinct tensor: its place in the checkpoint, or its values' array (a tied unembedding has its embedding's key). */
+export function tensorKey(t: Tensor): unknown {
+  return t.stored === undefined ? t.data : `${t.stored.file}@${t.stored.offset}`;
+}
+
+/** Values in a tensor of `shape`. */
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** y = x W + b, W stored as the model's layout says (ModelWeights.layout). */
@@ -105,9 +165,7 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
     const bad = actual.length !== expected.length ? 0 : expected.findIndex((n, i) => actual[i] !== n);
     if (bad >= 0) throw new ShapeMismatchError(files.fileOf(full), full, expected, actual, dims[bad]!.field, `[${dims.map((d) => d.label).join(", ")}]`);
     used.add(full);
-    const source = files.source(full);
-    const data = files.getFloat32(full);
-    return source === undefined ? { data, shape: expected } : { data, shape: expected, source };
+    return storedTensor(expected, files.stored(full), files.source(full));
   };
   /** A bias exactly when the config says so: one the config does not expect is a different model. */
   const optional = (full: string, dims: Dim[], present: boolean, why: string): Tensor | undefined => {
@@ -185,8 +243,8 @@ function checkAllUsed(files: WeightFiles, names: TensorNames, prefix: string, co
 
 /** Every distinct weight tensor of a model (a tied unembedding once). */
 export function allTensors(w: ModelWeights): Tensor[] {
-  const seen = new Map<Float32Array, Tensor>();
-  const add = (t: Tensor | undefined) => { if (t !== undefined && !seen.has(t.data)) seen.set(t.data, t); };
+  const seen = new Map<unknown, Tensor>();
+  const add = (t: Tensor | undefined) => { if (t !== undefined && !seen.has(tensorKey(t))) seen.set(tensorKey(t), t); };
   const addLinear = (l: Linear | undefined) => { add(l?.weight); add(l?.bias); };
   add(w.embed); add(w.positions); add(w.unembed); add(w.unembedBias); add(w.finalNorm.weight); add(w.finalNorm.bias);
   for (const l of w.layers) {
@@ -198,7 +256,7 @@ export function allTensors(w: ModelWeights): Tensor[] {
   return [...seen.values()];
 }
 
-/** Bytes of float32 weights a checkpoint holds in memory (the model cache's budget unit). */
+/** Bytes of the model's weights in float32, as the engine computes with them (the model cache's budget unit). */
 export function weightBytes(w: ModelWeights): number {
-  return allTensors(w).reduce((n, t) => n + t.data.byteLength, 0);
+  return allTensors(w).reduce((n, t) => n + 4 * sizeOf(t.shape), 0);
 }

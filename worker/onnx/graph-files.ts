@@ -15,7 +15,7 @@
 import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { allTensors } from "../model/weights.ts";
+import { allTensors, sizeOf, tensorKey, tensorRows } from "../model/weights.ts";
 import type { ModelWeights, Tensor } from "../model/weights.ts";
 import type { TensorSource } from "../model/weight-files.ts";
 import type { ExternalRef } from "./graph.ts";
@@ -30,6 +30,8 @@ export function defaultWeightCacheDir(): string {
 const CACHE_FORMAT = "f32v1";
 /** Each tensor starts on a page, so ONNX Runtime may map it rather than copy it. */
 const ALIGN = 4096;
+/** Values converted and written per step: the cache is written without holding a whole tensor (64 MiB of float32). */
+const WRITE_CHUNK = 2 ** 24;
 
 export class GraphFiles {
   readonly dir: string;
@@ -79,20 +81,22 @@ export class GraphFiles {
 }
 
 /**
- * Float32 sources for every tensor that has none (not float32 in its file): one file holding them
- * converted, at `dir`/`key`-f32v1.bin, written once (to a temp name, then renamed) and reused while
- * its size matches. The layout is a function of the weights alone, so the same digest always
- * means the same file.
+ * Float32 sources for every tensor that has none (not float32 in its file), by tensorKey: one
+ * file holding them converted, at `dir`/`key`-f32v1.bin, written once (to a temp name, then
+ * renamed) and reused while its size matches. The layout is a function of the tensors' shapes
+ * alone, so the same digest always means the same file. Values are read from the checkpoint a
+ * chunk at a time, so writing it holds no tensor whole.
  */
-export function float32Cache(w: ModelWeights, dir: string, key: string): Map<Float32Array, TensorSource> {
+export function float32Cache(w: ModelWeights, dir: string, key: string): Map<unknown, TensorSource> {
   const missing = allTensors(w).filter((t: Tensor) => t.source === undefined);
-  const sources = new Map<Float32Array, TensorSource>();
+  const sources = new Map<unknown, TensorSource>();
   if (missing.length === 0) return sources;
   const path = join(dir, `${key}-${CACHE_FORMAT}.bin`);
   let offset = 0;
   for (const t of missing) {
-    sources.set(t.data, { file: path, offset, length: t.data.byteLength });
-    offset = Math.ceil((offset + t.data.byteLength) / ALIGN) * ALIGN;
+    const length = 4 * sizeOf(t.shape);
+    sources.set(tensorKey(t), { file: path, offset, length });
+    offset = Math.ceil((offset + length) / ALIGN) * ALIGN;
   }
   const size = Math.max(...[...sources.values()].map((s) => s.offset + s.length));
   if (existsSync(path) && statSync(path).size === size) return sources;
@@ -101,13 +105,20 @@ export function float32Cache(w: ModelWeights, dir: string, key: string): Map<Flo
   const fd = openSync(temp, "w");
   try {
     for (const t of missing) {
-      const s = sources.get(t.data)!;
-      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(2 ** 30, bytes.length - done), s.offset + done);
+      const s = sources.get(tensorKey(t))!;
+      const count = sizeOf(t.shape);
+      for (let start = 0; start < count; start += WRITE_CHUNK) {
+        const values = tensorRows(t, [start], Math.min(WRITE_CHUNK, count - start));
+        const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, s.offset + start * 4 + done);
+      }
     }
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    rmSync(temp, { force: true });
+    throw err;
   }
+  closeSync(fd);
   renameSync(temp, path);
   return sources;
 }

@@ -3,6 +3,7 @@
  * or, with external data, pointing at the float32 bytes in a file (the checkpoint, or the
  * converted cache of a half-precision checkpoint).
  */
+import { tensorKey } from "../model/weights.ts";
 import type { Linear, ModelWeights, Norm, Tensor } from "../model/weights.ts";
 import type { GraphBuilder, ExternalRef } from "./graph.ts";
 import type { AttentionParams, QkvParams } from "./attention.ts";
@@ -68,7 +69,7 @@ export function graphParams(g: GraphBuilder, w: ModelWeights, external: External
     positions: once(() => (w.positions ? param("wpe", w.positions) : undefined)),
     finalNorm: once(() => norm("ln_f", w.finalNorm)),
     // a tied unembedding is the embedding's initializer, not a second copy
-    unembed: once(() => (w.unembed.data === w.embed.data ? embed() : param("w_u", w.unembed))),
+    unembed: once(() => (tensorKey(w.unembed) === tensorKey(w.embed) ? embed() : param("w_u", w.unembed))),
     unembedBias: once(() => (w.unembedBias ? param("b_u", w.unembedBias) : undefined)),
     layer: (l) => layers[l]!(),
   };

@@ -8,7 +8,7 @@
  */
 import type { ModelConfig } from "../model/config.ts";
 import type { TensorSource } from "../model/weight-files.ts";
-import { allTensors, weightBytes } from "../model/weights.ts";
+import { allTensors, tensorKey, tensorRows, weightBytes } from "../model/weights.ts";
 import type { ModelWeights, Tensor } from "../model/weights.ts";
 import { defaultWeightCacheDir, float32Cache, GraphFiles } from "./graph-files.ts";
 import { buildModelGraph, buildReadoutGraph } from "./model-graph.ts";
@@ -83,6 +83,15 @@ export interface RunnerOptions extends SessionOptions {
   /** The checkpoint's content digest: the weight cache's key (without one the cache is not kept). */
   digest?: string;
   /**
+   * Whether ONNX Runtime packs each graph's weight matrices into its GEMM layout when it loads the
+   * graph (GraphOptions.prepackWeights): matrix products up to ~2x faster, but one packed copy of
+   * the weights per graph variant, and seconds per gigabyte to make it. Default: false when the
+   * graphs point into files and the weights exceed {@link PREPACK_MAX_BYTES}, so that every graph
+   * variant reads the one copy the OS maps from them; true otherwise. The default depends on the
+   * model alone, never on the machine: the two paths round differently in the last bits.
+   */
+  prepackWeights?: boolean;
+  /**
    * Told after every ONNX Runtime run of this model's graphs ({@link ModelRunner.runGraph}): the
    * graph variant's key, the batch (rows), wall milliseconds and the provider the session runs
    * on (CPU after a CUDA fallback). For metrics, so the engine itself stays free of them.
@@ -90,11 +99,21 @@ export interface RunnerOptions extends SessionOptions {
   onRun?: (graphKey: string, batch: number, ms: number, provider: Provider) => void;
 }
 
+/**
+ * Float32 weight bytes up to which graphs that point into files are still prepacked by default:
+ * a packed copy per graph variant is affordable there (GPT-2 small: 0.5 GB), and a batch-1 forward
+ * of GPT-2 small runs ~1.5-2x faster prepacked. Above it (Llama-3.2-1B: 4.9 GB) the copies, one
+ * per graph variant an analysis uses, would outgrow the machine.
+ */
+export const PREPACK_MAX_BYTES = 2 ** 30;
+
 export class ModelRunner {
   private readonly sessions: SessionCache;
   private graphFiles: GraphFiles | null;
-  /** Float32 sources of the tensors the checkpoint holds in another dtype, once external weights need them. */
-  private converted: Map<Float32Array, TensorSource>;
+  /** Float32 sources of the tensors the checkpoint holds in another dtype (by tensorKey), once external weights need them. */
+  private converted: Map<unknown, TensorSource>;
+  /** Whether this runner's sessions prepack their weights (RunnerOptions.prepackWeights, resolved). */
+  readonly prepackWeights: boolean;
   private readonly onRun: RunnerOptions["onRun"];
   private scoring: { weights: UnembedWeights; classOf: Int32Array | null } | undefined;
   /** The model's dimensions (its config), as the analyses read them. */
@@ -109,7 +128,8 @@ export class ModelRunner {
     this.sessions = new SessionCache(resolveSessionOptions(options));
     this.onRun = options.onRun;
     const mode = options.externalWeights ?? "auto";
-    const large = weightBytes(weights) > (options.externalAboveBytes ?? 256 * 2 ** 20);
+    const bytes = weightBytes(weights);
+    const large = bytes > (options.externalAboveBytes ?? 256 * 2 ** 20);
     this.converted = new Map();
     this.graphFiles = null;
     if (mode === "always" || (mode === "auto" && large)) {
@@ -117,7 +137,7 @@ export class ModelRunner {
       const keep = cacheDir !== null && options.digest !== undefined;
       try {
         if (keep) this.converted = float32Cache(weights, cacheDir, options.digest!);
-        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(t.data)).find((x) => x !== undefined)?.file;
+        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(tensorKey(t))).find((x) => x !== undefined)?.file;
         this.graphFiles = new GraphFiles(name, anchor);
         if (!keep) this.converted = float32Cache(weights, this.graphFiles.dir, "converted");
       } catch (err) {
@@ -127,6 +147,7 @@ export class ModelRunner {
         this.sessions.options.onNotice(`cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`);
       }
     }
+    this.prepackWeights = options.prepackWeights ?? (this.graphFiles === null || bytes <= PREPACK_MAX_BYTES);
     this.shape = config;
   }
 
@@ -234,10 +255,10 @@ export class ModelRunner {
       const files = this.graphFiles;
       if (files === null) return build(undefined);
       return files.write(key, build((t: Tensor) => {
-        const source = t.source ?? this.converted.get(t.data);
+        const source = t.source ?? this.converted.get(tensorKey(t));
         return source === undefined ? undefined : files.refer(source);
       }));
-    });
+    }, { prepackWeights: this.prepackWeights });
   }
 
   /**
@@ -297,15 +318,17 @@ export class ModelRunner {
   }
 
   /**
-   * Rows k0..k0+rows of layer l's W_out as [rows, D]: row k is neuron k's output direction. A view
-   * for [in, out] weights; gathered for [out, in] ones, where a neuron's direction is a column.
+   * Rows k0..k0+rows of layer l's W_out as [rows, D]: row k is neuron k's output direction. One
+   * range for [in, out] weights; gathered for [out, in] ones, where a neuron's direction is a
+   * column. Read from the checkpoint when the weights are not in memory (tensorRows).
    */
   mlpOutRows(layer: number, k0: number, rows: number): Float32Array {
     const { dModel: D, dMlp: F } = this.config;
-    const w = this.weights.layers[layer]!.mlpOut.weight.data;
-    if (this.weights.layout === "in-out") return w.subarray(k0 * D, (k0 + rows) * D);
+    const w = this.weights.layers[layer]!.mlpOut.weight;
+    if (this.weights.layout === "in-out") return tensorRows(w, [k0 * D], rows * D);
+    const columns = tensorRows(w, Array.from({ length: D }, (_, d) => d * F + k0), rows); // [D, rows]
     const out = new Float32Array(rows * D);
-    for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = w[d * F + k0 + i]!;
+    for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = columns[d * rows + i]!;
     return out;
   }
 

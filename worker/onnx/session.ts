@@ -56,6 +56,16 @@ export function availableProviders(): string[] {
   return ort.listSupportedBackends().map((b) => (b.bundled ? b.name : `${b.name} (separate install)`));
 }
 
+/** Per graph, beside the process-wide options. */
+export interface GraphOptions {
+  /**
+   * Whether ONNX Runtime packs the graph's constant weight matrices into its GEMM layout when it
+   * loads it: faster products, most at small batches, but a packed copy of the weights in every
+   * session (ONNX Runtime's session option session.disable_prepacking, inverted).
+   */
+  prepackWeights: boolean;
+}
+
 export type Feeds = Record<string, ort.Tensor>;
 export type Fetches = Record<string, ort.Tensor>;
 
@@ -64,11 +74,11 @@ export class GraphSession {
   private constructor(private readonly session: ort.InferenceSession, readonly provider: Provider) {}
 
   /** `model` is the serialised graph, or the path of an .onnx file (needed for external data). */
-  static async create(model: Uint8Array | string, options: ResolvedSessionOptions): Promise<GraphSession> {
+  static async create(model: Uint8Array | string, options: ResolvedSessionOptions, graph: GraphOptions = { prepackWeights: true }): Promise<GraphSession> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: "all",
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" } } },
+      extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" }, disable_prepacking: graph.prepackWeights ? "0" : "1" } },
     };
     if (options.provider === "cuda" && cudaFailure === undefined) {
       try {
@@ -100,10 +110,10 @@ export class SessionCache {
 
   constructor(readonly options: ResolvedSessionOptions) {}
 
-  get(key: string, build: () => Uint8Array | string): Promise<GraphSession> {
+  get(key: string, build: () => Uint8Array | string, graph?: GraphOptions): Promise<GraphSession> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = GraphSession.create(build(), this.options);
+      s = GraphSession.create(build(), this.options, graph);
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
