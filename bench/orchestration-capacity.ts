@@ -97,7 +97,7 @@ async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, resul
   let run: SweepRun | undefined;
   const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, maxDeliver: 5, onDead: (id, reason) => run?.quarantine(id, reason), groupOf: (t) => t.sweepId });
   run = new SweepRun(spec, store, queue);
-  const sink: ResultSink = { report: async (r) => void (await run!.ingest(r)), fail: (f) => run!.fail(f) };
+  const sink: ResultSink = { report: async (r) => void (await run.ingest(r)), fail: (f) => run.fail(f) };
   const stop = startWorkers(Array.from({ length: o.workers }, (_, i) => noopWorker(`noop-${i}`, queue, sink, result)));
   try {
     const t0 = performance.now();
@@ -128,7 +128,7 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Pro
     const t0 = performance.now();
     const view = await coordinator.submit(yaml, "capacity.yaml");
     const state = await new Promise<SweepState>((resolve) => {
-      const stop = coordinator!.watch(view.sweepId, (v) => {
+      const stop = coordinator.watch(view.sweepId, (v) => {
         if (v.state === "RUNNING") return;
         queueMicrotask(() => stop());
         resolve(v.state);

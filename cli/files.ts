@@ -33,7 +33,7 @@ export async function readPairsFile(path: string, op: Operator, digits: DigitRan
     const fail = (why: string) => new SpecError("pairs", `${path}: pair ${index} (${describeValue(item)}) ${why}`);
     let a: unknown;
     let b: unknown;
-    if (Array.isArray(item) && item.length === 2) [a, b] = item;
+    if (Array.isArray(item) && item.length === 2) [a, b] = item as unknown[];
     else if (typeof item === "object" && item !== null && !Array.isArray(item) && Object.keys(item).sort().join() === "a,b") ({ a, b } = item as { a: unknown; b: unknown });
     else throw fail("must be [a, b] or {\"a\": a, \"b\": b}");
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) throw fail("must hold two integers");

@@ -86,7 +86,7 @@ function report(err: unknown, io: CliIo, command: Command | undefined): number {
   const { code, message } = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; message?: unknown };
   if (err instanceof Error && code === "USAGE") {
     const hint = command ? `cna ${command.name} --help` : "cna --help";
-    io.stderr.write(`cna: ${message}\nRun "${hint}" for usage.\n`);
+    io.stderr.write(`cna: ${err.message}\nRun "${hint}" for usage.\n`);
     return EXIT_USAGE;
   }
   if (err instanceof Error && typeof code === "string" && typeof (err as { retryable?: unknown }).retryable === "boolean") {

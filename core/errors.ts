@@ -96,9 +96,10 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value); // undefined for functions and symbols
+    text = JSON.stringify(value) ?? `a ${typeof value}`; // undefined for functions and symbols
   } catch {
-    text = String(value); // bigint, cyclic objects
+    // a bigint, or an object holding one or a cycle (String() would say "[object Object]")
+    text = typeof value === "bigint" ? value.toString() : "an object JSON cannot write";
   }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -43,7 +43,7 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
     throw new SpecError("yaml", `${file}:${line}:${col}: not valid YAML: ${detail}`, syntax);
   }
   // the scan bounds the depth loosely (enough to compose safely); this is the limit itself
-  if (composedDepth(doc.contents as Node | null) > limits.maxYamlDepth) throw tooDeep(file, limits);
+  if (composedDepth(doc.contents) > limits.maxYamlDepth) throw tooDeep(file, limits);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: limits.maxYamlAliases });
@@ -90,7 +90,7 @@ function composedDepth(root: Node | null): number {
  */
 function locate(doc: Document, field: string): number | undefined {
   const segments = [...field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] === undefined ? m[1]! : Number(m[2])));
-  let node = doc.contents as Node | null;
+  let node = doc.contents;
   let offset = node?.range?.[0];
   for (const segment of segments) {
     if (isMap(node) && typeof segment === "string") {

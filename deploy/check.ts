@@ -61,7 +61,7 @@ export function kustomizeMissing(): string | null {
 
 /** Parses `kubectl kustomize` output (or any multi-document YAML) into objects. */
 export function parseObjects(text: string, source: string): K8sObject[] {
-  return parseAllDocuments(text).flatMap((doc, i) => {
+  return parseAllDocuments(text).flatMap((doc, i): K8sObject[] => {
     if (doc.errors.length > 0) throw new KustomizeError(source, `document ${i}: ${doc.errors[0]!.message}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return [];

@@ -41,7 +41,7 @@ export function named(objects: readonly K8sObject[], kind: string, name: string)
 /** A Service's (or NetworkPolicy peer's) plain map, or a full label selector, against `labels`. */
 export function selects(selector: LabelSelector | Labels | undefined, labels: Labels): boolean {
   if (selector === undefined) return false;
-  const s: LabelSelector = "matchLabels" in selector || "matchExpressions" in selector ? (selector as LabelSelector) : { matchLabels: selector as Record<string, string> };
+  const s: LabelSelector = "matchLabels" in selector || "matchExpressions" in selector ? selector : { matchLabels: selector as Record<string, string> };
   const byLabel = Object.entries(s.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
   const byExpression = (s.matchExpressions ?? []).every((e) => {
     const value = labels[e.key];

@@ -58,7 +58,7 @@ export function sharedHeads(r: Rankings): SharedHead[] {
   for (const x of withHeads(r)) {
     x.heads.slice(0, TOP_HEADS).forEach((h, i) => {
       const key = `${x.cell.model}\u0000${headName(h)}`;
-      const s = byKey.get(key) ?? { model: x.cell.model, layer: h.layer, head: h.head, bestRank: new Map() };
+      const s = byKey.get(key) ?? { model: x.cell.model, layer: h.layer, head: h.head, bestRank: new Map<Operator, number>() };
       s.bestRank.set(x.cell.op, Math.min(s.bestRank.get(x.cell.op) ?? Infinity, i + 1));
       byKey.set(key, s);
     });

@@ -63,7 +63,7 @@ export function parseProvenance(raw: unknown, source: string): ReportProvenance 
     if (!isObj(raw.versions)) throw bad("versions", "an object");
     check(raw.versions, "versions.", Object.fromEntries(Object.keys(raw.versions).map((k) => [k, "string" as const])));
   }
-  return raw as ReportProvenance;
+  return raw;
 }
 
 const row = (label: string, value: string) => `<dt>${esc(label)}</dt><dd>${value}</dd>`;

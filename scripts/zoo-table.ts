@@ -49,7 +49,7 @@ export function renderZooTable(cards: ModelCard[]): string {
   for (const key of keys) {
     const row = cards[0]!.accuracy![key]!;
     const task = `${row.op} ${row.digits}D, template ${row.template}${row.heldOut ? " (held out)" : ""}`;
-    lines.push(`| ${task} | ${cards.map((c) => (c.accuracy?.[key] ? pct(c.accuracy[key]!.accuracy) : "–")).join(" | ")} |`);
+    lines.push(`| ${task} | ${cards.map((c) => (c.accuracy?.[key] ? pct(c.accuracy[key].accuracy) : "–")).join(" | ")} |`);
   }
   lines.push(`| parameters · steps · CPU wall time | ${cards.map((c) => `${(c.parameters / 1e6).toFixed(2)} M · ${c.training.steps} · ${Math.round(c.training.wall_time_s / 60)} min`).join(" | ")} |`);
   return lines.join("\n");

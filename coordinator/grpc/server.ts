@@ -16,7 +16,7 @@
 import type { ServerWritableStream, StatusObject } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
 import { SweepServiceService, resolveGrpcServeOptions, serveGrpc, toGrpcStatus, unaryHandler } from "../../proto/index.ts";
-import type { GrpcServeOptions, GrpcServerHandle, SweepServiceServer, SweepUpdate, WatchSweepRequest } from "../../proto/index.ts";
+import type { GrpcServeOptions, GrpcServerHandle, ShardResultChunk, SweepServiceServer, SweepUpdate, WatchSweepRequest } from "../../proto/index.ts";
 import { TERMINAL_STATES } from "../backend.ts";
 import type { SweepBackend } from "../backend.ts";
 import { fromShardFailureMessage, requireText, toOutcomeMessage, toSweepMessage } from "./convert.ts";
@@ -79,7 +79,7 @@ function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Se
         replied = true;
         callback(toGrpcStatus(err));
       };
-      call.on("data", (chunk) => {
+      call.on("data", (chunk: ShardResultChunk) => {
         if (replied) return;
         try {
           upload.accept(chunk);

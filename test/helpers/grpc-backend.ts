@@ -15,7 +15,7 @@ export class FakeSweepBackend implements SweepBackend {
   readonly reports: ShardReport[] = [];
   readonly failures: ShardFailure[] = [];
   /** when set, the next reportShard throws it */
-  reportError: unknown = null;
+  reportError: Error | null = null;
   private readonly sweeps = new Map<string, SweepView>();
   private readonly digests = new Map<string, string>();
   private readonly watchers = new Map<string, Set<(v: SweepView) => void>>();

@@ -2,21 +2,14 @@
  * The import graph of the project's own sources, and the rules docs/architecture.md's layering states:
  * core imports nothing of ours; worker and coordinator never import each other; proto and
  * transport stay below worker, coordinator and cli; app (the composition roots) sits above
- * worker and coordinator and below cli only; no file is on an import cycle.
+ * worker and coordinator and below cli only (LAYER_RULES, in ./layers.js); no file is on an
+ * import cycle.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { LAYER_RULES } from "./layers.js";
 
-/** Folder → the folders of ours it must not import. */
-export const LAYER_RULES: Readonly<Record<string, readonly string[]>> = {
-  core: ["worker", "coordinator", "app", "cli", "transport", "proto", "report"],
-  worker: ["coordinator", "app", "cli", "report"],
-  coordinator: ["worker", "app", "cli"],
-  transport: ["worker", "coordinator", "app", "cli", "report"],
-  proto: ["worker", "coordinator", "app", "cli", "transport", "report"],
-  report: ["worker", "coordinator", "app", "cli", "transport"],
-  app: ["cli"],
-};
+export { LAYER_RULES };
 
 /** file (relative to the root) → the files of ours it imports or re-exports. */
 export type ImportGraph = Map<string, string[]>;

@@ -332,8 +332,8 @@ async function launch(bin: string, port: number, storeDir: string, readyTimeoutM
       log = (log + chunk.toString("utf8")).slice(-8192);
       if (log.includes("Server is ready")) resolve();
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("error", reject);
     child.once("exit", (code, signal) => reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it was ready:\n${log}`)));
   });

@@ -90,8 +90,8 @@ export async function startPrometheus(o: StartPrometheusOptions): Promise<Promet
   ], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const keep = (d: Buffer) => (log = (log + d.toString("utf8")).slice(-16_384));
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const killOnExit = () => child.kill("SIGKILL"); // a runner that dies mid-test leaves no server behind
   process.on("exit", killOnExit);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

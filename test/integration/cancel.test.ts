@@ -63,8 +63,8 @@ describe("CancelSweep", () => {
     await coordinator.start();
     try {
       const submitted = coordinator.submit(YAML, "big.yaml");
-      let failed: unknown;
-      submitted.catch((err: unknown) => (failed = err));
+      let failed: Error | undefined;
+      submitted.catch((err: Error) => (failed = err));
       // the sweep is listed while its shards are still being published
       const until = Date.now() + 60_000;
       while ((coordinator.list().length === 0 || queue.published < 2_000) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));
@@ -111,8 +111,8 @@ describe("CancelSweep", () => {
     }));
     try {
       const submitted = coordinator.submit(YAML, "big.yaml");
-      let failed: unknown;
-      submitted.catch((err: unknown) => (failed = err));
+      let failed: Error | undefined;
+      submitted.catch((err: Error) => (failed = err));
       for (const w of workers) w.start();
       const until = Date.now() + 60_000;
       while ((queue.published < 2_000 || workers.some((w) => w.inFlight === 0)) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));

@@ -75,7 +75,7 @@ describe("boundaryFallbacks counted by a worker (GPT-2 checkpoint with a GPT-2-l
     const whole = countBoundaryFallbacks(buildCases(operandPairs("-", 1), 4, ck.tokenizer));
     expect(whole).toBe(45); // "=-" straddles every negative result
     const ranges: Array<[number, number]> = [[0, 30], [30, 71], [71, 100]];
-    const parts = [];
+    const parts: HeadAblationPartial[] = [];
     for (const [start, end] of ranges) {
       const p = await executeShard(task(start, end), models);
       // a pair a-b (first operand major) is negative when a < b

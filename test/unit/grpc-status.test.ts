@@ -28,9 +28,9 @@ function declaredCodes(): Map<string, boolean> {
         if (entry.name !== "gen") walk(path);
       } else if (entry.name.endsWith(".ts")) {
         const text = readFileSync(path, "utf8");
-        for (const m of text.matchAll(/code: "([A-Z_]+)"(?:, retryable: (true|false))?/g)) codes.set(m[1]!, m[2] === "true");
+        for (const m of text.matchAll(/code: "([A-Z_]+)"(?:,\s*retryable: (true|false))?/g)) codes.set(m[1]!, m[2] === "true");
         // worker/model's errors pass their code to the ModelError base class (never retryable)
-        for (const m of text.matchAll(/super\("([A-Z_]+)", /g)) codes.set(m[1]!, false);
+        for (const m of text.matchAll(/super\(\s*"([A-Z_]+)",\s/g)) codes.set(m[1]!, false);
       }
     }
   };

@@ -7,7 +7,7 @@ const base: JetStreamOptions<unknown> = { servers: "nats://127.0.0.1:4222", subj
 
 function badField(options: Record<string, unknown>): string | undefined {
   try {
-    resolveJetStreamOptions({ ...base, ...options } as JetStreamOptions<unknown>);
+    resolveJetStreamOptions({ ...base, ...options });
     return undefined;
   } catch (err) {
     expect(err).toMatchObject({ name: "SpecError", code: "BAD_SPEC", retryable: false });

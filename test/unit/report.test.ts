@@ -63,7 +63,7 @@ function numbersOf(html: string): Array<{ value: string; path: string; format?: 
     const path = /data-path="([^"]*)"/.exec(attrs)?.[1];
     if (path === undefined) continue;
     const format = /data-format="([^"]*)"/.exec(attrs)?.[1];
-    const rest = html.slice(m.index! + m[0].length);
+    const rest = html.slice(m.index + m[0].length);
     out.push({ value: m[3]!, path: unescape(path), ...(format ? { format, text: unescape(rest.slice(0, rest.indexOf("<"))) } : {}) });
   }
   return out;

@@ -52,8 +52,8 @@ export async function attribution(
   const n = L * F;
   const p: AttributionPartial = {
     kind: "attribution", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length, baselineCorrect: 0,
-    impSum: new Array(n).fill(0), coefSum: new Array(n).fill(0), topKCount: new Array(n).fill(0), topK: Math.min(options.topK ?? 100, n),
-    attnLayerSum: new Array(L).fill(0), ffnLayerSum: new Array(L).fill(0), headSum: new Array(L * H).fill(0),
+    impSum: new Array<number>(n).fill(0), coefSum: new Array<number>(n).fill(0), topKCount: new Array<number>(n).fill(0), topK: Math.min(options.topK ?? 100, n),
+    attnLayerSum: new Array<number>(L).fill(0), ffnLayerSum: new Array<number>(L).fill(0), headSum: new Array<number>(L * H).fill(0),
   };
   const scorer = new NeuronScorer(runner, options);
   // Neuron scores wait for scoreBatchCases cases: a score() call pays per layer for U's

@@ -205,7 +205,7 @@ export class NeuronScorer {
       return;
     }
     let cache = U_CACHE.get(this.runner);
-    if (!cache) U_CACHE.set(this.runner, (cache = new Map()));
+    if (!cache) U_CACHE.set(this.runner, (cache = new Map<number, Promise<UBlock>>()));
     let whole = cache.get(layer);
     if (!whole) {
       whole = (async () => {

@@ -212,7 +212,7 @@ function parseHeader(raw: Buffer, path: string): Entries {
     throw corrupt(`header is not valid JSON (${(err as Error).message})`, err);
   }
   if (!isRecord(header)) throw corrupt("header is not a JSON object");
-  const entries = Object.assign(new Map<string, TensorInfo>(), { metadata: {} as Record<string, string> });
+  const entries: Entries = Object.assign(new Map<string, TensorInfo>(), { metadata: {} });
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       if (!isRecord(value) || !Object.values(value).every((v) => typeof v === "string")) {

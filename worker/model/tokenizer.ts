@@ -14,6 +14,22 @@ import { TokenizationError } from "../../core/index.ts";
 import { BadTokenizerError, ModelNotFoundError } from "./errors.ts";
 import { BYTE_LEVEL_SYMBOLS, byteFallbackToken, detectSpelling, spelledText, tokensSpelling } from "./token-text.ts";
 
+/**
+ * The part of @huggingface/tokenizers' `Tokenizer` used here, as its types/core/Tokenizer.d.ts
+ * declares it. The package's declaration files import each other without file extensions, which
+ * NodeNext resolution does not follow, so the class itself arrives untyped.
+ */
+interface HfTokenizer {
+  /** An id is missing (undefined) for a token the vocabulary lacks. */
+  encode(text: string, options: { add_special_tokens: boolean }): { ids: (number | undefined)[]; tokens: string[] };
+  decode(ids: number[], options: { skip_special_tokens: boolean; clean_up_tokenization_spaces: boolean }): string;
+  token_to_id(token: string): number | undefined;
+  id_to_token(id: number): string | undefined;
+  get_added_tokens_decoder(): Map<number, { id: number; content: string; special: boolean }>;
+  get_vocab(withAddedTokens: boolean): Map<string, number>;
+}
+const HfTokenizerClass = Tokenizer as new (tokenizer: object, config: object) => HfTokenizer;
+
 export interface ModelTokenizer {
   /** The ids the model reads for `text`: with the start (and end) token the tokenizer adds. */
   encode(text: string): number[];
@@ -49,9 +65,9 @@ export function loadTokenizer(dir: string): ModelTokenizer {
   const vocabulary = vocabularyOf(spec);
   const postProcessor = startAndEndTokens(spec, config, vocabulary, configPath);
 
-  let tokenizer: Tokenizer;
+  let tokenizer: HfTokenizer;
   try {
-    tokenizer = new Tokenizer({ ...spec, post_processor: postProcessor }, config);
+    tokenizer = new HfTokenizerClass({ ...spec, post_processor: postProcessor }, config);
   } catch (err) {
     throw new BadTokenizerError(tokenizerPath, `not a tokenizer @huggingface/tokenizers can run: ${(err as Error).message}`, err);
   }
@@ -83,15 +99,16 @@ export function loadTokenizer(dir: string): ModelTokenizer {
     ids.length === 0 ? "" : tokenizer.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
 
   const encodeChecked = (text: string, specialTokens: boolean): number[] => {
-    const { ids, tokens } = tokenizer.encode(text, { add_special_tokens: specialTokens });
-    const missing = ids.findIndex((id: number | undefined) => !Number.isInteger(id));
+    const { ids: found, tokens } = tokenizer.encode(text, { add_special_tokens: specialTokens });
+    const missing = found.findIndex((id) => !Number.isInteger(id));
     if (missing >= 0) {
       throw new TokenizationError(text, `${tokenizerPath}: token ${JSON.stringify(tokens[missing])} of ${JSON.stringify(text)} has no id`);
     }
+    const ids = found as number[]; // each one an integer, checked above; the same text without special tokens has the same ones
     if (unkId !== undefined && ids.includes(unkId) && !text.includes(unkName!)) {
       throw new TokenizationError(text, `${tokenizerPath}: ${JSON.stringify(text)} has characters the vocabulary cannot spell (they map to ${unkName})`);
     }
-    if (checkDropped && decodeExactly(specialTokens ? tokenizer.encode(text, { add_special_tokens: false }).ids : ids) !== text) {
+    if (checkDropped && decodeExactly(specialTokens ? (tokenizer.encode(text, { add_special_tokens: false }).ids as number[]) : ids) !== text) {
       throw new TokenizationError(
         text,
         `${tokenizerPath}: ${JSON.stringify(text)} decodes back as ${JSON.stringify(decodeExactly(ids))}; characters outside the vocabulary were dropped`,

@@ -144,7 +144,7 @@ function checkSize(hint: string, length: number, dims: number[]): void {
 }
 
 function tensor(name: string, dataType: TensorProto_DataType, dims: number[], rest: Partial<TensorProto>): TensorProto {
-  return { name, dataType, dims, floatData: [], int32Data: [], stringData: [], int64Data: [], doubleData: [], uint64Data: [], externalData: [], ...rest } as TensorProto;
+  return { name, dataType, dims, floatData: [], int32Data: [], stringData: [], int64Data: [], doubleData: [], uint64Data: [], externalData: [], ...rest };
 }
 
 function valueInfo(name: string, type: ElemType, dims: Dim[]): ValueInfoProto {
@@ -168,13 +168,13 @@ function toAttributes(attrs: Record<string, Attr>): AttributeProto[] {
     const base = { name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] };
     switch (a.kind) {
       case "int":
-        return { ...base, type: AttributeProto_AttributeType.INT, i: a.value } as AttributeProto;
+        return { ...base, type: AttributeProto_AttributeType.INT, i: a.value };
       case "float":
-        return { ...base, type: AttributeProto_AttributeType.FLOAT, f: a.value } as AttributeProto;
+        return { ...base, type: AttributeProto_AttributeType.FLOAT, f: a.value };
       case "ints":
-        return { ...base, type: AttributeProto_AttributeType.INTS, ints: a.value } as AttributeProto;
+        return { ...base, type: AttributeProto_AttributeType.INTS, ints: a.value };
       case "string":
-        return { ...base, type: AttributeProto_AttributeType.STRING, s: Buffer.from(a.value) } as AttributeProto;
+        return { ...base, type: AttributeProto_AttributeType.STRING, s: Buffer.from(a.value) };
     }
   });
 }

@@ -71,14 +71,14 @@ export function applyRotary(g: GraphBuilder, x: string, t: RopeTables, r: Rotary
   if (r.layout === "rotate-half") {
     const c = g.op("Unsqueeze", [t.cos, g.constant("int64", [1])]); // [T, 1, half]
     const s = g.op("Unsqueeze", [t.sin, g.constant("int64", [1])]);
-    const [x1, x2] = g.opN("Split", [rot!, g.constant("int64", [half, half])], 2, { axis: int(-1) }, "rope_half");
+    const [x1, x2] = g.opN("Split", [rot, g.constant("int64", [half, half])], 2, { axis: int(-1) }, "rope_half");
     const o1 = g.op("Sub", [g.op("Mul", [x1!, c]), g.op("Mul", [x2!, s])]);
     const o2 = g.op("Add", [g.op("Mul", [x2!, c]), g.op("Mul", [x1!, s])]);
     rotated = g.op("Concat", [o1, o2], { axis: int(-1) });
   } else {
     const c = g.op("Reshape", [t.cos, g.constant("int64", [0, 1, half, 1])]); // [T, 1, half, 1]
     const s = g.op("Reshape", [t.sin, g.constant("int64", [0, 1, half, 1])]);
-    const pairs = g.op("Reshape", [rot!, g.constant("int64", [0, 0, 0, half, 2])]); // [B, T, heads, half, 2]
+    const pairs = g.op("Reshape", [rot, g.constant("int64", [0, 0, 0, half, 2])]); // [B, T, heads, half, 2]
     const [even, odd] = g.opN("Split", [pairs, g.constant("int64", [1, 1])], 2, { axis: int(-1) }, "rope_pair");
     const oEven = g.op("Sub", [g.op("Mul", [even!, c]), g.op("Mul", [odd!, s])]);
     const oOdd = g.op("Add", [g.op("Mul", [odd!, c]), g.op("Mul", [even!, s])]);

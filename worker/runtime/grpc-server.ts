@@ -52,11 +52,11 @@ export interface AnalyzeRequestView {
 }
 
 export interface WorkerServerOptions extends GrpcServeOptions {
-  describe(): WorkerInfoView;
+  readonly describe: () => WorkerInfoView;
   /** the analysis's result as JSON text */
-  analyze(request: AnalyzeRequestView): Promise<string>;
+  readonly analyze: (request: AnalyzeRequestView) => Promise<string>;
   /** resolves once shards in flight have been reported */
-  drain(): Promise<void>;
+  readonly drain: () => Promise<void>;
 }
 
 export type WorkerServer = GrpcServerHandle;
