@@ -16,7 +16,6 @@ import { openShardQueue, resolveNatsOptions } from "./nats.ts";
 import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 import { hostPortField, integerField, positiveField } from "./options.ts";
 import type { HostPort, Notice } from "./options.ts";
-import { topTokensFinisher } from "./top-tokens.ts";
 
 /** Where shards go: the in-process queue (workers in this process), or NATS JetStream. */
 export type CoordinatorTransport = { kind: "memory" } | { kind: "nats"; nats: NatsOptions };
@@ -50,8 +49,6 @@ export interface CoordinatorOptions {
   resumeAtStart?: boolean;
   /** keep each finished sweep's rankings in its rankings.json, served from there after a restart (default true); false: merged again in each life */
   keepRankings?: boolean;
-  /** ONNX Runtime threads for the top tokens added to finished rankings (default: one per core) */
-  threads?: number;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -71,7 +68,6 @@ export interface ResolvedCoordinatorOptions {
   metrics: { listen: HostPort; sweepDeadlineHours: number | undefined } | null;
   resumeAtStart: boolean;
   keepRankings: boolean;
-  threads: number | undefined;
   onSweepEvent: (sweepId: string, e: SweepEvent) => void;
   onNotice: (n: Notice) => void;
 }
@@ -97,7 +93,6 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
     metrics: metricsListen ? { listen: metricsListen, sweepDeadlineHours: positiveField("metrics.sweepDeadlineHours", o.metrics?.sweepDeadlineHours) } : null,
     resumeAtStart: o.resumeAtStart ?? true,
     keepRankings: o.keepRankings ?? true,
-    threads: o.threads === undefined ? undefined : integerField("threads", o.threads, 1, 1),
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onNotice: o.onNotice ?? (() => undefined),
   };
@@ -129,7 +124,6 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   coordinator = new Coordinator({
     dataDir: o.dataDir, queue, limits: o.limits, resumeAtStart: o.resumeAtStart, keepRankings: o.keepRankings,
     digestModel: digestCheckpoint, modelHeads: readModelHeads, ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),
-    finishRankings: topTokensFinisher(o.threads, (sweepId, m) => o.onNotice({ topic: "rankings", message: `${sweepId}: no ${m.path} here; the rankings of ${m.id} list no top tokens` })),
     onSweepEvent: (sweep, e) => {
       metrics?.onSweepEvent(sweep, e);
       o.onSweepEvent(sweep, e);

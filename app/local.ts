@@ -122,7 +122,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
     dataDir: o.dataDir,
     // through NATS, results come back over gRPC on a loopback port, as from a cluster's workers
     ...(t.kind === "nats" ? { transport: { kind: "nats", nats: t.nats }, listen: { host: "127.0.0.1", port: 0 }, ...(t.token !== null ? { token: t.token } : {}) } : { listen: null }),
-    ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, limits: o.limits, threads: o.threads,
+    ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, limits: o.limits,
     // only this run's sweep: not every unfinished one an earlier run on this directory left;
     // and its rankings merged by this code, as the caller writes them (not a file of an earlier run)
     resumeAtStart: false,

@@ -14,11 +14,10 @@ export interface HostPort {
 
 /**
  * Something worth a line that is not a failure: NATS not reachable yet (`nats`, tried again), an
- * engine fallback such as CUDA → CPU (`engine`), rankings finished without a model's top tokens
- * (`rankings`).
+ * engine fallback such as CUDA → CPU (`engine`).
  */
 export interface Notice {
-  topic: "nats" | "engine" | "rankings";
+  topic: "nats" | "engine";
   message: string;
 }
 

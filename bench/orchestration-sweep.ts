@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { SweepState } from "../proto/index.ts";
 import type { Sweep } from "../proto/index.ts";
 import { createSweepClient, fromGrpcError } from "../proto/index.ts";
-import { cellPairCount, planSpecOf } from "../coordinator/index.ts";
+import { planSpecOf, plannedShardCount } from "../coordinator/index.ts";
 import { prepareSweep, readSweepFile, resolvedSweepJson, runLocal } from "../app/index.ts";
 import type { SweepState as RunState } from "../app/index.ts";
 import { digestModels } from "../worker/index.ts";
@@ -181,7 +181,6 @@ export async function compareSweep(o: SweepCompareOptions): Promise<SweepCompare
   writeFileSync(file, sweepYaml("bench-orchestration"));
   const spec = readSweepFile(file);
   const plan = planSpecOf(spec, spec.name, await digestModels(spec.models));
-  const shardsPerStage = plan.cells.reduce((n, c) => n + Math.ceil(cellPairCount(plan, c.key) / plan.pairsPerShard), 0);
   const embedded: number[] = [];
   const distributed: number[] = [];
   const startup: number[] = [];
@@ -207,7 +206,7 @@ export async function compareSweep(o: SweepCompareOptions): Promise<SweepCompare
   return {
     sweep: {
       models: [...SWEEP_MODELS], operators: [...spec.operators], digits: spec.digits.map((d) => `${d}D`), stages: [...spec.stages],
-      shardPairs: plan.pairsPerShard, shards: shardsPerStage * plan.stages.length, workers: o.workers, threadsPerOperator: o.threads,
+      shardPairs: plan.pairsPerShard, shards: plannedShardCount(plan), workers: o.workers, threadsPerOperator: o.threads,
     },
     embeddedSeconds: { median: round(median(embedded)), runs: embedded.map((s) => round(s)) },
     distributedSeconds: { median: round(median(distributed)), runs: distributed.map((s) => round(s)) },

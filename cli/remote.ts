@@ -35,7 +35,7 @@ const STATE_NAMES: Record<number, string> = {
   [SweepState.SWEEP_STATE_RUNNING]: "running", [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
   [SweepState.SWEEP_STATE_FAILED]: "failed", [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
 };
-const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify"];
+const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
 
 export function sweepLine(s: Sweep): string {
   const stages = s.stages.map((p) => `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`).join(" · ");

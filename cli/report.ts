@@ -96,7 +96,7 @@ const STATE_NAMES: Record<number, string> = {
   [SweepState.SWEEP_STATE_RUNNING]: "running", [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
   [SweepState.SWEEP_STATE_FAILED]: "failed", [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
 };
-const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "verify"];
+const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
 
 /** What a coordinator knows of a sweep's provenance (its Sweep message), as the report's type. */
 export function provenanceOfSweep(s: Sweep): ReportProvenance {

@@ -34,12 +34,6 @@ export interface CoordinatorOptions {
   queue: ShardQueue<ShardTask>;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   /**
-   * Completes a finished sweep's rankings before they are written to its rankings.json and
-   * served: the coordinators app/ starts add each listed neuron's top tokens from the models, so
-   * `cna coordinator` and `cna run` write the same file. Default: the merged rankings as they are.
-   */
-  finishRankings?: (rankings: Rankings, spec: PlanSpec) => Promise<Rankings>;
-  /**
    * Reads a model directory's content digest (worker/model's digestCheckpoint, passed in by the
    * process that assembles the coordinator): it goes into every shard id, so results of other
    * weights are never reused.
@@ -280,8 +274,7 @@ export class Coordinator implements SweepBackend {
       const file = join(e.store.dir, "rankings.json");
       const keep = this.o.keepRankings !== false;
       if (keep && existsSync(file)) return readFileSync(file, "utf8");
-      const merged = e.run.rankings();
-      const json = rankingsText(this.o.finishRankings ? await this.o.finishRankings(merged, e.run.spec) : merged);
+      const json = rankingsText(e.run.rankings());
       if (keep) await writeDurably(file, json);
       return json;
     })();

@@ -15,7 +15,9 @@
 export { SweepStore, digestOf, readJournal } from "./store.ts";
 export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
-export { cellName, cellPairCount, checkCellLimit, checkShardLimit, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf } from "./planner.ts";
+export {
+  cellName, cellPairCount, cellStages, checkCellLimit, checkShardLimit, expectedStageShards, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf,
+} from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 export { SweepRun, replayJournal } from "./sweep.ts";
 export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepReplay, SweepState, SweepStatus } from "./sweep.ts";

@@ -1,12 +1,12 @@
 /**
  * Planner: cells × stages → shards (docs/architecture.md decision 8). The first stage of every cell is
  * planned at once; a later stage is planned when the stage before it is merged, because its
- * inputs (the top head, each case's CNA neurons) come from that merge.
+ * inputs (the top head, each case's CNA neurons, the neurons the cell lists) come from that merge.
  */
 import { createHash } from "node:crypto";
-import { METHOD_VERSION, RESULT_FORMAT_VERSION, checkLimit, pairCount, ranges, shardContent } from "../core/index.ts";
+import { METHOD_VERSION, RESULT_FORMAT_VERSION, TOP_TOKENS, TOP_TOKENS_STAGE, checkLimit, pairCount, ranges, shardContent } from "../core/index.ts";
 import { cellsOf } from "../core/index.ts";
-import type { CaseTopK, CellKey, ModelDigest, ShardTask, StageName, SweepLimits, SweepSpec } from "../core/index.ts";
+import type { CaseTopK, CellKey, ListedNeurons, ModelDigest, ShardStage, ShardTask, StageName, SweepLimits, SweepSpec } from "../core/index.ts";
 import type { HeadRef } from "../core/index.ts";
 
 export interface PlanCell {
@@ -42,6 +42,8 @@ export interface StageInputs {
   head?: HeadRef;
   /** verify: each CNA shard's per-case neurons, by its pair range "start-end" (stages share ranges) */
   perCaseByRange?: ReadonlyMap<string, CaseTopK[]>;
+  /** top-tokens: the neurons the cell's rankings list */
+  listed?: ListedNeurons;
 }
 
 export const rangeKey = (start: number, end: number): string => `${start}-${end}`;
@@ -54,9 +56,25 @@ export function cellPairCount(spec: PlanSpec, key: CellKey): number {
   return spec.sample === "all" || key.digits === 1 ? all : Math.min(spec.sample, all);
 }
 
-/** Shards of every stage of every cell, planned or not yet (stages share their pair ranges). */
+/** The stages every cell runs: the sweep's, then top tokens when its rankings list neurons. */
+export function cellStages(spec: Pick<PlanSpec, "stages">): ShardStage[] {
+  const lists = spec.stages.includes("cna") || spec.stages.includes("attribution");
+  return lists ? [...spec.stages, TOP_TOKENS_STAGE] : [...spec.stages];
+}
+
+/** Shards of one stage of a cell: one per pair range, one for top tokens (a cell's lists are short). */
+export function stageShardCount(spec: PlanSpec, key: CellKey, stage: ShardStage): number {
+  return stage === TOP_TOKENS_STAGE ? 1 : Math.ceil(cellPairCount(spec, key) / spec.pairsPerShard);
+}
+
+/** Shards of one stage in every cell, planned or not yet. */
+export function expectedStageShards(spec: PlanSpec, stage: ShardStage): number {
+  return spec.cells.reduce((n, c) => n + stageShardCount(spec, c.key, stage), 0);
+}
+
+/** Shards of every stage of every cell, planned or not yet. */
 export function plannedShardCount(spec: PlanSpec): number {
-  return spec.cells.reduce((n, c) => n + Math.ceil(cellPairCount(spec, c.key) / spec.pairsPerShard) * spec.stages.length, 0);
+  return cellStages(spec).reduce((n, stage) => n + expectedStageShards(spec, stage), 0);
 }
 
 /** Refuses a sweep with more cells than `limits` allow, before any of its models is read. */
@@ -71,17 +89,26 @@ export function checkShardLimit(plan: PlanSpec, limits: SweepLimits, source: str
   checkLimit(limits, "maxShards", shards, `${source}: the sweep plans ${shards} shards`);
 }
 
-export function planStage(spec: PlanSpec, cell: PlanCell, stage: StageName, inputs: StageInputs = {}): PlannedShard[] {
+export function planStage(spec: PlanSpec, cell: PlanCell, stage: ShardStage, inputs: StageInputs = {}): PlannedShard[] {
   const total = cellPairCount(spec, cell.key);
+  const base = (start: number, end: number): Pick<ShardTask, "sweepId" | "cell" | "versions" | "pairs"> => ({
+    sweepId: spec.sweepId,
+    cell: { model: cell.key.model, modelPath: cell.modelPath, modelDigest: digestOf(spec, cell.key.model), op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
+    versions: { resultFormat: RESULT_FORMAT_VERSION, method: METHOD_VERSION },
+    pairs: { sample: spec.sample, seed: spec.casesSeed, start, end },
+  });
+  if (stage === TOP_TOKENS_STAGE) {
+    if (!inputs.listed) throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without the neurons it lists`);
+    // over the cell's whole pair range, whose merged results picked the neurons
+    const task: ShardTask = { ...base(0, total), stage, topK: spec.topK, target: spec.target, listed: inputs.listed, tokenCount: TOP_TOKENS };
+    return [{ id: shardIdOf(task), task }];
+  }
   const head = stage === "cna" || stage === "verify" ? inputs.head ?? spec.fixedHead : undefined;
   if ((stage === "cna" || stage === "verify") && !head) throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without a head`);
   return ranges(total, spec.pairsPerShard).map(([start, end]) => {
     const task: ShardTask = {
-      sweepId: spec.sweepId,
+      ...base(start, end),
       stage,
-      cell: { model: cell.key.model, modelPath: cell.modelPath, modelDigest: digestOf(spec, cell.key.model), op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
-      versions: { resultFormat: RESULT_FORMAT_VERSION, method: METHOD_VERSION },
-      pairs: { sample: spec.sample, seed: spec.casesSeed, start, end },
       // CNA keeps enough neurons per case for the largest verification K.
       topK: stage === "verify" ? Math.max(...spec.ks) : stage === "cna" && spec.stages.includes("verify") ? Math.max(spec.topK, ...spec.ks) : spec.topK,
       target: spec.target,

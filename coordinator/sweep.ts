@@ -9,12 +9,15 @@
  * (the queue deduplicates by shard id) and carries on. Stage results are merged in pair-range
  * order, which depends only on the sweep's content.
  */
-import { buildCellRankings, decodePartial, mergeAll, rankHeads, RANKINGS_SCHEMA, shardIdOfMessage, shardMessageId } from "../core/index.ts";
+import {
+  LISTED_NEURONS, TOP_TOKENS_STAGE, applyTopTokens, buildCellRankings, casesOf, decodePartial, listedNeurons, mergeAll, rankHeads, RANKINGS_SCHEMA, shardIdOfMessage,
+  shardMessageId,
+} from "../core/index.ts";
 import type {
-  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, StageName,
+  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardStage, ShardTask,
 } from "../core/index.ts";
 import { BadResultError, ShardNotFoundError } from "./errors.ts";
-import { cellName, planStage, plannedShardCount, rangeKey } from "./planner.ts";
+import { cellName, cellStages, expectedStageShards, planStage, plannedShardCount, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { JournalEvent, SweepStore } from "./store.ts";
 
@@ -38,18 +41,18 @@ interface ShardRecord extends PlannedShard {
 interface CellRun {
   cell: PlanCell;
   stageIndex: number;
-  shards: Map<StageName, ShardRecord[]>;
+  shards: Map<ShardStage, ShardRecord[]>;
   /** shards of the current stage not stored yet: the stage is merged when it reaches 0 */
   unstored: number;
-  merged: Partial<Record<StageName, AnyPartial>>;
+  merged: Partial<Record<ShardStage, AnyPartial>>;
   failed?: string;
 }
 
 export interface StageProgress {
-  stage: StageName;
+  stage: ShardStage;
   /** shards planned so far (a stage is planned per cell when the stage before it is merged) */
   total: number;
-  /** shards the stage will have once planned in every cell (its cells' pair ranges) */
+  /** shards the stage will have once planned in every cell (one per pair range; top tokens: one per cell) */
   expected: number;
   stored: number;
   quarantined: number;
@@ -70,13 +73,13 @@ export interface SweepStatus {
   duplicates: number;
   nondeterministic: number;
   redeliveries: number;
-  quarantined: Array<{ shardId: string; cell: string; stage: StageName; reason: string }>;
+  quarantined: Array<{ shardId: string; cell: string; stage: ShardStage; reason: string }>;
 }
 
 /** What every event about one shard names, so an observer (metrics) needs no lookup of its own. */
 export interface ShardEventLabels {
   shardId: string;
-  stage: StageName;
+  stage: ShardStage;
   /** the cell's model id */
   model: string;
 }
@@ -91,16 +94,18 @@ export type SweepEvent =
   | ({ type: "quarantined"; reason: string } & ShardEventLabels)
   /** a stored result failed its digest or did not decode: moved aside, the shard runs again */
   | ({ type: "corrupt" } & ShardEventLabels)
-  | { type: "stage-merged"; cell: string; stage: StageName }
+  | { type: "stage-merged"; cell: string; stage: ShardStage }
   | { type: "finished"; state: SweepState };
 
 export class SweepRun {
   private readonly cells: CellRun[];
   private readonly byId = new Map<string, ShardRecord>();
   /** per-stage counts, kept as shards change state, so status() costs no walk over the shards */
-  private readonly progress = new Map<StageName, StageProgress>();
+  private readonly progress = new Map<ShardStage, StageProgress>();
   private readonly quarantinedRecords = new Set<ShardRecord>();
   private readonly shardsExpected: number;
+  /** what every cell runs, in order: the sweep's stages, then top tokens when it lists neurons */
+  private readonly stages: readonly ShardStage[];
   /** planned shards whose publish has not succeeded yet (the broker was away) */
   private readonly unpublished = new Set<ShardRecord>();
   /** deliveries of each shard in earlier lives of the queue (journalled by delivered()) */
@@ -125,10 +130,9 @@ export class SweepRun {
     private readonly onEvent: (e: SweepEvent) => void = () => undefined,
   ) {
     this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), unstored: 0, merged: {} }));
+    this.stages = cellStages(spec);
     this.shardsExpected = plannedShardCount(spec);
-    // every stage of a cell has the cell's pair ranges
-    const perStage = spec.stages.length === 0 ? 0 : this.shardsExpected / spec.stages.length;
-    for (const stage of spec.stages) this.progress.set(stage, { stage, total: 0, expected: perStage, stored: 0, quarantined: 0 });
+    for (const stage of this.stages) this.progress.set(stage, { stage, total: 0, expected: expectedStageShards(spec, stage), stored: 0, quarantined: 0 });
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
@@ -157,10 +161,10 @@ export class SweepRun {
       this.store.note({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
       this.onEvent({ type: "duplicate", ...labelsOf(rec), matches: stored.matches, bytes: r.result.length, attempt: r.attempt });
     } else {
-      this.casesDone += partial.cases;
+      this.casesDone += casesOf(partial);
       this.store.note({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
       this.onEvent({
-        type: "stored", ...labelsOf(rec), worker: r.worker, bytes: r.result.length, attempt: r.attempt, cases: partial.cases, dims: partial.dims,
+        type: "stored", ...labelsOf(rec), worker: r.worker, bytes: r.result.length, attempt: r.attempt, cases: casesOf(partial), dims: partial.dims,
         ...(r.runMs !== undefined ? { runMs: r.runMs } : {}),
       });
     }
@@ -233,7 +237,7 @@ export class SweepRun {
       .map((rec) => ({ shardId: rec.id, cell: cellName(rec.cell.cell.key), stage: rec.task.stage, reason: rec.reason ?? "" }));
     return {
       sweepId: this.spec.sweepId, state: this.state, cells: this.cells.length,
-      cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.spec.stages.length).length,
+      cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.stages.length).length,
       cellsFailed: this.cells.filter((c) => c.failed).length,
       stages,
       shardsExpected: this.shardsExpected,
@@ -244,21 +248,18 @@ export class SweepRun {
   }
 
   /** Rankings from every merged stage so far (final once the sweep has finished). */
-  rankings(topNeurons = 50): Rankings {
+  rankings(topNeurons = LISTED_NEURONS): Rankings {
     const cells: CellRankings[] = [];
     for (const c of this.cells) {
-      const m = c.merged;
-      const parts: CellPartials = {
-        headAblation: m["head-ablation"] as CellPartials["headAblation"], cna: m.cna as CellPartials["cna"],
-        attribution: m.attribution as CellPartials["attribution"], verify: m.verify as CellPartials["verify"],
-      };
-      if (Object.values(parts).some((p) => p !== undefined)) cells.push(buildCellRankings(c.cell.key, parts, topNeurons));
+      const cell = cellRankings(c, topNeurons);
+      const tokens = c.merged[TOP_TOKENS_STAGE];
+      if (cell) cells.push(tokens?.kind === "top-tokens" ? applyTopTokens(cell, tokens) : cell);
     }
     return { schema: RANKINGS_SCHEMA, cells };
   }
 
   private async enterStage(c: CellRun, inputs: StageInputs, quarantined: ReadonlyMap<string, string> = new Map()): Promise<void> {
-    const stage = this.spec.stages[c.stageIndex];
+    const stage = this.stages[c.stageIndex];
     if (!stage) return;
     const planned = planStage(this.spec, c.cell, stage, inputs);
     const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0, republished: this.republished.get(p.id) ?? 0 }));
@@ -320,7 +321,7 @@ export class SweepRun {
 
   /** When every shard of the cell's stage is stored: merge in pair-range order, plan the next stage. */
   private async advance(c: CellRun): Promise<void> {
-    const stage = this.spec.stages[c.stageIndex];
+    const stage = this.stages[c.stageIndex];
     if (!stage || c.failed) return this.checkDone();
     if (c.unstored > 0) return;
     const records = c.shards.get(stage) ?? [];
@@ -350,6 +351,8 @@ export class SweepRun {
       inputs.perCaseByRange = byRange;
       inputs.head = (c.merged.cna as CnaPartial).ablatedHead;
     }
+    // the neurons the final rankings list, so the tokens computed are exactly theirs
+    if (this.stages[c.stageIndex] === TOP_TOKENS_STAGE) inputs.listed = listedNeurons(cellRankings(c, LISTED_NEURONS)!);
     await this.enterStage(c, inputs);
     this.checkDone();
   }
@@ -382,7 +385,7 @@ export class SweepRun {
 
   private checkDone(): void {
     if (this.state !== "RUNNING") return;
-    const open = this.cells.some((c) => !c.failed && c.stageIndex < this.spec.stages.length);
+    const open = this.cells.some((c) => !c.failed && c.stageIndex < this.stages.length);
     if (open) return;
     this.state = this.cells.some((c) => c.failed) ? "FAILED" : "SUCCEEDED";
     this.store.append({ type: "sweep-finished", sweepId: this.spec.sweepId, at: new Date().toISOString(), state: this.state });
@@ -433,6 +436,16 @@ export function replayJournal(events: readonly JournalEvent[], sweepId: string):
     else if (e.type === "sweep-cancelled") r.cancelled = true;
   }
   return r;
+}
+
+/** A cell's rankings from its merged stages, top tokens aside; null before any stage has merged. */
+function cellRankings(c: CellRun, topNeurons: number): CellRankings | null {
+  const m = c.merged;
+  const parts: CellPartials = {
+    headAblation: m["head-ablation"] as CellPartials["headAblation"], cna: m.cna as CellPartials["cna"],
+    attribution: m.attribution as CellPartials["attribution"], verify: m.verify as CellPartials["verify"],
+  };
+  return Object.values(parts).some((p) => p !== undefined) ? buildCellRankings(c.cell.key, parts, topNeurons) : null;
 }
 
 function labelsOf(rec: ShardRecord): ShardEventLabels {

@@ -41,16 +41,22 @@ export type { Operator, DigitRange, TemplateId, OperandPair, SelectPairsOptions 
 export { buildCases, countBoundaryFallbacks } from "./cases.ts";
 export type { Case, TextEncoderLike } from "./cases.ts";
 
-export { mergePartials, mergeAll, withBoundaryFallbacks } from "./partials.ts";
-export type { PairCounts, ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, AnyPartial } from "./partials.ts";
-
-export { NOISE_CASES, RANKINGS_SCHEMA, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings, coefSign } from "./rankings.ts";
+export { casesOf, mergePartials, mergeAll, withBoundaryFallbacks } from "./partials.ts";
 export type {
-  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings, TopTokensSign,
+  PairCounts, ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, CasePartial, AnyPartial,
+  TopTokensSign, SignedNeuron, ListedNeurons, NeuronTokens, TopTokensPartial,
+} from "./partials.ts";
+
+export {
+  LISTED_NEURONS, NOISE_CASES, RANKINGS_SCHEMA, TOP_TOKENS, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings,
+  coefSign, listedNeurons, applyTopTokens,
+} from "./rankings.ts";
+export type {
+  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings,
 } from "./rankings.ts";
 
-export { STAGES, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";
-export type { ModelDigest, StageName, ShardCell, ShardTask } from "./shards.ts";
+export { SHARD_STAGES, STAGES, TOP_TOKENS_STAGE, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";
+export type { ModelDigest, ShardStage, StageName, ShardCell, ShardTask } from "./shards.ts";
 
 export { MemoryShardQueue } from "./queue.ts";
 export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";

@@ -2,7 +2,8 @@
  * Mergeable partial results (docs/method.md §7). Every analysis of a shard returns sums and
  * counts over its cases; merging is element-wise addition, so a cell may be split by cases in any
  * way. Merging in a fixed order (shard id) makes the final floats bit-identical however the
- * shards were run. Arrays are flat, row-major: [layer, head] and [layer, neuron].
+ * shards were run. Arrays are flat, row-major: [layer, head] and [layer, neuron]. The last stage
+ * of a cell, top tokens, is over no cases: its partial lists what each listed neuron writes.
  */
 import { SpecError } from "./errors.ts";
 import type { HeadRef } from "./heads.ts";
@@ -92,7 +93,52 @@ export interface VerifyPartial extends PairCounts {
   random: number[];
 }
 
-export type AnyPartial = HeadAblationPartial | AttributionPartial | CnaPartial | VerifyPartial;
+/**
+ * σ of docs/method.md §4: a neuron adds m · W_out[k] to the residual, so what it writes over the
+ * cell's cases is the direction σ · W_out[k], with σ the sign of its mean coefficient m. Its
+ * top tokens are those of W_U (g * c(σ · W_out[k])): for σ = -1 (common under SwiGLU, where m
+ * is often negative) the bottom tokens of W_U (g * c(W_out[k])).
+ */
+export type TopTokensSign = 1 | -1;
+
+/** A neuron a cell's rankings list, with its σ. */
+export interface SignedNeuron {
+  layer: number;
+  neuron: number;
+  sign: TopTokensSign;
+}
+
+/** The neurons a cell's rankings list, each list in ranked order: the top-tokens stage's input. */
+export interface ListedNeurons {
+  /** the CNA neurons, σ from coefOrigMean */
+  cna: SignedNeuron[];
+  /** the attribution neurons, σ from coefMean */
+  attribution: SignedNeuron[];
+}
+
+export interface NeuronTokens extends SignedNeuron {
+  /** what the neuron writes, best first */
+  tokens: string[];
+}
+
+/**
+ * The top-tokens stage (docs/method.md §4): what each neuron a cell's rankings list writes, in
+ * the order of the shard's lists. It is over no cases; merging concatenates the lists in order,
+ * so a cell's lists may be split over shards like its pairs are.
+ */
+export interface TopTokensPartial {
+  kind: "top-tokens";
+  dims: ModelDims;
+  cna: NeuronTokens[];
+  attribution: NeuronTokens[];
+}
+
+/** The partials of the stages that run over a cell's cases. */
+export type CasePartial = HeadAblationPartial | AttributionPartial | CnaPartial | VerifyPartial;
+export type AnyPartial = CasePartial | TopTokensPartial;
+
+/** Cases a partial was computed over (none for top tokens). */
+export const casesOf = (p: AnyPartial): number => (p.kind === "top-tokens" ? 0 : p.cases);
 
 function addInto(into: number[], from: readonly number[], what: string): void {
   if (into.length !== from.length) throw new SpecError(what, `cannot merge ${what}: lengths ${into.length} and ${from.length} differ`);
@@ -113,14 +159,22 @@ function sameHead(a: HeadRef, b: HeadRef): void {
 
 const clone = <T>(p: T): T => structuredClone(p);
 
-/** Adds `b` to a copy of `a`. Per-case lists are concatenated and kept in case order. */
+/** Adds `b` to a copy of `a`. Per-case lists are concatenated and kept in case order; top-token lists in the order given. */
 export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
   if (a.kind !== b.kind) throw new SpecError("kind", `cannot merge a ${a.kind} partial with a ${b.kind} partial`);
   sameDims(a.dims, b.dims);
-  const out = clone(a) as AnyPartial;
-  out.cases += b.cases;
-  out.baselineCorrect += b.baselineCorrect;
-  withBoundaryFallbacks(out, (a.boundaryFallbacks ?? 0) + (b.boundaryFallbacks ?? 0));
+  if (a.kind === "top-tokens") {
+    const out = clone(a) as TopTokensPartial;
+    const o = b as TopTokensPartial;
+    out.cna.push(...clone(o.cna));
+    out.attribution.push(...clone(o.attribution));
+    return out as P;
+  }
+  const out = clone(a) as CasePartial;
+  const other = b as CasePartial;
+  out.cases += other.cases;
+  out.baselineCorrect += other.baselineCorrect;
+  withBoundaryFallbacks(out, (out.boundaryFallbacks ?? 0) + (other.boundaryFallbacks ?? 0));
   switch (out.kind) {
     case "head-ablation": {
       const o = b as HeadAblationPartial;
@@ -155,7 +209,7 @@ export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
 }
 
 /** Sets a partial's `boundaryFallbacks` count, leaving the field out when it is 0. */
-export function withBoundaryFallbacks<P extends AnyPartial>(p: P, count: number): P {
+export function withBoundaryFallbacks<P extends CasePartial>(p: P, count: number): P {
   if (count > 0) p.boundaryFallbacks = count;
   else delete p.boundaryFallbacks;
   return p;

@@ -3,11 +3,16 @@
  * schemas/rankings.schema.json. Pure functions of the sums, so the same partials always give the
  * same bytes.
  */
-import type { AttributionPartial, CnaPartial, HeadAblationPartial, VerifyPartial } from "./partials.ts";
+import type { AttributionPartial, CnaPartial, HeadAblationPartial, ListedNeurons, TopTokensPartial, TopTokensSign, VerifyPartial } from "./partials.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 import type { HeadRef } from "./heads.ts";
 
 export const RANKINGS_SCHEMA = "cna-sweep/rankings@1";
+
+/** Neurons each list of a cell's rankings holds (by mean CNA score, by mean importance). */
+export const LISTED_NEURONS = 50;
+/** Tokens shown per listed neuron (docs/method.md §4). */
+export const TOP_TOKENS = 10;
 
 export interface CellKey {
   model: string;
@@ -36,7 +41,7 @@ export interface NeuronRank {
   /** mean of m - m' (original minus ablated coefficient) */
   coefDeltaMean: number;
   topKCount: number;
-  /** What the neuron writes, best first (see {@link TopTokensSign}); filled where the model is at hand. */
+  /** What the neuron writes, best first (see {@link TopTokensSign}); filled by the cell's top-tokens stage. */
   topTokens?: string[];
   /** σ of `topTokens`: the sign of coefOrigMean; set with `topTokens`. */
   topTokensSign?: TopTokensSign;
@@ -49,21 +54,13 @@ export interface ImportanceRank {
   /** mean coefficient m over the cell's cases */
   coefMean: number;
   topKCount: number;
-  /** What the neuron writes, best first (see {@link TopTokensSign}); filled where the model is at hand. */
+  /** What the neuron writes, best first (see {@link TopTokensSign}); filled by the cell's top-tokens stage. */
   topTokens?: string[];
   /** σ of `topTokens`: the sign of coefMean; set with `topTokens`. */
   topTokensSign?: TopTokensSign;
 }
 
-/**
- * σ of docs/method.md §4: a neuron adds m · W_out[k] to the residual, so what it writes over the
- * cell's cases is the direction σ · W_out[k], with σ the sign of its mean coefficient m. Its
- * top tokens are those of W_U (g * c(σ · W_out[k])): for σ = -1 (common under SwiGLU, where m
- * is often negative) the bottom tokens of W_U (g * c(W_out[k])).
- */
-export type TopTokensSign = 1 | -1;
-
-/** σ for a mean coefficient: -1 when it is negative, +1 otherwise (a mean of exactly 0 gives +1). */
+/** σ for a mean coefficient (see {@link TopTokensSign}): -1 when it is negative, +1 otherwise (a mean of exactly 0 gives +1). */
 export const coefSign = (coefMean: number): TopTokensSign => (coefMean < 0 ? -1 : 1);
 
 export interface AttributionRankings {
@@ -202,7 +199,7 @@ export interface CellPartials {
 }
 
 /** One cell of rankings.json from its merged partials; `topNeurons` bounds the neuron lists. */
-export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons = 50): CellRankings {
+export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons = LISTED_NEURONS): CellRankings {
   const first = parts.headAblation ?? parts.cna ?? parts.attribution ?? parts.verify;
   if (!first) throw new RangeError(`cell ${key.model} ${key.op} ${key.digits}D t${key.template}: no results to rank`);
   const cell: CellRankings = {
@@ -228,5 +225,32 @@ export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons 
     cell.ablatedHead ??= { ...parts.verify.ablatedHead };
     cell.verification = rankVerification(parts.verify);
   }
+  return cell;
+}
+
+/** The neurons a cell lists, each with σ from its mean coefficient: what its top-tokens stage computes tokens for. */
+export function listedNeurons(cell: CellRankings): ListedNeurons {
+  return {
+    cna: (cell.neurons ?? []).map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(n.coefOrigMean) })),
+    attribution: (cell.attribution?.neurons ?? []).map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(n.coefMean) })),
+  };
+}
+
+/**
+ * Fills `topTokens` and `topTokensSign` of each neuron the cell lists from a top-tokens partial,
+ * matched by (layer, neuron) within each list; a neuron the partial does not name is left as it is.
+ */
+export function applyTopTokens(cell: CellRankings, p: TopTokensPartial): CellRankings {
+  const fill = (list: ReadonlyArray<NeuronRank | ImportanceRank>, written: TopTokensPartial["cna"]) => {
+    const byNeuron = new Map(written.map((w) => [`${w.layer}_${w.neuron}`, w]));
+    for (const n of list) {
+      const w = byNeuron.get(`${n.layer}_${n.neuron}`);
+      if (!w) continue;
+      n.topTokens = [...w.tokens];
+      n.topTokensSign = w.sign;
+    }
+  };
+  fill(cell.neurons ?? [], p.cna);
+  fill(cell.attribution?.neurons ?? [], p.attribution);
   return cell;
 }

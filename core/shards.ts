@@ -6,12 +6,24 @@
  * A shard's id is the hash of its canonical content (`shardContent`), so the same work always
  * has the same id: publishing it twice is deduplicated and a result reported twice is recognised.
  */
-import type { CaseTopK } from "./partials.ts";
+import type { CaseTopK, ListedNeurons } from "./partials.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 import type { HeadRef } from "./heads.ts";
 
+/** The stages a sweep file may list, in the order they run for a cell. */
 export const STAGES = ["head-ablation", "attribution", "cna", "verify"] as const;
 export type StageName = (typeof STAGES)[number];
+
+/**
+ * The last stage of every cell whose rankings list neurons (a sweep with `cna` or `attribution`):
+ * what each listed neuron writes (docs/method.md §4), computed by a worker, which holds the
+ * model. It is implied, never listed in a sweep file: the neurons are known only once the
+ * cell's other stages are merged.
+ */
+export const TOP_TOKENS_STAGE = "top-tokens";
+/** Every stage a shard may belong to. */
+export const SHARD_STAGES = [...STAGES, TOP_TOKENS_STAGE] as const;
+export type ShardStage = (typeof SHARD_STAGES)[number];
 
 export interface ShardCell {
   model: string;
@@ -26,7 +38,7 @@ export interface ShardCell {
 
 export interface ShardTask {
   sweepId: string;
-  stage: StageName;
+  stage: ShardStage;
   cell: ShardCell;
   /** the result layout and the method the result is computed under (core/versions.ts) */
   versions: { resultFormat: number; method: number };
@@ -41,6 +53,10 @@ export interface ShardTask {
   verifySeed?: number;
   /** verify: each case's CNA neurons, from the merged CNA stage of the cell */
   perCase?: CaseTopK[];
+  /** top-tokens: the neurons the cell's rankings list, each with σ, from its merged stages */
+  listed?: ListedNeurons;
+  /** top-tokens: tokens per neuron */
+  tokenCount?: number;
 }
 
 /** Canonical JSON (sorted keys) of everything that defines the work; hash it for the shard id. */

@@ -6,6 +6,12 @@
  * - METHOD_VERSION: what is computed (the documented method: cases, ablation, importance, CNA,
  *   verification). Raise it when a definition changes even if the layout does not.
  */
-/** 2: attribution partials carry each neuron's coefficient sum (`coefSum`). */
+/**
+ * 2: attribution partials carry each neuron's coefficient sum (`coefSum`).
+ *
+ * The top-tokens stage (a partial of its own kind, `top-tokens`) raised neither version: the
+ * shards and partials of the other stages kept their content and layout, so their stored
+ * results stay valid under their ids, and a top-tokens shard has an id no earlier shard had.
+ */
 export const RESULT_FORMAT_VERSION = 2;
 export const METHOD_VERSION = 1;

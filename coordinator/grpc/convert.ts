@@ -3,7 +3,7 @@
  * that name the proto field), and domain views back to wire messages. Nothing past this file
  * sees a generated type.
  */
-import type { ShardFailure, StageName } from "../../core/index.ts";
+import type { ShardFailure, ShardStage } from "../../core/index.ts";
 import { BadRequestError, ReportOutcome, Stage, SweepState as WireSweepState } from "../../proto/index.ts";
 import type { ShardFailure as ShardFailureMessage, Sweep } from "../../proto/index.ts";
 import type { SweepState } from "../sweep.ts";
@@ -16,11 +16,12 @@ const STATE: Record<SweepState, WireSweepState> = {
   CANCELLED: WireSweepState.SWEEP_STATE_CANCELLED,
 };
 
-const STAGE: Record<StageName, Stage> = {
+const STAGE: Record<ShardStage, Stage> = {
   "head-ablation": Stage.STAGE_HEAD_ABLATION,
   attribution: Stage.STAGE_ATTRIBUTION,
   cna: Stage.STAGE_CNA,
   verify: Stage.STAGE_VERIFY,
+  "top-tokens": Stage.STAGE_TOP_TOKENS,
 };
 
 const OUTCOME: Record<ShardOutcome, ReportOutcome> = {

@@ -47,7 +47,7 @@ describe("cna run", () => {
     expect(rankings.cells.map((c) => [c.op, c.heads?.length, c.neurons?.length, c.verification?.mask.map((p) => p.k)])).toEqual([["+", 4, 50, [5, 10]], ["*", 4, 50, [5, 10]]]);
     const prov = JSON.parse(readFileSync(join(root, "a", "provenance.json"), "utf8"));
     expect(prov.models[0].sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([["head-ablation", 6], ["cna", 6], ["verify", 6]]);
+    expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([["head-ablation", 6], ["cna", 6], ["verify", 6], ["top-tokens", 2]]);
 
     const again = await runCli(root, ["run", "sweep.yaml", "--out", "a"]);
     expect(again.code, again.stderr).toBe(0);

@@ -51,7 +51,9 @@ describe("embedded sweep", () => {
     expect(one.state).toBe("SUCCEEDED");
     expect(three.state).toBe("SUCCEEDED");
     expect(canonicalJson(three.rankings)).toBe(canonicalJson(one.rankings));
-    expect(one.status.stages.map((s) => [s.stage, s.total, s.stored])).toEqual([["head-ablation", 8, 8], ["cna", 8, 8], ["verify", 8, 8]]);
+    expect(one.status.stages.map((s) => [s.stage, s.total, s.stored])).toEqual([["head-ablation", 8, 8], ["cna", 8, 8], ["verify", 8, 8], ["top-tokens", 2, 2]]);
+    // the last stage gave every listed neuron its top tokens
+    expect(one.rankings.cells.flatMap((c) => c.neurons!).filter((n) => !n.topTokens?.length)).toEqual([]);
 
     let executed = 0;
     const again = await runEmbedded({ sweep, dataDir: join(dir, "one"), workers: 2, onWorkerEvent: (_, e) => { if (e.type === "started") executed++; } });

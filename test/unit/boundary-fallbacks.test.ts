@@ -77,12 +77,12 @@ describe("boundaryFallbacks counted by a worker (GPT-2 checkpoint with a GPT-2-l
     const ranges: Array<[number, number]> = [[0, 30], [30, 71], [71, 100]];
     const parts: HeadAblationPartial[] = [];
     for (const [start, end] of ranges) {
-      const p = await executeShard(task(start, end), models);
+      const p = (await executeShard(task(start, end), models)) as HeadAblationPartial;
       // a pair a-b (first operand major) is negative when a < b
       let negative = 0;
       for (let i = start; i < end; i++) negative += pairAt("-", 1, i).a < pairAt("-", 1, i).b ? 1 : 0;
       expect(p.boundaryFallbacks ?? 0, `[${start}, ${end})`).toBe(negative);
-      parts.push(p as HeadAblationPartial);
+      parts.push(p);
     }
     const cell = buildCellRankings({ model: "bytes-2l", op: "-", digits: 1, template: 4 }, { headAblation: mergeAll(parts) });
     expect(cell.boundaryFallbacks).toBe(whole);

@@ -2,8 +2,8 @@
  * One cell, one process: the analyses `cna analyze` runs, chained as docs/method.md describes (head
  * ablation finds the top head; CNA ablates it; verification uses each case's CNA neurons).
  */
-import { buildCellRankings, coefSign, countBoundaryFallbacks, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
-import type { CellKey, CellPartials, CellRankings, ImportanceRank, NeuronRank } from "../../core/index.ts";
+import { LISTED_NEURONS, TOP_TOKENS, applyTopTokens, buildCellRankings, countBoundaryFallbacks, listedNeurons, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
+import type { CellKey, CellPartials, CellRankings } from "../../core/index.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { attribution } from "./attribution.ts";
 import { cna } from "./cna.ts";
@@ -11,7 +11,7 @@ import type { TargetRule } from "./cna.ts";
 import type { AnalysisCase } from "./common.ts";
 import { headAblation } from "./head-ablation.ts";
 import type { ImportanceOptions } from "./importance.ts";
-import { neuronTopTokens } from "./tokens.ts";
+import { listedTopTokens } from "./tokens.ts";
 import type { TokenDecoder } from "./tokens.ts";
 import { DEFAULT_KS, DEFAULT_VERIFY_SEED, verify } from "./verify.ts";
 import type { HeadRef } from "../../core/index.ts";
@@ -61,21 +61,12 @@ export async function analyzeCell(
   }
   const fallbacks = countBoundaryFallbacks(cases);
   for (const part of Object.values(parts)) withBoundaryFallbacks(part, fallbacks);
-  const cell = buildCellRankings(key, parts, o.topNeurons ?? 50);
-  await addTopTokens(runner, tokenizer, cell, o.topTokens ?? 10);
+  const cell = buildCellRankings(key, parts, o.topNeurons ?? LISTED_NEURONS);
+  await addTopTokens(runner, tokenizer, cell, o.topTokens ?? TOP_TOKENS);
   return cell;
 }
 
-/** Fills `topTokens` and `topTokensSign` of every neuron a cell lists, σ from its mean coefficient. */
+/** Fills `topTokens` and `topTokensSign` of every neuron a cell lists, as a sweep's top-tokens stage does. */
 export async function addTopTokens(runner: ModelRunner, tokenizer: TokenDecoder, cell: CellRankings, count: number): Promise<void> {
-  const fill = async <N extends NeuronRank | ImportanceRank>(list: readonly N[], coefMean: (n: N) => number) => {
-    const signed = list.map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(coefMean(n)) }));
-    const tokens = await neuronTopTokens(runner, tokenizer, signed, count);
-    list.forEach((n, i) => {
-      n.topTokens = tokens[i]!;
-      n.topTokensSign = signed[i]!.sign;
-    });
-  };
-  await fill(cell.neurons ?? [], (n) => n.coefOrigMean);
-  await fill(cell.attribution?.neurons ?? [], (n) => n.coefMean);
+  applyTopTokens(cell, await listedTopTokens(runner, tokenizer, listedNeurons(cell), count));
 }

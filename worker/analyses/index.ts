@@ -1,6 +1,7 @@
 /**
  * worker/analyses — docs/method.md's analyses over a cell's cases, each returning a mergeable
- * partial (core/partials.ts): head ablation, attribution, CNA, verification.
+ * partial (core/partials.ts): head ablation, attribution, CNA, verification, and what the
+ * neurons a cell lists write (top tokens).
  *
  * @example
  * ```ts
@@ -20,8 +21,8 @@ export { CNA_FORWARD_OUTPUTS, cna } from "./cna.ts";
 export type { CnaCaseScores, CnaOptions, TargetRule } from "./cna.ts";
 export { DEFAULT_KS, DEFAULT_VERIFY_SEED, verify } from "./verify.ts";
 export type { VerifyOptions } from "./verify.ts";
-export { neuronTopTokens, tokenString } from "./tokens.ts";
-export type { SignedNeuron, TokenDecoder } from "./tokens.ts";
+export { listedTopTokens, neuronTopTokens, tokenString } from "./tokens.ts";
+export type { TokenDecoder } from "./tokens.ts";
 export { ANALYSES, addTopTokens, analyzeCell } from "./cell.ts";
 export type { AnalysisName, CellAnalysisOptions } from "./cell.ts";
 export type { AnalysisCase, Progress } from "./common.ts";

@@ -5,7 +5,7 @@
  * neuron with a negative coefficient writes the tokens of -W_out.
  */
 import { topIndices } from "../../core/index.ts";
-import type { TopTokensSign } from "../../core/index.ts";
+import type { ListedNeurons, NeuronTokens, SignedNeuron, TopTokensPartial } from "../../core/index.ts";
 import { buildUGraph } from "../onnx/attribution.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { floatTensor } from "../onnx/session.ts";
@@ -18,13 +18,6 @@ export interface TokenDecoder {
   tokenText(id: number): string | undefined;
 }
 
-export interface SignedNeuron {
-  layer: number;
-  neuron: number;
-  /** σ: the tokens are ranked by W_U (g * c(sign · W_out[k])) */
-  sign: TopTokensSign;
-}
-
 /**
  * A token as shown beside a neuron: its own text, so SentencePiece's "▁8" shows as " 8" (decode
  * drops the space of a lone first token). A byte that is only part of a UTF-8 character spells
@@ -32,6 +25,7 @@ export interface SignedNeuron {
  */
 export const tokenString = (tokenizer: TokenDecoder, id: number): string => tokenizer.tokenText(id) ?? tokenizer.decode([id]);
 
+/** The top `count` tokens of each neuron, ranked by W_U (g * c(sign · W_out[k])), in the order given. */
 export async function neuronTopTokens(
   runner: ModelRunner, tokenizer: TokenDecoder, neurons: readonly SignedNeuron[], count = 10,
 ): Promise<string[][]> {
@@ -48,4 +42,17 @@ export async function neuronTopTokens(
   // [neurons, V]
   const u = (await runner.runGraph("u-matrix", session, neurons.length, { w_out: floatTensor(rows, [neurons.length, D]) }, ["u_t"])).u_t!.data as Float32Array;
   return neurons.map((_, i) => topIndices(u.subarray(i * V, (i + 1) * V), Math.min(count, V)).map((id) => tokenString(tokenizer, id)));
+}
+
+/**
+ * The top-tokens stage: what each neuron a cell lists writes, one projection per list (the
+ * CNA neurons, then the attribution neurons), each neuron with its σ.
+ */
+export async function listedTopTokens(runner: ModelRunner, tokenizer: TokenDecoder, listed: ListedNeurons, count: number): Promise<TopTokensPartial> {
+  const written = async (list: readonly SignedNeuron[]): Promise<NeuronTokens[]> => {
+    const tokens = await neuronTopTokens(runner, tokenizer, list, count);
+    return list.map((n, i) => ({ layer: n.layer, neuron: n.neuron, sign: n.sign, tokens: tokens[i]! }));
+  };
+  const { nLayer, nHead, dMlp } = runner.shape;
+  return { kind: "top-tokens", dims: { nLayer, nHead, dMlp }, cna: await written(listed.cna), attribution: await written(listed.attribution) };
 }

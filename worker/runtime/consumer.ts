@@ -13,7 +13,7 @@
  *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
-import { encodePartial, errorInfo, shardIdOfMessage } from "../../core/index.ts";
+import { casesOf, encodePartial, errorInfo, shardIdOfMessage } from "../../core/index.ts";
 import type { AnyPartial, QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
 import { executeShard } from "./execute.ts";
 import type { ModelCache } from "./execute.ts";
@@ -147,7 +147,7 @@ export class ShardWorker {
       // runMs is compute only: the coordinator tells it from the queue wait
       await this.report({ sweepId: task.sweepId, shardId: shardIdOfMessage(msg.id), worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
       await msg.ack();
-      this.o.onEvent?.({ type: "finished", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: c.partial.cases });
+      this.o.onEvent?.({ type: "finished", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: casesOf(c.partial) });
     } catch (err) {
       await this.settleFailure(msg, err);
     } finally {

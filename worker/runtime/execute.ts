@@ -1,15 +1,17 @@
 /**
  * Runs one shard: load (or reuse) the cell's model, rebuild the cell's cases, run the stage's
- * analysis over the shard's pairs, return the mergeable partial.
+ * analysis over the shard's pairs, return the mergeable partial. A top-tokens shard needs no
+ * cases: it projects the neurons it lists through the model's unembedding.
  */
-import { ModelChangedError, buildCases, countBoundaryFallbacks, selectPairs, withBoundaryFallbacks } from "../../core/index.ts";
-import type { Case, AnyPartial, ShardTask } from "../../core/index.ts";
+import { ModelChangedError, TOP_TOKENS_STAGE, buildCases, countBoundaryFallbacks, selectPairs, withBoundaryFallbacks } from "../../core/index.ts";
+import type { Case, AnyPartial, CasePartial, ShardTask, StageName } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { weightBytes } from "../model/weights.ts";
 import { attribution } from "../analyses/attribution.ts";
 import { cna } from "../analyses/cna.ts";
 import { headAblation } from "../analyses/head-ablation.ts";
+import { listedTopTokens } from "../analyses/tokens.ts";
 import { verify } from "../analyses/verify.ts";
 import { EngineInputError } from "../onnx/errors.ts";
 import { ModelRunner } from "../onnx/runner.ts";
@@ -147,23 +149,28 @@ export interface ExecuteOptions {
 
 export async function executeShard(task: ShardTask, models: ModelCache, o: ExecuteOptions = {}): Promise<AnyPartial> {
   const { checkpoint, runner, caseCounts } = await models.get(task.cell.modelPath, task.cell.modelDigest);
+  if (task.stage === TOP_TOKENS_STAGE) {
+    if (!task.listed || task.tokenCount === undefined) throw need(task, "listed neurons and tokenCount");
+    return listedTopTokens(runner, checkpoint.tokenizer, task.listed, task.tokenCount);
+  }
   const cases = shardCases(task, checkpoint, caseCounts);
   // the shard's own pairs only, so the cell's count is the sum over its shards
-  return withBoundaryFallbacks(await runStage(task, runner, cases, o), countBoundaryFallbacks(cases));
+  return withBoundaryFallbacks(await runStage(task, task.stage, runner, cases, o), countBoundaryFallbacks(cases));
 }
 
-async function runStage(task: ShardTask, runner: ModelRunner, cases: Case[], o: ExecuteOptions): Promise<AnyPartial> {
-  const need = (what: string) => new EngineInputError(what, `a ${task.stage} shard needs ${what}`);
-  switch (task.stage) {
+const need = (task: ShardTask, what: string) => new EngineInputError(what, `a ${task.stage} shard needs ${what}`);
+
+async function runStage(task: ShardTask, stage: StageName, runner: ModelRunner, cases: Case[], o: ExecuteOptions): Promise<CasePartial> {
+  switch (stage) {
     case "head-ablation":
       return headAblation(runner, cases, { onProgress: o.onProgress });
     case "attribution":
       return attribution(runner, cases, { topK: task.topK, target: task.target, onProgress: o.onProgress });
     case "cna":
-      if (!task.head) throw need("head");
+      if (!task.head) throw need(task, "head");
       return cna(runner, cases, { head: task.head, topK: task.topK, target: task.target, onProgress: o.onProgress });
     case "verify": {
-      if (!task.head) throw need("head");
+      if (!task.head) throw need(task, "head");
       const ids = new Set(cases.map((c) => c.id));
       const perCase = task.perCase?.filter((t) => ids.has(t.caseId));
       return verify(runner, cases, { head: task.head, target: task.target, ks: task.ks, seed: task.verifySeed, perCase, onProgress: o.onProgress });

@@ -53,6 +53,8 @@ export enum Stage {
   STAGE_ATTRIBUTION = 2,
   STAGE_CNA = 3,
   STAGE_VERIFY = 4,
+  /** STAGE_TOP_TOKENS - what each neuron a cell lists writes; the last stage of a cell that lists neurons */
+  STAGE_TOP_TOKENS = 5,
   UNRECOGNIZED = -1,
 }
 
