@@ -66,7 +66,7 @@ export function tensorRows(t: Tensor, starts: readonly number[], count: number):
   }
   const data = LOADED.get(t) ?? (t.stored === undefined ? t.data : undefined);
   if (data === undefined) return readStored(t.stored!, starts, count);
-  if (starts.length === 1) return data.subarray(starts[0]!, starts[0]! + count);
+  if (starts.length === 1) return data.subarray(starts[0], starts[0]! + count);
   const out = new Float32Array(starts.length * count);
   starts.forEach((start, i) => out.set(data.subarray(start, start + count), i * count));
   return out;
