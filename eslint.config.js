@@ -40,7 +40,16 @@ function layerImportRules() {
 export default defineConfig(
   {
     // generated (proto/gen), data (models, fixtures) and outputs
-    ignores: ["node_modules/", "proto/gen/", "models/", "test/fixtures/", "test/artifacts/", "out/", "cna-out/", "scratch/"],
+    ignores: [
+      "node_modules/",
+      "proto/gen/",
+      "models/",
+      "test/fixtures/",
+      "test/artifacts/",
+      "out/",
+      "cna-out/",
+      "scratch/",
+    ],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

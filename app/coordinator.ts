@@ -72,15 +72,23 @@ export interface ResolvedCoordinatorOptions {
   onNotice: (n: Notice) => void;
 }
 
-export const COORDINATOR_DEFAULTS = { listen: { host: "127.0.0.1", port: 0 }, ackWaitMs: 60_000, maxDeliver: 5 } as const;
+export const COORDINATOR_DEFAULTS = {
+  listen: { host: "127.0.0.1", port: 0 },
+  ackWaitMs: 60_000,
+  maxDeliver: 5,
+} as const;
 
 export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordinatorOptions {
-  if (typeof o.dataDir !== "string" || o.dataDir === "") throw new SpecError("dataDir", "dataDir must name the coordinator's data directory");
+  if (typeof o.dataDir !== "string" || o.dataDir === "")
+    throw new SpecError("dataDir", "dataDir must name the coordinator's data directory");
   const transport = o.transport ?? { kind: "memory" };
   const metricsListen = o.metrics ? hostPortField("metrics.listen", o.metrics.listen, null) : null;
   return {
     dataDir: o.dataDir,
-    transport: transport.kind === "nats" ? { kind: "nats", nats: resolveNatsOptions("transport.nats", transport.nats) } : { kind: "memory" },
+    transport:
+      transport.kind === "nats"
+        ? { kind: "nats", nats: resolveNatsOptions("transport.nats", transport.nats) }
+        : { kind: "memory" },
     listen: hostPortField("listen", o.listen, { ...COORDINATOR_DEFAULTS.listen }),
     token: o.token ?? null,
     tls: o.tls ?? null,
@@ -90,7 +98,12 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
     maxDeliver: integerField("maxDeliver", o.maxDeliver, 1, COORDINATOR_DEFAULTS.maxDeliver),
     limits: o.limits ?? {},
     checkModelPath: o.checkModelPath ?? null,
-    metrics: metricsListen ? { listen: metricsListen, sweepDeadlineHours: positiveField("metrics.sweepDeadlineHours", o.metrics?.sweepDeadlineHours) } : null,
+    metrics: metricsListen
+      ? {
+          listen: metricsListen,
+          sweepDeadlineHours: positiveField("metrics.sweepDeadlineHours", o.metrics?.sweepDeadlineHours),
+        }
+      : null,
     resumeAtStart: o.resumeAtStart ?? true,
     keepRankings: o.keepRankings ?? true,
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
@@ -115,15 +128,34 @@ export interface RunningCoordinator extends AsyncDisposable {
 
 export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
   const o = resolveCoordinatorOptions(options);
-  const metrics = o.metrics ? new CoordinatorMetrics(o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours }) : null;
+  const metrics = o.metrics
+    ? new CoordinatorMetrics(
+        o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours },
+      )
+    : null;
   let coordinator: Coordinator | undefined;
-  const queueOptions = { ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, onDead: (id: string, reason: string) => coordinator?.shardDead(id, reason) };
-  const queue: ShardQueue<ShardTask> = o.transport.kind === "nats"
-    ? await openShardQueue(o.transport.nats, queueOptions, o.onNotice)
-    : new MemoryShardQueue<ShardTask>({ ...queueOptions, onDeliver: (id, n) => coordinator?.shardDelivered(id, n), groupOf: (t) => t.sweepId });
+  const queueOptions = {
+    ackWaitMs: o.ackWaitMs,
+    maxDeliver: o.maxDeliver,
+    onDead: (id: string, reason: string) => coordinator?.shardDead(id, reason),
+  };
+  const queue: ShardQueue<ShardTask> =
+    o.transport.kind === "nats"
+      ? await openShardQueue(o.transport.nats, queueOptions, o.onNotice)
+      : new MemoryShardQueue<ShardTask>({
+          ...queueOptions,
+          onDeliver: (id, n) => coordinator?.shardDelivered(id, n),
+          groupOf: (t) => t.sweepId,
+        });
   coordinator = new Coordinator({
-    dataDir: o.dataDir, queue, limits: o.limits, resumeAtStart: o.resumeAtStart, keepRankings: o.keepRankings,
-    digestModel: digestCheckpoint, modelHeads: readModelHeads, ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),
+    dataDir: o.dataDir,
+    queue,
+    limits: o.limits,
+    resumeAtStart: o.resumeAtStart,
+    keepRankings: o.keepRankings,
+    digestModel: digestCheckpoint,
+    modelHeads: readModelHeads,
+    ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),
     onSweepEvent: (sweep, e) => {
       metrics?.onSweepEvent(sweep, e);
       o.onSweepEvent(sweep, e);
@@ -145,8 +177,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     }
     if (o.listen) {
       server = await startSweepServer({
-        backend: coordinator, host: o.listen.host, port: o.listen.port, maxMessageBytes: o.maxMessageBytes, maxResultBytes: o.maxResultBytes,
-        ...(o.token !== null ? { token: o.token } : {}), ...(o.tls ? { tls: o.tls } : {}),
+        backend: coordinator,
+        host: o.listen.host,
+        port: o.listen.port,
+        maxMessageBytes: o.maxMessageBytes,
+        maxResultBytes: o.maxResultBytes,
+        ...(o.token !== null ? { token: o.token } : {}),
+        ...(o.tls ? { tls: o.tls } : {}),
       });
     }
   } catch (err) {
@@ -161,9 +198,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
     address: server?.address ?? null,
     metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
-    inProcess: o.transport.kind === "memory"
-      ? { queue, sink: { report: async (r) => void (await backend.reportShard(r)), fail: (f) => backend.reportFailure(f) } }
-      : null,
+    inProcess:
+      o.transport.kind === "memory"
+        ? {
+            queue,
+            sink: { report: async (r) => void (await backend.reportShard(r)), fail: (f) => backend.reportFailure(f) },
+          }
+        : null,
     close: () => (closing ??= close()),
     [Symbol.asyncDispose]: () => (closing ??= close()),
   };

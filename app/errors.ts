@@ -12,7 +12,10 @@ export class RunClosedError extends CnaError {
   readonly sweepId: string;
 
   constructor(sweepId: string, dataDir: string) {
-    super(`sweep ${sweepId}: the run was closed before the sweep finished; run it again on ${dataDir} to resume`, { code: "RUN_CLOSED", retryable: true });
+    super(`sweep ${sweepId}: the run was closed before the sweep finished; run it again on ${dataDir} to resume`, {
+      code: "RUN_CLOSED",
+      retryable: true,
+    });
     this.sweepId = sweepId;
   }
 }

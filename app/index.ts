@@ -18,7 +18,12 @@
  * ```
  */
 export { COORDINATOR_DEFAULTS, resolveCoordinatorOptions, startCoordinator } from "./coordinator.ts";
-export type { CoordinatorOptions, CoordinatorTransport, ResolvedCoordinatorOptions, RunningCoordinator } from "./coordinator.ts";
+export type {
+  CoordinatorOptions,
+  CoordinatorTransport,
+  ResolvedCoordinatorOptions,
+  RunningCoordinator,
+} from "./coordinator.ts";
 export { resolveWorkerOptions, startWorker } from "./worker.ts";
 export type { ResolvedWorkerOptions, RunningWorker, WorkerActivity, WorkerOptions, WorkerTransport } from "./worker.ts";
 export { resolveLocalRunOptions, runLocal } from "./local.ts";
@@ -35,8 +40,23 @@ export type { BuildInfo } from "./version.ts";
 // what a caller of the above needs to read its results and its failures
 export { CnaError, DEFAULT_SWEEP_LIMITS, RANKINGS_SCHEMA, SpecError, errorInfo } from "../core/index.ts";
 export type {
-  AttributionRankings, CellKey, CellRankings, ErrorInfo, HeadRank, HeadRankingBasis, ImportanceRank, NeuronRank, Provider, Rankings, ShardQueue,
-  ShardTask, ResultSink, SweepLimits, SweepSpec, VerificationPoint, VerificationRankings,
+  AttributionRankings,
+  CellKey,
+  CellRankings,
+  ErrorInfo,
+  HeadRank,
+  HeadRankingBasis,
+  ImportanceRank,
+  NeuronRank,
+  Provider,
+  Rankings,
+  ShardQueue,
+  ShardTask,
+  ResultSink,
+  SweepLimits,
+  SweepSpec,
+  VerificationPoint,
+  VerificationRankings,
 } from "../core/index.ts";
 export type { PlanSpec, SweepEvent, SweepState, SweepStatus, SweepView } from "../coordinator/index.ts";
 export type { WorkerEvent } from "../worker/index.ts";

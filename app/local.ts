@@ -68,8 +68,10 @@ export interface ResolvedLocalRunOptions {
 }
 
 export function resolveLocalRunOptions(o: LocalRunOptions): ResolvedLocalRunOptions {
-  if (!o.sweep?.plan || !o.sweep.spec) throw new SpecError("sweep", "sweep must be a prepared sweep (readSweepFile, then prepareSweep)");
-  if (typeof o.dataDir !== "string" || o.dataDir === "") throw new SpecError("dataDir", "dataDir must name the run's data directory");
+  if (!o.sweep?.plan || !o.sweep.spec)
+    throw new SpecError("sweep", "sweep must be a prepared sweep (readSweepFile, then prepareSweep)");
+  if (typeof o.dataDir !== "string" || o.dataDir === "")
+    throw new SpecError("dataDir", "dataDir must name the run's data directory");
   const t = o.transport ?? { kind: "memory" };
   return {
     sweep: o.sweep,
@@ -78,7 +80,10 @@ export function resolveLocalRunOptions(o: LocalRunOptions): ResolvedLocalRunOpti
     workers: integerField("workers", o.workers, 1, 2),
     provider: providerField("provider", o.provider, o.sweep.spec.execution.provider),
     threads: o.threads === undefined ? undefined : integerField("threads", o.threads, 1, 1),
-    transport: t.kind === "nats" ? { kind: "nats", nats: resolveNatsOptions("transport.nats", t.nats), token: t.token ?? null } : { kind: "memory" },
+    transport:
+      t.kind === "nats"
+        ? { kind: "nats", nats: resolveNatsOptions("transport.nats", t.nats), token: t.token ?? null }
+        : { kind: "memory" },
     ackWaitMs: integerField("ackWaitMs", o.ackWaitMs, 1, 60_000),
     maxDeliver: integerField("maxDeliver", o.maxDeliver, 1, o.sweep.spec.shard.maxAttempts),
     limits: o.limits ?? {},
@@ -121,8 +126,16 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
   const coordinator = await startCoordinator({
     dataDir: o.dataDir,
     // through NATS, results come back over gRPC on a loopback port, as from a cluster's workers
-    ...(t.kind === "nats" ? { transport: { kind: "nats", nats: t.nats }, listen: { host: "127.0.0.1", port: 0 }, ...(t.token !== null ? { token: t.token } : {}) } : { listen: null }),
-    ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, limits: o.limits,
+    ...(t.kind === "nats"
+      ? {
+          transport: { kind: "nats", nats: t.nats },
+          listen: { host: "127.0.0.1", port: 0 },
+          ...(t.token !== null ? { token: t.token } : {}),
+        }
+      : { listen: null }),
+    ackWaitMs: o.ackWaitMs,
+    maxDeliver: o.maxDeliver,
+    limits: o.limits,
     // only this run's sweep: not every unfinished one an earlier run on this directory left;
     // and its rankings merged by this code, as the caller writes them (not a file of an earlier run)
     resumeAtStart: false,
@@ -134,12 +147,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
   let workers: RunningWorker;
   try {
     // planned (and stored shards found) before any worker pulls, so a resume is told as it was
-    submitted = await coordinator.coordinator.submit(resolvedSweepJson(o.sweep.spec), o.sweep.source, { fresh: o.fresh, previousLabel: `sweep in ${o.dataDir}` });
+    submitted = await coordinator.coordinator.submit(resolvedSweepJson(o.sweep.spec), o.sweep.source, {
+      fresh: o.fresh,
+      previousLabel: `sweep in ${o.dataDir}`,
+    });
     workers = await startWorker({
-      id: "local", loops: o.workers, provider: o.provider, ...(o.threads !== undefined ? { threads: o.threads } : {}),
-      transport: t.kind === "nats"
-        ? { kind: "nats", nats: t.nats, coordinator: coordinator.address!, client: t.token !== null ? { token: t.token } : {} }
-        : { kind: "memory", ...coordinator.inProcess! },
+      id: "local",
+      loops: o.workers,
+      provider: o.provider,
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      transport:
+        t.kind === "nats"
+          ? {
+              kind: "nats",
+              nats: t.nats,
+              coordinator: coordinator.address!,
+              client: t.token !== null ? { token: t.token } : {},
+            }
+          : { kind: "memory", ...coordinator.inProcess! },
       pullTimeoutMs: t.kind === "nats" ? 500 : 200,
       onWorkerEvent: o.onWorkerEvent,
       ...(onNotice ? { onNotice } : {}),
@@ -153,11 +178,12 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
   let result: Promise<LocalRunResult> | undefined;
   let closing: Promise<void> | undefined;
   const onClose: Array<() => void> = [];
-  const close = () => (closing ??= (async () => {
-    for (const f of onClose) f();
-    await workers.close();
-    await coordinator.close();
-  })());
+  const close = () =>
+    (closing ??= (async () => {
+      for (const f of onClose) f();
+      await workers.close();
+      await coordinator.close();
+    })());
   const finished = async (): Promise<LocalRunResult> => {
     let unwatch: (() => void) | undefined;
     let state: SweepState;

@@ -32,13 +32,23 @@ export function resolveNatsOptions(field: string, o: NatsOptions): ResolvedNatsO
   const servers = o.servers;
   const list = typeof servers === "string" ? [servers] : Array.isArray(servers) ? servers : [];
   if (list.length === 0 || list.some((s) => typeof s !== "string" || s.trim() === "")) {
-    throw new SpecError(`${field}.servers`, `${field}.servers must name a NATS server (or several), e.g. "nats://127.0.0.1:4222", got ${describeValue(servers)}`);
+    throw new SpecError(
+      `${field}.servers`,
+      `${field}.servers must name a NATS server (or several), e.g. "nats://127.0.0.1:4222", got ${describeValue(servers)}`,
+    );
   }
   const timeout = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (!Number.isSafeInteger(timeout) || timeout < 0) throw new SpecError(`${field}.connectTimeoutMs`, `${field}.connectTimeoutMs must be an integer >= 0, got ${describeValue(timeout)}`);
+  if (!Number.isSafeInteger(timeout) || timeout < 0)
+    throw new SpecError(
+      `${field}.connectTimeoutMs`,
+      `${field}.connectTimeoutMs must be an integer >= 0, got ${describeValue(timeout)}`,
+    );
   return {
-    servers, connectTimeoutMs: timeout,
-    ...(o.user !== undefined ? { user: o.user } : {}), ...(o.pass !== undefined ? { pass: o.pass } : {}), ...(o.credsFile !== undefined ? { credsFile: o.credsFile } : {}),
+    servers,
+    connectTimeoutMs: timeout,
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.pass !== undefined ? { pass: o.pass } : {}),
+    ...(o.credsFile !== undefined ? { credsFile: o.credsFile } : {}),
   };
 }
 
@@ -49,7 +59,9 @@ export function resolveNatsOptions(field: string, o: NatsOptions): ResolvedNatsO
  * credentials, a misconfigured stream) are final at once.
  */
 export async function openShardQueue(
-  nats: ResolvedNatsOptions, extra: Partial<JetStreamOptions<ShardTask>>, notice: (n: Notice) => void,
+  nats: ResolvedNatsOptions,
+  extra: Partial<JetStreamOptions<ShardTask>>,
+  notice: (n: Notice) => void,
 ): Promise<JetStreamShardQueue<ShardTask>> {
   const deadline = Date.now() + nats.connectTimeoutMs;
   for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(5_000, delayMs * 2)) {
@@ -64,7 +76,10 @@ export async function openShardQueue(
     } catch (err) {
       const { code, retryable, message } = errorInfo(err);
       if (!retryable || Date.now() + delayMs > deadline) throw err;
-      notice({ topic: "nats", message: `NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s` });
+      notice({
+        topic: "nats",
+        message: `NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`,
+      });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }

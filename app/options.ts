@@ -24,22 +24,34 @@ export interface Notice {
 /** An integer of at least `min` (undefined: `fallback`). */
 export function integerField(field: string, value: number | undefined, min: number, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min) throw new SpecError(field, `${field} must be an integer >= ${min}, got ${describeValue(value)}`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new SpecError(field, `${field} must be an integer >= ${min}, got ${describeValue(value)}`);
   return value;
 }
 
 /** A finite number above 0 (undefined stays undefined). */
 export function positiveField(field: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!(typeof value === "number" && Number.isFinite(value) && value > 0)) throw new SpecError(field, `${field} must be a positive number, got ${describeValue(value)}`);
+  if (!(typeof value === "number" && Number.isFinite(value) && value > 0))
+    throw new SpecError(field, `${field} must be a positive number, got ${describeValue(value)}`);
   return value;
 }
 
 /** `{ host, port }` with a port in 0..65535 (undefined: `fallback`; null: none). */
-export function hostPortField(field: string, value: HostPort | null | undefined, fallback: HostPort | null): HostPort | null {
+export function hostPortField(
+  field: string,
+  value: HostPort | null | undefined,
+  fallback: HostPort | null,
+): HostPort | null {
   if (value === undefined) return fallback;
   if (value === null) return null;
-  if (typeof value.host !== "string" || value.host === "" || !Number.isInteger(value.port) || value.port < 0 || value.port > 65535) {
+  if (
+    typeof value.host !== "string" ||
+    value.host === "" ||
+    !Number.isInteger(value.port) ||
+    value.port < 0 ||
+    value.port > 65535
+  ) {
     throw new SpecError(field, `${field} must be { host, port } with a port in 0..65535, got ${describeValue(value)}`);
   }
   return { host: value.host, port: value.port };
@@ -47,6 +59,7 @@ export function hostPortField(field: string, value: HostPort | null | undefined,
 
 export function providerField(field: string, value: Provider | undefined, fallback: Provider): Provider {
   if (value === undefined) return fallback;
-  if (!EXECUTION_PROVIDERS.includes(value)) throw new SpecError(field, `${field} must be ${formatAllowed(EXECUTION_PROVIDERS)}, got ${describeValue(value)}`);
+  if (!EXECUTION_PROVIDERS.includes(value))
+    throw new SpecError(field, `${field} must be ${formatAllowed(EXECUTION_PROVIDERS)}, got ${describeValue(value)}`);
   return value;
 }

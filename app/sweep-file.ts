@@ -20,7 +20,12 @@ export function readSweepFile(path: string, limits?: SweepLimits): SweepSpec {
     ...(limits ? { limits } : {}),
     listModelDirs: (root) => {
       const dir = resolve(base, root);
-      return existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, "config.json"))).sort().map((d) => join(root, d)) : [];
+      return existsSync(dir)
+        ? readdirSync(dir)
+            .filter((d) => existsSync(join(dir, d, "config.json")))
+            .sort()
+            .map((d) => join(root, d))
+        : [];
     },
   });
   return { ...spec, models: spec.models.map((m) => ({ ...m, path: resolve(base, m.path) })) };
@@ -28,13 +33,28 @@ export function readSweepFile(path: string, limits?: SweepLimits): SweepSpec {
 
 /** A resolved sweep as a sweep file in JSON (YAML's subset): absolute model paths, every field explicit. */
 export function resolvedSweepJson(spec: SweepSpec): string {
-  return JSON.stringify({
-    name: spec.name, seed: spec.seed, models: spec.models.map((m) => ({ id: m.id, path: m.path })),
-    operators: spec.operators, digits: spec.digits, templates: spec.templates,
-    cases: { sample: spec.cases.pairsPerCell, seed: spec.cases.seed }, stages: spec.stages,
-    cna: { topK: spec.cna.topK, target: spec.cna.target, ...(spec.cna.head ? { head: `${spec.cna.head.layer}.${spec.cna.head.head}` } : {}) },
-    verify: spec.verify, shard: { pairs: spec.shard.pairsPerShard, maxAttempts: spec.shard.maxAttempts }, execution: spec.execution,
-  }, null, 2);
+  return JSON.stringify(
+    {
+      name: spec.name,
+      seed: spec.seed,
+      models: spec.models.map((m) => ({ id: m.id, path: m.path })),
+      operators: spec.operators,
+      digits: spec.digits,
+      templates: spec.templates,
+      cases: { sample: spec.cases.pairsPerCell, seed: spec.cases.seed },
+      stages: spec.stages,
+      cna: {
+        topK: spec.cna.topK,
+        target: spec.cna.target,
+        ...(spec.cna.head ? { head: `${spec.cna.head.layer}.${spec.cna.head.head}` } : {}),
+      },
+      verify: spec.verify,
+      shard: { pairs: spec.shard.pairsPerShard, maxAttempts: spec.shard.maxAttempts },
+      execution: spec.execution,
+    },
+    null,
+    2,
+  );
 }
 
 /** A sweep checked against its models and limits, with what was learnt doing so. */
@@ -52,7 +72,10 @@ export interface PreparedSweep {
  * Everything a coordinator would refuse, checked here first: the cell and shard limits, a model
  * that cannot be read (named by its field), a fixed head a model does not have.
  */
-export async function prepareSweep(spec: SweepSpec, o: { source: string; limits?: Partial<SweepLimits> }): Promise<PreparedSweep> {
+export async function prepareSweep(
+  spec: SweepSpec,
+  o: { source: string; limits?: Partial<SweepLimits> },
+): Promise<PreparedSweep> {
   const limits = resolveSweepLimits(o.limits);
   checkCellLimit(spec, limits, o.source);
   const digests: Record<string, ModelDigest> = {};
@@ -63,7 +86,11 @@ export async function prepareSweep(spec: SweepSpec, o: { source: string; limits?
       throw new SpecError(`models[${i}].path`, `models[${i}].path ${m.path}: ${(err as Error).message}`, err);
     }
   }
-  if (spec.cna.head) checkHeadFits(spec, new Map(await Promise.all(spec.models.map(async (m) => [m.id, await readModelHeads(m.path)] as const))));
+  if (spec.cna.head)
+    checkHeadFits(
+      spec,
+      new Map(await Promise.all(spec.models.map(async (m) => [m.id, await readModelHeads(m.path)] as const))),
+    );
   const plan = planSpecOf(spec, spec.name, digests);
   checkShardLimit(plan, limits, o.source);
   return { spec, source: o.source, digests, plan };

@@ -20,7 +20,8 @@ let cached: BuildInfo | undefined;
 
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
-  const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
+    .version;
   const commit = process.env.CNA_GIT_COMMIT?.trim() || gitCommit();
   cached = { version, ...(commit ? { commit } : {}), resultFormatVersion: RESULT_FORMAT_VERSION };
   return cached;
@@ -28,7 +29,14 @@ export function buildInfo(): BuildInfo {
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync("git", ["rev-parse", "HEAD"], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 2000 }).trim() || undefined;
+    return (
+      execFileSync("git", ["rev-parse", "HEAD"], {
+        cwd: REPO,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+        timeout: 2000,
+      }).trim() || undefined
+    );
   } catch {
     return undefined; // not a checkout, or no git: the commit is simply unknown
   }

@@ -9,7 +9,15 @@ import { SpecError } from "../core/index.ts";
 import type { Provider, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
 import type { GrpcClientOptions, TlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
-import { GrpcResultSink, ModelCache, ShardWorker, WorkerMetrics, analyzePrompt, availableProviders, startWorkerServer } from "../worker/index.ts";
+import {
+  GrpcResultSink,
+  ModelCache,
+  ShardWorker,
+  WorkerMetrics,
+  analyzePrompt,
+  availableProviders,
+  startWorkerServer,
+} from "../worker/index.ts";
 import type { WorkerEvent, WorkerServer } from "../worker/index.ts";
 import { openShardQueue, resolveNatsOptions } from "./nats.ts";
 import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
@@ -57,7 +65,9 @@ export interface WorkerOptions {
 }
 
 export interface ResolvedWorkerOptions {
-  transport: { kind: "memory"; queue: ShardQueue<ShardTask>; sink: ResultSink } | { kind: "nats"; nats: ResolvedNatsOptions; coordinator: string; client: GrpcClientOptions };
+  transport:
+    | { kind: "memory"; queue: ShardQueue<ShardTask>; sink: ResultSink }
+    | { kind: "nats"; nats: ResolvedNatsOptions; coordinator: string; client: GrpcClientOptions };
   id: string;
   concurrency: number;
   loops: number;
@@ -76,13 +86,29 @@ export interface ResolvedWorkerOptions {
 
 export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
   const t = o.transport;
-  if (t?.kind !== "memory" && t?.kind !== "nats") throw new SpecError("transport", 'transport must be { kind: "memory", queue, sink } or { kind: "nats", nats, coordinator }');
-  if (t.kind === "nats" && (typeof t.coordinator !== "string" || t.coordinator === "")) throw new SpecError("transport.coordinator", "transport.coordinator must be the coordinator's gRPC address, HOST:PORT");
+  if (t?.kind !== "memory" && t?.kind !== "nats")
+    throw new SpecError(
+      "transport",
+      'transport must be { kind: "memory", queue, sink } or { kind: "nats", nats, coordinator }',
+    );
+  if (t.kind === "nats" && (typeof t.coordinator !== "string" || t.coordinator === ""))
+    throw new SpecError(
+      "transport.coordinator",
+      "transport.coordinator must be the coordinator's gRPC address, HOST:PORT",
+    );
   const id = o.id ?? `${hostname()}-${process.pid}`;
   if (typeof id !== "string" || id === "") throw new SpecError("id", "id must be a non-empty name");
   const metricsListen = o.metrics ? hostPortField("metrics.listen", o.metrics.listen, null) : null;
   return {
-    transport: t.kind === "nats" ? { kind: "nats", nats: resolveNatsOptions("transport.nats", t.nats), coordinator: t.coordinator, client: t.client ?? {} } : t,
+    transport:
+      t.kind === "nats"
+        ? {
+            kind: "nats",
+            nats: resolveNatsOptions("transport.nats", t.nats),
+            coordinator: t.coordinator,
+            client: t.client ?? {},
+          }
+        : t,
     id,
     concurrency: integerField("concurrency", o.concurrency, 1, 1),
     loops: integerField("loops", o.loops, 1, 1),
@@ -141,7 +167,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     ({ queue, sink } = o.transport);
   }
   const models = new ModelCache({
-    provider: o.provider, intraOpThreads: o.threads,
+    provider: o.provider,
+    intraOpThreads: o.threads,
     ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),
     ...(o.modelBudgetBytes !== undefined ? { budgetBytes: o.modelBudgetBytes } : {}),
     ...(o.onNotice ? { onNotice: (message: string) => notice({ topic: "engine", message }) } : {}),
@@ -151,7 +178,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const workers = Array.from({ length: o.loops }, (_, i) => {
     const id = o.loops === 1 ? o.id : `${o.id}-${i}`;
     return new ShardWorker(queue, sink, models, {
-      id, concurrency: o.concurrency, pullTimeoutMs: o.pullTimeoutMs, ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
+      id,
+      concurrency: o.concurrency,
+      pullTimeoutMs: o.pullTimeoutMs,
+      ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
       onEvent: (e) => {
         if (e.type === "failed") failures++;
         metrics?.onWorkerEvent(e);
@@ -177,8 +207,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const build = buildInfo();
       const executionProviders = availableProviders();
       server = await startWorkerServer({
-        host: o.listen.host, port: o.listen.port, ...(o.token !== null ? { token: o.token } : {}), ...(o.tls ? { tls: o.tls } : {}),
-        describe: () => ({ id: o.id, state: workers[0]!.status, provider: o.provider, modelsLoaded: models.loaded(), inFlight: inFlight(), ...build, executionProviders }),
+        host: o.listen.host,
+        port: o.listen.port,
+        ...(o.token !== null ? { token: o.token } : {}),
+        ...(o.tls ? { tls: o.tls } : {}),
+        describe: () => ({
+          id: o.id,
+          state: workers[0]!.status,
+          provider: o.provider,
+          modelsLoaded: models.loaded(),
+          inFlight: inFlight(),
+          ...build,
+          executionProviders,
+        }),
         analyze: (req) => analyzePrompt(models, req),
         drain,
       });
@@ -190,18 +231,24 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   }
   for (const w of workers) w.start();
   let closing: Promise<void> | undefined;
-  const close = () => (closing ??= (async () => {
-    await drain();
-    await server?.close();
-    await metricsServer?.close();
-    await letGo();
-  })());
+  const close = () =>
+    (closing ??= (async () => {
+      await drain();
+      await server?.close();
+      await metricsServer?.close();
+      await letGo();
+    })());
   return {
     id: o.id,
     listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
     metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
     stopped: Promise.all(workers.map((w) => w.stopped)).then((how) => how[0]!),
-    activity: () => ({ active: workers.filter((w) => w.inFlight > 0).length, workers: workers.length, shardsInFlight: inFlight(), failures }),
+    activity: () => ({
+      active: workers.filter((w) => w.inFlight > 0).length,
+      workers: workers.length,
+      shardsInFlight: inFlight(),
+      failures,
+    }),
     drain,
     close,
     [Symbol.asyncDispose]: close,

@@ -51,7 +51,12 @@ interface Scope {
 function describeSlice(s: Scope, fullLayers: number, fullNeurons: number) {
   return s.slice === null
     ? { whole: true, layers: fullLayers, neuronsPerLayer: fullNeurons }
-    : { whole: false, layers: s.slice.layers, neuronsPerLayer: s.neuronsPerLayer, fractionOfModel: round((s.layers * s.neuronsPerLayer) / (fullLayers * fullNeurons)) };
+    : {
+        whole: false,
+        layers: s.slice.layers,
+        neuronsPerLayer: s.neuronsPerLayer,
+        fractionOfModel: round((s.layers * s.neuronsPerLayer) / (fullLayers * fullNeurons)),
+      };
 }
 
 /** The model being measured: its runner, and the config and weights it was built from (to cut slices). */
@@ -64,19 +69,37 @@ export interface BenchModel {
 export async function benchAttribution({ runner, config, weights }: BenchModel, plan: AttributionPlan) {
   const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = runner.shape;
   const B = plan.cases.length;
-  const fwd = await runner.forward({ sequences: plan.cases.map((c) => c.prefixIds), outputs: ["resid_mid", "mlp_post", "final_scale", "logits"] });
+  const fwd = await runner.forward({
+    sequences: plan.cases.map((c) => c.prefixIds),
+    outputs: ["resid_mid", "mlp_post", "final_scale", "logits"],
+  });
   const o = fwd.outputs;
   const full: ImportanceInputs = {
-    batch: B, residMid: o.resid_mid!, mlpPost: o.mlp_post!, scale: o.final_scale!,
+    batch: B,
+    residMid: o.resid_mid!,
+    mlpPost: o.mlp_post!,
+    scale: o.final_scale!,
     target: plan.cases.map((_, b) => argmax(o.logits!.subarray(b * V, (b + 1) * V))),
   };
   const scopeOf = (slice: SliceSpec | null): Scope => {
     if (slice === null) return { runner, inputs: full, layers: L, neuronsPerLayer: F, slice, owned: false };
     const m = sliceModel(config, weights, slice);
     return {
-      runner: new ModelRunner(`${runner.name}[layers ${slice.layers.join(",")} x ${slice.dMlp} neurons]`, m.config, m.weights, { intraOpThreads: plan.intraOpThreads }),
-      inputs: { ...full, residMid: sliceActivations(full.residMid, B, L, D, slice.layers), mlpPost: sliceActivations(full.mlpPost, B, L, F, slice.layers, slice.dMlp) },
-      layers: slice.layers.length, neuronsPerLayer: slice.dMlp, slice, owned: true,
+      runner: new ModelRunner(
+        `${runner.name}[layers ${slice.layers.join(",")} x ${slice.dMlp} neurons]`,
+        m.config,
+        m.weights,
+        { intraOpThreads: plan.intraOpThreads },
+      ),
+      inputs: {
+        ...full,
+        residMid: sliceActivations(full.residMid, B, L, D, slice.layers),
+        mlpPost: sliceActivations(full.mlpPost, B, L, F, slice.layers, slice.dMlp),
+      },
+      layers: slice.layers.length,
+      neuronsPerLayer: slice.dMlp,
+      slice,
+      owned: true,
     };
   };
   const u = scopeOf(plan.uMatrixSlice);
@@ -86,23 +109,47 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
     const fullMode = fullUBytes <= plan.uBudgetBytes ? "precomputed" : "chunked";
     const otherMode = fullMode === "precomputed" ? "chunked" : "precomputed";
     // A slice holds U the way the whole model would under the budget.
-    const budgetFor = (s: Scope, mode: "precomputed" | "chunked") => (s.slice === null && mode === fullMode ? plan.uBudgetBytes : mode === "chunked" ? 0 : Number.MAX_SAFE_INTEGER);
+    const budgetFor = (s: Scope, mode: "precomputed" | "chunked") =>
+      s.slice === null && mode === fullMode ? plan.uBudgetBytes : mode === "chunked" ? 0 : Number.MAX_SAFE_INTEGER;
     const uCases = B * u.layers * u.neuronsPerLayer;
     const label = `${runner.name} attribution`;
     const scorerFor = (mode: "precomputed" | "chunked", kernel: ImportanceKernel = "moments") =>
-      new NeuronScorer(u.runner, { method: "u-matrix", kernel, uBudgetBytes: budgetFor(u, mode), scratchBytes: plan.scratchBytes });
+      new NeuronScorer(u.runner, {
+        method: "u-matrix",
+        kernel,
+        uBudgetBytes: budgetFor(u, mode),
+        scratchBytes: plan.scratchBytes,
+      });
     const scorer = scorerFor(fullMode);
     const other = scorerFor(otherMode);
     const logSpaceScorer = scorerFor("precomputed", "log-space");
-    const naiveScorer = new NeuronScorer(n.runner, { method: "naive", uBudgetBytes: 0, scratchBytes: plan.scratchBytes });
+    const naiveScorer = new NeuronScorer(n.runner, {
+      method: "naive",
+      uBudgetBytes: 0,
+      scratchBytes: plan.scratchBytes,
+    });
     let engineImp: Float32Array = new Float32Array(0);
     let logSpaceImp: Float32Array = new Float32Array(0);
     let naiveImp: Float32Array = new Float32Array(0);
-    const kernelBench = await setUpKernelBench({ runner: u.runner, inputs: u.inputs, intraOpThreads: plan.intraOpThreads, label });
+    const kernelBench = await setUpKernelBench({
+      runner: u.runner,
+      inputs: u.inputs,
+      intraOpThreads: plan.intraOpThreads,
+      label,
+    });
     const engineTasks: Array<[string, Task]> = [
-      ["uMatrix", { label: `${label} u-matrix (${scorer.uMode})`, run: async () => (engineImp = await scorer.score(u.inputs)) }],
+      [
+        "uMatrix",
+        { label: `${label} u-matrix (${scorer.uMode})`, run: async () => (engineImp = await scorer.score(u.inputs)) },
+      ],
       ["other", { label: `${label} u-matrix (${other.uMode})`, run: () => other.score(u.inputs) }],
-      ["logSpace", { label: `${label} u-matrix log-space kernel`, run: async () => (logSpaceImp = await logSpaceScorer.score(u.inputs)) }],
+      [
+        "logSpace",
+        {
+          label: `${label} u-matrix log-space kernel`,
+          run: async () => (logSpaceImp = await logSpaceScorer.score(u.inputs)),
+        },
+      ],
       ["uPrecompute", { label: `${label} U precompute`, run: () => precomputeU(u.runner, plan.scratchBytes) }],
       ["naive", { label: `${label} naive`, run: async () => (naiveImp = await naiveScorer.score(n.inputs)) }],
     ];
@@ -138,16 +185,29 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
       scratchBytes: plan.scratchBytes,
       uMatrix: { timed: describeSlice(u, L, F), ...uMatrix, includesURecompute: scorer.uMode === "chunked" },
       [otherMode === "precomputed" ? "kernelOnly" : "chunked"]: {
-        timed: describeSlice(u, L, F), ...otherFigure,
-        note: otherMode === "precomputed" ? "same inputs with U precomputed (excluded)" : "same inputs with U recomputed inside every call",
+        timed: describeSlice(u, L, F),
+        ...otherFigure,
+        note:
+          otherMode === "precomputed"
+            ? "same inputs with U precomputed (excluded)"
+            : "same inputs with U recomputed inside every call",
       },
-      logSpace: { timed: describeSlice(u, L, F), ...logSpace, note: "every pair by the exact log-space kernel, U precomputed" },
+      logSpace: {
+        timed: describeSlice(u, L, F),
+        ...logSpace,
+        note: "every pair by the exact log-space kernel, U precomputed",
+      },
       pairs: {
-        moments: round(counts.moments / uCases), meanDegree: round(counts.degreeSum / Math.max(1, counts.moments)), logSpace: round(counts.logSpace / uCases),
+        moments: round(counts.moments / uCases),
+        meanDegree: round(counts.degreeSum / Math.max(1, counts.moments)),
+        logSpace: round(counts.logSpace / uCases),
       },
       uPrecompute: {
-        timed: describeSlice(u, L, F), medianSeconds: round(uTiming.medianSeconds), timesSeconds: uTiming.timesSeconds.map((x) => round(x)),
-        wholeModelSeconds: round(uTiming.medianSeconds * uScale), scaledFromSlice: uScale !== 1,
+        timed: describeSlice(u, L, F),
+        medianSeconds: round(uTiming.medianSeconds),
+        timesSeconds: uTiming.timesSeconds.map((x) => round(x)),
+        wholeModelSeconds: round(uTiming.medianSeconds * uScale),
+        scaledFromSlice: uScale !== 1,
       },
       naive: { timed: describeSlice(n, L, F), ...naive },
       agreement: {
@@ -162,11 +222,20 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
       },
       ratio: {
         uMatrixOverNaive: ratio(uMatrix.neuronCasesPerSecond / naive.neuronCasesPerSecond, plan.ratioTarget),
-        [otherMode === "precomputed" ? "kernelOnlyOverNaive" : "chunkedOverNaive"]: versus(otherFigure.neuronCasesPerSecond),
+        [otherMode === "precomputed" ? "kernelOnlyOverNaive" : "chunkedOverNaive"]: versus(
+          otherFigure.neuronCasesPerSecond,
+        ),
         logSpaceOverNaive: versus(logSpace.neuronCasesPerSecond),
       },
       kernel,
-      bound: ratioBound({ naiveRate: naive.neuronCasesPerSecond, dModel: D, vocab: V, kernel, meanDegree: counts.degreeSum / Math.max(1, counts.moments), achieved: uMatrix.neuronCasesPerSecond }),
+      bound: ratioBound({
+        naiveRate: naive.neuronCasesPerSecond,
+        dModel: D,
+        vocab: V,
+        kernel,
+        meanDegree: counts.degreeSum / Math.max(1, counts.moments),
+        achieved: uMatrix.neuronCasesPerSecond,
+      }),
     };
   } finally {
     if (u.owned) await u.runner.close();
@@ -178,7 +247,8 @@ export async function benchAttribution({ runner, config, weights }: BenchModel, 
 async function precomputeU(runner: ModelRunner, scratchBytes: number): Promise<void> {
   const { nLayer: L, dMlp: F, vocabSize: V } = runner.shape;
   const rows = Math.max(1, Math.min(F, Math.floor(scratchBytes / (4 * V * 4))));
-  for (let l = 0; l < L; l++) for (let k0 = 0; k0 < F; k0 += rows) await NeuronScorer.computeU(runner, l, k0, Math.min(rows, F - k0));
+  for (let l = 0; l < L; l++)
+    for (let k0 = 0; k0 < F; k0 += rows) await NeuronScorer.computeU(runner, l, k0, Math.min(rows, F - k0));
 }
 
 interface BoundInputs {
@@ -206,8 +276,9 @@ function ratioBound(b: BoundInputs) {
     meanDegree: round(b.meanDegree, 3),
     momentKernelMaxRatio: round(b.kernel.momentGemm.macsPerSecond / (b.meanDegree * b.vocab * b.naiveRate), 3),
     achievedRatio: round(b.achieved / b.naiveRate, 3),
-    note: "expKernelMaxRatio = exps/s ceiling / (V x naive rate): no kernel with one exponential per vocabulary entry per neuron·case can beat it here; "
-      + "momentKernelMaxRatio = moment-GEMM MAC/s / (mean degree x V x naive rate): the engine's GEMMs alone, before its powers, gathers and per-layer softmax",
+    note:
+      "expKernelMaxRatio = exps/s ceiling / (V x naive rate): no kernel with one exponential per vocabulary entry per neuron·case can beat it here; " +
+      "momentKernelMaxRatio = moment-GEMM MAC/s / (mean degree x V x naive rate): the engine's GEMMs alone, before its powers, gathers and per-layer softmax",
   };
 }
 
@@ -226,7 +297,12 @@ function compareOverlap(naive: Float32Array, n: Scope, um: Float32Array, u: Scop
   for (let b = 0; b < B; b++) {
     for (let l = 0; l < n.layers; l++) {
       for (let k = 0; k < n.neuronsPerLayer; k++) {
-        m = Math.max(m, Math.abs(naive[(b * n.layers + l) * n.neuronsPerLayer + k]! - um[(b * u.layers + l) * u.neuronsPerLayer + k]!));
+        m = Math.max(
+          m,
+          Math.abs(
+            naive[(b * n.layers + l) * n.neuronsPerLayer + k]! - um[(b * u.layers + l) * u.neuronsPerLayer + k]!,
+          ),
+        );
       }
     }
   }

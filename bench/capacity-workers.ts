@@ -17,8 +17,15 @@ if (!natsUrl || !stream || !subjectPrefix || !address || !Number.isInteger(Numbe
   process.stderr.write("usage: capacity-workers.ts NATS_URL STREAM SUBJECT_PREFIX GRPC_ADDRESS WORKERS\n");
   process.exit(2);
 }
-const js = { servers: natsUrl, stream, subjectPrefix, subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }) };
-const queues = await Promise.all(Array.from({ length: Number(count) }, () => JetStreamShardQueue.create<ShardTask>({ ...js, followConsumer: true })));
+const js = {
+  servers: natsUrl,
+  stream,
+  subjectPrefix,
+  subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }),
+};
+const queues = await Promise.all(
+  Array.from({ length: Number(count) }, () => JetStreamShardQueue.create<ShardTask>({ ...js, followConsumer: true })),
+);
 const sinks = queues.map(() => new GrpcResultSink({ address }));
 const result = noopPartial();
 const workers = queues.map((q, i) => noopWorker(`noop-${i}`, q, sinks[i]!, result));

@@ -46,10 +46,16 @@ interface ModelUnderTest {
 }
 
 async function zooModel(o: EngineBenchOptions): Promise<ModelUnderTest> {
-  const exists = await stat(o.zooDir).then((s) => s.isDirectory(), () => false);
+  const exists = await stat(o.zooDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!exists) {
-    throw new BenchModelMissingError(o.zooDir, `zoo model directory ${o.zooDir} does not exist: train it with "python3 models/train.py arith-4l-d128" ` +
-      `(or "npm run zoo:train"), point --zoo at another checkpoint, or run --only gpt2`);
+    throw new BenchModelMissingError(
+      o.zooDir,
+      `zoo model directory ${o.zooDir} does not exist: train it with "python3 models/train.py arith-4l-d128" ` +
+        `(or "npm run zoo:train"), point --zoo at another checkpoint, or run --only gpt2`,
+    );
   }
   const ck = await loadCheckpoint(o.zooDir);
   const sample = o.quick ? 16 : 100;
@@ -63,7 +69,11 @@ async function zooModel(o: EngineBenchOptions): Promise<ModelUnderTest> {
     cases: { description: `2D "+" template 4, ${sample} pairs (seed 0), one case per answer token`, list: cases },
     heads: { cases, singleCases: cases.slice(0, o.quick ? 4 : 32), maxBatchRows: 256 },
     attribution: {
-      cases: attributionCases, uMatrixSlice: null, naiveSlice: null, uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES,
+      cases: attributionCases,
+      uMatrixSlice: null,
+      naiveSlice: null,
+      uBudgetBytes: U_BUDGET_BYTES,
+      scratchBytes: SCRATCH_BYTES,
       ratioTarget: null,
     },
   };
@@ -79,14 +89,20 @@ function gpt2Model(o: EngineBenchOptions): ModelUnderTest {
     name: "gpt2-small-synthetic",
     config,
     weights,
-    source: { synthetic: true, init: "N(0, 0.02) weights, LayerNorm 1/0, biases 0, seed 2024", generateSeconds: round((performance.now() - t0) / 1000) },
+    source: {
+      synthetic: true,
+      init: "N(0, 0.02) weights, LayerNorm 1/0, biases 0, seed 2024",
+      generateSeconds: round((performance.now() - t0) / 1000),
+    },
     cases: { description: "16 random token sequences of length 8 with random targets (seed 7)", list: cases },
     heads: { cases: headCases, singleCases: cases.slice(0, o.quick ? 1 : 2), maxBatchRows: 256 },
     attribution: {
       cases: cases.slice(0, o.quick ? 4 : 16),
       uMatrixSlice: { layers: [0], dMlp: o.quick ? 166 : 768 },
       naiveSlice: { layers: [0], dMlp: o.quick ? 32 : 128 },
-      uBudgetBytes: U_BUDGET_BYTES, scratchBytes: SCRATCH_BYTES, ratioTarget: ATTRIBUTION_TARGET_GPT2,
+      uBudgetBytes: U_BUDGET_BYTES,
+      scratchBytes: SCRATCH_BYTES,
+      ratioTarget: ATTRIBUTION_TARGET_GPT2,
     },
   };
 }
@@ -94,7 +110,14 @@ function gpt2Model(o: EngineBenchOptions): ModelUnderTest {
 async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   const timing = { reps: o.reps, minSampleSeconds: o.quick ? 0.1 : 0.5 };
   const c = m.config;
-  const shape = { nLayer: c.nLayer, nHead: c.nHead, dModel: c.dModel, dMlp: c.dMlp, vocabSize: c.vocabSize, nPositions: c.nPositions };
+  const shape = {
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    dModel: c.dModel,
+    dMlp: c.dMlp,
+    vocabSize: c.vocabSize,
+    nPositions: c.nPositions,
+  };
   const lengths = m.cases.list.map((x) => x.prefixIds.length);
   log(`${m.name}: ${m.cases.list.length} cases, head ablation`);
   // One runner per part, closed after it: GPT-2 small's graph variants hold ~0.3-0.5 GB each.
@@ -102,7 +125,8 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   const sessions = { intraOpThreads: o.threads };
   const heads = new ModelRunner(m.name, m.config, m.weights, sessions);
   // single (batch 1) is also timed on one intra-op thread, often its faster setting.
-  const oneThread = o.threads === 1 ? null : new ModelRunner(m.name, m.config, m.weights, { ...sessions, intraOpThreads: 1 });
+  const oneThread =
+    o.threads === 1 ? null : new ModelRunner(m.name, m.config, m.weights, { ...sessions, intraOpThreads: 1 });
   try {
     headAblation = await benchHeadAblation(heads, oneThread, { ...m.heads, ...timing, targets: HEAD_TARGETS });
   } finally {
@@ -113,7 +137,10 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
   const runner = new ModelRunner(m.name, m.config, m.weights, sessions);
   let attribution;
   try {
-    attribution = await benchAttribution({ runner, config: m.config, weights: m.weights }, { ...m.attribution, ...timing, intraOpThreads: o.threads });
+    attribution = await benchAttribution(
+      { runner, config: m.config, weights: m.weights },
+      { ...m.attribution, ...timing, intraOpThreads: o.threads },
+    );
   } finally {
     await runner.close();
   }
@@ -122,7 +149,12 @@ async function benchModel(m: ModelUnderTest, o: EngineBenchOptions) {
     source: m.source,
     shape,
     provider: "cpu",
-    cases: { description: m.cases.description, count: m.cases.list.length, tokensMin: Math.min(...lengths), tokensMax: Math.max(...lengths) },
+    cases: {
+      description: m.cases.description,
+      count: m.cases.list.length,
+      tokensMin: Math.min(...lengths),
+      tokensMax: Math.max(...lengths),
+    },
     headAblation,
     attribution,
   };

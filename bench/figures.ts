@@ -23,7 +23,11 @@ export interface RateFigure extends Timing {
 /** A timing of work worth `neuronCases` neuron·cases per call, rounded for the JSON. */
 export function rateFigure(t: Timing, neuronCases: number): RateFigure {
   return {
-    medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep,
-    warmupSeconds: round(t.warmupSeconds), neuronCases, neuronCasesPerSecond: round(neuronCases / t.medianSeconds),
+    medianSeconds: round(t.medianSeconds),
+    timesSeconds: t.timesSeconds.map((x) => round(x)),
+    callsPerRep: t.callsPerRep,
+    warmupSeconds: round(t.warmupSeconds),
+    neuronCases,
+    neuronCasesPerSecond: round(neuronCases / t.medianSeconds),
   };
 }

@@ -82,25 +82,36 @@ interface ModeRun {
 }
 
 /** `oneThread`: a runner of the same model with one intra-op thread, for single's second timing (null: the bench already runs one). */
-export async function benchHeadAblation(runner: ModelRunner, oneThread: ModelRunner | null, plan: HeadAblationPlan): Promise<HeadAblationFigures> {
+export async function benchHeadAblation(
+  runner: ModelRunner,
+  oneThread: ModelRunner | null,
+  plan: HeadAblationPlan,
+): Promise<HeadAblationFigures> {
   const { nLayer: L, nHead: H } = runner.shape;
   const modes: ModeRun[] = [
     { key: "singleBench", mode: "single", runner, cases: plan.singleCases },
-    ...(oneThread ? [{ key: "singleOne" as const, mode: "single" as const, runner: oneThread, cases: plan.singleCases }] : []),
+    ...(oneThread
+      ? [{ key: "singleOne" as const, mode: "single" as const, runner: oneThread, cases: plan.singleCases }]
+      : []),
     { key: "perHead", mode: "per-head", runner, cases: plan.cases },
     { key: "packed", mode: "packed", runner, cases: plan.cases },
   ];
-  const run = (m: ModeRun, cases: readonly AnalysisCase[]) => headAblation(m.runner, cases, { mode: m.mode, maxBatchRows: plan.maxBatchRows });
+  const run = (m: ModeRun, cases: readonly AnalysisCase[]) =>
+    headAblation(m.runner, cases, { mode: m.mode, maxBatchRows: plan.maxBatchRows });
 
   // Warm-ups build each mode's graphs and sessions on one case (for single, one forward).
   const last: Partial<Record<ModeRun["key"], HeadAblationPartial>> = {};
-  const timings = await timeInterleaved(modes.map((m) => ({
-    label: `${runner.name} head ablation ${m.mode}${m.key === "singleOne" ? " (1 thread)" : ""} (${m.cases.length} cases)`,
-    run: async () => (last[m.key] = await run(m, m.cases)),
-    warmup: m.mode === "single"
-      ? () => m.runner.forward({ sequences: [m.cases[0]!.prefixIds], outputs: ["logits_all"] })
-      : () => run(m, m.cases.slice(0, 1)),
-  })), plan);
+  const timings = await timeInterleaved(
+    modes.map((m) => ({
+      label: `${runner.name} head ablation ${m.mode}${m.key === "singleOne" ? " (1 thread)" : ""} (${m.cases.length} cases)`,
+      run: async () => (last[m.key] = await run(m, m.cases)),
+      warmup:
+        m.mode === "single"
+          ? () => m.runner.forward({ sequences: [m.cases[0]!.prefixIds], outputs: ["logits_all"] })
+          : () => run(m, m.cases.slice(0, 1)),
+    })),
+    plan,
+  );
   const figure = (key: ModeRun["key"]): ModeFigure => {
     const i = modes.findIndex((m) => m.key === key);
     const t = timings[i]!;
@@ -108,18 +119,32 @@ export async function benchHeadAblation(runner: ModelRunner, oneThread: ModelRun
     const pairs = m.cases.length * L * H;
     const flop = work(runner.shape, m.mode, m.cases, plan.maxBatchRows);
     return {
-      cases: m.cases.length, pairs, medianSeconds: round(t.medianSeconds), timesSeconds: t.timesSeconds.map((x) => round(x)), callsPerRep: t.callsPerRep,
-      warmupSeconds: round(t.warmupSeconds), pairsPerSecond: round(pairs / t.medianSeconds),
-      gflop: round(flop / 1e9), mflopPerPair: round(flop / pairs / 1e6), gflopPerSecond: round(flop / t.medianSeconds / 1e9),
+      cases: m.cases.length,
+      pairs,
+      medianSeconds: round(t.medianSeconds),
+      timesSeconds: t.timesSeconds.map((x) => round(x)),
+      callsPerRep: t.callsPerRep,
+      warmupSeconds: round(t.warmupSeconds),
+      pairsPerSecond: round(pairs / t.medianSeconds),
+      gflop: round(flop / 1e9),
+      mflopPerPair: round(flop / pairs / 1e6),
+      gflopPerSecond: round(flop / t.medianSeconds / 1e9),
     };
   };
   const benchThreads = figure("singleBench");
   const one = oneThread ? figure("singleOne") : null;
-  const single = one && one.pairsPerSecond > benchThreads.pairsPerSecond ? { ...one, intraOpThreads: 1 as const } : { ...benchThreads, intraOpThreads: "bench" as const };
+  const single =
+    one && one.pairsPerSecond > benchThreads.pairsPerSecond
+      ? { ...one, intraOpThreads: 1 as const }
+      : { ...benchThreads, intraOpThreads: "bench" as const };
   const [perHead, packed] = [figure("perHead"), figure("packed")];
-  const packedOnSingleCases = await headAblation(runner, plan.singleCases, { mode: "packed", maxBatchRows: plan.maxBatchRows });
+  const packedOnSingleCases = await headAblation(runner, plan.singleCases, {
+    mode: "packed",
+    maxBatchRows: plan.maxBatchRows,
+  });
   const split = (a: ModeFigure, b: ModeFigure) => ({
-    workSaved: round(b.mflopPerPair / a.mflopPerPair, 3), speedGained: round(a.gflopPerSecond / b.gflopPerSecond, 3),
+    workSaved: round(b.mflopPerPair / a.mflopPerPair, 3),
+    speedGained: round(a.gflopPerSecond / b.gflopPerSecond, 3),
   });
   return {
     unit: "(case·head)/s",
@@ -208,7 +233,8 @@ function work(s: Shape, mode: HeadAblationMode, cases: readonly AnalysisCase[], 
 function rowsOf(cases: readonly AnalysisCase[]): Array<{ length: number; reads: number }> {
   const key = (ids: readonly number[]) => ids.join(",");
   const seqs = [...new Map(cases.map((c) => [key(c.prefixIds), c.prefixIds])).values()];
-  const isPrefix = (a: readonly number[], b: readonly number[]) => a.length <= b.length && a.every((t, i) => t === b[i]);
+  const isPrefix = (a: readonly number[], b: readonly number[]) =>
+    a.length <= b.length && a.every((t, i) => t === b[i]);
   const longest = seqs.filter((s) => !seqs.some((o) => o.length > s.length && isPrefix(s, o)));
   // A case goes to the longest row that extends it (the first such in the engine's order; only the count matters here).
   const reads = new Map<string, number>();
@@ -221,5 +247,7 @@ function rowsOf(cases: readonly AnalysisCase[]): Array<{ length: number; reads: 
     const row = longest.filter((r) => isPrefix(c.prefixIds, r)).sort((a, b) => b.length - a.length)[0]!;
     if (!first.has(key(row))) first.set(key(row), i);
   });
-  return longest.sort((a, b) => first.get(key(a))! - first.get(key(b))!).map((r) => ({ length: r.length, reads: reads.get(key(r))! }));
+  return longest
+    .sort((a, b) => first.get(key(a))! - first.get(key(b))!)
+    .map((r) => ({ length: r.length, reads: reads.get(key(r))! }));
 }

@@ -14,7 +14,15 @@ import { floatTensor } from "../worker/onnx/index.ts";
 import type { GraphSession } from "../worker/onnx/index.ts";
 import { rateFigure } from "./figures.ts";
 import {
-  CEILING_OPS, ceilingGraph, computeU, createSession, filledInput, maxAbsDiff, momentGemmGraph, PROTOTYPE_KERNELS, prototypeScore,
+  CEILING_OPS,
+  ceilingGraph,
+  computeU,
+  createSession,
+  filledInput,
+  maxAbsDiff,
+  momentGemmGraph,
+  PROTOTYPE_KERNELS,
+  prototypeScore,
 } from "./kernels.ts";
 import { round } from "./timing.ts";
 import type { Task, Timing } from "./timing.ts";
@@ -45,7 +53,9 @@ export interface KernelFigures {
   /** The best of `ceilings`. */
   expsPerSecond: number;
   momentGemm: { shape: string; medianSeconds: number; macsPerSecond: number };
-  prototypes: Array<ReturnType<typeof rateFigure> & { kernel: string; tile: number; expsPerSecond: number; maxAbsDiffVsEngine: number }>;
+  prototypes: Array<
+    ReturnType<typeof rateFigure> & { kernel: string; tile: number; expsPerSecond: number; maxAbsDiffVsEngine: number }
+  >;
 }
 
 export async function setUpKernelBench(k: KernelSetup): Promise<KernelBench> {
@@ -59,13 +69,19 @@ export async function setUpKernelBench(k: KernelSetup): Promise<KernelBench> {
   const gemm = await createSession(momentGemmGraph(), k.intraOpThreads);
   sessions.push(gemm);
   const gemmFeeds = {
-    x: floatTensor(filledInput(GEMM_ROWS * V).map((v) => v / 4), [GEMM_ROWS, V]),
+    x: floatTensor(
+      filledInput(GEMM_ROWS * V).map((v) => v / 4),
+      [GEMM_ROWS, V],
+    ),
     p_t: floatTensor(new Float32Array(V * B).fill(1 / V), [V, B]),
   };
   const uT = await computeU(k.runner);
   const imps: Float32Array[] = PROTOTYPE_KERNELS.map(() => new Float32Array(0));
   const tasks: Task[] = [
-    ...CEILING_OPS.map((op, i): Task => ({ label: `${k.label} ceiling ${op} [${shape.join(", ")}]`, run: () => sessions[i]!.run({ x }, ["lse"]) })),
+    ...CEILING_OPS.map((op, i): Task => ({
+      label: `${k.label} ceiling ${op} [${shape.join(", ")}]`,
+      run: () => sessions[i]!.run({ x }, ["lse"]),
+    })),
     { label: `${k.label} moment GEMM [${GEMM_ROWS}, ${V}] x [${V}, ${B}]`, run: () => gemm.run(gemmFeeds, ["mu"]) },
     ...PROTOTYPE_KERNELS.map((kind, i): Task => ({
       label: `${k.label} prototype ${kind}`,
@@ -81,25 +97,41 @@ export async function setUpKernelBench(k: KernelSetup): Promise<KernelBench> {
   };
 }
 
-function kernelFigures(k: KernelSetup, shape: number[], timings: readonly Timing[], imps: readonly Float32Array[], engineImp: Float32Array): KernelFigures {
+function kernelFigures(
+  k: KernelSetup,
+  shape: number[],
+  timings: readonly Timing[],
+  imps: readonly Float32Array[],
+  engineImp: Float32Array,
+): KernelFigures {
   const { nLayer: L, dMlp: F, vocabSize: V } = k.runner.shape;
   const B = k.inputs.batch;
   const size = shape.reduce((a, b) => a * b, 1);
   const ceilings = CEILING_OPS.map((op, i) => ({
-    op, shape, medianSeconds: round(timings[i]!.medianSeconds), expsPerSecond: round(size / timings[i]!.medianSeconds),
+    op,
+    shape,
+    medianSeconds: round(timings[i]!.medianSeconds),
+    expsPerSecond: round(size / timings[i]!.medianSeconds),
   }));
   const gemm = timings[CEILING_OPS.length]!;
   const prototypes = PROTOTYPE_KERNELS.map((kind, i) => {
     const t = timings[CEILING_OPS.length + 1 + i]!;
     return {
-      kernel: kind, tile: shape[1]!, ...rateFigure(t, B * L * F), expsPerSecond: round((B * L * F * V) / t.medianSeconds),
+      kernel: kind,
+      tile: shape[1]!,
+      ...rateFigure(t, B * L * F),
+      expsPerSecond: round((B * L * F * V) / t.medianSeconds),
       maxAbsDiffVsEngine: maxAbsDiff(imps[i]!, engineImp),
     };
   });
   return {
     ceilings,
     expsPerSecond: Math.max(...ceilings.map((c) => c.expsPerSecond)),
-    momentGemm: { shape: `[${GEMM_ROWS}, ${V}] x [${V}, ${B}]`, medianSeconds: round(gemm.medianSeconds), macsPerSecond: round((GEMM_ROWS * V * B) / gemm.medianSeconds) },
+    momentGemm: {
+      shape: `[${GEMM_ROWS}, ${V}] x [${V}, ${B}]`,
+      medianSeconds: round(gemm.medianSeconds),
+      macsPerSecond: round((GEMM_ROWS * V * B) / gemm.medianSeconds),
+    },
     prototypes,
   };
 }

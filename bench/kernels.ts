@@ -18,7 +18,14 @@
  *   ("softmax-weighted" has no overflow guard: it breaks once a neuron moves a logit by more
  *   than ~88 nats.)
  */
-import { buildUGraph, floatTensor, GraphBuilder, GraphSession, int64Tensor, resolveSessionOptions } from "../worker/onnx/index.ts";
+import {
+  buildUGraph,
+  floatTensor,
+  GraphBuilder,
+  GraphSession,
+  int64Tensor,
+  resolveSessionOptions,
+} from "../worker/onnx/index.ts";
 import type { Attr, ExternalWeights } from "../worker/onnx/index.ts";
 import type { ImportanceInputs } from "../worker/analyses/index.ts";
 import type { ModelRunner, Tensor } from "../worker/index.ts";
@@ -42,13 +49,16 @@ function maxShiftLse(g: GraphBuilder, x: string): string {
 export function ceilingGraph(op: CeilingOp): Uint8Array {
   const g = new GraphBuilder(`ceiling_${op}`);
   const x = g.input("x", "float32", ["b", "c", "v"]);
-  const lse = op === "ReduceLogSumExp"
-    ? g.op("ReduceLogSumExp", [x], { axes: ints([-1]), keepdims: int(0) })
-    : op === "max-shift"
-      ? g.op("Squeeze", [maxShiftLse(g, x), g.constant("int64", [2])])
-      : op === "exp-sum"
-        ? g.op("Log", [g.op("ReduceSum", [g.op("Exp", [x]), g.constant("int64", [-1])], { keepdims: int(0) })])
-        : g.op("Gather", [g.op("LogSoftmax", [x], { axis: int(-1) }), g.constant("int64", [0], [])], { axis: int(2) }); // -lse + x[0]
+  const lse =
+    op === "ReduceLogSumExp"
+      ? g.op("ReduceLogSumExp", [x], { axes: ints([-1]), keepdims: int(0) })
+      : op === "max-shift"
+        ? g.op("Squeeze", [maxShiftLse(g, x), g.constant("int64", [2])])
+        : op === "exp-sum"
+          ? g.op("Log", [g.op("ReduceSum", [g.op("Exp", [x]), g.constant("int64", [-1])], { keepdims: int(0) })])
+          : g.op("Gather", [g.op("LogSoftmax", [x], { axis: int(-1) }), g.constant("int64", [0], [])], {
+              axis: int(2),
+            }); // -lse + x[0]
   g.output("lse", lse, "float32", ["b", "c"]);
   return g.toBytes("cna-sweep-bench");
 }
@@ -56,13 +66,21 @@ export function ceilingGraph(op: CeilingOp): Uint8Array {
 /** x [C, V] times p_t [V, B] -> [C, B]: one degree of the engine's moment kernel. */
 export function momentGemmGraph(): Uint8Array {
   const g = new GraphBuilder("moment_gemm");
-  g.output("mu", g.op("MatMul", [g.input("x", "float32", ["c", "v"]), g.input("p_t", "float32", ["v", "b"])]), "float32", ["c", "b"]);
+  g.output(
+    "mu",
+    g.op("MatMul", [g.input("x", "float32", ["c", "v"]), g.input("p_t", "float32", ["v", "b"])]),
+    "float32",
+    ["c", "b"],
+  );
   return g.toBytes("cna-sweep-bench");
 }
 
 /** A standalone CPU session with the options the engine's runner gets. */
 export function createSession(model: Uint8Array, intraOpThreads: number): Promise<GraphSession> {
-  return GraphSession.create(model, resolveSessionOptions({ intraOpThreads, onNotice: (m) => process.stderr.write(`${m}\n`) }));
+  return GraphSession.create(
+    model,
+    resolveSessionOptions({ intraOpThreads, onNotice: (m) => process.stderr.write(`${m}\n`) }),
+  );
 }
 
 /** Deterministic values in [-4, 4): logits-like magnitudes, no exp overflow. */
@@ -140,7 +158,13 @@ export async function computeU(runner: ModelRunner): Promise<Float32Array[]> {
 }
 
 /** Imp [B, L, F] like NeuronScorer.score, with a prototype kernel over precomputed U. */
-export async function prototypeScore(runner: ModelRunner, kind: PrototypeKernel, u: readonly Float32Array[], inp: ImportanceInputs, tile: number): Promise<Float32Array> {
+export async function prototypeScore(
+  runner: ModelRunner,
+  kind: PrototypeKernel,
+  u: readonly Float32Array[],
+  inp: ImportanceInputs,
+  tile: number,
+): Promise<Float32Array> {
   const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = runner.shape;
   const B = inp.batch;
   const prep = await runner.graph("proto-prep", (external) => prepGraph(runner, external));
@@ -150,15 +174,29 @@ export async function prototypeScore(runner: ModelRunner, kind: PrototypeKernel,
   for (let l = 0; l < L; l++) {
     const resid = new Float32Array(B * D);
     for (let b = 0; b < B; b++) resid.set(inp.residMid.subarray((b * L + l) * D, (b * L + l + 1) * D), b * D);
-    const pre = await prep.run({ resid: floatTensor(resid, [B, D]), scale: floatTensor(inp.scale, [B]), target }, ["z", "p", "z_t", "lse_z"]);
-    const fixed = { z_t: pre.z_t!, lse_z: pre.lse_z!, target, ...(kind === "max-shift" ? { z: pre.z! } : { p: pre.p! }) };
+    const pre = await prep.run({ resid: floatTensor(resid, [B, D]), scale: floatTensor(inp.scale, [B]), target }, [
+      "z",
+      "p",
+      "z_t",
+      "lse_z",
+    ]);
+    const fixed = {
+      z_t: pre.z_t!,
+      lse_z: pre.lse_z!,
+      target,
+      ...(kind === "max-shift" ? { z: pre.z! } : { p: pre.p! }),
+    };
     for (let k0 = 0; k0 < F; k0 += tile) {
       const t = Math.min(tile, F - k0);
       const c = new Float32Array(B * t);
       for (let b = 0; b < B; b++) {
         for (let k = 0; k < t; k++) c[b * t + k] = inp.mlpPost[(b * L + l) * F + k0 + k]! / inp.scale[b]!;
       }
-      const feeds = { ...fixed, c: floatTensor(c, [B, t]), u_t: floatTensor(u[l]!.subarray(k0 * V, (k0 + t) * V), [t, V]) };
+      const feeds = {
+        ...fixed,
+        c: floatTensor(c, [B, t]),
+        u_t: floatTensor(u[l]!.subarray(k0 * V, (k0 + t) * V), [t, V]),
+      };
       const imp = (await kernel.run(feeds, ["imp"])).imp!.data as Float32Array;
       for (let b = 0; b < B; b++) out.set(imp.subarray(b * t, (b + 1) * t), (b * L + l) * F + k0);
     }

@@ -13,7 +13,13 @@ import { round } from "./timing.ts";
 
 export const LARGE_PRESET = "llama-3.2-1b";
 /** --quick: the preset's family, tokenizer and vocabulary around a tiny transformer. */
-const QUICK_SHAPE: Partial<RandomCheckpointOptions> = { hidden: 128, heads: 4, kvHeads: 2, headDim: 32, intermediate: 512 };
+const QUICK_SHAPE: Partial<RandomCheckpointOptions> = {
+  hidden: 128,
+  heads: 4,
+  kvHeads: 2,
+  headDim: 32,
+  intermediate: 512,
+};
 /** Written beside a kept checkpoint: the options it was made with, so a later run knows it may reuse it. */
 const MARKER = "cna-bench-checkpoint.json";
 
@@ -37,16 +43,32 @@ export function prepareCheckpoint(dir: string, options: RandomCheckpointOptions,
   const wanted = JSON.stringify(options);
   if (keep && existsSync(dir) && readdirSync(dir).length > 0) {
     const found = existsSync(marker) ? readFileSync(marker, "utf8") : null;
-    if (found === null) throw new BenchUsageError("--keep", `--keep ${dir}: the directory is not empty and was not written by this benchmark; give a new or empty directory`);
-    if (found === wanted) return { dir, options, written: false, writeSeconds: 0, weightFileBytes: weightFileBytes(dir) };
-    throw new BenchUsageError("--keep", `--keep ${dir} holds a checkpoint of other options (${found}); give another directory or remove it`);
+    if (found === null)
+      throw new BenchUsageError(
+        "--keep",
+        `--keep ${dir}: the directory is not empty and was not written by this benchmark; give a new or empty directory`,
+      );
+    if (found === wanted)
+      return { dir, options, written: false, writeSeconds: 0, weightFileBytes: weightFileBytes(dir) };
+    throw new BenchUsageError(
+      "--keep",
+      `--keep ${dir} holds a checkpoint of other options (${found}); give another directory or remove it`,
+    );
   }
   const t0 = performance.now();
   writeRandomCheckpoint(dir, options);
   if (keep) writeFileSync(marker, wanted);
-  return { dir, options, written: true, writeSeconds: round((performance.now() - t0) / 1000), weightFileBytes: weightFileBytes(dir) };
+  return {
+    dir,
+    options,
+    written: true,
+    writeSeconds: round((performance.now() - t0) / 1000),
+    weightFileBytes: weightFileBytes(dir),
+  };
 }
 
 function weightFileBytes(dir: string): number {
-  return readdirSync(dir).filter((f) => f.endsWith(".safetensors")).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".safetensors"))
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }

@@ -52,7 +52,13 @@ on stderr. A full run takes 5–10 minutes on 2 cores and ~11 GB of disk in the 
                   engine's default only up to 1 GiB of float32 weights)`;
 
 const COUNTS = {
-  layers: [1, 64], cases: [1, 64], heads: [1, 1024], "cna-cases": [1, 32], "cna-layers": [1, 64], reps: [1, 50], threads: [0, 256],
+  layers: [1, 64],
+  cases: [1, 64],
+  heads: [1, 1024],
+  "cna-cases": [1, 32],
+  "cna-layers": [1, 64],
+  reps: [1, 50],
+  threads: [0, 256],
 } as const;
 
 export function parseLargeModelArgs(argv: readonly string[]): LargeModelBenchOptions & { help: boolean } {
@@ -63,7 +69,10 @@ export function parseLargeModelArgs(argv: readonly string[]): LargeModelBenchOpt
       strict: true,
       allowPositionals: false,
       options: {
-        quick: { type: "boolean" }, prepack: { type: "boolean" }, keep: { type: "string" }, help: { type: "boolean", short: "h" },
+        quick: { type: "boolean" },
+        prepack: { type: "boolean" },
+        keep: { type: "string" },
+        help: { type: "boolean", short: "h" },
         ...Object.fromEntries(Object.keys(COUNTS).map((k) => [k, { type: "string" as const }])),
       },
     }));
@@ -77,13 +86,20 @@ export function parseLargeModelArgs(argv: readonly string[]): LargeModelBenchOpt
     const n = Number(text);
     const [min, max] = COUNTS[flag];
     if (typeof text !== "string" || text.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-      throw new BenchUsageError(`--${flag}`, `--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+      throw new BenchUsageError(
+        `--${flag}`,
+        `--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`,
+      );
     }
     return n;
   };
   const layers = count("layers", quick ? 2 : 16);
   const cnaLayers = count("cna-layers", 1);
-  if (cnaLayers > layers) throw new BenchUsageError("--cna-layers", `--cna-layers (${cnaLayers}) cannot exceed the model's layers (${layers})`);
+  if (cnaLayers > layers)
+    throw new BenchUsageError(
+      "--cna-layers",
+      `--cna-layers (${cnaLayers}) cannot exceed the model's layers (${layers})`,
+    );
   const keep = values["keep"];
   if (keep === "") throw new BenchUsageError("--keep", "--keep needs a directory");
   return {

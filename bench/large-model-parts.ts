@@ -45,7 +45,11 @@ export interface LoadFigure {
 
 /** loadCheckpoint + ModelRunner + a first forward, then a CNA batch's forward pair; the runner is closed after. */
 export async function measureLoad(
-  x: PartContext, dir: string, cacheDir: string, cache: "cold" | "warm", casesOf: (ck: Checkpoint) => readonly AnalysisCase[],
+  x: PartContext,
+  dir: string,
+  cacheDir: string,
+  cache: "cold" | "warm",
+  casesOf: (ck: Checkpoint) => readonly AnalysisCase[],
 ): Promise<{ figure: LoadFigure; checkpoint: Checkpoint }> {
   const t0 = performance.now();
   const ck = await loadCheckpoint(dir);
@@ -67,9 +71,15 @@ export async function measureLoad(
     const s = (a: number, b: number) => round((b - a) / 1000);
     log(`load (${cache} cache): checkpoint ${s(t0, t1)} s, runner ${s(t1b, t2)} s, first forward ${s(t2, t3)} s`);
     const figure: LoadFigure = {
-      cache, loadCheckpointSeconds: s(t0, t1), runnerSeconds: s(t1b, t2), firstForwardSeconds: s(t2, t3), totalSeconds: round(s(t0, t1) + s(t1b, t3)),
-      forwardPairSeconds: round(forwardPairSeconds), cacheFileBytes: directoryBytes(cacheDir),
-      externalWeights: runner.externalWeights, prepackWeights: runner.prepackWeights,
+      cache,
+      loadCheckpointSeconds: s(t0, t1),
+      runnerSeconds: s(t1b, t2),
+      firstForwardSeconds: s(t2, t3),
+      totalSeconds: round(s(t0, t1) + s(t1b, t3)),
+      forwardPairSeconds: round(forwardPairSeconds),
+      cacheFileBytes: directoryBytes(cacheDir),
+      externalWeights: runner.externalWeights,
+      prepackWeights: runner.prepackWeights,
     };
     return { figure, checkpoint: ck };
   });
@@ -104,22 +114,38 @@ export interface ModeFigure {
  * layers, same cases): pairs per second each, and their agreement on the heads both ran. One
  * repetition each (a packed case is L·H pairs), on a runner of its own.
  */
-export async function benchPackedVsSingle(x: PartContext, ck: Checkpoint, cases: readonly AnalysisCase[], singleHeads: number) {
+export async function benchPackedVsSingle(
+  x: PartContext,
+  ck: Checkpoint,
+  cases: readonly AnalysisCase[],
+  singleHeads: number,
+) {
   const { nLayer: L, nHead: H } = ck.config;
   const newRunner = () => new ModelRunner(x.name, ck.config, ck.weights, { ...x.runnerOptions, digest: ck.digest });
   const once = { reps: 1, minSampleSeconds: 0 };
   const figure = (t: { medianSeconds: number; warmupSeconds: number }, pairs: number): ModeFigure => ({
-    cases: cases.length, pairs, seconds: round(t.medianSeconds), pairsPerSecond: round(pairs / t.medianSeconds), warmupSeconds: round(t.warmupSeconds),
+    cases: cases.length,
+    pairs,
+    seconds: round(t.medianSeconds),
+    pairsPerSecond: round(pairs / t.medianSeconds),
+    warmupSeconds: round(t.warmupSeconds),
   });
 
   const packed = await x.scratch.with(newRunner(), async (runner) => {
     let partial: Awaited<ReturnType<typeof headAblation>> | undefined;
-    const [t] = await timeInterleaved([{
-      label: `${x.name} head ablation packed (${cases.length} cases x ${L * H} heads)`,
-      run: async () => (partial = await headAblation(runner, cases, { mode: "packed", maxBatchRows: MAX_BATCH_ROWS })),
-      // the sweep graph's session, on one one-token row (cheap next to a case's sweep)
-      warmup: () => runner.readout({ sequences: [[cases[0]!.prefixIds[0]!]], reads: [[{ index: 0, target: 0 }]], sweep: true }),
-    }], once);
+    const [t] = await timeInterleaved(
+      [
+        {
+          label: `${x.name} head ablation packed (${cases.length} cases x ${L * H} heads)`,
+          run: async () =>
+            (partial = await headAblation(runner, cases, { mode: "packed", maxBatchRows: MAX_BATCH_ROWS })),
+          // the sweep graph's session, on one one-token row (cheap next to a case's sweep)
+          warmup: () =>
+            runner.readout({ sequences: [[cases[0]!.prefixIds[0]!]], reads: [[{ index: 0, target: 0 }]], sweep: true }),
+        },
+      ],
+      once,
+    );
     return { figure: figure(t!, cases.length * L * H), partial: partial! };
   });
 
@@ -127,21 +153,26 @@ export async function benchPackedVsSingle(x: PartContext, ck: Checkpoint, cases:
   const single = await x.scratch.with(newRunner(), async (runner) => {
     const probs = new Float64Array(heads.length);
     const correct = new Int32Array(heads.length);
-    const [t] = await timeInterleaved([{
-      label: `${x.name} head ablation single (${cases.length} cases x ${heads.length} heads, one forward each)`,
-      run: async () => {
-        probs.fill(0);
-        correct.fill(0);
-        for (const c of cases) {
-          for (const [i, head] of heads.entries()) {
-            const out = await paperForward(runner, c, head);
-            probs[i]! += out.prob;
-            if (out.top1 === c.target) correct[i]!++;
-          }
-        }
-      },
-      warmup: () => paperForward(runner, cases[0]!, null),
-    }], once);
+    const [t] = await timeInterleaved(
+      [
+        {
+          label: `${x.name} head ablation single (${cases.length} cases x ${heads.length} heads, one forward each)`,
+          run: async () => {
+            probs.fill(0);
+            correct.fill(0);
+            for (const c of cases) {
+              for (const [i, head] of heads.entries()) {
+                const out = await paperForward(runner, c, head);
+                probs[i]! += out.prob;
+                if (out.top1 === c.target) correct[i]!++;
+              }
+            }
+          },
+          warmup: () => paperForward(runner, cases[0]!, null),
+        },
+      ],
+      once,
+    );
     return { figure: figure(t!, cases.length * heads.length), probs, correct };
   });
 
@@ -149,14 +180,22 @@ export async function benchPackedVsSingle(x: PartContext, ck: Checkpoint, cases:
   let maxCorrectDiff = 0;
   heads.forEach((head, i) => {
     const slot = head.layer * H + head.head;
-    maxMeanProbDiff = Math.max(maxMeanProbDiff, Math.abs(single.probs[i]! - packed.partial.probSum[slot]!) / cases.length);
+    maxMeanProbDiff = Math.max(
+      maxMeanProbDiff,
+      Math.abs(single.probs[i]! - packed.partial.probSum[slot]!) / cases.length,
+    );
     maxCorrectDiff = Math.max(maxCorrectDiff, Math.abs(single.correct[i]! - packed.partial.correct[slot]!));
   });
   return {
     unit: "(case·head)/s",
     heads: L * H,
     packed: { ...packed.figure, headsPerCase: L * H, maxBatchRows: MAX_BATCH_ROWS },
-    single: { ...single.figure, headsPerCase: heads.length, headsAblated: heads.map((h) => `${h.layer}.${h.head}`), secondsPerForward: round(single.figure.seconds / single.figure.pairs) },
+    single: {
+      ...single.figure,
+      headsPerCase: heads.length,
+      headsAblated: heads.map((h) => `${h.layer}.${h.head}`),
+      secondsPerForward: round(single.figure.seconds / single.figure.pairs),
+    },
     packedOverSingle: round(packed.figure.pairsPerSecond / single.figure.pairsPerSecond, 3),
     agreement: { heads: heads.length, maxMeanProbDiff, maxCorrectDiff },
   };
@@ -168,10 +207,18 @@ export async function benchPackedVsSingle(x: PartContext, ck: Checkpoint, cases:
  * split by graph (RunnerOptions.onRun), and the whole model's time per batch extrapolated: the
  * measured forward pair of the whole model plus the slice's scoring time per layer times L.
  */
-export async function benchCnaSlice(x: PartContext, ck: Checkpoint, cases: readonly AnalysisCase[], layers: number, wholeForwardPairSeconds: number) {
+export async function benchCnaSlice(
+  x: PartContext,
+  ck: Checkpoint,
+  cases: readonly AnalysisCase[],
+  layers: number,
+  wholeForwardPairSeconds: number,
+) {
   const { nLayer: L, dMlp: F, vocabSize: V } = ck.config;
   const whole = layers === L;
-  const slice = whole ? { config: ck.config, weights: ck.weights } : sliceModel(ck.config, ck.weights, { layers: Array.from({ length: layers }, (_, l) => l), dMlp: F });
+  const slice = whole
+    ? { config: ck.config, weights: ck.weights }
+    : sliceModel(ck.config, ck.weights, { layers: Array.from({ length: layers }, (_, l) => l), dMlp: F });
   const budget = defaultUBudgetBytes();
   const wholeUBytes = L * F * (V + 1) * 4; // as NeuronScorer counts it
   const uMode = wholeUBytes <= budget ? "precomputed" : "chunked";
@@ -182,14 +229,22 @@ export async function benchCnaSlice(x: PartContext, ck: Checkpoint, cases: reado
     byGraph.set(group, { runs: g.runs + 1, ms: g.ms + ms });
   };
   // A slice is another set of tensors: its float32 copies go with its runner, not into the digest's cache file.
-  const options: RunnerOptions = whole ? { ...x.runnerOptions, digest: ck.digest, onRun } : { ...x.runnerOptions, weightCacheDir: null, onRun };
+  const options: RunnerOptions = whole
+    ? { ...x.runnerOptions, digest: ck.digest, onRun }
+    : { ...x.runnerOptions, weightCacheDir: null, onRun };
   const name = whole ? x.name : `${x.name}[layers 0..${layers - 1}]`;
   const t0 = performance.now();
   const runner = new ModelRunner(name, slice.config, slice.weights, options);
   const runnerSeconds = (performance.now() - t0) / 1000;
   return x.scratch.with(runner, async () => {
     log(`${name}: cna over ${cases.length} cases, U ${uMode}`);
-    const t = await seconds(() => cna(runner, cases, { head: { layer: 0, head: 0 }, maxBatchCases: cases.length, uBudgetBytes: uMode === "precomputed" ? budget : 0 }));
+    const t = await seconds(() =>
+      cna(runner, cases, {
+        head: { layer: 0, head: 0 },
+        maxBatchCases: cases.length,
+        uBudgetBytes: uMode === "precomputed" ? budget : 0,
+      }),
+    );
     const graphs = Object.fromEntries([...byGraph].map(([k, v]) => [k, { runs: v.runs, seconds: round(v.ms / 1000) }]));
     const forward = (byGraph.get("forward")?.ms ?? 0) / 1000;
     const scoringPerLayer = (t - forward) / layers;
@@ -198,7 +253,14 @@ export async function benchCnaSlice(x: PartContext, ck: Checkpoint, cases: reado
       cases: cases.length,
       batches: 1,
       ablatedHead: "0.0",
-      measured: { layers, neuronsPerLayer: F, vocab: V, seconds: round(t), byGraph: graphs, otherSeconds: round(t - [...byGraph.values()].reduce((n, g) => n + g.ms, 0) / 1000) },
+      measured: {
+        layers,
+        neuronsPerLayer: F,
+        vocab: V,
+        seconds: round(t),
+        byGraph: graphs,
+        otherSeconds: round(t - [...byGraph.values()].reduce((n, g) => n + g.ms, 0) / 1000),
+      },
       sliceRunnerSeconds: round(runnerSeconds),
       uMode,
       uBytesWholeModel: wholeUBytes,
@@ -220,27 +282,55 @@ export async function benchCnaSlice(x: PartContext, ck: Checkpoint, cases: reado
  * and the full vocabulary, as the model: the engine's u-matrix kernel, the naive projection, and
  * the bare ReduceLogSumExp / max-shift / exp-sum / LogSoftmax ceilings on the same [B, C, V] shapes.
  */
-export async function benchKernel(x: PartContext, ck: Checkpoint, cases: readonly AnalysisCase[], neurons: number, naiveNeurons: number, reps: number, threads: number) {
+export async function benchKernel(
+  x: PartContext,
+  ck: Checkpoint,
+  cases: readonly AnalysisCase[],
+  neurons: number,
+  naiveNeurons: number,
+  reps: number,
+  threads: number,
+) {
   const { vocabSize: V } = ck.config;
   const slice = sliceModel(ck.config, ck.weights, { layers: [0], dMlp: neurons });
-  const runner = new ModelRunner(`${x.name}[layer 0 x ${neurons} neurons]`, slice.config, slice.weights, { ...x.runnerOptions, weightCacheDir: null });
+  const runner = new ModelRunner(`${x.name}[layer 0 x ${neurons} neurons]`, slice.config, slice.weights, {
+    ...x.runnerOptions,
+    weightCacheDir: null,
+  });
   return x.scratch.with(runner, async () => {
-    const a = await benchAttribution({ runner, config: slice.config, weights: slice.weights }, {
-      cases, uMatrixSlice: null, naiveSlice: { layers: [0], dMlp: naiveNeurons }, uBudgetBytes: defaultUBudgetBytes(), scratchBytes: 256 * MIB,
-      reps, minSampleSeconds: 0.5, intraOpThreads: threads, ratioTarget: null,
-    });
+    const a = await benchAttribution(
+      { runner, config: slice.config, weights: slice.weights },
+      {
+        cases,
+        uMatrixSlice: null,
+        naiveSlice: { layers: [0], dMlp: naiveNeurons },
+        uBudgetBytes: defaultUBudgetBytes(),
+        scratchBytes: 256 * MIB,
+        reps,
+        minSampleSeconds: 0.5,
+        intraOpThreads: threads,
+        ratioTarget: null,
+      },
+    );
     const lse = a.kernel.ceilings.find((c) => c.op === "ReduceLogSumExp")!;
     const perEntry = (neuronCasesPerSecond: number) => round(neuronCasesPerSecond * V);
-    const kernelRate = "kernelOnly" in a ? (a.kernelOnly as { neuronCasesPerSecond: number }).neuronCasesPerSecond : a.uMatrix.neuronCasesPerSecond;
+    const kernelRate =
+      "kernelOnly" in a
+        ? (a.kernelOnly as { neuronCasesPerSecond: number }).neuronCasesPerSecond
+        : a.uMatrix.neuronCasesPerSecond;
     return {
       summary: {
         unit: "vocabulary entries (exponential-equivalents) per second",
         note: "the engine scores a neuron·case over all V entries; its rate x V is comparable to the exps/s of a bare reduction over [B, C, V]",
         engineKernelUPrecomputed: perEntry(kernelRate),
-        engineWithURecompute: perEntry("chunked" in a ? (a.chunked as { neuronCasesPerSecond: number }).neuronCasesPerSecond : a.uMatrix.neuronCasesPerSecond),
+        engineWithURecompute: perEntry(
+          "chunked" in a
+            ? (a.chunked as { neuronCasesPerSecond: number }).neuronCasesPerSecond
+            : a.uMatrix.neuronCasesPerSecond,
+        ),
         reduceLogSumExpCeiling: lse.expsPerSecond,
         bestCeiling: a.kernel.expsPerSecond,
-        kernelOverReduceLogSumExp: round(kernelRate * V / lse.expsPerSecond, 3),
+        kernelOverReduceLogSumExp: round((kernelRate * V) / lse.expsPerSecond, 3),
         naive: perEntry(a.naive.neuronCasesPerSecond),
       },
       attribution: a,

@@ -48,7 +48,12 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
   await using scratch = await Scratch.create("cna-bench-large-");
   await using memory = MemorySampler.start();
   const cacheDir = join(scratch.dir, "weight-cache");
-  const runnerOptions: RunnerOptions = { externalWeights: "always", weightCacheDir: cacheDir, intraOpThreads: o.threads, ...(o.prepack ? { prepackWeights: true } : {}) };
+  const runnerOptions: RunnerOptions = {
+    externalWeights: "always",
+    weightCacheDir: cacheDir,
+    intraOpThreads: o.threads,
+    ...(o.prepack ? { prepackWeights: true } : {}),
+  };
   const x: PartContext = { scratch, runnerOptions, name: o.quick ? `${LARGE_PRESET}-quick` : LARGE_PRESET };
   let failed = false;
   /** A known failure (bad input, missing file) is recorded and the parts after it that need it are skipped; a bug propagates. */
@@ -67,7 +72,9 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
   const ok = <T>(p: Part<T>): p is T => p !== null && !(typeof p === "object" && "error" in p);
 
   const options = checkpointOptions(o);
-  const prepared = await part("checkpoint", () => Promise.resolve(prepareCheckpoint(o.keepDir ?? join(scratch.dir, "checkpoint"), options, o.keepDir !== null)));
+  const prepared = await part("checkpoint", () =>
+    Promise.resolve(prepareCheckpoint(o.keepDir ?? join(scratch.dir, "checkpoint"), options, o.keepDir !== null)),
+  );
   let cold: Part<LoadFigure> = null;
   let warm: Part<LoadFigure> = null;
   let ck: Checkpoint | null = null;
@@ -85,13 +92,29 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
     }
   }
   const loaded = ck as Checkpoint | null;
-  const heads = loaded && ok(warm) ? await part("head-ablation", () => benchPackedVsSingle(x, loaded, cases.slice(0, o.headCases), o.singleHeads)) : null;
-  const cnaFigures = loaded && ok(warm)
-    ? await part("cna", () => benchCnaSlice(x, loaded, cases.slice(0, o.cnaCases), o.cnaLayers, warm.forwardPairSeconds))
-    : null;
+  const heads =
+    loaded && ok(warm)
+      ? await part("head-ablation", () => benchPackedVsSingle(x, loaded, cases.slice(0, o.headCases), o.singleHeads))
+      : null;
+  const cnaFigures =
+    loaded && ok(warm)
+      ? await part("cna", () =>
+          benchCnaSlice(x, loaded, cases.slice(0, o.cnaCases), o.cnaLayers, warm.forwardPairSeconds),
+        )
+      : null;
   const enginePeak = memory.figures().maxRssBytes;
   const kernel = loaded
-    ? await part("attribution-kernel", () => benchKernel(x, loaded, cases.slice(0, ATTRIBUTION_CASES), o.quick ? KERNEL_NEURONS.quick : KERNEL_NEURONS.full, KERNEL_NEURONS.naive, o.reps, o.threads))
+    ? await part("attribution-kernel", () =>
+        benchKernel(
+          x,
+          loaded,
+          cases.slice(0, ATTRIBUTION_CASES),
+          o.quick ? KERNEL_NEURONS.quick : KERNEL_NEURONS.full,
+          KERNEL_NEURONS.naive,
+          o.reps,
+          o.threads,
+        ),
+      )
     : null;
   await memory.stop();
 
@@ -101,7 +124,14 @@ export async function runLargeModelBench(argv: readonly string[]): Promise<numbe
     notes: NOTES,
     startedAt: started.toISOString(),
     wallSeconds: round((Date.now() - started.getTime()) / 1000),
-    options: { ...o, runner: { externalWeights: "always", prepackWeights: o.prepack ? true : "engine default (load.*.prepackWeights)", intraOpThreads: o.threads } },
+    options: {
+      ...o,
+      runner: {
+        externalWeights: "always",
+        prepackWeights: o.prepack ? true : "engine default (load.*.prepackWeights)",
+        intraOpThreads: o.threads,
+      },
+    },
     machine: { ...machine, loadAverage1mAtEnd: loadAverage1m() },
     provider: "cpu",
     model: loaded && ok(prepared) ? modelFigures(loaded, prepared, fp32!) : prepared,
@@ -126,7 +156,16 @@ function modelFigures(ck: Checkpoint, prepared: PreparedCheckpoint, fp32: number
   return {
     preset: LARGE_PRESET,
     family: c.architecture,
-    shape: { nLayer: c.nLayer, dModel: c.dModel, nHead: c.nHead, nKvHead: c.nKvHead, dHead: c.dHead, dMlp: c.dMlp, vocabSize: c.vocabSize, tiedEmbeddings: c.tiedEmbeddings },
+    shape: {
+      nLayer: c.nLayer,
+      dModel: c.dModel,
+      nHead: c.nHead,
+      nKvHead: c.nKvHead,
+      dHead: c.dHead,
+      dMlp: c.dMlp,
+      vocabSize: c.vocabSize,
+      tiedEmbeddings: c.tiedEmbeddings,
+    },
     dtype: prepared.options.dtype,
     shards: prepared.options.shards,
     parameters: fp32 / 4,
@@ -146,7 +185,10 @@ const ENGINE_PHASES = ["load-cold", "load-warm", "head-ablation", "cna"];
  */
 function memoryFigures(m: MemoryFigures, fp32: number, enginePeak: number, quick: boolean) {
   const ratio = (bytes: number | null) => (bytes === null ? null : round(bytes / fp32, 3));
-  const enginePss = m.phases.filter((p) => ENGINE_PHASES.includes(p.phase)).map((p) => p.peakPssBytes).filter((v): v is number => v !== null);
+  const enginePss = m.phases
+    .filter((p) => ENGINE_PHASES.includes(p.phase))
+    .map((p) => p.peakPssBytes)
+    .filter((v): v is number => v !== null);
   const peakPss = enginePss.length > 0 ? Math.max(...enginePss) : null;
   return {
     fp32WeightBytes: fp32,
@@ -157,12 +199,25 @@ function memoryFigures(m: MemoryFigures, fp32: number, enginePeak: number, quick
       peakPssBytes: peakPss,
       peakPssOverFp32: ratio(peakPss),
     },
-    target: { maxRatio: MEMORY_TARGET_RATIO, judgedOn: "engine.peakRssBytes", met: quick ? null : enginePeak <= MEMORY_TARGET_RATIO * fp32 },
+    target: {
+      maxRatio: MEMORY_TARGET_RATIO,
+      judgedOn: "engine.peakRssBytes",
+      met: quick ? null : enginePeak <= MEMORY_TARGET_RATIO * fp32,
+    },
     /** PSS counts the shared mapped weights once: a second copy would show as PSS of at least twice the weights. */
     secondFullCopy: peakPss === null || quick ? null : peakPss >= 2 * fp32,
-    wholeRun: { peakRssBytes: m.maxRssBytes, peakRssOverFp32: ratio(m.maxRssBytes), peakPssBytes: m.peakPssBytes, peakPssOverFp32: ratio(m.peakPssBytes) },
+    wholeRun: {
+      peakRssBytes: m.maxRssBytes,
+      peakRssOverFp32: ratio(m.maxRssBytes),
+      peakPssBytes: m.peakPssBytes,
+      peakPssOverFp32: ratio(m.peakPssBytes),
+    },
     sampleIntervalMs: m.sampleIntervalMs,
-    phases: m.phases.map((p) => ({ ...p, peakRssOverFp32: ratio(p.peakRssBytes), peakPssOverFp32: ratio(p.peakPssBytes) })),
+    phases: m.phases.map((p) => ({
+      ...p,
+      peakRssOverFp32: ratio(p.peakRssBytes),
+      peakPssOverFp32: ratio(p.peakPssBytes),
+    })),
   };
 }
 

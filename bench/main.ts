@@ -17,9 +17,19 @@ interface Benchmark {
 }
 
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
-  engine: { summary: "head ablation, attribution and kernel throughput (zoo + synthetic GPT-2 small)", run: runEngineBench },
-  "large-model": { summary: "load, memory, head ablation, CNA and the attribution kernel on a synthetic Llama-3.2-1B-shaped checkpoint", run: runLargeModelBench },
-  orchestration: { summary: "embedded vs distributed sweep wall time; control-plane shards/s with a no-op stage", run: runOrchestrationBench },
+  engine: {
+    summary: "head ablation, attribution and kernel throughput (zoo + synthetic GPT-2 small)",
+    run: runEngineBench,
+  },
+  "large-model": {
+    summary:
+      "load, memory, head ablation, CNA and the attribution kernel on a synthetic Llama-3.2-1B-shaped checkpoint",
+    run: runLargeModelBench,
+  },
+  orchestration: {
+    summary: "embedded vs distributed sweep wall time; control-plane shards/s with a no-op stage",
+    run: runOrchestrationBench,
+  },
 };
 
 function usage(): string {

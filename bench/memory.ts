@@ -71,7 +71,10 @@ export class MemorySampler implements AsyncDisposable {
   private readonly phases: Array<{ phase: string; from: number; to: number; maxRss: number }> = [];
   private stopped = false;
 
-  private constructor(private readonly worker: Worker, readonly intervalMs: number) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly intervalMs: number,
+  ) {
     worker.on("message", (s: Sample) => this.samples.push(s));
     worker.unref();
   }
@@ -95,16 +98,23 @@ export class MemorySampler implements AsyncDisposable {
     const phases = this.phases.map((p): PhaseMemory => {
       // a sample taken up to one interval after the phase ended may still show its peak; not one before it began
       const inside = this.samples.filter((s) => s.at >= p.from && s.at <= p.to + this.intervalMs);
-      const peak = (values: Array<number | null>) => (values.some((v) => v !== null) ? Math.max(...values.filter((v): v is number => v !== null)) : null);
+      const peak = (values: Array<number | null>) =>
+        values.some((v) => v !== null) ? Math.max(...values.filter((v): v is number => v !== null)) : null;
       return {
-        phase: p.phase, seconds: round((p.to - p.from) / 1000), peakRssBytes: peak(inside.map((s) => s.rss)),
-        peakPssBytes: peak(inside.map((s) => s.pss)), maxRssSoFarBytes: p.maxRss,
+        phase: p.phase,
+        seconds: round((p.to - p.from) / 1000),
+        peakRssBytes: peak(inside.map((s) => s.rss)),
+        peakPssBytes: peak(inside.map((s) => s.pss)),
+        maxRssSoFarBytes: p.maxRss,
       };
     });
     const pss = phases.map((p) => p.peakPssBytes).filter((v): v is number => v !== null);
     return {
-      sampleIntervalMs: this.intervalMs, samples: this.samples.length, phases,
-      peakPssBytes: pss.length > 0 ? Math.max(...pss) : null, maxRssBytes: maxRssBytes(),
+      sampleIntervalMs: this.intervalMs,
+      samples: this.samples.length,
+      phases,
+      peakPssBytes: pss.length > 0 ? Math.max(...pss) : null,
+      maxRssBytes: maxRssBytes(),
     };
   }
 

@@ -39,14 +39,24 @@ export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOption
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: { quick: { type: "boolean" }, only: { type: "string" }, reps: { type: "string" }, zoo: { type: "string" }, threads: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        quick: { type: "boolean" },
+        only: { type: "string" },
+        reps: { type: "string" },
+        zoo: { type: "string" },
+        threads: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     }));
   } catch (err) {
     throw new BenchUsageError("", `${(err as Error).message.split(". ")[0]}\n\n${ENGINE_USAGE}`, err);
   }
   const only = values["only"];
   if (only !== undefined && !(ENGINE_SECTIONS as readonly unknown[]).includes(only)) {
-    throw new BenchUsageError("--only", `--only must be one of ${ENGINE_SECTIONS.join(", ")} (got ${JSON.stringify(only)})`);
+    throw new BenchUsageError(
+      "--only",
+      `--only must be one of ${ENGINE_SECTIONS.join(", ")} (got ${JSON.stringify(only)})`,
+    );
   }
   const repsText = values["reps"];
   const quick = values["quick"] === true;
@@ -57,7 +67,10 @@ export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOption
   const threadsText = values["threads"];
   const threads = threadsText === undefined ? 0 : Number(threadsText);
   if (!Number.isInteger(threads) || threads < 0 || threads > 256) {
-    throw new BenchUsageError("--threads", `--threads must be an integer from 0 to 256 (got ${JSON.stringify(threadsText)})`);
+    throw new BenchUsageError(
+      "--threads",
+      `--threads must be an integer from 0 to 256 (got ${JSON.stringify(threadsText)})`,
+    );
   }
   const zoo = values["zoo"];
   return {

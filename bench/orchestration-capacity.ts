@@ -45,7 +45,14 @@ export interface CapacityRun {
 }
 
 export interface CapacityFigures {
-  plan: { shards: number; cells: number; stage: "head-ablation"; pairsPerShard: 1; workers: number; resultBytes: number };
+  plan: {
+    shards: number;
+    cells: number;
+    stage: "head-ablation";
+    pairsPerShard: 1;
+    workers: number;
+    resultBytes: number;
+  };
   /** the unmeasured first run of each transport (JIT warm-up), for reference */
   warmupShardsPerSecond: { memory: number; jetstreamGrpc: number };
   memory: CapacityRun;
@@ -91,11 +98,21 @@ function startWorkers(workers: ShardWorker[]): () => Promise<void> {
   return async () => void (await Promise.all(workers.map((w) => w.drain())));
 }
 
-async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, result: Uint8Array): Promise<{ seconds: number; statusMs: number }> {
+async function memoryOnce(
+  spec: PlanSpec,
+  dir: string,
+  o: CapacityOptions,
+  result: Uint8Array,
+): Promise<{ seconds: number; statusMs: number }> {
   const store = new SweepStore(dir);
   store.open();
   let run: SweepRun | undefined;
-  const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, maxDeliver: 5, onDead: (id, reason) => run?.quarantine(id, reason), groupOf: (t) => t.sweepId });
+  const queue = new MemoryShardQueue<ShardTask>({
+    ackWaitMs: 60_000,
+    maxDeliver: 5,
+    onDead: (id, reason) => run?.quarantine(id, reason),
+    groupOf: (t) => t.sweepId,
+  });
   run = new SweepRun(spec, store, queue);
   const sink: ResultSink = { report: async (r) => void (await run.ingest(r)), fail: (f) => run.fail(f) };
   const stop = startWorkers(Array.from({ length: o.workers }, (_, i) => noopWorker(`noop-${i}`, queue, sink, result)));
@@ -115,16 +132,33 @@ async function memoryOnce(spec: PlanSpec, dir: string, o: CapacityOptions, resul
 
 async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Promise<number> {
   const tag = randomBytes(4).toString("hex");
-  const js = { servers: o.natsUrl, stream: `BENCH_CAP_${tag}`, subjectPrefix: `benchcap${tag}.shards`, subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }) };
+  const js = {
+    servers: o.natsUrl,
+    stream: `BENCH_CAP_${tag}`,
+    subjectPrefix: `benchcap${tag}.shards`,
+    subjectOf: (t: ShardTask) => ({ sweep: t.sweepId, model: t.cell.model }),
+  };
   let coordinator: Coordinator | undefined;
-  const publisher = await JetStreamShardQueue.create<ShardTask>({ ...js, ackWaitMs: 30_000, maxDeliver: 5, onDead: (id, reason) => coordinator?.shardDead(id, reason) });
+  const publisher = await JetStreamShardQueue.create<ShardTask>({
+    ...js,
+    ackWaitMs: 30_000,
+    maxDeliver: 5,
+    onDead: (id, reason) => coordinator?.shardDead(id, reason),
+  });
   coordinator = new Coordinator({ dataDir: dir, queue: publisher, digestModel: digestPath });
   await coordinator.start();
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0 });
-  const workers = fork(WORKERS_SCRIPT, [o.natsUrl, js.stream, js.subjectPrefix, `127.0.0.1:${server.port}`, String(o.workers)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const workers = fork(
+    WORKERS_SCRIPT,
+    [o.natsUrl, js.stream, js.subjectPrefix, `127.0.0.1:${server.port}`, String(o.workers)],
+    { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] },
+  );
   const exited = new Promise<number | null>((resolve) => workers.once("exit", resolve));
   try {
-    await Promise.race([new Promise((resolve) => workers.once("message", resolve)), exited.then((code) => Promise.reject(new Error(`capacity workers exited (${code}) before they were ready`)))]);
+    await Promise.race([
+      new Promise((resolve) => workers.once("message", resolve)),
+      exited.then((code) => Promise.reject(new Error(`capacity workers exited (${code}) before they were ready`))),
+    ]);
     const t0 = performance.now();
     const view = await coordinator.submit(yaml, "capacity.yaml");
     const state = await new Promise<SweepState>((resolve) => {
@@ -147,14 +181,26 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Pro
 }
 
 /** Per-shard costs, each timed on its own over `n` iterations. */
-async function breakdown(dir: string, result: Uint8Array, concurrency: number): Promise<Omit<CapacityFigures["breakdownMs"], "statusAtPlanSize">> {
+async function breakdown(
+  dir: string,
+  result: Uint8Array,
+  concurrency: number,
+): Promise<Omit<CapacityFigures["breakdownMs"], "statusAtPlanSize">> {
   const n = 400;
   const store = new SweepStore(join(dir, "store"));
   store.open();
   const storeOne = async (shardId: string) => {
     store.note({ type: "shard-published", sweepId: "b", shardId, at: new Date().toISOString(), task: {} });
     const r = await store.putResult(shardId, result);
-    store.note({ type: "shard-stored", sweepId: "b", shardId, at: new Date().toISOString(), digest: r.digest, worker: "w", attempt: 1 });
+    store.note({
+      type: "shard-stored",
+      sweepId: "b",
+      shardId,
+      at: new Date().toISOString(),
+      digest: r.digest,
+      worker: "w",
+      attempt: 1,
+    });
   };
   let t0 = performance.now();
   for (let i = 0; i < n; i++) await storeOne(`s${i}`);
@@ -162,9 +208,11 @@ async function breakdown(dir: string, result: Uint8Array, concurrency: number): 
   t0 = performance.now();
   const cpu0 = process.cpuUsage(); // every thread of the process: the storage thread's file-system calls included
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await storeOne(`c${next++}`);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await storeOne(`c${next++}`);
+    }),
+  );
   const storePerShardConcurrent = (performance.now() - t0) / n;
   const cpu = process.cpuUsage(cpu0);
   const storeCpuPerShard = (cpu.user + cpu.system) / 1000 / n;
@@ -176,7 +224,13 @@ async function breakdown(dir: string, result: Uint8Array, concurrency: number): 
   t0 = performance.now();
   for (let i = 0; i < 10 * n; i++) decodePartial(encodePartial(partial));
   const jsonPerShard = (performance.now() - t0) / (10 * n);
-  return { storePerShard: round(storePerShard), storePerShardConcurrent: round(storePerShardConcurrent), storeCpuPerShard: round(storeCpuPerShard), fsync: round(fsync), jsonPerShard: round(jsonPerShard) };
+  return {
+    storePerShard: round(storePerShard),
+    storePerShardConcurrent: round(storePerShardConcurrent),
+    storeCpuPerShard: round(storeCpuPerShard),
+    fsync: round(fsync),
+    jsonPerShard: round(jsonPerShard),
+  };
 }
 
 /** Milliseconds of one status() of a run. */
@@ -203,8 +257,13 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
   const warm = join(o.root, "capacity-warmup");
   mkdirSync(join(warm, "memory"), { recursive: true });
   mkdirSync(join(warm, "jetstream"), { recursive: true });
-  const warmup = { memory: shards / (await memoryOnce(spec, join(warm, "memory"), o, result)).seconds, jetstreamGrpc: shards / (await jetstreamOnce(yaml, join(warm, "jetstream"), o)) };
-  log(`capacity: warm-up (not counted): memory ${warmup.memory.toFixed(0)}, jetstream-grpc ${warmup.jetstreamGrpc.toFixed(0)} shards/s`);
+  const warmup = {
+    memory: shards / (await memoryOnce(spec, join(warm, "memory"), o, result)).seconds,
+    jetstreamGrpc: shards / (await jetstreamOnce(yaml, join(warm, "jetstream"), o)),
+  };
+  log(
+    `capacity: warm-up (not counted): memory ${warmup.memory.toFixed(0)}, jetstream-grpc ${warmup.jetstreamGrpc.toFixed(0)} shards/s`,
+  );
   for (let rep = 0; rep < o.reps; rep++) {
     const m = join(o.root, `capacity-memory-${rep}`);
     mkdirSync(m, { recursive: true });
@@ -219,17 +278,34 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
   }
   const figures = (secs: number[]): CapacityRun => {
     const rates = secs.map((s) => shards / s);
-    return { shardsPerSecond: { median: round(median(rates)), runs: rates.map((r) => round(r)) }, seconds: secs.map((s) => round(s)) };
+    return {
+      shardsPerSecond: { median: round(median(rates)), runs: rates.map((r) => round(r)) },
+      seconds: secs.map((s) => round(s)),
+    };
   };
-  const b = { ...(await breakdown(join(o.root, "breakdown"), result, o.workers)), statusAtPlanSize: round(median(status)) };
+  const b = {
+    ...(await breakdown(join(o.root, "breakdown"), result, o.workers)),
+    statusAtPlanSize: round(median(status)),
+  };
   const mem = figures(memory);
   const jsg = figures(jetstream);
   return {
-    plan: { shards, cells: CELLS, stage: "head-ablation", pairsPerShard: 1, workers: o.workers, resultBytes: result.length },
+    plan: {
+      shards,
+      cells: CELLS,
+      stage: "head-ablation",
+      pairsPerShard: 1,
+      workers: o.workers,
+      resultBytes: result.length,
+    },
     warmupShardsPerSecond: { memory: round(warmup.memory), jetstreamGrpc: round(warmup.jetstreamGrpc) },
     memory: mem,
     jetstreamGrpc: jsg,
-    target: { minShardsPerSecond: TARGET, memoryMet: mem.shardsPerSecond.median >= TARGET, jetstreamGrpcMet: jsg.shardsPerSecond.median >= TARGET },
+    target: {
+      minShardsPerSecond: TARGET,
+      memoryMet: mem.shardsPerSecond.median >= TARGET,
+      jetstreamGrpcMet: jsg.shardsPerSecond.median >= TARGET,
+    },
     breakdownMs: b,
     storeBoundShardsPerSecond: round(1000 / b.storePerShardConcurrent),
   };

@@ -26,10 +26,25 @@ export const ORCHESTRATION_USAGE = `Usage: npm run bench -- orchestration [--onl
   --workers N       sweep workers, both modes (default 3)
   --threads N       ONNX Runtime threads per operator, both modes (default 1)`;
 
-const INT_FLAGS = { "--reps": "reps", "--capacity-reps": "capacityReps", "--shards": "shards", "--workers": "workers", "--threads": "threads" } as const;
+const INT_FLAGS = {
+  "--reps": "reps",
+  "--capacity-reps": "capacityReps",
+  "--shards": "shards",
+  "--workers": "workers",
+  "--threads": "threads",
+} as const;
 
 export function parseOrchestrationArgs(argv: readonly string[]): OrchestrationBenchOptions & { help: boolean } {
-  const o: OrchestrationBenchOptions & { help: boolean } = { reps: 3, capacityReps: 2, shards: 2000, workers: 3, capacityWorkers: 4, threads: 1, only: undefined, help: false };
+  const o: OrchestrationBenchOptions & { help: boolean } = {
+    reps: 3,
+    capacityReps: 2,
+    shards: 2000,
+    workers: 3,
+    capacityWorkers: 4,
+    threads: 1,
+    only: undefined,
+    help: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === "--help" || flag === "-h") {
@@ -39,14 +54,16 @@ export function parseOrchestrationArgs(argv: readonly string[]): OrchestrationBe
     const value = argv[++i];
     if (value === undefined) throw new BenchUsageError(flag, `${flag} needs a value\n\n${ORCHESTRATION_USAGE}`);
     if (flag === "--only") {
-      if (value !== "sweep" && value !== "capacity") throw new BenchUsageError(flag, `--only must be sweep or capacity (got "${value}")`);
+      if (value !== "sweep" && value !== "capacity")
+        throw new BenchUsageError(flag, `--only must be sweep or capacity (got "${value}")`);
       o.only = value;
       continue;
     }
     const field = (INT_FLAGS as Record<string, (typeof INT_FLAGS)[keyof typeof INT_FLAGS] | undefined>)[flag];
     if (field === undefined) throw new BenchUsageError(flag, `unknown flag ${flag}\n\n${ORCHESTRATION_USAGE}`);
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new BenchUsageError(flag, `${flag} must be a positive integer (got "${value}")`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new BenchUsageError(flag, `${flag} must be a positive integer (got "${value}")`);
     o[field] = n;
   }
   return o;

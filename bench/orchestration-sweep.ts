@@ -36,7 +36,16 @@ export interface SweepCompareOptions {
 }
 
 export interface SweepCompareFigures {
-  sweep: { models: string[]; operators: string[]; digits: string[]; stages: string[]; shardPairs: number; shards: number; workers: number; threadsPerOperator: number };
+  sweep: {
+    models: string[];
+    operators: string[];
+    digits: string[];
+    stages: string[];
+    shardPairs: number;
+    shards: number;
+    workers: number;
+    threadsPerOperator: number;
+  };
   embeddedSeconds: { median: number; runs: number[] };
   distributedSeconds: { median: number; runs: number[] };
   /** spawn of coordinator + workers until every worker pulls (not in distributedSeconds) */
@@ -72,7 +81,10 @@ class Proc {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
 
-  constructor(readonly name: string, args: readonly string[]) {
+  constructor(
+    readonly name: string,
+    args: readonly string[],
+  ) {
     // no token: an inherited CNA_TOKEN is dropped (an empty one would be refused, not mean "none")
     const { CNA_TOKEN: _token, ...env } = process.env;
     this.child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] });
@@ -102,11 +114,16 @@ async function until<T>(probe: () => T | null | undefined, what: string, logs: (
 function checkZoo(): void {
   for (const m of SWEEP_MODELS) {
     const dir = join(REPO, "models", m);
-    if (!existsSync(join(dir, "model.safetensors"))) throw new BenchModelMissingError(dir, `${dir}/model.safetensors missing (npm run zoo:train)`);
+    if (!existsSync(join(dir, "model.safetensors")))
+      throw new BenchModelMissingError(dir, `${dir}/model.safetensors missing (npm run zoo:train)`);
   }
 }
 
-async function embeddedOnce(file: string, dir: string, o: SweepCompareOptions): Promise<{ seconds: number; rankings: string }> {
+async function embeddedOnce(
+  file: string,
+  dir: string,
+  o: SweepCompareOptions,
+): Promise<{ seconds: number; rankings: string }> {
   const sweep = await prepareSweep(readSweepFile(file), { source: file });
   const t0 = performance.now();
   await using run = await runLocal({ sweep, dataDir: join(dir, "state"), workers: o.workers, threads: o.threads });
@@ -132,7 +149,9 @@ async function submitAndWait(address: string, file: string): Promise<{ seconds: 
   try {
     const sweepYaml = resolvedSweepJson(readSweepFile(file));
     const t0 = performance.now();
-    const submitted = await new Promise<Sweep>((res, rej) => client.submitSweep({ sweepYaml, sourceName: "bench.yaml" }, (err, s) => (err ? rej(fromGrpcError(err)) : res(s))));
+    const submitted = await new Promise<Sweep>((res, rej) =>
+      client.submitSweep({ sweepYaml, sourceName: "bench.yaml" }, (err, s) => (err ? rej(fromGrpcError(err)) : res(s))),
+    );
     const final = await new Promise<Sweep>((res, rej) => {
       const stream = client.watchSweep({ id: submitted.id });
       stream.on("data", (u: { sweep?: Sweep }) => {
@@ -145,30 +164,74 @@ async function submitAndWait(address: string, file: string): Promise<{ seconds: 
       stream.on("end", () => rej(new Error(`watch of ${submitted.id} ended before the sweep finished`)));
     });
     const seconds = (performance.now() - t0) / 1000;
-    if (final.state !== SweepState.SWEEP_STATE_SUCCEEDED) throw new Error(`distributed sweep ${submitted.id} ended in state ${final.state}`);
+    if (final.state !== SweepState.SWEEP_STATE_SUCCEEDED)
+      throw new Error(`distributed sweep ${submitted.id} ended in state ${final.state}`);
     return { seconds, id: submitted.id };
   } finally {
     client.close();
   }
 }
 
-async function distributedOnce(file: string, dir: string, o: SweepCompareOptions): Promise<{ seconds: number; startup: number; rankings: string }> {
+async function distributedOnce(
+  file: string,
+  dir: string,
+  o: SweepCompareOptions,
+): Promise<{ seconds: number; startup: number; rankings: string }> {
   const procs: Proc[] = [];
   const logs = () => procs.map((p) => `--- ${p.name}\n${p.stderr}`).join("\n");
   try {
     const t0 = performance.now();
-    const coordinator = new Proc("coordinator", ["coordinator", "--data", join(dir, "data"), "--nats", o.natsUrl, "--listen", "127.0.0.1:0"]);
+    const coordinator = new Proc("coordinator", [
+      "coordinator",
+      "--data",
+      join(dir, "data"),
+      "--nats",
+      o.natsUrl,
+      "--listen",
+      "127.0.0.1:0",
+    ]);
     procs.push(coordinator);
-    const port = await until(() => /listening on [\d.]+:(\d+)/.exec(coordinator.stderr)?.[1], "the coordinator to listen", logs);
+    const port = await until(
+      () => /listening on [\d.]+:(\d+)/.exec(coordinator.stderr)?.[1],
+      "the coordinator to listen",
+      logs,
+    );
     const address = `127.0.0.1:${port}`;
-    const workers = Array.from({ length: o.workers }, (_, i) =>
-      new Proc(`worker ${i}`, ["worker", "--coordinator", address, "--nats", o.natsUrl, "--id", `bench-w${i}`, "--threads", String(o.threads)]));
+    const workers = Array.from(
+      { length: o.workers },
+      (_, i) =>
+        new Proc(`worker ${i}`, [
+          "worker",
+          "--coordinator",
+          address,
+          "--nats",
+          o.natsUrl,
+          "--id",
+          `bench-w${i}`,
+          "--threads",
+          String(o.threads),
+        ]),
+    );
     procs.push(...workers);
-    await until(() => (workers.every((w) => w.stderr.includes(": pulling shards")) ? true : null), "the workers to pull", logs);
+    await until(
+      () => (workers.every((w) => w.stderr.includes(": pulling shards")) ? true : null),
+      "the workers to pull",
+      logs,
+    );
     const startup = (performance.now() - t0) / 1000;
     const { seconds, id } = await submitAndWait(address, file);
     const rankingsFile = join(dir, "data", "sweeps", id, "rankings.json");
-    const rankings = await until(() => { try { return readFileSync(rankingsFile, "utf8"); } catch { return null; } }, rankingsFile, logs);
+    const rankings = await until(
+      () => {
+        try {
+          return readFileSync(rankingsFile, "utf8");
+        } catch {
+          return null;
+        }
+      },
+      rankingsFile,
+      logs,
+    );
     return { seconds, startup, rankings };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
@@ -199,14 +262,22 @@ export async function compareSweep(o: SweepCompareOptions): Promise<SweepCompare
     distributed.push(dr.seconds);
     startup.push(dr.startup);
     rankings.add(dr.rankings);
-    log(`sweep: distributed rep ${rep + 1}/${o.reps}: ${dr.seconds.toFixed(2)} s after submit (start-up ${dr.startup.toFixed(2)} s)`);
+    log(
+      `sweep: distributed rep ${rep + 1}/${o.reps}: ${dr.seconds.toFixed(2)} s after submit (start-up ${dr.startup.toFixed(2)} s)`,
+    );
   }
   const ratio = median(distributed) / median(embedded);
   const overheadPercent = (ratio - 1) * 100;
   return {
     sweep: {
-      models: [...SWEEP_MODELS], operators: [...spec.operators], digits: spec.digits.map((d) => `${d}D`), stages: [...spec.stages],
-      shardPairs: plan.pairsPerShard, shards: plannedShardCount(plan), workers: o.workers, threadsPerOperator: o.threads,
+      models: [...SWEEP_MODELS],
+      operators: [...spec.operators],
+      digits: spec.digits.map((d) => `${d}D`),
+      stages: [...spec.stages],
+      shardPairs: plan.pairsPerShard,
+      shards: plannedShardCount(plan),
+      workers: o.workers,
+      threadsPerOperator: o.threads,
     },
     embeddedSeconds: { median: round(median(embedded)), runs: embedded.map((s) => round(s)) },
     distributedSeconds: { median: round(median(distributed)), runs: distributed.map((s) => round(s)) },

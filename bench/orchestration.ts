@@ -44,15 +44,35 @@ export async function runOrchestrationBench(argv: readonly string[]): Promise<nu
   const root = await mkdtemp(join(tmpdir(), "cna-bench-orch-"));
   await using nats = await startNats();
   const out: OrchestrationResult = {
-    benchmark: "orchestration", machine: machineInfo(),
-    options: { reps: o.reps, capacityReps: o.capacityReps, shards: o.shards, workers: o.workers, capacityWorkers: o.capacityWorkers, threads: o.threads, only: o.only ?? "all", dataDir: tmpdir() },
-    sweep: null, capacity: null, targetMet: { distributedOverhead: null, controlPlaneCapacity: null }, notes: [], totalSeconds: 0,
+    benchmark: "orchestration",
+    machine: machineInfo(),
+    options: {
+      reps: o.reps,
+      capacityReps: o.capacityReps,
+      shards: o.shards,
+      workers: o.workers,
+      capacityWorkers: o.capacityWorkers,
+      threads: o.threads,
+      only: o.only ?? "all",
+      dataDir: tmpdir(),
+    },
+    sweep: null,
+    capacity: null,
+    targetMet: { distributedOverhead: null, controlPlaneCapacity: null },
+    notes: [],
+    totalSeconds: 0,
   };
   let failed = false;
   try {
     if (o.only !== "capacity") {
       try {
-        out.sweep = await compareSweep({ root, natsUrl: nats.url, reps: o.reps, workers: o.workers, threads: o.threads });
+        out.sweep = await compareSweep({
+          root,
+          natsUrl: nats.url,
+          reps: o.reps,
+          workers: o.workers,
+          threads: o.threads,
+        });
         out.targetMet.distributedOverhead = out.sweep.target.met;
       } catch (err) {
         failed = true;
@@ -62,7 +82,13 @@ export async function runOrchestrationBench(argv: readonly string[]): Promise<nu
     }
     if (o.only !== "sweep") {
       try {
-        out.capacity = await measureCapacity({ root, natsUrl: nats.url, shards: o.shards, workers: o.capacityWorkers, reps: o.capacityReps });
+        out.capacity = await measureCapacity({
+          root,
+          natsUrl: nats.url,
+          shards: o.shards,
+          workers: o.capacityWorkers,
+          reps: o.capacityReps,
+        });
         out.targetMet.controlPlaneCapacity = out.capacity.target.memoryMet && out.capacity.target.jetstreamGrpcMet;
       } catch (err) {
         failed = true;
@@ -84,9 +110,13 @@ function notesOf(r: OrchestrationResult): string[] {
   const notes: string[] = [];
   if (r.sweep && !("error" in r.sweep)) {
     const s = r.sweep;
-    notes.push(`sweep: distributed/embedded = ${s.ratio} (${s.overheadPercent} % overhead; target <= 10 %: ${s.target.met ? "met" : "missed"}); process start-up (${s.distributedStartupSeconds.median} s) is outside the distributed time.`);
+    notes.push(
+      `sweep: distributed/embedded = ${s.ratio} (${s.overheadPercent} % overhead; target <= 10 %: ${s.target.met ? "met" : "missed"}); process start-up (${s.distributedStartupSeconds.median} s) is outside the distributed time.`,
+    );
     if (!s.target.met) {
-      notes.push("sweep: the distributed run pays per-worker-process model loads and ONNX session creation after submit (embedded shares one ModelCache across its 3 loops), plus 5 processes (nats-server, coordinator, 3 workers) sharing the cores with the workers' ONNX threads.");
+      notes.push(
+        "sweep: the distributed run pays per-worker-process model loads and ONNX session creation after submit (embedded shares one ModelCache across its 3 loops), plus 5 processes (nats-server, coordinator, 3 workers) sharing the cores with the workers' ONNX threads.",
+      );
     }
     if (!s.rankingsByteIdentical) notes.push("sweep: rankings.json differed between the modes: a determinism bug.");
   }
@@ -97,11 +127,18 @@ function notesOf(r: OrchestrationResult): string[] {
       "capacity: every stored shard is a new file (docs/architecture.md decision 6), and on ext4 a new file's inode is found by skipping the inodes freed in the last 60 s (up to 360 s while their inode-table block is unwritten): " +
         "for minutes after a mass deletion (a test suite's or an earlier run's temp dirs removed) each new blob costs up to ~1.5 ms of kernel CPU instead of ~0.3 ms, and both capacity figures fall with it. storeCpuPerShard shows which case a run met; measure on a file system with no recent mass deletion.",
     );
-    notes.push(`capacity: storing one shard (result blob written, fsynced and renamed, directory fsynced, 2 journal notes) costs ${b.storePerShard} ms alone and ${b.storePerShardConcurrent} ms with ${c.plan.workers} in flight (group commit), i.e. at most ${c.storeBoundShardsPerSecond} shards/s from the store, and ${b.storeCpuPerShard} ms of CPU per shard (mostly the kernel creating the blob's file), which the other processes do not get; one fsynced journal append ${b.fsync} ms; JSON encode+decode ${b.jsonPerShard} ms; SweepRun.status() at ${c.plan.shards} shards ${b.statusAtPlanSize} ms (once per report).`);
+    notes.push(
+      `capacity: storing one shard (result blob written, fsynced and renamed, directory fsynced, 2 journal notes) costs ${b.storePerShard} ms alone and ${b.storePerShardConcurrent} ms with ${c.plan.workers} in flight (group commit), i.e. at most ${c.storeBoundShardsPerSecond} shards/s from the store, and ${b.storeCpuPerShard} ms of CPU per shard (mostly the kernel creating the blob's file), which the other processes do not get; one fsynced journal append ${b.fsync} ms; JSON encode+decode ${b.jsonPerShard} ms; SweepRun.status() at ${c.plan.shards} shards ${b.statusAtPlanSize} ms (once per report).`,
+    );
     const memMs = 1000 / c.memory.shardsPerSecond.median;
     const jsMs = 1000 / c.jetstreamGrpc.shardsPerSecond.median;
-    notes.push(`capacity: ${memMs.toFixed(3)} ms/shard in memory, ${jsMs.toFixed(3)} ms/shard over JetStream + gRPC with the workers in their own process (+${(jsMs - memMs).toFixed(3)} ms: publish, pull and ack round trips to nats-server and the ReportShard stream, with nats-server, the coordinator and the workers sharing the machine's ${r.machine.cpus} cores).`);
-    if (!c.target.memoryMet || !c.target.jetstreamGrpcMet) notes.push(`capacity: target ${c.target.minShardsPerSecond}/s missed (${[!c.target.memoryMet && "memory", !c.target.jetstreamGrpcMet && "jetstream-grpc"].filter(Boolean).join(", ")}); see the breakdown above for the dominant cost.`);
+    notes.push(
+      `capacity: ${memMs.toFixed(3)} ms/shard in memory, ${jsMs.toFixed(3)} ms/shard over JetStream + gRPC with the workers in their own process (+${(jsMs - memMs).toFixed(3)} ms: publish, pull and ack round trips to nats-server and the ReportShard stream, with nats-server, the coordinator and the workers sharing the machine's ${r.machine.cpus} cores).`,
+    );
+    if (!c.target.memoryMet || !c.target.jetstreamGrpcMet)
+      notes.push(
+        `capacity: target ${c.target.minShardsPerSecond}/s missed (${[!c.target.memoryMet && "memory", !c.target.jetstreamGrpcMet && "jetstream-grpc"].filter(Boolean).join(", ")}); see the breakdown above for the dominant cost.`,
+      );
   }
   return notes;
 }

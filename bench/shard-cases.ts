@@ -18,11 +18,18 @@ export interface ShardCasesFigures {
 
 export function benchShardCases(ck: Checkpoint, pairs = 1000, pairsPerShard = 10): ShardCasesFigures {
   let encodes = 0;
-  const counted: Checkpoint = { ...ck, tokenizer: { ...ck.tokenizer, encode: (t: string) => (encodes++, ck.tokenizer.encode(t)) } };
+  const counted: Checkpoint = {
+    ...ck,
+    tokenizer: { ...ck.tokenizer, encode: (t: string) => (encodes++, ck.tokenizer.encode(t)) },
+  };
   const cellPairs = selectPairs("+", 2, { sample: pairs, seed: 0 });
   const starts = Array.from({ length: Math.ceil(pairs / pairsPerShard) }, (_, i) => i * pairsPerShard);
   const task = (start: number): ShardTask => ({
-    sweepId: "bench", stage: "head-ablation", topK: 1, target: "predicted", versions: { resultFormat: 1, method: 1 },
+    sweepId: "bench",
+    stage: "head-ablation",
+    topK: 1,
+    target: "predicted",
+    versions: { resultFormat: 1, method: 1 },
     cell: { model: "m", modelPath: ck.dir, modelDigest: ck.digest, op: "+", digits: 2, template: 4 },
     pairs: { sample: pairs, seed: 0, start, end: Math.min(pairs, start + pairsPerShard) },
   });

@@ -19,15 +19,21 @@ export interface SliceSpec {
  * stay unread). Fewer: the kept neurons' rows and columns, read through tensorRows (only those
  * values, not the whole tensors).
  */
-export function sliceModel(config: ModelConfig, weights: ModelWeights, spec: SliceSpec): { config: ModelConfig; weights: ModelWeights } {
+export function sliceModel(
+  config: ModelConfig,
+  weights: ModelWeights,
+  spec: SliceSpec,
+): { config: ModelConfig; weights: ModelWeights } {
   const { dModel: D, dMlp: F } = config;
   const Fs = spec.dMlp;
   if (!Number.isInteger(Fs) || Fs < 1 || Fs > F) throw new RangeError(`slice dMlp ${Fs} is outside 1..${F}`);
   if (spec.layers.length === 0) throw new RangeError("a slice needs at least one layer");
   const inOut = weights.layout === "in-out";
   // W_in and the gate produce the neurons ([D, F] in-out, [F, D] out-in); W_out reads them ([F, D] in-out, [D, F] out-in).
-  const producing = (a: Linear): Linear => withBias(inOut ? firstColumns(a.weight, D, F, Fs) : firstRows(a.weight, Fs, D), a.bias && firstRows(a.bias, Fs, 1));
-  const reading = (a: Linear): Linear => withBias(inOut ? firstRows(a.weight, Fs, D) : firstColumns(a.weight, D, F, Fs), a.bias);
+  const producing = (a: Linear): Linear =>
+    withBias(inOut ? firstColumns(a.weight, D, F, Fs) : firstRows(a.weight, Fs, D), a.bias && firstRows(a.bias, Fs, 1));
+  const reading = (a: Linear): Linear =>
+    withBias(inOut ? firstRows(a.weight, Fs, D) : firstColumns(a.weight, D, F, Fs), a.bias);
   const layers = spec.layers.map((l): LayerWeights => {
     const layer = weights.layers[l];
     if (!layer) throw new RangeError(`slice layer ${l} is outside 0..${config.nLayer - 1}`);
@@ -50,11 +56,25 @@ function firstRows(t: Tensor, keep: number, width: number): Tensor {
 
 /** [rows, width] -> its first `keep` columns [rows, keep] (strided: a copy). */
 function firstColumns(t: Tensor, rows: number, width: number, keep: number): Tensor {
-  return { data: tensorRows(t, Array.from({ length: rows }, (_, r) => r * width), keep), shape: [rows, keep] };
+  return {
+    data: tensorRows(
+      t,
+      Array.from({ length: rows }, (_, r) => r * width),
+      keep,
+    ),
+    shape: [rows, keep],
+  };
 }
 
 /** Rows `layers` x neurons 0..dMlp-1 of per-layer activations [B, L, W] -> [B, layers, W'] (W' = width or dMlp). */
-export function sliceActivations(data: Float32Array, batch: number, nLayer: number, width: number, layers: readonly number[], keep = width): Float32Array {
+export function sliceActivations(
+  data: Float32Array,
+  batch: number,
+  nLayer: number,
+  width: number,
+  layers: readonly number[],
+  keep = width,
+): Float32Array {
   const out = new Float32Array(batch * layers.length * keep);
   for (let b = 0; b < batch; b++) {
     layers.forEach((l, i) => {

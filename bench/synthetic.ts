@@ -13,7 +13,16 @@ import type { ModelConfig, ModelWeights, Norm, Linear, Tensor } from "../worker/
 
 /** GPT-2 small's config.json, read as any checkpoint's is. */
 export const GPT2_SMALL: ModelConfig = parseModelConfig(
-  { model_type: "gpt2", n_layer: 12, n_head: 12, n_embd: 768, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5, activation_function: "gelu_new" },
+  {
+    model_type: "gpt2",
+    n_layer: 12,
+    n_head: 12,
+    n_embd: 768,
+    n_positions: 1024,
+    vocab_size: 50257,
+    layer_norm_epsilon: 1e-5,
+    activation_function: "gelu_new",
+  },
   "(GPT-2 small)",
 );
 
@@ -44,9 +53,17 @@ function gaussian(seed: number): () => number {
 
 /** Φ^-1(p) for 0 < p < 1 (Acklam's rational approximation, relative error < 1.2e-9). */
 function normalQuantile(p: number): number {
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const poly = (k: number[], x: number) => k.reduce((acc, v) => acc * x + v, 0);
   const low = 0.02425;

@@ -44,7 +44,10 @@ export function median(values: readonly number[]): number {
 }
 
 /** One repetition: `fn` once, or again and again until `minSeconds` have passed. */
-export async function sample(fn: () => Promise<unknown>, minSeconds: number): Promise<{ perCall: number; calls: number }> {
+export async function sample(
+  fn: () => Promise<unknown>,
+  minSeconds: number,
+): Promise<{ perCall: number; calls: number }> {
   const t0 = performance.now();
   let calls = 0;
   do {

@@ -44,9 +44,10 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
   const ckpt = await loadCheckpoint(o.modelDir);
   const model = basename(resolve(o.modelDir));
   if (o.head) checkHeadInModel(o.head, model, ckpt.config);
-  const pairs = o.pairsFile !== null
-    ? await readPairsFile(o.pairsFile, o.op, o.digits)
-    : asUsage("--sample", () => selectPairs(o.op, o.digits, { sample: o.sample, seed: o.seed }));
+  const pairs =
+    o.pairsFile !== null
+      ? await readPairsFile(o.pairsFile, o.op, o.digits)
+      : asUsage("--sample", () => selectPairs(o.op, o.digits, { sample: o.sample, seed: o.seed }));
   const cases = buildCases(pairs, o.template, ckpt.tokenizer);
 
   const progress = o.quiet ? null : new ProgressDisplay(io.stderr);
@@ -54,13 +55,28 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
     progress?.clear();
     io.stderr.write(`${message}\n`);
   };
-  const runner = new ModelRunner(model, ckpt.config, ckpt.weights, { provider: o.provider, intraOpThreads: o.intraOpThreads, onNotice: notice, digest: ckpt.digest });
+  const runner = new ModelRunner(model, ckpt.config, ckpt.weights, {
+    provider: o.provider,
+    intraOpThreads: o.intraOpThreads,
+    onNotice: notice,
+    digest: ckpt.digest,
+  });
   let cell: CellRankings;
   try {
-    cell = await analyzeCell(runner, ckpt.tokenizer, { model, op: o.op, digits: o.digits, template: o.template }, cases, {
-      analysis: o.analysis, head: o.head ?? undefined, topK: o.topK, target: o.target, ks: o.ks,
-      onProgress: progress ? (stage, done, total) => progress.update(stage, done, total) : undefined,
-    });
+    cell = await analyzeCell(
+      runner,
+      ckpt.tokenizer,
+      { model, op: o.op, digits: o.digits, template: o.template },
+      cases,
+      {
+        analysis: o.analysis,
+        head: o.head ?? undefined,
+        topK: o.topK,
+        target: o.target,
+        ks: o.ks,
+        onProgress: progress ? (stage, done, total) => progress.update(stage, done, total) : undefined,
+      },
+    );
   } finally {
     progress?.clear();
     await runner.close();
@@ -88,7 +104,11 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** One line: what ran, on how many cases, the baseline, the headline finding and the wall time. */
 export function summary(o: Pick<AnalyzeOptions, "analysis">, cell: CellRankings, seconds: number): string {
-  const parts = [`${o.analysis} ${cell.digits}D "${cell.op}" template ${cell.template} on ${cell.model}`, `${cell.cases} cases`, `baseline accuracy ${pct(cell.baselineAccuracy)}`];
+  const parts = [
+    `${o.analysis} ${cell.digits}D "${cell.op}" template ${cell.template} on ${cell.model}`,
+    `${cell.cases} cases`,
+    `baseline accuracy ${pct(cell.baselineAccuracy)}`,
+  ];
   const top = cell.heads?.[0];
   if (top) parts.push(`top head ${top.layer}.${top.head} (accuracy ${pct(top.accuracy)} when ablated)`);
   else if (cell.ablatedHead) parts.push(`ablated head ${cell.ablatedHead.layer}.${cell.ablatedHead.head}`);

@@ -42,7 +42,12 @@ export function wantsHelp(argv: readonly string[]): boolean {
  */
 export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[], o: ParseOptions = {}): FlagValues {
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
-  for (const f of flags) options[f.name] = { type: f.value ? "string" : "boolean", ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
+  for (const f of flags)
+    options[f.name] = {
+      type: f.value ? "string" : "boolean",
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.multiple ? { multiple: true } : {}),
+    };
   let parsed: { values: FlagValues; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }) as typeof parsed;
@@ -52,13 +57,27 @@ export function parseFlags(flags: readonly FlagSpec[], argv: readonly string[], 
   const names = o.positionals ?? [];
   if (parsed.positionals.length > names.length) {
     const extra = parsed.positionals[names.length];
-    throw new UsageError("", names.length === 0 ? `unexpected argument ${describeValue(extra)} (every input is a --flag)` : `unexpected argument ${describeValue(extra)} after ${names.join(" ")}`);
+    throw new UsageError(
+      "",
+      names.length === 0
+        ? `unexpected argument ${describeValue(extra)} (every input is a --flag)`
+        : `unexpected argument ${describeValue(extra)} after ${names.join(" ")}`,
+    );
   }
-  if (parsed.positionals.length < names.length) throw new UsageError(names[parsed.positionals.length]!, `missing ${names.slice(parsed.positionals.length).join(" ")}`);
-  names.forEach((n, i) => { parsed.values[n] = parsed.positionals[i]; });
+  if (parsed.positionals.length < names.length)
+    throw new UsageError(
+      names[parsed.positionals.length]!,
+      `missing ${names.slice(parsed.positionals.length).join(" ")}`,
+    );
+  names.forEach((n, i) => {
+    parsed.values[n] = parsed.positionals[i];
+  });
   const missing = flags.filter((f) => f.required && parsed.values[f.name] === undefined);
   if (missing.length > 0) {
-    throw new UsageError(`--${missing[0]!.name}`, `missing ${missing.map((f) => `--${f.name} ${f.value ?? ""}`.trim()).join(", ")}`);
+    throw new UsageError(
+      `--${missing[0]!.name}`,
+      `missing ${missing.map((f) => `--${f.name} ${f.value ?? ""}`.trim()).join(", ")}`,
+    );
   }
   return parsed.values;
 }
@@ -95,7 +114,10 @@ export function choice<T extends string>(flag: string, text: string, allowed: re
 export function integerFlag(flag: string, text: string, min: number): number {
   const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(flag, `${flag} must be an integer ${min === 1 ? "greater than 0" : `>= ${min}`} (got ${describeValue(text)})`);
+    throw new UsageError(
+      flag,
+      `${flag} must be an integer ${min === 1 ? "greater than 0" : `>= ${min}`} (got ${describeValue(text)})`,
+    );
   }
   return n;
 }
@@ -105,7 +127,11 @@ export function integerListFlag(flag: string, text: string): number[] {
   const items = text.split(",").map((s) => s.trim());
   const values = items.map((s) => {
     const n = /^\d+$/.test(s) ? Number(s) : NaN;
-    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(flag, `${flag} must be a comma-separated list of positive integers, e.g. 10,20,30 (got ${describeValue(text)})`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new UsageError(
+        flag,
+        `${flag} must be a comma-separated list of positive integers, e.g. 10,20,30 (got ${describeValue(text)})`,
+      );
     return n;
   });
   const dup = values.find((v, i) => values.indexOf(v) !== i);
@@ -116,7 +142,8 @@ export function integerListFlag(flag: string, text: string): number[] {
 /** A head written `L.H` (0-based); range-checked later, against the model. */
 export function headFlag(flag: string, text: string): HeadRef {
   const m = /^(\d+)\.(\d+)$/.exec(text);
-  if (!m) throw new UsageError(flag, `${flag} must be a head written L.H, 0-based, e.g. 1.0 (got ${describeValue(text)})`);
+  if (!m)
+    throw new UsageError(flag, `${flag} must be a head written L.H, 0-based, e.g. 1.0 (got ${describeValue(text)})`);
   return { layer: Number(m[1]), head: Number(m[2]) };
 }
 
@@ -132,7 +159,11 @@ export function asUsage<T>(flag: string, parse: () => T): T {
       const message = (err as Error).message;
       // Core names the field without dashes ("sample must be ..."); name the flag the user typed.
       const bare = flag.replace(/^--/, "");
-      const named = message.startsWith(flag) ? message : message.startsWith(`${bare} `) ? `${flag}${message.slice(bare.length)}` : `${flag}: ${message}`;
+      const named = message.startsWith(flag)
+        ? message
+        : message.startsWith(`${bare} `)
+          ? `${flag}${message.slice(bare.length)}`
+          : `${flag}: ${message}`;
       throw new UsageError(flag, named, err);
     }
     throw err;

@@ -15,10 +15,18 @@ import { integerFlag, stringFlag } from "./args.ts";
 import { InsecureListenError, SecretRejectedError, UsageError } from "./errors.ts";
 
 export const AUTH_FLAGS: readonly FlagSpec[] = [
-  { name: "token-file", value: "FILE", help: "file holding the gRPC bearer token, at least 16 bytes (default: $CNA_TOKEN; neither: no auth)" },
+  {
+    name: "token-file",
+    value: "FILE",
+    help: "file holding the gRPC bearer token, at least 16 bytes (default: $CNA_TOKEN; neither: no auth)",
+  },
   { name: "tls-cert", value: "FILE", help: "PEM certificate (server: its own; client: for mutual TLS)" },
   { name: "tls-key", value: "FILE", help: "PEM private key of --tls-cert" },
-  { name: "tls-ca", value: "FILE", help: "PEM CA bundle (client: to verify the server; server: to require client certificates)" },
+  {
+    name: "tls-ca",
+    value: "FILE",
+    help: "PEM CA bundle (client: to verify the server; server: to require client certificates)",
+  },
 ];
 
 export const NATS_FLAGS: readonly FlagSpec[] = [
@@ -26,7 +34,11 @@ export const NATS_FLAGS: readonly FlagSpec[] = [
   { name: "nats-user", value: "USER", help: "NATS user (password from --nats-pass-file or $CNA_NATS_PASS)" },
   { name: "nats-pass-file", value: "FILE", help: "file holding the NATS password" },
   { name: "nats-creds", value: "FILE", help: "NATS credentials file (.creds)" },
-  { name: "connect-timeout", value: "SECONDS", help: "keep trying to reach NATS at start-up this long, with backoff (default 60)" },
+  {
+    name: "connect-timeout",
+    value: "SECONDS",
+    help: "keep trying to reach NATS at start-up this long, with backoff (default 60)",
+  },
 ];
 
 /** The shortest bearer token accepted: 16 bytes, about 96 bits when drawn from base64. */
@@ -43,15 +55,27 @@ function readSecret(path: string, flag: string): string {
   } catch (err) {
     throw new UsageError(flag, `${flag} ${path}: ${(err as Error).message}`, err);
   }
-  if (text === "") throw new SecretRejectedError(`${flag} ${path}`, `${flag} ${path} is empty; put the secret in it, or leave out ${flag}`);
+  if (text === "")
+    throw new SecretRejectedError(
+      `${flag} ${path}`,
+      `${flag} ${path} is empty; put the secret in it, or leave out ${flag}`,
+    );
   return text;
 }
 
 /** An explicitly given token, refused when empty or shorter than {@link MIN_TOKEN_BYTES}; never echoed. */
 function checkedToken(token: string, source: string): string {
-  if (token === "") throw new SecretRejectedError(source, `${source} is empty or whitespace only; set a token of at least ${MIN_TOKEN_BYTES} bytes, or unset it for no authentication`);
+  if (token === "")
+    throw new SecretRejectedError(
+      source,
+      `${source} is empty or whitespace only; set a token of at least ${MIN_TOKEN_BYTES} bytes, or unset it for no authentication`,
+    );
   const bytes = Buffer.byteLength(token);
-  if (bytes < MIN_TOKEN_BYTES) throw new SecretRejectedError(source, `the token from ${source} is ${bytes} bytes; at least ${MIN_TOKEN_BYTES} are required (e.g. openssl rand -base64 32)`);
+  if (bytes < MIN_TOKEN_BYTES)
+    throw new SecretRejectedError(
+      source,
+      `the token from ${source} is ${bytes} bytes; at least ${MIN_TOKEN_BYTES} are required (e.g. openssl rand -base64 32)`,
+    );
   return token;
 }
 
@@ -66,7 +90,10 @@ export function tokenOf(values: FlagValues, env: NodeJS.ProcessEnv = process.env
   return fromEnv === undefined ? undefined : checkedToken(fromEnv.trim(), "$CNA_TOKEN");
 }
 
-export const INSECURE_FLAG: FlagSpec = { name: "insecure", help: "listen on a non-loopback address without a token or TLS (anyone who reaches the port may call it)" };
+export const INSECURE_FLAG: FlagSpec = {
+  name: "insecure",
+  help: "listen on a non-loopback address without a token or TLS (anyone who reaches the port may call it)",
+};
 
 /** True for addresses only this machine reaches: 127.0.0.0/8, ::1, localhost. */
 export function isLoopback(host: string): boolean {
@@ -78,12 +105,23 @@ export function isLoopback(host: string): boolean {
  * A server on a non-loopback address needs a token or TLS, or an explicit --insecure (which is
  * warned about): an open port on a cluster network must be a decision, not an omission.
  */
-export function checkListenSecurity(who: string, host: string, secured: boolean, values: FlagValues, warn: (line: string) => void): void {
+export function checkListenSecurity(
+  who: string,
+  host: string,
+  secured: boolean,
+  values: FlagValues,
+  warn: (line: string) => void,
+): void {
   if (secured || isLoopback(host)) return;
   if (values.insecure !== true) {
-    throw new InsecureListenError(host, `${who}: refusing to listen on ${host} with neither a token (--token-file or $CNA_TOKEN) nor TLS (--tls-cert/--tls-key); give one, listen on 127.0.0.1, or pass --insecure`);
+    throw new InsecureListenError(
+      host,
+      `${who}: refusing to listen on ${host} with neither a token (--token-file or $CNA_TOKEN) nor TLS (--tls-cert/--tls-key); give one, listen on 127.0.0.1, or pass --insecure`,
+    );
   }
-  warn(`${who}: WARNING: listening on ${host} without a token or TLS (--insecure): anyone who reaches this port can call it`);
+  warn(
+    `${who}: WARNING: listening on ${host} without a token or TLS (--insecure): anyone who reaches this port can call it`,
+  );
 }
 
 /** A gRPC client's token and TLS files; `token` when already read (it is read once per process). */
@@ -91,7 +129,10 @@ export function clientOptions(values: FlagValues, token: string | undefined = to
   const ca = stringFlag(values, "tls-ca");
   const cert = stringFlag(values, "tls-cert");
   const key = stringFlag(values, "tls-key");
-  const tls = ca || cert || key ? { ...(ca ? { caPath: ca } : {}), ...(cert ? { certPath: cert } : {}), ...(key ? { keyPath: key } : {}) } : undefined;
+  const tls =
+    ca || cert || key
+      ? { ...(ca ? { caPath: ca } : {}), ...(cert ? { certPath: cert } : {}), ...(key ? { keyPath: key } : {}) }
+      : undefined;
   return { ...(token ? { token } : {}), ...(tls ? { tls } : {}) };
 }
 
@@ -99,7 +140,11 @@ export function serverTls(values: FlagValues): { certPath: string; keyPath: stri
   const cert = stringFlag(values, "tls-cert");
   const key = stringFlag(values, "tls-key");
   if (cert === undefined && key === undefined) return undefined;
-  if (cert === undefined || key === undefined) throw new UsageError(cert === undefined ? "--tls-cert" : "--tls-key", "a TLS server needs both --tls-cert and --tls-key");
+  if (cert === undefined || key === undefined)
+    throw new UsageError(
+      cert === undefined ? "--tls-cert" : "--tls-key",
+      "a TLS server needs both --tls-cert and --tls-key",
+    );
   const ca = stringFlag(values, "tls-ca");
   return { certPath: cert, keyPath: key, ...(ca ? { caPath: ca } : {}) };
 }
@@ -107,7 +152,8 @@ export function serverTls(values: FlagValues): { certPath: string; keyPath: stri
 /** host:port to listen on or dial; "HOST:0" picks a free port. */
 export function hostPort(flag: string, text: string): { host: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(flag, `${flag} must be HOST:PORT, e.g. 127.0.0.1:7070 (got "${text}")`);
+  if (!m || Number(m[2]) > 65535)
+    throw new UsageError(flag, `${flag} must be HOST:PORT, e.g. 127.0.0.1:7070 (got "${text}")`);
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
 
@@ -118,14 +164,19 @@ export function hostPort(flag: string, text: string): { host: string; port: numb
  */
 export function natsOptionsOf(values: FlagValues, env: NodeJS.ProcessEnv = process.env): NatsOptions {
   const timeoutText = stringFlag(values, "connect-timeout");
-  const connectTimeoutMs = timeoutText === undefined ? undefined : 1000 * integerFlag("--connect-timeout", timeoutText, 0);
+  const connectTimeoutMs =
+    timeoutText === undefined ? undefined : 1000 * integerFlag("--connect-timeout", timeoutText, 0);
   const url = stringFlag(values, "nats");
   if (url === undefined) throw new UsageError("--nats", "missing --nats URL (a NATS server with JetStream)");
   const user = stringFlag(values, "nats-user");
   const passFile = stringFlag(values, "nats-pass-file");
   const creds = stringFlag(values, "nats-creds");
   const envPass = env.CNA_NATS_PASS;
-  if (passFile === undefined && envPass !== undefined && envPass.trim() === "") throw new SecretRejectedError("$CNA_NATS_PASS", "$CNA_NATS_PASS is empty or whitespace only; set the NATS password, or unset it");
+  if (passFile === undefined && envPass !== undefined && envPass.trim() === "")
+    throw new SecretRejectedError(
+      "$CNA_NATS_PASS",
+      "$CNA_NATS_PASS is empty or whitespace only; set the NATS password, or unset it",
+    );
   const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : envPass;
   return {
     servers: url,
@@ -136,7 +187,10 @@ export function natsOptionsOf(values: FlagValues, env: NodeJS.ProcessEnv = proce
 }
 
 /** Promisifies a unary grpc-js client call, turning failures into CnaErrors (code from the server). */
-export function call<Req, Res>(fn: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+export function call<Req, Res>(
+  fn: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown,
+  req: Req,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     fn(req, (err, res) => (err ? reject(fromGrpcError(err)) : resolve(res)));
   });

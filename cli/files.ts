@@ -27,22 +27,35 @@ export async function readPairsFile(path: string, op: Operator, digits: DigitRan
     throw new SpecError("pairs", `cannot read pairs file ${path}: ${(err as Error).message}`, err);
   }
   if (!Array.isArray(raw) || raw.length === 0) {
-    throw new SpecError("pairs", `${path}: expected a non-empty JSON array of [a, b] pairs (got ${describeValue(raw)})`);
+    throw new SpecError(
+      "pairs",
+      `${path}: expected a non-empty JSON array of [a, b] pairs (got ${describeValue(raw)})`,
+    );
   }
   return raw.map((item: unknown, index) => {
     const fail = (why: string) => new SpecError("pairs", `${path}: pair ${index} (${describeValue(item)}) ${why}`);
     let a: unknown;
     let b: unknown;
     if (Array.isArray(item) && item.length === 2) [a, b] = item as unknown[];
-    else if (typeof item === "object" && item !== null && !Array.isArray(item) && Object.keys(item).sort().join() === "a,b") ({ a, b } = item as { a: unknown; b: unknown });
-    else throw fail("must be [a, b] or {\"a\": a, \"b\": b}");
+    else if (
+      typeof item === "object" &&
+      item !== null &&
+      !Array.isArray(item) &&
+      Object.keys(item).sort().join() === "a,b"
+    )
+      ({ a, b } = item as { a: unknown; b: unknown });
+    else throw fail('must be [a, b] or {"a": a, "b": b}');
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) throw fail("must hold two integers");
     const pair: OperandPair = { op, a: a as number, b: b as number };
     if (op === "/" && (pair.b === 0 || pair.a % pair.b !== 0)) {
-      throw fail(`is not an exact division: "/" needs a divisor that is not 0 and divides the dividend (${pair.a} / ${pair.b})`);
+      throw fail(
+        `is not an exact division: "/" needs a divisor that is not 0 and divides the dividend (${pair.a} / ${pair.b})`,
+      );
     }
     if (!pairInRange(pair, digits)) {
-      throw fail(`is outside --digits ${digits} (${op === "/" ? "quotient and divisor" : "both operands"} must have ${digits} digit${digits === 1 ? "" : "s"}); the output names the cell by --digits, so give the --digits the pairs have`);
+      throw fail(
+        `is outside --digits ${digits} (${op === "/" ? "quotient and divisor" : "both operands"} must have ${digits} digit${digits === 1 ? "" : "s"}); the output names the cell by --digits, so give the --digits the pairs have`,
+      );
     }
     return pair;
   });

@@ -22,7 +22,9 @@ const LIMIT_HELP: Readonly<Record<keyof SweepLimits, string>> = {
 const KEYS = Object.keys(LIMIT_FLAGS) as Array<keyof SweepLimits>;
 
 export const SWEEP_LIMIT_FLAGS: readonly FlagSpec[] = KEYS.map((k) => ({
-  name: LIMIT_FLAGS[k].slice(2), value: "N", help: `most ${LIMIT_HELP[k]} accepted (default ${DEFAULT_SWEEP_LIMITS[k]})`,
+  name: LIMIT_FLAGS[k].slice(2),
+  value: "N",
+  help: `most ${LIMIT_HELP[k]} accepted (default ${DEFAULT_SWEEP_LIMITS[k]})`,
 }));
 
 /** The sweep limits, from their flags where given; a bad value is a UsageError naming its flag. */
@@ -33,7 +35,10 @@ export function sweepLimitsOf(v: FlagValues): SweepLimits {
     if (text === undefined) continue;
     const n = integerFlag(LIMIT_FLAGS[k], text, 1);
     if (k === "maxYamlDepth" && n > MAX_YAML_DEPTH) {
-      throw new UsageError(LIMIT_FLAGS[k], `${LIMIT_FLAGS[k]} must be at most ${MAX_YAML_DEPTH}: a sweep file nested deeper could run the YAML parser out of stack (got ${text})`);
+      throw new UsageError(
+        LIMIT_FLAGS[k],
+        `${LIMIT_FLAGS[k]} must be at most ${MAX_YAML_DEPTH}: a sweep file nested deeper could run the YAML parser out of stack (got ${text})`,
+      );
     }
     out[k] = n;
   }

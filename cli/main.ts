@@ -18,7 +18,15 @@ import { buildInfo } from "../app/index.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, runCommand, analyzeCommand, coordinatorCommand, workerCommand, submitCommand, watchCommand, rankingsCommand, reportCommand,
+  demoCommand,
+  runCommand,
+  analyzeCommand,
+  coordinatorCommand,
+  workerCommand,
+  submitCommand,
+  watchCommand,
+  rankingsCommand,
+  reportCommand,
   drainCommand,
 ];
 
@@ -42,12 +50,21 @@ export function generalHelp(): string {
 }
 
 export function commandHelp(c: Command): string {
-  return [`Usage: cna ${c.synopsis}`, "", c.summary, "", "Flags:", formatFlags(c.flags), ...(c.notes ? ["", c.notes] : [])].join("\n");
+  return [
+    `Usage: cna ${c.synopsis}`,
+    "",
+    c.summary,
+    "",
+    "Flags:",
+    formatFlags(c.flags),
+    ...(c.notes ? ["", c.notes] : []),
+  ].join("\n");
 }
 
 function findCommand(name: string): Command {
   const c = COMMANDS.find((x) => x.name === name);
-  if (!c) throw new UsageError("", `unknown command "${name}" (commands: ${COMMANDS.map((x) => x.name).join(", ")}, help)`);
+  if (!c)
+    throw new UsageError("", `unknown command "${name}" (commands: ${COMMANDS.map((x) => x.name).join(", ")}, help)`);
   return c;
 }
 
@@ -65,7 +82,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     if (name === "--help" || name === "-h") return help(io, generalHelp());
     if (name === "--version" || name === "-V") {
       const b = buildInfo();
-      return help(io, `cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}`);
+      return help(
+        io,
+        `cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}`,
+      );
     }
     if (name === "help") return help(io, rest[0] === undefined ? generalHelp() : commandHelp(findCommand(rest[0])));
     command = findCommand(name);
@@ -83,16 +103,25 @@ function help(io: CliIo, text: string): number {
 
 /** Decides by `code` (docs/architecture.md convention 3: errors are classed by code, not by class). */
 function report(err: unknown, io: CliIo, command: Command | undefined): number {
-  const { code, message } = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; message?: unknown };
+  const { code, message } = (typeof err === "object" && err !== null ? err : {}) as {
+    code?: unknown;
+    message?: unknown;
+  };
   if (err instanceof Error && code === "USAGE") {
     const hint = command ? `cna ${command.name} --help` : "cna --help";
     io.stderr.write(`cna: ${err.message}\nRun "${hint}" for usage.\n`);
     return EXIT_USAGE;
   }
-  if (err instanceof Error && typeof code === "string" && typeof (err as { retryable?: unknown }).retryable === "boolean") {
+  if (
+    err instanceof Error &&
+    typeof code === "string" &&
+    typeof (err as { retryable?: unknown }).retryable === "boolean"
+  ) {
     io.stderr.write(`cna: ${code}: ${String(message)}\n`);
     return EXIT_FAILURE;
   }
-  io.stderr.write(`cna: unexpected error (a bug; please report it with this trace):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  io.stderr.write(
+    `cna: unexpected error (a bug; please report it with this trace):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   return EXIT_FAILURE;
 }

@@ -10,13 +10,16 @@ import { hostPort } from "./connect.ts";
 import { UsageError } from "./errors.ts";
 
 const METRICS_FLAG: FlagSpec = {
-  name: "metrics", value: "HOST:PORT", help: "serve Prometheus metrics on http://HOST:PORT/metrics (default off; port 0 picks one)",
+  name: "metrics",
+  value: "HOST:PORT",
+  help: "serve Prometheus metrics on http://HOST:PORT/metrics (default off; port 0 picks one)",
 };
 
 export const COORDINATOR_METRICS_FLAGS: readonly FlagSpec[] = [
   METRICS_FLAG,
   {
-    name: "sweep-deadline", value: "HOURS",
+    name: "sweep-deadline",
+    value: "HOURS",
     help: "with --metrics: each sweep is due this many hours after it was submitted (exported for the ETA-past-deadline alert; default none)",
   },
 ];
@@ -32,7 +35,8 @@ export function coordinatorMetricsOf(v: FlagValues): { listen: HostPort; sweepDe
   }
   const listen = metricsAddress(v);
   if (listen === null) {
-    if (deadlineHours !== undefined) throw new UsageError("--sweep-deadline", "--sweep-deadline needs --metrics (it is only exported as a metric)");
+    if (deadlineHours !== undefined)
+      throw new UsageError("--sweep-deadline", "--sweep-deadline needs --metrics (it is only exported as a metric)");
     return null;
   }
   return { listen, ...(deadlineHours !== undefined ? { sweepDeadlineHours: deadlineHours } : {}) };

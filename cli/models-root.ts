@@ -10,7 +10,9 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import { UsageError } from "./errors.ts";
 
 export const MODELS_ROOT_FLAG: FlagSpec = {
-  name: "models-root", value: "DIR", multiple: true,
+  name: "models-root",
+  value: "DIR",
+  multiple: true,
   help: "a directory models may be opened from; repeatable (default: the working directory)",
 };
 
@@ -35,6 +37,7 @@ export function modelPathCheck(values: FlagValues): ModelPathCheck {
       // a path that does not exist yet cannot be followed; judge what it says
       real = resolve(path);
     }
-    if (!roots.some((root) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep))) throw new ModelPathError(field, path, roots);
+    if (!roots.some((root) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep)))
+      throw new ModelPathError(field, path, roots);
   };
 }

@@ -24,7 +24,11 @@ import { modelPathCheck } from "./models-root.ts";
 export const DEFAULT_COORDINATOR_LISTEN = "127.0.0.1:7070";
 
 /** `cna coordinator`: everything but the callbacks, which say where its lines go. */
-export function coordinatorOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn: (line: string) => void): CoordinatorOptions {
+export function coordinatorOptionsOf(
+  v: FlagValues,
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
+): CoordinatorOptions {
   const listen = hostPort("--listen", stringFlag(v, "listen") ?? DEFAULT_COORDINATOR_LISTEN);
   const ackWait = stringFlag(v, "ack-wait");
   const maxDeliver = stringFlag(v, "max-deliver");
@@ -33,8 +37,10 @@ export function coordinatorOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn
   const checkModelPath = modelPathCheck(v);
   const messageBytes = stringFlag(v, "max-message-bytes");
   const resultBytes = stringFlag(v, MAX_RESULT_BYTES_FLAG.slice(2));
-  const maxMessageBytes = messageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : integerFlag("--max-message-bytes", messageBytes, 1024);
-  const maxResultBytes = resultBytes === undefined ? DEFAULT_MAX_RESULT_BYTES : integerFlag(MAX_RESULT_BYTES_FLAG, resultBytes, 1);
+  const maxMessageBytes =
+    messageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : integerFlag("--max-message-bytes", messageBytes, 1024);
+  const maxResultBytes =
+    resultBytes === undefined ? DEFAULT_MAX_RESULT_BYTES : integerFlag(MAX_RESULT_BYTES_FLAG, resultBytes, 1);
   // secrets and the listen address are checked before anything connects or starts
   const token = tokenOf(v, env);
   const tls = serverTls(v);
@@ -42,7 +48,12 @@ export function coordinatorOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn
   return {
     dataDir: resolve(String(v.data)),
     transport: { kind: "nats", nats: natsOptionsOf(v, env) },
-    listen, limits, checkModelPath, maxMessageBytes, maxResultBytes, metrics,
+    listen,
+    limits,
+    checkModelPath,
+    maxMessageBytes,
+    maxResultBytes,
+    metrics,
     ...(ackWait !== undefined ? { ackWaitMs: 1000 * integerFlag("--ack-wait", ackWait, 1) } : {}),
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
     ...(token !== undefined ? { token } : {}),
@@ -51,13 +62,21 @@ export function coordinatorOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn
 }
 
 /** `cna worker`: everything but the callbacks. */
-export function workerOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn: (line: string) => void): WorkerOptions & { id: string } {
+export function workerOptionsOf(
+  v: FlagValues,
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
+): WorkerOptions & { id: string } {
   const id = stringFlag(v, "id") ?? `${hostname()}-${process.pid}`;
   const concurrency = v.concurrency === undefined ? undefined : integerFlag("--concurrency", String(v.concurrency), 1);
   const threads = v.threads === undefined ? undefined : integerFlag("--threads", String(v.threads), 1);
   const provider = v.provider === undefined ? undefined : choice("--provider", String(v.provider), EXECUTION_PROVIDERS);
   const budget = v["model-budget"] === undefined ? undefined : Number(v["model-budget"]);
-  if (budget !== undefined && !(budget > 0)) throw new UsageError("--model-budget", `--model-budget must be a positive number of GiB (got "${String(v["model-budget"])}")`);
+  if (budget !== undefined && !(budget > 0))
+    throw new UsageError(
+      "--model-budget",
+      `--model-budget must be a positive number of GiB (got "${String(v["model-budget"])}")`,
+    );
   const coordinator = String(v.coordinator);
   hostPort("--coordinator", coordinator);
   const metrics = workerMetricsOf(v);
@@ -69,7 +88,10 @@ export function workerOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv, warn: (li
   if (listen) checkListenSecurity(`cna worker ${id}`, listen.host, token !== undefined || tls !== undefined, v, warn);
   const nats = natsOptionsOf(v, env);
   return {
-    id, checkModelPath, metrics, listen,
+    id,
+    checkModelPath,
+    metrics,
+    listen,
     transport: { kind: "nats", nats, coordinator, client: clientOptions(v, token) },
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(threads !== undefined ? { threads } : {}),
@@ -106,11 +128,14 @@ export function runOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv): RunCommandO
     limits,
     natsUrl,
     local: {
-      limits, fresh: v.fresh === true,
+      limits,
+      fresh: v.fresh === true,
       ...(workers !== undefined ? { workers } : {}),
       ...(threads !== undefined ? { threads } : {}),
       ...(provider !== undefined ? { provider } : {}),
-      ...(natsUrl !== undefined ? { transport: { kind: "nats", nats: natsOptionsOf(v, env), ...(token !== undefined ? { token } : {}) } } : {}),
+      ...(natsUrl !== undefined
+        ? { transport: { kind: "nats", nats: natsOptionsOf(v, env), ...(token !== undefined ? { token } : {}) } }
+        : {}),
     },
   };
 }

@@ -41,7 +41,10 @@ export class ProgressDisplay {
   /** a TTY line is on screen and must be cleared before other output */
   private drawn = false;
 
-  constructor(private readonly sink: ProgressSink, options: ProgressOptions = {}) {
+  constructor(
+    private readonly sink: ProgressSink,
+    options: ProgressOptions = {},
+  ) {
     this.tty = sink.isTTY === true;
     this.logIntervalMs = options.logIntervalMs ?? 2000;
     this.redrawIntervalMs = options.redrawIntervalMs ?? 100;

@@ -9,7 +9,14 @@ import { basename } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { SweepState, createWorkerClient, fromGrpcError } from "../proto/index.ts";
-import type { DrainResponse, GetRankingsRequest, Rankings as RankingsMessage, SubmitSweepRequest, Sweep, SweepServiceClient } from "../proto/index.ts";
+import type {
+  DrainResponse,
+  GetRankingsRequest,
+  Rankings as RankingsMessage,
+  SubmitSweepRequest,
+  Sweep,
+  SweepServiceClient,
+} from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { readSweepFile, resolvedSweepJson } from "../app/index.ts";
 import { createSweepClient } from "../proto/index.ts";
@@ -32,21 +39,37 @@ function client(v: FlagValues): SweepServiceClient {
 }
 
 const STATE_NAMES: Record<number, string> = {
-  [SweepState.SWEEP_STATE_RUNNING]: "running", [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
-  [SweepState.SWEEP_STATE_FAILED]: "failed", [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
+  [SweepState.SWEEP_STATE_RUNNING]: "running",
+  [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
+  [SweepState.SWEEP_STATE_FAILED]: "failed",
+  [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
 };
 const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
 
 export function sweepLine(s: Sweep): string {
-  const stages = s.stages.map((p) => `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`).join(" · ");
+  const stages = s.stages
+    .map(
+      (p) =>
+        `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`,
+    )
+    .join(" · ");
   const eta = s.etaSeconds === undefined ? "" : ` · ETA ${Math.round(s.etaSeconds)} s`;
-  const extra = [s.redeliveries ? `${s.redeliveries} redeliveries` : "", s.duplicates ? `${s.duplicates} duplicates` : "", s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : ""].filter(Boolean).join(" · ");
+  const extra = [
+    s.redeliveries ? `${s.redeliveries} redeliveries` : "",
+    s.duplicates ? `${s.duplicates} duplicates` : "",
+    s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
   return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;
 }
 
 const SUBMIT_FLAGS: readonly FlagSpec[] = [
   ...CLIENT_FLAGS.slice(0, -1),
-  { name: "fresh", help: "a new sweep even if this file was submitted before and a model's files changed since (otherwise refused)" },
+  {
+    name: "fresh",
+    help: "a new sweep even if this file was submitted before and a model's files changed since (otherwise refused)",
+  },
   CLIENT_FLAGS.at(-1)!,
 ];
 
@@ -60,7 +83,11 @@ export const submitCommand: Command = {
     const file = String(v["SWEEP.yaml"]);
     const c = client(v);
     try {
-      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), { sweepYaml: resolvedSweepJson(readSweepFile(file)), sourceName: basename(file), fresh: v.fresh === true });
+      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), {
+        sweepYaml: resolvedSweepJson(readSweepFile(file)),
+        sourceName: basename(file),
+        fresh: v.fresh === true,
+      });
       io.stdout.write(`${sweep.id}\n`);
       io.stderr.write(`${sweepLine(sweep)}\n`);
       return 0;
@@ -101,8 +128,11 @@ export const watchCommand: Command = {
           if (io.stderr.isTTY && latest) io.stderr.write("\n");
           resolve(latest);
         });
-      }).catch((err: ServiceError) => { throw fromGrpcError(err); });
-      for (const q of last?.quarantined ?? []) io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
+      }).catch((err: ServiceError) => {
+        throw fromGrpcError(err);
+      });
+      for (const q of last?.quarantined ?? [])
+        io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {
         // cells whose top head is no finding, so nobody reads a tie-break as one
         const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: last.id });
@@ -127,12 +157,15 @@ export const rankingsCommand: Command = {
   flags: RANKINGS_FLAGS,
   run: async (argv, io) => {
     const v = parseFlags(RANKINGS_FLAGS, argv, { positionals: ["ID"] });
-    const format = v.format === undefined ? "table" : choice("--format", String(v.format), ["table", "json", "csv"] as const);
+    const format =
+      v.format === undefined ? "table" : choice("--format", String(v.format), ["table", "json", "csv"] as const);
     const c = client(v);
     try {
       const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: String(v.ID) });
       const rankings = JSON.parse(r.json) as Rankings;
-      io.stdout.write(format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`);
+      io.stdout.write(
+        format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`,
+      );
       if (!r.final) io.stderr.write("cna: the sweep has not finished; these rankings are partial\n");
       return 0;
     } finally {
@@ -165,7 +198,12 @@ export const drainCommand: Command = {
     const c = createWorkerClient(address, clientOptions(v));
     try {
       const res = await new Promise<DrainResponse>((resolve, reject) => {
-        c.drain({}, new Metadata(), { deadline: Date.now() + timeoutS * 1000 }, (err: ServiceError | null, r: DrainResponse) => (err ? reject(fromGrpcError(err)) : resolve(r)));
+        c.drain(
+          {},
+          new Metadata(),
+          { deadline: Date.now() + timeoutS * 1000 },
+          (err: ServiceError | null, r: DrainResponse) => (err ? reject(fromGrpcError(err)) : resolve(r)),
+        );
       });
       io.stderr.write(`cna drain: worker ${address} drained (state ${res.state})\n`);
       return 0;

@@ -9,7 +9,13 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Rankings } from "../core/index.ts";
 import { createSweepClient, SweepState } from "../proto/index.ts";
-import type { GetRankingsRequest, GetSweepRequest, Rankings as RankingsMessage, Sweep, SweepServiceClient } from "../proto/index.ts";
+import type {
+  GetRankingsRequest,
+  GetSweepRequest,
+  Rankings as RankingsMessage,
+  Sweep,
+  SweepServiceClient,
+} from "../proto/index.ts";
 import { parseProvenance, parseRankingsJson, renderReport, ReportInputError } from "../report/index.ts";
 import type { ReportOptions, ReportProvenance } from "../report/index.ts";
 import { HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
@@ -21,7 +27,11 @@ import { prepareOutput, writeTextAtomic } from "./files.ts";
 
 const REPORT_FLAGS: readonly FlagSpec[] = [
   { name: "out", short: "o", value: "FILE.html", required: true, help: "where to write the report" },
-  { name: "rankings", value: "FILE", help: "render offline from this rankings.json (provenance.json beside it is used if present) instead of a coordinator" },
+  {
+    name: "rankings",
+    value: "FILE",
+    help: "render offline from this rankings.json (provenance.json beside it is used if present) instead of a coordinator",
+  },
   { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
   { name: "title", value: "TEXT", help: "the page's title (default: the sweep id or the rankings' directory name)" },
   { name: "top", value: "N", help: "neurons listed per cell (default 10)" },
@@ -34,23 +44,33 @@ export const reportCommand: Command = {
   summary: "write a sweep's HTML report (heatmaps, neurons, verification, provenance)",
   synopsis: "report (ID [--coordinator HOST:PORT] | --rankings FILE) -o FILE.html",
   flags: REPORT_FLAGS,
-  notes: "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
+  notes:
+    "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
   run: async (argv, io) => {
     const offline = argv.some((a) => a === "--rankings" || a.startsWith("--rankings="));
     const v = parseReportFlags(argv, offline);
     const out = resolve(String(v.out));
-    const options: ReportOptions = { ...(v.top === undefined ? {} : { topNeurons: integerFlag("--top", String(v.top), 1) }) };
+    const options: ReportOptions = {
+      ...(v.top === undefined ? {} : { topNeurons: integerFlag("--top", String(v.top), 1) }),
+    };
     const title = stringFlag(v, "title");
     let html: string;
     if (offline) {
       const file = String(v.rankings);
       const { rankings, provenance } = await readRankingsDir(file);
-      html = renderReport(rankings, provenance, { ...options, title: title ?? `cna-sweep report: ${basename(dirname(resolve(file)))}` });
+      html = renderReport(rankings, provenance, {
+        ...options,
+        title: title ?? `cna-sweep report: ${basename(dirname(resolve(file)))}`,
+      });
     } else {
       const id = String(v.ID);
       const fetched = await fetchReportInputs(v, id);
       if (!fetched.final) io.stderr.write(`cna: sweep ${id} has not finished; the report shows partial rankings\n`);
-      html = renderReport(fetched.rankings, fetched.provenance, { ...options, title: title ?? `cna-sweep report: ${id}`, partial: !fetched.final });
+      html = renderReport(fetched.rankings, fetched.provenance, {
+        ...options,
+        title: title ?? `cna-sweep report: ${id}`,
+        partial: !fetched.final,
+      });
     }
     await prepareOutput(out);
     await writeTextAtomic(out, html);
@@ -64,11 +84,21 @@ function parseReportFlags(argv: readonly string[], offline: boolean): FlagValues
   try {
     v = parseFlags(REPORT_FLAGS, argv, { positionals: offline ? [] : ["ID"] });
   } catch (err) {
-    if (err instanceof UsageError && err.flag === "ID") throw new UsageError("ID", "missing ID: name a sweep on a coordinator, or render from a file with --rankings FILE", err);
-    if (err instanceof UsageError && offline && /unexpected argument/.test(err.message)) throw new UsageError("--rankings", `${err.message}; with --rankings give no sweep ID`, err);
+    if (err instanceof UsageError && err.flag === "ID")
+      throw new UsageError(
+        "ID",
+        "missing ID: name a sweep on a coordinator, or render from a file with --rankings FILE",
+        err,
+      );
+    if (err instanceof UsageError && offline && /unexpected argument/.test(err.message))
+      throw new UsageError("--rankings", `${err.message}; with --rankings give no sweep ID`, err);
     throw err;
   }
-  if (offline && v.coordinator !== undefined) throw new UsageError("--coordinator", "--coordinator and --rankings exclude each other: render from a coordinator or from a file");
+  if (offline && v.coordinator !== undefined)
+    throw new UsageError(
+      "--coordinator",
+      "--coordinator and --rankings exclude each other: render from a coordinator or from a file",
+    );
   return v;
 }
 
@@ -93,39 +123,66 @@ export async function readRankingsDir(file: string): Promise<{ rankings: Ranking
 }
 
 const STATE_NAMES: Record<number, string> = {
-  [SweepState.SWEEP_STATE_RUNNING]: "running", [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
-  [SweepState.SWEEP_STATE_FAILED]: "failed", [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
+  [SweepState.SWEEP_STATE_RUNNING]: "running",
+  [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
+  [SweepState.SWEEP_STATE_FAILED]: "failed",
+  [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
 };
 const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
 
 /** What a coordinator knows of a sweep's provenance (its Sweep message), as the report's type. */
 export function provenanceOfSweep(s: Sweep): ReportProvenance {
   return {
-    sweepId: s.id, state: STATE_NAMES[s.state] ?? "unknown", mode: "coordinator",
+    sweepId: s.id,
+    state: STATE_NAMES[s.state] ?? "unknown",
+    mode: "coordinator",
     ...(s.createdAt ? { startedAt: s.createdAt.toISOString() } : {}),
     ...(s.updatedAt ? { finishedAt: s.updatedAt.toISOString() } : {}),
-    shards: s.stages.map((p) => ({ stage: STAGE_NAMES[p.stage] ?? "unspecified", total: p.total, stored: p.stored, quarantined: p.quarantined })),
-    redeliveries: s.redeliveries, duplicates: s.duplicates, nondeterministic: s.nondeterministic,
-    quarantined: s.quarantined.map((q) => ({ shardId: q.shardId, cell: q.cell, stage: STAGE_NAMES[q.stage] ?? "unspecified", reason: q.reason })),
+    shards: s.stages.map((p) => ({
+      stage: STAGE_NAMES[p.stage] ?? "unspecified",
+      total: p.total,
+      stored: p.stored,
+      quarantined: p.quarantined,
+    })),
+    redeliveries: s.redeliveries,
+    duplicates: s.duplicates,
+    nondeterministic: s.nondeterministic,
+    quarantined: s.quarantined.map((q) => ({
+      shardId: q.shardId,
+      cell: q.cell,
+      stage: STAGE_NAMES[q.stage] ?? "unspecified",
+      reason: q.reason,
+    })),
   };
 }
 
 /** GetRankings and GetSweep of one sweep; the wire types stop here. */
-export async function fetchReportInputs(v: FlagValues, id: string): Promise<{ rankings: Rankings; provenance: ReportProvenance; final: boolean }> {
+export async function fetchReportInputs(
+  v: FlagValues,
+  id: string,
+): Promise<{ rankings: Rankings; provenance: ReportProvenance; final: boolean }> {
   const address = stringFlag(v, "coordinator") ?? "127.0.0.1:7070";
   hostPort("--coordinator", address);
   const client: SweepServiceClient = createSweepClient(address, clientOptions(v));
   try {
     const r = await call<GetRankingsRequest, RankingsMessage>(client.getRankings.bind(client), { id });
     const sweep = await call<GetSweepRequest, Sweep>(client.getSweep.bind(client), { id });
-    return { rankings: parseRankingsJson(r.json, `coordinator ${address} sweep ${id}`), provenance: provenanceOfSweep(sweep), final: r.final };
+    return {
+      rankings: parseRankingsJson(r.json, `coordinator ${address} sweep ${id}`),
+      provenance: provenanceOfSweep(sweep),
+      final: r.final,
+    };
   } finally {
     client.close();
   }
 }
 
 /** OUT/report.html from the rankings and provenance `cna run` just wrote. */
-export async function writeReport(path: string, rankings: Rankings, provenance: ReportProvenance, title: string): Promise<void> {
+export async function writeReport(
+  path: string,
+  rankings: Rankings,
+  provenance: ReportProvenance,
+  title: string,
+): Promise<void> {
   await writeTextAtomic(path, renderReport(rankings, provenance, { title }));
 }
-

@@ -30,18 +30,29 @@ const REPO = resolve(import.meta.dirname, "..");
 export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
-  { name: "out", value: "DIR", help: "where rankings.json, provenance.json, report.html and the sweep's state go (default cna-out/NAME)" },
+  {
+    name: "out",
+    value: "DIR",
+    help: "where rankings.json, provenance.json, report.html and the sweep's state go (default cna-out/NAME)",
+  },
   { name: "workers", value: "N", help: "worker loops in this process (default 2)" },
   { name: "provider", value: "NAME", help: "execution provider: cpu or cuda (default: the sweep file's)" },
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
   { name: "quiet", short: "q", help: "no progress or tables on stderr/stdout (errors still print)" },
-  { name: "fresh", help: "discard the sweep state in --out and start over (needed when a model's files changed since)" },
+  {
+    name: "fresh",
+    help: "discard the sweep state in --out and start over (needed when a model's files changed since)",
+  },
   HELP_FLAG,
 ];
 
 const RUN_FLAGS: readonly FlagSpec[] = [
   ...COMMON_FLAGS.slice(0, -1),
-  ...NATS_FLAGS.map((f) => (f.name === "nats" ? { ...f, help: "run through this NATS server (JetStream) and gRPC instead of in-process queues" } : f)),
+  ...NATS_FLAGS.map((f) =>
+    f.name === "nats"
+      ? { ...f, help: "run through this NATS server (JetStream) and gRPC instead of in-process queues" }
+      : f,
+  ),
   AUTH_FLAGS[0]!,
   // a coordinator's bounds: a sweep past them is more often a slip (every 3D pair, one per shard) than a plan
   ...SWEEP_LIMIT_FLAGS,
@@ -53,7 +64,8 @@ export const runCommand: Command = {
   summary: "run a sweep file here: coordinator and workers in this process",
   synopsis: "run SWEEP.yaml [--out DIR] [--workers N] [--provider cpu|cuda]",
   flags: RUN_FLAGS,
-  notes: "Running the same command again on the same --out resumes: stored shards are not recomputed.\nWith --nats the shards go through JetStream and the results through gRPC, as on a cluster.\nExample:\n  cna run examples/zoo-quick.yaml --out cna-out/zoo",
+  notes:
+    "Running the same command again on the same --out resumes: stored shards are not recomputed.\nWith --nats the shards go through JetStream and the results through gRPC, as on a cluster.\nExample:\n  cna run examples/zoo-quick.yaml --out cna-out/zoo",
   run: async (argv, io) => {
     const values = parseFlags(RUN_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
     return runSweepFile(String(values["SWEEP.yaml"]), values, io);
@@ -78,22 +90,42 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   await mkdir(out, { recursive: true });
   const stateDir = join(out, o.natsUrl ? "state-nats" : "state");
   await using run = await runLocal({
-    ...o.local, sweep, dataDir: stateDir,
+    ...o.local,
+    sweep,
+    dataDir: stateDir,
     onNotice: (n) => io.stderr.write(n.topic === "engine" ? `${n.message}\n` : `cna: ${n.message}\n`),
     onSweepEvent: (e) => {
-      if (e.type === "corrupt") io.stderr.write(`cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`);
+      if (e.type === "corrupt")
+        io.stderr.write(
+          `cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`,
+        );
     },
   });
   const { workers, provider } = run.options;
-  if (!o.quiet) io.stderr.write(`cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl}` : ""}; state in ${stateDir}\n`);
-  if (run.submitted.shardsStored > 0) io.stderr.write(`cna: resuming: ${run.submitted.shardsStored}/${run.submitted.shardsExpected} shards already done in ${stateDir}\n`);
+  if (!o.quiet)
+    io.stderr.write(
+      `cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl}` : ""}; state in ${stateDir}\n`,
+    );
+  if (run.submitted.shardsStored > 0)
+    io.stderr.write(
+      `cna: resuming: ${run.submitted.shardsStored}/${run.submitted.shardsExpected} shards already done in ${stateDir}\n`,
+    );
   const display = new SweepProgress(io.stderr);
   const rate = new RateTracker();
-  const ticker = o.quiet ? undefined : setInterval(() => {
-    const s = run.status();
-    const w = run.activity();
-    display.update({ status: s, ...rate.add(s), workersActive: w.active, workers: w.workers, shardsInFlight: w.shardsInFlight, failures: w.failures });
-  }, 1000);
+  const ticker = o.quiet
+    ? undefined
+    : setInterval(() => {
+        const s = run.status();
+        const w = run.activity();
+        display.update({
+          status: s,
+          ...rate.add(s),
+          workersActive: w.active,
+          workers: w.workers,
+          shardsInFlight: w.shardsInFlight,
+          failures: w.failures,
+        });
+      }, 1000);
   let result: LocalRunResult;
   try {
     result = await run.finished();
@@ -109,18 +141,45 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   display.done();
   if (!o.quiet) {
     io.stdout.write(`${formatRankings(rankings)}\n\n`);
-    io.stderr.write(`${sweepProgressLine({ status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`);
-    for (const q of status.quarantined) io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
+    io.stderr.write(
+      `${sweepProgressLine({ status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`,
+    );
+    for (const q of status.quarantined)
+      io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
   }
   return state === "SUCCEEDED" ? 0 : 1;
 }
 
-async function provenance(file: string, spec: SweepSpec, digests: Record<string, ModelDigest>, status: SweepStatus, started: Date, provider: string, workers: number, nats: string | undefined): Promise<ReportProvenance & { versions: Record<string, string> }> {
+async function provenance(
+  file: string,
+  spec: SweepSpec,
+  digests: Record<string, ModelDigest>,
+  status: SweepStatus,
+  started: Date,
+  provider: string,
+  workers: number,
+  nats: string | undefined,
+): Promise<ReportProvenance & { versions: Record<string, string> }> {
   return {
-    sweepFile: resolve(file), sweep: readFileSync(file, "utf8"), models: spec.models.map((m) => ({ ...m, sha256: digests[m.id]!.digest })),
-    startedAt: started.toISOString(), finishedAt: new Date().toISOString(), workers, provider,
+    sweepFile: resolve(file),
+    sweep: readFileSync(file, "utf8"),
+    models: spec.models.map((m) => ({ ...m, sha256: digests[m.id]!.digest })),
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    workers,
+    provider,
     mode: nats ? `distributed in one process (NATS ${nats})` : "embedded",
-    versions: { node: process.version, onnxruntime: ort.env.versions.common, cnaSweep: buildInfo().version, resultFormat: String(RESULT_FORMAT_VERSION), ...(buildInfo().commit ? { commit: buildInfo().commit! } : {}) },
-    shards: status.stages, redeliveries: status.redeliveries, duplicates: status.duplicates, nondeterministic: status.nondeterministic, quarantined: status.quarantined,
+    versions: {
+      node: process.version,
+      onnxruntime: ort.env.versions.common,
+      cnaSweep: buildInfo().version,
+      resultFormat: String(RESULT_FORMAT_VERSION),
+      ...(buildInfo().commit ? { commit: buildInfo().commit! } : {}),
+    },
+    shards: status.stages,
+    redeliveries: status.redeliveries,
+    duplicates: status.duplicates,
+    nondeterministic: status.nondeterministic,
+    quarantined: status.quarantined,
   };
 }

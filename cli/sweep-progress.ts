@@ -24,10 +24,14 @@ export function sweepProgressLine(f: SweepProgressFacts): string {
   const s = f.status;
   const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.expected}`).join(" · ");
   const parts = [
-    `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells}`, stages, `${s.casesDone} cases`,
+    `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells}`,
+    stages,
+    `${s.casesDone} cases`,
     f.casesPerSecond === null ? "" : `${f.casesPerSecond.toFixed(0)} cases/s`,
     f.etaSeconds === null || s.state !== "RUNNING" ? "" : `ETA ${formatDuration(f.etaSeconds)}`,
-    f.workersActive === undefined ? "" : `${f.workersActive}${f.workers === undefined ? "" : `/${f.workers}`} workers busy`,
+    f.workersActive === undefined
+      ? ""
+      : `${f.workersActive}${f.workers === undefined ? "" : `/${f.workers}`} workers busy`,
     f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`,
     f.failures ? `${f.failures} failures` : "",
     s.redeliveries ? `${s.redeliveries} redeliveries` : "",
@@ -66,7 +70,11 @@ export class RateTracker {
     const known = rates.filter((r) => r > 0);
     if (known.length === 0) return { casesPerSecond: (s.casesDone - first.cases) / seconds, etaSeconds: null };
     const slowest = Math.min(...known);
-    const etaSeconds = s.stages.reduce((sum, st, i) => sum + Math.max(0, st.expected - st.stored - st.quarantined) / (rates[i]! > 0 ? rates[i]! : slowest), 0);
+    const etaSeconds = s.stages.reduce(
+      (sum, st, i) =>
+        sum + Math.max(0, st.expected - st.stored - st.quarantined) / (rates[i]! > 0 ? rates[i]! : slowest),
+      0,
+    );
     return { casesPerSecond: (s.casesDone - first.cases) / seconds, etaSeconds };
   }
 }
@@ -77,7 +85,11 @@ export class SweepProgress {
   private lastKey = "";
   private drawn = false;
 
-  constructor(private readonly sink: ProgressSink, private readonly plainIntervalMs = 5000, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly sink: ProgressSink,
+    private readonly plainIntervalMs = 5000,
+    private readonly now: () => number = Date.now,
+  ) {
     this.tty = sink.isTTY === true;
   }
 

@@ -84,10 +84,17 @@ async function flush(batch) {
       removeTemp(m.tmp);
     }
   }
-  await Promise.all(open.map((o) => new Promise((resolve) => fsync(o.fd, (err) => {
-    if (err) o.answer.error = message(err);
-    resolve(undefined);
-  }))));
+  await Promise.all(
+    open.map(
+      (o) =>
+        new Promise((resolve) =>
+          fsync(o.fd, (err) => {
+            if (err) o.answer.error = message(err);
+            resolve(undefined);
+          }),
+        ),
+    ),
+  );
   /** @type {Map<string, BlobAnswer[]>} */
   const dirs = new Map();
   for (const { m, fd, answer } of open) {

@@ -15,8 +15,24 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ModelChangedError, SpecError, changedFiles, checkHeadFits, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
-import type { ModelDigest, Rankings, ShardFailure, ShardQueue, ShardReport, ShardTask, SweepLimits } from "../core/index.ts";
+import {
+  ModelChangedError,
+  SpecError,
+  changedFiles,
+  checkHeadFits,
+  parseSweep,
+  resolveSweepLimits,
+  shardIdOfMessage,
+} from "../core/index.ts";
+import type {
+  ModelDigest,
+  Rankings,
+  ShardFailure,
+  ShardQueue,
+  ShardReport,
+  ShardTask,
+  SweepLimits,
+} from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
@@ -148,7 +164,11 @@ export class Coordinator implements SweepBackend {
       try {
         digests[m.id] = await this.o.digestModel(m.path);
       } catch (err) {
-        throw new SpecError(`models[${i}].path`, `${source}: models[${i}].path ${m.path}: ${(err as Error).message}`, err);
+        throw new SpecError(
+          `models[${i}].path`,
+          `${source}: models[${i}].path ${m.path}: ${(err as Error).message}`,
+          err,
+        );
       }
     }
     if (spec.cna.head && this.o.modelHeads) {
@@ -165,7 +185,8 @@ export class Coordinator implements SweepBackend {
     if (waiting) return this.view(await this.resume(id, waiting));
     const previousId = this.byFile.get(fileKey) ?? "";
     const previous = this.sweeps.get(previousId)?.run.spec ?? this.dormant.get(previousId)?.plan;
-    if (previous && !options.fresh) throw modelChanged(previous, digests, source, options.previousLabel ?? `sweep ${previous.sweepId}`);
+    if (previous && !options.fresh)
+      throw modelChanged(previous, digests, source, options.previousLabel ?? `sweep ${previous.sweepId}`);
     const plan = planSpecOf(spec, id, digests);
     checkShardLimit(plan, this.limits, source);
     const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
@@ -181,7 +202,9 @@ export class Coordinator implements SweepBackend {
   }
 
   list(): SweepView[] {
-    return [...this.sweeps.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((e) => this.view(e));
+    return [...this.sweeps.values()]
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+      .map((e) => this.view(e));
   }
 
   watch(id: string, onUpdate: (v: SweepView) => void): () => void {
@@ -202,7 +225,8 @@ export class Coordinator implements SweepBackend {
   async rankings(id: string): Promise<{ json: string; final: boolean }> {
     const e = this.entry(id);
     const state = e.run.status().state;
-    const json = state === "SUCCEEDED" || state === "FAILED" ? await this.finalRankings(e) : rankingsText(e.run.rankings());
+    const json =
+      state === "SUCCEEDED" || state === "FAILED" ? await this.finalRankings(e) : rankingsText(e.run.rankings());
     return { json, final: state === "SUCCEEDED" };
   }
 
@@ -246,10 +270,22 @@ export class Coordinator implements SweepBackend {
     return this.launch(id, found.plan, store, found.createdAt, replayJournal(store.open(), id));
   }
 
-  private async launch(id: string, plan: PlanSpec, store: SweepStore, createdAt: Date, replay: SweepReplay): Promise<Entry> {
+  private async launch(
+    id: string,
+    plan: PlanSpec,
+    store: SweepStore,
+    createdAt: Date,
+    replay: SweepReplay,
+  ): Promise<Entry> {
     const entry: Entry = {
-      run: undefined as unknown as SweepRun, store, name: id.replace(/-[0-9a-f]{10}$/, ""), createdAt, updatedAt: createdAt,
-      samples: [], watchers: new Set(), notifying: false,
+      run: undefined as unknown as SweepRun,
+      store,
+      name: id.replace(/-[0-9a-f]{10}$/, ""),
+      createdAt,
+      updatedAt: createdAt,
+      samples: [],
+      watchers: new Set(),
+      notifying: false,
     };
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
@@ -336,7 +372,12 @@ export class Coordinator implements SweepBackend {
  * The error for a plan whose models no longer have the digests they were planned with;
  * `planned` names what was planned with them, e.g. `sweep <id>`.
  */
-export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelDigest>>, source: string, planned: string): ModelChangedError {
+export function modelChanged(
+  plan: PlanSpec,
+  now: Readonly<Record<string, ModelDigest>>,
+  source: string,
+  planned: string,
+): ModelChangedError {
   const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
     const after = now[model];
     if (!after || after.digest === before.digest) return [];
@@ -344,8 +385,11 @@ export function modelChanged(plan: PlanSpec, now: Readonly<Record<string, ModelD
   });
   const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
   const model = changes[0]?.model ?? "";
-  return new ModelChangedError(model, changes.map((c) => c.file),
-    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`);
+  return new ModelChangedError(
+    model,
+    changes.map((c) => c.file),
+    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`,
+  );
 }
 
 /** rankings.json exactly as `cna run` writes it. */

@@ -6,21 +6,31 @@ import { CnaError } from "../core/index.ts";
 
 /** The data directory could not be read or written. Retryable: the disk may come back. */
 export class StoreError extends CnaError {
-  constructor(readonly path: string, message: string, cause?: unknown) {
+  constructor(
+    readonly path: string,
+    message: string,
+    cause?: unknown,
+  ) {
     super(message, { code: "STORE_FAILED", retryable: true, cause });
   }
 }
 
 /** A reported result does not belong to any shard of this sweep, or is malformed. */
 export class BadResultError extends CnaError {
-  constructor(readonly shardId: string, message: string) {
+  constructor(
+    readonly shardId: string,
+    message: string,
+  ) {
     super(message, { code: "BAD_RESULT", retryable: false });
   }
 }
 
 /** A worker names a shard the sweep does not have (ReportFailure): nothing is recorded. */
 export class ShardNotFoundError extends CnaError {
-  constructor(readonly sweepId: string, readonly shardId: string) {
+  constructor(
+    readonly sweepId: string,
+    readonly shardId: string,
+  ) {
     super(`sweep ${sweepId} has no shard ${JSON.stringify(shardId)}`, { code: "SHARD_NOT_FOUND", retryable: false });
   }
 }

@@ -16,11 +16,29 @@ export { SweepStore, digestOf, readJournal } from "./store.ts";
 export { writeDurably } from "./blob-writer.ts";
 export type { JournalEvent, StoreResult } from "./store.ts";
 export {
-  cellName, cellPairCount, cellStages, checkCellLimit, checkShardLimit, expectedStageShards, planSpecOf, planStage, plannedShardCount, rangeKey, shardIdOf,
+  cellName,
+  cellPairCount,
+  cellStages,
+  checkCellLimit,
+  checkShardLimit,
+  expectedStageShards,
+  planSpecOf,
+  planStage,
+  plannedShardCount,
+  rangeKey,
+  shardIdOf,
 } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 export { SweepRun, replayJournal } from "./sweep.ts";
-export type { ShardEventLabels, ShardState, StageProgress, SweepEvent, SweepReplay, SweepState, SweepStatus } from "./sweep.ts";
+export type {
+  ShardEventLabels,
+  ShardState,
+  StageProgress,
+  SweepEvent,
+  SweepReplay,
+  SweepState,
+  SweepStatus,
+} from "./sweep.ts";
 export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
 export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
@@ -29,4 +47,8 @@ export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
 export { Coordinator } from "./coordinator.ts";
 export type { CoordinatorOptions, SubmitOptions } from "./coordinator.ts";
 export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";
-export type { CoordinatorMetricsOptions, CoordinatorMetricsSources, ResolvedCoordinatorMetricsOptions } from "./metrics.ts";
+export type {
+  CoordinatorMetricsOptions,
+  CoordinatorMetricsSources,
+  ResolvedCoordinatorMetricsOptions,
+} from "./metrics.ts";

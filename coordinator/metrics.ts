@@ -56,7 +56,9 @@ export function resolveCoordinatorMetricsOptions(o: CoordinatorMetricsOptions = 
   if (deadlineHours !== null && !(Number.isFinite(deadlineHours) && deadlineHours > 0)) {
     throw new RangeError(`deadlineHours must be a positive number of hours, got ${deadlineHours}`);
   }
-  const buckets = o.latencyBucketsSeconds ?? [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+  const buckets = o.latencyBucketsSeconds ?? [
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600,
+  ];
   if (buckets.length === 0 || buckets.some((b, i) => !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
     throw new RangeError(`latencyBucketsSeconds must be positive and increasing, got [${buckets.join(", ")}]`);
   }
@@ -75,39 +77,90 @@ export class CoordinatorMetrics {
   private readonly startedAt = Date.now();
 
   private readonly shards = {
-    published: this.shardCounter("cna_shards_published_total", "Shards published to the queue (republished after a restart counts again)"),
+    published: this.shardCounter(
+      "cna_shards_published_total",
+      "Shards published to the queue (republished after a restart counts again)",
+    ),
     completed: this.shardCounter("cna_shards_completed_total", "Shards whose first result was stored"),
-    failed: this.shardCounter("cna_shards_failed_total", "Failed shard attempts reported by workers (terminal failures)"),
-    redelivered: this.shardCounter("cna_shards_redelivered_total", "Results reported from a second or later delivery of a shard"),
+    failed: this.shardCounter(
+      "cna_shards_failed_total",
+      "Failed shard attempts reported by workers (terminal failures)",
+    ),
+    redelivered: this.shardCounter(
+      "cna_shards_redelivered_total",
+      "Results reported from a second or later delivery of a shard",
+    ),
     duplicate: this.shardCounter("cna_shards_duplicate_total", "Results of shards already stored (ignored)"),
-    quarantined: this.shardCounter("cna_shards_quarantined_total", "Shards given up on (terminal failure or out of deliveries)"),
-    corrupt: this.shardCounter("cna_shard_results_corrupt_total", "Stored shard results that failed their digest or did not decode: moved aside and computed again"),
+    quarantined: this.shardCounter(
+      "cna_shards_quarantined_total",
+      "Shards given up on (terminal failure or out of deliveries)",
+    ),
+    corrupt: this.shardCounter(
+      "cna_shard_results_corrupt_total",
+      "Stored shard results that failed their digest or did not decode: moved aside and computed again",
+    ),
   };
   private readonly merged = {
     cases: this.shardCounter("cna_cases_merged_total", "Cases analysed in stored shards"),
-    headAblations: this.shardCounter("cna_head_ablations_merged_total", "Head ablations in stored shards (cases x layers x heads)"),
-    neuronScores: this.shardCounter("cna_neuron_scores_merged_total", "Neuron importance scores in stored shards (cases x layers x FFN neurons)"),
-    nondeterminism: this.shardCounter("cna_nondeterminism_detected_total", "Duplicate results whose bytes differ from the stored copy"),
+    headAblations: this.shardCounter(
+      "cna_head_ablations_merged_total",
+      "Head ablations in stored shards (cases x layers x heads)",
+    ),
+    neuronScores: this.shardCounter(
+      "cna_neuron_scores_merged_total",
+      "Neuron importance scores in stored shards (cases x layers x FFN neurons)",
+    ),
+    nondeterminism: this.shardCounter(
+      "cna_nondeterminism_detected_total",
+      "Duplicate results whose bytes differ from the stored copy",
+    ),
   };
   private readonly bytes = new Counter({
-    name: "cna_ingested_bytes_total", help: "Result bytes received from workers, duplicates included", labelNames: ["sweep"], registers: [this.registry],
+    name: "cna_ingested_bytes_total",
+    help: "Result bytes received from workers, duplicates included",
+    labelNames: ["sweep"],
+    registers: [this.registry],
   });
   private readonly latency: Histogram<"stage" | "model" | "phase">;
   private readonly gauges = {
     sweeps: this.gauge("cna_sweeps", "Sweeps the coordinator knows, by state", ["state"]),
     state: this.gauge("cna_sweep_state", "1 for the sweep's current state, 0 for the others", ["sweep", "state"]),
     progress: this.gauge("cna_sweep_progress_ratio", "Stored shards over the shards the sweep will have", ["sweep"]),
-    shards: this.gauge("cna_sweep_shards", "A sweep's shards by status: stored, quarantined, remaining (planned or not yet)", ["sweep", "status"]),
-    lastProgress: this.gauge(
-      "cna_sweep_last_progress_timestamp_seconds", "When the sweep last stored a shard (or was submitted, or this coordinator started), Unix seconds", ["sweep"],
+    shards: this.gauge(
+      "cna_sweep_shards",
+      "A sweep's shards by status: stored, quarantined, remaining (planned or not yet)",
+      ["sweep", "status"],
     ),
-    eta: this.gauge("cna_sweep_eta_seconds", "Estimated seconds until the sweep finishes (absent until there is a rate)", ["sweep"]),
-    deadline: this.gauge("cna_sweep_deadline_timestamp_seconds", "When the sweep should have finished, Unix seconds (absent without a deadline)", ["sweep"]),
-    waiting: this.gauge("cna_queue_pending_messages", "Shard messages waiting for a worker (JetStream num_pending; NaN when unknown)", []),
-    unacked: this.gauge("cna_queue_ack_pending_messages", "Shard messages delivered and not yet acked (JetStream num_ack_pending; NaN when unknown)", []),
+    lastProgress: this.gauge(
+      "cna_sweep_last_progress_timestamp_seconds",
+      "When the sweep last stored a shard (or was submitted, or this coordinator started), Unix seconds",
+      ["sweep"],
+    ),
+    eta: this.gauge(
+      "cna_sweep_eta_seconds",
+      "Estimated seconds until the sweep finishes (absent until there is a rate)",
+      ["sweep"],
+    ),
+    deadline: this.gauge(
+      "cna_sweep_deadline_timestamp_seconds",
+      "When the sweep should have finished, Unix seconds (absent without a deadline)",
+      ["sweep"],
+    ),
+    waiting: this.gauge(
+      "cna_queue_pending_messages",
+      "Shard messages waiting for a worker (JetStream num_pending; NaN when unknown)",
+      [],
+    ),
+    unacked: this.gauge(
+      "cna_queue_ack_pending_messages",
+      "Shard messages delivered and not yet acked (JetStream num_ack_pending; NaN when unknown)",
+      [],
+    ),
   };
   private readonly pendingErrors = new Counter({
-    name: "cna_queue_pending_errors_total", help: "Scrapes at which the queue depth could not be read (the depth gauges then read NaN)", registers: [this.registry],
+    name: "cna_queue_pending_errors_total",
+    help: "Scrapes at which the queue depth could not be read (the depth gauges then read NaN)",
+    registers: [this.registry],
   });
 
   constructor(options: CoordinatorMetricsOptions = {}) {
@@ -115,7 +168,9 @@ export class CoordinatorMetrics {
     this.latency = new Histogram({
       name: "cna_shard_latency_seconds",
       help: "Shard latency by phase: total (publish to stored), run (the worker's compute, when reported), queue (total minus run)",
-      labelNames: ["stage", "model", "phase"], buckets: [...this.o.latencyBucketsSeconds], registers: [this.registry],
+      labelNames: ["stage", "model", "phase"],
+      buckets: [...this.o.latencyBucketsSeconds],
+      registers: [this.registry],
     });
   }
 
@@ -147,7 +202,8 @@ export class CoordinatorMetrics {
         this.bytes.inc({ sweep }, e.bytes);
         this.merged.cases.inc(labels, e.cases);
         if (e.stage === "head-ablation") this.merged.headAblations.inc(labels, e.cases * e.dims.nLayer * e.dims.nHead);
-        if (e.stage === "cna" || e.stage === "attribution") this.merged.neuronScores.inc(labels, e.cases * e.dims.nLayer * e.dims.dMlp);
+        if (e.stage === "cna" || e.stage === "attribution")
+          this.merged.neuronScores.inc(labels, e.cases * e.dims.nLayer * e.dims.dMlp);
         this.observeLatency(e.shardId, { stage: e.stage, model: e.model }, e.runMs);
         return;
       }
@@ -172,7 +228,10 @@ export class CoordinatorMetrics {
 
   /** Names of every metric this instance exports (dashboards and rules may use only these). */
   metricNames(): string[] {
-    return this.registry.getMetricsAsArray().map((m) => m.name).sort();
+    return this.registry
+      .getMetricsAsArray()
+      .map((m) => m.name)
+      .sort();
   }
 
   /** The Prometheus text exposition of every metric. */
@@ -224,10 +283,17 @@ export class CoordinatorMetrics {
       g.progress.set({ sweep }, v.shardsExpected > 0 ? v.shardsStored / v.shardsExpected : 0);
       g.shards.set({ sweep, status: "stored" }, v.shardsStored);
       g.shards.set({ sweep, status: "quarantined" }, v.quarantined.length);
-      g.shards.set({ sweep, status: "remaining" }, Math.max(0, v.shardsExpected - v.shardsStored - v.quarantined.length));
-      g.lastProgress.set({ sweep }, Math.max(this.lastProgress.get(sweep) ?? 0, v.createdAt.getTime(), this.startedAt) / 1000);
+      g.shards.set(
+        { sweep, status: "remaining" },
+        Math.max(0, v.shardsExpected - v.shardsStored - v.quarantined.length),
+      );
+      g.lastProgress.set(
+        { sweep },
+        Math.max(this.lastProgress.get(sweep) ?? 0, v.createdAt.getTime(), this.startedAt) / 1000,
+      );
       if (v.etaSeconds !== null) g.eta.set({ sweep }, v.etaSeconds);
-      if (this.o.deadlineHours !== null) g.deadline.set({ sweep }, v.createdAt.getTime() / 1000 + this.o.deadlineHours * 3600);
+      if (this.o.deadlineHours !== null)
+        g.deadline.set({ sweep }, v.createdAt.getTime() / 1000 + this.o.deadlineHours * 3600);
     }
     // NaN while the depth is unknown (no queue, broker unreachable; the latter is counted):
     // failing the whole scrape instead would hide every other metric with it.

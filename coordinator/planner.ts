@@ -4,9 +4,28 @@
  * inputs (the top head, each case's CNA neurons, the neurons the cell lists) come from that merge.
  */
 import { createHash } from "node:crypto";
-import { METHOD_VERSION, RESULT_FORMAT_VERSION, TOP_TOKENS, TOP_TOKENS_STAGE, checkLimit, pairCount, ranges, shardContent } from "../core/index.ts";
+import {
+  METHOD_VERSION,
+  RESULT_FORMAT_VERSION,
+  TOP_TOKENS,
+  TOP_TOKENS_STAGE,
+  checkLimit,
+  pairCount,
+  ranges,
+  shardContent,
+} from "../core/index.ts";
 import { cellsOf } from "../core/index.ts";
-import type { CaseTopK, CellKey, ListedNeurons, ModelDigest, ShardStage, ShardTask, StageName, SweepLimits, SweepSpec } from "../core/index.ts";
+import type {
+  CaseTopK,
+  CellKey,
+  ListedNeurons,
+  ModelDigest,
+  ShardStage,
+  ShardTask,
+  StageName,
+  SweepLimits,
+  SweepSpec,
+} from "../core/index.ts";
 import type { HeadRef } from "../core/index.ts";
 
 export interface PlanCell {
@@ -48,7 +67,8 @@ export interface StageInputs {
 
 export const rangeKey = (start: number, end: number): string => `${start}-${end}`;
 
-export const shardIdOf = (task: ShardTask): string => createHash("sha256").update(shardContent(task)).digest("hex").slice(0, 32);
+export const shardIdOf = (task: ShardTask): string =>
+  createHash("sha256").update(shardContent(task)).digest("hex").slice(0, 32);
 
 /** Operand pairs of a cell under the spec's rule (1D cells always use every pair). */
 export function cellPairCount(spec: PlanSpec, key: CellKey): number {
@@ -80,7 +100,12 @@ export function plannedShardCount(spec: PlanSpec): number {
 /** Refuses a sweep with more cells than `limits` allow, before any of its models is read. */
 export function checkCellLimit(spec: SweepSpec, limits: SweepLimits, source: string): void {
   const cells = spec.models.length * spec.operators.length * spec.digits.length * spec.templates.length;
-  checkLimit(limits, "maxCells", cells, `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`);
+  checkLimit(
+    limits,
+    "maxCells",
+    cells,
+    `${source}: the sweep has ${cells} cells (${spec.models.length} models × ${spec.operators.length} operators × ${spec.digits.length} digit ranges × ${spec.templates.length} templates)`,
+  );
 }
 
 /** Refuses a plan with more shards than `limits` allow, before any of it is stored or published. */
@@ -93,27 +118,50 @@ export function planStage(spec: PlanSpec, cell: PlanCell, stage: ShardStage, inp
   const total = cellPairCount(spec, cell.key);
   const base = (start: number, end: number): Pick<ShardTask, "sweepId" | "cell" | "versions" | "pairs"> => ({
     sweepId: spec.sweepId,
-    cell: { model: cell.key.model, modelPath: cell.modelPath, modelDigest: digestOf(spec, cell.key.model), op: cell.key.op, digits: cell.key.digits, template: cell.key.template },
+    cell: {
+      model: cell.key.model,
+      modelPath: cell.modelPath,
+      modelDigest: digestOf(spec, cell.key.model),
+      op: cell.key.op,
+      digits: cell.key.digits,
+      template: cell.key.template,
+    },
     versions: { resultFormat: RESULT_FORMAT_VERSION, method: METHOD_VERSION },
     pairs: { sample: spec.sample, seed: spec.casesSeed, start, end },
   });
   if (stage === TOP_TOKENS_STAGE) {
-    if (!inputs.listed) throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without the neurons it lists`);
+    if (!inputs.listed)
+      throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without the neurons it lists`);
     // over the cell's whole pair range, whose merged results picked the neurons
-    const task: ShardTask = { ...base(0, total), stage, topK: spec.topK, target: spec.target, listed: inputs.listed, tokenCount: TOP_TOKENS };
+    const task: ShardTask = {
+      ...base(0, total),
+      stage,
+      topK: spec.topK,
+      target: spec.target,
+      listed: inputs.listed,
+      tokenCount: TOP_TOKENS,
+    };
     return [{ id: shardIdOf(task), task }];
   }
-  const head = stage === "cna" || stage === "verify" ? inputs.head ?? spec.fixedHead : undefined;
-  if ((stage === "cna" || stage === "verify") && !head) throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without a head`);
+  const head = stage === "cna" || stage === "verify" ? (inputs.head ?? spec.fixedHead) : undefined;
+  if ((stage === "cna" || stage === "verify") && !head)
+    throw new RangeError(`stage ${stage} of ${cellName(cell.key)} planned without a head`);
   return ranges(total, spec.pairsPerShard).map(([start, end]) => {
     const task: ShardTask = {
       ...base(start, end),
       stage,
       // CNA keeps enough neurons per case for the largest verification K.
-      topK: stage === "verify" ? Math.max(...spec.ks) : stage === "cna" && spec.stages.includes("verify") ? Math.max(spec.topK, ...spec.ks) : spec.topK,
+      topK:
+        stage === "verify"
+          ? Math.max(...spec.ks)
+          : stage === "cna" && spec.stages.includes("verify")
+            ? Math.max(spec.topK, ...spec.ks)
+            : spec.topK,
       target: spec.target,
       ...(head ? { head } : {}),
-      ...(stage === "verify" ? { ks: spec.ks, verifySeed: spec.verifySeed, perCase: inputs.perCaseByRange?.get(rangeKey(start, end)) ?? [] } : {}),
+      ...(stage === "verify"
+        ? { ks: spec.ks, verifySeed: spec.verifySeed, perCase: inputs.perCaseByRange?.get(rangeKey(start, end)) ?? [] }
+        : {}),
     };
     return { id: shardIdOf(task), task };
   });

@@ -20,7 +20,19 @@
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
@@ -29,9 +41,34 @@ export type JournalEvent =
   /** `fileKey` identifies the submitted text on this coordinator, whatever the models' digests */
   | { type: "sweep-submitted"; sweepId: string; at: string; spec: unknown; source: string; fileKey?: string }
   | { type: "shard-published"; sweepId: string; shardId: string; at: string; task: unknown }
-  | { type: "shard-stored"; sweepId: string; shardId: string; at: string; digest: string; worker: string; attempt: number }
-  | { type: "shard-duplicate"; sweepId: string; shardId: string; at: string; digest: string; matches: boolean; worker: string }
-  | { type: "shard-failed"; sweepId: string; shardId: string; at: string; code: string; message: string; retryable: boolean; worker: string }
+  | {
+      type: "shard-stored";
+      sweepId: string;
+      shardId: string;
+      at: string;
+      digest: string;
+      worker: string;
+      attempt: number;
+    }
+  | {
+      type: "shard-duplicate";
+      sweepId: string;
+      shardId: string;
+      at: string;
+      digest: string;
+      matches: boolean;
+      worker: string;
+    }
+  | {
+      type: "shard-failed";
+      sweepId: string;
+      shardId: string;
+      at: string;
+      code: string;
+      message: string;
+      retryable: boolean;
+      worker: string;
+    }
   | { type: "shard-quarantined"; sweepId: string; shardId: string; at: string; reason: string }
   /** the in-process queue delivered it (its `delivery`-th delivery in that life of the queue) */
   | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
@@ -41,8 +78,7 @@ export type JournalEvent =
   | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
 
 export type StoreResult =
-  | { outcome: "stored"; digest: string }
-  | { outcome: "duplicate"; digest: string; matches: boolean };
+  { outcome: "stored"; digest: string } | { outcome: "duplicate"; digest: string; matches: boolean };
 
 export const digestOf = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
@@ -126,8 +162,10 @@ export class SweepStore {
   async putResult(shardId: string, bytes: Uint8Array): Promise<StoreResult> {
     const path = this.resultPath(shardId);
     const digest = digestOf(bytes);
-    for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId)) await first.catch(() => undefined);
-    if (this.stored.has(shardId)) return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
+    for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId))
+      await first.catch(() => undefined);
+    if (this.stored.has(shardId))
+      return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
     const writing = writeDurably(path, bytes); // on the storage thread, grouped with other blobs
     this.writing.set(shardId, writing);
     try {
@@ -135,7 +173,11 @@ export class SweepStore {
       this.stored.add(shardId);
       this.digests.set(shardId, digest);
     } catch (err) {
-      throw new StoreError(this.dir, `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`, err);
+      throw new StoreError(
+        this.dir,
+        `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`,
+        err,
+      );
     } finally {
       this.writing.delete(shardId);
     }
@@ -173,7 +215,11 @@ export class SweepStore {
       mkdirSync(dir, { recursive: true });
       renameSync(this.resultPath(shardId), to);
     } catch (err) {
-      throw new StoreError(this.dir, `cannot move the corrupt result of shard ${shardId} aside: ${(err as Error).message}`, err);
+      throw new StoreError(
+        this.dir,
+        `cannot move the corrupt result of shard ${shardId} aside: ${(err as Error).message}`,
+        err,
+      );
     }
     this.stored.delete(shardId);
     this.digests.delete(shardId);
@@ -202,7 +248,8 @@ export class SweepStore {
   }
 
   private resultPath(shardId: string): string {
-    if (!/^[a-z0-9-]{1,128}$/.test(shardId)) throw new StoreError(this.dir, `invalid shard id ${JSON.stringify(shardId)}`);
+    if (!/^[a-z0-9-]{1,128}$/.test(shardId))
+      throw new StoreError(this.dir, `invalid shard id ${JSON.stringify(shardId)}`);
     return join(this.resultsDir, `${shardId}.json`);
   }
 }

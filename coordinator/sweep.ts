@@ -10,11 +10,32 @@
  * order, which depends only on the sweep's content.
  */
 import {
-  LISTED_NEURONS, TOP_TOKENS_STAGE, applyTopTokens, buildCellRankings, casesOf, decodePartial, listedNeurons, mergeAll, rankHeads, RANKINGS_SCHEMA, shardIdOfMessage,
+  LISTED_NEURONS,
+  TOP_TOKENS_STAGE,
+  applyTopTokens,
+  buildCellRankings,
+  casesOf,
+  decodePartial,
+  listedNeurons,
+  mergeAll,
+  rankHeads,
+  RANKINGS_SCHEMA,
+  shardIdOfMessage,
   shardMessageId,
 } from "../core/index.ts";
 import type {
-  AnyPartial, CaseTopK, CellPartials, CellRankings, CnaPartial, ModelDims, Rankings, ShardFailure, ShardQueue, ShardReport, ShardStage, ShardTask,
+  AnyPartial,
+  CaseTopK,
+  CellPartials,
+  CellRankings,
+  CnaPartial,
+  ModelDims,
+  Rankings,
+  ShardFailure,
+  ShardQueue,
+  ShardReport,
+  ShardStage,
+  ShardTask,
 } from "../core/index.ts";
 import { BadResultError, ShardNotFoundError } from "./errors.ts";
 import { cellName, cellStages, expectedStageShards, planStage, plannedShardCount, rangeKey } from "./planner.ts";
@@ -87,7 +108,15 @@ export interface ShardEventLabels {
 export type SweepEvent =
   | { type: "published"; shard: PlannedShard }
   /** first copy stored; `runMs` is the worker's compute time when it reported one */
-  | ({ type: "stored"; worker: string; bytes: number; attempt: number; cases: number; dims: ModelDims; runMs?: number } & ShardEventLabels)
+  | ({
+      type: "stored";
+      worker: string;
+      bytes: number;
+      attempt: number;
+      cases: number;
+      dims: ModelDims;
+      runMs?: number;
+    } & ShardEventLabels)
   | ({ type: "duplicate"; matches: boolean; bytes: number; attempt: number } & ShardEventLabels)
   /** a worker reported a failed attempt (only terminal ones are reported; retryable ones are nak'd) */
   | ({ type: "failed"; code: string; retryable: boolean } & ShardEventLabels)
@@ -132,7 +161,14 @@ export class SweepRun {
     this.cells = spec.cells.map((cell) => ({ cell, stageIndex: 0, shards: new Map(), unstored: 0, merged: {} }));
     this.stages = cellStages(spec);
     this.shardsExpected = plannedShardCount(spec);
-    for (const stage of this.stages) this.progress.set(stage, { stage, total: 0, expected: expectedStageShards(spec, stage), stored: 0, quarantined: 0 });
+    for (const stage of this.stages)
+      this.progress.set(stage, {
+        stage,
+        total: 0,
+        expected: expectedStageShards(spec, stage),
+        stored: 0,
+        quarantined: 0,
+      });
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
@@ -147,24 +183,57 @@ export class SweepRun {
   /** Stores a reported result (first copy wins) and advances the cell; says what became of it. */
   async ingest(r: ShardReport): Promise<"stored" | "duplicate" | "duplicate-mismatch" | "discarded"> {
     const rec = this.byId.get(r.shardId);
-    if (!rec || r.sweepId !== this.spec.sweepId) throw new BadResultError(r.shardId, `shard ${r.shardId} is not part of sweep ${this.spec.sweepId}`);
+    if (!rec || r.sweepId !== this.spec.sweepId)
+      throw new BadResultError(r.shardId, `shard ${r.shardId} is not part of sweep ${this.spec.sweepId}`);
     // a worker that held a shard when the sweep was cancelled: nothing to store, nothing to retry
     if (this.state === "CANCELLED") return "discarded";
     if (r.attempt > 1) this.redeliveries++;
     const partial = decodePartial(r.result);
-    if (partial.kind !== rec.task.stage) throw new BadResultError(r.shardId, `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`);
+    if (partial.kind !== rec.task.stage)
+      throw new BadResultError(
+        r.shardId,
+        `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`,
+      );
     const stored = await this.store.putResult(r.shardId, r.result);
     const at = new Date().toISOString();
     if (stored.outcome === "duplicate") {
       this.duplicates++;
       if (!stored.matches) this.nondeterministic++;
-      this.store.note({ type: "shard-duplicate", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, matches: stored.matches, worker: r.worker });
-      this.onEvent({ type: "duplicate", ...labelsOf(rec), matches: stored.matches, bytes: r.result.length, attempt: r.attempt });
+      this.store.note({
+        type: "shard-duplicate",
+        sweepId: this.spec.sweepId,
+        shardId: r.shardId,
+        at,
+        digest: stored.digest,
+        matches: stored.matches,
+        worker: r.worker,
+      });
+      this.onEvent({
+        type: "duplicate",
+        ...labelsOf(rec),
+        matches: stored.matches,
+        bytes: r.result.length,
+        attempt: r.attempt,
+      });
     } else {
       this.casesDone += casesOf(partial);
-      this.store.note({ type: "shard-stored", sweepId: this.spec.sweepId, shardId: r.shardId, at, digest: stored.digest, worker: r.worker, attempt: r.attempt });
+      this.store.note({
+        type: "shard-stored",
+        sweepId: this.spec.sweepId,
+        shardId: r.shardId,
+        at,
+        digest: stored.digest,
+        worker: r.worker,
+        attempt: r.attempt,
+      });
       this.onEvent({
-        type: "stored", ...labelsOf(rec), worker: r.worker, bytes: r.result.length, attempt: r.attempt, cases: casesOf(partial), dims: partial.dims,
+        type: "stored",
+        ...labelsOf(rec),
+        worker: r.worker,
+        bytes: r.result.length,
+        attempt: r.attempt,
+        cases: casesOf(partial),
+        dims: partial.dims,
         ...(r.runMs !== undefined ? { runMs: r.runMs } : {}),
       });
     }
@@ -178,8 +247,18 @@ export class SweepRun {
   }
 
   async fail(f: ShardFailure): Promise<void> {
-    if (f.sweepId !== this.spec.sweepId || !this.byId.has(f.shardId)) throw new ShardNotFoundError(this.spec.sweepId, f.shardId);
-    this.store.append({ type: "shard-failed", sweepId: f.sweepId, shardId: f.shardId, at: new Date().toISOString(), code: f.code, message: f.message, retryable: f.retryable, worker: f.worker });
+    if (f.sweepId !== this.spec.sweepId || !this.byId.has(f.shardId))
+      throw new ShardNotFoundError(this.spec.sweepId, f.shardId);
+    this.store.append({
+      type: "shard-failed",
+      sweepId: f.sweepId,
+      shardId: f.shardId,
+      at: new Date().toISOString(),
+      code: f.code,
+      message: f.message,
+      retryable: f.retryable,
+      worker: f.worker,
+    });
     const rec = this.byId.get(f.shardId);
     if (rec) this.onEvent({ type: "failed", ...labelsOf(rec), code: f.code, retryable: f.retryable });
     if (!f.retryable) this.quarantine(f.shardId, `${f.code}: ${f.message}`);
@@ -193,7 +272,13 @@ export class SweepRun {
   delivered(messageId: string, deliveryCount: number): void {
     const shardId = shardIdOfMessage(messageId);
     this.deliveries.set(shardId, (this.deliveries.get(shardId) ?? 0) + 1);
-    this.store.write({ type: "shard-delivered", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), delivery: deliveryCount });
+    this.store.write({
+      type: "shard-delivered",
+      sweepId: this.spec.sweepId,
+      shardId,
+      at: new Date().toISOString(),
+      delivery: deliveryCount,
+    });
   }
 
   /** Whether this sweep planned the shard (any stage planned so far). */
@@ -209,7 +294,13 @@ export class SweepRun {
     rec.reason = reason;
     this.setState(rec, "QUARANTINED");
     rec.cell.failed ??= `shard ${shardId} (${rec.task.stage}) quarantined: ${reason}`;
-    this.store.append({ type: "shard-quarantined", sweepId: this.spec.sweepId, shardId, at: new Date().toISOString(), reason });
+    this.store.append({
+      type: "shard-quarantined",
+      sweepId: this.spec.sweepId,
+      shardId,
+      at: new Date().toISOString(),
+      reason,
+    });
     this.onEvent({ type: "quarantined", ...labelsOf(rec), reason });
     this.checkDone();
   }
@@ -234,16 +325,26 @@ export class SweepRun {
     const stages = [...this.progress.values()].map((p) => ({ ...p }));
     const quarantined = [...this.quarantinedRecords]
       .sort((a, b) => a.order - b.order)
-      .map((rec) => ({ shardId: rec.id, cell: cellName(rec.cell.cell.key), stage: rec.task.stage, reason: rec.reason ?? "" }));
+      .map((rec) => ({
+        shardId: rec.id,
+        cell: cellName(rec.cell.cell.key),
+        stage: rec.task.stage,
+        reason: rec.reason ?? "",
+      }));
     return {
-      sweepId: this.spec.sweepId, state: this.state, cells: this.cells.length,
+      sweepId: this.spec.sweepId,
+      state: this.state,
+      cells: this.cells.length,
       cellsDone: this.cells.filter((c) => !c.failed && c.stageIndex >= this.stages.length).length,
       cellsFailed: this.cells.filter((c) => c.failed).length,
       stages,
       shardsExpected: this.shardsExpected,
       shardsStored: stages.reduce((n, p) => n + p.stored, 0),
       casesDone: this.casesDone,
-      duplicates: this.duplicates, nondeterministic: this.nondeterministic, redeliveries: this.redeliveries, quarantined,
+      duplicates: this.duplicates,
+      nondeterministic: this.nondeterministic,
+      redeliveries: this.redeliveries,
+      quarantined,
     };
   }
 
@@ -258,11 +359,22 @@ export class SweepRun {
     return { schema: RANKINGS_SCHEMA, cells };
   }
 
-  private async enterStage(c: CellRun, inputs: StageInputs, quarantined: ReadonlyMap<string, string> = new Map()): Promise<void> {
+  private async enterStage(
+    c: CellRun,
+    inputs: StageInputs,
+    quarantined: ReadonlyMap<string, string> = new Map(),
+  ): Promise<void> {
     const stage = this.stages[c.stageIndex];
     if (!stage) return;
     const planned = planStage(this.spec, c.cell, stage, inputs);
-    const records = planned.map((p, i): ShardRecord => ({ ...p, cell: c, order: this.byId.size + i, state: "PENDING", attempts: 0, republished: this.republished.get(p.id) ?? 0 }));
+    const records = planned.map((p, i): ShardRecord => ({
+      ...p,
+      cell: c,
+      order: this.byId.size + i,
+      state: "PENDING",
+      attempts: 0,
+      republished: this.republished.get(p.id) ?? 0,
+    }));
     c.shards.set(stage, records);
     c.unstored = records.length;
     for (const rec of records) {
@@ -304,8 +416,18 @@ export class SweepRun {
       for (let rec = todo.shift(); rec && !failed && this.state !== "CANCELLED"; rec = todo.shift()) {
         if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
         try {
-          if (await this.queue.publish(shardMessageId(rec.id, rec.republished), rec.task, { priorDeliveries: this.deliveries.get(rec.id) ?? 0 })) {
-            this.store.note({ type: "shard-published", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), task: rec.task });
+          if (
+            await this.queue.publish(shardMessageId(rec.id, rec.republished), rec.task, {
+              priorDeliveries: this.deliveries.get(rec.id) ?? 0,
+            })
+          ) {
+            this.store.note({
+              type: "shard-published",
+              sweepId: this.spec.sweepId,
+              shardId: rec.id,
+              at: new Date().toISOString(),
+              task: rec.task,
+            });
           }
         } catch (error) {
           this.unpublished.add(rec);
@@ -347,7 +469,9 @@ export class SweepRun {
     }
     if (stage === "cna") {
       const byRange = new Map<string, CaseTopK[]>();
-      ordered.forEach((r, i) => byRange.set(rangeKey(r.task.pairs.start, r.task.pairs.end), (partials[i] as CnaPartial).perCase));
+      ordered.forEach((r, i) =>
+        byRange.set(rangeKey(r.task.pairs.start, r.task.pairs.end), (partials[i] as CnaPartial).perCase),
+      );
       inputs.perCaseByRange = byRange;
       inputs.head = (c.merged.cna as CnaPartial).ablatedHead;
     }
@@ -377,7 +501,13 @@ export class SweepRun {
       this.deliveries.delete(rec.id); // a new message, with its own delivery budget
       this.setState(rec, "PENDING");
       this.unpublished.add(rec);
-      this.store.append({ type: "shard-corrupt", sweepId: this.spec.sweepId, shardId: rec.id, at: new Date().toISOString(), republish: rec.republished });
+      this.store.append({
+        type: "shard-corrupt",
+        sweepId: this.spec.sweepId,
+        shardId: rec.id,
+        at: new Date().toISOString(),
+        republish: rec.republished,
+      });
       this.onEvent({ type: "corrupt", ...labelsOf(rec) });
     }
     await this.publishPending();
@@ -388,7 +518,12 @@ export class SweepRun {
     const open = this.cells.some((c) => !c.failed && c.stageIndex < this.stages.length);
     if (open) return;
     this.state = this.cells.some((c) => c.failed) ? "FAILED" : "SUCCEEDED";
-    this.store.append({ type: "sweep-finished", sweepId: this.spec.sweepId, at: new Date().toISOString(), state: this.state });
+    this.store.append({
+      type: "sweep-finished",
+      sweepId: this.spec.sweepId,
+      at: new Date().toISOString(),
+      state: this.state,
+    });
     this.onEvent({ type: "finished", state: this.state });
     this.finish(this.state);
   }
@@ -442,8 +577,10 @@ export function replayJournal(events: readonly JournalEvent[], sweepId: string):
 function cellRankings(c: CellRun, topNeurons: number): CellRankings | null {
   const m = c.merged;
   const parts: CellPartials = {
-    headAblation: m["head-ablation"] as CellPartials["headAblation"], cna: m.cna as CellPartials["cna"],
-    attribution: m.attribution as CellPartials["attribution"], verify: m.verify as CellPartials["verify"],
+    headAblation: m["head-ablation"] as CellPartials["headAblation"],
+    cna: m.cna as CellPartials["cna"],
+    attribution: m.attribution as CellPartials["attribution"],
+    verify: m.verify as CellPartials["verify"],
   };
   return Object.values(parts).some((p) => p !== undefined) ? buildCellRankings(c.cell.key, parts, topNeurons) : null;
 }

@@ -62,7 +62,10 @@ export function buildCases(pairs: readonly OperandPair[], template: TemplateId, 
     const answer = answerText(pair);
     const { promptIds, answerIds, boundaryFallback } = splitAnswer(prompt, answer, tokenizer);
     if (answerIds.length === 0) {
-      throw new TokenizationError(prompt, `the answer ${JSON.stringify(answer)} of prompt ${JSON.stringify(prompt)} tokenizes to no tokens`);
+      throw new TokenizationError(
+        prompt,
+        `the answer ${JSON.stringify(answer)} of prompt ${JSON.stringify(prompt)} tokenizes to no tokens`,
+      );
     }
     answerIds.forEach((target, answerIndex) => {
       cases.push({
@@ -85,7 +88,9 @@ export function buildCases(pairs: readonly OperandPair[], template: TemplateId, 
  * How many pairs of these cases took the boundary fallback, each pair counted once (at its
  * first case). Cases without the fields (a free prompt's) count as none.
  */
-export function countBoundaryFallbacks(cases: ReadonlyArray<Partial<Pick<Case, "answerIndex" | "boundaryFallback">>>): number {
+export function countBoundaryFallbacks(
+  cases: ReadonlyArray<Partial<Pick<Case, "answerIndex" | "boundaryFallback">>>,
+): number {
   return cases.reduce((n, c) => n + (c.boundaryFallback === true && c.answerIndex === 0 ? 1 : 0), 0);
 }
 
@@ -108,7 +113,11 @@ function splitAnswer(prompt: string, answer: string, tokenizer: TextEncoderLike)
     }
     return { promptIds, answerIds, boundaryFallback: false };
   }
-  return { promptIds, answerIds: spelledExactly(answer, tokenizer.encodePlain(answer), tokenizer), boundaryFallback: true };
+  return {
+    promptIds,
+    answerIds: spelledExactly(answer, tokenizer.encodePlain(answer), tokenizer),
+    boundaryFallback: true,
+  };
 }
 
 /** The answer's own ids without a space the tokenizer put in front of it. */
@@ -123,7 +132,8 @@ function spelledExactly(answer: string, ids: number[], tokenizer: TextEncoderLik
   return replacement === undefined ? ids : [replacement, ...ids.slice(1)];
 }
 
-const isWhitespaceOnly = (text: string | undefined): boolean => text !== undefined && text.length > 0 && text.trim() === "";
+const isWhitespaceOnly = (text: string | undefined): boolean =>
+  text !== undefined && text.length > 0 && text.trim() === "";
 
 function isPrefix(prefix: readonly number[], full: readonly number[]): boolean {
   if (prefix.length > full.length) return false;

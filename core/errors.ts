@@ -110,7 +110,11 @@ export function describeValue(value: unknown): string {
  * model.safetensors, ...). Terminal: the files must be put back, or the sweep started fresh.
  */
 export class ModelChangedError extends CnaError {
-  constructor(readonly model: string, readonly files: readonly string[], message: string) {
+  constructor(
+    readonly model: string,
+    readonly files: readonly string[],
+    message: string,
+  ) {
     super(message, { code: "MODEL_CHANGED", retryable: false });
   }
 }
@@ -120,9 +124,17 @@ export class ModelChangedError extends CnaError {
  * a sweep from the network must not make a server open arbitrary files. Never names contents.
  */
 export class ModelPathError extends CnaError {
-  constructor(readonly field: string, readonly path: string, readonly roots: readonly string[]) {
-    super(`${field} ${path} is outside the model roots (${roots.join(", ")}); put the model under one of them or add its directory with --models-root`, {
-      code: "MODEL_PATH_OUTSIDE_ROOTS", retryable: false,
-    });
+  constructor(
+    readonly field: string,
+    readonly path: string,
+    readonly roots: readonly string[],
+  ) {
+    super(
+      `${field} ${path} is outside the model roots (${roots.join(", ")}); put the model under one of them or add its directory with --models-root`,
+      {
+        code: "MODEL_PATH_OUTSIDE_ROOTS",
+        retryable: false,
+      },
+    );
   }
 }

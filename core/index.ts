@@ -11,7 +11,16 @@
  * const cases = buildCases(pairs, 4, tokenizer); // one teacher-forced case per answer token
  * ```
  */
-export { CnaError, ModelChangedError, ModelPathError, SpecError, TokenizationError, errorInfo, formatAllowed, describeValue } from "./errors.ts";
+export {
+  CnaError,
+  ModelChangedError,
+  ModelPathError,
+  SpecError,
+  TokenizationError,
+  errorInfo,
+  formatAllowed,
+  describeValue,
+} from "./errors.ts";
 export type { CnaErrorOptions, ErrorInfo } from "./errors.ts";
 
 export { mulberry32, fnv1a32, deriveSeed, sampleWithoutReplacement } from "./rng.ts";
@@ -43,19 +52,64 @@ export type { Case, TextEncoderLike } from "./cases.ts";
 
 export { casesOf, mergePartials, mergeAll, withBoundaryFallbacks } from "./partials.ts";
 export type {
-  PairCounts, ModelDims, HeadAblationPartial, AttributionPartial, CnaPartial, CaseTopK, VerifyPartial, CasePartial, AnyPartial,
-  TopTokensSign, SignedNeuron, ListedNeurons, NeuronTokens, TopTokensPartial,
+  PairCounts,
+  ModelDims,
+  HeadAblationPartial,
+  AttributionPartial,
+  CnaPartial,
+  CaseTopK,
+  VerifyPartial,
+  CasePartial,
+  AnyPartial,
+  TopTokensSign,
+  SignedNeuron,
+  ListedNeurons,
+  NeuronTokens,
+  TopTokensPartial,
 } from "./partials.ts";
 
 export {
-  LISTED_NEURONS, NOISE_CASES, RANKINGS_SCHEMA, TOP_TOKENS, headRankingBasis, ratio, rankHeads, topIndices, rankCnaNeurons, rankAttribution, rankVerification, buildCellRankings,
-  coefSign, listedNeurons, applyTopTokens,
+  LISTED_NEURONS,
+  NOISE_CASES,
+  RANKINGS_SCHEMA,
+  TOP_TOKENS,
+  headRankingBasis,
+  ratio,
+  rankHeads,
+  topIndices,
+  rankCnaNeurons,
+  rankAttribution,
+  rankVerification,
+  buildCellRankings,
+  coefSign,
+  listedNeurons,
+  applyTopTokens,
 } from "./rankings.ts";
 export type {
-  CellKey, CellPartials, HeadRank, NeuronRank, ImportanceRank, AttributionRankings, VerificationPoint, VerificationRankings, CellRankings, HeadRankingBasis, Rankings,
+  CellKey,
+  CellPartials,
+  HeadRank,
+  NeuronRank,
+  ImportanceRank,
+  AttributionRankings,
+  VerificationPoint,
+  VerificationRankings,
+  CellRankings,
+  HeadRankingBasis,
+  Rankings,
 } from "./rankings.ts";
 
-export { SHARD_STAGES, STAGES, TOP_TOKENS_STAGE, changedFiles, shardContent, canonicalJson, ranges, shardIdOfMessage, shardMessageId } from "./shards.ts";
+export {
+  SHARD_STAGES,
+  STAGES,
+  TOP_TOKENS_STAGE,
+  changedFiles,
+  shardContent,
+  canonicalJson,
+  ranges,
+  shardIdOfMessage,
+  shardMessageId,
+} from "./shards.ts";
 export type { ModelDigest, ShardStage, StageName, ShardCell, ShardTask } from "./shards.ts";
 
 export { MemoryShardQueue } from "./queue.ts";
@@ -78,7 +132,14 @@ export {
 } from "./spec.ts";
 export type { CnaTarget, Provider, SweepFile, SweepModel, SweepSpec, ResolveSweepOptions } from "./spec.ts";
 export { parseSweep } from "./spec-yaml.ts";
-export { DEFAULT_SWEEP_LIMITS, LIMIT_FLAGS, LimitExceededError, checkLimit, resolveSweepLimits, MAX_YAML_DEPTH } from "./limits.ts";
+export {
+  DEFAULT_SWEEP_LIMITS,
+  LIMIT_FLAGS,
+  LimitExceededError,
+  checkLimit,
+  resolveSweepLimits,
+  MAX_YAML_DEPTH,
+} from "./limits.ts";
 export type { SweepLimits } from "./limits.ts";
 export { scanYaml } from "./yaml-scan.ts";
 export type { YamlScan } from "./yaml-scan.ts";

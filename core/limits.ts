@@ -50,7 +50,10 @@ export const LIMIT_FLAGS: Readonly<Record<keyof SweepLimits, string>> = {
  * a server's own, such as `maxResultBytes`), the message names the flag that raises it.
  */
 export class LimitExceededError extends CnaError {
-  constructor(readonly limit: string, message: string) {
+  constructor(
+    readonly limit: string,
+    message: string,
+  ) {
     super(message, { code: "LIMIT_EXCEEDED", retryable: false });
   }
 }
@@ -58,7 +61,8 @@ export class LimitExceededError extends CnaError {
 /** Throws when `value` is over the limit; `what` says what was counted ("the sweep file has 3 MiB"). */
 export function checkLimit(limits: SweepLimits, limit: keyof SweepLimits, value: number, what: string): void {
   const max = limits[limit];
-  if (value > max) throw new LimitExceededError(limit, `${what}, over the limit of ${max} (${LIMIT_FLAGS[limit]} raises it)`);
+  if (value > max)
+    throw new LimitExceededError(limit, `${what}, over the limit of ${max} (${LIMIT_FLAGS[limit]} raises it)`);
 }
 
 /** Fills in defaults; a limit that is not a positive integer is an error naming it. */
@@ -67,8 +71,13 @@ export function resolveSweepLimits(o: Partial<SweepLimits> = {}): SweepLimits {
   for (const key of Object.keys(DEFAULT_SWEEP_LIMITS) as Array<keyof SweepLimits>) {
     const v = o[key];
     if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 1) throw new CnaError(`${key} must be a positive integer, got ${describeValue(v)}`, { code: "BAD_SPEC", retryable: false });
-    if (key === "maxYamlDepth" && v > MAX_YAML_DEPTH) throw new CnaError(`${key} must be at most ${MAX_YAML_DEPTH}, got ${v}`, { code: "BAD_SPEC", retryable: false });
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new CnaError(`${key} must be a positive integer, got ${describeValue(v)}`, {
+        code: "BAD_SPEC",
+        retryable: false,
+      });
+    if (key === "maxYamlDepth" && v > MAX_YAML_DEPTH)
+      throw new CnaError(`${key} must be at most ${MAX_YAML_DEPTH}, got ${v}`, { code: "BAD_SPEC", retryable: false });
     out[key] = v;
   }
   return out;

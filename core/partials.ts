@@ -141,19 +141,26 @@ export type AnyPartial = CasePartial | TopTokensPartial;
 export const casesOf = (p: AnyPartial): number => (p.kind === "top-tokens" ? 0 : p.cases);
 
 function addInto(into: number[], from: readonly number[], what: string): void {
-  if (into.length !== from.length) throw new SpecError(what, `cannot merge ${what}: lengths ${into.length} and ${from.length} differ`);
+  if (into.length !== from.length)
+    throw new SpecError(what, `cannot merge ${what}: lengths ${into.length} and ${from.length} differ`);
   for (let i = 0; i < into.length; i++) into[i] = into[i]! + from[i]!;
 }
 
 function sameDims(a: ModelDims, b: ModelDims): void {
   if (a.nLayer !== b.nLayer || a.nHead !== b.nHead || a.dMlp !== b.dMlp) {
-    throw new SpecError("dims", `cannot merge partials of different model shapes (${JSON.stringify(a)} vs ${JSON.stringify(b)})`);
+    throw new SpecError(
+      "dims",
+      `cannot merge partials of different model shapes (${JSON.stringify(a)} vs ${JSON.stringify(b)})`,
+    );
   }
 }
 
 function sameHead(a: HeadRef, b: HeadRef): void {
   if (a.layer !== b.layer || a.head !== b.head) {
-    throw new SpecError("ablatedHead", `cannot merge partials with different ablated heads (${a.layer}.${a.head} vs ${b.layer}.${b.head})`);
+    throw new SpecError(
+      "ablatedHead",
+      `cannot merge partials with different ablated heads (${a.layer}.${a.head} vs ${b.layer}.${b.head})`,
+    );
   }
 }
 
@@ -185,22 +192,27 @@ export function mergePartials<P extends AnyPartial>(a: P, b: P): P {
     }
     case "attribution": {
       const o = b as AttributionPartial;
-      if (out.topK !== o.topK) throw new SpecError("topK", `cannot merge attribution partials with top-K ${out.topK} and ${o.topK}`);
-      for (const k of ["impSum", "coefSum", "topKCount", "attnLayerSum", "ffnLayerSum", "headSum"] as const) addInto(out[k], o[k], k);
+      if (out.topK !== o.topK)
+        throw new SpecError("topK", `cannot merge attribution partials with top-K ${out.topK} and ${o.topK}`);
+      for (const k of ["impSum", "coefSum", "topKCount", "attnLayerSum", "ffnLayerSum", "headSum"] as const)
+        addInto(out[k], o[k], k);
       break;
     }
     case "cna": {
       const o = b as CnaPartial;
       sameHead(out.ablatedHead, o.ablatedHead);
-      if (out.topK !== o.topK) throw new SpecError("topK", `cannot merge CNA partials with top-K ${out.topK} and ${o.topK}`);
-      for (const k of ["impOrigSum", "impAblatedSum", "cnaSum", "coefOrigSum", "coefAblatedSum", "topKCount"] as const) addInto(out[k], o[k], k);
+      if (out.topK !== o.topK)
+        throw new SpecError("topK", `cannot merge CNA partials with top-K ${out.topK} and ${o.topK}`);
+      for (const k of ["impOrigSum", "impAblatedSum", "cnaSum", "coefOrigSum", "coefAblatedSum", "topKCount"] as const)
+        addInto(out[k], o[k], k);
       out.perCase = [...out.perCase, ...o.perCase].sort((x, y) => x.caseId - y.caseId);
       break;
     }
     case "verify": {
       const o = b as VerifyPartial;
       sameHead(out.ablatedHead, o.ablatedHead);
-      if (out.ks.join() !== o.ks.join() || out.seed !== o.seed) throw new SpecError("ks", "cannot merge verification partials with different K lists or seeds");
+      if (out.ks.join() !== o.ks.join() || out.seed !== o.seed)
+        throw new SpecError("ks", "cannot merge verification partials with different K lists or seeds");
       for (const k of ["mask", "keep", "random"] as const) addInto(out[k], o[k], k);
       break;
     }

@@ -86,7 +86,14 @@ export class MemoryShardQueue<T> implements ShardQueue<T> {
 
   async publish(id: string, data: T, options: { priorDeliveries?: number } = {}): Promise<boolean> {
     if (this.entries.has(id)) return false;
-    const e: Entry<T> = { id, data, deliveries: options.priorDeliveries ?? 0, notBefore: 0, deadline: null, done: false };
+    const e: Entry<T> = {
+      id,
+      data,
+      deliveries: options.priorDeliveries ?? 0,
+      notBefore: 0,
+      deadline: null,
+      done: false,
+    };
     this.entries.set(id, e);
     if (this.exhausted(e, "delivered before a restart")) return true;
     this.order.push(e);

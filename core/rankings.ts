@@ -3,7 +3,15 @@
  * schemas/rankings.schema.json. Pure functions of the sums, so the same partials always give the
  * same bytes.
  */
-import type { AttributionPartial, CnaPartial, HeadAblationPartial, ListedNeurons, TopTokensPartial, TopTokensSign, VerifyPartial } from "./partials.ts";
+import type {
+  AttributionPartial,
+  CnaPartial,
+  HeadAblationPartial,
+  ListedNeurons,
+  TopTokensPartial,
+  TopTokensSign,
+  VerifyPartial,
+} from "./partials.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 import type { HeadRef } from "./heads.ts";
 
@@ -139,12 +147,18 @@ export function rankHeads(p: HeadAblationPartial): HeadRank[] {
       const i = l * p.dims.nHead + h;
       const accuracy = ratio(p.correct[i]!, p.cases);
       heads.push({
-        layer: l, head: h, accuracy, accuracyDrop: base - accuracy,
-        relativeDrop: ratio(base - accuracy, base), meanProbCorrect: ratio(p.probSum[i]!, p.cases),
+        layer: l,
+        head: h,
+        accuracy,
+        accuracyDrop: base - accuracy,
+        relativeDrop: ratio(base - accuracy, base),
+        meanProbCorrect: ratio(p.probSum[i]!, p.cases),
       });
     }
   }
-  return heads.sort((a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head);
+  return heads.sort(
+    (a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head,
+  );
 }
 
 /** Flat indices of the `top` largest values, ties by lower index. */
@@ -159,10 +173,15 @@ export function rankCnaNeurons(p: CnaPartial, top: number): NeuronRank[] {
   const F = p.dims.dMlp;
   const n = Math.max(p.cases, 1);
   return topIndices(p.cnaSum, top).map((j) => ({
-    layer: Math.floor(j / F), neuron: j % F,
-    cnaMean: p.cnaSum[j]! / n, impOrigMean: p.impOrigSum[j]! / n, impAblatedMean: p.impAblatedSum[j]! / n,
-    coefOrigMean: p.coefOrigSum[j]! / n, coefAblatedMean: p.coefAblatedSum[j]! / n,
-    coefDeltaMean: (p.coefOrigSum[j]! - p.coefAblatedSum[j]!) / n, topKCount: p.topKCount[j]!,
+    layer: Math.floor(j / F),
+    neuron: j % F,
+    cnaMean: p.cnaSum[j]! / n,
+    impOrigMean: p.impOrigSum[j]! / n,
+    impAblatedMean: p.impAblatedSum[j]! / n,
+    coefOrigMean: p.coefOrigSum[j]! / n,
+    coefAblatedMean: p.coefAblatedSum[j]! / n,
+    coefDeltaMean: (p.coefOrigSum[j]! - p.coefAblatedSum[j]!) / n,
+    topKCount: p.topKCount[j]!,
   }));
 }
 
@@ -173,20 +192,27 @@ export function rankAttribution(p: AttributionPartial, top: number): Attribution
   return {
     topK: p.topK,
     neurons: topIndices(p.impSum, top).map((j) => ({
-      layer: Math.floor(j / F), neuron: j % F, impMean: p.impSum[j]! / n, coefMean: p.coefSum[j]! / n, topKCount: p.topKCount[j]!,
+      layer: Math.floor(j / F),
+      neuron: j % F,
+      impMean: p.impSum[j]! / n,
+      coefMean: p.coefSum[j]! / n,
+      topKCount: p.topKCount[j]!,
     })),
     attnLayers: byImp(p.attnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
     ffnLayers: byImp(p.ffnLayerSum.map((s, layer) => ({ layer, impMean: s / n }))),
-    heads: byImp(Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H, impMean: p.headSum[i]! / n }))),
+    heads: byImp(
+      Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H, impMean: p.headSum[i]! / n })),
+    ),
   };
 }
 
 export function rankVerification(p: VerifyPartial): VerificationRankings {
   const base = ratio(p.baselineCorrect, p.cases);
-  const points = (correct: number[]) => p.ks.map((k, i) => {
-    const accuracy = ratio(correct[i]!, p.cases);
-    return { k, accuracy, relativeDecrease: ratio(base - accuracy, base) };
-  });
+  const points = (correct: number[]) =>
+    p.ks.map((k, i) => {
+      const accuracy = ratio(correct[i]!, p.cases);
+      return { k, accuracy, relativeDecrease: ratio(base - accuracy, base) };
+    });
   return { seed: p.seed, mask: points(p.mask), keep: points(p.keep), random: points(p.random) };
 }
 
@@ -203,8 +229,12 @@ export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons 
   const first = parts.headAblation ?? parts.cna ?? parts.attribution ?? parts.verify;
   if (!first) throw new RangeError(`cell ${key.model} ${key.op} ${key.digits}D t${key.template}: no results to rank`);
   const cell: CellRankings = {
-    model: key.model, op: key.op, digits: key.digits, template: key.template,
-    cases: first.cases, baselineAccuracy: ratio(first.baselineCorrect, first.cases),
+    model: key.model,
+    op: key.op,
+    digits: key.digits,
+    template: key.template,
+    cases: first.cases,
+    baselineAccuracy: ratio(first.baselineCorrect, first.cases),
   };
   // Every stage of a cell runs over the same pairs, so any one of them holds the cell's count.
   if (first.boundaryFallbacks) cell.boundaryFallbacks = first.boundaryFallbacks;
@@ -232,7 +262,11 @@ export function buildCellRankings(key: CellKey, parts: CellPartials, topNeurons 
 export function listedNeurons(cell: CellRankings): ListedNeurons {
   return {
     cna: (cell.neurons ?? []).map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(n.coefOrigMean) })),
-    attribution: (cell.attribution?.neurons ?? []).map((n) => ({ layer: n.layer, neuron: n.neuron, sign: coefSign(n.coefMean) })),
+    attribution: (cell.attribution?.neurons ?? []).map((n) => ({
+      layer: n.layer,
+      neuron: n.neuron,
+      sign: coefSign(n.coefMean),
+    })),
   };
 }
 

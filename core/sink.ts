@@ -33,4 +33,5 @@ export interface ResultSink {
 }
 
 export const encodePartial = (p: AnyPartial): Uint8Array => new TextEncoder().encode(JSON.stringify(p));
-export const decodePartial = (bytes: Uint8Array): AnyPartial => JSON.parse(new TextDecoder().decode(bytes)) as AnyPartial;
+export const decodePartial = (bytes: Uint8Array): AnyPartial =>
+  JSON.parse(new TextDecoder().decode(bytes)) as AnyPartial;

@@ -20,7 +20,12 @@ export function itemPath(list: string, index: number): string {
 }
 
 function isMapping(value: unknown): value is Fields {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.getPrototypeOf(value) === Object.prototype
+  );
 }
 
 /**
@@ -29,10 +34,18 @@ function isMapping(value: unknown): value is Fields {
  * key, the nearest allowed one and the full list. `elsewhere` maps keys that belong to another
  * mapping (`sample` at the top level) to where they go (`cases.sample`).
  */
-export function readMapping(value: unknown, path: string, allowed: readonly string[], elsewhere: Readonly<Fields> = {}): Fields {
+export function readMapping(
+  value: unknown,
+  path: string,
+  allowed: readonly string[],
+  elsewhere: Readonly<Fields> = {},
+): Fields {
   const what = path === "" ? "a sweep" : path;
   if (!isMapping(value)) {
-    throw new SpecError(path === "" ? "sweep" : path, `${what} must be a mapping of fields (any of ${formatAllowed(allowed)}) (got ${describeValue(value)})`);
+    throw new SpecError(
+      path === "" ? "sweep" : path,
+      `${what} must be a mapping of fields (any of ${formatAllowed(allowed)}) (got ${describeValue(value)})`,
+    );
   }
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
@@ -40,7 +53,10 @@ export function readMapping(value: unknown, path: string, allowed: readonly stri
     const near = typeof moved === "string" ? moved : nearest(key, allowed);
     const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
     const where = path === "" ? "at the top level" : `in ${path}`;
-    throw new SpecError(fieldPath(path, key), `unknown field ${JSON.stringify(key)} ${where}${hint}; the fields allowed here are any of ${formatAllowed(allowed)}`);
+    throw new SpecError(
+      fieldPath(path, key),
+      `unknown field ${JSON.stringify(key)} ${where}${hint}; the fields allowed here are any of ${formatAllowed(allowed)}`,
+    );
   }
   return value;
 }
@@ -78,7 +94,13 @@ function editDistance(a: string, b: string): number {
 }
 
 /** `fields[key]` read by `read`, or `fallback` when the key is absent. */
-export function optional<T>(fields: Fields, key: string, path: string, fallback: T, read: (value: unknown, field: string) => T): T {
+export function optional<T>(
+  fields: Fields,
+  key: string,
+  path: string,
+  fallback: T,
+  read: (value: unknown, field: string) => T,
+): T {
   const value = fields[key];
   return value === undefined ? fallback : read(value, fieldPath(path, key));
 }
@@ -109,7 +131,11 @@ export function readText(value: unknown, field: string, what: string): string {
  * as the same item (`1` and `"1D"` are the same digit range).
  */
 export function readList<T>(
-  value: unknown, field: string, example: string, readItem: (item: unknown, path: string) => T, identity: (item: T) => unknown = (x) => x,
+  value: unknown,
+  field: string,
+  example: string,
+  readItem: (item: unknown, path: string) => T,
+  identity: (item: T) => unknown = (x) => x,
 ): T[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new SpecError(field, `${field} must be a non-empty list, e.g. ${example} (got ${describeValue(value)})`);
@@ -120,7 +146,10 @@ export function readList<T>(
     const item = readItem(raw, itemPath(field, i));
     const first = seen.get(identity(item));
     if (first !== undefined) {
-      throw new SpecError(itemPath(field, i), `${itemPath(field, i)} repeats ${itemPath(field, first)} (${describeValue(raw)}); list each value once`);
+      throw new SpecError(
+        itemPath(field, i),
+        `${itemPath(field, i)} repeats ${itemPath(field, first)} (${describeValue(raw)}); list each value once`,
+      );
     }
     seen.set(identity(item), i);
     out.push(item);

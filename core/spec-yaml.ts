@@ -49,7 +49,10 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
     value = doc.toJS({ maxAliasCount: limits.maxYamlAliases });
   } catch (err) {
     if (/alias count/i.test(String((err as Error).message))) {
-      throw new LimitExceededError("maxYamlAliases", `${file}: the sweep file's aliases expand beyond ${limits.maxYamlAliases} nodes each (--max-yaml-aliases raises it)`);
+      throw new LimitExceededError(
+        "maxYamlAliases",
+        `${file}: the sweep file's aliases expand beyond ${limits.maxYamlAliases} nodes each (--max-yaml-aliases raises it)`,
+      );
     }
     // An alias to a missing anchor, or an alias bomb.
     throw new SpecError("yaml", `${file}: not valid YAML: ${err instanceof Error ? err.message : String(err)}`, err);
@@ -65,7 +68,10 @@ export function parseSweep(text: string, options: ParseSweepOptions = {}): Sweep
 }
 
 function tooDeep(file: string, limits: SweepLimits): LimitExceededError {
-  return new LimitExceededError("maxYamlDepth", `${file}: the sweep file nests mappings and lists deeper than the limit of ${limits.maxYamlDepth} levels (${LIMIT_FLAGS.maxYamlDepth} raises it)`);
+  return new LimitExceededError(
+    "maxYamlDepth",
+    `${file}: the sweep file nests mappings and lists deeper than the limit of ${limits.maxYamlDepth} levels (${LIMIT_FLAGS.maxYamlDepth} raises it)`,
+  );
 }
 
 /** Nesting depth of a composed document (mappings and lists), walked without recursion. */

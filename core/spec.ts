@@ -14,10 +14,31 @@ import type { CellKey } from "./rankings.ts";
 import { STAGES } from "./shards.ts"; // the stages in the order they run for a cell
 import type { StageName } from "./shards.ts";
 import {
-  UINT32_MAX, fieldPath, inOrder, itemPath, optional, readChoice, readInteger, readList, readMapping, readSection, readText, readUint32,
+  UINT32_MAX,
+  fieldPath,
+  inOrder,
+  itemPath,
+  optional,
+  readChoice,
+  readInteger,
+  readList,
+  readMapping,
+  readSection,
+  readText,
+  readUint32,
 } from "./spec-read.ts";
 import type { Fields } from "./spec-read.ts";
-import { DEFAULT_SAMPLE, DEFAULT_TEMPLATE, DIGIT_RANGES, OPERATORS, TEMPLATE_IDS, pairCount, parseDigits, parseOperator, parseTemplate } from "./tasks.ts";
+import {
+  DEFAULT_SAMPLE,
+  DEFAULT_TEMPLATE,
+  DIGIT_RANGES,
+  OPERATORS,
+  TEMPLATE_IDS,
+  pairCount,
+  parseDigits,
+  parseOperator,
+  parseTemplate,
+} from "./tasks.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
 import type { HeadRef } from "./heads.ts";
 
@@ -27,7 +48,6 @@ export const CNA_TARGETS: readonly CnaTarget[] = ["predicted", "correct"];
 /** An ONNX Runtime execution provider this project runs on (the one list, used everywhere). */
 export type Provider = "cpu" | "cuda";
 export const EXECUTION_PROVIDERS: readonly Provider[] = ["cpu", "cuda"];
-
 
 /** A sweep file as written: only `name` and some models are required. Mirrors the JSON Schema. */
 export interface SweepFile {
@@ -89,7 +109,21 @@ export const SWEEP_DEFAULTS = {
 
 /** The fields each mapping of a sweep file may hold ("" is the top level, "models[]" an entry). */
 export const SWEEP_FIELDS = {
-  "": ["name", "seed", "models", "modelRoot", "operators", "digits", "templates", "cases", "stages", "cna", "verify", "shard", "execution"],
+  "": [
+    "name",
+    "seed",
+    "models",
+    "modelRoot",
+    "operators",
+    "digits",
+    "templates",
+    "cases",
+    "stages",
+    "cna",
+    "verify",
+    "shard",
+    "execution",
+  ],
   "models[]": ["id", "path"],
   cases: ["sample", "seed"],
   cna: ["topK", "head", "target"],
@@ -127,13 +161,24 @@ export function resolveSweep(value: unknown, options: ResolveSweepOptions = {}):
   const seed = optional(top, "seed", "", SWEEP_DEFAULTS.seed, readUint32);
   const models = readModels(top, options);
 
-  const operators = inOrder(optional(top, "operators", "", SWEEP_DEFAULTS.operators, (v, f) => readList(v, f, `["+", "-"]`, parseOperator)), OPERATORS);
-  const digits = inOrder(optional(top, "digits", "", SWEEP_DEFAULTS.digits, (v, f) => readList(v, f, `[1, 2]`, parseDigits)), DIGIT_RANGES);
-  const templates = inOrder(optional(top, "templates", "", SWEEP_DEFAULTS.templates, (v, f) => readList(v, f, `[4]`, parseTemplate)), TEMPLATE_IDS);
+  const operators = inOrder(
+    optional(top, "operators", "", SWEEP_DEFAULTS.operators, (v, f) => readList(v, f, `["+", "-"]`, parseOperator)),
+    OPERATORS,
+  );
+  const digits = inOrder(
+    optional(top, "digits", "", SWEEP_DEFAULTS.digits, (v, f) => readList(v, f, `[1, 2]`, parseDigits)),
+    DIGIT_RANGES,
+  );
+  const templates = inOrder(
+    optional(top, "templates", "", SWEEP_DEFAULTS.templates, (v, f) => readList(v, f, `[4]`, parseTemplate)),
+    TEMPLATE_IDS,
+  );
 
   const casesIn = readSection(top, "cases", "", SWEEP_FIELDS.cases);
   const cases = {
-    pairsPerCell: optional(casesIn, "sample", "cases", SWEEP_DEFAULTS.cases.sample as number | "all", (v, f) => readSample(v, f, operators, digits)),
+    pairsPerCell: optional(casesIn, "sample", "cases", SWEEP_DEFAULTS.cases.sample as number | "all", (v, f) =>
+      readSample(v, f, operators, digits),
+    ),
     seed: optional(casesIn, "seed", "cases", seed, readUint32),
   };
 
@@ -143,7 +188,9 @@ export function resolveSweep(value: unknown, options: ResolveSweepOptions = {}):
     head: optional<HeadRef | null>(cnaIn, "head", "cna", null, parseHeadRef),
     target: optional(cnaIn, "target", "cna", SWEEP_DEFAULTS.cna.target, (v, f) => readChoice(v, f, CNA_TARGETS)),
   };
-  const stagesRaw = optional(top, "stages", "", SWEEP_DEFAULTS.stages, (v, f) => readList(v, f, `["head-ablation", "cna", "verify"]`, (x, p) => readChoice(x, p, STAGES)));
+  const stagesRaw = optional(top, "stages", "", SWEEP_DEFAULTS.stages, (v, f) =>
+    readList(v, f, `["head-ablation", "cna", "verify"]`, (x, p) => readChoice(x, p, STAGES)),
+  );
   checkStageInputs(stagesRaw, cna.head !== null);
 
   const verifyIn = readSection(top, "verify", "", SWEEP_FIELDS.verify);
@@ -155,13 +202,34 @@ export function resolveSweep(value: unknown, options: ResolveSweepOptions = {}):
 
   const shardIn = readSection(top, "shard", "", SWEEP_FIELDS.shard);
   const shard = {
-    pairsPerShard: optional(shardIn, "pairs", "shard", SWEEP_DEFAULTS.shard.pairs, (v, f) => readInteger(v, f, 1, LIMITS.pairsPerShard)),
-    maxAttempts: optional(shardIn, "maxAttempts", "shard", SWEEP_DEFAULTS.shard.maxAttempts, (v, f) => readInteger(v, f, 1, LIMITS.maxAttempts)),
+    pairsPerShard: optional(shardIn, "pairs", "shard", SWEEP_DEFAULTS.shard.pairs, (v, f) =>
+      readInteger(v, f, 1, LIMITS.pairsPerShard),
+    ),
+    maxAttempts: optional(shardIn, "maxAttempts", "shard", SWEEP_DEFAULTS.shard.maxAttempts, (v, f) =>
+      readInteger(v, f, 1, LIMITS.maxAttempts),
+    ),
   };
   const executionIn = readSection(top, "execution", "", SWEEP_FIELDS.execution);
-  const execution = { provider: optional(executionIn, "provider", "execution", SWEEP_DEFAULTS.execution.provider, (v, f) => readChoice(v, f, EXECUTION_PROVIDERS)) };
+  const execution = {
+    provider: optional(executionIn, "provider", "execution", SWEEP_DEFAULTS.execution.provider, (v, f) =>
+      readChoice(v, f, EXECUTION_PROVIDERS),
+    ),
+  };
 
-  return { name, seed, models, operators, digits, templates, cases, stages: inOrder(stagesRaw, STAGES), cna, verify, shard, execution };
+  return {
+    name,
+    seed,
+    models,
+    operators,
+    digits,
+    templates,
+    cases,
+    stages: inOrder(stagesRaw, STAGES),
+    cna,
+    verify,
+    shard,
+    execution,
+  };
 }
 
 /**
@@ -186,7 +254,10 @@ export function parseHeadRef(value: unknown, field = "head"): HeadRef {
   if (match) return { layer: Number(match[1]), head: Number(match[2]) };
   // YAML reads an unquoted 1.10 as the number 1.1, so a numeric head is refused rather than guessed.
   const quote = typeof value === "number" ? `; quote it in YAML ("1.10" unquoted is the number 1.1)` : "";
-  throw new SpecError(field, `${field} must be a head written "L.H" as a string, layer and head 0-based integers, e.g. "17.22"${quote} (got ${describeValue(value)})`);
+  throw new SpecError(
+    field,
+    `${field} must be a head written "L.H" as a string, layer and head 0-based integers, e.g. "17.22"${quote} (got ${describeValue(value)})`,
+  );
 }
 
 function readId(value: unknown, field: string): string {
@@ -196,7 +267,12 @@ function readId(value: unknown, field: string): string {
 
 /** The last path segment, the default model id: "../models/arith-2l-d64/" → "arith-2l-d64". */
 function baseName(path: string): string {
-  return path.replace(/[/\\]+$/, "").split(/[/\\]/).pop() ?? "";
+  return (
+    path
+      .replace(/[/\\]+$/, "")
+      .split(/[/\\]/)
+      .pop() ?? ""
+  );
 }
 
 function readModels(top: Fields, options: ResolveSweepOptions): SweepModel[] {
@@ -205,19 +281,29 @@ function readModels(top: Fields, options: ResolveSweepOptions): SweepModel[] {
   const add = (model: SweepModel, field: string, what: string) => {
     const first = owner.get(model.id);
     if (first !== undefined) {
-      throw new SpecError(field, `${what} has id ${JSON.stringify(model.id)}, already used by ${first}; model ids must be unique (set ${field === "modelRoot" ? "an id in models" : field} to another id)`);
+      throw new SpecError(
+        field,
+        `${what} has id ${JSON.stringify(model.id)}, already used by ${first}; model ids must be unique (set ${field === "modelRoot" ? "an id in models" : field} to another id)`,
+      );
     }
     owner.set(model.id, what);
     models.push(model);
   };
   if (top.models !== undefined) {
     if (!Array.isArray(top.models) || top.models.length === 0) {
-      throw new SpecError("models", `models must be a non-empty list of {id, path}, e.g. [{id: gpt2, path: /models/gpt2}] (got ${describeValue(top.models)})`);
+      throw new SpecError(
+        "models",
+        `models must be a non-empty list of {id, path}, e.g. [{id: gpt2, path: /models/gpt2}] (got ${describeValue(top.models)})`,
+      );
     }
     top.models.forEach((raw, i) => {
       const at = itemPath("models", i);
       const entry = readMapping(raw, at, SWEEP_FIELDS["models[]"]);
-      if (entry.path === undefined) throw new SpecError(fieldPath(at, "path"), `${fieldPath(at, "path")} is required: the model directory (config.json, model.safetensors, tokenizer.json)`);
+      if (entry.path === undefined)
+        throw new SpecError(
+          fieldPath(at, "path"),
+          `${fieldPath(at, "path")} is required: the model directory (config.json, model.safetensors, tokenizer.json)`,
+        );
       const path = readText(entry.path, fieldPath(at, "path"), "a model directory path");
       const idField = fieldPath(at, "id");
       const id = entry.id !== undefined ? readId(entry.id, idField) : defaultId(path, idField);
@@ -226,10 +312,14 @@ function readModels(top: Fields, options: ResolveSweepOptions): SweepModel[] {
   }
   if (top.modelRoot !== undefined) {
     const root = readText(top.modelRoot, "modelRoot", "a directory whose subdirectories hold models");
-    for (const path of listRoot(root, options)) add({ id: defaultId(path, "modelRoot"), path }, "modelRoot", `modelRoot directory ${JSON.stringify(path)}`);
+    for (const path of listRoot(root, options))
+      add({ id: defaultId(path, "modelRoot"), path }, "modelRoot", `modelRoot directory ${JSON.stringify(path)}`);
   }
   if (models.length === 0) {
-    throw new SpecError("models", `the sweep has no models: give models (a list of {id, path}) or modelRoot (a directory of model directories)`);
+    throw new SpecError(
+      "models",
+      `the sweep has no models: give models (a list of {id, path}) or modelRoot (a directory of model directories)`,
+    );
   }
   return models;
 }
@@ -237,47 +327,72 @@ function readModels(top: Fields, options: ResolveSweepOptions): SweepModel[] {
 function defaultId(path: string, field: string): string {
   const id = baseName(path);
   if (ID_PATTERN.test(id)) return id;
-  throw new SpecError(field, `${field}: the directory name ${JSON.stringify(id)} of ${JSON.stringify(path)} is not a usable model id; give an id of ${ID_RULE}`);
+  throw new SpecError(
+    field,
+    `${field}: the directory name ${JSON.stringify(id)} of ${JSON.stringify(path)} is not a usable model id; give an id of ${ID_RULE}`,
+  );
 }
 
 function listRoot(root: string, options: ResolveSweepOptions): string[] {
   if (!options.listModelDirs) {
-    throw new SpecError("modelRoot", `modelRoot cannot be expanded here (no directory listing is available); list the models under models instead`);
+    throw new SpecError(
+      "modelRoot",
+      `modelRoot cannot be expanded here (no directory listing is available); list the models under models instead`,
+    );
   }
   let dirs: readonly string[];
   try {
     dirs = options.listModelDirs(root);
   } catch (err) {
     if (err instanceof SpecError) throw err;
-    throw new SpecError("modelRoot", `modelRoot ${JSON.stringify(root)} cannot be listed: ${err instanceof Error ? err.message : String(err)}`, err);
+    throw new SpecError(
+      "modelRoot",
+      `modelRoot ${JSON.stringify(root)} cannot be listed: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
   }
   if (dirs.length === 0) {
-    throw new SpecError("modelRoot", `modelRoot ${JSON.stringify(root)} has no model directories (subdirectories holding a config.json)`);
+    throw new SpecError(
+      "modelRoot",
+      `modelRoot ${JSON.stringify(root)} has no model directories (subdirectories holding a config.json)`,
+    );
   }
   // Directory listings come in file-system order; sort so the spec is the same on every machine.
   return [...dirs].sort((a, b) => (baseName(a) < baseName(b) ? -1 : baseName(a) > baseName(b) ? 1 : 0));
 }
 
 /** `sample` must fit the smallest 2D/3D cell of the sweep (1D cells always use every pair). */
-function readSample(value: unknown, field: string, operators: readonly Operator[], digits: readonly DigitRange[]): number | "all" {
+function readSample(
+  value: unknown,
+  field: string,
+  operators: readonly Operator[],
+  digits: readonly DigitRange[],
+): number | "all" {
   if (value === "all") return value;
   let smallest: { count: number; cell: string } | undefined;
   for (const op of operators) {
     for (const d of digits) {
-      if (d !== 1 && (smallest === undefined || pairCount(op, d) < smallest.count)) smallest = { count: pairCount(op, d), cell: `${d}D "${op}"` };
+      if (d !== 1 && (smallest === undefined || pairCount(op, d) < smallest.count))
+        smallest = { count: pairCount(op, d), cell: `${d}D "${op}"` };
     }
   }
   const max = smallest?.count ?? UINT32_MAX;
   if (typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= max) return value;
   const bound = smallest ? ` up to ${max} (${smallest.cell} has ${max} pairs)` : "";
-  throw new SpecError(field, `${field} must be "all" or a number of pairs per cell, an integer from 1${bound} (got ${describeValue(value)})`);
+  throw new SpecError(
+    field,
+    `${field} must be "all" or a number of pairs per cell, an integer from 1${bound} (got ${describeValue(value)})`,
+  );
 }
 
 function readKs(value: unknown, field: string): number[] {
   const ks = readList(value, field, `[10, 20, 30, 50, 99]`, (k, f) => readInteger(k, f, 1, LIMITS.k));
   ks.forEach((k, i) => {
     if (i > 0 && k <= ks[i - 1]!) {
-      throw new SpecError(itemPath(field, i), `${itemPath(field, i)} must be greater than ${itemPath(field, i - 1)} (${ks[i - 1]}): ks are integers from 1 to ${LIMITS.k} in strictly increasing order, e.g. [10, 20, 30, 50, 99] (got ${k})`);
+      throw new SpecError(
+        itemPath(field, i),
+        `${itemPath(field, i)} must be greater than ${itemPath(field, i - 1)} (${ks[i - 1]}): ks are integers from 1 to ${LIMITS.k} in strictly increasing order, e.g. [10, 20, 30, 50, 99] (got ${k})`,
+      );
     }
   });
   return ks;
@@ -288,7 +403,10 @@ function checkKsWithinTopK(ks: readonly number[], topK: number, written: boolean
   const i = ks.findIndex((k) => k > topK);
   if (i < 0) return;
   const field = written ? itemPath("verify.ks", i) : "cna.topK";
-  throw new SpecError(field, `${field}: verify.ks goes up to ${ks[ks.length - 1]} but cna.topK is ${topK}; CNA keeps each case's top cna.topK neurons, so every k must be at most cna.topK (raise cna.topK to at least ${ks[ks.length - 1]} or lower verify.ks)`);
+  throw new SpecError(
+    field,
+    `${field}: verify.ks goes up to ${ks[ks.length - 1]} but cna.topK is ${topK}; CNA keeps each case's top cna.topK neurons, so every k must be at most cna.topK (raise cna.topK to at least ${ks[ks.length - 1]} or lower verify.ks)`,
+  );
 }
 
 /** cna ablates each cell's top head, found by head ablation (unless cna.head fixes one); verify masks CNA's neurons. */
@@ -296,7 +414,10 @@ function checkStageInputs(stages: readonly StageName[], fixedHead: boolean): voi
   const need = (stage: StageName, input: StageName, why: string) => {
     const i = stages.indexOf(stage);
     if (i >= 0 && !stages.includes(input)) {
-      throw new SpecError(itemPath("stages", i), `${itemPath("stages", i)} is "${stage}", which needs "${input}" in stages (${why}); add "${input}" or remove "${stage}"`);
+      throw new SpecError(
+        itemPath("stages", i),
+        `${itemPath("stages", i)} is "${stage}", which needs "${input}" in stages (${why}); add "${input}" or remove "${stage}"`,
+      );
     }
   };
   if (!fixedHead) need("cna", "head-ablation", `it ablates each cell's top head; or set cna.head to fix the head`);
@@ -316,13 +437,19 @@ function misplacedFields(): Fields {
  * Checks the sweep's fixed head (`cna.head`) against every model's layer and head counts; throws
  * a SpecError naming `cna.head` and the model it does not fit.
  */
-export function checkHeadFits(spec: Pick<SweepSpec, "cna" | "models">, heads: ReadonlyMap<string, { nLayer: number; nHead: number }>): void {
+export function checkHeadFits(
+  spec: Pick<SweepSpec, "cna" | "models">,
+  heads: ReadonlyMap<string, { nLayer: number; nHead: number }>,
+): void {
   const head = spec.cna.head;
   if (!head) return;
   spec.models.forEach((m, i) => {
     const dims = heads.get(m.id);
     if (dims && (head.layer >= dims.nLayer || head.head >= dims.nHead)) {
-      throw new SpecError("cna.head", `cna.head ${head.layer}.${head.head} is not a head of models[${i}] (${m.id}: ${dims.nLayer} layers × ${dims.nHead} heads, 0-based)`);
+      throw new SpecError(
+        "cna.head",
+        `cna.head ${head.layer}.${head.head} is not a head of models[${i}] (${m.id}: ${dims.nLayer} layers × ${dims.nHead} heads, 0-based)`,
+      );
     }
   });
 }

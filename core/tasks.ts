@@ -131,7 +131,10 @@ export function selectPairs(op: Operator, digits: DigitRange, options: SelectPai
   if (digits === 1 || sample === "all") return operandPairs(op, digits);
   const count = pairCount(op, digits);
   if (!Number.isInteger(sample) || sample < 1 || sample > count) {
-    throw new SpecError("sample", `sample must be "all" or an integer from 1 to ${count} for ${digits}D "${op}" (got ${describeValue(sample)})`);
+    throw new SpecError(
+      "sample",
+      `sample must be "all" or an integer from 1 to ${count} for ${digits}D "${op}" (got ${describeValue(sample)})`,
+    );
   }
   const rng = mulberry32(deriveSeed(options.seed, op, digits));
   return sampleWithoutReplacement(count, sample, rng).map((i) => pairAt(op, digits, i));
@@ -144,9 +147,13 @@ export function parseOperator(value: unknown, field = "op"): Operator {
 
 /** Accepts 1, "1", "1D" or "1d" (sweep files and CLI flags write digit ranges both ways). */
 export function parseDigits(value: unknown, field = "digits"): DigitRange {
-  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.replace(/^(\d)[dD]$/, "$1") : "";
+  const text =
+    typeof value === "number" ? String(value) : typeof value === "string" ? value.replace(/^(\d)[dD]$/, "$1") : "";
   if (/^[123]$/.test(text)) return Number(text) as DigitRange;
-  throw new SpecError(field, `${field} must be ${formatAllowed(DIGIT_RANGES)} (or "1D", "2D", "3D") (got ${describeValue(value)})`);
+  throw new SpecError(
+    field,
+    `${field} must be ${formatAllowed(DIGIT_RANGES)} (or "1D", "2D", "3D") (got ${describeValue(value)})`,
+  );
 }
 
 /** Accepts 1–4 as a number or a decimal string. */

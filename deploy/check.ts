@@ -42,7 +42,10 @@ export interface K8sObject {
 export class KustomizeError extends Error {
   override readonly name = "KustomizeError";
   readonly code = "DEPLOY_KUSTOMIZE";
-  constructor(readonly dir: string, message: string) {
+  constructor(
+    readonly dir: string,
+    message: string,
+  ) {
     super(`kubectl kustomize ${dir}: ${message}`);
   }
 }
@@ -53,10 +56,13 @@ const MIN_KUSTOMIZE_MAJOR = 5;
 /** null when `kubectl kustomize` can render deploy/, otherwise what is missing and how to get it. */
 export function kustomizeMissing(): string | null {
   const r = spawnSync("kubectl", ["version", "--client", "--output=json"], { encoding: "utf8", timeout: 30_000 });
-  if (r.error || r.status !== 0) return "kubectl not found (it ships with the CI machine image; elsewhere install kubectl ≥ 1.27, which embeds kustomize v5)";
+  if (r.error || r.status !== 0)
+    return "kubectl not found (it ships with the CI machine image; elsewhere install kubectl ≥ 1.27, which embeds kustomize v5)";
   const version = (JSON.parse(r.stdout) as { kustomizeVersion?: string }).kustomizeVersion ?? "";
   const major = Number(/^v(\d+)\./.exec(version)?.[1] ?? 0);
-  return major >= MIN_KUSTOMIZE_MAJOR ? null : `kubectl embeds kustomize ${version || "(unknown)"}; deploy/ needs v${MIN_KUSTOMIZE_MAJOR} or later (kubectl ≥ 1.27)`;
+  return major >= MIN_KUSTOMIZE_MAJOR
+    ? null
+    : `kubectl embeds kustomize ${version || "(unknown)"}; deploy/ needs v${MIN_KUSTOMIZE_MAJOR} or later (kubectl ≥ 1.27)`;
 }
 
 /** Parses `kubectl kustomize` output (or any multi-document YAML) into objects. */
@@ -66,7 +72,8 @@ export function parseObjects(text: string, source: string): K8sObject[] {
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return [];
     const o = value as Partial<K8sObject>;
-    if (typeof o.apiVersion !== "string" || typeof o.kind !== "string" || typeof o.metadata?.name !== "string") throw new KustomizeError(source, `document ${i} is not a Kubernetes object (apiVersion, kind, metadata.name)`);
+    if (typeof o.apiVersion !== "string" || typeof o.kind !== "string" || typeof o.metadata?.name !== "string")
+      throw new KustomizeError(source, `document ${i} is not a Kubernetes object (apiVersion, kind, metadata.name)`);
     return [o as K8sObject];
   });
 }
@@ -97,8 +104,18 @@ interface ModelClass {
 
 /** The built-in kinds deploy/ uses, by `apiVersion/kind`. A new kind must be added here. */
 const BUILT_IN: ReadonlyMap<string, ModelClass> = new Map(
-  [ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount, Deployment, StatefulSet, NetworkPolicy, PodDisruptionBudget]
-    .map((c) => [`${c.apiVersion}/${c.kind}`, c as unknown as ModelClass] as const),
+  [
+    ConfigMap,
+    Namespace,
+    PersistentVolumeClaim,
+    Secret,
+    Service,
+    ServiceAccount,
+    Deployment,
+    StatefulSet,
+    NetworkPolicy,
+    PodDisruptionBudget,
+  ].map((c) => [`${c.apiVersion}/${c.kind}`, c as unknown as ModelClass] as const),
 );
 
 /** Custom resources, by `apiVersion/kind`: the JSON schema in deploy/schemas/ that checks them. */
@@ -112,7 +129,9 @@ const typeKey = (o: K8sObject): string => `${o.apiVersion}/${o.kind}`;
 
 /** Objects whose kind neither kubernetes-models (as registered here) nor deploy/schemas/ covers. */
 export function unknownKindErrors(objects: readonly K8sObject[]): string[] {
-  return objects.filter((o) => !BUILT_IN.has(typeKey(o)) && !(typeKey(o) in CRD_SCHEMAS)).map((o) => `${objectId(o)}: no schema for ${typeKey(o)} (register it in deploy/check.ts)`);
+  return objects
+    .filter((o) => !BUILT_IN.has(typeKey(o)) && !(typeKey(o) in CRD_SCHEMAS))
+    .map((o) => `${objectId(o)}: no schema for ${typeKey(o)} (register it in deploy/check.ts)`);
 }
 
 /** kubernetes-models' validate() on every built-in object: types, required fields, formats. */
@@ -148,7 +167,9 @@ export function crdSchemaErrors(objects: readonly K8sObject[]): string[] {
     const file = CRD_SCHEMAS[typeKey(o)];
     if (file === undefined) continue;
     const validate = crdValidator(file);
-    if (!validate(o)) for (const e of validate.errors ?? []) errors.push(`${objectId(o)}: ${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`);
+    if (!validate(o))
+      for (const e of validate.errors ?? [])
+        errors.push(`${objectId(o)}: ${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`);
   }
   return errors;
 }
@@ -178,13 +199,20 @@ export function unknownFieldErrors(objects: readonly K8sObject[]): string[] {
   }
   const source = chunks.join("\n");
   const options: ts.CompilerOptions = {
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
-    strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ["lib.es2022.d.ts"],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    lib: ["lib.es2022.d.ts"],
   };
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   const fileExists = host.fileExists.bind(host);
-  host.getSourceFile = (name, language, ...rest) => (name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest));
+  host.getSourceFile = (name, language, ...rest) =>
+    name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest);
   host.fileExists = (name) => name === file || fileExists(name);
   const program = ts.createProgram({ rootNames: [file], options, host });
   return ts.getPreEmitDiagnostics(program).map((d) => {
@@ -200,7 +228,12 @@ export function unknownFieldErrors(objects: readonly K8sObject[]): string[] {
 
 /** Every schema problem of one overlay's objects. */
 export function schemaErrors(objects: readonly K8sObject[]): string[] {
-  return [...unknownKindErrors(objects), ...kubernetesModelErrors(objects), ...crdSchemaErrors(objects), ...unknownFieldErrors(objects)];
+  return [
+    ...unknownKindErrors(objects),
+    ...kubernetesModelErrors(objects),
+    ...crdSchemaErrors(objects),
+    ...unknownFieldErrors(objects),
+  ];
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
@@ -214,7 +247,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     const objects = renderOverlay(overlay);
     const errors = schemaErrors(objects);
     problems += errors.length;
-    process.stdout.write(`${overlay}: ${objects.length} objects, ${errors.length} problems\n${errors.map((e) => `  ${e}\n`).join("")}`);
+    process.stdout.write(
+      `${overlay}: ${objects.length} objects, ${errors.length} problems\n${errors.map((e) => `  ${e}\n`).join("")}`,
+    );
   }
   process.exitCode = problems > 0 ? 1 : 0;
 }

@@ -45,11 +45,16 @@ export function createWorkerClient(address: string, options: GrpcClientOptions =
   return new WorkerServiceClient(address, creds, channel);
 }
 
-function channelOf(address: string, o: GrpcClientOptions): { creds: ChannelCredentials; channel: Partial<ClientOptions> } {
+function channelOf(
+  address: string,
+  o: GrpcClientOptions,
+): { creds: ChannelCredentials; channel: Partial<ClientOptions> } {
   if (address.trim() === "") throw new SpecError("address", "address must be host:port, e.g. 127.0.0.1:7070");
-  if (o.token !== undefined && !/^[\x21-\x7e]+$/.test(o.token)) throw new SpecError("token", "token must be non-empty printable ASCII without spaces");
+  if (o.token !== undefined && !/^[\x21-\x7e]+$/.test(o.token))
+    throw new SpecError("token", "token must be non-empty printable ASCII without spaces");
   const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw new SpecError("maxMessageBytes", "maxMessageBytes must be a positive integer");
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1)
+    throw new SpecError("maxMessageBytes", "maxMessageBytes must be a positive integer");
   const channel: Partial<ClientOptions> = {
     "grpc.max_receive_message_length": maxMessageBytes,
     "grpc.max_send_message_length": maxMessageBytes,
@@ -57,9 +62,17 @@ function channelOf(address: string, o: GrpcClientOptions): { creds: ChannelCrede
   };
   if (!o.tls) return { creds: credentials.createInsecure(), channel };
   const t = o.tls;
-  if ((t.certPath === undefined) !== (t.keyPath === undefined)) throw new SpecError(t.certPath === undefined ? "tls.certPath" : "tls.keyPath", "mutual TLS needs both tls.certPath and tls.keyPath");
+  if ((t.certPath === undefined) !== (t.keyPath === undefined))
+    throw new SpecError(
+      t.certPath === undefined ? "tls.certPath" : "tls.keyPath",
+      "mutual TLS needs both tls.certPath and tls.keyPath",
+    );
   if (t.serverName !== undefined) channel["grpc.ssl_target_name_override"] = t.serverName;
-  const creds = credentials.createSsl(read("tls.caPath", t.caPath), read("tls.keyPath", t.keyPath), read("tls.certPath", t.certPath));
+  const creds = credentials.createSsl(
+    read("tls.caPath", t.caPath),
+    read("tls.keyPath", t.keyPath),
+    read("tls.certPath", t.certPath),
+  );
   return { creds, channel };
 }
 

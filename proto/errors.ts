@@ -61,14 +61,21 @@ const RETRYABLE_STATUSES: ReadonlySet<status> = new Set([status.UNAVAILABLE, sta
 
 /** A request that failed validation at the edge; `field` names what was wrong (`header.sha256`). */
 export class BadRequestError extends CnaError {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`, { code: "BAD_REQUEST", retryable: false });
   }
 }
 
 /** A server could not listen on its address (taken, not this machine's, not permitted). */
 export class ListenError extends CnaError {
-  constructor(readonly address: string, message: string, cause?: unknown) {
+  constructor(
+    readonly address: string,
+    message: string,
+    cause?: unknown,
+  ) {
     super(message, { code: "LISTEN_FAILED", retryable: false, cause });
   }
 }
@@ -116,6 +123,7 @@ export function toGrpcStatus(err: unknown): StatusObject {
  */
 export function fromGrpcError(err: ServiceError, alsoRetryable: readonly status[] = []): GrpcCallError {
   const fromServer = err.metadata?.get(ERROR_CODE_KEY)[0];
-  const code = typeof fromServer === "string" && fromServer !== "" ? fromServer : `GRPC_${status[err.code] ?? err.code}`;
+  const code =
+    typeof fromServer === "string" && fromServer !== "" ? fromServer : `GRPC_${status[err.code] ?? err.code}`;
   return new GrpcCallError(err.code, code, err.details || err.message, alsoRetryable.includes(err.code), err);
 }

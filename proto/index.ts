@@ -62,11 +62,31 @@ export {
 export type { WorkerServiceServer } from "./gen/cna/v1/worker.ts";
 export { Empty } from "./gen/google/protobuf/empty.ts";
 // ONNX's schema (Debian's onnx.proto), for worker/onnx's graph builder.
-export { AttributeProto_AttributeType, ModelProto, TensorProto_DataLocation, TensorProto_DataType } from "./gen/onnx/onnx.ts";
+export {
+  AttributeProto_AttributeType,
+  ModelProto,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+} from "./gen/onnx/onnx.ts";
 export type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from "./gen/onnx/onnx.ts";
 
 export { createSweepClient, createWorkerClient } from "./client.ts";
 export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES, PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
-export type { GrpcServeOptions, GrpcServerHandle, GrpcServiceBinding, ResolvedGrpcServeOptions, TlsServerOptions } from "./server.ts";
-export { BadRequestError, ERROR_CODE_KEY, GrpcCallError, ListenError, UnauthenticatedError, fromGrpcError, grpcStatusFor, toGrpcStatus } from "./errors.ts";
+export type {
+  GrpcServeOptions,
+  GrpcServerHandle,
+  GrpcServiceBinding,
+  ResolvedGrpcServeOptions,
+  TlsServerOptions,
+} from "./server.ts";
+export {
+  BadRequestError,
+  ERROR_CODE_KEY,
+  GrpcCallError,
+  ListenError,
+  UnauthenticatedError,
+  fromGrpcError,
+  grpcStatusFor,
+  toGrpcStatus,
+} from "./errors.ts";

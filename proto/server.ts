@@ -12,7 +12,14 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials, ServerInterceptingCall } from "@grpc/grpc-js";
-import type { handleUnaryCall, Metadata, ServerInterceptor, ServerUnaryCall, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type {
+  handleUnaryCall,
+  Metadata,
+  ServerInterceptor,
+  ServerUnaryCall,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as HEALTH_PROTO } from "grpc-health-check";
@@ -61,11 +68,16 @@ export interface ResolvedGrpcServeOptions {
 /** Validates and fills in defaults; a bad value throws a SpecError naming the field. */
 export function resolveGrpcServeOptions(o: GrpcServeOptions): ResolvedGrpcServeOptions {
   const host = o.host ?? "127.0.0.1";
-  if (host.trim() === "") throw new SpecError("host", "host must not be empty (use 127.0.0.1, or 0.0.0.0 for every interface)");
+  if (host.trim() === "")
+    throw new SpecError("host", "host must not be empty (use 127.0.0.1, or 0.0.0.0 for every interface)");
   const port = o.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new SpecError("port", `port must be an integer from 0 to 65535, got ${describeValue(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new SpecError("port", `port must be an integer from 0 to 65535, got ${describeValue(port)}`);
   if (o.token !== undefined && !/^[\x21-\x7e]+$/.test(o.token)) {
-    throw new SpecError("token", "token must be non-empty printable ASCII without spaces (it travels in an HTTP/2 header)");
+    throw new SpecError(
+      "token",
+      "token must be non-empty printable ASCII without spaces (it travels in an HTTP/2 header)",
+    );
   }
   const maxMessageBytes = positiveInt("maxMessageBytes", o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   const shutdownGraceMs = positiveInt("shutdownGraceMs", o.shutdownGraceMs ?? 5_000, true);
@@ -73,7 +85,8 @@ export function resolveGrpcServeOptions(o: GrpcServeOptions): ResolvedGrpcServeO
 }
 
 function positiveInt(field: string, value: number, zeroOk = false): number {
-  if (!Number.isInteger(value) || value < (zeroOk ? 0 : 1)) throw new SpecError(field, `${field} must be an integer ${zeroOk ? ">= 0" : "> 0"}, got ${describeValue(value)}`);
+  if (!Number.isInteger(value) || value < (zeroOk ? 0 : 1))
+    throw new SpecError(field, `${field} must be an integer ${zeroOk ? ">= 0" : "> 0"}, got ${describeValue(value)}`);
   return value;
 }
 
@@ -85,7 +98,11 @@ function readTls(tls: TlsServerOptions): ResolvedGrpcServeOptions["tls"] {
       throw new SpecError(field, `cannot read ${field} ${JSON.stringify(path)}: ${(err as Error).message}`, err);
     }
   };
-  return { cert: read("tls.certPath", tls.certPath), key: read("tls.keyPath", tls.keyPath), ca: tls.caPath === undefined ? null : read("tls.caPath", tls.caPath) };
+  return {
+    cert: read("tls.certPath", tls.certPath),
+    key: read("tls.keyPath", tls.keyPath),
+    ca: tls.caPath === undefined ? null : read("tls.caPath", tls.caPath),
+  };
 }
 
 /** One service to serve. */
@@ -112,24 +129,39 @@ export interface GrpcServerHandle extends AsyncDisposable {
 const HEALTH_PREFIX = "/grpc.health.v1.Health/";
 
 /** Binds and serves `services` plus health and reflection. */
-export async function serveGrpc(o: ResolvedGrpcServeOptions, services: readonly GrpcServiceBinding[]): Promise<GrpcServerHandle> {
+export async function serveGrpc(
+  o: ResolvedGrpcServeOptions,
+  services: readonly GrpcServiceBinding[],
+): Promise<GrpcServerHandle> {
   const server = new Server({
     "grpc.max_receive_message_length": o.maxMessageBytes,
     interceptors: o.token === null ? [] : [bearerAuth(o.token)],
   });
   for (const s of services) server.addService(s.definition, s.implementation);
-  const health = new HealthImplementation(Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"] as const)]));
+  const health = new HealthImplementation(
+    Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"] as const)]),
+  );
   health.addToServer(server);
   const reflected = loadSync([...services.map((s) => s.protoFile), HEALTH_PROTO], { includeDirs: [PROTO_DIR] });
   new ReflectionService(reflected).addToServer(server);
 
-  const credentials = o.tls ? ServerCredentials.createSsl(o.tls.ca, [{ cert_chain: o.tls.cert, private_key: o.tls.key }], o.tls.ca !== null) : ServerCredentials.createInsecure();
+  const credentials = o.tls
+    ? ServerCredentials.createSsl(o.tls.ca, [{ cert_chain: o.tls.cert, private_key: o.tls.key }], o.tls.ca !== null)
+    : ServerCredentials.createInsecure();
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
   const address = `${host}:${o.port}`;
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))).catch((err: unknown) => {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+  ).catch((err: unknown) => {
     // nothing is bound: let go of the server so the process is not kept alive by it
     server.forceShutdown();
-    const why = /EADDRINUSE/.test(String(err)) ? "the address is in use (another process listens there)" : /EACCES/.test(String(err)) ? "permission denied" : /EADDRNOTAVAIL/.test(String(err)) ? "the address is not one of this machine's" : (err as Error).message.split("\n")[0];
+    const why = /EADDRINUSE/.test(String(err))
+      ? "the address is in use (another process listens there)"
+      : /EACCES/.test(String(err))
+        ? "permission denied"
+        : /EADDRNOTAVAIL/.test(String(err))
+          ? "the address is not one of this machine's"
+          : (err as Error).message.split("\n")[0];
     throw new ListenError(address, `cannot listen on ${address}: ${why}`, err);
   });
 
@@ -167,7 +199,16 @@ function bearerAuth(token: string): ServerInterceptor {
           onReceiveMetadata(md, mdNext) {
             const present = md.get("authorization").length > 0;
             if (matches(md)) mdNext(md);
-            else call.sendStatus(toGrpcStatus(new UnauthenticatedError(present ? "the bearer token is not valid" : "authorization metadata missing: send `authorization: Bearer <token>`")));
+            else
+              call.sendStatus(
+                toGrpcStatus(
+                  new UnauthenticatedError(
+                    present
+                      ? "the bearer token is not valid"
+                      : "authorization metadata missing: send `authorization: Bearer <token>`",
+                  ),
+                ),
+              );
           },
         });
       },
@@ -179,7 +220,9 @@ function bearerAuth(token: string): ServerInterceptor {
  * A unary handler that replies exactly once: with `fn`'s value, or with the status
  * {@link toGrpcStatus} gives for what it threw (synchronously or not).
  */
-export function unaryHandler<Req, Res>(fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>): handleUnaryCall<Req, Res> {
+export function unaryHandler<Req, Res>(
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     new Promise<Res>((resolve) => resolve(fn(call.request, call))).then(
       (res) => callback(null, res),

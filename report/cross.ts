@@ -14,7 +14,11 @@ import { c, text } from "./svg.ts";
 /** Heads per cell shown and counted as "top". */
 export const TOP_HEADS = 3;
 
-interface Indexed { cell: CellRankings; index: number; heads: HeadRank[] }
+interface Indexed {
+  cell: CellRankings;
+  index: number;
+  heads: HeadRank[];
+}
 
 const withHeads = (r: Rankings): Indexed[] =>
   r.cells.flatMap((cell, index) => (cell.heads && cell.heads.length > 0 ? [{ cell, index, heads: cell.heads }] : []));
@@ -34,7 +38,12 @@ export const relativeDepth = (layer: number, nLayers: number): number => (nLayer
 
 export const cellLabel = (c: CellRankings): string => `${c.digits}D t${c.template}`;
 
-export interface Dominance { model: string; layer: number; head: number; cells: Indexed[] }
+export interface Dominance {
+  model: string;
+  layer: number;
+  head: number;
+  cells: Indexed[];
+}
 
 /** Per model, every head that is rank 1 of some cell, most cells first, ties by (layer, head). */
 export function dominance(r: Rankings): Dominance[] {
@@ -47,10 +56,21 @@ export function dominance(r: Rankings): Dominance[] {
     byKey.set(key, d);
   }
   const order = modelsOf(withHeads(r));
-  return [...byKey.values()].sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model) || b.cells.length - a.cells.length || a.layer - b.layer || a.head - b.head);
+  return [...byKey.values()].sort(
+    (a, b) =>
+      order.indexOf(a.model) - order.indexOf(b.model) ||
+      b.cells.length - a.cells.length ||
+      a.layer - b.layer ||
+      a.head - b.head,
+  );
 }
 
-export interface SharedHead { model: string; layer: number; head: number; bestRank: Map<Operator, number> }
+export interface SharedHead {
+  model: string;
+  layer: number;
+  head: number;
+  bestRank: Map<Operator, number>;
+}
 
 /** Per model, heads in the top 3 of cells of at least two operators; best rank per operator. */
 export function sharedHeads(r: Rankings): SharedHead[] {
@@ -58,22 +78,44 @@ export function sharedHeads(r: Rankings): SharedHead[] {
   for (const x of withHeads(r)) {
     x.heads.slice(0, TOP_HEADS).forEach((h, i) => {
       const key = `${x.cell.model}\u0000${headName(h)}`;
-      const s = byKey.get(key) ?? { model: x.cell.model, layer: h.layer, head: h.head, bestRank: new Map<Operator, number>() };
+      const s = byKey.get(key) ?? {
+        model: x.cell.model,
+        layer: h.layer,
+        head: h.head,
+        bestRank: new Map<Operator, number>(),
+      };
       s.bestRank.set(x.cell.op, Math.min(s.bestRank.get(x.cell.op) ?? Infinity, i + 1));
       byKey.set(key, s);
     });
   }
   const order = modelsOf(withHeads(r));
-  return [...byKey.values()].filter((s) => s.bestRank.size >= 2)
-    .sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model) || b.bestRank.size - a.bestRank.size || a.layer - b.layer || a.head - b.head);
+  return [...byKey.values()]
+    .filter((s) => s.bestRank.size >= 2)
+    .sort(
+      (a, b) =>
+        order.indexOf(a.model) - order.indexOf(b.model) ||
+        b.bestRank.size - a.bestRank.size ||
+        a.layer - b.layer ||
+        a.head - b.head,
+    );
 }
 
 export const opHtml = (op: Operator): string => `<code class="op">${esc(op)}</code>`;
 
-const OP_NAMES: Readonly<Record<Operator, string>> = { "+": "addition", "-": "subtraction", "*": "multiplication", "/": "division" };
+const OP_NAMES: Readonly<Record<Operator, string>> = {
+  "+": "addition",
+  "-": "subtraction",
+  "*": "multiplication",
+  "/": "division",
+};
 
 function depthNum(model: string, layer: number, nLayers: number): string {
-  return num(relativeDepth(layer, nLayers), "depth", { derived: "depth" }, ` data-model="${esc(model)}" data-layer="${layer}"`);
+  return num(
+    relativeDepth(layer, nLayers),
+    "depth",
+    { derived: "depth" },
+    ` data-model="${esc(model)}" data-layer="${layer}"`,
+  );
 }
 
 /** One operator: a table (a row per model and cell; ranks 1–3 side by side) and a depth strip. */
@@ -89,8 +131,14 @@ function operatorBlock(op: Operator, cells: readonly Indexed[], layers: Map<stri
     });
     return `<tr${first ? ' class="first"' : ""}><th scope="row" class="model">${first ? esc(x.cell.model) : ""}</th><td>${first ? num(n, "int", { derived: "layers" }, ` data-model="${esc(x.cell.model)}"`) : ""}</td><td class="l gap">${esc(cellLabel(x.cell))}</td>${ranks.join("")}</tr>`;
   });
-  const groups = [1, 2, 3].slice(0, TOP_HEADS).map((k) => `<th colspan="3" class="group">rank ${k}</th>`).join("");
-  const sub = [1, 2, 3].slice(0, TOP_HEADS).map(() => '<th class="l">head</th><th>depth</th><th class="gap">drop</th>').join("");
+  const groups = [1, 2, 3]
+    .slice(0, TOP_HEADS)
+    .map((k) => `<th colspan="3" class="group">rank ${k}</th>`)
+    .join("");
+  const sub = [1, 2, 3]
+    .slice(0, TOP_HEADS)
+    .map(() => '<th class="l">head</th><th>depth</th><th class="gap">drop</th>')
+    .join("");
   const table = `<table class="numbers cross"><thead><tr><th rowspan="2" class="l">model</th><th rowspan="2">layers</th><th rowspan="2" class="l gap">cell</th>${groups}</tr><tr>${sub}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
   return `<div class="op-block"><h3>Operator ${opHtml(op)} <span class="muted">(${OP_NAMES[op]})</span></h3>${table}</div>`;
 }
@@ -109,9 +157,13 @@ function depthStrip(op: Operator, cells: readonly Indexed[], layers: Map<string,
   const parts: string[] = [text(left, 14, `operator ${op} (${OP_NAMES[op]})`, 'class="panel-title"')];
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(`<line class="grid" x1="${c(sx(t))}" x2="${c(sx(t))}" y1="${top}" y2="${top + rows.length * rowH}"/>`);
-    parts.push(text(sx(t), top + rows.length * rowH + 14, formatNumber(t, "depth"), 'class="tick" text-anchor="middle"'));
+    parts.push(
+      text(sx(t), top + rows.length * rowH + 14, formatNumber(t, "depth"), 'class="tick" text-anchor="middle"'),
+    );
   }
-  parts.push(text(left + pw / 2, H - 8, "relative depth  layer / (layers \u2212 1)", 'class="axis-title" text-anchor="middle"'));
+  parts.push(
+    text(left + pw / 2, H - 8, "relative depth  layer / (layers \u2212 1)", 'class="axis-title" text-anchor="middle"'),
+  );
   rows.forEach(({ x, label }, r) => {
     const cy = top + r * rowH + rowH / 2;
     parts.push(text(left - 8, cy + 3.5, label, 'class="tick row-label" text-anchor="end"'));
@@ -120,7 +172,9 @@ function depthStrip(op: Operator, cells: readonly Indexed[], layers: Map<string,
     for (let i = shown.length - 1; i >= 0; i--) {
       const h = shown[i]!;
       const d = relativeDepth(h.layer, n);
-      parts.push(`<circle class="depth-mark" cx="${c(sx(d))}" cy="${c(cy)}" r="${[6.5, 5, 4][i]}" fill="${dropColor(h.relativeDrop)}" stroke="#333" stroke-width="0.8"${numAttrs(d, { derived: "depth" })} data-model="${esc(x.cell.model)}" data-layer="${h.layer}"><title>${esc(`${x.cell.model} ${x.cell.op} ${cellLabel(x.cell)}: head ${headName(h)} (rank ${i + 1}), depth ${formatNumber(d, "depth")}, relative drop ${formatNumber(h.relativeDrop, "pct")}`)}</title></circle>`);
+      parts.push(
+        `<circle class="depth-mark" cx="${c(sx(d))}" cy="${c(cy)}" r="${[6.5, 5, 4][i]}" fill="${dropColor(h.relativeDrop)}" stroke="#333" stroke-width="0.8"${numAttrs(d, { derived: "depth" })} data-model="${esc(x.cell.model)}" data-layer="${h.layer}"><title>${esc(`${x.cell.model} ${x.cell.op} ${cellLabel(x.cell)}: head ${headName(h)} (rank ${i + 1}), depth ${formatNumber(d, "depth")}, relative drop ${formatNumber(h.relativeDrop, "pct")}`)}</title></circle>`,
+      );
     }
     const h1 = shown[0]!;
     parts.push(text(sx(relativeDepth(h1.layer, n)) + 9, cy - 4, headName(h1), 'class="mark-label"'));
@@ -136,20 +190,27 @@ function dominanceTable(r: Rankings, layers: Map<string, number>): string {
     const total = all.filter((x) => x.cell.model === d.model).length;
     const cells = d.cells.map((x) => `${opHtml(x.cell.op)} ${esc(cellLabel(x.cell))}`).join(", ");
     const attrs = ` data-model="${esc(d.model)}" data-head="${esc(headName(d))}"`;
-    return `<tr${first ? ' class="first"' : ""}><th scope="row" class="model">${first ? esc(d.model) : ""}</th><td class="id">${esc(headName(d))}${first ? ' <span class="badge">top</span>' : ""}</td>`
-      + `<td>${depthNum(d.model, d.layer, layers.get(d.model)!)}</td>`
-      + `<td>${num(d.cells.length, "int", { derived: "dominates" }, attrs)} of ${num(total, "int", { derived: "cellsWithHeads" }, ` data-model="${esc(d.model)}"`)}</td><td class="l">${cells}</td></tr>`;
+    return (
+      `<tr${first ? ' class="first"' : ""}><th scope="row" class="model">${first ? esc(d.model) : ""}</th><td class="id">${esc(headName(d))}${first ? ' <span class="badge">top</span>' : ""}</td>` +
+      `<td>${depthNum(d.model, d.layer, layers.get(d.model)!)}</td>` +
+      `<td>${num(d.cells.length, "int", { derived: "dominates" }, attrs)} of ${num(total, "int", { derived: "cellsWithHeads" }, ` data-model="${esc(d.model)}"`)}</td><td class="l">${cells}</td></tr>`
+    );
   });
   return `<table class="numbers dominance"><caption>A head dominates a cell when it is the cell's rank-1 head; per model, the head that dominates most cells is its top head (ties by layer, then head).</caption><thead><tr><th>model</th><th class="l">head</th><th>depth</th><th>cells dominated</th><th class="l">which</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
 function sharedTable(r: Rankings, layers: Map<string, number>): string {
   const shared = sharedHeads(r);
-  if (shared.length === 0) return `<p class="muted">No model has a head in the top ${TOP_HEADS} of cells of two or more operators.</p>`;
+  if (shared.length === 0)
+    return `<p class="muted">No model has a head in the top ${TOP_HEADS} of cells of two or more operators.</p>`;
   const rows = shared.map((s) => {
-    const ops = OPERATORS.filter((op) => s.bestRank.has(op)).map((op) => `${opHtml(op)} #${s.bestRank.get(op)}`).join(", ");
-    return `<tr><th scope="row" class="model">${esc(s.model)}</th><td class="id">${esc(headName(s))}</td><td>${depthNum(s.model, s.layer, layers.get(s.model)!)}</td>`
-      + `<td>${num(s.bestRank.size, "int", { derived: "sharedOperators" }, ` data-model="${esc(s.model)}" data-head="${esc(headName(s))}"`)}</td><td class="l">${ops}</td></tr>`;
+    const ops = OPERATORS.filter((op) => s.bestRank.has(op))
+      .map((op) => `${opHtml(op)} #${s.bestRank.get(op)}`)
+      .join(", ");
+    return (
+      `<tr><th scope="row" class="model">${esc(s.model)}</th><td class="id">${esc(headName(s))}</td><td>${depthNum(s.model, s.layer, layers.get(s.model)!)}</td>` +
+      `<td>${num(s.bestRank.size, "int", { derived: "sharedOperators" }, ` data-model="${esc(s.model)}" data-head="${esc(headName(s))}"`)}</td><td class="l">${ops}</td></tr>`
+    );
   });
   return `<table class="numbers shared"><caption>Heads in the top ${TOP_HEADS} of cells of at least two operators (same model); #r is the head's best rank among that operator's cells.</caption><thead><tr><th>model</th><th class="l">head</th><th>depth</th><th>operators</th><th class="l">best rank per operator</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
@@ -160,10 +221,28 @@ export function renderCross(r: Rankings): string {
   if (cells.length === 0) return "";
   const layers = modelLayers(r);
   const ops = OPERATORS.filter((op) => cells.some((x) => x.cell.op === op));
-  return `<section id="across" class="across"><h2>Across models</h2>`
-    + `<p class="lede">Top heads per operator, every model side by side; depth is the layer as a fraction of the model's depth, so models with different layer counts line up.</p>`
-    + ops.map((op) => operatorBlock(op, cells.filter((x) => x.cell.op === op), layers)).join("")
-    + `<h3>Top heads at relative depth</h3><figure class="depths"><div class="panels">${ops.map((op) => depthStrip(op, cells.filter((x) => x.cell.op === op), layers)).join("")}</div>`
-    + `<figcaption>Per operator, the top ${TOP_HEADS} heads of each cell at their relative depth layer / (layers − 1): rank 1 largest and labelled, ranks 2 and 3 smaller; fill is the relative accuracy drop on the heatmaps' scale.</figcaption></figure>`
-    + `<h3>Dominant heads</h3>${dominanceTable(r, layers)}<h3>Heads shared across operators</h3>${sharedTable(r, layers)}</section>`;
+  return (
+    `<section id="across" class="across"><h2>Across models</h2>` +
+    `<p class="lede">Top heads per operator, every model side by side; depth is the layer as a fraction of the model's depth, so models with different layer counts line up.</p>` +
+    ops
+      .map((op) =>
+        operatorBlock(
+          op,
+          cells.filter((x) => x.cell.op === op),
+          layers,
+        ),
+      )
+      .join("") +
+    `<h3>Top heads at relative depth</h3><figure class="depths"><div class="panels">${ops
+      .map((op) =>
+        depthStrip(
+          op,
+          cells.filter((x) => x.cell.op === op),
+          layers,
+        ),
+      )
+      .join("")}</div>` +
+    `<figcaption>Per operator, the top ${TOP_HEADS} heads of each cell at their relative depth layer / (layers − 1): rank 1 largest and labelled, ranks 2 and 3 smaller; fill is the relative accuracy drop on the heatmaps' scale.</figcaption></figure>` +
+    `<h3>Dominant heads</h3>${dominanceTable(r, layers)}<h3>Heads shared across operators</h3>${sharedTable(r, layers)}</section>`
+  );
 }

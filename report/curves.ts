@@ -41,22 +41,47 @@ export function renderCurves(v: VerificationRankings, cellIndex: number): string
   }
   parts.push(`<line class="axis" x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}"/>`);
   parts.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}"/>`);
-  if (y0 < 0) parts.push(`<line class="axis zero" x1="${M.left}" x2="${W - M.right}" y1="${c(sy(0))}" y2="${c(sy(0))}"/>`);
+  if (y0 < 0)
+    parts.push(`<line class="axis zero" x1="${M.left}" x2="${W - M.right}" y1="${c(sy(0))}" y2="${c(sy(0))}"/>`);
   parts.push(text(M.left + pw / 2, H - 6, "K (top CNA neurons per case)", 'class="axis-title" text-anchor="middle"'));
   const midY = M.top + ph / 2;
-  parts.push(text(14, midY, "relative accuracy decrease", `class="axis-title" text-anchor="middle" transform="rotate(-90 14 ${c(midY)})"`));
+  parts.push(
+    text(
+      14,
+      midY,
+      "relative accuracy decrease",
+      `class="axis-title" text-anchor="middle" transform="rotate(-90 14 ${c(midY)})"`,
+    ),
+  );
   for (const s of SERIES) parts.push(seriesSvg(s, v[s], cellIndex, sx, sy));
   parts.push(legend());
   return `<svg class="curves" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="relative accuracy decrease against K for mask, keep and random">${parts.join("")}</svg>`;
 }
 
-function seriesSvg(s: Series, points: readonly VerificationPoint[], cellIndex: number, sx: (k: number) => number, sy: (t: number) => number): string {
+function seriesSvg(
+  s: Series,
+  points: readonly VerificationPoint[],
+  cellIndex: number,
+  sx: (k: number) => number,
+  sy: (t: number) => number,
+): string {
   const style = SERIES_STYLE[s];
   const d = points.map((p, i) => `${i === 0 ? "M" : "L"}${c(sx(p.k))} ${c(sy(p.relativeDecrease))}`).join("");
-  const line = points.length > 1 ? `<path d="${d}" fill="none" stroke="${style.color}" stroke-width="1.8"${style.dash ? ` stroke-dasharray="${style.dash}"` : ""}/>` : "";
-  const marks = points.map((p, i) => marker(style.marker, sx(p.k), sy(p.relativeDecrease), 3.6, style.color,
-    `${numAttrs(p.relativeDecrease, { path: ptr("cells", cellIndex, "verification", s, i, "relativeDecrease") })} data-series="${s}" data-k="${p.k}" class="pt"`,
-    `${s} K=${p.k}: relative decrease ${formatNumber(p.relativeDecrease, "pct")} (accuracy ${formatNumber(p.accuracy, "pct")})`));
+  const line =
+    points.length > 1
+      ? `<path d="${d}" fill="none" stroke="${style.color}" stroke-width="1.8"${style.dash ? ` stroke-dasharray="${style.dash}"` : ""}/>`
+      : "";
+  const marks = points.map((p, i) =>
+    marker(
+      style.marker,
+      sx(p.k),
+      sy(p.relativeDecrease),
+      3.6,
+      style.color,
+      `${numAttrs(p.relativeDecrease, { path: ptr("cells", cellIndex, "verification", s, i, "relativeDecrease") })} data-series="${s}" data-k="${p.k}" class="pt"`,
+      `${s} K=${p.k}: relative decrease ${formatNumber(p.relativeDecrease, "pct")} (accuracy ${formatNumber(p.accuracy, "pct")})`,
+    ),
+  );
   return `<g class="series series-${s}">${line}${marks.join("")}</g>`;
 }
 
@@ -64,8 +89,10 @@ function legend(): string {
   let x = M.left;
   return SERIES.map((s) => {
     const st = SERIES_STYLE[s];
-    const item = `<line x1="${x}" x2="${x + 22}" y1="14" y2="14" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ""}/>`
-      + marker(st.marker, x + 11, 14, 3.6, st.color, "", st.label) + text(x + 28, 18, st.label, 'class="legend-label"');
+    const item =
+      `<line x1="${x}" x2="${x + 22}" y1="14" y2="14" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ""}/>` +
+      marker(st.marker, x + 11, 14, 3.6, st.color, "", st.label) +
+      text(x + 28, 18, st.label, 'class="legend-label"');
     x += 28 + st.label.length * 6.2 + 14;
     return item;
   }).join("");
@@ -75,9 +102,16 @@ function legend(): string {
 export function renderCurvesTable(v: VerificationRankings, cellIndex: number): string {
   const cell = (s: Series, i: number) => {
     const p = v[s][i];
-    return p ? `<td>${num(p.relativeDecrease, "pct", { path: ptr("cells", cellIndex, "verification", s, i, "relativeDecrease") })}</td>` : "<td>–</td>";
+    return p
+      ? `<td>${num(p.relativeDecrease, "pct", { path: ptr("cells", cellIndex, "verification", s, i, "relativeDecrease") })}</td>`
+      : "<td>–</td>";
   };
-  const rows = v.mask.map((p, i) => `<tr><td>${num(p.k, "int", { path: ptr("cells", cellIndex, "verification", "mask", i, "k") })}</td>${SERIES.map((s) => cell(s, i)).join("")}</tr>`);
-  const head = SERIES.map((s) => `<th><span class="swatch" style="background:${SERIES_STYLE[s].color}"></span>${esc(s)}</th>`).join("");
+  const rows = v.mask.map(
+    (p, i) =>
+      `<tr><td>${num(p.k, "int", { path: ptr("cells", cellIndex, "verification", "mask", i, "k") })}</td>${SERIES.map((s) => cell(s, i)).join("")}</tr>`,
+  );
+  const head = SERIES.map(
+    (s) => `<th><span class="swatch" style="background:${SERIES_STYLE[s].color}"></span>${esc(s)}</th>`,
+  ).join("");
   return `<table class="numbers small"><thead><tr><th>K</th>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }

@@ -12,7 +12,11 @@ export class ReportInputError extends CnaError {
   readonly field: string;
 
   constructor(source: string, field: string, message: string, cause?: unknown) {
-    super(`${source}: ${field === "" ? "" : `${field}: `}${message}`, { code: "BAD_REPORT_INPUT", retryable: false, cause });
+    super(`${source}: ${field === "" ? "" : `${field}: `}${message}`, {
+      code: "BAD_REPORT_INPUT",
+      retryable: false,
+      cause,
+    });
     this.source = source;
     this.field = field;
   }

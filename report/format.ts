@@ -52,8 +52,12 @@ export type NumberSource = { path: string } | { derived: string } | { provenance
 
 /** The data-* attributes of a key number (leading space included). */
 export function numAttrs(value: number, source: NumberSource, format?: NumberFormat): string {
-  const from = "path" in source ? ` data-path="${esc(source.path)}"`
-    : "derived" in source ? ` data-derived="${esc(source.derived)}"` : ` data-provenance-path="${esc(source.provenance)}"`;
+  const from =
+    "path" in source
+      ? ` data-path="${esc(source.path)}"`
+      : "derived" in source
+        ? ` data-derived="${esc(source.derived)}"`
+        : ` data-provenance-path="${esc(source.provenance)}"`;
   return ` data-value="${esc(String(value))}"${format ? ` data-format="${format}"` : ""}${from}`;
 }
 

@@ -38,15 +38,24 @@ export function renderHeatmap(heads: readonly HeadRank[], cellIndex: number): st
   heads.forEach((h, rank) => {
     const drop = formatNumber(h.relativeDrop, "pct");
     const attrs = `${numAttrs(h.relativeDrop, { path: ptr("cells", cellIndex, "heads", rank, "relativeDrop") })} data-layer="${h.layer}" data-head="${h.head}" data-rank="${rank + 1}"`;
-    parts.push(`<rect class="hm-cell" x="${c(x(h.head))}" y="${c(y(h.layer))}" width="${c(s)}" height="${c(s)}" fill="${dropColor(h.relativeDrop)}"${attrs}><title>${esc(`${headName(h)}: relative drop ${drop}`)}</title></rect>`);
+    parts.push(
+      `<rect class="hm-cell" x="${c(x(h.head))}" y="${c(y(h.layer))}" width="${c(s)}" height="${c(s)}" fill="${dropColor(h.relativeDrop)}"${attrs}><title>${esc(`${headName(h)}: relative drop ${drop}`)}</title></rect>`,
+    );
     if (s >= LABEL_MIN_PX) {
-      parts.push(`<text class="hm-label" x="${c(x(h.head) + s / 2)}" y="${c(y(h.layer) + s / 2 + 3.5)}" fill="${textOnDrop(h.relativeDrop)}"${numAttrs(h.relativeDrop, { path: ptr("cells", cellIndex, "heads", rank, "relativeDrop") }, "pct")}>${esc(drop)}</text>`);
+      parts.push(
+        `<text class="hm-label" x="${c(x(h.head) + s / 2)}" y="${c(y(h.layer) + s / 2 + 3.5)}" fill="${textOnDrop(h.relativeDrop)}"${numAttrs(h.relativeDrop, { path: ptr("cells", cellIndex, "heads", rank, "relativeDrop") }, "pct")}>${esc(drop)}</text>`,
+      );
     }
   });
   const top = heads[0];
-  if (top) parts.push(`<rect class="hm-top" x="${c(x(top.head) + 1)}" y="${c(y(top.layer) + 1)}" width="${c(s - 2)}" height="${c(s - 2)}" fill="none" stroke="${TOP_HEAD_STROKE}" stroke-width="2.5"><title>${esc(`top head ${headName(top)}`)}</title></rect>`);
-  for (const l of tickIndices(nLayers)) parts.push(text(MARGIN.left - 6, y(l) + s / 2 + 3.5, String(l), 'class="tick" text-anchor="end"'));
-  for (const h of tickIndices(nHeads)) parts.push(text(x(h) + s / 2, MARGIN.top + nLayers * s + 14, String(h), 'class="tick" text-anchor="middle"'));
+  if (top)
+    parts.push(
+      `<rect class="hm-top" x="${c(x(top.head) + 1)}" y="${c(y(top.layer) + 1)}" width="${c(s - 2)}" height="${c(s - 2)}" fill="none" stroke="${TOP_HEAD_STROKE}" stroke-width="2.5"><title>${esc(`top head ${headName(top)}`)}</title></rect>`,
+    );
+  for (const l of tickIndices(nLayers))
+    parts.push(text(MARGIN.left - 6, y(l) + s / 2 + 3.5, String(l), 'class="tick" text-anchor="end"'));
+  for (const h of tickIndices(nHeads))
+    parts.push(text(x(h) + s / 2, MARGIN.top + nLayers * s + 14, String(h), 'class="tick" text-anchor="middle"'));
   parts.push(text(MARGIN.left + (nHeads * s) / 2, height - 6, "head", 'class="axis-title" text-anchor="middle"'));
   const midY = MARGIN.top + (nLayers * s) / 2;
   parts.push(text(14, midY, "layer", `class="axis-title" text-anchor="middle" transform="rotate(-90 14 ${c(midY)})"`));
@@ -63,11 +72,16 @@ export function renderDropLegend(): string {
   const step = w / LEGEND_STEPS;
   const x0 = 18;
   const parts: string[] = [];
-  for (let i = 0; i < LEGEND_STEPS; i++) parts.push(`<rect class="legend-step" x="${c(x0 + i * step)}" y="18" width="${c(step + 0.3)}" height="10" fill="${dropColor((i + 0.5) / LEGEND_STEPS)}"/>`);
+  for (let i = 0; i < LEGEND_STEPS; i++)
+    parts.push(
+      `<rect class="legend-step" x="${c(x0 + i * step)}" y="18" width="${c(step + 0.3)}" height="10" fill="${dropColor((i + 0.5) / LEGEND_STEPS)}"/>`,
+    );
   parts.push(`<rect x="${x0}" y="18" width="${w}" height="10" fill="none" stroke="#999" stroke-width="0.5"/>`);
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(`<line x1="${c(x0 + t * w)}" y1="28" x2="${c(x0 + t * w)}" y2="31" stroke="#666"/>`);
-    parts.push(text(x0 + t * w, 42, `${t === 0 ? "\u2264 " : ""}${Math.round(t * 100)}%`, 'class="tick" text-anchor="middle"'));
+    parts.push(
+      text(x0 + t * w, 42, `${t === 0 ? "\u2264 " : ""}${Math.round(t * 100)}%`, 'class="tick" text-anchor="middle"'),
+    );
   }
   parts.push(text(x0, 12, "relative accuracy drop", 'class="axis-title"'));
   return `<svg class="legend" xmlns="http://www.w3.org/2000/svg" width="${w + 2 * x0 + 10}" height="48" viewBox="0 0 ${w + 2 * x0 + 10} 48" role="img" aria-label="colour scale: relative accuracy drop from 0 to 100 percent">${parts.join("")}</svg>`;

@@ -24,7 +24,11 @@ export function parseRankingsJson(text: string, source: string): Rankings {
 export function checkRankings(raw: unknown, source: string): Rankings {
   const fail = (field: string, message: string) => new ReportInputError(source, field, message);
   if (!isObj(raw)) throw fail("(root)", "expected an object");
-  if (raw.schema !== RANKINGS_SCHEMA) throw fail("schema", `expected "${RANKINGS_SCHEMA}" (got ${JSON.stringify(raw.schema)}); this version of cna cannot read it`);
+  if (raw.schema !== RANKINGS_SCHEMA)
+    throw fail(
+      "schema",
+      `expected "${RANKINGS_SCHEMA}" (got ${JSON.stringify(raw.schema)}); this version of cna cannot read it`,
+    );
   if (!Array.isArray(raw.cells)) throw fail("cells", "expected an array");
   const numbers = (o: Obj, at: string, keys: readonly string[]) => {
     for (const k of keys) if (typeof o[k] !== "number") throw fail(`${at}.${k}`, "expected a number");
@@ -42,11 +46,25 @@ export function checkRankings(raw: unknown, source: string): Rankings {
     const at = `cells[${i}]`;
     if (!isObj(cell)) throw fail(at, "expected an object");
     if (typeof cell.model !== "string" || cell.model === "") throw fail(`${at}.model`, "expected a non-empty string");
-    if (!(OPERATORS as readonly unknown[]).includes(cell.op)) throw fail(`${at}.op`, `expected one of ${OPERATORS.join(" ")}`);
+    if (!(OPERATORS as readonly unknown[]).includes(cell.op))
+      throw fail(`${at}.op`, `expected one of ${OPERATORS.join(" ")}`);
     numbers(cell, at, ["digits", "template", "cases", "baselineAccuracy"]);
     items(cell, at, "heads", ["layer", "head", "accuracy", "accuracyDrop", "relativeDrop", "meanProbCorrect"]);
-    items(cell, at, "neurons", ["layer", "neuron", "cnaMean", "impOrigMean", "impAblatedMean", "coefOrigMean", "coefAblatedMean", "coefDeltaMean", "topKCount"]);
-    if (cell.headRankingBasis !== undefined && !["accuracy", "within-noise", "meanProbCorrect-only"].includes(cell.headRankingBasis as string)) {
+    items(cell, at, "neurons", [
+      "layer",
+      "neuron",
+      "cnaMean",
+      "impOrigMean",
+      "impAblatedMean",
+      "coefOrigMean",
+      "coefAblatedMean",
+      "coefDeltaMean",
+      "topKCount",
+    ]);
+    if (
+      cell.headRankingBasis !== undefined &&
+      !["accuracy", "within-noise", "meanProbCorrect-only"].includes(cell.headRankingBasis as string)
+    ) {
       throw fail(`${at}.headRankingBasis`, "expected accuracy, within-noise or meanProbCorrect-only");
     }
     if (cell.ablatedHead !== undefined) {
@@ -58,7 +76,12 @@ export function checkRankings(raw: unknown, source: string): Rankings {
       const where = `${at}.attribution`;
       if (!isObj(a)) throw fail(where, "expected an object");
       numbers(a, where, ["topK"]);
-      for (const [key, fields] of [["neurons", ["layer", "neuron", "impMean", "topKCount"]], ["attnLayers", ["layer", "impMean"]], ["ffnLayers", ["layer", "impMean"]], ["heads", ["layer", "head", "impMean"]]] as const) {
+      for (const [key, fields] of [
+        ["neurons", ["layer", "neuron", "impMean", "topKCount"]],
+        ["attnLayers", ["layer", "impMean"]],
+        ["ffnLayers", ["layer", "impMean"]],
+        ["heads", ["layer", "head", "impMean"]],
+      ] as const) {
         if (!Array.isArray(a[key])) throw fail(`${where}.${key}`, "expected an array");
         items(a, where, key, [...fields]);
       }

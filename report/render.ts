@@ -34,7 +34,12 @@ export interface ResolvedReportOptions {
 
 export function resolveReportOptions(o: ReportOptions = {}): ResolvedReportOptions {
   const topNeurons = o.topNeurons ?? 10;
-  if (!Number.isSafeInteger(topNeurons) || topNeurons < 1) throw new ReportInputError("report options", "topNeurons", `expected an integer >= 1 (got ${String(o.topNeurons)})`);
+  if (!Number.isSafeInteger(topNeurons) || topNeurons < 1)
+    throw new ReportInputError(
+      "report options",
+      "topNeurons",
+      `expected an integer >= 1 (got ${String(o.topNeurons)})`,
+    );
   return { title: o.title ?? "cna-sweep report", topNeurons, partial: o.partial ?? false };
 }
 
@@ -72,7 +77,9 @@ ${body}
 function header(r: Rankings, o: ResolvedReportOptions): string {
   const models = new Set(r.cells.map((c) => c.model)).size;
   const ops = [...new Set(r.cells.map((c) => c.op))];
-  const banner = o.partial ? `<p class="banner">The sweep has not finished: these rankings are partial and will change.</p>` : "";
+  const banner = o.partial
+    ? `<p class="banner">The sweep has not finished: these rankings are partial and will change.</p>`
+    : "";
   return `<header><h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
 }
 
@@ -87,25 +94,31 @@ function basisWarning(c: CellRankings): string {
   return "";
 }
 
-export const cellTitle = (c: CellRankings): string => `${esc(c.model)} · ${opHtml(c.op)} · ${esc(c.digits)}D · template ${esc(c.template)}`;
+export const cellTitle = (c: CellRankings): string =>
+  `${esc(c.model)} · ${opHtml(c.op)} · ${esc(c.digits)}D · template ${esc(c.template)}`;
 
 function summary(r: Rankings): string {
-  if (r.cells.length === 0) return `<section id="summary"><h2>Summary</h2><p class="muted">The rankings hold no cells.</p></section>`;
+  if (r.cells.length === 0)
+    return `<section id="summary"><h2>Summary</h2><p class="muted">The rankings hold no cells.</p></section>`;
   const rows = r.cells.map((c, i) => {
     const top = c.heads?.[0];
     const n = c.neurons?.[0];
     const v = c.verification;
     const last = v ? v.mask.length - 1 : -1;
     const dash = '<span class="muted">—</span>';
-    return `<tr><td><a href="#cell-${i}">${i + 1}</a></td><th scope="row" class="model">${esc(c.model)}</th><td>${opHtml(c.op)}</td><td>${esc(c.digits)}D</td><td>${esc(c.template)}</td>`
-      + `<td>${num(c.cases, "int", { path: ptr("cells", i, "cases") })}</td><td>${num(c.baselineAccuracy, "pct", { path: ptr("cells", i, "baselineAccuracy") })}</td>`
-      + `<td class="id">${top ? esc(headName(top)) : dash}${basisWarning(c) ? ' <span class="caution-mark" title="not a finding: see the cell">⚠</span>' : ""}</td><td>${top ? num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") }) : dash}</td>`
-      + `<td class="id">${n ? esc(neuronName(n)) : dash}</td><td>${n ? num(n.cnaMean, "score", { path: ptr("cells", i, "neurons", 0, "cnaMean") }) : dash}</td>`
-      + `<td>${v && last >= 0 ? num(v.mask[last]!.relativeDecrease, "pct", { path: ptr("cells", i, "verification", "mask", last, "relativeDecrease") }) : dash}</td>`
-      + `<td>${v && v.random[last] ? num(v.random[last].relativeDecrease, "pct", { path: ptr("cells", i, "verification", "random", last, "relativeDecrease") }) : dash}</td></tr>`;
+    return (
+      `<tr><td><a href="#cell-${i}">${i + 1}</a></td><th scope="row" class="model">${esc(c.model)}</th><td>${opHtml(c.op)}</td><td>${esc(c.digits)}D</td><td>${esc(c.template)}</td>` +
+      `<td>${num(c.cases, "int", { path: ptr("cells", i, "cases") })}</td><td>${num(c.baselineAccuracy, "pct", { path: ptr("cells", i, "baselineAccuracy") })}</td>` +
+      `<td class="id">${top ? esc(headName(top)) : dash}${basisWarning(c) ? ' <span class="caution-mark" title="not a finding: see the cell">⚠</span>' : ""}</td><td>${top ? num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") }) : dash}</td>` +
+      `<td class="id">${n ? esc(neuronName(n)) : dash}</td><td>${n ? num(n.cnaMean, "score", { path: ptr("cells", i, "neurons", 0, "cnaMean") }) : dash}</td>` +
+      `<td>${v && last >= 0 ? num(v.mask[last]!.relativeDecrease, "pct", { path: ptr("cells", i, "verification", "mask", last, "relativeDecrease") }) : dash}</td>` +
+      `<td>${v && v.random[last] ? num(v.random[last].relativeDecrease, "pct", { path: ptr("cells", i, "verification", "random", last, "relativeDecrease") }) : dash}</td></tr>`
+    );
   });
-  return `<section id="summary"><h2>Summary</h2><table class="numbers summary"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>`
-    + `<thead><tr><th>#</th><th class="l">model</th><th>op</th><th>digits</th><th>template</th><th>cases</th><th>baseline</th><th class="l">top head</th><th>rel. drop</th><th class="l">top neuron</th><th>CNA</th><th>mask</th><th>random</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>`;
+  return (
+    `<section id="summary"><h2>Summary</h2><table class="numbers summary"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>` +
+    `<thead><tr><th>#</th><th class="l">model</th><th>op</th><th>digits</th><th>template</th><th>cases</th><th>baseline</th><th class="l">top head</th><th>rel. drop</th><th class="l">top neuron</th><th>CNA</th><th>mask</th><th>random</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>`
+  );
 }
 
 function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): string {
@@ -115,16 +128,24 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
     template === undefined ? "" : `<span>prompt <code>${esc(template)}</code></span>`,
     `<span>${num(c.cases, "int", { path: ptr("cells", i, "cases") })} cases</span>`,
     `<span>baseline accuracy ${num(c.baselineAccuracy, "pct", { path: ptr("cells", i, "baselineAccuracy") })}</span>`,
-    top ? `<span>top head <span class="id">${esc(headName(top))}</span>: accuracy ${num(top.accuracy, "pct", { path: ptr("cells", i, "heads", 0, "accuracy") })}, relative drop ${num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") })}</span>` : "",
-  ].filter(Boolean).join("");
+    top
+      ? `<span>top head <span class="id">${esc(headName(top))}</span>: accuracy ${num(top.accuracy, "pct", { path: ptr("cells", i, "heads", 0, "accuracy") })}, relative drop ${num(top.relativeDrop, "pct", { path: ptr("cells", i, "heads", 0, "relativeDrop") })}</span>`
+      : "",
+  ]
+    .filter(Boolean)
+    .join("");
   const caution = basisWarning(c);
-  const heat = c.heads && c.heads.length > 0
-    ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend()}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads); the top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
-    : `<p class="muted">No head-ablation results for this cell.</p>`;
+  const heat =
+    c.heads && c.heads.length > 0
+      ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend()}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads); the top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
+      : `<p class="muted">No head-ablation results for this cell.</p>`;
   const ablated = c.ablatedHead ? ` (head ${esc(headName(c.ablatedHead))} ablated for CNA)` : "";
   const curves = c.verification
     ? `<figure class="verification">${renderCurves(c.verification, i)}${renderCurvesTable(c.verification, i)}<figcaption><b>Verification.</b> Relative accuracy decrease when each case's top-K CNA neurons${ablated} are zeroed (mask), when every other FFN neuron from the top head's layer on is zeroed (keep), and when K random neurons from the same layers are zeroed (control, seed ${esc(c.verification.seed)}).</figcaption></figure>`
     : `<p class="muted">No verification results for this cell.</p>`;
-  const neurons = c.neurons && c.neurons.length > 0 ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}` : `<p class="muted">No CNA results for this cell.</p>`;
+  const neurons =
+    c.neurons && c.neurons.length > 0
+      ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}`
+      : `<p class="muted">No CNA results for this cell.</p>`;
   return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
 }

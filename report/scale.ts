@@ -7,9 +7,20 @@
  */
 
 /** ColorBrewer "Blues" (9 classes), lightest to darkest. */
-export const BLUES: readonly string[] = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"];
+export const BLUES: readonly string[] = [
+  "#f7fbff",
+  "#deebf7",
+  "#c6dbef",
+  "#9ecae1",
+  "#6baed6",
+  "#4292c6",
+  "#2171b5",
+  "#08519c",
+  "#08306b",
+];
 
-const rgb = (hex: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
+const rgb = (hex: string): [number, number, number] =>
+  [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
 const hex2 = (v: number) => Math.round(v).toString(16).padStart(2, "0");
 
 /** Clamps t to [0, 1]; NaN counts as 0. */
@@ -33,7 +44,9 @@ export const TOP_HEAD_STROKE = "#e66100";
 
 export type Series = "mask" | "keep" | "random";
 
-export const SERIES_STYLE: Readonly<Record<Series, { color: string; dash: string; marker: "circle" | "square" | "triangle"; label: string }>> = {
+export const SERIES_STYLE: Readonly<
+  Record<Series, { color: string; dash: string; marker: "circle" | "square" | "triangle"; label: string }>
+> = {
   mask: { color: "#d55e00", dash: "", marker: "circle", label: "mask top-K" },
   keep: { color: "#009e73", dash: "", marker: "square", label: "keep top-K" },
   random: { color: "#6e6e6e", dash: "4 3", marker: "triangle", label: "random K (control)" },

@@ -9,10 +9,20 @@ export function text(x: number, y: number, content: string, attrs = ""): string 
 }
 
 /** A marker centred on (x, y); `extra` carries data-* attributes and the <title> goes inside. */
-export function marker(shape: "circle" | "square" | "triangle", x: number, y: number, size: number, fill: string, extra: string, title: string): string {
+export function marker(
+  shape: "circle" | "square" | "triangle",
+  x: number,
+  y: number,
+  size: number,
+  fill: string,
+  extra: string,
+  title: string,
+): string {
   const t = `<title>${esc(title)}</title>`;
-  if (shape === "circle") return `<circle cx="${c(x)}" cy="${c(y)}" r="${c(size)}" fill="${fill}"${extra}>${t}</circle>`;
-  if (shape === "square") return `<rect x="${c(x - size)}" y="${c(y - size)}" width="${c(2 * size)}" height="${c(2 * size)}" fill="${fill}"${extra}>${t}</rect>`;
+  if (shape === "circle")
+    return `<circle cx="${c(x)}" cy="${c(y)}" r="${c(size)}" fill="${fill}"${extra}>${t}</circle>`;
+  if (shape === "square")
+    return `<rect x="${c(x - size)}" y="${c(y - size)}" width="${c(2 * size)}" height="${c(2 * size)}" fill="${fill}"${extra}>${t}</rect>`;
   const h = size * 1.2;
   return `<path d="M${c(x)} ${c(y - h)}L${c(x + h)} ${c(y + h * 0.8)}L${c(x - h)} ${c(y + h * 0.8)}Z" fill="${fill}"${extra}>${t}</path>`;
 }

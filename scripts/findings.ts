@@ -18,10 +18,14 @@ export function findingsTable(r: Rankings): string {
     const heads = c.heads ?? [];
     const drops = heads.map((h) => h.relativeDrop).sort((a, b) => a - b);
     const median = drops.length ? drops[Math.floor((drops.length - 1) / 2)] : undefined;
-    const at = (variant: "mask" | "random", k: number) => c.verification?.[variant].find((p) => p.k === k)?.relativeDecrease;
-    lines.push(`| ${c.model} | ${c.op} | ${pct(c.baselineAccuracy)} | ${heads[0] ? `${heads[0].layer}.${heads[0].head}` : "–"} | ${pct(heads[0]?.relativeDrop)} | ${pct(median)} | ${pct(at("mask", 10))} | ${pct(at("random", 10))} | ${pct(at("mask", 20))} | ${pct(at("random", 20))} |`);
+    const at = (variant: "mask" | "random", k: number) =>
+      c.verification?.[variant].find((p) => p.k === k)?.relativeDecrease;
+    lines.push(
+      `| ${c.model} | ${c.op} | ${pct(c.baselineAccuracy)} | ${heads[0] ? `${heads[0].layer}.${heads[0].head}` : "–"} | ${pct(heads[0]?.relativeDrop)} | ${pct(median)} | ${pct(at("mask", 10))} | ${pct(at("random", 10))} | ${pct(at("mask", 20))} | ${pct(at("random", 20))} |`,
+    );
   }
   return lines.join("\n");
 }
 
-if (process.argv[2]) process.stdout.write(`${findingsTable(JSON.parse(readFileSync(process.argv[2], "utf8")) as Rankings)}\n`);
+if (process.argv[2])
+  process.stdout.write(`${findingsTable(JSON.parse(readFileSync(process.argv[2], "utf8")) as Rankings)}\n`);

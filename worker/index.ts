@@ -58,17 +58,67 @@ export type {
   TensorInfo,
 } from "./model/index.ts";
 
-export { ModelRunner, EngineInputError, GRAPH_OUTPUTS, availableProviders, buildModelGraph, defaultWeightCacheDir, vocabClasses } from "./onnx/index.ts";
-export type { ForwardRequest, ForwardResult, GraphOutput, Provider, RunnerOptions, SessionOptions } from "./onnx/index.ts";
 export {
-  ANALYSES, DEFAULT_KS, DEFAULT_VERIFY_SEED, NeuronScorer, addTopTokens, analyzeCell, attribution, cna, headAblation, neuronTopTokens, tokenString, verify,
+  ModelRunner,
+  EngineInputError,
+  GRAPH_OUTPUTS,
+  availableProviders,
+  buildModelGraph,
+  defaultWeightCacheDir,
+  vocabClasses,
+} from "./onnx/index.ts";
+export type {
+  ForwardRequest,
+  ForwardResult,
+  GraphOutput,
+  Provider,
+  RunnerOptions,
+  SessionOptions,
+} from "./onnx/index.ts";
+export {
+  ANALYSES,
+  DEFAULT_KS,
+  DEFAULT_VERIFY_SEED,
+  NeuronScorer,
+  addTopTokens,
+  analyzeCell,
+  attribution,
+  cna,
+  headAblation,
+  neuronTopTokens,
+  tokenString,
+  verify,
 } from "./analyses/index.ts";
 export type {
-  AnalysisCase, AnalysisName, CellAnalysisOptions, CnaCaseScores, CnaOptions, LayerScores, HeadAblationMode, ImportanceInputs, ImportanceMethod, ImportanceOptions, TargetRule, VerifyOptions,
+  AnalysisCase,
+  AnalysisName,
+  CellAnalysisOptions,
+  CnaCaseScores,
+  CnaOptions,
+  LayerScores,
+  HeadAblationMode,
+  ImportanceInputs,
+  ImportanceMethod,
+  ImportanceOptions,
+  TargetRule,
+  VerifyOptions,
 } from "./analyses/index.ts";
 export { ModelCache, ShardWorker, executeShard, shardCases } from "./runtime/index.ts";
-export type { ExecuteOptions, LoadedModel, ModelCacheOptions, ShardWorkerOptions, WorkerEvent, WorkerState } from "./runtime/index.ts";
+export type {
+  ExecuteOptions,
+  LoadedModel,
+  ModelCacheOptions,
+  ShardWorkerOptions,
+  WorkerEvent,
+  WorkerState,
+} from "./runtime/index.ts";
 export { GrpcResultSink, WorkerMetrics, analyzePrompt, startWorkerServer } from "./runtime/index.ts";
 export type {
-  AnalyzeRequestView, GrpcResultSinkOptions, WorkerInfoView, WorkerMetricsOptions, WorkerMetricsSources, WorkerServer, WorkerServerOptions,
+  AnalyzeRequestView,
+  GrpcResultSinkOptions,
+  WorkerInfoView,
+  WorkerMetricsOptions,
+  WorkerMetricsSources,
+  WorkerServer,
+  WorkerServerOptions,
 } from "./runtime/index.ts";

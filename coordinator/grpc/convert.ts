@@ -36,14 +36,25 @@ export function toSweepMessage(v: SweepView): Sweep {
     id: v.sweepId,
     name: v.name,
     state: STATE[v.state],
-    stages: v.stages.map((s) => ({ stage: STAGE[s.stage], total: s.total, expected: s.expected, stored: s.stored, quarantined: s.quarantined })),
+    stages: v.stages.map((s) => ({
+      stage: STAGE[s.stage],
+      total: s.total,
+      expected: s.expected,
+      stored: s.stored,
+      quarantined: s.quarantined,
+    })),
     cells: v.cells,
     cellsDone: v.cellsDone,
     cellsFailed: v.cellsFailed,
     duplicates: v.duplicates,
     nondeterministic: v.nondeterministic,
     redeliveries: v.redeliveries,
-    quarantined: v.quarantined.map((q) => ({ shardId: q.shardId, cell: q.cell, stage: STAGE[q.stage], reason: q.reason })),
+    quarantined: v.quarantined.map((q) => ({
+      shardId: q.shardId,
+      cell: q.cell,
+      stage: STAGE[q.stage],
+      reason: q.reason,
+    })),
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
     etaSeconds: v.etaSeconds ?? undefined,
@@ -61,7 +72,8 @@ export function requireText(field: string, value: string): string {
 
 /** A delivery count: 1 for the first attempt. */
 export function requireAttempt(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new BadRequestError(field, `must be 1 or more (the queue's delivery count), got ${value}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new BadRequestError(field, `must be 1 or more (the queue's delivery count), got ${value}`);
   return value;
 }
 

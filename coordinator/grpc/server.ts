@@ -15,8 +15,21 @@
  */
 import type { ServerWritableStream, StatusObject } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
-import { SweepServiceService, resolveGrpcServeOptions, serveGrpc, toGrpcStatus, unaryHandler } from "../../proto/index.ts";
-import type { GrpcServeOptions, GrpcServerHandle, ShardResultChunk, SweepServiceServer, SweepUpdate, WatchSweepRequest } from "../../proto/index.ts";
+import {
+  SweepServiceService,
+  resolveGrpcServeOptions,
+  serveGrpc,
+  toGrpcStatus,
+  unaryHandler,
+} from "../../proto/index.ts";
+import type {
+  GrpcServeOptions,
+  GrpcServerHandle,
+  ShardResultChunk,
+  SweepServiceServer,
+  SweepUpdate,
+  WatchSweepRequest,
+} from "../../proto/index.ts";
 import { TERMINAL_STATES } from "../backend.ts";
 import type { SweepBackend } from "../backend.ts";
 import { fromShardFailureMessage, requireText, toOutcomeMessage, toSweepMessage } from "./convert.ts";
@@ -36,7 +49,8 @@ export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024;
 export async function startSweepServer(options: SweepServerOptions): Promise<SweepServer> {
   const { backend, maxResultBytes: rawMax, ...serve } = options;
   const maxResultBytes = rawMax ?? DEFAULT_MAX_RESULT_BYTES;
-  if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1) throw new SpecError("maxResultBytes", `maxResultBytes must be a positive integer, got ${describeValue(rawMax)}`);
+  if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1)
+    throw new SpecError("maxResultBytes", `maxResultBytes must be a positive integer, got ${describeValue(rawMax)}`);
   const resolved = resolveGrpcServeOptions(serve);
   const watches = new Set<(status: StatusObject) => void>();
   return serveGrpc(resolved, [
@@ -46,18 +60,28 @@ export async function startSweepServer(options: SweepServerOptions): Promise<Swe
       definition: SweepServiceService,
       implementation: sweepService(backend, maxResultBytes, watches),
       onClose: () => {
-        const shuttingDown = toGrpcStatus(new CnaError("the coordinator is shutting down; watch again", { code: "SHUTTING_DOWN", retryable: true }));
+        const shuttingDown = toGrpcStatus(
+          new CnaError("the coordinator is shutting down; watch again", { code: "SHUTTING_DOWN", retryable: true }),
+        );
         for (const end of [...watches]) end(shuttingDown);
       },
     },
   ]);
 }
 
-function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Set<(status: StatusObject) => void>): SweepServiceServer {
+function sweepService(
+  backend: SweepBackend,
+  maxResultBytes: number,
+  watches: Set<(status: StatusObject) => void>,
+): SweepServiceServer {
   return {
     submitSweep: unaryHandler(async (req) => {
       requireText("sweep_yaml", req.sweepYaml);
-      return toSweepMessage(await backend.submit(req.sweepYaml, req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName, { fresh: req.fresh }));
+      return toSweepMessage(
+        await backend.submit(req.sweepYaml, req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName, {
+          fresh: req.fresh,
+        }),
+      );
     }),
     getSweep: unaryHandler((req) => toSweepMessage(backend.get(requireText("id", req.id)))),
     listSweeps: unaryHandler(() => ({ sweeps: backend.list().map(toSweepMessage) })),
@@ -96,14 +120,11 @@ function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Se
           fail(err);
           return;
         }
-        backend.reportShard(report).then(
-          (outcome) => {
-            if (replied) return;
-            replied = true;
-            callback(null, { outcome: toOutcomeMessage(outcome) });
-          },
-          fail,
-        );
+        backend.reportShard(report).then((outcome) => {
+          if (replied) return;
+          replied = true;
+          callback(null, { outcome: toOutcomeMessage(outcome) });
+        }, fail);
       });
       // a client that goes away mid-stream cannot be answered; drop what it sent
       call.on("cancelled", () => {
@@ -114,7 +135,11 @@ function sweepService(backend: SweepBackend, maxResultBytes: number, watches: Se
 }
 
 /** Snapshots until a terminal one; ends early when the client cancels or the server closes. */
-function watchSweep(backend: SweepBackend, call: ServerWritableStream<WatchSweepRequest, SweepUpdate>, watches: Set<(status: StatusObject) => void>): void {
+function watchSweep(
+  backend: SweepBackend,
+  call: ServerWritableStream<WatchSweepRequest, SweepUpdate>,
+  watches: Set<(status: StatusObject) => void>,
+): void {
   let ended = false;
   let unsubscribe: (() => void) | null = null;
   const stop = (): void => {

@@ -30,11 +30,13 @@ export class ShardUpload {
     const c = chunk.chunk;
     if (c === undefined) throw new BadRequestError("chunk", "a ShardResultChunk must set header or data");
     if (c.$case === "header") {
-      if (this.header !== null) throw new BadRequestError("header", "only one header chunk is allowed, and it comes first");
+      if (this.header !== null)
+        throw new BadRequestError("header", "only one header chunk is allowed, and it comes first");
       this.header = this.checkHeader(c.header);
       return;
     }
-    if (this.header === null) throw new BadRequestError("header", "the first chunk must be the header; a data chunk came before it");
+    if (this.header === null)
+      throw new BadRequestError("header", "the first chunk must be the header; a data chunk came before it");
     this.received += c.data.length;
     if (this.received > this.header.totalBytes) {
       throw new BadRequestError("data", `more bytes than header.total_bytes (${this.header.totalBytes}) declared`);
@@ -47,11 +49,19 @@ export class ShardUpload {
   finish(): ShardReport {
     const h = this.header;
     if (h === null) throw new BadRequestError("header", "the stream ended without a header chunk");
-    if (this.received !== h.totalBytes) throw new BadRequestError("header.total_bytes", `declared ${h.totalBytes} bytes, received ${this.received}`);
+    if (this.received !== h.totalBytes)
+      throw new BadRequestError("header.total_bytes", `declared ${h.totalBytes} bytes, received ${this.received}`);
     const digest = this.hash.digest("hex");
-    if (digest !== h.sha256) throw new BadRequestError("header.sha256", `does not match the data received (sha256 ${digest})`);
+    if (digest !== h.sha256)
+      throw new BadRequestError("header.sha256", `does not match the data received (sha256 ${digest})`);
     const result = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
-    const report: ShardReport = { sweepId: h.sweepId, shardId: h.shardId, worker: h.worker, attempt: h.attempt, result: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
+    const report: ShardReport = {
+      sweepId: h.sweepId,
+      shardId: h.shardId,
+      worker: h.worker,
+      attempt: h.attempt,
+      result: new Uint8Array(result.buffer, result.byteOffset, result.byteLength),
+    };
     if (h.runMs !== undefined) report.runMs = h.runMs;
     return report;
   }
@@ -62,9 +72,13 @@ export class ShardUpload {
     requireText("header.worker", h.worker);
     requireAttempt("header.attempt", h.attempt);
     if (h.totalBytes > this.maxResultBytes) {
-      throw new LimitExceededError("maxResultBytes", `header.total_bytes: ${h.totalBytes} bytes is over the limit of ${this.maxResultBytes} bytes per shard result (${MAX_RESULT_BYTES_FLAG} raises it)`);
+      throw new LimitExceededError(
+        "maxResultBytes",
+        `header.total_bytes: ${h.totalBytes} bytes is over the limit of ${this.maxResultBytes} bytes per shard result (${MAX_RESULT_BYTES_FLAG} raises it)`,
+      );
     }
-    if (!SHA256_HEX.test(h.sha256)) throw new BadRequestError("header.sha256", "must be the result's SHA-256 as 64 lowercase hex characters");
+    if (!SHA256_HEX.test(h.sha256))
+      throw new BadRequestError("header.sha256", "must be the result's SHA-256 as 64 lowercase hex characters");
     return h;
   }
 }

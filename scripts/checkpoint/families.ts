@@ -42,7 +42,10 @@ export function tensorPlan(c: ResolvedCheckpoint, vocab: number): TensorPlan[] {
     add(`${name}.weight`, [width], GAIN);
     if (bias) add(`${name}.bias`, [width], BIAS);
   };
-  const D = c.hidden, F = c.intermediate, qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim;
+  const D = c.hidden,
+    F = c.intermediate,
+    qWidth = c.heads * c.headDim,
+    kvWidth = c.kvHeads * c.headDim;
 
   switch (c.family) {
     case "llama":
@@ -134,13 +137,23 @@ export interface SpecialIds {
 
 /** config.json with the keys each family's configuration class reads, spelled as it spells them. */
 export function familyConfig(c: ResolvedCheckpoint, vocab: number, ids: SpecialIds): Record<string, unknown> {
-  const common = { vocab_size: vocab, bos_token_id: ids.bos ?? null, eos_token_id: ids.eos ?? null, torch_dtype: TORCH_DTYPE[c.dtype] };
+  const common = {
+    vocab_size: vocab,
+    bos_token_id: ids.bos ?? null,
+    eos_token_id: ids.eos ?? null,
+    torch_dtype: TORCH_DTYPE[c.dtype],
+  };
   switch (c.family) {
     case "llama":
     case "mistral":
     case "qwen2":
     case "qwen3": {
-      const arch = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM" }[c.family];
+      const arch = {
+        llama: "LlamaForCausalLM",
+        mistral: "MistralForCausalLM",
+        qwen2: "Qwen2ForCausalLM",
+        qwen3: "Qwen3ForCausalLM",
+      }[c.family];
       const config: Record<string, unknown> = {
         architectures: [arch],
         model_type: c.family,
@@ -161,11 +174,13 @@ export function familyConfig(c: ResolvedCheckpoint, vocab: number, ids: SpecialI
         rope_scaling: ropeScalingJson(c),
         attention_dropout: 0.0,
       };
-      if (c.family === "llama") Object.assign(config, { attention_bias: c.attentionBias, mlp_bias: c.mlpBias, pretraining_tp: 1 });
+      if (c.family === "llama")
+        Object.assign(config, { attention_bias: c.attentionBias, mlp_bias: c.mlpBias, pretraining_tp: 1 });
       if (c.family === "qwen3") config["attention_bias"] = c.attentionBias;
       // Mistral and Qwen attend within a sliding window; the prompts here are far shorter than it.
       if (c.family === "mistral") config["sliding_window"] = 4096;
-      if (c.family === "qwen2" || c.family === "qwen3") Object.assign(config, { use_sliding_window: false, sliding_window: null, max_window_layers: c.layers });
+      if (c.family === "qwen2" || c.family === "qwen3")
+        Object.assign(config, { use_sliding_window: false, sliding_window: null, max_window_layers: c.layers });
       return config;
     }
     case "gpt_neox":

@@ -15,7 +15,13 @@ export const DTYPES: readonly FloatDtype[] = ["F32", "F16", "BF16"];
 /** transformers' rope_scaling: `linear` divides every frequency by factor; `llama3` only the low ones. */
 export type RopeScaling =
   | { type: "linear"; factor: number }
-  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
+  | {
+      type: "llama3";
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositionEmbeddings: number;
+    };
 
 /** Llama, Mistral and Qwen share one decoder layout (RMSNorm, rotate-half rotary, SwiGLU, GQA). */
 const LLAMA_LIKE: readonly Family[] = ["llama", "mistral", "qwen2", "qwen3"];
@@ -107,7 +113,8 @@ const ONLY_FOR: Partial<Record<keyof RandomCheckpointOptions, readonly Family[]>
 
 export function resolveCheckpointOptions(options: RandomCheckpointOptions): ResolvedCheckpoint {
   const { family } = options;
-  if (!FAMILIES.includes(family)) bad("family", `family must be one of ${FAMILIES.join(", ")} (got ${JSON.stringify(family)})`);
+  if (!FAMILIES.includes(family))
+    bad("family", `family must be one of ${FAMILIES.join(", ")} (got ${JSON.stringify(family)})`);
   for (const [field, families] of Object.entries(ONLY_FOR)) {
     if (options[field as keyof RandomCheckpointOptions] !== undefined && !families.includes(family)) {
       bad(field, `${field} applies to ${families.join(", ")} checkpoints, not ${family}`);
@@ -116,33 +123,51 @@ export function resolveCheckpointOptions(options: RandomCheckpointOptions): Reso
   const dtype = options.dtype ?? "F32";
   if (!DTYPES.includes(dtype)) bad("dtype", `dtype must be one of ${DTYPES.join(", ")} (got ${JSON.stringify(dtype)})`);
   const tokenizer = options.tokenizer ?? "char";
-  if (!TOKENIZERS.includes(tokenizer)) bad("tokenizer", `tokenizer must be one of ${TOKENIZERS.join(", ")} (got ${JSON.stringify(tokenizer)})`);
+  if (!TOKENIZERS.includes(tokenizer))
+    bad("tokenizer", `tokenizer must be one of ${TOKENIZERS.join(", ")} (got ${JSON.stringify(tokenizer)})`);
 
   const layers = positiveInt("layers", options.layers ?? 2);
   const hidden = positiveInt("hidden", options.hidden ?? 32);
   const heads = positiveInt("heads", options.heads ?? 4);
   const kvHeads = positiveInt("kvHeads", options.kvHeads ?? heads);
-  if (heads % kvHeads !== 0) bad("kvHeads", `kvHeads (${kvHeads}) must divide heads (${heads}): each key/value head serves heads / kvHeads query heads`);
+  if (heads % kvHeads !== 0)
+    bad(
+      "kvHeads",
+      `kvHeads (${kvHeads}) must divide heads (${heads}): each key/value head serves heads / kvHeads query heads`,
+    );
   const explicitHeadDim = options.headDim !== undefined;
-  if (!explicitHeadDim && hidden % heads !== 0) bad("heads", `heads (${heads}) must divide hidden (${hidden})${LLAMA_LIKE.includes(family) ? ", or set headDim" : ""}`);
+  if (!explicitHeadDim && hidden % heads !== 0)
+    bad(
+      "heads",
+      `heads (${heads}) must divide hidden (${hidden})${LLAMA_LIKE.includes(family) ? ", or set headDim" : ""}`,
+    );
   const headDim = positiveInt("headDim", options.headDim ?? hidden / heads);
-  if (headDim % 2 !== 0 && family !== "gpt2") bad("headDim", `headDim (${headDim}) must be even: rotary embedding rotates pairs of dims`);
+  if (headDim % 2 !== 0 && family !== "gpt2")
+    bad("headDim", `headDim (${headDim}) must be even: rotary embedding rotates pairs of dims`);
 
   const rotaryPct = options.rotaryPct ?? 0.25;
   if (!(rotaryPct > 0 && rotaryPct <= 1)) bad("rotaryPct", `rotaryPct must be in (0, 1] (got ${rotaryPct})`);
   const rotaryNdims = Math.floor(headDim * rotaryPct);
   if (family === "gpt_neox" && (rotaryNdims < 2 || rotaryNdims % 2 !== 0)) {
-    bad("rotaryPct", `rotaryPct ${rotaryPct} of headDim ${headDim} rotates ${rotaryNdims} dims; it must be an even number of at least 2`);
+    bad(
+      "rotaryPct",
+      `rotaryPct ${rotaryPct} of headDim ${headDim} rotates ${rotaryNdims} dims; it must be an even number of at least 2`,
+    );
   }
   const rotaryDim = family === "gptj" ? positiveInt("rotaryDim", options.rotaryDim ?? headDim / 2) : 0;
-  if (family === "gptj" && (rotaryDim % 2 !== 0 || rotaryDim > headDim)) bad("rotaryDim", `rotaryDim must be even and at most headDim ${headDim} (got ${rotaryDim})`);
+  if (family === "gptj" && (rotaryDim % 2 !== 0 || rotaryDim > headDim))
+    bad("rotaryDim", `rotaryDim must be even and at most headDim ${headDim} (got ${rotaryDim})`);
 
   const ropeScaling = options.ropeScaling ?? null;
   if (ropeScaling !== null) checkRopeScaling(ropeScaling);
   const tieWordEmbeddings = options.tieWordEmbeddings ?? family === "gpt2";
-  if (family === "gpt2" && !tieWordEmbeddings) bad("tieWordEmbeddings", "gpt2 checkpoints always tie the unembedding to wte");
+  if (family === "gpt2" && !tieWordEmbeddings)
+    bad("tieWordEmbeddings", "gpt2 checkpoints always tie the unembedding to wte");
   if ((family === "gpt_neox" || family === "gptj") && tieWordEmbeddings) {
-    bad("tieWordEmbeddings", `${family} keeps a separate ${family === "gptj" ? "lm_head" : "embed_out"}; tied embeddings are not a ${family} layout`);
+    bad(
+      "tieWordEmbeddings",
+      `${family} keeps a separate ${family === "gptj" ? "lm_head" : "embed_out"}; tied embeddings are not a ${family} layout`,
+    );
   }
 
   const vocabSize = options.vocabSize === undefined ? undefined : positiveInt("vocabSize", options.vocabSize);
@@ -173,13 +198,21 @@ export function resolveCheckpointOptions(options: RandomCheckpointOptions): Reso
 }
 
 function checkRopeScaling(s: RopeScaling): void {
-  if (s.type !== "linear" && s.type !== "llama3") bad("ropeScaling", `ropeScaling.type must be linear or llama3 (got ${JSON.stringify((s as { type: unknown }).type)})`);
+  if (s.type !== "linear" && s.type !== "llama3")
+    bad(
+      "ropeScaling",
+      `ropeScaling.type must be linear or llama3 (got ${JSON.stringify((s as { type: unknown }).type)})`,
+    );
   positive("ropeScaling.factor", s.factor);
   if (s.type === "llama3") {
     positive("ropeScaling.lowFreqFactor", s.lowFreqFactor);
     positive("ropeScaling.highFreqFactor", s.highFreqFactor);
     positiveInt("ropeScaling.originalMaxPositionEmbeddings", s.originalMaxPositionEmbeddings);
-    if (!(s.highFreqFactor > s.lowFreqFactor)) bad("ropeScaling.highFreqFactor", `ropeScaling.highFreqFactor (${s.highFreqFactor}) must exceed lowFreqFactor (${s.lowFreqFactor})`);
+    if (!(s.highFreqFactor > s.lowFreqFactor))
+      bad(
+        "ropeScaling.highFreqFactor",
+        `ropeScaling.highFreqFactor (${s.highFreqFactor}) must exceed lowFreqFactor (${s.lowFreqFactor})`,
+      );
   }
 }
 
@@ -198,6 +231,7 @@ function positiveInt(field: string, v: number): number {
 }
 
 function positive(field: string, v: number): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) bad(field, `${field} must be a positive number (got ${v})`);
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
+    bad(field, `${field} must be a positive number (got ${v})`);
   return v;
 }

@@ -13,7 +13,8 @@ export const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2 } as const;
 export type FloatDtype = keyof typeof DTYPE_BYTES;
 
 /** F32 from numbers; any dtype from raw little-endian bytes. */
-export type TensorSpec = { dtype?: "F32"; shape: number[]; data: Float32Array } | { dtype: string; shape: number[]; bytes: Uint8Array };
+export type TensorSpec =
+  { dtype?: "F32"; shape: number[]; data: Float32Array } | { dtype: string; shape: number[]; bytes: Uint8Array };
 
 export interface HeaderEntry {
   name: string;
@@ -32,7 +33,10 @@ export interface SafetensorsLayout {
 }
 
 /** The header for these tensors; `extra` entries override or add raw header fields (for corrupt files). */
-export function safetensorsHeader(entries: readonly HeaderEntry[], extra: Record<string, unknown> = {}): SafetensorsLayout {
+export function safetensorsHeader(
+  entries: readonly HeaderEntry[],
+  extra: Record<string, unknown> = {},
+): SafetensorsLayout {
   const order = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const fields: Record<string, unknown> = {};
   let offset = 0;
@@ -50,8 +54,14 @@ export function safetensorsHeader(entries: readonly HeaderEntry[], extra: Record
 
 /** Encodes a safetensors file in memory. `header` entries override or add raw header fields. */
 export function encodeSafetensors(tensors: Record<string, TensorSpec>, header: Record<string, unknown> = {}): Buffer {
-  const bytesOf = (spec: TensorSpec): Uint8Array => ("data" in spec ? new Uint8Array(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength) : spec.bytes);
-  const entries = Object.entries(tensors).map(([name, spec]) => ({ name, dtype: spec.dtype ?? "F32", shape: spec.shape, byteLength: bytesOf(spec).length }));
+  const bytesOf = (spec: TensorSpec): Uint8Array =>
+    "data" in spec ? new Uint8Array(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength) : spec.bytes;
+  const entries = Object.entries(tensors).map(([name, spec]) => ({
+    name,
+    dtype: spec.dtype ?? "F32",
+    shape: spec.shape,
+    byteLength: bytesOf(spec).length,
+  }));
   const layout = safetensorsHeader(entries, header);
   return Buffer.concat([layout.header, ...layout.order.map((e) => bytesOf(tensors[e.name]!))]);
 }

@@ -21,22 +21,37 @@ export function charTokenizerJson(): Record<string, unknown> {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: [{ id: 0, content: END_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    added_tokens: [
+      { id: 0, content: END_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+    ],
     normalizer: null,
     pre_tokenizer: null,
     post_processor: null,
     decoder: { type: "Fuse" },
     model: {
-      type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, vocab, merges: [],
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: [],
     },
   };
 }
 
 export function charTokenizerConfig(nPositions: number): Record<string, unknown> {
   return {
-    tokenizer_class: "PreTrainedTokenizerFast", bos_token: END_TOKEN, eos_token: END_TOKEN, unk_token: null,
-    add_bos_token: false, add_eos_token: false, model_max_length: nPositions, clean_up_tokenization_spaces: false,
+    tokenizer_class: "PreTrainedTokenizerFast",
+    bos_token: END_TOKEN,
+    eos_token: END_TOKEN,
+    unk_token: null,
+    add_bos_token: false,
+    add_eos_token: false,
+    model_max_length: nPositions,
+    clean_up_tokenization_spaces: false,
   };
 }
 
@@ -49,7 +64,10 @@ export function realTokenizerFiles(name: Exclude<TokenizerName, "char">): string
     return dirname(require.resolve(`${pkg}/models/tokenizer.json`));
   } catch {
     // a devDependency, so missing means `npm ci` was not run
-    throw new CheckpointOptionError("tokenizer", `tokenizer ${name} needs the package ${pkg} (a devDependency: run npm ci)`);
+    throw new CheckpointOptionError(
+      "tokenizer",
+      `tokenizer ${name} needs the package ${pkg} (a devDependency: run npm ci)`,
+    );
   }
 }
 
@@ -64,7 +82,10 @@ export interface WrittenTokenizer {
 export function writeTokenizer(dir: string, name: TokenizerName, maxPositions: number): WrittenTokenizer {
   if (name === "char") {
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(charTokenizerJson(), null, 2) + "\n");
-    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(charTokenizerConfig(maxPositions), null, 2) + "\n");
+    writeFileSync(
+      join(dir, "tokenizer_config.json"),
+      JSON.stringify(charTokenizerConfig(maxPositions), null, 2) + "\n",
+    );
     return { vocabSize: VOCAB_CHARS.length + 1, bos: 0, eos: 0 };
   }
   const from = realTokenizerFiles(name);

@@ -49,20 +49,30 @@ export interface WriteOptions {
   chunkValues?: number;
 }
 
-export function writeRandomCheckpoint(dir: string, options: RandomCheckpointOptions, io: WriteOptions = {}): WrittenCheckpoint {
+export function writeRandomCheckpoint(
+  dir: string,
+  options: RandomCheckpointOptions,
+  io: WriteOptions = {},
+): WrittenCheckpoint {
   const c = resolveCheckpointOptions(options);
   mkdirSync(dir, { recursive: true });
   const tokenizer = writeTokenizer(dir, c.tokenizer, c.maxPositions);
   const vocabSize = c.vocabSize ?? tokenizer.vocabSize;
   if (vocabSize < tokenizer.vocabSize) {
-    throw new CheckpointOptionError("vocabSize", `vocabSize ${vocabSize} is smaller than the ${c.tokenizer} tokenizer's ${tokenizer.vocabSize} ids: every id needs an embedding row`);
+    throw new CheckpointOptionError(
+      "vocabSize",
+      `vocabSize ${vocabSize} is smaller than the ${c.tokenizer} tokenizer's ${tokenizer.vocabSize} ids: every id needs an embedding row`,
+    );
   }
   const plan = tensorPlan(c, vocabSize);
-  if (c.shards > plan.length) throw new CheckpointOptionError("shards", `shards (${c.shards}) exceeds the checkpoint's ${plan.length} tensors`);
+  if (c.shards > plan.length)
+    throw new CheckpointOptionError("shards", `shards (${c.shards}) exceeds the checkpoint's ${plan.length} tensors`);
 
   const bytesOf = (t: TensorPlan) => t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[c.dtype];
   const groups = splitIntoShards(plan.map(bytesOf), c.shards);
-  const files = groups.map((_, k) => (c.shards === 1 ? SINGLE_FILE : `model-${pad5(k + 1)}-of-${pad5(c.shards)}.safetensors`));
+  const files = groups.map((_, k) =>
+    c.shards === 1 ? SINGLE_FILE : `model-${pad5(k + 1)}-of-${pad5(c.shards)}.safetensors`,
+  );
   const tensors: WrittenTensor[] = [];
   const chunk = io.chunkValues ?? DEFAULT_CHUNK_VALUES;
   const scratch = new Float32Array(chunk);
@@ -70,7 +80,9 @@ export function writeRandomCheckpoint(dir: string, options: RandomCheckpointOpti
 
   groups.forEach((indices, k) => {
     const members = indices.map((i) => plan[i]!);
-    const layout = safetensorsHeader(members.map((t) => ({ name: t.name, dtype: c.dtype, shape: t.shape, byteLength: bytesOf(t) })));
+    const layout = safetensorsHeader(
+      members.map((t) => ({ name: t.name, dtype: c.dtype, shape: t.shape, byteLength: bytesOf(t) })),
+    );
     const fd = openSync(join(dir, files[k]!), "w");
     try {
       writeSync(fd, layout.header);
@@ -93,7 +105,10 @@ export function writeRandomCheckpoint(dir: string, options: RandomCheckpointOpti
   if (c.shards > 1) {
     const weightMap: Record<string, string> = {};
     for (const t of [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1))) weightMap[t.name] = t.file;
-    writeFileSync(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: weightMap }, null, 2) + "\n");
+    writeFileSync(
+      join(dir, INDEX_FILE),
+      JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: weightMap }, null, 2) + "\n",
+    );
   }
   const config = familyConfig(c, vocabSize, tokenizer);
   writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");

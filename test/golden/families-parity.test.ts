@@ -21,7 +21,9 @@ const root = mkdtempSync(join(tmpdir(), "cna-golden-families-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 it("has a fixture for every family but gpt2 (the zoo's)", () => {
-  expect(new Set(familyGoldenNames().map((n) => loadFamilyGolden(n).family))).toEqual(new Set(["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gptj"]));
+  expect(new Set(familyGoldenNames().map((n) => loadFamilyGolden(n).family))).toEqual(
+    new Set(["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gptj"]),
+  );
 });
 
 for (const name of familyGoldenNames()) {
@@ -37,16 +39,28 @@ for (const name of familyGoldenNames()) {
 
     it("reads the fixture's shape from config.json", () => {
       const s = golden.shape;
-      expect(ck.config).toMatchObject({ architecture: golden.family, nLayer: s.layers, nHead: s.heads, nKvHead: s.kvHeads, dHead: s.headDim, dModel: s.dModel, dMlp: s.dMlp, vocabSize: s.vocab });
+      expect(ck.config).toMatchObject({
+        architecture: golden.family,
+        nLayer: s.layers,
+        nHead: s.heads,
+        nKvHead: s.kvHeads,
+        dHead: s.headDim,
+        dModel: s.dModel,
+        dMlp: s.dMlp,
+        vocabSize: s.vocab,
+      });
     });
 
     for (const cell of golden.cells) {
       describe(`1D ${cell.op} template ${cell.template}`, () => {
         it("tokenizes every case as the fixture does", () => {
           const pairs: OperandPair[] = [];
-          for (const c of cell.cases) if (!pairs.some((p) => p.a === c.a && p.b === c.b)) pairs.push({ op: cell.op, a: c.a, b: c.b });
+          for (const c of cell.cases)
+            if (!pairs.some((p) => p.a === c.a && p.b === c.b)) pairs.push({ op: cell.op, a: c.a, b: c.b });
           const cases = buildCases(pairs, cell.template, ck.tokenizer);
-          expect(cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback ?? false])).toEqual(cell.cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback]));
+          expect(cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback ?? false])).toEqual(
+            cell.cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback]),
+          );
         });
 
         cellParityTests(() => runner, cell, { topHead: "tie" });
@@ -54,4 +68,3 @@ for (const name of familyGoldenNames()) {
     }
   });
 }
-

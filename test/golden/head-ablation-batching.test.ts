@@ -25,10 +25,18 @@ describe("head ablation is independent of batching (arith-4l-d128, 2D +)", () =>
   it("packed and per-head agree bit for bit, at every batch size", async () => {
     const whole = await headAblation(runner, cases, { mode: "packed" });
     // packed: 33 and 99 rows are sweeps of 1 and 3 prompts (1 + L H = 33 rows each by the last layer).
-    for (const [mode, maxBatchRows] of [["packed", 33], ["packed", 99], ["packed", 100_000], ["per-head", 3], ["per-head", 256]] as const) {
+    for (const [mode, maxBatchRows] of [
+      ["packed", 33],
+      ["packed", 99],
+      ["packed", 100_000],
+      ["per-head", 3],
+      ["per-head", 256],
+    ] as const) {
       const other = await headAblation(runner, cases, { mode, maxBatchRows });
-      expect([other.correct, other.probSum, other.baselineCorrect, other.baselineProbSum], `${mode} ${maxBatchRows}`)
-        .toEqual([whole.correct, whole.probSum, whole.baselineCorrect, whole.baselineProbSum]);
+      expect(
+        [other.correct, other.probSum, other.baselineCorrect, other.baselineProbSum],
+        `${mode} ${maxBatchRows}`,
+      ).toEqual([whole.correct, whole.probSum, whole.baselineCorrect, whole.baselineProbSum]);
     }
   });
 

@@ -32,10 +32,22 @@ describe("fast paths agree with the naive oracles (arith-3l-d96, 1D -)", () => {
   });
 
   it("U-matrix importance = naive per-neuron projection, precomputed or chunked, moments or log space", async () => {
-    const out = await runner.forward({ sequences: cases.map((c) => c.prefixIds), outputs: ["logits", "resid_mid", "mlp_post", "final_scale"] });
+    const out = await runner.forward({
+      sequences: cases.map((c) => c.prefixIds),
+      outputs: ["logits", "resid_mid", "mlp_post", "final_scale"],
+    });
     const V = runner.shape.vocabSize;
-    const target = cases.map((_, b) => { const r = out.outputs.logits!.subarray(b * V, (b + 1) * V); return r.indexOf(Math.max(...r)); });
-    const inputs = { batch: cases.length, residMid: out.outputs.resid_mid!, mlpPost: out.outputs.mlp_post!, scale: out.outputs.final_scale!, target };
+    const target = cases.map((_, b) => {
+      const r = out.outputs.logits!.subarray(b * V, (b + 1) * V);
+      return r.indexOf(Math.max(...r));
+    });
+    const inputs = {
+      batch: cases.length,
+      residMid: out.outputs.resid_mid!,
+      mlpPost: out.outputs.mlp_post!,
+      scale: out.outputs.final_scale!,
+      target,
+    };
     const naive = await new NeuronScorer(runner, { method: "naive", scratchBytes: 1 << 16 }).score(inputs);
     const pre = new NeuronScorer(runner, { method: "u-matrix" });
     const chunked = new NeuronScorer(runner, { method: "u-matrix", uBudgetBytes: 0, scratchBytes: 1 << 16 });

@@ -33,7 +33,9 @@ for (const name of goldenModels()) {
       describe(`1D ${cell.op} template 4`, () => {
         it("tokenizes every case as the reference does", () => {
           const cases = buildCases(operandPairs(cell.op, 1), 4, ck.tokenizer);
-          expect(cases.map((c) => [c.prompt, c.prefixIds, c.target])).toEqual(cell.cases.map((c) => [c.prompt, c.prefixIds, c.target]));
+          expect(cases.map((c) => [c.prompt, c.prefixIds, c.target])).toEqual(
+            cell.cases.map((c) => [c.prompt, c.prefixIds, c.target]),
+          );
         });
 
         cellParityTests(() => runner, cell, { topHead: "exact" });
@@ -41,4 +43,3 @@ for (const name of goldenModels()) {
     }
   });
 }
-

@@ -21,35 +21,49 @@ describe("golden fixtures", () => {
     expect(goldenModels()).toEqual(["arith-2l-d64", "arith-3l-d96", "arith-4l-d128"]);
   });
 
-  it.skipIf(torch.skip)("regenerate byte-for-byte from models/reference.py", () => {
-    torch.assert();
-    const out = mkdtempSync(join(tmpdir(), "cna-golden-"));
-    try {
-      const r = spawnSync(PYTHON, [join(ROOT, "models", "reference.py"), "--out", out], { encoding: "utf8", timeout: 600_000 });
-      expect(r.status, r.stderr).toBe(0);
-      for (const name of goldenModels()) {
-        const fresh = readFileSync(join(out, `${name}.json`));
-        const committed = readFileSync(join(GOLDEN_DIR, `${name}.json`));
-        expect(fresh.equals(committed), `${name}.json differs from a fresh run of models/reference.py`).toBe(true);
+  it.skipIf(torch.skip)(
+    "regenerate byte-for-byte from models/reference.py",
+    () => {
+      torch.assert();
+      const out = mkdtempSync(join(tmpdir(), "cna-golden-"));
+      try {
+        const r = spawnSync(PYTHON, [join(ROOT, "models", "reference.py"), "--out", out], {
+          encoding: "utf8",
+          timeout: 600_000,
+        });
+        expect(r.status, r.stderr).toBe(0);
+        for (const name of goldenModels()) {
+          const fresh = readFileSync(join(out, `${name}.json`));
+          const committed = readFileSync(join(GOLDEN_DIR, `${name}.json`));
+          expect(fresh.equals(committed), `${name}.json differs from a fresh run of models/reference.py`).toBe(true);
+        }
+      } finally {
+        rmSync(out, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  }, 600_000);
+    },
+    600_000,
+  );
 
-  it.skipIf(torch.skip)("family fixtures regenerate byte-for-byte from their random checkpoints", () => {
-    torch.assert();
-    expect(familyGoldenNames()).toEqual(FAMILY_GOLDENS.map((s) => s.name).sort());
-    const out = mkdtempSync(join(tmpdir(), "cna-golden-families-"));
-    try {
-      regenerateFamilyGoldens(out);
-      for (const name of familyGoldenNames()) {
-        const fresh = readFileSync(join(out, `${name}.json`));
-        const committed = readFileSync(join(FAMILY_GOLDEN_DIR, `${name}.json`));
-        expect(fresh.equals(committed), `families/${name}.json differs from a fresh run of scripts/golden-families.ts`).toBe(true);
+  it.skipIf(torch.skip)(
+    "family fixtures regenerate byte-for-byte from their random checkpoints",
+    () => {
+      torch.assert();
+      expect(familyGoldenNames()).toEqual(FAMILY_GOLDENS.map((s) => s.name).sort());
+      const out = mkdtempSync(join(tmpdir(), "cna-golden-families-"));
+      try {
+        regenerateFamilyGoldens(out);
+        for (const name of familyGoldenNames()) {
+          const fresh = readFileSync(join(out, `${name}.json`));
+          const committed = readFileSync(join(FAMILY_GOLDEN_DIR, `${name}.json`));
+          expect(
+            fresh.equals(committed),
+            `families/${name}.json differs from a fresh run of scripts/golden-families.ts`,
+          ).toBe(true);
+        }
+      } finally {
+        rmSync(out, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  }, 600_000);
+    },
+    600_000,
+  );
 });

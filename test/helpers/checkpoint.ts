@@ -8,10 +8,22 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mulberry32 } from "../../core/index.ts";
-import { charTokenizerConfig, charTokenizerJson, encodeSafetensors, VOCAB_CHARS } from "../../scripts/random-checkpoint.ts";
+import {
+  charTokenizerConfig,
+  charTokenizerJson,
+  encodeSafetensors,
+  VOCAB_CHARS,
+} from "../../scripts/random-checkpoint.ts";
 import type { TensorSpec } from "../../scripts/random-checkpoint.ts";
 
-export { encodeSafetensors, u16Bytes, charTokenizerConfig, charTokenizerJson, END_TOKEN, VOCAB_CHARS } from "../../scripts/random-checkpoint.ts";
+export {
+  encodeSafetensors,
+  u16Bytes,
+  charTokenizerConfig,
+  charTokenizerJson,
+  END_TOKEN,
+  VOCAB_CHARS,
+} from "../../scripts/random-checkpoint.ts";
 export type { TensorSpec } from "../../scripts/random-checkpoint.ts";
 
 export interface Gpt2CheckpointOptions {
@@ -29,7 +41,10 @@ export interface Gpt2CheckpointOptions {
 }
 
 /** Writes config.json, model.safetensors, tokenizer.json and tokenizer_config.json into `dir`. */
-export function writeGpt2Checkpoint(dir: string, options: Gpt2CheckpointOptions = {}): { config: Record<string, unknown>; tensors: Record<string, TensorSpec> } {
+export function writeGpt2Checkpoint(
+  dir: string,
+  options: Gpt2CheckpointOptions = {},
+): { config: Record<string, unknown>; tensors: Record<string, TensorSpec> } {
   const { nLayer = 2, nHead = 2, nEmbd = 8, nPositions = 16, prefix = "transformer.", seed = 1 } = options;
   const vocabSize = VOCAB_CHARS.length + 1;
   const rng = mulberry32(seed);
@@ -47,20 +62,38 @@ export function writeGpt2Checkpoint(dir: string, options: Gpt2CheckpointOptions 
   for (let l = 0; l < nLayer; l++) {
     const h = `${prefix}h.${l}`;
     Object.assign(tensors, {
-      [`${h}.ln_1.weight`]: t(nEmbd), [`${h}.ln_1.bias`]: t(nEmbd),
-      [`${h}.attn.c_attn.weight`]: t(nEmbd, 3 * nEmbd), [`${h}.attn.c_attn.bias`]: t(3 * nEmbd),
-      [`${h}.attn.c_proj.weight`]: t(nEmbd, nEmbd), [`${h}.attn.c_proj.bias`]: t(nEmbd),
-      [`${h}.ln_2.weight`]: t(nEmbd), [`${h}.ln_2.bias`]: t(nEmbd),
-      [`${h}.mlp.c_fc.weight`]: t(nEmbd, 4 * nEmbd), [`${h}.mlp.c_fc.bias`]: t(4 * nEmbd),
-      [`${h}.mlp.c_proj.weight`]: t(4 * nEmbd, nEmbd), [`${h}.mlp.c_proj.bias`]: t(nEmbd),
+      [`${h}.ln_1.weight`]: t(nEmbd),
+      [`${h}.ln_1.bias`]: t(nEmbd),
+      [`${h}.attn.c_attn.weight`]: t(nEmbd, 3 * nEmbd),
+      [`${h}.attn.c_attn.bias`]: t(3 * nEmbd),
+      [`${h}.attn.c_proj.weight`]: t(nEmbd, nEmbd),
+      [`${h}.attn.c_proj.bias`]: t(nEmbd),
+      [`${h}.ln_2.weight`]: t(nEmbd),
+      [`${h}.ln_2.bias`]: t(nEmbd),
+      [`${h}.mlp.c_fc.weight`]: t(nEmbd, 4 * nEmbd),
+      [`${h}.mlp.c_fc.bias`]: t(4 * nEmbd),
+      [`${h}.mlp.c_proj.weight`]: t(4 * nEmbd, nEmbd),
+      [`${h}.mlp.c_proj.bias`]: t(nEmbd),
     });
   }
   options.edit?.(tensors);
 
   const config: Record<string, unknown> = {
-    architectures: ["GPT2LMHeadModel"], model_type: "gpt2", n_layer: nLayer, n_head: nHead, n_embd: nEmbd,
-    n_inner: 4 * nEmbd, n_positions: nPositions, n_ctx: nPositions, vocab_size: vocabSize, layer_norm_epsilon: 1e-5,
-    activation_function: "gelu_new", tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 0, torch_dtype: "float32",
+    architectures: ["GPT2LMHeadModel"],
+    model_type: "gpt2",
+    n_layer: nLayer,
+    n_head: nHead,
+    n_embd: nEmbd,
+    n_inner: 4 * nEmbd,
+    n_positions: nPositions,
+    n_ctx: nPositions,
+    vocab_size: vocabSize,
+    layer_norm_epsilon: 1e-5,
+    activation_function: "gelu_new",
+    tie_word_embeddings: true,
+    bos_token_id: 0,
+    eos_token_id: 0,
+    torch_dtype: "float32",
   };
   for (const [key, value] of Object.entries(options.config ?? {})) {
     if (value === undefined) delete config[key];

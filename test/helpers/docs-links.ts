@@ -37,13 +37,15 @@ function withoutCode(text: string): string {
 /** Inline links and images `[text](target "title")` and reference definitions `[id]: target`. */
 export function markdownLinks(text: string): MarkdownLink[] {
   const links: MarkdownLink[] = [];
-  withoutCode(text).split("\n").forEach((line, i) => {
-    for (const m of line.matchAll(/\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g)) {
-      links.push({ target: m[1]!.replace(/^<|>$/g, ""), line: i + 1 });
-    }
-    const def = /^\s{0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)/.exec(line);
-    if (def) links.push({ target: def[1]!.replace(/^<|>$/g, ""), line: i + 1 });
-  });
+  withoutCode(text)
+    .split("\n")
+    .forEach((line, i) => {
+      for (const m of line.matchAll(/\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g)) {
+        links.push({ target: m[1]!.replace(/^<|>$/g, ""), line: i + 1 });
+      }
+      const def = /^\s{0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)/.exec(line);
+      if (def) links.push({ target: def[1]!.replace(/^<|>$/g, ""), line: i + 1 });
+    });
   return links;
 }
 
@@ -53,7 +55,10 @@ export function headingSlug(heading: string): string {
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/`/g, "")
     .trim();
-  return visible.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, "").replace(/ /g, "-");
+  return visible
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, "")
+    .replace(/ /g, "-");
 }
 
 /** Every heading anchor of a markdown text; repeated headings get -1, -2, ... as on GitHub. */
@@ -75,12 +80,18 @@ export function headingAnchors(text: string): Set<string> {
  * What is wrong with a link from `file` (relative to `root`), or null when it is fine:
  * `readFile` gives the text of a markdown file the link points into (for its anchors).
  */
-export function linkProblem(root: string, file: string, target: string, readFile: (path: string) => string | null): string | null {
+export function linkProblem(
+  root: string,
+  file: string,
+  target: string,
+  readFile: (path: string) => string | null,
+): string | null {
   if (/^[a-z][a-z0-9+.-]*:/i.test(target)) return null; // https:, mailto: ...: outside, not checked
   if (target.startsWith("//")) return `"${target}" is a protocol-relative URL; write the scheme`;
   if (target === "") return "empty link target";
   const [pathPart, fragment] = splitFragment(target);
-  if (isAbsolute(pathPart) || pathPart.startsWith("/")) return `"${target}" is an absolute path; link relative to ${file}`;
+  if (isAbsolute(pathPart) || pathPart.startsWith("/"))
+    return `"${target}" is an absolute path; link relative to ${file}`;
   let decoded: string;
   try {
     decoded = decodeURI(pathPart.replace(/\?.*$/, ""));
@@ -114,7 +125,15 @@ export function repoReader(root: string): (path: string) => string | null {
 
 /** The repository's files, relative to `root`: tracked ones and new ones git does not ignore. */
 export function repoFiles(root: string): string[] {
-  const out = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  const out = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 64 * 2 ** 20,
+  });
   // regular files only: a deleted file git still tracks, or a symlinked folder, is no text to read
-  return [...new Set(out.split("\0").filter((f) => f !== "" && existsSync(join(root, f)) && statSync(join(root, f)).isFile()))].sort();
+  return [
+    ...new Set(
+      out.split("\0").filter((f) => f !== "" && existsSync(join(root, f)) && statSync(join(root, f)).isFile()),
+    ),
+  ].sort();
 }

@@ -31,7 +31,10 @@ export interface FamilyGoldenCase extends GoldenCase {
   boundaryFallback: boolean;
 }
 
-export type FamilyGoldenCell = Omit<GoldenCell, "template" | "cases"> & { template: TemplateId; cases: FamilyGoldenCase[] };
+export type FamilyGoldenCell = Omit<GoldenCell, "template" | "cases"> & {
+  template: TemplateId;
+  cases: FamilyGoldenCase[];
+};
 
 export interface FamilyGolden {
   model: string;
@@ -41,12 +44,23 @@ export interface FamilyGolden {
   tokenizer: TokenizerName;
   /** weight file → sha256 of its bytes */
   files: Record<string, string>;
-  shape: { layers: number; heads: number; kvHeads: number; headDim: number; dModel: number; dMlp: number; vocab: number };
+  shape: {
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    headDim: number;
+    dModel: number;
+    dMlp: number;
+    vocab: number;
+  };
   cells: FamilyGoldenCell[];
 }
 
 export function familyGoldenNames(): string[] {
-  return readdirSync(FAMILY_GOLDEN_DIR).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length)).sort();
+  return readdirSync(FAMILY_GOLDEN_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -".json".length))
+    .sort();
 }
 
 export function loadFamilyGolden(name: string): FamilyGolden {
@@ -59,13 +73,25 @@ export function writeFamilyCheckpoint(golden: FamilyGolden, dir: string): string
   const digests = weightDigests(dir, written.files);
   for (const [file, sha] of Object.entries(golden.files)) {
     if (digests[file] !== sha) {
-      throw new Error(`${golden.model}: ${file} made by scripts/random-checkpoint.ts is not the checkpoint the fixture was computed on (sha256 ${digests[file] ?? "missing"}, fixture ${sha})`);
+      throw new Error(
+        `${golden.model}: ${file} made by scripts/random-checkpoint.ts is not the checkpoint the fixture was computed on (sha256 ${digests[file] ?? "missing"}, fixture ${sha})`,
+      );
     }
   }
-  if (written.files.length !== Object.keys(golden.files).length) throw new Error(`${golden.model}: ${written.files.length} weight files, the fixture has ${Object.keys(golden.files).length}`);
+  if (written.files.length !== Object.keys(golden.files).length)
+    throw new Error(
+      `${golden.model}: ${written.files.length} weight files, the fixture has ${Object.keys(golden.files).length}`,
+    );
   return dir;
 }
 
 export function weightDigests(dir: string, files: readonly string[]): Record<string, string> {
-  return Object.fromEntries(files.map((f) => [f, createHash("sha256").update(readFileSync(join(dir, f))).digest("hex")]));
+  return Object.fromEntries(
+    files.map((f) => [
+      f,
+      createHash("sha256")
+        .update(readFileSync(join(dir, f)))
+        .digest("hex"),
+    ]),
+  );
 }

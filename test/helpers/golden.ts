@@ -74,7 +74,10 @@ export interface GoldenModel {
 }
 
 export function goldenModels(): string[] {
-  return readdirSync(GOLDEN_DIR).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length)).sort();
+  return readdirSync(GOLDEN_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -".json".length))
+    .sort();
 }
 
 export function loadGolden(model: string): GoldenModel {

@@ -27,10 +27,27 @@ export class FakeSweepBackend implements SweepBackend {
     if (name === undefined) throw new SpecError("name", `${source}: the sweep file has no name`);
     const at = new Date(Date.UTC(2025, 0, 1, 0, 0, this.next));
     const view: SweepView = {
-      sweepId: `sw-${this.next++}`, name, state: "RUNNING", cells: 2, cellsDone: 0, cellsFailed: 0,
-      stages: [{ stage: "head-ablation", total: 4, expected: 4, stored: 0, quarantined: 0 }, { stage: "cna", total: 0, expected: 4, stored: 0, quarantined: 0 }],
-      shardsExpected: 8, shardsStored: 0, casesDone: 0, duplicates: 0, nondeterministic: 0, redeliveries: 0, quarantined: [],
-      createdAt: at, updatedAt: at, etaSeconds: null, casesPerSecond: 0,
+      sweepId: `sw-${this.next++}`,
+      name,
+      state: "RUNNING",
+      cells: 2,
+      cellsDone: 0,
+      cellsFailed: 0,
+      stages: [
+        { stage: "head-ablation", total: 4, expected: 4, stored: 0, quarantined: 0 },
+        { stage: "cna", total: 0, expected: 4, stored: 0, quarantined: 0 },
+      ],
+      shardsExpected: 8,
+      shardsStored: 0,
+      casesDone: 0,
+      duplicates: 0,
+      nondeterministic: 0,
+      redeliveries: 0,
+      quarantined: [],
+      createdAt: at,
+      updatedAt: at,
+      etaSeconds: null,
+      casesPerSecond: 0,
     };
     this.sweeps.set(view.sweepId, view);
     return view;

@@ -12,10 +12,20 @@ import type { CallOptions, Client, ServiceError } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { prerequisite } from "./prereq.ts";
 
-type UnaryMethod<Req, Res> = (req: Req, md: Metadata, options: Partial<CallOptions>, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  options: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => unknown;
 
 /** Calls a generated client's unary method: `await unary(client, client.getSweep, { id })`. */
-export function unary<Req, Res>(client: Client, method: UnaryMethod<Req, Res>, req: Req, md: Metadata = new Metadata()): Promise<Res> {
+export function unary<Req, Res>(
+  client: Client,
+  method: UnaryMethod<Req, Res>,
+  req: Req,
+  md: Metadata = new Metadata(),
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     method.call(client, req, md, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res)));
   });
@@ -35,11 +45,21 @@ export async function failure(p: Promise<unknown>): Promise<ServiceError> {
 }
 
 interface GenericClientCtor {
-  new (address: string, creds: ReturnType<typeof credentials.createInsecure>): Client & Record<string, (...args: unknown[]) => unknown>;
+  new (
+    address: string,
+    creds: ReturnType<typeof credentials.createInsecure>,
+  ): Client & Record<string, (...args: unknown[]) => unknown>;
 }
 
 function loadClient(file: string, includeDir: string, service: string): GenericClientCtor {
-  const def = loadSync(file, { includeDirs: [includeDir], keepCase: false, enums: String, longs: String, defaults: true, oneofs: true });
+  const def = loadSync(file, {
+    includeDirs: [includeDir],
+    keepCase: false,
+    enums: String,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
   let node: unknown = loadPackageDefinition(def);
   for (const part of service.split(".")) node = (node as Record<string, unknown>)[part];
   return node as GenericClientCtor;
@@ -53,7 +73,14 @@ export function healthCheck(address: string, service = ""): Promise<{ status: st
   const Health = loadClient("health/v1/health.proto", dir, "grpc.health.v1.Health");
   const client = new Health(address, credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    (client.Check as (req: unknown, md: Metadata, o: object, cb: (err: Error | null, res: { status: string }) => void) => void)({ service }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => {
+    (
+      client.Check as (
+        req: unknown,
+        md: Metadata,
+        o: object,
+        cb: (err: Error | null, res: { status: string }) => void,
+      ) => void
+    )({ service }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => {
       client.close();
       if (err) reject(err);
       else resolve(res);
@@ -67,12 +94,20 @@ export function reflectedServices(address: string, md: Metadata = new Metadata()
   const Reflection = loadClient("grpc/reflection/v1/reflection.proto", dir, "grpc.reflection.v1.ServerReflection");
   const client = new Reflection(address, credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    const stream = (client.ServerReflectionInfo as (md: Metadata) => NodeJS.EventEmitter & { write(m: unknown): void; end(): void })(md);
-    stream.on("data", (res: { listServicesResponse?: { service: Array<{ name: string }> }; errorResponse?: { errorMessage: string } }) => {
-      if (res.listServicesResponse) resolve(res.listServicesResponse.service.map((s) => s.name).sort());
-      else reject(new Error(res.errorResponse?.errorMessage ?? "no list_services_response"));
-      stream.end();
-    });
+    const stream = (
+      client.ServerReflectionInfo as (md: Metadata) => NodeJS.EventEmitter & { write(m: unknown): void; end(): void }
+    )(md);
+    stream.on(
+      "data",
+      (res: {
+        listServicesResponse?: { service: Array<{ name: string }> };
+        errorResponse?: { errorMessage: string };
+      }) => {
+        if (res.listServicesResponse) resolve(res.listServicesResponse.service.map((s) => s.name).sort());
+        else reject(new Error(res.errorResponse?.errorMessage ?? "no list_services_response"));
+        stream.end();
+      },
+    );
     stream.on("error", (err: Error) => {
       client.close();
       reject(err);
@@ -93,7 +128,25 @@ export function selfSignedCert(): { certPath: string; keyPath: string } & Dispos
   const keyPath = join(dir, "key.pem");
   const r = spawnSync(
     "openssl",
-    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ],
     { encoding: "utf8" },
   );
   if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);

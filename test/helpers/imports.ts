@@ -22,7 +22,11 @@ export function importGraph(root: string, folders: readonly string[]): ImportGra
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".ts")) graph.set(relative(root, path), importsOf(readFileSync(path, "utf8")).map((spec) => relative(root, resolve(dirname(path), spec))));
+      else if (entry.name.endsWith(".ts"))
+        graph.set(
+          relative(root, path),
+          importsOf(readFileSync(path, "utf8")).map((spec) => relative(root, resolve(dirname(path), spec))),
+        );
     }
   };
   for (const f of folders) walk(join(root, f));
@@ -34,7 +38,10 @@ export function importsOf(source: string): string[] {
 }
 
 /** "a/b.ts imports c/d.ts" for every import a layer rule forbids. */
-export function layerViolations(graph: ImportGraph, rules: Readonly<Record<string, readonly string[]>> = LAYER_RULES): string[] {
+export function layerViolations(
+  graph: ImportGraph,
+  rules: Readonly<Record<string, readonly string[]>> = LAYER_RULES,
+): string[] {
   const out: string[] = [];
   for (const [file, imports] of graph) {
     const forbidden = rules[file.split("/")[0]!] ?? [];

@@ -117,7 +117,10 @@ function choose(mode: Mode): NatsChoice {
   const noRuntime = runtimeMissing();
   if (!noRuntime) return { backend: "container", missing: null };
   if (mode === "container") {
-    return { backend: null, missing: `CNA_TEST_NATS=container, but ${noRuntime}: ${RUNTIME_HINT}, or set CNA_TEST_NATS=binary to use nats-server` };
+    return {
+      backend: null,
+      missing: `CNA_TEST_NATS=container, but ${noRuntime}: ${RUNTIME_HINT}, or set CNA_TEST_NATS=binary to use nats-server`,
+    };
   }
   const noBinary = binaryMissing();
   if (!noBinary) return { backend: "binary", missing: null };
@@ -130,7 +133,10 @@ function choose(mode: Mode): NatsChoice {
 /** null when the nats-server binary is there and runs; otherwise why not (without the install hint). */
 function binaryMissing(): string | null {
   const bin = findNatsServer();
-  if (!bin) return process.env.CNA_NATS_SERVER ? `CNA_NATS_SERVER=${process.env.CNA_NATS_SERVER} does not exist` : "nats-server is not on PATH or at /usr/sbin/nats-server";
+  if (!bin)
+    return process.env.CNA_NATS_SERVER
+      ? `CNA_NATS_SERVER=${process.env.CNA_NATS_SERVER} does not exist`
+      : "nats-server is not on PATH or at /usr/sbin/nats-server";
   const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
   return r.status === 0 ? null : `${bin} --version failed: ${(r.stderr || r.stdout || String(r.error)).trim()}`;
 }
@@ -147,7 +153,11 @@ function runtimeCandidates(): string[] {
   if (existsSync(properties)) found.push(properties);
   if (process.platform === "win32") found.push("the Docker named pipe");
   if (process.platform === "linux" || process.platform === "darwin") {
-    const sockets = ["/var/run/docker.sock", join(homedir(), ".docker", "run", "docker.sock"), join(homedir(), ".docker", "desktop", "docker.sock")];
+    const sockets = [
+      "/var/run/docker.sock",
+      join(homedir(), ".docker", "run", "docker.sock"),
+      join(homedir(), ".docker", "desktop", "docker.sock"),
+    ];
     if (process.env.XDG_RUNTIME_DIR) sockets.push(join(process.env.XDG_RUNTIME_DIR, "docker.sock"));
     if (process.getuid) sockets.push(`/run/user/${process.getuid()}/docker.sock`);
     found.push(...sockets.filter((s) => existsSync(s)));
@@ -186,9 +196,13 @@ function runtimeMissing(): string | null {
   try {
     answer = JSON.parse(r.stdout) as typeof answer;
   } catch {
-    answer = { error: r.error ? String(r.error) : `probe exited ${r.signal ?? r.status}: ${r.stderr.trim().slice(-500)}` };
+    answer = {
+      error: r.error ? String(r.error) : `probe exited ${r.signal ?? r.status}: ${r.stderr.trim().slice(-500)}`,
+    };
   }
-  return answer.runtime ? null : `no container runtime is reachable through ${candidates.join(", ")} (testcontainers: ${answer.error ?? "no answer"})`;
+  return answer.runtime
+    ? null
+    : `no container runtime is reachable through ${candidates.join(", ")} (testcontainers: ${answer.error ?? "no answer"})`;
 }
 
 /**
@@ -197,7 +211,8 @@ function runtimeMissing(): string | null {
  */
 export function natsPrerequisite(): Prerequisite {
   const mode = natsMode();
-  const name = mode === "binary" ? "nats-server" : mode === "container" ? "nats (container)" : "nats (container or nats-server)";
+  const name =
+    mode === "binary" ? "nats-server" : mode === "container" ? "nats (container)" : "nats (container or nats-server)";
   return prerequisite(name, () => natsBackend().missing);
 }
 
@@ -321,7 +336,9 @@ interface Running {
 }
 
 async function launch(bin: string, port: number, storeDir: string, readyTimeoutMs: number): Promise<Running> {
-  const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   // a test runner that dies mid-test must not leave a broker behind
   const killOnExit = () => child.kill("SIGKILL");
   process.on("exit", killOnExit);
@@ -335,7 +352,9 @@ async function launch(bin: string, port: number, storeDir: string, readyTimeoutM
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     child.once("error", reject);
-    child.once("exit", (code, signal) => reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it was ready:\n${log}`)));
+    child.once("exit", (code, signal) =>
+      reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before it was ready:\n${log}`)),
+    );
   });
   const stop = async () => {
     process.off("exit", killOnExit);
@@ -344,7 +363,10 @@ async function launch(bin: string, port: number, storeDir: string, readyTimeoutM
   };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`nats-server on port ${port} not ready after ${readyTimeoutMs} ms:\n${log}`)), readyTimeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`nats-server on port ${port} not ready after ${readyTimeoutMs} ms:\n${log}`)),
+      readyTimeoutMs,
+    );
   });
   try {
     await Promise.race([ready, timeout]);

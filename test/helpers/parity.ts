@@ -33,13 +33,22 @@ export function cellParityTests(runner: () => ModelRunner, cell: ParityCell, o: 
     for (const g of cell.heads) {
       const h = ranked.find((r) => r.layer === g.layer && r.head === g.head)!;
       expect(Math.abs(h.accuracy - g.accuracy), `head ${g.layer}.${g.head} accuracy`).toBeLessThanOrEqual(HEAD_TOL);
-      expect(Math.abs(h.relativeDrop - g.relativeDrop), `head ${g.layer}.${g.head} relativeDrop`).toBeLessThanOrEqual(HEAD_TOL);
-      expect(Math.abs(h.meanProbCorrect - g.meanProbCorrect), `head ${g.layer}.${g.head} meanProbCorrect`).toBeLessThanOrEqual(HEAD_TOL);
+      expect(Math.abs(h.relativeDrop - g.relativeDrop), `head ${g.layer}.${g.head} relativeDrop`).toBeLessThanOrEqual(
+        HEAD_TOL,
+      );
+      expect(
+        Math.abs(h.meanProbCorrect - g.meanProbCorrect),
+        `head ${g.layer}.${g.head} meanProbCorrect`,
+      ).toBeLessThanOrEqual(HEAD_TOL);
     }
     const top = cell.heads.find((g) => g.layer === cell.topHead.layer && g.head === cell.topHead.head)!;
     const mine = cell.heads.find((g) => g.layer === ranked[0]!.layer && g.head === ranked[0]!.head)!;
     if (o.topHead === "exact") expect([mine.layer, mine.head]).toEqual([top.layer, top.head]);
-    else if (mine !== top) expect(mine.accuracy === top.accuracy && Math.abs(mine.meanProbCorrect - top.meanProbCorrect) <= HEAD_TOL, `top head ${mine.layer}.${mine.head}, reference ${top.layer}.${top.head}`).toBe(true);
+    else if (mine !== top)
+      expect(
+        mine.accuracy === top.accuracy && Math.abs(mine.meanProbCorrect - top.meanProbCorrect) <= HEAD_TOL,
+        `top head ${mine.layer}.${mine.head}, reference ${top.layer}.${top.head}`,
+      ).toBe(true);
   });
 
   const dense = () => cell.dense.caseIds.map((id) => cell.cases[id]!);
@@ -50,7 +59,9 @@ export function cellParityTests(runner: () => ModelRunner, cell: ParityCell, o: 
     cell.dense.caseIds.forEach((id, i) => {
       const s = got.get(id)!;
       expect(maxAbsDiff(s.impOrig, cell.dense.impOrig[i]!), `case ${id} Imp_orig`).toBeLessThanOrEqual(IMP_TOL);
-      expect(maxAbsDiff(s.impAblated, cell.dense.impAblated[i]!), `case ${id} Imp_ablated`).toBeLessThanOrEqual(IMP_TOL);
+      expect(maxAbsDiff(s.impAblated, cell.dense.impAblated[i]!), `case ${id} Imp_ablated`).toBeLessThanOrEqual(
+        IMP_TOL,
+      );
       expect(maxAbsDiff(s.cna, cell.dense.cna[i]!), `case ${id} CNA`).toBeLessThanOrEqual(IMP_TOL);
       expect(maxAbsDiff(s.coefOrig, cell.dense.coefOrig[i]!), `case ${id} m`).toBeLessThanOrEqual(IMP_TOL);
       expect(maxAbsDiff(s.coefAblated, cell.dense.coefAblated[i]!), `case ${id} m'`).toBeLessThanOrEqual(IMP_TOL);
@@ -64,21 +75,34 @@ export function cellParityTests(runner: () => ModelRunner, cell: ParityCell, o: 
     cell.dense.caseIds.forEach((id, i) => {
       const s = got.get(id)!;
       expect(maxAbsDiff(s.neurons, cell.dense.impOrig[i]!), `case ${id} neurons`).toBeLessThanOrEqual(IMP_TOL);
-      expect(maxAbsDiff(s.attnLayers, cell.dense.attnLayerImp[i]!), `case ${id} attention layers`).toBeLessThanOrEqual(IMP_TOL);
+      expect(maxAbsDiff(s.attnLayers, cell.dense.attnLayerImp[i]!), `case ${id} attention layers`).toBeLessThanOrEqual(
+        IMP_TOL,
+      );
       expect(maxAbsDiff(s.ffnLayers, cell.dense.ffnLayerImp[i]!), `case ${id} FFN layers`).toBeLessThanOrEqual(IMP_TOL);
       expect(maxAbsDiff(s.heads, cell.dense.headImp[i]!), `case ${id} heads`).toBeLessThanOrEqual(IMP_TOL);
     });
   });
 
   it("verifies (mask / keep / random) as the reference does", async () => {
-    const v = rankVerification(await verify(runner(), cell.cases, { head: cell.topHead, ks: [cell.verification.k], seed: cell.verification.seed }));
+    const v = rankVerification(
+      await verify(runner(), cell.cases, {
+        head: cell.topHead,
+        ks: [cell.verification.k],
+        seed: cell.verification.seed,
+      }),
+    );
     for (const variant of ["mask", "keep", "random"] as const) {
-      expect(Math.abs(v[variant][0]!.accuracy - cell.verification[variant].accuracy), variant).toBeLessThanOrEqual(HEAD_TOL);
+      expect(Math.abs(v[variant][0]!.accuracy - cell.verification[variant].accuracy), variant).toBeLessThanOrEqual(
+        HEAD_TOL,
+      );
     }
   });
 
   it("predicts the same top-1 token except at near ties, with the same final norm scale", async () => {
-    const out = await runner().forward({ sequences: cell.cases.map((c) => c.prefixIds), outputs: ["logits", "final_scale"] });
+    const out = await runner().forward({
+      sequences: cell.cases.map((c) => c.prefixIds),
+      outputs: ["logits", "final_scale"],
+    });
     const V = runner().shape.vocabSize;
     cell.cases.forEach((c, b) => {
       const row = out.outputs.logits!.subarray(b * V, (b + 1) * V);
@@ -91,7 +115,9 @@ export function cellParityTests(runner: () => ModelRunner, cell: ParityCell, o: 
 }
 
 function topOf(scores: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, k);
+  return Array.from({ length: scores.length }, (_, i) => i)
+    .sort((a, b) => scores[b]! - scores[a]! || a - b)
+    .slice(0, k);
 }
 
 /** Same set, or the neurons that differ sit within tolerance of the reference's K-th score (a tie). */
@@ -99,6 +125,9 @@ function expectSameTopK(caseId: number, got: number[], want: number[], goldenSco
   const kth = Math.min(...want.map((j) => goldenScores[j]!));
   const differ = [...got.filter((j) => !want.includes(j)), ...want.filter((j) => !got.includes(j))];
   for (const j of differ) {
-    expect(Math.abs(goldenScores[j]! - kth), `case ${caseId}: neuron ${j} in only one top-K and not tied`).toBeLessThanOrEqual(IMP_TOL);
+    expect(
+      Math.abs(goldenScores[j]! - kth),
+      `case ${caseId}: neuron ${j} in only one top-K and not tied`,
+    ).toBeLessThanOrEqual(IMP_TOL);
   }
 }

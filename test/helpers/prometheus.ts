@@ -77,17 +77,29 @@ export async function startPrometheus(o: StartPrometheusOptions): Promise<Promet
   const dir = await mkdtemp(join(tmpdir(), "cna-prometheus-"));
   const interval = `${o.scrapeIntervalS ?? 1}s`;
   const config = [
-    "global:", `  scrape_interval: ${interval}`, `  evaluation_interval: ${interval}`,
-    "scrape_configs:", "  - job_name: cna", `    scrape_timeout: ${interval}`, "    static_configs:",
-    `      - targets: [${o.targets.map((t) => JSON.stringify(t)).join(", ")}]`, "",
+    "global:",
+    `  scrape_interval: ${interval}`,
+    `  evaluation_interval: ${interval}`,
+    "scrape_configs:",
+    "  - job_name: cna",
+    `    scrape_timeout: ${interval}`,
+    "    static_configs:",
+    `      - targets: [${o.targets.map((t) => JSON.stringify(t)).join(", ")}]`,
+    "",
   ].join("\n");
   await writeFile(join(dir, "prometheus.yml"), config);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, [
-    `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`,
-    "--log.level=warn",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    bin,
+    [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let log = "";
   const keep = (d: Buffer) => (log = (log + d.toString("utf8")).slice(-16_384));
   child.stdout.on("data", keep);
@@ -116,9 +128,14 @@ export async function startPrometheus(o: StartPrometheusOptions): Promise<Promet
     [Symbol.asyncDispose]: dispose,
     async query(expr) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`);
-      const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      const body = (await res.json()) as {
+        status: string;
+        error?: string;
+        data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
       if (body.status !== "success" || !body.data) throw new Error(`query ${expr} failed: ${body.error ?? res.status}`);
-      if (body.data.resultType !== "vector") throw new Error(`query ${expr} gave a ${body.data.resultType}, not an instant vector`);
+      if (body.data.resultType !== "vector")
+        throw new Error(`query ${expr} gave a ${body.data.resultType}, not an instant vector`);
       return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
     },
   };
@@ -127,8 +144,14 @@ export async function startPrometheus(o: StartPrometheusOptions): Promise<Promet
 async function untilReady(url: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`prometheus exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was ready:\n${log()}`);
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `prometheus exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was ready:\n${log()}`,
+      );
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -10,7 +10,11 @@ import type { ShardQueue } from "../../core/index.ts";
  * What pending() settles to once the broker applied the acks sent so far (JetStream applies an
  * ack a moment after ack() resolves): polled until it matches or `withinMs` passed.
  */
-export async function settledPending(q: Pick<ShardQueue<unknown>, "pending">, expected: { waiting: number; unacked: number }, withinMs = 5_000): Promise<{ waiting: number; unacked: number }> {
+export async function settledPending(
+  q: Pick<ShardQueue<unknown>, "pending">,
+  expected: { waiting: number; unacked: number },
+  withinMs = 5_000,
+): Promise<{ waiting: number; unacked: number }> {
   const until = Date.now() + withinMs;
   for (;;) {
     const now = await q.pending();
@@ -25,14 +29,21 @@ export const contractGroupOf = (d: ContractData): string => d.group ?? "s1";
 
 export interface QueueFactory {
   /** a fresh, empty queue; dead (exhausted or terminated) messages are reported to onDead */
-  (o: { ackWaitMs: number; maxDeliver: number; onDead: (id: string, reason: string) => void }): Promise<ShardQueue<ContractData>>;
+  (o: {
+    ackWaitMs: number;
+    maxDeliver: number;
+    onDead: (id: string, reason: string) => void;
+  }): Promise<ShardQueue<ContractData>>;
 }
 
 export function queueContract(name: string, make: QueueFactory): void {
   describe(`ShardQueue contract: ${name}`, () => {
     const open = (ackWaitMs = 60_000, maxDeliver = 5) => {
       const dead: Array<[string, string]> = [];
-      return make({ ackWaitMs, maxDeliver, onDead: (id, reason) => dead.push([id, reason]) }).then((q) => ({ q, dead }));
+      return make({ ackWaitMs, maxDeliver, onDead: (id, reason) => dead.push([id, reason]) }).then((q) => ({
+        q,
+        dead,
+      }));
     };
 
     it("purges the waiting messages of one group only, and keeps them deduplicated", async () => {

@@ -37,7 +37,11 @@ export function realTokenizerDir(name: RealTokenizerName): string {
 
 /** Merges of the GPT-2-style tokenizer, in rank order: " 0".." 9", "=-", " -", " is". */
 const GPT2_STYLE_MERGES: readonly string[] = [
-  ...Array.from({ length: 10 }, (_, d) => `Ġ ${d}`), "= -", "Ġ -", "Ġ i", "Ġi s",
+  ...Array.from({ length: 10 }, (_, d) => `Ġ ${d}`),
+  "= -",
+  "Ġ -",
+  "Ġ i",
+  "Ġi s",
 ];
 export const GPT2_END_TOKEN = "<|endoftext|>";
 
@@ -53,19 +57,41 @@ export function gpt2StyleTokenizerJson(): Record<string, unknown> {
   for (const merge of GPT2_STYLE_MERGES) vocab[merge.replace(" ", "")] = Object.keys(vocab).length;
   const endId = Object.keys(vocab).length;
   vocab[GPT2_END_TOKEN] = endId;
-  const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean) => ({ type: "ByteLevel", add_prefix_space: addPrefixSpace, trim_offsets: trimOffsets, use_regex: true });
+  const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean) => ({
+    type: "ByteLevel",
+    add_prefix_space: addPrefixSpace,
+    trim_offsets: trimOffsets,
+    use_regex: true,
+  });
   return {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: [{ id: endId, content: GPT2_END_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: [
+      {
+        id: endId,
+        content: GPT2_END_TOKEN,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: true,
+        special: true,
+      },
+    ],
     normalizer: null,
     pre_tokenizer: byteLevel(false, true),
     post_processor: byteLevel(true, false),
     decoder: byteLevel(true, true),
     model: {
-      type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "",
-      fuse_unk: false, byte_fallback: false, vocab, merges: [...GPT2_STYLE_MERGES],
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: "",
+      end_of_word_suffix: "",
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: [...GPT2_STYLE_MERGES],
     },
   };
 }

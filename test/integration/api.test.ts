@@ -25,7 +25,9 @@ describe("the package's API", () => {
   let sweep: PreparedSweep;
   let embedded: string;
   beforeAll(async () => {
-    writeFileSync(join(dir, "api.yaml"), `name: api
+    writeFileSync(
+      join(dir, "api.yaml"),
+      `name: api
 models: [{ id: m, path: ${JSON.stringify(MODEL)} }]
 operators: ["+", "-"]
 digits: [1]
@@ -33,7 +35,8 @@ stages: [head-ablation, cna, verify]
 cna: { topK: 20 }
 verify: { ks: [5, 10] }
 shard: { pairs: 50 }
-`);
+`,
+    );
     sweep = await prepareSweep(readSweepFile(join(dir, "api.yaml")), { source: "api.yaml" });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,8 +52,18 @@ shard: { pairs: 50 }
     const r = await local({ dataDir: join(dir, "embedded"), workers: 2 });
     expect(r.state).toBe("SUCCEEDED");
     const rankings = JSON.parse(r.rankings) as Rankings;
-    expect(rankings.cells.map((c) => [c.model, c.op, c.heads?.length, c.neurons?.length, c.verification?.mask.map((p) => p.k)]))
-      .toEqual([["m", "+", 8, 50, [5, 10]], ["m", "-", 8, 50, [5, 10]]]);
+    expect(
+      rankings.cells.map((c) => [
+        c.model,
+        c.op,
+        c.heads?.length,
+        c.neurons?.length,
+        c.verification?.mask.map((p) => p.k),
+      ]),
+    ).toEqual([
+      ["m", "+", 8, 50, [5, 10]],
+      ["m", "-", 8, 50, [5, 10]],
+    ]);
     expect(rankings.cells[0]!.neurons![0]!.topTokens?.length).toBeGreaterThan(0);
     embedded = r.rankings;
   });
@@ -58,40 +71,61 @@ shard: { pairs: 50 }
   it.skipIf(nats.skip)("runs it through NATS JetStream and gRPC with byte-identical rankings", async () => {
     nats.assert();
     await using broker = await startNats();
-    const r = await local({ dataDir: join(dir, "nats"), workers: 2, transport: { kind: "nats", nats: { servers: broker.url } } });
+    const r = await local({
+      dataDir: join(dir, "nats"),
+      workers: 2,
+      transport: { kind: "nats", nats: { servers: broker.url } },
+    });
     expect(r.state).toBe("SUCCEEDED");
     expect(r.rankings).toBe(embedded);
   });
 
-  it.skipIf(nats.skip)("runs it on a started coordinator and worker, as on a cluster, with byte-identical rankings", async () => {
-    nats.assert();
-    await using broker = await startNats();
-    const transport = { kind: "nats", nats: { servers: broker.url } } as const;
-    await using coordinator = await startCoordinator({ dataDir: join(dir, "coordinator"), transport, listen: { host: "127.0.0.1", port: 0 } });
-    expect(coordinator.address).toMatch(/^127\.0\.0\.1:\d+$/);
-    await using worker = await startWorker({ id: "api-worker", concurrency: 2, transport: { ...transport, coordinator: coordinator.address! } });
-    const submitted = await coordinator.coordinator.submit(resolvedSweepJson(sweep.spec), "api.yaml");
-    const state = await new Promise<SweepState>((resolve) => {
-      const stop = coordinator.coordinator.watch(submitted.sweepId, (v) => {
-        if (v.state === "RUNNING") return;
-        queueMicrotask(() => stop());
-        resolve(v.state);
+  it.skipIf(nats.skip)(
+    "runs it on a started coordinator and worker, as on a cluster, with byte-identical rankings",
+    async () => {
+      nats.assert();
+      await using broker = await startNats();
+      const transport = { kind: "nats", nats: { servers: broker.url } } as const;
+      await using coordinator = await startCoordinator({
+        dataDir: join(dir, "coordinator"),
+        transport,
+        listen: { host: "127.0.0.1", port: 0 },
       });
-    });
-    expect(state).toBe("SUCCEEDED");
-    expect(worker.activity()).toMatchObject({ workers: 1, failures: 0 });
-    expect((await coordinator.coordinator.rankings(submitted.sweepId)).json).toBe(embedded);
-  });
+      expect(coordinator.address).toMatch(/^127\.0\.0\.1:\d+$/);
+      await using worker = await startWorker({
+        id: "api-worker",
+        concurrency: 2,
+        transport: { ...transport, coordinator: coordinator.address! },
+      });
+      const submitted = await coordinator.coordinator.submit(resolvedSweepJson(sweep.spec), "api.yaml");
+      const state = await new Promise<SweepState>((resolve) => {
+        const stop = coordinator.coordinator.watch(submitted.sweepId, (v) => {
+          if (v.state === "RUNNING") return;
+          queueMicrotask(() => stop());
+          resolve(v.state);
+        });
+      });
+      expect(state).toBe("SUCCEEDED");
+      expect(worker.activity()).toMatchObject({ workers: 1, failures: 0 });
+      expect((await coordinator.coordinator.rankings(submitted.sweepId)).json).toBe(embedded);
+    },
+  );
 
   it("resumes on the same data directory without running a shard", async () => {
     let started = 0;
-    const r = await local({ dataDir: join(dir, "embedded"), onWorkerEvent: (_, e) => void (e.type === "started" && started++) });
+    const r = await local({
+      dataDir: join(dir, "embedded"),
+      onWorkerEvent: (_, e) => void (e.type === "started" && started++),
+    });
     expect([r.state, started]).toEqual(["SUCCEEDED", 0]);
     expect(r.rankings).toBe(embedded);
   });
 
   it("refuses a bad option by name, and tells a finished() outlived by its run", async () => {
-    await expect(runLocal({ sweep, dataDir: join(dir, "bad"), workers: 0 })).rejects.toMatchObject({ code: "BAD_SPEC", field: "workers" });
+    await expect(runLocal({ sweep, dataDir: join(dir, "bad"), workers: 0 })).rejects.toMatchObject({
+      code: "BAD_SPEC",
+      field: "workers",
+    });
     const run = await runLocal({ sweep, dataDir: join(dir, "closed"), fresh: true });
     const finished = expect(run.finished()).rejects.toMatchObject({ code: "RUN_CLOSED", retryable: true });
     await run.close();

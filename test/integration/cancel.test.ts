@@ -67,7 +67,8 @@ describe("CancelSweep", () => {
       submitted.catch((err: Error) => (failed = err));
       // the sweep is listed while its shards are still being published
       const until = Date.now() + 60_000;
-      while ((coordinator.list().length === 0 || queue.published < 2_000) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));
+      while ((coordinator.list().length === 0 || queue.published < 2_000) && Date.now() < until && failed === undefined)
+        await new Promise((resolve) => setImmediate(resolve));
       if (failed !== undefined) throw failed;
       const [sweep] = coordinator.list();
       expect(sweep!.shardsExpected).toBeGreaterThanOrEqual(100_000);
@@ -85,8 +86,22 @@ describe("CancelSweep", () => {
       expect(await queue.pending()).toEqual({ waiting: 0, unacked: 1 });
       expect(await queue.pull(50)).toBeNull();
 
-      const partial = { kind: "head-ablation" as const, dims: { nLayer: 1, nHead: 1, dMlp: 1 }, cases: 1, baselineCorrect: 1, baselineProbSum: 1, correct: [1], probSum: [1] };
-      const outcome = await coordinator.reportShard({ sweepId: sweep!.sweepId, shardId: held.id, worker: "w", attempt: 1, result: encodePartial(partial) });
+      const partial = {
+        kind: "head-ablation" as const,
+        dims: { nLayer: 1, nHead: 1, dMlp: 1 },
+        cases: 1,
+        baselineCorrect: 1,
+        baselineProbSum: 1,
+        correct: [1],
+        probSum: [1],
+      };
+      const outcome = await coordinator.reportShard({
+        sweepId: sweep!.sweepId,
+        shardId: held.id,
+        worker: "w",
+        attempt: 1,
+        result: encodePartial(partial),
+      });
       expect(outcome).toBe("discarded");
       expect(coordinator.get(sweep!.sweepId).shardsStored).toBe(0);
     } finally {
@@ -102,20 +117,43 @@ describe("CancelSweep", () => {
     // until the sweep has been cancelled
     let letGo!: () => void;
     const gate = new Promise<void>((resolve) => (letGo = resolve));
-    const partial: AnyPartial = { kind: "head-ablation", dims: { nLayer: 1, nHead: 1, dMlp: 1 }, cases: 1, baselineCorrect: 1, baselineProbSum: 1, correct: [1], probSum: [1] };
+    const partial: AnyPartial = {
+      kind: "head-ablation",
+      dims: { nLayer: 1, nHead: 1, dMlp: 1 },
+      cases: 1,
+      baselineCorrect: 1,
+      baselineProbSum: 1,
+      correct: [1],
+      probSum: [1],
+    };
     const outcomes: string[] = [];
-    const sink: ResultSink = { report: async (r) => void outcomes.push(await coordinator.reportShard(r)), fail: (f) => coordinator.reportFailure(f) };
+    const sink: ResultSink = {
+      report: async (r) => void outcomes.push(await coordinator.reportShard(r)),
+      fail: (f) => coordinator.reportFailure(f),
+    };
     const events: WorkerEvent[] = [];
-    const workers = Array.from({ length: 4 }, (_, i) => new ShardWorker(queue, sink, new ModelCache(), {
-      id: `noop-${i}`, pullTimeoutMs: 20, onEvent: (e) => events.push(e), execute: async () => (await gate, partial),
-    }));
+    const workers = Array.from(
+      { length: 4 },
+      (_, i) =>
+        new ShardWorker(queue, sink, new ModelCache(), {
+          id: `noop-${i}`,
+          pullTimeoutMs: 20,
+          onEvent: (e) => events.push(e),
+          execute: async () => (await gate, partial),
+        }),
+    );
     try {
       const submitted = coordinator.submit(YAML, "big.yaml");
       let failed: Error | undefined;
       submitted.catch((err: Error) => (failed = err));
       for (const w of workers) w.start();
       const until = Date.now() + 60_000;
-      while ((queue.published < 2_000 || workers.some((w) => w.inFlight === 0)) && Date.now() < until && failed === undefined) await new Promise((resolve) => setImmediate(resolve));
+      while (
+        (queue.published < 2_000 || workers.some((w) => w.inFlight === 0)) &&
+        Date.now() < until &&
+        failed === undefined
+      )
+        await new Promise((resolve) => setImmediate(resolve));
       if (failed !== undefined) throw failed;
       const [sweep] = coordinator.list();
       expect(sweep!.shardsExpected).toBeGreaterThanOrEqual(100_000);
@@ -153,13 +191,33 @@ describe("CancelSweep", () => {
     const server = await startSweepServer({ backend: coordinator, port: 0 });
     const client = createSweepClient(server.address, {});
     try {
-      const view = await coordinator.submit(YAML.replace("digits: [2]", "digits: [1]").replace("cases: { sample: all }", "cases: { sample: 2 }"), "small.yaml");
-      const report = (sweepId: string, shardId: string) => unary(client, client.reportFailure, { sweepId, shardId, worker: "w", attempt: 1, code: "X", message: "m", retryable: false });
+      const view = await coordinator.submit(
+        YAML.replace("digits: [2]", "digits: [1]").replace("cases: { sample: all }", "cases: { sample: 2 }"),
+        "small.yaml",
+      );
+      const report = (sweepId: string, shardId: string) =>
+        unary(client, client.reportFailure, {
+          sweepId,
+          shardId,
+          worker: "w",
+          attempt: 1,
+          code: "X",
+          message: "m",
+          retryable: false,
+        });
       const noShard = await failure(report(view.sweepId, "no-such-shard"));
-      expect([noShard.code, errorCodeOf(noShard), noShard.details]).toEqual([status.NOT_FOUND, "SHARD_NOT_FOUND", `sweep ${view.sweepId} has no shard "no-such-shard"`]);
+      expect([noShard.code, errorCodeOf(noShard), noShard.details]).toEqual([
+        status.NOT_FOUND,
+        "SHARD_NOT_FOUND",
+        `sweep ${view.sweepId} has no shard "no-such-shard"`,
+      ]);
       const noSweep = await failure(report("no-such-sweep", "no-such-shard"));
       expect([noSweep.code, errorCodeOf(noSweep)]).toEqual([status.NOT_FOUND, "SWEEP_NOT_FOUND"]);
-      expect(readJournal(join(dir, "data2", "sweeps", view.sweepId)).filter((e) => e.type === "shard-failed" || e.type === "shard-quarantined")).toEqual([]);
+      expect(
+        readJournal(join(dir, "data2", "sweeps", view.sweepId)).filter(
+          (e) => e.type === "shard-failed" || e.type === "shard-quarantined",
+        ),
+      ).toEqual([]);
       expect(coordinator.get(view.sweepId)).toMatchObject({ state: "RUNNING", quarantined: [] });
     } finally {
       client.close();

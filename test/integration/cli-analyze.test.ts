@@ -27,9 +27,21 @@ beforeAll(() => {
   model = join(root, "tiny");
   writeGpt2Checkpoint(model, { nLayer: L, nHead: H });
   writeGpt2Checkpoint(join(root, "bert"), { config: { model_type: "bert" } });
-  writeFileSync(join(root, "bad-pairs.json"), JSON.stringify([[6, 3], [7, 2]]));
+  writeFileSync(
+    join(root, "bad-pairs.json"),
+    JSON.stringify([
+      [6, 3],
+      [7, 2],
+    ]),
+  );
   writeFileSync(join(root, "good-pairs.json"), JSON.stringify([[6, 3], { a: 8, b: 4 }, [0, 7]]));
-  writeFileSync(join(root, "2d-pairs.json"), JSON.stringify([[3, 4], [12, 3]]));
+  writeFileSync(
+    join(root, "2d-pairs.json"),
+    JSON.stringify([
+      [3, 4],
+      [12, 3],
+    ]),
+  );
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -55,7 +67,8 @@ function expectRankedHeads(heads: readonly HeadRank[] | undefined): void {
   expect(new Set(heads!.map((h) => `${h.layer}.${h.head}`)).size).toBe(L * H);
   for (let i = 1; i < heads!.length; i++) {
     const [a, b] = [heads![i - 1]!, heads![i]!];
-    const order = a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head;
+    const order =
+      a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head;
     expect(order, `heads ${i - 1} and ${i}`).toBeLessThan(0);
   }
 }
@@ -70,7 +83,9 @@ describe("cna analyze", () => {
     expect(run.stderr).toContain(`head-ablation ${CASES_1D_ADD * L * H}/${CASES_1D_ADD * L * H} cases·heads 100%\n`);
     expect(run.stderr).not.toContain("\r");
     const top = cell.heads![0]!;
-    expect(run.stderr).toMatch(new RegExp(`145 cases, baseline accuracy [\\d.]+%, top head ${top.layer}\\.${top.head} .*\\d s\\n`));
+    expect(run.stderr).toMatch(
+      new RegExp(`145 cases, baseline accuracy [\\d.]+%, top head ${top.layer}\\.${top.head} .*\\d s\\n`),
+    );
     expect(run.stderr).toContain(`cna: wrote ${join(root, "out", "head-ablation.json")}\n`);
   });
 
@@ -103,7 +118,11 @@ describe("cna analyze", () => {
   });
 
   it("uses --pairs instead of sampling (for / the first number is the dividend)", async () => {
-    const { cell } = await analyze("pairs", ["--pairs", join(root, "good-pairs.json"), "--analysis", "verify", "--ks", "10", "--quiet"], "/");
+    const { cell } = await analyze(
+      "pairs",
+      ["--pairs", join(root, "good-pairs.json"), "--analysis", "verify", "--ks", "10", "--quiet"],
+      "/",
+    );
     expect(cell).toMatchObject({ op: "/", cases: 3 });
   });
 });
@@ -113,7 +132,10 @@ describe("cna help", () => {
     const general = await cna("--help");
     expect(general.code).toBe(0);
     expect(general.stdout).toMatch(/^\s+analyze\s/m);
-    for (const args of [["help", "analyze"], ["analyze", "--help"]]) {
+    for (const args of [
+      ["help", "analyze"],
+      ["analyze", "--help"],
+    ]) {
       const run = await cna(...args);
       expect(run.code).toBe(0);
       expect(run.stdout).toContain("Usage: cna analyze --model DIR");
@@ -132,15 +154,50 @@ describe("cna analyze rejects bad input", () => {
   it.each<[string, () => string[], number, RegExp]>([
     ["an unknown --op", () => base({ op: "%" }), 2, /--op must be "\+", "-", "\*" or "\/" \(got "%"\)/],
     ["--digits 4", () => base({ digits: "4" }), 2, /--digits must be 1, 2 or 3 .*\(got "4"\)/],
-    ["a head the model does not have", () => base({ head: "9.9" }), 2, /--head 9\.9 is out of range: model tiny has 2 layers \(0\.\.1\) and 2 heads per layer \(0\.\.1\)/],
-    ["an unknown --analysis", () => base({ analysis: "foo" }), 2, /--analysis must be "head-ablation", "attribution", "cna" or "verify" \(got "foo"\)/],
+    [
+      "a head the model does not have",
+      () => base({ head: "9.9" }),
+      2,
+      /--head 9\.9 is out of range: model tiny has 2 layers \(0\.\.1\) and 2 heads per layer \(0\.\.1\)/,
+    ],
+    [
+      "an unknown --analysis",
+      () => base({ analysis: "foo" }),
+      2,
+      /--analysis must be "head-ablation", "attribution", "cna" or "verify" \(got "foo"\)/,
+    ],
     ["--top 0", () => base({ top: "0" }), 2, /--top must be an integer greater than 0 \(got "0"\)/],
     ["an unknown flag", () => base({}, "--bogus"), 2, /unknown flag --bogus/],
-    ["a missing model directory", () => base({ model: join(root, "nope") }), 1, /^cna: MODEL_NOT_FOUND: model directory .*nope does not exist/m],
-    ["a bert checkpoint", () => base({ model: join(root, "bert") }), 1, /^cna: UNSUPPORTED_ARCHITECTURE: unsupported architecture "bert"/m],
-    ["--top below the largest K of verify", () => base({ top: "5", ks: "10,20" }), 2, /--top 5 is below the largest verification K \(20, from --ks\): verify keeps each case's top 20 CNA neurons/],
-    ["a --pairs file with pairs outside --digits", () => base({ pairs: join(root, "2d-pairs.json") }), 1, /^cna: BAD_SPEC: .*2d-pairs\.json: pair 1 \(\[12,3\]\) is outside --digits 1 \(both operands must have 1 digit\)/m],
-    ["a --pairs file with a non-exact division", () => base({ op: "/", pairs: join(root, "bad-pairs.json") }), 1, /^cna: BAD_SPEC: .*bad-pairs\.json: pair 1 \(\[7,2\]\) is not an exact division/m],
+    [
+      "a missing model directory",
+      () => base({ model: join(root, "nope") }),
+      1,
+      /^cna: MODEL_NOT_FOUND: model directory .*nope does not exist/m,
+    ],
+    [
+      "a bert checkpoint",
+      () => base({ model: join(root, "bert") }),
+      1,
+      /^cna: UNSUPPORTED_ARCHITECTURE: unsupported architecture "bert"/m,
+    ],
+    [
+      "--top below the largest K of verify",
+      () => base({ top: "5", ks: "10,20" }),
+      2,
+      /--top 5 is below the largest verification K \(20, from --ks\): verify keeps each case's top 20 CNA neurons/,
+    ],
+    [
+      "a --pairs file with pairs outside --digits",
+      () => base({ pairs: join(root, "2d-pairs.json") }),
+      1,
+      /^cna: BAD_SPEC: .*2d-pairs\.json: pair 1 \(\[12,3\]\) is outside --digits 1 \(both operands must have 1 digit\)/m,
+    ],
+    [
+      "a --pairs file with a non-exact division",
+      () => base({ op: "/", pairs: join(root, "bad-pairs.json") }),
+      1,
+      /^cna: BAD_SPEC: .*bad-pairs\.json: pair 1 \(\[7,2\]\) is not an exact division/m,
+    ],
   ])("%s", async (_, args, code, message) => {
     const run = await cna(...args());
     expect(run.code, run.stderr).toBe(code);

@@ -12,7 +12,16 @@ import { runCli } from "../helpers/cli.ts";
 
 describe("cna drain", () => {
   const dir = mkdtempSync(join(tmpdir(), "cna-drain-"));
-  const info: WorkerInfoView = { id: "w", state: "RUNNING", provider: "cpu", modelsLoaded: [], inFlight: 1, version: "test", resultFormatVersion: 1, executionProviders: ["cpu"] };
+  const info: WorkerInfoView = {
+    id: "w",
+    state: "RUNNING",
+    provider: "cpu",
+    modelsLoaded: [],
+    inFlight: 1,
+    version: "test",
+    resultFormatVersion: 1,
+    executionProviders: ["cpu"],
+  };
   let drained = 0;
   let server: WorkerServer;
   beforeAll(async () => {
@@ -25,7 +34,9 @@ describe("cna drain", () => {
         drained++;
         info.state = "STOPPED";
       },
-      token: "s3cret-drain-token-0123", host: "127.0.0.1", port: 0,
+      token: "s3cret-drain-token-0123",
+      host: "127.0.0.1",
+      port: 0,
     });
   });
   afterAll(async () => {
@@ -34,7 +45,13 @@ describe("cna drain", () => {
   });
 
   it("drains the worker and refuses a wrong token", async () => {
-    const bad = await runCli(dir, ["drain", "--worker", `127.0.0.1:${server.port}`, "--token-file", join(dir, "wrong")]);
+    const bad = await runCli(dir, [
+      "drain",
+      "--worker",
+      `127.0.0.1:${server.port}`,
+      "--token-file",
+      join(dir, "wrong"),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/UNAUTHENTICATED/);
     expect(drained).toBe(0);

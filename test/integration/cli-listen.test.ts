@@ -19,11 +19,31 @@ describe.skipIf(nats.skip)("a taken --listen port", () => {
     nats.assert();
     await using broker = await startNats();
     const taken = `127.0.0.1:${broker.port}`;
-    const coordinator = await runCli(dir, ["coordinator", "--data", join(dir, "data"), "--nats", broker.url, "--listen", taken]);
+    const coordinator = await runCli(dir, [
+      "coordinator",
+      "--data",
+      join(dir, "data"),
+      "--nats",
+      broker.url,
+      "--listen",
+      taken,
+    ]);
     expect(coordinator.code, coordinator.stderr).toBe(1);
-    expect(coordinator.stderr).toMatch(new RegExp(`^cna: LISTEN_FAILED: cannot listen on ${taken.replace(/\./g, "\\.")}: the address is in use`, "m"));
+    expect(coordinator.stderr).toMatch(
+      new RegExp(`^cna: LISTEN_FAILED: cannot listen on ${taken.replace(/\./g, "\\.")}: the address is in use`, "m"),
+    );
     expect(coordinator.stderr).not.toMatch(/unexpected error|listening on/);
-    const worker = await runCli(dir, ["worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "w", "--listen", taken]);
+    const worker = await runCli(dir, [
+      "worker",
+      "--coordinator",
+      "127.0.0.1:7070",
+      "--nats",
+      broker.url,
+      "--id",
+      "w",
+      "--listen",
+      taken,
+    ]);
     expect(worker.code, worker.stderr).toBe(1);
     expect(worker.stderr).toMatch(/^cna: LISTEN_FAILED: cannot listen on .*: the address is in use/m);
     expect(worker.stderr).not.toMatch(/unexpected error|pulling shards/);

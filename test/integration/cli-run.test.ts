@@ -44,10 +44,20 @@ describe("cna run", () => {
     expect(readFileSync(join(root, "b", "rankings.json"), "utf8")).toBe(ra);
     const rankings = JSON.parse(ra) as Rankings;
     expect(rankingsSchemaErrors(rankings)).toEqual([]);
-    expect(rankings.cells.map((c) => [c.op, c.heads?.length, c.neurons?.length, c.verification?.mask.map((p) => p.k)])).toEqual([["+", 4, 50, [5, 10]], ["*", 4, 50, [5, 10]]]);
+    expect(
+      rankings.cells.map((c) => [c.op, c.heads?.length, c.neurons?.length, c.verification?.mask.map((p) => p.k)]),
+    ).toEqual([
+      ["+", 4, 50, [5, 10]],
+      ["*", 4, 50, [5, 10]],
+    ]);
     const prov = JSON.parse(readFileSync(join(root, "a", "provenance.json"), "utf8"));
     expect(prov.models[0].sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([["head-ablation", 6], ["cna", 6], ["verify", 6], ["top-tokens", 2]]);
+    expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([
+      ["head-ablation", 6],
+      ["cna", 6],
+      ["verify", 6],
+      ["top-tokens", 2],
+    ]);
 
     const again = await runCli(root, ["run", "sweep.yaml", "--out", "a"]);
     expect(again.code, again.stderr).toBe(0);
@@ -62,7 +72,9 @@ describe("cna run", () => {
   });
 
   it("refuses to resume after a model's weights changed, naming the file; --fresh starts over", async () => {
-    const sweep = SWEEP.replace("name: tiny-run", "name: tiny-change").replace("  - path: tiny", "  - path: changing").replace("stages: [head-ablation, cna, verify]", "stages: [head-ablation]");
+    const sweep = SWEEP.replace("name: tiny-run", "name: tiny-change")
+      .replace("  - path: tiny", "  - path: changing")
+      .replace("stages: [head-ablation, cna, verify]", "stages: [head-ablation]");
     writeFileSync(join(root, "change.yaml"), sweep);
     writeGpt2Checkpoint(join(root, "changing"), { nLayer: 2, nHead: 2, nEmbd: 16, seed: 5 });
     const first = await runCli(root, ["run", "change.yaml", "--out", "c", "--quiet"]);
@@ -78,7 +90,9 @@ describe("cna run", () => {
     writeGpt2Checkpoint(join(root, "changing"), { nLayer: 2, nHead: 2, nEmbd: 16, seed: 6 });
     const stale = await runCli(root, ["run", "change.yaml", "--out", "c"]);
     expect(stale.code).toBe(1);
-    expect(stale.stderr).toMatch(/MODEL_CHANGED: change\.yaml: model files changed since sweep in \S+ was planned \(changing: model\.safetensors\).*--fresh/);
+    expect(stale.stderr).toMatch(
+      /MODEL_CHANGED: change\.yaml: model files changed since sweep in \S+ was planned \(changing: model\.safetensors\).*--fresh/,
+    );
     expect(readFileSync(join(root, "c", "rankings.json"), "utf8")).toBe(before);
 
     const fresh = await runCli(root, ["run", "change.yaml", "--out", "c", "--fresh"]);
@@ -90,7 +104,9 @@ describe("cna run", () => {
     const fromScratch = await runCli(root, ["run", "change.yaml", "--out", "d", "--quiet"]);
     expect(fromScratch.code, fromScratch.stderr).toBe(0);
     expect(after).toBe(readFileSync(join(root, "d", "rankings.json"), "utf8"));
-    expect(prov.models[0].sha256).toBe(JSON.parse(readFileSync(join(root, "d", "provenance.json"), "utf8")).models[0].sha256);
+    expect(prov.models[0].sha256).toBe(
+      JSON.parse(readFileSync(join(root, "d", "provenance.json"), "utf8")).models[0].sha256,
+    );
   });
 
   it("names a missing sweep file", async () => {

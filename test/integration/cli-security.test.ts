@@ -32,14 +32,54 @@ const worker = (args: string[]) => ["worker", "--coordinator", "127.0.0.1:7070",
 
 describe("secrets given explicitly are never read as 'no authentication'", () => {
   const cases: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
-    ["coordinator, empty token file", coordinator(["--token-file", file("empty", "")]), envWithout(), /SECRET_REJECTED: --token-file \S+empty is empty/],
-    ["coordinator, token file holding a newline", coordinator(["--token-file", file("newline", "\n")]), envWithout(), /SECRET_REJECTED: --token-file \S+newline is empty/],
-    ["coordinator, 15-byte token", coordinator(["--token-file", file("short", "0123456789abcde\n")]), envWithout(), /SECRET_REJECTED: the token from --token-file \S+short is 15 bytes; at least 16/],
-    ["coordinator, whitespace-only $CNA_TOKEN", coordinator([]), envWithout({ CNA_TOKEN: "  \n" }), /SECRET_REJECTED: \$CNA_TOKEN is empty or whitespace only/],
-    ["coordinator, empty --nats-pass-file", coordinator(["--nats-user", "cna", "--nats-pass-file", file("pass", " \n")]), envWithout(), /SECRET_REJECTED: --nats-pass-file \S+pass is empty/],
-    ["worker, empty token file", worker(["--listen", "127.0.0.1:0", "--token-file", join(dir, "empty")]), envWithout(), /SECRET_REJECTED: --token-file \S+empty is empty/],
-    ["worker, short $CNA_TOKEN", worker([]), envWithout({ CNA_TOKEN: "tiny" }), /SECRET_REJECTED: the token from \$CNA_TOKEN is 4 bytes/],
-    ["worker, whitespace-only $CNA_NATS_PASS", worker(["--nats-user", "cna"]), envWithout({ CNA_NATS_PASS: " " }), /SECRET_REJECTED: \$CNA_NATS_PASS is empty/],
+    [
+      "coordinator, empty token file",
+      coordinator(["--token-file", file("empty", "")]),
+      envWithout(),
+      /SECRET_REJECTED: --token-file \S+empty is empty/,
+    ],
+    [
+      "coordinator, token file holding a newline",
+      coordinator(["--token-file", file("newline", "\n")]),
+      envWithout(),
+      /SECRET_REJECTED: --token-file \S+newline is empty/,
+    ],
+    [
+      "coordinator, 15-byte token",
+      coordinator(["--token-file", file("short", "0123456789abcde\n")]),
+      envWithout(),
+      /SECRET_REJECTED: the token from --token-file \S+short is 15 bytes; at least 16/,
+    ],
+    [
+      "coordinator, whitespace-only $CNA_TOKEN",
+      coordinator([]),
+      envWithout({ CNA_TOKEN: "  \n" }),
+      /SECRET_REJECTED: \$CNA_TOKEN is empty or whitespace only/,
+    ],
+    [
+      "coordinator, empty --nats-pass-file",
+      coordinator(["--nats-user", "cna", "--nats-pass-file", file("pass", " \n")]),
+      envWithout(),
+      /SECRET_REJECTED: --nats-pass-file \S+pass is empty/,
+    ],
+    [
+      "worker, empty token file",
+      worker(["--listen", "127.0.0.1:0", "--token-file", join(dir, "empty")]),
+      envWithout(),
+      /SECRET_REJECTED: --token-file \S+empty is empty/,
+    ],
+    [
+      "worker, short $CNA_TOKEN",
+      worker([]),
+      envWithout({ CNA_TOKEN: "tiny" }),
+      /SECRET_REJECTED: the token from \$CNA_TOKEN is 4 bytes/,
+    ],
+    [
+      "worker, whitespace-only $CNA_NATS_PASS",
+      worker(["--nats-user", "cna"]),
+      envWithout({ CNA_NATS_PASS: " " }),
+      /SECRET_REJECTED: \$CNA_NATS_PASS is empty/,
+    ],
   ];
   it.each(cases)("%s: refused with a named error and a non-zero exit", async (_name, args, env, message) => {
     const r = await runCli(dir, args, env);
@@ -59,7 +99,9 @@ describe("a server beyond loopback needs a token, TLS or --insecure", () => {
   it("coordinator on 0.0.0.0 with no token and no TLS is refused", async () => {
     const r = await runCli(dir, coordinator(["--listen", "0.0.0.0:0"]), envWithout());
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/INSECURE_LISTEN: cna coordinator: refusing to listen on 0\.0\.0\.0 with neither a token .* or pass --insecure/);
+    expect(r.stderr).toMatch(
+      /INSECURE_LISTEN: cna coordinator: refusing to listen on 0\.0\.0\.0 with neither a token .* or pass --insecure/,
+    );
   });
 
   it("worker serving WorkerService on 0.0.0.0 with no token and no TLS is refused", async () => {
@@ -74,7 +116,21 @@ describe("a server beyond loopback needs a token, TLS or --insecure", () => {
     await using broker = await startNats();
     const start = (args: string[], env: NodeJS.ProcessEnv) =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, [CLI, "coordinator", "--data", join(dir, `data-${args.length}`), "--nats", broker.url, "--listen", "0.0.0.0:0", ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(
+          process.execPath,
+          [
+            CLI,
+            "coordinator",
+            "--data",
+            join(dir, `data-${args.length}`),
+            "--nats",
+            broker.url,
+            "--listen",
+            "0.0.0.0:0",
+            ...args,
+          ],
+          { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] },
+        );
         let stderr = "";
         child.stderr.on("data", (d: Buffer) => {
           stderr += d.toString();

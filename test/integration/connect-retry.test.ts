@@ -19,10 +19,23 @@ describe("worker start-up without NATS", () => {
   it("gives up after --connect-timeout, having logged each attempt", async () => {
     const url = `nats://127.0.0.1:${await freePort()}`;
     const t0 = Date.now();
-    const r = await runCli(dir, ["worker", "--coordinator", "127.0.0.1:7070", "--nats", url, "--id", "w", "--connect-timeout", "2"]);
+    const r = await runCli(dir, [
+      "worker",
+      "--coordinator",
+      "127.0.0.1:7070",
+      "--nats",
+      url,
+      "--id",
+      "w",
+      "--connect-timeout",
+      "2",
+    ]);
     expect(r.code, r.stderr).toBe(1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
-    const attempts = r.stderr.match(/^cna worker w: NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm) ?? [];
+    const attempts =
+      r.stderr.match(
+        /^cna worker w: NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm,
+      ) ?? [];
     expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
     expect(r.stderr).toMatch(/^cna: QUEUE_UNAVAILABLE: /m);
   });
@@ -31,17 +44,33 @@ describe("worker start-up without NATS", () => {
     nats.assert();
     await using broker = await startNats();
     await broker.stop();
-    const worker = spawn(process.execPath, [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "late", "--connect-timeout", "60"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    const worker = spawn(
+      process.execPath,
+      [
+        CLI,
+        "worker",
+        "--coordinator",
+        "127.0.0.1:7070",
+        "--nats",
+        broker.url,
+        "--id",
+        "late",
+        "--connect-timeout",
+        "60",
+      ],
+      { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
-    const seen = (re: RegExp) => new Promise<void>((resolve, reject) => {
-      const check = () => (re.test(stderr) ? resolve() : undefined);
-      worker.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
+    const seen = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (re.test(stderr) ? resolve() : undefined);
+        worker.stderr.on("data", (d: Buffer) => {
+          stderr += d.toString();
+          check();
+        });
+        worker.once("exit", (code) => reject(new Error(`worker exited (${code}) before ${re}:\n${stderr}`)));
         check();
       });
-      worker.once("exit", (code) => reject(new Error(`worker exited (${code}) before ${re}:\n${stderr}`)));
-      check();
-    });
     try {
       await seen(/NATS not reachable \(attempt 1/);
       await broker.restart();
@@ -55,18 +84,26 @@ describe("worker start-up without NATS", () => {
   it.skipIf(nats.skip)("exits cleanly on SIGTERM while NATS is away", async () => {
     nats.assert();
     await using broker = await startNats();
-    const worker = spawn(process.execPath, [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "away"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    const worker = spawn(
+      process.execPath,
+      [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "away"],
+      { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
     worker.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
     try {
       const until = Date.now() + 30_000;
-      while (!stderr.includes("pulling shards") && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (!stderr.includes("pulling shards") && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       expect(stderr).toContain("pulling shards");
       await broker.stop();
       worker.kill("SIGTERM");
       // bounded: a drain waiting for a server that is gone would hang here
-      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running after 20 s"), 20_000))]);
+      const code = await Promise.race([
+        exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve("still running after 20 s"), 20_000)),
+      ]);
       expect(code, stderr).toBe(0);
       expect(stderr).toMatch(/SIGTERM, draining/);
       expect(stderr).not.toMatch(/unexpected error/);

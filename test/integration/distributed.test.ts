@@ -53,7 +53,12 @@ shard: { pairs: 100 }
 }
 
 /** Polls `probe` every 100 ms until it gives a value; throws naming `what` (and the logs) after `timeoutMs`. */
-async function until<T>(probe: () => T | null | undefined | false, what: string, timeoutMs: number, logs: () => string = () => ""): Promise<T> {
+async function until<T>(
+  probe: () => T | null | undefined | false,
+  what: string,
+  timeoutMs: number,
+  logs: () => string = () => "",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -72,7 +77,11 @@ class Proc {
   private readonly child: ChildProcess;
   private done = false;
 
-  constructor(readonly name: string, args: readonly string[], cwd: string) {
+  constructor(
+    readonly name: string,
+    args: readonly string[],
+    cwd: string,
+  ) {
     // no token: an inherited CNA_TOKEN is dropped (an empty one would be refused, not mean "none")
     const { CNA_TOKEN: _token, ...env } = process.env;
     this.child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -95,7 +104,12 @@ class Proc {
 
   /** Resolves with the exit code once the process has exited and its output is read. */
   exit(timeoutMs: number, logs?: () => string): Promise<number | null> {
-    return until(() => this.done && { code: this.code }, `${this.name} to exit`, timeoutMs, logs ?? (() => this.describe())).then((r) => r.code);
+    return until(
+      () => this.done && { code: this.code },
+      `${this.name} to exit`,
+      timeoutMs,
+      logs ?? (() => this.describe()),
+    ).then((r) => r.code);
   }
 
   async stop(): Promise<void> {
@@ -121,7 +135,11 @@ class Fleet {
   port = 0;
   private workerCount = 0;
 
-  constructor(private readonly cwd: string, private readonly natsUrl: string, readonly dataDir: string) {}
+  constructor(
+    private readonly cwd: string,
+    private readonly natsUrl: string,
+    readonly dataDir: string,
+  ) {}
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
@@ -133,15 +151,42 @@ class Fleet {
 
   /** Starts the coordinator (on a free port the first time, on the same one after) and reads its port. */
   async startCoordinator(): Promise<void> {
-    const p = this.spawn("coordinator", ["coordinator", "--data", this.dataDir, "--nats", this.natsUrl, "--listen", `127.0.0.1:${this.port}`, "--ack-wait", "2", ...this.roots()]);
+    const p = this.spawn("coordinator", [
+      "coordinator",
+      "--data",
+      this.dataDir,
+      "--nats",
+      this.natsUrl,
+      "--listen",
+      `127.0.0.1:${this.port}`,
+      "--ack-wait",
+      "2",
+      ...this.roots(),
+    ]);
     this.coordinator = p;
-    const m = await until(() => /listening on [\d.]+:(\d+)/.exec(p.stderr), "the coordinator to listen", STEP_MS, () => this.logs());
+    const m = await until(
+      () => /listening on [\d.]+:(\d+)/.exec(p.stderr),
+      "the coordinator to listen",
+      STEP_MS,
+      () => this.logs(),
+    );
     this.port = Number(m[1]);
   }
 
   startWorker(): Proc {
     this.workerCount++;
-    return this.spawn(`worker w${this.workerCount}`, ["worker", "--coordinator", this.address, "--nats", this.natsUrl, "--id", `w${this.workerCount}`, "--threads", "1", ...this.roots()]);
+    return this.spawn(`worker w${this.workerCount}`, [
+      "worker",
+      "--coordinator",
+      this.address,
+      "--nats",
+      this.natsUrl,
+      "--id",
+      `w${this.workerCount}`,
+      "--threads",
+      "1",
+      ...this.roots(),
+    ]);
   }
 
   /** Models come from the zoo and from the test's own directory (the processes run in the latter). */
@@ -153,7 +198,12 @@ class Fleet {
   async start(workers: number): Promise<void> {
     await this.startCoordinator();
     const started = Array.from({ length: workers }, () => this.startWorker());
-    await until(() => started.every((w) => w.stderr.includes(": pulling shards")), "the workers to pull", STEP_MS, () => this.logs());
+    await until(
+      () => started.every((w) => w.stderr.includes(": pulling shards")),
+      "the workers to pull",
+      STEP_MS,
+      () => this.logs(),
+    );
   }
 
   /** Runs a client command against the coordinator to its end. */
@@ -218,162 +268,236 @@ class Fleet {
 
 /** The final status line says every stage of every cell stored, nothing quarantined. */
 function expectComplete(last: string, cells: number): void {
-  expect(last).toMatch(new RegExp(`\\[succeeded\\] cells ${cells}/${cells} · head-ablation ${cells}/${cells} · cna ${cells}/${cells} · verify ${cells}/${cells} ·`));
+  expect(last).toMatch(
+    new RegExp(
+      `\\[succeeded\\] cells ${cells}/${cells} · head-ablation ${cells}/${cells} · cna ${cells}/${cells} · verify ${cells}/${cells} ·`,
+    ),
+  );
   expect(last).not.toMatch(/quarantined/);
 }
 
-describe.skipIf(nats.skip || zoo.skip)("distributed sweeps (nats-server, cna coordinator, cna worker processes)", () => {
-  let root: string;
-  let broker: NatsServer | undefined;
-  let reference: string;
-  /** the running test's fleet, stopped after it whatever happened */
-  let current: Fleet | undefined;
-  let sweeps = 0;
-  const modelPaths = MODELS.map((m) => join(ZOO_DIR, m));
+describe.skipIf(nats.skip || zoo.skip)(
+  "distributed sweeps (nats-server, cna coordinator, cna worker processes)",
+  () => {
+    let root: string;
+    let broker: NatsServer | undefined;
+    let reference: string;
+    /** the running test's fleet, stopped after it whatever happened */
+    let current: Fleet | undefined;
+    let sweeps = 0;
+    const modelPaths = MODELS.map((m) => join(ZOO_DIR, m));
 
-  /** A sweep file of the reference sweep under another name, and a fleet with its own data directory. */
-  function setUp(name: string, models: readonly string[] = modelPaths): { file: string; fleet: Fleet } {
-    const file = join(root, `${name}.yaml`);
-    writeFileSync(file, sweepYaml(name, models));
-    current = new Fleet(root, broker!.url, join(root, `data-${++sweeps}`));
-    return { file, fleet: current };
-  }
-
-  beforeAll(async () => {
-    nats.assert();
-    zoo.assert();
-    root = mkdtempSync(join(tmpdir(), "cna-dist-"));
-    broker = await startNats();
-    writeFileSync(join(root, "reference.yaml"), sweepYaml("reference", modelPaths));
-    const embedded = new Proc("cna run (embedded)", ["run", "reference.yaml", "--out", "reference", "--workers", "2", "--threads", "1", "--quiet"], root);
-    try {
-      expect(await embedded.exit(SWEEP_MS), embedded.describe()).toBe(0);
-    } finally {
-      await embedded.stop();
+    /** A sweep file of the reference sweep under another name, and a fleet with its own data directory. */
+    function setUp(name: string, models: readonly string[] = modelPaths): { file: string; fleet: Fleet } {
+      const file = join(root, `${name}.yaml`);
+      writeFileSync(file, sweepYaml(name, models));
+      current = new Fleet(root, broker!.url, join(root, `data-${++sweeps}`));
+      return { file, fleet: current };
     }
-    reference = readFileSync(join(root, "reference", "rankings.json"), "utf8");
-    expect((JSON.parse(reference) as Rankings).cells).toHaveLength(4);
-  }, TEST_MS);
 
-  afterEach(async () => {
-    await current?.stop();
-    current = undefined;
-  }, 30_000);
+    beforeAll(async () => {
+      nats.assert();
+      zoo.assert();
+      root = mkdtempSync(join(tmpdir(), "cna-dist-"));
+      broker = await startNats();
+      writeFileSync(join(root, "reference.yaml"), sweepYaml("reference", modelPaths));
+      const embedded = new Proc(
+        "cna run (embedded)",
+        ["run", "reference.yaml", "--out", "reference", "--workers", "2", "--threads", "1", "--quiet"],
+        root,
+      );
+      try {
+        expect(await embedded.exit(SWEEP_MS), embedded.describe()).toBe(0);
+      } finally {
+        await embedded.stop();
+      }
+      reference = readFileSync(join(root, "reference", "rankings.json"), "utf8");
+      expect((JSON.parse(reference) as Rankings).cells).toHaveLength(4);
+    }, TEST_MS);
 
-  afterAll(async () => {
-    await broker?.[Symbol.asyncDispose]();
-    if (root) rmSync(root, { recursive: true, force: true });
-  }, 30_000);
+    afterEach(async () => {
+      await current?.stop();
+      current = undefined;
+    }, 30_000);
 
-  it("coordinator + 3 workers: submit, watch (exit 0), rankings byte-identical to cna run", async () => {
-    const { file, fleet } = setUp("plain");
-    await fleet.start(3);
-    const id = await fleet.submit(file);
-    const watch = await fleet.watch(id);
-    expect(watch.code, fleet.logs()).toBe(0);
-    expectComplete(watch.last, 4);
-    expect(await fleet.rankingsJson(id)).toBe(reference);
-    // the work was spread: more than one worker ran shards
-    expect(new Set(fleet.workerLog().match(/^cna worker w\d+(?=: .* done in)/gm)).size).toBeGreaterThan(1);
-    // SIGTERM: the workers drain and the coordinator closes, each exiting 0
-    await fleet.stop();
-    for (const p of [fleet.coordinator, ...fleet.workers]) expect(p.code, p.describe()).toBe(0);
-  }, TEST_MS);
+    afterAll(async () => {
+      await broker?.[Symbol.asyncDispose]();
+      if (root) rmSync(root, { recursive: true, force: true });
+    }, 30_000);
 
-  it("SIGKILL a worker holding a shard, twice (replacements join): the shards are redelivered, nothing lost", async () => {
-    const { file, fleet } = setUp("kill-workers");
-    await fleet.start(3);
-    const id = await fleet.submit(file);
-    const killed: string[] = [];
-    for (let round = 0; round < 2; round++) {
-      const { worker, shard } = await until(() => fleet.holder(), "a worker holding a shard", STEP_MS, () => fleet.logs());
-      worker.kill("SIGKILL");
-      await worker.exit(10_000);
-      expect(worker.signal).toBe("SIGKILL");
-      if (!worker.stderr.includes(`shard ${shard} done`)) killed.push(shard);
-      fleet.startWorker();
-    }
-    expect(killed.length, "a kill landed while the shard was running").toBeGreaterThan(0);
-    const watch = await fleet.watch(id);
-    expect(watch.code, fleet.logs()).toBe(0);
-    expectComplete(watch.last, 4);
-    expect(Number(/(\d+) redeliveries/.exec(watch.last)?.[1] ?? 0), watch.last).toBeGreaterThanOrEqual(1);
-    // each shard that died with its worker ran again elsewhere, on a later delivery
-    for (const shard of killed) expect(fleet.workerLog()).toMatch(new RegExp(`shard ${shard} started \\(attempt [2-9]\\)`));
-    expect(await fleet.rankingsJson(id)).toBe(reference);
-  }, TEST_MS);
+    it(
+      "coordinator + 3 workers: submit, watch (exit 0), rankings byte-identical to cna run",
+      async () => {
+        const { file, fleet } = setUp("plain");
+        await fleet.start(3);
+        const id = await fleet.submit(file);
+        const watch = await fleet.watch(id);
+        expect(watch.code, fleet.logs()).toBe(0);
+        expectComplete(watch.last, 4);
+        expect(await fleet.rankingsJson(id)).toBe(reference);
+        // the work was spread: more than one worker ran shards
+        expect(new Set(fleet.workerLog().match(/^cna worker w\d+(?=: .* done in)/gm)).size).toBeGreaterThan(1);
+        // SIGTERM: the workers drain and the coordinator closes, each exiting 0
+        await fleet.stop();
+        for (const p of [fleet.coordinator, ...fleet.workers]) expect(p.code, p.describe()).toBe(0);
+      },
+      TEST_MS,
+    );
 
-  it("SIGKILL the coordinator mid-sweep, restart it on its data dir and port: completes, identical", async () => {
-    const { file, fleet } = setUp("kill-coordinator");
-    await fleet.start(3);
-    const id = await fleet.submit(file);
-    await until(() => / done in /.test(fleet.workerLog()), "a first shard stored", STEP_MS, () => fleet.logs());
-    const first = fleet.coordinator;
-    first.kill("SIGKILL");
-    await first.exit(10_000);
-    expect(first.signal).toBe("SIGKILL");
-    // a worker that finishes a shard now cannot report it: it gives the shard back to retry later
-    await until(() => /failed: \w+: .*\(will retry\)/.test(fleet.workerLog()), "a report to the dead coordinator to fail as retryable", STEP_MS, () => fleet.logs());
-    const port = fleet.port;
-    await fleet.startCoordinator();
-    expect(fleet.port).toBe(port);
-    const watch = await fleet.watch(id);
-    expect(watch.code, fleet.logs()).toBe(0);
-    expectComplete(watch.last, 4);
-    expect(await fleet.rankingsJson(id)).toBe(reference);
-  }, TEST_MS);
+    it(
+      "SIGKILL a worker holding a shard, twice (replacements join): the shards are redelivered, nothing lost",
+      async () => {
+        const { file, fleet } = setUp("kill-workers");
+        await fleet.start(3);
+        const id = await fleet.submit(file);
+        const killed: string[] = [];
+        for (let round = 0; round < 2; round++) {
+          const { worker, shard } = await until(
+            () => fleet.holder(),
+            "a worker holding a shard",
+            STEP_MS,
+            () => fleet.logs(),
+          );
+          worker.kill("SIGKILL");
+          await worker.exit(10_000);
+          expect(worker.signal).toBe("SIGKILL");
+          if (!worker.stderr.includes(`shard ${shard} done`)) killed.push(shard);
+          fleet.startWorker();
+        }
+        expect(killed.length, "a kill landed while the shard was running").toBeGreaterThan(0);
+        const watch = await fleet.watch(id);
+        expect(watch.code, fleet.logs()).toBe(0);
+        expectComplete(watch.last, 4);
+        expect(Number(/(\d+) redeliveries/.exec(watch.last)?.[1] ?? 0), watch.last).toBeGreaterThanOrEqual(1);
+        // each shard that died with its worker ran again elsewhere, on a later delivery
+        for (const shard of killed)
+          expect(fleet.workerLog()).toMatch(new RegExp(`shard ${shard} started \\(attempt [2-9]\\)`));
+        expect(await fleet.rankingsJson(id)).toBe(reference);
+      },
+      TEST_MS,
+    );
 
-  it("restart nats-server mid-sweep (same port and store): completes, identical", async () => {
-    const { file, fleet } = setUp("restart-broker");
-    await fleet.start(3);
-    const id = await fleet.submit(file);
-    await until(() => / done in /.test(fleet.workerLog()), "a first shard stored", STEP_MS, () => fleet.logs());
-    const doneBefore = fleet.workerLog().match(/ done in /g)!.length;
-    await broker!.restart();
-    const watch = await fleet.watch(id);
-    expect(watch.code, fleet.logs()).toBe(0);
-    expectComplete(watch.last, 4);
-    expect(doneBefore, "the restart came mid-sweep").toBeLessThan(12);
-    expect(await fleet.rankingsJson(id)).toBe(reference);
-  }, TEST_MS);
+    it(
+      "SIGKILL the coordinator mid-sweep, restart it on its data dir and port: completes, identical",
+      async () => {
+        const { file, fleet } = setUp("kill-coordinator");
+        await fleet.start(3);
+        const id = await fleet.submit(file);
+        await until(
+          () => / done in /.test(fleet.workerLog()),
+          "a first shard stored",
+          STEP_MS,
+          () => fleet.logs(),
+        );
+        const first = fleet.coordinator;
+        first.kill("SIGKILL");
+        await first.exit(10_000);
+        expect(first.signal).toBe("SIGKILL");
+        // a worker that finishes a shard now cannot report it: it gives the shard back to retry later
+        await until(
+          () => /failed: \w+: .*\(will retry\)/.test(fleet.workerLog()),
+          "a report to the dead coordinator to fail as retryable",
+          STEP_MS,
+          () => fleet.logs(),
+        );
+        const port = fleet.port;
+        await fleet.startCoordinator();
+        expect(fleet.port).toBe(port);
+        const watch = await fleet.watch(id);
+        expect(watch.code, fleet.logs()).toBe(0);
+        expectComplete(watch.last, 4);
+        expect(await fleet.rankingsJson(id)).toBe(reference);
+      },
+      TEST_MS,
+    );
 
-  it("a model the workers cannot load is quarantined with its reason; the other model's cells finish", async () => {
-    // the coordinator reads its files (their digest goes into the shard ids); no worker can build it
-    const poisonPath = join(root, POISON);
-    cpSync(modelPaths[0]!, poisonPath, { recursive: true });
-    const config = JSON.parse(readFileSync(join(poisonPath, "config.json"), "utf8")) as Record<string, unknown>;
-    writeFileSync(join(poisonPath, "config.json"), JSON.stringify({ ...config, model_type: "no-such-family" }));
-    const { file, fleet } = setUp("poison", [modelPaths[1]!, poisonPath]);
-    await fleet.start(3);
-    // a model the coordinator cannot read at all is refused at submit, naming its field
-    writeFileSync(join(root, "absent.yaml"), sweepYaml("absent", [modelPaths[1]!, join(root, "never-created")]));
-    const absent = await fleet.cli(["submit", join(root, "absent.yaml")]);
-    expect(absent.code).toBe(1);
-    expect(absent.stderr).toMatch(/BAD_SPEC: absent\.yaml: models\[1\]\.path \S+never-created: /);
-    const id = await fleet.submit(file);
-    const watch = await fleet.watch(id);
-    expect(watch.code, fleet.logs()).toBe(1);
-    expect(watch.last).toMatch(/\[failed\] cells 2\/4 /);
-    for (const op of ["+", "-"]) {
-      const line = watch.stderr.split("\n").find((l) => l.startsWith(`quarantined: ${POISON} ${op} 1D t4 head-ablation shard `));
-      expect(line, watch.stderr).toBeDefined();
-      expect(line).toMatch(/: UNSUPPORTED_ARCHITECTURE: /);
-      expect(line).toContain(poisonPath);
-    }
-    const partial = JSON.parse(await fleet.rankingsJson(id)) as Rankings;
-    const good = (JSON.parse(reference) as Rankings).cells.filter((c) => c.model === MODELS[1]);
-    expect(good).toHaveLength(2);
-    expect(partial.cells).toEqual(good);
-  }, TEST_MS);
+    it(
+      "restart nats-server mid-sweep (same port and store): completes, identical",
+      async () => {
+        const { file, fleet } = setUp("restart-broker");
+        await fleet.start(3);
+        const id = await fleet.submit(file);
+        await until(
+          () => / done in /.test(fleet.workerLog()),
+          "a first shard stored",
+          STEP_MS,
+          () => fleet.logs(),
+        );
+        const doneBefore = fleet.workerLog().match(/ done in /g)!.length;
+        await broker!.restart();
+        const watch = await fleet.watch(id);
+        expect(watch.code, fleet.logs()).toBe(0);
+        expectComplete(watch.last, 4);
+        expect(doneBefore, "the restart came mid-sweep").toBeLessThan(12);
+        expect(await fleet.rankingsJson(id)).toBe(reference);
+      },
+      TEST_MS,
+    );
 
-  it("cna run --nats gives rankings byte-identical to the embedded run", async () => {
-    const { file } = setUp("run-nats");
-    const run = new Proc("cna run --nats", ["run", file, "--nats", broker!.url, "--out", join(root, "run-nats"), "--workers", "2", "--threads", "1", "--quiet"], root);
-    try {
-      expect(await run.exit(SWEEP_MS), run.describe()).toBe(0);
-    } finally {
-      await run.stop();
-    }
-    expect(readFileSync(join(root, "run-nats", "rankings.json"), "utf8")).toBe(reference);
-  }, TEST_MS);
-});
+    it(
+      "a model the workers cannot load is quarantined with its reason; the other model's cells finish",
+      async () => {
+        // the coordinator reads its files (their digest goes into the shard ids); no worker can build it
+        const poisonPath = join(root, POISON);
+        cpSync(modelPaths[0]!, poisonPath, { recursive: true });
+        const config = JSON.parse(readFileSync(join(poisonPath, "config.json"), "utf8")) as Record<string, unknown>;
+        writeFileSync(join(poisonPath, "config.json"), JSON.stringify({ ...config, model_type: "no-such-family" }));
+        const { file, fleet } = setUp("poison", [modelPaths[1]!, poisonPath]);
+        await fleet.start(3);
+        // a model the coordinator cannot read at all is refused at submit, naming its field
+        writeFileSync(join(root, "absent.yaml"), sweepYaml("absent", [modelPaths[1]!, join(root, "never-created")]));
+        const absent = await fleet.cli(["submit", join(root, "absent.yaml")]);
+        expect(absent.code).toBe(1);
+        expect(absent.stderr).toMatch(/BAD_SPEC: absent\.yaml: models\[1\]\.path \S+never-created: /);
+        const id = await fleet.submit(file);
+        const watch = await fleet.watch(id);
+        expect(watch.code, fleet.logs()).toBe(1);
+        expect(watch.last).toMatch(/\[failed\] cells 2\/4 /);
+        for (const op of ["+", "-"]) {
+          const line = watch.stderr
+            .split("\n")
+            .find((l) => l.startsWith(`quarantined: ${POISON} ${op} 1D t4 head-ablation shard `));
+          expect(line, watch.stderr).toBeDefined();
+          expect(line).toMatch(/: UNSUPPORTED_ARCHITECTURE: /);
+          expect(line).toContain(poisonPath);
+        }
+        const partial = JSON.parse(await fleet.rankingsJson(id)) as Rankings;
+        const good = (JSON.parse(reference) as Rankings).cells.filter((c) => c.model === MODELS[1]);
+        expect(good).toHaveLength(2);
+        expect(partial.cells).toEqual(good);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "cna run --nats gives rankings byte-identical to the embedded run",
+      async () => {
+        const { file } = setUp("run-nats");
+        const run = new Proc(
+          "cna run --nats",
+          [
+            "run",
+            file,
+            "--nats",
+            broker!.url,
+            "--out",
+            join(root, "run-nats"),
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+          ],
+          root,
+        );
+        try {
+          expect(await run.exit(SWEEP_MS), run.describe()).toBe(0);
+        } finally {
+          await run.stop();
+        }
+        expect(readFileSync(join(root, "run-nats", "rankings.json"), "utf8")).toBe(reference);
+      },
+      TEST_MS,
+    );
+  },
+);

@@ -51,23 +51,41 @@ describe("embedded sweep", () => {
     expect(one.state).toBe("SUCCEEDED");
     expect(three.state).toBe("SUCCEEDED");
     expect(canonicalJson(three.rankings)).toBe(canonicalJson(one.rankings));
-    expect(one.status.stages.map((s) => [s.stage, s.total, s.stored])).toEqual([["head-ablation", 8, 8], ["cna", 8, 8], ["verify", 8, 8], ["top-tokens", 2, 2]]);
+    expect(one.status.stages.map((s) => [s.stage, s.total, s.stored])).toEqual([
+      ["head-ablation", 8, 8],
+      ["cna", 8, 8],
+      ["verify", 8, 8],
+      ["top-tokens", 2, 2],
+    ]);
     // the last stage gave every listed neuron its top tokens
     expect(one.rankings.cells.flatMap((c) => c.neurons!).filter((n) => !n.topTokens?.length)).toEqual([]);
 
     let executed = 0;
-    const again = await runEmbedded({ sweep, dataDir: join(dir, "one"), workers: 2, onWorkerEvent: (_, e) => { if (e.type === "started") executed++; } });
+    const again = await runEmbedded({
+      sweep,
+      dataDir: join(dir, "one"),
+      workers: 2,
+      onWorkerEvent: (_, e) => {
+        if (e.type === "started") executed++;
+      },
+    });
     expect(executed).toBe(0);
     expect(canonicalJson(again.rankings)).toBe(canonicalJson(one.rankings));
   });
 
   it("merges shards to the same head ablation as one unsharded pass", async () => {
-    const { rankings } = await runEmbedded({ sweep: await prepare(SWEEP.replace("[head-ablation, cna, verify]", "[head-ablation]")), dataDir: join(dir, "ha"), workers: 2 });
+    const { rankings } = await runEmbedded({
+      sweep: await prepare(SWEEP.replace("[head-ablation, cna, verify]", "[head-ablation]")),
+      dataDir: join(dir, "ha"),
+      workers: 2,
+    });
     const ck = await loadCheckpoint(modelPath);
     await using runner = new ModelRunner("tiny", ck.config, ck.weights);
     for (const cell of rankings.cells) {
       const whole = rankHeads(await headAblation(runner, buildCases(operandPairs(cell.op, 1), 4, ck.tokenizer)));
-      expect(cell.heads!.map((h) => [h.layer, h.head, h.accuracy])).toEqual(whole.map((h) => [h.layer, h.head, h.accuracy]));
+      expect(cell.heads!.map((h) => [h.layer, h.head, h.accuracy])).toEqual(
+        whole.map((h) => [h.layer, h.head, h.accuracy]),
+      );
       cell.heads!.forEach((h, i) => expect(Math.abs(h.meanProbCorrect - whole[i]!.meanProbCorrect)).toBeLessThan(1e-9));
     }
   });

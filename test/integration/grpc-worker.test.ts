@@ -21,8 +21,17 @@ const TOKEN = "worker-token";
 
 describe("WorkerService over gRPC", () => {
   const analyzed: AnalyzeRequestView[] = [];
-  const info: WorkerInfoView = { id: "w1", state: "RUNNING", provider: "cpu", modelsLoaded: ["arith-2l-d64"], inFlight: 1, version: "0.1.0",
-    commit: "0123abc", resultFormatVersion: 1, executionProviders: ["cpu", "cuda (separate install)"] };
+  const info: WorkerInfoView = {
+    id: "w1",
+    state: "RUNNING",
+    provider: "cpu",
+    modelsLoaded: ["arith-2l-d64"],
+    inFlight: 1,
+    version: "0.1.0",
+    commit: "0123abc",
+    resultFormatVersion: 1,
+    executionProviders: ["cpu", "cuda (separate install)"],
+  };
   let drained = 0;
   let server: WorkerServer;
   let client: WorkerServiceClient;
@@ -32,7 +41,8 @@ describe("WorkerService over gRPC", () => {
       describe: () => info,
       analyze: async (req) => {
         analyzed.push(req);
-        if (req.modelPath === "/missing") throw Object.assign(new Error("no such model"), { code: "MODEL_NOT_FOUND", retryable: false });
+        if (req.modelPath === "/missing")
+          throw Object.assign(new Error("no such model"), { code: "MODEL_NOT_FOUND", retryable: false });
         return JSON.stringify({ analysis: req.analysis, heads: [] });
       },
       drain: async () => {
@@ -51,15 +61,34 @@ describe("WorkerService over gRPC", () => {
 
   it("describes the worker", async () => {
     expect(await unary(client, client.describe, {})).toEqual({
-      id: "w1", state: WorkerState.WORKER_STATE_RUNNING, provider: "cpu", modelsLoaded: ["arith-2l-d64"], inFlight: 1, version: "0.1.0",
-      commit: "0123abc", resultFormatVersion: 1, executionProviders: ["cpu", "cuda (separate install)"],
+      id: "w1",
+      state: WorkerState.WORKER_STATE_RUNNING,
+      provider: "cpu",
+      modelsLoaded: ["arith-2l-d64"],
+      inFlight: 1,
+      version: "0.1.0",
+      commit: "0123abc",
+      resultFormatVersion: 1,
+      executionProviders: ["cpu", "cuda (separate install)"],
     });
   });
 
   it("analyses one prompt, converting the request to domain values", async () => {
-    const res = await unary(client, client.analyze, { modelPath: "models/arith-2l-d64", prompt: "12+34=", targetToken: "4", analysis: Analysis.ANALYSIS_CNA, head: { layer: 1, head: 0 } });
+    const res = await unary(client, client.analyze, {
+      modelPath: "models/arith-2l-d64",
+      prompt: "12+34=",
+      targetToken: "4",
+      analysis: Analysis.ANALYSIS_CNA,
+      head: { layer: 1, head: 0 },
+    });
     expect(JSON.parse(res.json)).toEqual({ analysis: "cna", heads: [] });
-    expect(analyzed.at(-1)).toEqual({ modelPath: "models/arith-2l-d64", prompt: "12+34=", targetToken: "4", analysis: "cna", head: { layer: 1, head: 0 } });
+    expect(analyzed.at(-1)).toEqual({
+      modelPath: "models/arith-2l-d64",
+      prompt: "12+34=",
+      targetToken: "4",
+      analysis: "cna",
+      head: { layer: 1, head: 0 },
+    });
     await unary(client, client.analyze, { modelPath: "m", prompt: "1+1=", analysis: Analysis.ANALYSIS_HEAD_ABLATION });
     expect(analyzed.at(-1)).toEqual({ modelPath: "m", prompt: "1+1=", analysis: "head-ablation" });
   });
@@ -77,7 +106,9 @@ describe("WorkerService over gRPC", () => {
       expect(err.details.startsWith(`${field}: `), err.details).toBe(true);
     }
     expect(analyzed.length).toBe(n);
-    const notFound = await failure(unary(client, client.analyze, { modelPath: "/missing", prompt: "1+1=", analysis: Analysis.ANALYSIS_CNA }));
+    const notFound = await failure(
+      unary(client, client.analyze, { modelPath: "/missing", prompt: "1+1=", analysis: Analysis.ANALYSIS_CNA }),
+    );
     expect(notFound.code).toBe(status.NOT_FOUND);
     expect(errorCodeOf(notFound)).toBe("MODEL_NOT_FOUND");
   });
@@ -85,19 +116,32 @@ describe("WorkerService over gRPC", () => {
   it("maps the engine's named errors to their gRPC statuses, not INTERNAL", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cna-worker-status-"));
     const models = new ModelCache({ provider: "cpu", intraOpThreads: 1 });
-    const real = await startWorkerServer({ describe: () => info, analyze: (req) => analyzePrompt(models, req), drain: async () => {}, port: 0 });
+    const real = await startWorkerServer({
+      describe: () => info,
+      analyze: (req) => analyzePrompt(models, req),
+      drain: async () => {},
+      port: 0,
+    });
     const c = createWorkerClient(real.address, {});
     try {
       cpSync(join(ZOO, "arith-2l-d64"), join(dir, "other-arch"), { recursive: true });
-      const config = JSON.parse(readFileSync(join(dir, "other-arch", "config.json"), "utf8")) as Record<string, unknown>;
-      writeFileSync(join(dir, "other-arch", "config.json"), JSON.stringify({ ...config, model_type: "no-such-family" }));
+      const config = JSON.parse(readFileSync(join(dir, "other-arch", "config.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
+      writeFileSync(
+        join(dir, "other-arch", "config.json"),
+        JSON.stringify({ ...config, model_type: "no-such-family" }),
+      );
       const cases: Array<[string, string, status, string]> = [
         [join(dir, "absent"), "1+1=", status.NOT_FOUND, "MODEL_NOT_FOUND"],
         [join(dir, "other-arch"), "1+1=", status.FAILED_PRECONDITION, "UNSUPPORTED_ARCHITECTURE"],
         [join(ZOO, "arith-2l-d64"), "1+1=\u00e9", status.INVALID_ARGUMENT, "TOKENIZATION_FAILED"],
       ];
       for (const [modelPath, prompt, want, code] of cases) {
-        const err = await failure(unary(c, c.analyze, { modelPath, prompt, analysis: Analysis.ANALYSIS_HEAD_ABLATION }));
+        const err = await failure(
+          unary(c, c.analyze, { modelPath, prompt, analysis: Analysis.ANALYSIS_HEAD_ABLATION }),
+        );
         expect([err.code, errorCodeOf(err)], err.details).toEqual([want, code]);
       }
     } finally {
@@ -119,7 +163,9 @@ describe("WorkerService over gRPC", () => {
     expect(await healthCheck(server.address, "cna.v1.WorkerService")).toEqual({ status: "SERVING" });
     const md = new Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);
-    expect(await reflectedServices(server.address, md)).toEqual(expect.arrayContaining(["cna.v1.WorkerService", "grpc.health.v1.Health"]));
+    expect(await reflectedServices(server.address, md)).toEqual(
+      expect.arrayContaining(["cna.v1.WorkerService", "grpc.health.v1.Health"]),
+    );
   });
 
   it("drains and reports the state after", async () => {

@@ -14,15 +14,29 @@ import { ReportOutcome, Stage, SweepState, createSweepClient } from "../../proto
 import type { ShardResultChunk, SweepServiceClient, SweepUpdate } from "../../proto/index.ts";
 import { GrpcResultSink } from "../../worker/runtime/grpc-sink.ts";
 import { FakeSweepBackend, storeHiccup } from "../helpers/grpc-backend.ts";
-import { errorCodeOf, failure, healthCheck, opensslPrerequisite, reflectedServices, selfSignedCert, unary } from "../helpers/grpc.ts";
+import {
+  errorCodeOf,
+  failure,
+  healthCheck,
+  opensslPrerequisite,
+  reflectedServices,
+  selfSignedCert,
+  unary,
+} from "../helpers/grpc.ts";
 
 const YAML = "name: tiny-sweep\nmodels: [arith-2l-d64]\n";
 const MIB = 1024 * 1024;
 
 /** Sends raw ReportShard messages, as a misbehaving worker would. */
-function rawReport(client: SweepServiceClient, messages: ShardResultChunk[], md = new Metadata()): Promise<ReportOutcome> {
+function rawReport(
+  client: SweepServiceClient,
+  messages: ShardResultChunk[],
+  md = new Metadata(),
+): Promise<ReportOutcome> {
   return new Promise((resolve, reject) => {
-    const call = client.reportShard(md, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res.outcome)));
+    const call = client.reportShard(md, { deadline: Date.now() + 10_000 }, (err, res) =>
+      err ? reject(err) : resolve(res.outcome),
+    );
     call.on("error", () => undefined);
     for (const m of messages) call.write(m);
     call.end();
@@ -30,7 +44,18 @@ function rawReport(client: SweepServiceClient, messages: ShardResultChunk[], md 
 }
 
 const header = (data: Buffer, patch: object = {}): ShardResultChunk => ({
-  chunk: { $case: "header", header: { sweepId: "sw-1", shardId: "shard-a", worker: "w1", attempt: 1, totalBytes: data.length, sha256: sha256(data), ...patch } },
+  chunk: {
+    $case: "header",
+    header: {
+      sweepId: "sw-1",
+      shardId: "shard-a",
+      worker: "w1",
+      attempt: 1,
+      totalBytes: data.length,
+      sha256: sha256(data),
+      ...patch,
+    },
+  },
 });
 const dataChunk = (data: Buffer): ShardResultChunk => ({ chunk: { $case: "data", data } });
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -56,8 +81,20 @@ describe("SweepService over gRPC", () => {
 
   it("submits, gets, lists, serves rankings and cancels", async () => {
     const sweep = await unary(client, client.submitSweep, { sweepYaml: YAML, sourceName: "tiny.yaml" });
-    expect(sweep).toMatchObject({ id: "sw-1", name: "tiny-sweep", state: SweepState.SWEEP_STATE_RUNNING, cells: 2, etaSeconds: undefined });
-    expect(sweep.stages[0]).toEqual({ stage: Stage.STAGE_HEAD_ABLATION, total: 4, expected: 4, stored: 0, quarantined: 0 });
+    expect(sweep).toMatchObject({
+      id: "sw-1",
+      name: "tiny-sweep",
+      state: SweepState.SWEEP_STATE_RUNNING,
+      cells: 2,
+      etaSeconds: undefined,
+    });
+    expect(sweep.stages[0]).toEqual({
+      stage: Stage.STAGE_HEAD_ABLATION,
+      total: 4,
+      expected: 4,
+      stored: 0,
+      quarantined: 0,
+    });
     expect(sweep.createdAt).toEqual(new Date(Date.UTC(2025, 0, 1, 0, 0, 1)));
 
     expect((await unary(client, client.getSweep, { id: "sw-1" })).name).toBe("tiny-sweep");
@@ -78,7 +115,9 @@ describe("SweepService over gRPC", () => {
     expect(notFound.code).toBe(status.NOT_FOUND);
     expect(errorCodeOf(notFound)).toBe("SWEEP_NOT_FOUND");
 
-    const badSpec = await failure(unary(client, client.submitSweep, { sweepYaml: "models: []\n", sourceName: "x.yaml" }));
+    const badSpec = await failure(
+      unary(client, client.submitSweep, { sweepYaml: "models: []\n", sourceName: "x.yaml" }),
+    );
     expect(badSpec.code).toBe(status.INVALID_ARGUMENT);
     expect(errorCodeOf(badSpec)).toBe("BAD_SPEC");
     expect(badSpec.details).toContain("x.yaml");
@@ -91,8 +130,30 @@ describe("SweepService over gRPC", () => {
       [unary(client, client.cancelSweep, { id: " " }), "id"],
       [unary(client, client.getRankings, { id: "" }), "id"],
       [unary(client, client.submitSweep, { sweepYaml: "", sourceName: "a.yaml" }), "sweep_yaml"],
-      [unary(client, client.reportFailure, { sweepId: "sw-1", shardId: "s", worker: "w", attempt: 0, code: "X", message: "", retryable: false }), "attempt"],
-      [unary(client, client.reportFailure, { sweepId: "sw-1", shardId: "", worker: "w", attempt: 1, code: "X", message: "", retryable: false }), "shard_id"],
+      [
+        unary(client, client.reportFailure, {
+          sweepId: "sw-1",
+          shardId: "s",
+          worker: "w",
+          attempt: 0,
+          code: "X",
+          message: "",
+          retryable: false,
+        }),
+        "attempt",
+      ],
+      [
+        unary(client, client.reportFailure, {
+          sweepId: "sw-1",
+          shardId: "",
+          worker: "w",
+          attempt: 1,
+          code: "X",
+          message: "",
+          retryable: false,
+        }),
+        "shard_id",
+      ],
     ] as const) {
       const err = await failure(p);
       expect(err.code, field).toBe(status.INVALID_ARGUMENT);
@@ -135,13 +196,22 @@ describe("SweepService over gRPC", () => {
     const done = await unary(client, client.submitSweep, { sweepYaml: "name: done\n", sourceName: "d.yaml" });
     backend.update(done.id, { state: "FAILED" });
     const seen: SweepUpdate[] = [];
-    await new Promise<void>((resolve, reject) => client.watchSweep({ id: done.id }).on("data", (u: SweepUpdate) => seen.push(u)).on("end", resolve).on("error", reject));
+    await new Promise<void>((resolve, reject) =>
+      client
+        .watchSweep({ id: done.id })
+        .on("data", (u: SweepUpdate) => seen.push(u))
+        .on("end", resolve)
+        .on("error", reject),
+    );
     expect(seen.map((u) => u.sweep?.state)).toEqual([SweepState.SWEEP_STATE_FAILED]);
     expect(backend.watcherCount(done.id)).toBe(0);
   });
 
   it("stops watching when the client cancels", async () => {
-    const sweep = await unary(client, client.submitSweep, { sweepYaml: "name: cancelled-watch\n", sourceName: "c.yaml" });
+    const sweep = await unary(client, client.submitSweep, {
+      sweepYaml: "name: cancelled-watch\n",
+      sourceName: "c.yaml",
+    });
     const stream = client.watchSweep({ id: sweep.id });
     stream.on("error", () => undefined);
     await new Promise((resolve) => stream.once("data", resolve));
@@ -173,7 +243,15 @@ describe("SweepService over gRPC", () => {
 
   it("sends ReportFailure through GrpcResultSink", async () => {
     await using sink = new GrpcResultSink({ address: server.address });
-    const f = { sweepId: "sw-1", shardId: "shard-x", worker: "w2", attempt: 3, code: "TOKENIZATION_FAILED", message: "unknown char", retryable: false };
+    const f = {
+      sweepId: "sw-1",
+      shardId: "shard-x",
+      worker: "w2",
+      attempt: 3,
+      code: "TOKENIZATION_FAILED",
+      message: "unknown char",
+      retryable: false,
+    };
     await sink.fail(f);
     expect(backend.failures.at(-1)).toEqual(f);
   });
@@ -200,7 +278,9 @@ describe("SweepService over gRPC", () => {
       expect(err.details.startsWith(`${field}: `), err.details).toBe(true);
     }
     expect(backend.calls.length).toBe(before);
-    expect(await rawReport(client, [header(data, { shardId: "shard-raw" }), dataChunk(data)])).toBe(ReportOutcome.REPORT_OUTCOME_STORED);
+    expect(await rawReport(client, [header(data, { shardId: "shard-raw" }), dataChunk(data)])).toBe(
+      ReportOutcome.REPORT_OUTCOME_STORED,
+    );
   });
 
   it("refuses a ReportShard declaring more than maxResultBytes with RESOURCE_EXHAUSTED naming --max-result-bytes", async () => {
@@ -208,7 +288,9 @@ describe("SweepService over gRPC", () => {
     const before = backend.calls.length;
     const err = await failure(rawReport(client, [header(data, { totalBytes: 9 * MIB }), dataChunk(data)]));
     expect([err.code, errorCodeOf(err)]).toEqual([status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"]);
-    expect(err.details).toBe(`header.total_bytes: ${9 * MIB} bytes is over the limit of ${8 * MIB} bytes per shard result (--max-result-bytes raises it)`);
+    expect(err.details).toBe(
+      `header.total_bytes: ${9 * MIB} bytes is over the limit of ${8 * MIB} bytes per shard result (--max-result-bytes raises it)`,
+    );
     expect(backend.calls.length).toBe(before);
   });
 
@@ -272,7 +354,9 @@ describe("SweepService with a bearer token", () => {
       expect(errorCodeOf(err)).toBe("UNAUTHENTICATED");
       const data = Buffer.from("{}");
       expect((await failure(rawReport(anonymous, [header(data), dataChunk(data)]))).code).toBe(status.UNAUTHENTICATED);
-      const watch = await new Promise<ServiceError>((resolve) => anonymous.watchSweep({ id: "sw-1" }).on("error", resolve));
+      const watch = await new Promise<ServiceError>((resolve) =>
+        anonymous.watchSweep({ id: "sw-1" }).on("error", resolve),
+      );
       expect(watch.code).toBe(status.UNAUTHENTICATED);
       expect((await failure(reflectedServices(server.address))).code).toBe(status.UNAUTHENTICATED);
     } finally {
@@ -291,7 +375,9 @@ describe("SweepService with a bearer token", () => {
       wrong.close();
     }
     await using sink = new GrpcResultSink({ address: server.address, token: "not-the-token" });
-    const err = await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") }).catch((e: unknown) => e);
+    const err = await sink
+      .reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "UNAUTHENTICATED", retryable: false });
     expect(backend.calls).toEqual([]);
   });
@@ -305,7 +391,9 @@ describe("SweepService with a bearer token", () => {
       client.close();
     }
     await using sink = new GrpcResultSink({ address: server.address, token: TOKEN });
-    expect(await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") })).toBe("stored");
+    expect(
+      await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") }),
+    ).toBe("stored");
     expect(await healthCheck(server.address)).toEqual({ status: "SERVING" });
     const md = new Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);
@@ -320,10 +408,14 @@ describe("GrpcResultSink when the coordinator is away", () => {
     const address = server.address;
     await server.close();
     await using sink = new GrpcResultSink({ address });
-    const err = await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: randomBytes(2 * MIB) }).catch((e: unknown) => e);
+    const err = await sink
+      .reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: randomBytes(2 * MIB) })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CnaError);
     expect(err).toMatchObject({ code: "GRPC_UNAVAILABLE", retryable: true, grpcStatus: status.UNAVAILABLE });
-    const failErr = await sink.fail({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, code: "X", message: "", retryable: false }).catch((e: unknown) => e);
+    const failErr = await sink
+      .fail({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, code: "X", message: "", retryable: false })
+      .catch((e: unknown) => e);
     expect(failErr).toMatchObject({ retryable: true });
   });
 
@@ -336,7 +428,9 @@ describe("GrpcResultSink when the coordinator is away", () => {
     };
     const server = await startSweepServer({ backend, shutdownGraceMs: 100 });
     await using sink = new GrpcResultSink({ address: server.address });
-    const pending = sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") }).catch((e: unknown) => e);
+    const pending = sink
+      .reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") })
+      .catch((e: unknown) => e);
     await expect.poll(() => storing).toBe(true);
     const t0 = Date.now();
     await server.close();
@@ -350,7 +444,9 @@ describe("GrpcResultSink when the coordinator is away", () => {
     backend.reportShard = () => new Promise(() => undefined); // never stores
     await using server = await startSweepServer({ backend, shutdownGraceMs: 0 });
     await using sink = new GrpcResultSink({ address: server.address, timeoutMs: 200 });
-    const err = await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") }).catch((e: unknown) => e);
+    const err = await sink
+      .reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: Buffer.from("{}") })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "GRPC_DEADLINE_EXCEEDED", retryable: true });
   });
 
@@ -380,13 +476,32 @@ describe("SweepService over TLS", () => {
     openssl.assert();
     using cert = selfSignedCert();
     const backend = new FakeSweepBackend();
-    await using server = await startSweepServer({ backend, tls: { certPath: cert.certPath, keyPath: cert.keyPath }, token: "t0k3n" });
-    const client = createSweepClient(server.address, { token: "t0k3n", tls: { caPath: cert.certPath, serverName: "localhost" } });
+    await using server = await startSweepServer({
+      backend,
+      tls: { certPath: cert.certPath, keyPath: cert.keyPath },
+      token: "t0k3n",
+    });
+    const client = createSweepClient(server.address, {
+      token: "t0k3n",
+      tls: { caPath: cert.certPath, serverName: "localhost" },
+    });
     const plain = createSweepClient(server.address, { token: "t0k3n" });
     try {
       expect((await unary(client, client.submitSweep, { sweepYaml: YAML, sourceName: "a.yaml" })).id).toBe("sw-1");
-      await using sink = new GrpcResultSink({ address: server.address, token: "t0k3n", tls: { caPath: cert.certPath, serverName: "localhost" } });
-      expect(await sink.reportShard({ sweepId: "sw-1", shardId: "s", worker: "w", attempt: 1, result: randomBytes(MIB + 1) })).toBe("stored");
+      await using sink = new GrpcResultSink({
+        address: server.address,
+        token: "t0k3n",
+        tls: { caPath: cert.certPath, serverName: "localhost" },
+      });
+      expect(
+        await sink.reportShard({
+          sweepId: "sw-1",
+          shardId: "s",
+          worker: "w",
+          attempt: 1,
+          result: randomBytes(MIB + 1),
+        }),
+      ).toBe("stored");
       const err = await failure(unary(plain, plain.listSweeps, {}));
       expect(err.code).toBe(status.UNAVAILABLE);
     } finally {
@@ -396,7 +511,12 @@ describe("SweepService over TLS", () => {
   });
 
   it("names the TLS field it cannot read", async () => {
-    await expect(startSweepServer({ backend: new FakeSweepBackend(), tls: { certPath: "/nonexistent/cert.pem", keyPath: "/nonexistent/key.pem" } })).rejects.toMatchObject({
+    await expect(
+      startSweepServer({
+        backend: new FakeSweepBackend(),
+        tls: { certPath: "/nonexistent/cert.pem", keyPath: "/nonexistent/key.pem" },
+      }),
+    ).rejects.toMatchObject({
       code: "BAD_SPEC",
       field: "tls.certPath",
     });

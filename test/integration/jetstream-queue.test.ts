@@ -38,7 +38,9 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     await server?.[Symbol.asyncDispose]();
   });
 
-  queueContract("JetStreamShardQueue", (o) => JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), ...o }));
+  queueContract("JetStreamShardQueue", (o) =>
+    JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), ...o }),
+  );
 
   it("keeps queued messages across a broker restart (file storage)", async () => {
     await using q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
@@ -82,9 +84,20 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
 
   it("brings the consumer to its ack wait, unless it follows the consumer (as workers follow the coordinator)", async () => {
     const names = unique();
-    await using coordinator = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, ackWaitMs: 2_000, maxDeliver: 3 });
+    await using coordinator = await JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf,
+      ...names,
+      ackWaitMs: 2_000,
+      maxDeliver: 3,
+    });
     expect(coordinator.ackWaitMs).toBe(2_000);
-    await using follower = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, followConsumer: true });
+    await using follower = await JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf,
+      ...names,
+      followConsumer: true,
+    });
     expect(follower.ackWaitMs).toBe(2_000);
     await using other = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names });
     expect(other.ackWaitMs).toBe(30_000);
@@ -92,12 +105,26 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
 
   it("routes by sweep and model, and a filtered durable sees only its model", async () => {
     const names = unique();
-    await using all = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf: (d) => ({ sweep: "s.1", model: d.n === 1 ? "pythia-1.4b" : "gpt2" }), ...names });
+    await using all = await JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf: (d) => ({ sweep: "s.1", model: d.n === 1 ? "pythia-1.4b" : "gpt2" }),
+      ...names,
+    });
     await all.publish("x", { n: 1 });
     await all.publish("y", { n: 2 });
     // a work-queue stream takes no second consumer overlapping the first
-    const second = JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names, durable: "other", filterSubject: `${names.subjectPrefix}.*.gpt2` });
-    await expect(second).rejects.toMatchObject({ code: "QUEUE_MISCONFIGURED", retryable: false, message: expect.stringMatching(/one consumer per subject/) });
+    const second = JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf,
+      ...names,
+      durable: "other",
+      filterSubject: `${names.subjectPrefix}.*.gpt2`,
+    });
+    await expect(second).rejects.toMatchObject({
+      code: "QUEUE_MISCONFIGURED",
+      retryable: false,
+      message: expect.stringMatching(/one consumer per subject/),
+    });
     const m = (await all.pull(2_000))!;
     expect(m.id).toBe("x");
     const nc = await connect({ servers: server.url });
@@ -112,7 +139,12 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     const names = unique();
     const nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: names.stream!, subjects: [`${names.subjectPrefix}.>`], storage: StorageType.Memory, retention: RetentionPolicy.Limits });
+    await jsm.streams.add({
+      name: names.stream!,
+      subjects: [`${names.subjectPrefix}.>`],
+      storage: StorageType.Memory,
+      retention: RetentionPolicy.Limits,
+    });
     await nc.close();
     await expect(JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...names })).rejects.toMatchObject({
       code: "QUEUE_MISCONFIGURED",
@@ -123,8 +155,15 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
 
   it("fails to connect with a retryable QUEUE_UNAVAILABLE error naming the server", async () => {
     const url = server.url.replace(/:\d+$/, ":1"); // nothing listens on port 1
-    const err = await JetStreamShardQueue.create<Data>({ servers: url, subjectOf, timeoutMs: 2_000 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: "QueueUnavailableError", code: "QUEUE_UNAVAILABLE", retryable: true, servers: url });
+    const err = await JetStreamShardQueue.create<Data>({ servers: url, subjectOf, timeoutMs: 2_000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      name: "QueueUnavailableError",
+      code: "QUEUE_UNAVAILABLE",
+      retryable: true,
+      servers: url,
+    });
     expect((err as Error).message).toContain(url);
   });
 

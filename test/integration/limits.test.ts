@@ -49,23 +49,70 @@ describe("SubmitSweep limits", () => {
 
   const TOO_DEEP = /nests mappings and lists deeper than the limit of 32 levels \(--max-yaml-depth raises it\)/;
   const refused: Array<[string, () => string, RegExp]> = [
-    ["50,000 levels of flow nesting", () => `name: deep\nmodels: ${"[".repeat(50_000)}${"]".repeat(50_000)}\n`, TOO_DEEP],
-    ["deep block nesting", () => `name: deep\n${Array.from({ length: 40 }, (_, i) => `${"  ".repeat(i)}k${i}:`).join("\n")} 1\n`, TOO_DEEP],
+    [
+      "50,000 levels of flow nesting",
+      () => `name: deep\nmodels: ${"[".repeat(50_000)}${"]".repeat(50_000)}\n`,
+      TOO_DEEP,
+    ],
+    [
+      "deep block nesting",
+      () => `name: deep\n${Array.from({ length: 40 }, (_, i) => `${"  ".repeat(i)}k${i}:`).join("\n")} 1\n`,
+      TOO_DEEP,
+    ],
     // 100 KB of text; the parser recursing through it ran out of stack, or crashed the process
     // with an out-of-memory error in V8's regular-expression compiler
     ["50,000 levels of compact block sequences (- - - ...)", () => `${"- ".repeat(50_000)}x\n`, TOO_DEEP],
     ["50,000 compact levels under a key", () => `name: deep\nmodels:\n  ${"- ".repeat(50_000)}x\n`, TOO_DEEP],
-    ["1,000 levels of indented mappings", () => `${Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")} 1\n`, TOO_DEEP],
-    ["50,000 chained pairs inside [ ] (nested mappings to the parser)", () => `name: deep\nmodels: [${"a: ".repeat(50_000)}b]\n`, TOO_DEEP],
+    [
+      "1,000 levels of indented mappings",
+      () => `${Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")} 1\n`,
+      TOO_DEEP,
+    ],
+    [
+      "50,000 chained pairs inside [ ] (nested mappings to the parser)",
+      () => `name: deep\nmodels: [${"a: ".repeat(50_000)}b]\n`,
+      TOO_DEEP,
+    ],
     ["33 levels, one over the limit", () => `name: deep\nmodels: ${"[".repeat(32)}${"]".repeat(32)}\n`, TOO_DEEP],
-    ["a billion-laughs alias bomb", () => `name: lol\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n` +
-      Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(",")}]`).join("\n") + "\n",
-      /has 72 aliases, over the limit of 100|expand beyond 100 nodes each \(--max-yaml-aliases raises it\)/],
-    ["a 2 MiB sweep file", () => `name: big\n# ${"x".repeat(2 << 20)}\n`, /has 2097\d{3} bytes, over the limit of 1048576 \(--max-sweep-bytes raises it\)/],
-    ["more cells than --max-cells", () => SMALL.replace('operators: ["+"]', 'operators: ["+", "-", "*", "/"]').replace("digits: [1]", "digits: [1, 2, 3]"), /has 12 cells \(1 models × 4 operators × 3 digit ranges × 1 templates\), over the limit of 8 \(--max-cells raises it\)/],
-    ["an 810,000-shard sweep", () => SMALL.replace("models: [{ id: m, path: /nonexistent/m }]", "models: [{ id: m, path: /nonexistent/m }, { id: n, path: /nonexistent/n }]")
-      .replace('operators: ["+"]', 'operators: ["+", "-"]').replace("digits: [1]", "digits: [3]") + "cases: { sample: all }\nshard: { pairs: 1 }\n",
-      /plans \d+ shards, over the limit of 250000 \(--max-shards raises it\)/],
+    [
+      "a billion-laughs alias bomb",
+      () =>
+        `name: lol\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n` +
+        Array.from(
+          { length: 8 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+              .fill(`*${String.fromCharCode(97 + i)}`)
+              .join(",")}]`,
+        ).join("\n") +
+        "\n",
+      /has 72 aliases, over the limit of 100|expand beyond 100 nodes each \(--max-yaml-aliases raises it\)/,
+    ],
+    [
+      "a 2 MiB sweep file",
+      () => `name: big\n# ${"x".repeat(2 << 20)}\n`,
+      /has 2097\d{3} bytes, over the limit of 1048576 \(--max-sweep-bytes raises it\)/,
+    ],
+    [
+      "more cells than --max-cells",
+      () =>
+        SMALL.replace('operators: ["+"]', 'operators: ["+", "-", "*", "/"]').replace(
+          "digits: [1]",
+          "digits: [1, 2, 3]",
+        ),
+      /has 12 cells \(1 models × 4 operators × 3 digit ranges × 1 templates\), over the limit of 8 \(--max-cells raises it\)/,
+    ],
+    [
+      "an 810,000-shard sweep",
+      () =>
+        SMALL.replace(
+          "models: [{ id: m, path: /nonexistent/m }]",
+          "models: [{ id: m, path: /nonexistent/m }, { id: n, path: /nonexistent/n }]",
+        )
+          .replace('operators: ["+"]', 'operators: ["+", "-"]')
+          .replace("digits: [1]", "digits: [3]") + "cases: { sample: all }\nshard: { pairs: 1 }\n",
+      /plans \d+ shards, over the limit of 250000 \(--max-shards raises it\)/,
+    ],
   ];
   it.each(refused)("refuses %s with RESOURCE_EXHAUSTED naming the flag", async (_name, text, message) => {
     const err = await failure(submit(text()));

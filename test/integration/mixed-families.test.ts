@@ -30,7 +30,9 @@ const MODELS: Record<string, RandomCheckpointOptions> = {
 
 const SWEEP = `name: mixed
 models:
-${Object.keys(MODELS).map((id) => `  - { id: ${id}, path: ${id} }`).join("\n")}
+${Object.keys(MODELS)
+  .map((id) => `  - { id: ${id}, path: ${id} }`)
+  .join("\n")}
 operators: ["+"]
 digits: [1]
 stages: [head-ablation, cna, verify]
@@ -59,14 +61,28 @@ describe("cna run over a sweep mixing families", () => {
     expect(readFileSync(join(root, "b", "rankings.json"), "utf8")).toBe(ra);
     const rankings = JSON.parse(ra) as Rankings;
     expect(rankingsSchemaErrors(rankings)).toEqual([]);
-    expect(rankings.cells.map((c) => [c.model, c.heads?.length, (c.neurons?.length ?? 0) > 0, c.verification?.mask.map((p) => p.k)])).toEqual([
-      ["llama", 8, true, [5, 10]], ["qwen3", 8, true, [5, 10]], ["neox", 4, true, [5, 10]], ["gptj", 6, true, [5, 10]], ["mistral", 8, true, [5, 10]],
+    expect(
+      rankings.cells.map((c) => [
+        c.model,
+        c.heads?.length,
+        (c.neurons?.length ?? 0) > 0,
+        c.verification?.mask.map((p) => p.k),
+      ]),
+    ).toEqual([
+      ["llama", 8, true, [5, 10]],
+      ["qwen3", 8, true, [5, 10]],
+      ["neox", 4, true, [5, 10]],
+      ["gptj", 6, true, [5, 10]],
+      ["mistral", 8, true, [5, 10]],
     ]);
     for (const cell of rankings.cells) {
       const ck = await loadCheckpoint(join(root, cell.model));
       await using runner = new ModelRunner(cell.model, ck.config, ck.weights, { intraOpThreads: 1 });
       const whole = rankHeads(await headAblation(runner, buildCases(operandPairs("+", 1), 4, ck.tokenizer)));
-      expect(cell.heads!.map((h) => [h.layer, h.head, h.accuracy]), cell.model).toEqual(whole.map((h) => [h.layer, h.head, h.accuracy]));
+      expect(
+        cell.heads!.map((h) => [h.layer, h.head, h.accuracy]),
+        cell.model,
+      ).toEqual(whole.map((h) => [h.layer, h.head, h.accuracy]));
       expect(cell.ablatedHead, cell.model).toEqual({ layer: whole[0]!.layer, head: whole[0]!.head });
     }
   });
@@ -76,8 +92,22 @@ describe("cna run over a sweep mixing families", () => {
     await using server = await startNats();
     const embedded = await runCli(root, ["run", "sweep.yaml", "--out", "embedded", "--workers", "2", "--quiet"]);
     expect(embedded.code, embedded.stderr).toBe(0);
-    const distributed = await runCli(root, ["run", "sweep.yaml", "--out", "nats", "--nats", server.url, "--workers", "2", "--threads", "1", "--quiet"]);
+    const distributed = await runCli(root, [
+      "run",
+      "sweep.yaml",
+      "--out",
+      "nats",
+      "--nats",
+      server.url,
+      "--workers",
+      "2",
+      "--threads",
+      "1",
+      "--quiet",
+    ]);
     expect(distributed.code, distributed.stderr).toBe(0);
-    expect(readFileSync(join(root, "nats", "rankings.json"), "utf8")).toBe(readFileSync(join(root, "embedded", "rankings.json"), "utf8"));
+    expect(readFileSync(join(root, "nats", "rankings.json"), "utf8")).toBe(
+      readFileSync(join(root, "embedded", "rankings.json"), "utf8"),
+    );
   });
 });

@@ -31,7 +31,10 @@ describe("model contents in shard identity", () => {
     const b = planSpecOf(spec, "s", await digestModels(spec.models));
     const [shardB] = planStage(b, b.cells[0]!, "head-ablation");
     expect(shardB!.id).not.toBe(shardA!.id);
-    expect({ ...shardB!.task, cell: { ...shardB!.task.cell, modelDigest: "" } }).toEqual({ ...shardA!.task, cell: { ...shardA!.task.cell, modelDigest: "" } });
+    expect({ ...shardB!.task, cell: { ...shardB!.task.cell, modelDigest: "" } }).toEqual({
+      ...shardA!.task,
+      cell: { ...shardA!.task.cell, modelDigest: "" },
+    });
   });
 
   it("coordinator: a resubmission after the weights changed is MODEL_CHANGED naming the file; fresh gives a new sweep", async () => {
@@ -44,14 +47,23 @@ describe("model contents in shard identity", () => {
       expect((await coordinator.submit(yaml, "change.yaml")).sweepId).toBe(first.sweepId);
       writeGpt2Checkpoint(model, { seed: 2 });
       await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({
-        code: "MODEL_CHANGED", files: ["model.safetensors"],
-        message: expect.stringMatching(new RegExp(`model files changed since sweep ${first.sweepId} was planned \\(m: model\\.safetensors\\)`)),
+        code: "MODEL_CHANGED",
+        files: ["model.safetensors"],
+        message: expect.stringMatching(
+          new RegExp(`model files changed since sweep ${first.sweepId} was planned \\(m: model\\.safetensors\\)`),
+        ),
       });
       const fresh = await coordinator.submit(yaml, "change.yaml", { fresh: true });
       expect(fresh.sweepId).not.toBe(first.sweepId);
       // a tokenizer change is named as such
-      writeFileSync(join(model, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|endoftext|>", model_max_length: 16 }));
-      await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({ code: "MODEL_CHANGED", files: ["tokenizer_config.json"] });
+      writeFileSync(
+        join(model, "tokenizer_config.json"),
+        JSON.stringify({ eos_token: "<|endoftext|>", model_max_length: 16 }),
+      );
+      await expect(coordinator.submit(yaml, "change.yaml")).rejects.toMatchObject({
+        code: "MODEL_CHANGED",
+        files: ["tokenizer_config.json"],
+      });
     } finally {
       await queue.close();
       coordinator.close();
@@ -61,8 +73,22 @@ describe("model contents in shard identity", () => {
   it("coordinator: starts on a data directory holding a sweep planned without model digests (an older version), leaving it unloaded", async () => {
     const dataDir = join(root, "data-old");
     mkdirSync(join(dataDir, "sweeps", "old-0123456789", "results"), { recursive: true });
-    const oldPlan = { sweepId: "old-0123456789", cells: [{ key: { model: "m", op: "+", digits: 1, template: 4 }, modelPath: model }], stages: ["head-ablation"], sample: 100, casesSeed: 0, pairsPerShard: 50, topK: 10, target: "predicted", ks: [10], verifySeed: 1 };
-    writeFileSync(join(dataDir, "sweeps", "old-0123456789", "journal.jsonl"), `${JSON.stringify({ type: "sweep-submitted", sweepId: "old-0123456789", at: new Date(0).toISOString(), spec: oldPlan, source: "old.yaml" })}\n`);
+    const oldPlan = {
+      sweepId: "old-0123456789",
+      cells: [{ key: { model: "m", op: "+", digits: 1, template: 4 }, modelPath: model }],
+      stages: ["head-ablation"],
+      sample: 100,
+      casesSeed: 0,
+      pairsPerShard: 50,
+      topK: 10,
+      target: "predicted",
+      ks: [10],
+      verifySeed: 1,
+    };
+    writeFileSync(
+      join(dataDir, "sweeps", "old-0123456789", "journal.jsonl"),
+      `${JSON.stringify({ type: "sweep-submitted", sweepId: "old-0123456789", at: new Date(0).toISOString(), spec: oldPlan, source: "old.yaml" })}\n`,
+    );
     const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
     const coordinator = new Coordinator({ dataDir, queue, digestModel: digestCheckpoint });
     try {
@@ -79,8 +105,13 @@ describe("model contents in shard identity", () => {
     const coordinator = new Coordinator({ dataDir: join(root, "data2"), queue, digestModel: digestCheckpoint });
     await coordinator.start();
     try {
-      await expect(coordinator.submit(yaml.replace(JSON.stringify(model), JSON.stringify(join(root, "absent"))), "absent.yaml"))
-        .rejects.toMatchObject({ code: "BAD_SPEC", field: "models[0].path", message: expect.stringMatching(/^absent\.yaml: models\[0\]\.path \S+absent: /) });
+      await expect(
+        coordinator.submit(yaml.replace(JSON.stringify(model), JSON.stringify(join(root, "absent"))), "absent.yaml"),
+      ).rejects.toMatchObject({
+        code: "BAD_SPEC",
+        field: "models[0].path",
+        message: expect.stringMatching(/^absent\.yaml: models\[0\]\.path \S+absent: /),
+      });
     } finally {
       await queue.close();
       coordinator.close();
@@ -90,12 +121,21 @@ describe("model contents in shard identity", () => {
   it("coordinator: a fixed head that is not a head of a model is refused at submit, naming cna.head", async () => {
     writeGpt2Checkpoint(model, { seed: 1, nLayer: 2, nHead: 2 });
     const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
-    const coordinator = new Coordinator({ dataDir: join(root, "data3"), queue, digestModel: digestCheckpoint, modelHeads: readModelHeads });
+    const coordinator = new Coordinator({
+      dataDir: join(root, "data3"),
+      queue,
+      digestModel: digestCheckpoint,
+      modelHeads: readModelHeads,
+    });
     await coordinator.start();
     try {
       const withHead = (h: string) => yaml.replace("stages: [head-ablation]", `stages: [cna]\ncna: { head: "${h}" }`);
       await expect(coordinator.submit(withHead("9.9"), "h.yaml")).rejects.toMatchObject({
-        code: "BAD_SPEC", field: "cna.head", message: expect.stringMatching(/cna\.head 9\.9 is not a head of models\[0\] \(m: 2 layers × 2 heads, 0-based\)/),
+        code: "BAD_SPEC",
+        field: "cna.head",
+        message: expect.stringMatching(
+          /cna\.head 9\.9 is not a head of models\[0\] \(m: 2 layers × 2 heads, 0-based\)/,
+        ),
       });
       await expect(coordinator.submit(withHead("1.2"), "h.yaml")).rejects.toMatchObject({ field: "cna.head" });
       expect((await coordinator.submit(withHead("1.1"), "h.yaml")).state).toBe("RUNNING");

@@ -25,7 +25,8 @@ const root = join(dir, "models");
 const outside = join(dir, "elsewhere", "m");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sweep = (path: string) => `name: roots\nmodels: [{ id: m, path: ${JSON.stringify(path)} }]\noperators: ["+"]\ndigits: [1]\nstages: [head-ablation]\n`;
+const sweep = (path: string) =>
+  `name: roots\nmodels: [{ id: m, path: ${JSON.stringify(path)} }]\noperators: ["+"]\ndigits: [1]\nstages: [head-ablation]\n`;
 
 describe("--models-root", () => {
   const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
@@ -36,7 +37,12 @@ describe("--models-root", () => {
     cpSync(ZOO_MODEL, join(root, "inside"), { recursive: true });
     cpSync(ZOO_MODEL, outside, { recursive: true });
     symlinkSync(outside, join(root, "link-out"));
-    coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, digestModel: digestCheckpoint, checkModelPath: modelPathCheck({ "models-root": [root] }) });
+    coordinator = new Coordinator({
+      dataDir: join(dir, "data"),
+      queue,
+      digestModel: digestCheckpoint,
+      checkModelPath: modelPathCheck({ "models-root": [root] }),
+    });
     await coordinator.start();
     server = await startSweepServer({ backend: coordinator, port: 0 });
   });
@@ -51,7 +57,10 @@ describe("--models-root", () => {
     try {
       for (const path of [outside, join(root, "..", "elsewhere", "m"), join(root, "link-out"), "/etc"]) {
         const err = await failure(unary(c, c.submitSweep, { sweepYaml: sweep(path), sourceName: "s.yaml" }));
-        expect([err.code, errorCodeOf(err)], err.details).toEqual([status.PERMISSION_DENIED, "MODEL_PATH_OUTSIDE_ROOTS"]);
+        expect([err.code, errorCodeOf(err)], err.details).toEqual([
+          status.PERMISSION_DENIED,
+          "MODEL_PATH_OUTSIDE_ROOTS",
+        ]);
         expect(err.details).toContain(`models[0].path ${path} is outside the model roots (${root})`);
       }
       const ok = await unary(c, c.submitSweep, { sweepYaml: sweep(join(root, "inside")), sourceName: "s.yaml" });
@@ -64,16 +73,36 @@ describe("--models-root", () => {
   it("worker: a shard or Analyze request naming a model outside the roots is refused before it is read", async () => {
     const models = new ModelCache({ intraOpThreads: 1, checkModelPath: modelPathCheck({ "models-root": [root] }) });
     const worker = await startWorkerServer({
-      describe: () => ({ id: "w", state: "RUNNING", provider: "cpu", modelsLoaded: [], inFlight: 0, version: "t", resultFormatVersion: 1, executionProviders: ["cpu"] }),
-      analyze: (req) => analyzePrompt(models, req), drain: async () => {}, port: 0,
+      describe: () => ({
+        id: "w",
+        state: "RUNNING",
+        provider: "cpu",
+        modelsLoaded: [],
+        inFlight: 0,
+        version: "t",
+        resultFormatVersion: 1,
+        executionProviders: ["cpu"],
+      }),
+      analyze: (req) => analyzePrompt(models, req),
+      drain: async () => {},
+      port: 0,
     });
     const c = createWorkerClient(worker.address, {});
     try {
-      await expect(models.get(join(root, "link-out"))).rejects.toMatchObject({ code: "MODEL_PATH_OUTSIDE_ROOTS", retryable: false });
-      const err = await failure(unary(c, c.analyze, { modelPath: outside, prompt: "1+1=", analysis: Analysis.ANALYSIS_HEAD_ABLATION }));
+      await expect(models.get(join(root, "link-out"))).rejects.toMatchObject({
+        code: "MODEL_PATH_OUTSIDE_ROOTS",
+        retryable: false,
+      });
+      const err = await failure(
+        unary(c, c.analyze, { modelPath: outside, prompt: "1+1=", analysis: Analysis.ANALYSIS_HEAD_ABLATION }),
+      );
       expect([err.code, errorCodeOf(err)]).toEqual([status.PERMISSION_DENIED, "MODEL_PATH_OUTSIDE_ROOTS"]);
       expect(models.loaded()).toEqual([]);
-      const res = await unary(c, c.analyze, { modelPath: join(root, "inside"), prompt: "1+1=", analysis: Analysis.ANALYSIS_HEAD_ABLATION });
+      const res = await unary(c, c.analyze, {
+        modelPath: join(root, "inside"),
+        prompt: "1+1=",
+        analysis: Analysis.ANALYSIS_HEAD_ABLATION,
+      });
       expect(JSON.parse(res.json).target).toEqual(expect.any(Number));
     } finally {
       c.close();

@@ -30,62 +30,93 @@ async function untilValue(server: PrometheusServer, query: string, expected: num
     last = JSON.stringify(samples);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`${query} did not reach ${expected} within ${timeoutMs} ms (last: ${last})\nprometheus log:\n${server.log()}`);
+  throw new Error(
+    `${query} did not reach ${expected} within ${timeoutMs} ms (last: ${last})\nprometheus log:\n${server.log()}`,
+  );
 }
 
 describe("Prometheus scraping the coordinator", () => {
   const dir = mkdtempSync(join(tmpdir(), "cna-prometheus-sweep-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.skipIf(prom.skip)("reads a running sweep's counters through the query API", async () => {
-    prom.assert();
-    const modelPath = join(dir, "tiny");
-    writeGpt2Checkpoint(modelPath, { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, seed: 5 });
-    const yaml = [
-      "name: scraped", "models:", `  - { id: tiny, path: ${JSON.stringify(modelPath)} }`, 'operators: ["+"]', "digits: [1D]", "templates: [4]",
-      "stages: [head-ablation, cna]", "cna: { topK: 5 }", "shard: { pairs: 20 }", "",
-    ].join("\n");
+  it.skipIf(prom.skip)(
+    "reads a running sweep's counters through the query API",
+    async () => {
+      prom.assert();
+      const modelPath = join(dir, "tiny");
+      writeGpt2Checkpoint(modelPath, { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, seed: 5 });
+      const yaml = [
+        "name: scraped",
+        "models:",
+        `  - { id: tiny, path: ${JSON.stringify(modelPath)} }`,
+        'operators: ["+"]',
+        "digits: [1D]",
+        "templates: [4]",
+        "stages: [head-ablation, cna]",
+        "cna: { topK: 5 }",
+        "shard: { pairs: 20 }",
+        "",
+      ].join("\n");
 
-    let coordinator: Coordinator | undefined;
-    const queue = new MemoryShardQueue<ShardTask>({ ackWaitMs: 30_000, onDead: (id, reason) => coordinator?.shardDead(id, reason), groupOf: (t) => t.sweepId });
-    const metrics = new CoordinatorMetrics();
-    coordinator = new Coordinator({ dataDir: join(dir, "data"), queue, onSweepEvent: metrics.onSweepEvent, digestModel: digestCheckpoint });
-    await coordinator.start();
-    metrics.observe({ sweeps: coordinator, queue });
-    await using endpoint = await metrics.serveMetrics({ host: "127.0.0.1", port: 0 });
-    await using server = await startPrometheus({ targets: [`127.0.0.1:${endpoint.port}`], scrapeIntervalS: 1 });
-
-    const backend = coordinator;
-    const sink: ResultSink = { report: async (r) => void (await backend.reportShard(r)), fail: (f) => backend.reportFailure(f) };
-    const models = new ModelCache({ intraOpThreads: 1 });
-    const worker = new ShardWorker(queue, sink, models, { id: "w0", pullTimeoutMs: 200 });
-    worker.start();
-    try {
-      const submitted = await coordinator.submit(yaml, "scraped.yaml");
-      const final = await new Promise<SweepView>((resolve) => {
-        const stop = backend.watch(submitted.sweepId, (v) => {
-          if (!TERMINAL_STATES.has(v.state)) return;
-          queueMicrotask(() => stop());
-          resolve(v);
-        });
+      let coordinator: Coordinator | undefined;
+      const queue = new MemoryShardQueue<ShardTask>({
+        ackWaitMs: 30_000,
+        onDead: (id, reason) => coordinator?.shardDead(id, reason),
+        groupOf: (t) => t.sweepId,
       });
-      expect(final.state).toBe("SUCCEEDED");
-      expect(final.shardsStored).toBeGreaterThan(2);
+      const metrics = new CoordinatorMetrics();
+      coordinator = new Coordinator({
+        dataDir: join(dir, "data"),
+        queue,
+        onSweepEvent: metrics.onSweepEvent,
+        digestModel: digestCheckpoint,
+      });
+      await coordinator.start();
+      metrics.observe({ sweeps: coordinator, queue });
+      await using endpoint = await metrics.serveMetrics({ host: "127.0.0.1", port: 0 });
+      await using server = await startPrometheus({ targets: [`127.0.0.1:${endpoint.port}`], scrapeIntervalS: 1 });
 
-      const sweep = `sweep="${final.sweepId}"`;
-      await untilValue(server, `sum(cna_shards_completed_total{${sweep}})`, final.shardsStored, 30_000);
-      await untilValue(server, `sum(cna_cases_merged_total{${sweep}})`, final.casesDone, 10_000);
-      await untilValue(server, `cna_sweep_progress_ratio{${sweep}}`, 1, 10_000);
-      await untilValue(server, 'cna_sweeps{state="SUCCEEDED"}', 1, 10_000);
-      await untilValue(server, `sum(cna_head_ablations_merged_total{${sweep}})`, (final.casesDone / 2) * 2 * 2, 10_000);
-      await untilValue(server, "cna_queue_pending_messages", 0, 10_000);
-      const up = await server.query('up{job="cna"}');
-      expect(up.map((s) => s.value)).toEqual([1]);
-    } finally {
-      await worker.drain();
-      await queue.close();
-      await models.close();
-      coordinator.close();
-    }
-  }, 120_000);
+      const backend = coordinator;
+      const sink: ResultSink = {
+        report: async (r) => void (await backend.reportShard(r)),
+        fail: (f) => backend.reportFailure(f),
+      };
+      const models = new ModelCache({ intraOpThreads: 1 });
+      const worker = new ShardWorker(queue, sink, models, { id: "w0", pullTimeoutMs: 200 });
+      worker.start();
+      try {
+        const submitted = await coordinator.submit(yaml, "scraped.yaml");
+        const final = await new Promise<SweepView>((resolve) => {
+          const stop = backend.watch(submitted.sweepId, (v) => {
+            if (!TERMINAL_STATES.has(v.state)) return;
+            queueMicrotask(() => stop());
+            resolve(v);
+          });
+        });
+        expect(final.state).toBe("SUCCEEDED");
+        expect(final.shardsStored).toBeGreaterThan(2);
+
+        const sweep = `sweep="${final.sweepId}"`;
+        await untilValue(server, `sum(cna_shards_completed_total{${sweep}})`, final.shardsStored, 30_000);
+        await untilValue(server, `sum(cna_cases_merged_total{${sweep}})`, final.casesDone, 10_000);
+        await untilValue(server, `cna_sweep_progress_ratio{${sweep}}`, 1, 10_000);
+        await untilValue(server, 'cna_sweeps{state="SUCCEEDED"}', 1, 10_000);
+        await untilValue(
+          server,
+          `sum(cna_head_ablations_merged_total{${sweep}})`,
+          (final.casesDone / 2) * 2 * 2,
+          10_000,
+        );
+        await untilValue(server, "cna_queue_pending_messages", 0, 10_000);
+        const up = await server.query('up{job="cna"}');
+        expect(up.map((s) => s.value)).toEqual([1]);
+      } finally {
+        await worker.drain();
+        await queue.close();
+        await models.close();
+        coordinator.close();
+      }
+    },
+    120_000,
+  );
 });

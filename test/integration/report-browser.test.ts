@@ -13,14 +13,24 @@ import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Rankings } from "../../core/index.ts";
-import { FORMATS, dominance, modelLayers, parseProvenance, relativeDepth, renderReport, sharedHeads } from "../../report/index.ts";
+import {
+  FORMATS,
+  dominance,
+  modelLayers,
+  parseProvenance,
+  relativeDepth,
+  renderReport,
+  sharedHeads,
+} from "../../report/index.ts";
 import type { NumberFormat } from "../../report/index.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 import { runCli } from "../helpers/cli.ts";
 import { prerequisite } from "../helpers/prereq.ts";
 
 const CHROMIUM = process.env.CNA_CHROMIUM ?? "/usr/bin/chromium";
-const chromiumPrereq = prerequisite("chromium", () => (existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (apt-get install chromium)`));
+const chromiumPrereq = prerequisite("chromium", () =>
+  existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (apt-get install chromium)`,
+);
 const ARTIFACTS = join(import.meta.dirname, "..", "artifacts");
 
 const SWEEP = `name: report-demo
@@ -49,7 +59,10 @@ interface PageNumber {
 }
 
 function resolvePointer(doc: unknown, pointer: string): unknown {
-  return pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
     .reduce<unknown>((node, key) => (node === undefined ? undefined : (node as Record<string, unknown>)[key]), doc);
 }
 
@@ -58,7 +71,15 @@ async function launch(profile: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
     viewport: { width: 1200, height: 900 },
   });
 }
@@ -87,7 +108,11 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
 
   it("cna run writes report.html, the renderer's output for its rankings and provenance", () => {
     const html = readFileSync(join(out, "report.html"), "utf8");
-    expect(html).toBe(renderReport(rankings, parseProvenance(provenance, "provenance.json"), { title: "cna-sweep report: report-demo" }));
+    expect(html).toBe(
+      renderReport(rankings, parseProvenance(provenance, "provenance.json"), {
+        title: "cna-sweep report: report-demo",
+      }),
+    );
   });
 
   it("renders offline without errors: heatmaps and curves drawn, every number equal to the files'", async () => {
@@ -105,7 +130,9 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
     const page = await context.newPage();
     const errors: string[] = [];
     const requests: string[] = [];
-    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") errors.push(`console.${m.type()}: ${m.text()}`); });
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") errors.push(`console.${m.type()}: ${m.text()}`);
+    });
     page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
     page.on("request", (r) => requests.push(r.url()));
     await page.goto(pathToFileURL(join(out, "report.html")).href, { waitUntil: "load" });
@@ -115,17 +142,21 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
     expect(await page.title()).toBe("cna-sweep report: report-demo");
 
     // Every heatmap drawn: one filled, visible rect per head of its cell.
-    const heatmaps = await page.$$eval("svg.heatmap", (svgs) => svgs.map((svg) => ({
-      layers: Number(svg.getAttribute("data-layers")),
-      heads: Number(svg.getAttribute("data-heads")),
-      drawn: [...svg.querySelectorAll("rect.hm-cell")].filter((r) => {
-        const fill = r.getAttribute("fill") ?? "";
-        const box = (r as unknown as { getBBox(): { width: number; height: number } }).getBBox();
-        const shown = r.getBoundingClientRect();
-        return fill !== "" && fill !== "none" && box.width > 0 && box.height > 0 && shown.width > 0 && shown.height > 0;
-      }).length,
-      outlined: svg.querySelectorAll("rect.hm-top").length,
-    })));
+    const heatmaps = await page.$$eval("svg.heatmap", (svgs) =>
+      svgs.map((svg) => ({
+        layers: Number(svg.getAttribute("data-layers")),
+        heads: Number(svg.getAttribute("data-heads")),
+        drawn: [...svg.querySelectorAll("rect.hm-cell")].filter((r) => {
+          const fill = r.getAttribute("fill") ?? "";
+          const box = (r as unknown as { getBBox(): { width: number; height: number } }).getBBox();
+          const shown = r.getBoundingClientRect();
+          return (
+            fill !== "" && fill !== "none" && box.width > 0 && box.height > 0 && shown.width > 0 && shown.height > 0
+          );
+        }).length,
+        outlined: svg.querySelectorAll("rect.hm-top").length,
+      })),
+    );
     const withHeads = rankings.cells.filter((c) => c.heads);
     expect(heatmaps).toHaveLength(withHeads.length);
     expect(withHeads.length).toBe(4);
@@ -137,15 +168,29 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
     });
 
     // Verification curves: three series per cell, a marker per K.
-    const curves = await page.$$eval("svg.curves", (svgs) => svgs.map((svg) => ["mask", "keep", "random"].map((s) => svg.querySelectorAll(`.series-${s} .pt`).length)));
-    expect(curves).toEqual(rankings.cells.filter((c) => c.verification).map((c) => [c.verification!.mask.length, c.verification!.keep.length, c.verification!.random.length]));
+    const curves = await page.$$eval("svg.curves", (svgs) =>
+      svgs.map((svg) => ["mask", "keep", "random"].map((s) => svg.querySelectorAll(`.series-${s} .pt`).length)),
+    );
+    expect(curves).toEqual(
+      rankings.cells
+        .filter((c) => c.verification)
+        .map((c) => [c.verification!.mask.length, c.verification!.keep.length, c.verification!.random.length]),
+    );
 
     // Every number on the page against rankings.json / provenance.json.
-    const numbers: PageNumber[] = await page.$$eval("[data-value]", (els) => els.map((e) => ({
-      value: e.getAttribute("data-value")!, format: e.getAttribute("data-format"), path: e.getAttribute("data-path"),
-      derived: e.getAttribute("data-derived"), provenancePath: e.getAttribute("data-provenance-path"), text: (e.textContent ?? "").trim(),
-      model: e.getAttribute("data-model"), layer: e.getAttribute("data-layer"), head: e.getAttribute("data-head"),
-    })));
+    const numbers: PageNumber[] = await page.$$eval("[data-value]", (els) =>
+      els.map((e) => ({
+        value: e.getAttribute("data-value")!,
+        format: e.getAttribute("data-format"),
+        path: e.getAttribute("data-path"),
+        derived: e.getAttribute("data-derived"),
+        provenancePath: e.getAttribute("data-provenance-path"),
+        text: (e.textContent ?? "").trim(),
+        model: e.getAttribute("data-model"),
+        layer: e.getAttribute("data-layer"),
+        head: e.getAttribute("data-head"),
+      })),
+    );
     const layers = modelLayers(rankings);
     const doms = dominance(rankings);
     const shared = sharedHeads(rankings);
@@ -154,12 +199,18 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
       if (n.path !== null) return resolvePointer(rankings, n.path);
       if (n.provenancePath !== null) return resolvePointer(provenance, n.provenancePath);
       switch (n.derived) {
-        case "depth": return relativeDepth(Number(n.layer), layers.get(n.model!)!);
-        case "layers": return layers.get(n.model!);
-        case "dominates": return doms.find((d) => d.model === n.model && `${d.layer}.${d.head}` === n.head)?.cells.length;
-        case "cellsWithHeads": return cellsOf(n.model!);
-        case "sharedOperators": return shared.find((s) => s.model === n.model && `${s.layer}.${s.head}` === n.head)?.bestRank.size;
-        default: return `unknown source ${JSON.stringify(n)}`;
+        case "depth":
+          return relativeDepth(Number(n.layer), layers.get(n.model!)!);
+        case "layers":
+          return layers.get(n.model!);
+        case "dominates":
+          return doms.find((d) => d.model === n.model && `${d.layer}.${d.head}` === n.head)?.cells.length;
+        case "cellsWithHeads":
+          return cellsOf(n.model!);
+        case "sharedOperators":
+          return shared.find((s) => s.model === n.model && `${s.layer}.${s.head}` === n.head)?.bestRank.size;
+        default:
+          return `unknown source ${JSON.stringify(n)}`;
       }
     };
     const sources = new Set<string>();
@@ -169,15 +220,36 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
       expect(typeof want, where).toBe("number");
       expect(Number(n.value), where).toBe(want);
       if (n.format !== null) expect(n.text, where).toBe(FORMATS[n.format as NumberFormat](want as number));
-      sources.add(n.path !== null ? n.path.replace(/\/\d+/g, "/#") : n.provenancePath !== null ? `provenance${n.provenancePath.replace(/\/\d+/g, "/#")}` : `derived:${n.derived}`);
+      sources.add(
+        n.path !== null
+          ? n.path.replace(/\/\d+/g, "/#")
+          : n.provenancePath !== null
+            ? `provenance${n.provenancePath.replace(/\/\d+/g, "/#")}`
+            : `derived:${n.derived}`,
+      );
     }
     // The page shows every kind of number the brief asks for.
-    for (const s of ["/cells/#/heads/#/relativeDrop", "/cells/#/neurons/#/cnaMean", "/cells/#/neurons/#/impOrigMean", "/cells/#/neurons/#/impAblatedMean",
-      "/cells/#/neurons/#/coefOrigMean", "/cells/#/neurons/#/coefAblatedMean", "/cells/#/verification/mask/#/relativeDecrease",
-      "/cells/#/verification/keep/#/relativeDecrease", "/cells/#/verification/random/#/relativeDecrease", "/cells/#/baselineAccuracy",
-      "derived:depth", "derived:dominates", "provenance/shards/#/stored", "provenance/redeliveries"]) expect(sources, s).toContain(s);
+    for (const s of [
+      "/cells/#/heads/#/relativeDrop",
+      "/cells/#/neurons/#/cnaMean",
+      "/cells/#/neurons/#/impOrigMean",
+      "/cells/#/neurons/#/impAblatedMean",
+      "/cells/#/neurons/#/coefOrigMean",
+      "/cells/#/neurons/#/coefAblatedMean",
+      "/cells/#/verification/mask/#/relativeDecrease",
+      "/cells/#/verification/keep/#/relativeDecrease",
+      "/cells/#/verification/random/#/relativeDecrease",
+      "/cells/#/baselineAccuracy",
+      "derived:depth",
+      "derived:dominates",
+      "provenance/shards/#/stored",
+      "provenance/redeliveries",
+    ])
+      expect(sources, s).toContain(s);
     // Every head of every cell is on the page with its exact value.
-    const heads = new Set(numbers.filter((n) => n.path !== null && /\/heads\/\d+\/relativeDrop$/.test(n.path)).map((n) => n.path));
+    const heads = new Set(
+      numbers.filter((n) => n.path !== null && /\/heads\/\d+\/relativeDrop$/.test(n.path)).map((n) => n.path),
+    );
     expect(heads.size).toBe(rankings.cells.reduce((s, c) => s + (c.heads?.length ?? 0), 0));
 
     // Provenance: the sweep file text and every model digest.

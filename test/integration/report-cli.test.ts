@@ -17,15 +17,28 @@ import { runCli } from "../helpers/cli.ts";
 
 const RANKINGS: Rankings = {
   schema: RANKINGS_SCHEMA,
-  cells: [{
-    model: "m", op: "+", digits: 1, template: 4, cases: 10, baselineAccuracy: 0.5,
-    heads: [
-      { layer: 1, head: 0, accuracy: 0.1, accuracyDrop: 0.4, relativeDrop: 0.8, meanProbCorrect: 0.1 },
-      { layer: 0, head: 0, accuracy: 0.5, accuracyDrop: 0, relativeDrop: 0, meanProbCorrect: 0.4 },
-    ],
-  }],
+  cells: [
+    {
+      model: "m",
+      op: "+",
+      digits: 1,
+      template: 4,
+      cases: 10,
+      baselineAccuracy: 0.5,
+      heads: [
+        { layer: 1, head: 0, accuracy: 0.1, accuracyDrop: 0.4, relativeDrop: 0.8, meanProbCorrect: 0.1 },
+        { layer: 0, head: 0, accuracy: 0.5, accuracyDrop: 0, relativeDrop: 0, meanProbCorrect: 0.4 },
+      ],
+    },
+  ],
 };
-const PROVENANCE = { sweep: "name: tiny\n", workers: 2, provider: "cpu", shards: [{ stage: "head-ablation", total: 2, stored: 2, quarantined: 0 }], redeliveries: 1 };
+const PROVENANCE = {
+  sweep: "name: tiny\n",
+  workers: 2,
+  provider: "cpu",
+  shards: [{ stage: "head-ablation", total: 2, stored: 2, quarantined: 0 }],
+  redeliveries: 1,
+};
 
 /** Serves RANKINGS for every sweep it knows. */
 class RankedBackend extends FakeSweepBackend {
@@ -42,7 +55,10 @@ describe("cna report", () => {
   const cna = async (args: string[]) => {
     let stdout = "";
     let stderr = "";
-    const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+    const code = await main(args, {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+    });
     return { code, stdout, stderr };
   };
   beforeAll(() => {
@@ -59,7 +75,9 @@ describe("cna report", () => {
   it("renders offline from rankings.json, with provenance.json beside it when present", async () => {
     const r = await runCli(root, ["report", "--rankings", "run/rankings.json", "-o", "out/a.html", "--title", "T"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(join(root, "out", "a.html"), "utf8")).toBe(renderReport(RANKINGS, parseProvenance(PROVENANCE, "p"), { title: "T" }));
+    expect(readFileSync(join(root, "out", "a.html"), "utf8")).toBe(
+      renderReport(RANKINGS, parseProvenance(PROVENANCE, "p"), { title: "T" }),
+    );
     const bare = await cna(["report", "--rankings", at("bare/rankings.json"), "--out", at("b.html")]);
     expect(bare.code, bare.stderr).toBe(0);
     const html = readFileSync(join(root, "b.html"), "utf8");
@@ -73,7 +91,16 @@ describe("cna report", () => {
     try {
       const sweep = await backend.submit("name: tiny\n", "test");
       writeFileSync(join(root, "token"), "tok-1-report-cli-0123\n");
-      const running = await cna(["report", sweep.sweepId, "-o", at("c.html"), "--coordinator", server.address, "--token-file", at("token")]);
+      const running = await cna([
+        "report",
+        sweep.sweepId,
+        "-o",
+        at("c.html"),
+        "--coordinator",
+        server.address,
+        "--token-file",
+        at("token"),
+      ]);
       expect(running.code, running.stderr).toBe(0);
       expect(running.stderr).toMatch(/has not finished; the report shows partial rankings/);
       const html = readFileSync(join(root, "c.html"), "utf8");
@@ -83,15 +110,37 @@ describe("cna report", () => {
       expect(backend.calls).toEqual(expect.arrayContaining(["rankings", "get"]));
 
       backend.update(sweep.sweepId, { state: "SUCCEEDED" });
-      const done = await cna(["report", sweep.sweepId, "-o", at("d.html"), "--coordinator", server.address, "--token-file", at("token")]);
+      const done = await cna([
+        "report",
+        sweep.sweepId,
+        "-o",
+        at("d.html"),
+        "--coordinator",
+        server.address,
+        "--token-file",
+        at("token"),
+      ]);
       expect(done.code, done.stderr).toBe(0);
       expect(readFileSync(join(root, "d.html"), "utf8")).not.toContain("these rankings are partial");
 
       const { CNA_TOKEN: _unset, ...noTokenEnv } = process.env;
-      const noToken = await runCli(root, ["report", sweep.sweepId, "-o", "e.html", "--coordinator", server.address], noTokenEnv);
+      const noToken = await runCli(
+        root,
+        ["report", sweep.sweepId, "-o", "e.html", "--coordinator", server.address],
+        noTokenEnv,
+      );
       expect(noToken.code).toBe(1);
       expect(noToken.stderr).toMatch(/^cna: UNAUTHENTICATED/m);
-      const unknown = await cna(["report", "no-such-sweep", "-o", at("e.html"), "--coordinator", server.address, "--token-file", at("token")]);
+      const unknown = await cna([
+        "report",
+        "no-such-sweep",
+        "-o",
+        at("e.html"),
+        "--coordinator",
+        server.address,
+        "--token-file",
+        at("token"),
+      ]);
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/no-such-sweep/);
     } finally {
@@ -104,11 +153,28 @@ describe("cna report", () => {
     expect([noId.code, noId.stderr]).toEqual([2, expect.stringMatching(/missing ID: .*--rankings FILE/)]);
     const noOut = await cna(["report", "sweep-1"]);
     expect([noOut.code, noOut.stderr]).toEqual([2, expect.stringMatching(/missing --out FILE\.html/)]);
-    const both = await cna(["report", "--rankings", at("run/rankings.json"), "--coordinator", "127.0.0.1:1", "-o", at("x.html")]);
-    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/--coordinator and --rankings exclude each other/)]);
+    const both = await cna([
+      "report",
+      "--rankings",
+      at("run/rankings.json"),
+      "--coordinator",
+      "127.0.0.1:1",
+      "-o",
+      at("x.html"),
+    ]);
+    expect([both.code, both.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--coordinator and --rankings exclude each other/),
+    ]);
     const v2 = await cna(["report", "--rankings", at("v2.json"), "-o", at("x.html")]);
-    expect([v2.code, v2.stderr]).toEqual([1, expect.stringMatching(/^cna: BAD_REPORT_INPUT: \S*v2\.json: schema: expected "cna-sweep\/rankings@1"/m)]);
+    expect([v2.code, v2.stderr]).toEqual([
+      1,
+      expect.stringMatching(/^cna: BAD_REPORT_INPUT: \S*v2\.json: schema: expected "cna-sweep\/rankings@1"/m),
+    ]);
     const missing = await cna(["report", "--rankings", at("nope/rankings.json"), "-o", at("x.html")]);
-    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/BAD_REPORT_INPUT: \S*nope\/rankings\.json: cannot read/)]);
+    expect([missing.code, missing.stderr]).toEqual([
+      1,
+      expect.stringMatching(/BAD_REPORT_INPUT: \S*nope\/rankings\.json: cannot read/),
+    ]);
   });
 });

@@ -27,7 +27,13 @@ const planOf = (models: PlanSpec["models"], modelPath: string): PlanSpec => ({
   sweepId: "recovery",
   cells: (["+", "-"] as const).map((op) => ({ key: { model: "tiny", op, digits: 1, template: 4 }, modelPath })),
   stages: ["head-ablation", "cna"],
-  sample: 100, casesSeed: 0, pairsPerShard: 25, topK: 10, target: "predicted", ks: [5], verifySeed: 1,
+  sample: 100,
+  casesSeed: 0,
+  pairsPerShard: 25,
+  topK: 10,
+  target: "predicted",
+  ks: [5],
+  verifySeed: 1,
   models,
 });
 
@@ -41,7 +47,9 @@ describe("a corrupt stored result", () => {
   let sweep: PreparedSweep;
   beforeAll(async () => {
     writeGpt2Checkpoint(join(root, "tiny"), { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, seed: 4 });
-    writeFileSync(join(root, "recovery.yaml"), `name: recovery
+    writeFileSync(
+      join(root, "recovery.yaml"),
+      `name: recovery
 models: [{ id: tiny, path: tiny }]
 operators: ["+", "-"]
 digits: [1]
@@ -51,7 +59,8 @@ stages: [head-ablation, cna]
 cna: { topK: 10, target: predicted }
 verify: { ks: [5], seed: 1 }
 shard: { pairs: 25 }
-`);
+`,
+    );
     sweep = await prepareSweep(readSweepFile(join(root, "recovery.yaml")), { source: "recovery.yaml" });
   });
 
@@ -61,11 +70,19 @@ shard: { pairs: 25 }
     expect(first.state).toBe("SUCCEEDED");
     const sweepDir = join(dataDir, "sweeps", first.status.sweepId);
     const results = join(sweepDir, "results");
-    const blobs = readdirSync(results).filter((f) => f.endsWith(".json")).sort();
+    const blobs = readdirSync(results)
+      .filter((f) => f.endsWith(".json"))
+      .sort();
     expect(blobs.length).toBe(first.status.shardsStored);
     // one bit flipped in a head-ablation blob (a stage merged again at every restart)
-    const journal = readFileSync(join(sweepDir, "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; shardId?: string });
-    const published = journal.filter((e) => e.type === "shard-published") as unknown as Array<{ shardId: string; task: ShardTask }>;
+    const journal = readFileSync(join(sweepDir, "journal.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; shardId?: string });
+    const published = journal.filter((e) => e.type === "shard-published") as unknown as Array<{
+      shardId: string;
+      task: ShardTask;
+    }>;
     const victim = published.find((e) => e.task.stage === "head-ablation")!.shardId;
     const bytes = readFileSync(join(results, `${victim}.json`));
     const at = bytes.indexOf("0.") + 2;
@@ -81,16 +98,24 @@ shard: { pairs: 25 }
     expect(events.filter((e) => e.type === "corrupt").map((e) => (e as { shardId: string }).shardId)).toEqual([victim]);
     // only the corrupt shard ran again
     expect(events.filter((e) => e.type === "stored").map((e) => (e as { shardId: string }).shardId)).toEqual([victim]);
-    expect(readdirSync(join(results, "corrupt"))).toEqual([expect.stringMatching(new RegExp(`^${victim}\\.\\d+\\.json$`))]);
+    expect(readdirSync(join(results, "corrupt"))).toEqual([
+      expect.stringMatching(new RegExp(`^${victim}\\.\\d+\\.json$`)),
+    ]);
     expect(existsSync(join(results, `${victim}.json.tmp-123-4`))).toBe(false);
-    expect(readFileSync(join(sweepDir, "journal.jsonl"), "utf8")).toMatch(new RegExp(`"type":"shard-corrupt","sweepId":"${first.status.sweepId}","shardId":"${victim}"`));
+    expect(readFileSync(join(sweepDir, "journal.jsonl"), "utf8")).toMatch(
+      new RegExp(`"type":"shard-corrupt","sweepId":"${first.status.sweepId}","shardId":"${victim}"`),
+    );
   });
 });
 
 describe("a shard that kills the process", () => {
   it("is quarantined once its deliveries across restarts reach the limit", async () => {
     const dataDir = join(root, "poison");
-    const plan = { ...planOf(pathDigests([{ id: "tiny", path: "/nonexistent" }]), "/nonexistent"), stages: ["head-ablation" as const], pairsPerShard: 100 };
+    const plan = {
+      ...planOf(pathDigests([{ id: "tiny", path: "/nonexistent" }]), "/nonexistent"),
+      stages: ["head-ablation" as const],
+      pairsPerShard: 100,
+    };
     plan.cells = plan.cells.slice(0, 1);
     const maxDeliver = 3;
     /** One life of the process: the shard is delivered, and the process dies before any answer. */
@@ -100,7 +125,10 @@ describe("a shard that kills the process", () => {
       let run: SweepRun | undefined;
       const dead: string[] = [];
       const queue = new MemoryShardQueue<ShardTask>({
-        maxDeliver, groupOf: (t) => t.sweepId, onDeliver: (id, n) => run!.delivered(id, n), onDead: (id, reason) => (dead.push(reason), run!.quarantine(id, reason)),
+        maxDeliver,
+        groupOf: (t) => t.sweepId,
+        onDeliver: (id, n) => run!.delivered(id, n),
+        onDead: (id, reason) => (dead.push(reason), run!.quarantine(id, reason)),
       });
       run = new SweepRun(plan, store, queue);
       await run.start(replayJournal(journal, plan.sweepId));
@@ -115,18 +143,28 @@ describe("a shard that kills the process", () => {
     const fourth = await life();
     expect(fourth.pulled).toBeNull();
     expect(fourth.status.state).toBe("FAILED");
-    expect(fourth.status.quarantined).toEqual([expect.objectContaining({ reason: expect.stringMatching(/delivered 3 times \(max 3\)/) })]);
+    expect(fourth.status.quarantined).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/delivered 3 times \(max 3\)/) }),
+    ]);
     // and it stays quarantined: the journal says so
     const fifth = await life();
     expect([fifth.pulled, fifth.status.state]).toEqual([null, "FAILED"]);
   });
 
   it("is quarantined the same way on a coordinator with the in-process queue (a local run's)", async () => {
-    writeFileSync(join(root, "poison.yaml"), "name: poison\nmodels: [{ id: tiny, path: tiny }]\noperators: [\"+\"]\ndigits: [1]\nstages: [head-ablation]\nshard: { pairs: 100, maxAttempts: 3 }\n");
+    writeFileSync(
+      join(root, "poison.yaml"),
+      'name: poison\nmodels: [{ id: tiny, path: tiny }]\noperators: ["+"]\ndigits: [1]\nstages: [head-ablation]\nshard: { pairs: 100, maxAttempts: 3 }\n',
+    );
     const sweep = await prepareSweep(readSweepFile(join(root, "poison.yaml")), { source: "poison.yaml" });
     /** One life: the coordinator resumes the sweep, its shard is delivered, and the process dies before any answer. */
     const life = async () => {
-      const running = await startCoordinator({ dataDir: join(root, "poison-local"), listen: null, maxDeliver: 3, resumeAtStart: false });
+      const running = await startCoordinator({
+        dataDir: join(root, "poison-local"),
+        listen: null,
+        maxDeliver: 3,
+        resumeAtStart: false,
+      });
       const submitted = await running.coordinator.submit(resolvedSweepJson(sweep.spec), "poison.yaml");
       const pulled = await running.inProcess!.queue.pull(50);
       const status = running.coordinator.get(submitted.sweepId);
@@ -138,6 +176,8 @@ describe("a shard that kills the process", () => {
     expect((await life()).pulled).toBe(3);
     const fourth = await life();
     expect([fourth.pulled, fourth.status.state]).toEqual([null, "FAILED"]);
-    expect(fourth.status.quarantined).toEqual([expect.objectContaining({ reason: expect.stringMatching(/delivered 3 times \(max 3\)/) })]);
+    expect(fourth.status.quarantined).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/delivered 3 times \(max 3\)/) }),
+    ]);
   });
 });

@@ -43,24 +43,35 @@ describe("top tokens on the workers", () => {
 
     const queue = new MemoryShardQueue<ShardTask>({ groupOf: (t) => t.sweepId });
     const coordinator = new Coordinator({
-      dataDir: join(dir, "coordinator"), queue,
+      dataDir: join(dir, "coordinator"),
+      queue,
       digestModel: async (path) => {
         if (path !== onWorkers) throw new Error(`no ${path} here`);
         return digest;
       },
     });
     await coordinator.start();
-    const sink: ResultSink = { report: async (r) => void (await coordinator.reportShard(r)), fail: (f) => coordinator.reportFailure(f) };
+    const sink: ResultSink = {
+      report: async (r) => void (await coordinator.reportShard(r)),
+      fail: (f) => coordinator.reportFailure(f),
+    };
     const models = new ModelCache();
     const stages: string[] = [];
-    const onWorkerDisk = (t: ShardTask): ShardTask => ({ ...t, cell: { ...t.cell, modelPath: t.cell.modelPath === onWorkers ? MODEL : t.cell.modelPath } });
-    const workers = [0, 1].map((i) => new ShardWorker(queue, sink, models, {
-      id: `w${i}`, pullTimeoutMs: 50,
-      execute: (t, m) => {
-        stages.push(t.stage);
-        return executeShard(onWorkerDisk(t), m);
-      },
-    }));
+    const onWorkerDisk = (t: ShardTask): ShardTask => ({
+      ...t,
+      cell: { ...t.cell, modelPath: t.cell.modelPath === onWorkers ? MODEL : t.cell.modelPath },
+    });
+    const workers = [0, 1].map(
+      (i) =>
+        new ShardWorker(queue, sink, models, {
+          id: `w${i}`,
+          pullTimeoutMs: 50,
+          execute: (t, m) => {
+            stages.push(t.stage);
+            return executeShard(onWorkerDisk(t), m);
+          },
+        }),
+    );
     try {
       for (const w of workers) w.start();
       const submitted = await coordinator.submit(sweepYaml(onWorkers), "tokens.yaml");
@@ -74,8 +85,12 @@ describe("top tokens on the workers", () => {
       expect(state).toBe("SUCCEEDED");
       // one top-tokens shard per cell, run by a worker after the cell's other stages
       expect(stages.filter((s) => s === "top-tokens")).toHaveLength(2);
-      expect(coordinator.get(submitted.sweepId).stages.map((s) => [s.stage, s.stored, s.expected]))
-        .toEqual([["head-ablation", 4, 4], ["attribution", 4, 4], ["cna", 4, 4], ["top-tokens", 2, 2]]);
+      expect(coordinator.get(submitted.sweepId).stages.map((s) => [s.stage, s.stored, s.expected])).toEqual([
+        ["head-ablation", 4, 4],
+        ["attribution", 4, 4],
+        ["cna", 4, 4],
+        ["top-tokens", 2, 2],
+      ]);
 
       const { json, final } = await coordinator.rankings(submitted.sweepId);
       expect(final).toBe(true);

@@ -16,12 +16,17 @@ describe("analyzePrompt", () => {
   it("reads a one-character target as one token under a tokenizer that adds a start token", async () => {
     const model = join(dir, "bos");
     writeGpt2Checkpoint(model, { nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 16 });
-    writeFileSync(join(model, "tokenizer_config.json"), JSON.stringify({ ...charTokenizerConfig(16), add_bos_token: true }));
+    writeFileSync(
+      join(model, "tokenizer_config.json"),
+      JSON.stringify({ ...charTokenizerConfig(16), add_bos_token: true }),
+    );
     const models = new ModelCache({ intraOpThreads: 1 });
     try {
       const { checkpoint } = await models.get(model);
       expect(checkpoint.tokenizer.encode("4")).toHaveLength(2); // the start token, then "4"
-      const out = JSON.parse(await analyzePrompt(models, { modelPath: model, prompt: "3+1=", targetToken: "4", analysis: "head-ablation" })) as { target: number; tokens: number[] };
+      const out = JSON.parse(
+        await analyzePrompt(models, { modelPath: model, prompt: "3+1=", targetToken: "4", analysis: "head-ablation" }),
+      ) as { target: number; tokens: number[] };
       expect(out.target).toBe(checkpoint.tokenizer.encodePlain("4")[0]);
       expect(out.tokens[0]).toBe(checkpoint.tokenizer.encode("")[0]);
     } finally {

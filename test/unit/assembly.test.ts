@@ -28,14 +28,17 @@ const ASSEMBLY: ReadonlyArray<[RegExp, string]> = [
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 /** "file: pattern" for every use of an assembly pattern in `folder` that the rules do not allow. */
 function misplaced(folder: string): string[] {
   return sources(join(ROOT, folder)).flatMap((file) => {
     const text = readFileSync(file, "utf8");
-    return ASSEMBLY.filter(([pattern, home]) => home !== folder && pattern.test(text)).map(([pattern]) => `${relative(ROOT, file)}: ${pattern.source}`);
+    return ASSEMBLY.filter(([pattern, home]) => home !== folder && pattern.test(text)).map(
+      ([pattern]) => `${relative(ROOT, file)}: ${pattern.source}`,
+    );
   });
 }
 
@@ -49,8 +52,12 @@ describe("assembly", () => {
   });
 
   it("app/ is where they are put together (a sweep's run and store by the Coordinator it builds)", () => {
-    const app = sources(join(ROOT, "app")).map((f) => readFileSync(f, "utf8")).join("\n");
-    const built = ASSEMBLY.filter(([p, home]) => (home === "coordinator" || home === "worker") && !/SweepRun|SweepStore/.test(p.source));
+    const app = sources(join(ROOT, "app"))
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n");
+    const built = ASSEMBLY.filter(
+      ([p, home]) => (home === "coordinator" || home === "worker") && !/SweepRun|SweepStore/.test(p.source),
+    );
     for (const [pattern] of built) expect(app, pattern.source).toMatch(pattern);
   });
 

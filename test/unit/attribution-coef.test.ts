@@ -20,9 +20,17 @@ function partial(seed: number, cases: number): AttributionPartial {
   const rng = mulberry32(seed);
   const sums = (len: number) => Array.from({ length: len }, () => Math.round((rng.next() - 0.5) * 2 ** 12) / 2 ** 8);
   return {
-    kind: "attribution", dims, cases, baselineCorrect: Math.floor(cases / 2), topK: 3,
-    impSum: sums(n), coefSum: sums(n), topKCount: Array.from({ length: n }, () => Math.floor(rng.next() * cases)),
-    attnLayerSum: sums(dims.nLayer), ffnLayerSum: sums(dims.nLayer), headSum: sums(dims.nLayer * dims.nHead),
+    kind: "attribution",
+    dims,
+    cases,
+    baselineCorrect: Math.floor(cases / 2),
+    topK: 3,
+    impSum: sums(n),
+    coefSum: sums(n),
+    topKCount: Array.from({ length: n }, () => Math.floor(rng.next() * cases)),
+    attnLayerSum: sums(dims.nLayer),
+    ffnLayerSum: sums(dims.nLayer),
+    headSum: sums(dims.nLayer * dims.nHead),
   };
 }
 
@@ -33,14 +41,20 @@ describe("attribution coefficient sums", () => {
     const merged = mergeAll(parts);
     expect(merged.cases).toBe(16);
     expect(merged.coefSum).toEqual(parts[0]!.coefSum.map((x, j) => x + parts[1]!.coefSum[j]! + parts[2]!.coefSum[j]!));
-    for (const order of [[2, 0, 1], [1, 2, 0], [2, 1, 0]]) expect(mergeAll(order.map((i) => parts[i]!))).toEqual(merged);
+    for (const order of [
+      [2, 0, 1],
+      [1, 2, 0],
+      [2, 1, 0],
+    ])
+      expect(mergeAll(order.map((i) => parts[i]!))).toEqual(merged);
     expect(mergePartials(parts[0]!, mergePartials(parts[1]!, parts[2]!))).toEqual(merged);
     expect(parts[0]!.coefSum).toEqual(partial(1, 5).coefSum); // inputs untouched
   });
 
   it("rank as the mean coefficient beside each neuron's importance", () => {
     const merged = mergeAll(parts);
-    for (const r of rankAttribution(merged, n).neurons) expect(r.coefMean).toBe(merged.coefSum[r.layer * dims.dMlp + r.neuron]! / 16);
+    for (const r of rankAttribution(merged, n).neurons)
+      expect(r.coefMean).toBe(merged.coefSum[r.layer * dims.dMlp + r.neuron]! / 16);
   });
 
   it("refuse to merge a partial of another length, naming the field", () => {
@@ -66,8 +80,15 @@ describe("attribution on a tiny Llama", () => {
     await using runner = new ModelRunner("llama", ck.config, ck.weights, { intraOpThreads: 1 });
     const whole = await attribution(runner, cases, { topK: 5 });
     // [B, L, F], one case at a time
-    const coefs = await Promise.all(cases.map(async (c) => (await runner.forward({ sequences: [c.prefixIds], outputs: ["mlp_post"] })).outputs.mlp_post!));
-    const merged = mergeAll([await attribution(runner, cases.slice(0, 1), { topK: 5 }), await attribution(runner, cases.slice(1), { topK: 5 })]);
+    const coefs = await Promise.all(
+      cases.map(
+        async (c) => (await runner.forward({ sequences: [c.prefixIds], outputs: ["mlp_post"] })).outputs.mlp_post!,
+      ),
+    );
+    const merged = mergeAll([
+      await attribution(runner, cases.slice(0, 1), { topK: 5 }),
+      await attribution(runner, cases.slice(1), { topK: 5 }),
+    ]);
     expect(whole.coefSum).toHaveLength(L * F);
     whole.coefSum.forEach((s, j) => {
       const want = coefs.reduce((a, m) => a + m[j]!, 0);

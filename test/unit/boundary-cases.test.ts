@@ -41,9 +41,15 @@ const DIFFERENCE: OperandPair = { op: "-", a: 3, b: 5 };
 describe("buildCases on real tokenizers (docs/method.md §1)", () => {
   it('"… is 8": GPT-2 has one case " 8"; Llama-2 reads "…▁is▁" and Llama-3 and Qwen "…Ġis Ġ", then the case "8"', () => {
     for (const template of [1, 3] as const) {
-      expect(view("gpt2", casesOf("gpt2", SUM, template))).toEqual({ targets: [" 8"], prefixEnd: [expect.any(String), " is"] });
+      expect(view("gpt2", casesOf("gpt2", SUM, template))).toEqual({
+        targets: [" 8"],
+        prefixEnd: [expect.any(String), " is"],
+      });
       for (const name of ["llama2", "llama3", "qwen3"] as const) {
-        expect(view(name, casesOf(name, SUM, template)), `${name} t${template}`).toEqual({ targets: ["8"], prefixEnd: [" is", " "] });
+        expect(view(name, casesOf(name, SUM, template)), `${name} t${template}`).toEqual({
+          targets: ["8"],
+          prefixEnd: [" is", " "],
+        });
       }
     }
   });
@@ -86,7 +92,10 @@ describe("buildCases on real tokenizers (docs/method.md §1)", () => {
       const tok = tokenizers[name];
       const cases = casesOf(name, DIFFERENCE, 4);
       expect(view(name, cases).targets, name).toEqual(["-", "2"]);
-      expect(cases.map((c) => c.boundaryFallback), name).toEqual([true, true]);
+      expect(
+        cases.map((c) => c.boundaryFallback),
+        name,
+      ).toEqual([true, true]);
       expect(cases[0]!.prefixIds, name).toEqual(tok.encode("3-5="));
       expect(cases[1]!.prefixIds, name).toEqual([...tok.encode("3-5="), cases[0]!.target]);
     }
@@ -111,7 +120,10 @@ describe("buildCases on real tokenizers (docs/method.md §1)", () => {
       for (const op of OPERATORS) {
         for (const template of TEMPLATE_IDS) {
           const expected = op === "-" && template === 4 ? 45 : 0;
-          expect(countBoundaryFallbacks(buildCases(operandPairs(op, 1), template, tokenizers[name])), `${name} ${op} t${template}`).toBe(expected);
+          expect(
+            countBoundaryFallbacks(buildCases(operandPairs(op, 1), template, tokenizers[name])),
+            `${name} ${op} t${template}`,
+          ).toBe(expected);
         }
       }
     }
@@ -119,7 +131,8 @@ describe("buildCases on real tokenizers (docs/method.md §1)", () => {
 
   it("the zoo's character tokenizer never takes the fallback", () => {
     for (const op of OPERATORS) {
-      for (const template of TEMPLATE_IDS) expect(countBoundaryFallbacks(buildCases(operandPairs(op, 1), template, tokenizers.zoo))).toBe(0);
+      for (const template of TEMPLATE_IDS)
+        expect(countBoundaryFallbacks(buildCases(operandPairs(op, 1), template, tokenizers.zoo))).toBe(0);
     }
   });
 });

@@ -7,7 +7,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RANKINGS_SCHEMA, buildCases, buildCellRankings, countBoundaryFallbacks, mergeAll, mergePartials, operandPairs, pairAt } from "../../core/index.ts";
+import {
+  RANKINGS_SCHEMA,
+  buildCases,
+  buildCellRankings,
+  countBoundaryFallbacks,
+  mergeAll,
+  mergePartials,
+  operandPairs,
+  pairAt,
+} from "../../core/index.ts";
 import type { HeadAblationPartial, ShardTask } from "../../core/index.ts";
 import { ModelCache, ModelRunner, analyzeCell, executeShard, loadCheckpoint } from "../../worker/index.ts";
 import type { Checkpoint } from "../../worker/index.ts";
@@ -18,7 +27,13 @@ import { gpt2StyleTokenizerJson, writeGpt2StyleTokenizer } from "../helpers/toke
 
 const dims = { nLayer: 1, nHead: 2, dMlp: 4 };
 const part = (cases: number, boundaryFallbacks?: number): HeadAblationPartial => ({
-  kind: "head-ablation", dims, cases, baselineCorrect: 1, baselineProbSum: 0.5, correct: [1, 0], probSum: [0.5, 0.25],
+  kind: "head-ablation",
+  dims,
+  cases,
+  baselineCorrect: 1,
+  baselineProbSum: 0.5,
+  correct: [1, 0],
+  probSum: [0.5, 0.25],
   ...(boundaryFallbacks === undefined ? {} : { boundaryFallbacks }),
 });
 
@@ -33,12 +48,22 @@ describe("boundaryFallbacks in partials and rankings", () => {
   it("is written after baselineAccuracy when not 0, left out otherwise, and the schema documents it", () => {
     const key = { model: "m", op: "-", digits: 1, template: 4 } as const;
     const counted = buildCellRankings(key, { headAblation: part(2, 1) });
-    expect(Object.keys(counted).slice(0, 7)).toEqual(["model", "op", "digits", "template", "cases", "baselineAccuracy", "boundaryFallbacks"]);
+    expect(Object.keys(counted).slice(0, 7)).toEqual([
+      "model",
+      "op",
+      "digits",
+      "template",
+      "cases",
+      "baselineAccuracy",
+      "boundaryFallbacks",
+    ]);
     expect(counted.boundaryFallbacks).toBe(1);
     expect(rankingsSchemaErrors({ schema: RANKINGS_SCHEMA, cells: [counted] })).toEqual([]);
     const none = buildCellRankings(key, { headAblation: part(2) });
     expect("boundaryFallbacks" in none).toBe(false);
-    expect(rankingsSchemaErrors({ schema: RANKINGS_SCHEMA, cells: [{ ...none, boundaryFallbacks: 0 }] })).not.toEqual([]);
+    expect(rankingsSchemaErrors({ schema: RANKINGS_SCHEMA, cells: [{ ...none, boundaryFallbacks: 0 }] })).not.toEqual(
+      [],
+    );
   });
 });
 
@@ -66,7 +91,11 @@ describe("boundaryFallbacks counted by a worker (GPT-2 checkpoint with a GPT-2-l
   });
 
   const task = (start: number, end: number): ShardTask => ({
-    sweepId: "s", stage: "head-ablation", topK: 1, target: "predicted", versions: { resultFormat: 1, method: 1 },
+    sweepId: "s",
+    stage: "head-ablation",
+    topK: 1,
+    target: "predicted",
+    versions: { resultFormat: 1, method: 1 },
     cell: { model: "bytes-2l", modelPath: dir, modelDigest: ck.digest, op: "-", digits: 1, template: 4 },
     pairs: { sample: "all", seed: 0, start, end },
   });
@@ -74,7 +103,11 @@ describe("boundaryFallbacks counted by a worker (GPT-2 checkpoint with a GPT-2-l
   it("each shard counts its own pairs; merged in shard order they give the whole cell's count", async () => {
     const whole = countBoundaryFallbacks(buildCases(operandPairs("-", 1), 4, ck.tokenizer));
     expect(whole).toBe(45); // "=-" straddles every negative result
-    const ranges: Array<[number, number]> = [[0, 30], [30, 71], [71, 100]];
+    const ranges: Array<[number, number]> = [
+      [0, 30],
+      [30, 71],
+      [71, 100],
+    ];
     const parts: HeadAblationPartial[] = [];
     for (const [start, end] of ranges) {
       const p = (await executeShard(task(start, end), models)) as HeadAblationPartial;
@@ -84,18 +117,29 @@ describe("boundaryFallbacks counted by a worker (GPT-2 checkpoint with a GPT-2-l
       expect(p.boundaryFallbacks ?? 0, `[${start}, ${end})`).toBe(negative);
       parts.push(p);
     }
-    const cell = buildCellRankings({ model: "bytes-2l", op: "-", digits: 1, template: 4 }, { headAblation: mergeAll(parts) });
+    const cell = buildCellRankings(
+      { model: "bytes-2l", op: "-", digits: 1, template: 4 },
+      { headAblation: mergeAll(parts) },
+    );
     expect(cell.boundaryFallbacks).toBe(whole);
     expect(rankingsSchemaErrors({ schema: RANKINGS_SCHEMA, cells: [cell] })).toEqual([]);
     // a cell without any: "+" has no straddling token
-    expect("boundaryFallbacks" in (await executeShard({ ...task(0, 100), cell: { ...task(0, 100).cell, op: "+" } }, models))).toBe(false);
+    expect(
+      "boundaryFallbacks" in (await executeShard({ ...task(0, 100), cell: { ...task(0, 100).cell, op: "+" } }, models)),
+    ).toBe(false);
   });
 
   it("cna analyze's one-process cell counts them too", async () => {
     const runner = new ModelRunner("bytes-2l", ck.config, ck.weights);
     try {
       const cases = buildCases(operandPairs("-", 1), 4, ck.tokenizer);
-      const cell = await analyzeCell(runner, ck.tokenizer, { model: "bytes-2l", op: "-", digits: 1, template: 4 }, cases, { analysis: "head-ablation" });
+      const cell = await analyzeCell(
+        runner,
+        ck.tokenizer,
+        { model: "bytes-2l", op: "-", digits: 1, template: 4 },
+        cases,
+        { analysis: "head-ablation" },
+      );
       expect(cell.boundaryFallbacks).toBe(45);
     } finally {
       await runner.close();

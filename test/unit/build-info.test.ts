@@ -15,16 +15,22 @@ describe("buildInfo", () => {
     expect(info.version).toBe(pkg.version);
     expect(info.version).not.toBe(process.version);
     expect(info.resultFormatVersion).toBe(RESULT_FORMAT_VERSION);
-    const head = process.env.CNA_GIT_COMMIT?.trim() || execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    const head =
+      process.env.CNA_GIT_COMMIT?.trim() || execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
     expect(info.commit).toBe(head);
   });
 
   it("is what cna --version prints", async () => {
     const out: string[] = [];
-    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) } } as unknown as CliIo;
+    const io = {
+      stdout: { write: (s: string) => out.push(s) },
+      stderr: { write: (s: string) => out.push(s) },
+    } as unknown as CliIo;
     expect(await main(["--version"], io)).toBe(0);
     const b = buildInfo();
-    expect(out.join("")).toBe(`cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}\n`);
+    expect(out.join("")).toBe(
+      `cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}\n`,
+    );
   });
 
   it("lists the execution providers, cpu first", () => {

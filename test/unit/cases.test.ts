@@ -43,8 +43,28 @@ describe("buildCases", () => {
   it('gives "15+32=" two teacher-forced cases (docs/method.md §1)', () => {
     const cases = buildCases([{ op: "+", a: 15, b: 32 }], 4, charTokenizer);
     expect(cases).toEqual([
-      { id: 0, pair: { op: "+", a: 15, b: 32 }, template: 4, prompt: "15+32=", answer: "47", answerIndex: 0, prefixIds: ids("15+32="), target: id("4"), boundaryFallback: false },
-      { id: 1, pair: { op: "+", a: 15, b: 32 }, template: 4, prompt: "15+32=", answer: "47", answerIndex: 1, prefixIds: ids("15+32=4"), target: id("7"), boundaryFallback: false },
+      {
+        id: 0,
+        pair: { op: "+", a: 15, b: 32 },
+        template: 4,
+        prompt: "15+32=",
+        answer: "47",
+        answerIndex: 0,
+        prefixIds: ids("15+32="),
+        target: id("4"),
+        boundaryFallback: false,
+      },
+      {
+        id: 1,
+        pair: { op: "+", a: 15, b: 32 },
+        template: 4,
+        prompt: "15+32=",
+        answer: "47",
+        answerIndex: 1,
+        prefixIds: ids("15+32=4"),
+        target: id("7"),
+        boundaryFallback: false,
+      },
     ]);
   });
 
@@ -71,7 +91,12 @@ describe("buildCases", () => {
   it("keeps the trailing space of templates 1-3 in the prompt, never in the answer", () => {
     const pair: OperandPair = { op: "*", a: 3, b: 4 };
     const byTemplate = ([1, 2, 3, 4] as TemplateId[]).map((t) => buildCases([pair], t, charTokenizer));
-    expect(byTemplate.map((cs) => cs[0]!.prompt)).toEqual(["The product of 3 and 4 is ", "Q: What is 3 times 4? A: ", "3 times 4 is ", "3*4="]);
+    expect(byTemplate.map((cs) => cs[0]!.prompt)).toEqual([
+      "The product of 3 and 4 is ",
+      "Q: What is 3 times 4? A: ",
+      "3 times 4 is ",
+      "3*4=",
+    ]);
     for (const cs of byTemplate) {
       expect(cs).toHaveLength(2);
       expect(cs.map((c) => c.target)).toEqual([id("1"), id("2")]);
@@ -95,7 +120,14 @@ describe("buildCases", () => {
       encode: (text) => (text.match(/\d{1,2}|\D/g) ?? []).map((t) => (/\d/.test(t) ? 100 + Number(t) : id(t))),
       tokenText: (i) => (i >= 100 ? String(i - 100) : charTokenizer.tokenText(i)),
     };
-    const cases = buildCases([{ op: "+", a: 15, b: 32 }, { op: "+", a: 50, b: 50 }], 4, pairsOfDigits);
+    const cases = buildCases(
+      [
+        { op: "+", a: 15, b: 32 },
+        { op: "+", a: 50, b: 50 },
+      ],
+      4,
+      pairsOfDigits,
+    );
     expect(cases.map((c) => [c.id, c.answer, c.answerIndex, c.target])).toEqual([
       [0, "47", 0, 147],
       [1, "100", 0, 110],
@@ -109,7 +141,12 @@ describe("buildCases", () => {
     const gluesSpace = vocabTokenizer(vocab, (text) => text.match(/ ?[^ ]+| /g) ?? []);
     const cases = buildCases([{ op: "+", a: 3, b: 5 }], 3, gluesSpace);
     expect(cases).toHaveLength(1);
-    expect(cases[0]).toMatchObject({ prompt: "3 plus 5 is ", answerIndex: 0, target: vocab.indexOf(" 8"), boundaryFallback: false });
+    expect(cases[0]).toMatchObject({
+      prompt: "3 plus 5 is ",
+      answerIndex: 0,
+      target: vocab.indexOf(" 8"),
+      boundaryFallback: false,
+    });
     expect(cases[0]!.prefixIds.map((i) => vocab[i])).toEqual(["3", " plus", " 5", " is"]);
   });
 
@@ -158,7 +195,12 @@ describe("buildCases", () => {
   });
 
   it("throws when the answer adds no tokens", () => {
-    const dropsDigits: TextEncoderLike = { ...charTokenizer, encode: (text) => charTokenizer.encode(text.replace(/(?<==)\d+$/, "")) };
-    expect(() => buildCases([{ op: "+", a: 1, b: 2 }], 4, dropsDigits)).toThrow(expect.objectContaining({ code: "TOKENIZATION_FAILED" }));
+    const dropsDigits: TextEncoderLike = {
+      ...charTokenizer,
+      encode: (text) => charTokenizer.encode(text.replace(/(?<==)\d+$/, "")),
+    };
+    expect(() => buildCases([{ op: "+", a: 1, b: 2 }], 4, dropsDigits)).toThrow(
+      expect.objectContaining({ code: "TOKENIZATION_FAILED" }),
+    );
   });
 });

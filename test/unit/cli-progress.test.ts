@@ -24,7 +24,12 @@ describe("ProgressDisplay", () => {
     t = 210;
     p.update("cna", 4, 4); // the stage's end is always drawn
     p.clear();
-    expect(s.writes).toEqual(["\rcna 1/4 cases 25%\x1b[K", "\rcna 3/4 cases 75%\x1b[K", "\rcna 4/4 cases 100%\x1b[K", "\r\x1b[K"]);
+    expect(s.writes).toEqual([
+      "\rcna 1/4 cases 25%\x1b[K",
+      "\rcna 3/4 cases 75%\x1b[K",
+      "\rcna 4/4 cases 100%\x1b[K",
+      "\r\x1b[K",
+    ]);
   });
 
   it("prints plain lines at most every 2 s when not a TTY, plus one per stage end", () => {

@@ -18,7 +18,11 @@ describe("CUDA fallback notice", () => {
     const a = resolveSessionOptions({ provider: "cuda", onNotice: (m) => notices.push(m) });
     const b = resolveSessionOptions({ provider: "cuda", onNotice: (m) => notices.push(m) });
     const first = await GraphSession.create(identityGraph(), a);
-    const more = await Promise.all([GraphSession.create(identityGraph(), a), GraphSession.create(identityGraph(), b), GraphSession.create(identityGraph(), b)]);
+    const more = await Promise.all([
+      GraphSession.create(identityGraph(), a),
+      GraphSession.create(identityGraph(), b),
+      GraphSession.create(identityGraph(), b),
+    ]);
     const sessions = [first, ...more];
     // where the CUDA provider really loads there is nothing to announce
     const expected = first.provider === "cuda" ? 0 : 1;

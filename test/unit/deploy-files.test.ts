@@ -54,8 +54,10 @@ describe("deploy/docker", () => {
 
   it("lets every imported folder, the .proto files and the package files into the build context", () => {
     const dockerignore = read(".dockerignore");
-    for (const f of [...folders, "package.json", "package-lock.json", ".npmrc", "tsconfig.json", "models"]) expect(letThrough(dockerignore, f), `.dockerignore keeps out ${f}`).toBe(true);
-    for (const f of [".git", "node_modules", "test", "bench", "scratch"]) expect(letThrough(dockerignore, f), `.dockerignore lets in ${f}`).toBe(false);
+    for (const f of [...folders, "package.json", "package-lock.json", ".npmrc", "tsconfig.json", "models"])
+      expect(letThrough(dockerignore, f), `.dockerignore keeps out ${f}`).toBe(true);
+    for (const f of [".git", "node_modules", "test", "bench", "scratch"])
+      expect(letThrough(dockerignore, f), `.dockerignore lets in ${f}`).toBe(false);
     expect(existsSync(join(ROOT, "proto", "cna", "v1", "sweep.proto"))).toBe(true);
   });
 
@@ -68,7 +70,9 @@ describe("deploy/docker", () => {
       expect(text).toMatch(/npm ci --omit=dev/);
       expect(lines).toContain("COPY --from=deps /app/node_modules ./node_modules");
       expect(lines).toContain("COPY . .");
-      expect(lines.indexOf("COPY . .")).toBeGreaterThan(lines.indexOf("COPY --from=deps /app/node_modules ./node_modules"));
+      expect(lines.indexOf("COPY . .")).toBeGreaterThan(
+        lines.indexOf("COPY --from=deps /app/node_modules ./node_modules"),
+      );
     });
 
     it("runs `node cli/cna.js` as a numeric non-root user", () => {
@@ -84,7 +88,9 @@ describe("deploy/docker", () => {
     expect(text).toMatch(/^ARG CUDA_IMAGE=nvidia\/cuda:12\.[\d.]+-cudnn-runtime-ubuntu22\.04$/m);
     expect(text).toMatch(/^FROM \$\{CUDA_IMAGE\}$/m);
     expect(text).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev/);
-    expect(text).toMatch(/test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
+    expect(text).toMatch(
+      /test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/,
+    );
     // the coordinator runs no model: .npmrc's onnxruntime-node-install=skip holds there
     expect(read("deploy/docker/coordinator.Dockerfile")).not.toMatch(/ONNXRUNTIME_NODE_INSTALL/);
     expect(read(".npmrc")).toMatch(/^onnxruntime-node-install=skip$/m);
@@ -93,12 +99,17 @@ describe("deploy/docker", () => {
 
 describe("deploy/README.md", () => {
   it("submits an example sweep that parses, over models the worker image carries", () => {
-    const block = /<!-- cluster-sweep:begin -->\n```yaml\n([\s\S]*?)```\n<!-- cluster-sweep:end -->/.exec(read("deploy/README.md"));
+    const block = /<!-- cluster-sweep:begin -->\n```yaml\n([\s\S]*?)```\n<!-- cluster-sweep:end -->/.exec(
+      read("deploy/README.md"),
+    );
     expect(block, "README has no cluster-sweep block").not.toBeNull();
     const spec = parseSweep(block![1]!, { fileName: "cluster-sweep.yaml" });
     for (const m of spec.models) {
       expect(m.path, `${m.id}: workers see the zoo at /app/models`).toMatch(/^\/app\/models\/[^/]+$/);
-      expect(existsSync(join(ROOT, "models", m.path.slice("/app/models/".length), "config.json")), `${m.path} is not in models/`).toBe(true);
+      expect(
+        existsSync(join(ROOT, "models", m.path.slice("/app/models/".length), "config.json")),
+        `${m.path} is not in models/`,
+      ).toBe(true);
     }
   });
 });

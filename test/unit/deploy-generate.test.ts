@@ -10,7 +10,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { crdSchemaErrors, kubernetesModelErrors, parseObjects, unknownFieldErrors } from "../../deploy/check.ts";
 import type { K8sObject } from "../../deploy/check.ts";
-import { DASHBOARDS_OUT, DeployGenerateError, RULES_OUT, objectSlug, renderGenerated, staleGenerated, writeGenerated } from "../../deploy/generate.ts";
+import {
+  DASHBOARDS_OUT,
+  DeployGenerateError,
+  RULES_OUT,
+  objectSlug,
+  renderGenerated,
+  staleGenerated,
+  writeGenerated,
+} from "../../deploy/generate.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -25,30 +33,46 @@ describe("deploy/generate.ts", () => {
   it("makes one labelled ConfigMap per dashboard and one PrometheusRule per rule file, skipping promtool tests", () => {
     const dashboards = join(tmp, "fixture", "dashboards");
     mkdirSync(join(dashboards, "rules"), { recursive: true });
-    writeFileSync(join(dashboards, "Sweep Progress.json"), JSON.stringify({ title: "cna-sweep: progress", panels: [{ type: "stat", targets: [{ expr: "sum(cna_shards_stored_total)" }] }] }));
-    writeFileSync(join(dashboards, "rules", "cna.yaml"), [
-      "groups:",
-      "  - name: cna-sweep",
-      "    rules:",
-      "      - record: cna:shards_stored:rate5m",
-      "        expr: sum(rate(cna_shards_stored_total[5m]))",
-      "      - alert: CnaNoProgress",
-      "        expr: |",
-      "          cna:shards_stored:rate5m == 0",
-      "        for: 15m",
-      "        labels: { severity: warning }",
-      "        annotations: { summary: no shard stored for 15 minutes }",
-      "",
-    ].join("\n"));
+    writeFileSync(
+      join(dashboards, "Sweep Progress.json"),
+      JSON.stringify({
+        title: "cna-sweep: progress",
+        panels: [{ type: "stat", targets: [{ expr: "sum(cna_shards_stored_total)" }] }],
+      }),
+    );
+    writeFileSync(
+      join(dashboards, "rules", "cna.yaml"),
+      [
+        "groups:",
+        "  - name: cna-sweep",
+        "    rules:",
+        "      - record: cna:shards_stored:rate5m",
+        "        expr: sum(rate(cna_shards_stored_total[5m]))",
+        "      - alert: CnaNoProgress",
+        "        expr: |",
+        "          cna:shards_stored:rate5m == 0",
+        "        for: 15m",
+        "        labels: { severity: warning }",
+        "        annotations: { summary: no shard stored for 15 minutes }",
+        "",
+      ].join("\n"),
+    );
     writeFileSync(join(dashboards, "rules", "cna.test.yaml"), "rule_files: [cna.yaml]\ntests: []\n");
 
     const files = renderGenerated(dashboards);
     expect(files.map((f) => f.path).sort()).toEqual([
-      `${DASHBOARDS_OUT}/grafana-dashboards.yaml`, `${DASHBOARDS_OUT}/kustomization.yaml`,
-      `${RULES_OUT}/kustomization.yaml`, `${RULES_OUT}/prometheus-rules.yaml`,
+      `${DASHBOARDS_OUT}/grafana-dashboards.yaml`,
+      `${DASHBOARDS_OUT}/kustomization.yaml`,
+      `${RULES_OUT}/kustomization.yaml`,
+      `${RULES_OUT}/prometheus-rules.yaml`,
     ]);
-    const objects: K8sObject[] = files.filter((f) => !f.path.endsWith("kustomization.yaml")).flatMap((f) => parseObjects(f.text, f.path));
-    expect(objects.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual(["ConfigMap cna-dashboard-sweep-progress", "PrometheusRule cna"]);
+    const objects: K8sObject[] = files
+      .filter((f) => !f.path.endsWith("kustomization.yaml"))
+      .flatMap((f) => parseObjects(f.text, f.path));
+    expect(objects.map((o) => `${o.kind} ${o.metadata.name}`)).toEqual([
+      "ConfigMap cna-dashboard-sweep-progress",
+      "PrometheusRule cna",
+    ]);
     expect(kubernetesModelErrors(objects)).toEqual([]);
     expect(unknownFieldErrors(objects)).toEqual([]);
     expect(crdSchemaErrors(objects)).toEqual([]);
@@ -56,7 +80,9 @@ describe("deploy/generate.ts", () => {
     const configMap = objects[0] as K8sObject & { data: Record<string, string> };
     expect(configMap.metadata.labels?.grafana_dashboard).toBe("1");
     expect(JSON.parse(configMap.data["Sweep Progress.json"]!)).toMatchObject({ title: "cna-sweep: progress" });
-    const kustomization = parse(files.find((f) => f.path === `${RULES_OUT}/kustomization.yaml`)!.text) as { resources: string[] };
+    const kustomization = parse(files.find((f) => f.path === `${RULES_OUT}/kustomization.yaml`)!.text) as {
+      resources: string[];
+    };
     expect(kustomization.resources).toEqual(["prometheus-rules.yaml"]);
   }, 120_000);
 

@@ -62,7 +62,13 @@ function allowed(objects: readonly K8sObject[], target: PodTemplate, direction: 
       const peers = (direction === "Ingress" ? rule.from : rule.to)?.map((x) => peerName(x, templates)) ?? ["*"];
       const ports = (rule.ports ?? [{}]).map((x) => {
         const podOfPort = direction === "Ingress" ? [target] : selected(templates, rule.to?.[0]?.podSelector);
-        const number = typeof x.port === "string" ? containerPort(podOfPort.flatMap((t) => t.spec.containers), x.port) : x.port;
+        const number =
+          typeof x.port === "string"
+            ? containerPort(
+                podOfPort.flatMap((t) => t.spec.containers),
+                x.port,
+              )
+            : x.port;
         return `${number ?? "all"}/${x.protocol ?? "TCP"}`;
       });
       for (const peer of peers) for (const port of ports) lines.push(`${peer} → ${port}`);
@@ -73,22 +79,31 @@ function allowed(objects: readonly K8sObject[], target: PodTemplate, direction: 
 
 describe.skipIf(kubectl.skip)("deploy/ policy", () => {
   const objectsOf = renderOverlaysBeforeAll();
-  const template = (overlay: Overlay, app: string): PodTemplate => podTemplates(objectsOf(overlay)).find((t) => appOf(t) === app)!;
+  const template = (overlay: Overlay, app: string): PodTemplate =>
+    podTemplates(objectsOf(overlay)).find((t) => appOf(t) === app)!;
 
   describe.each(OVERLAYS)("overlay %s", (overlay) => {
     it("denies all traffic by default, in and out", () => {
-      const deny = objectsOf(overlay).filter((o) => o.kind === "NetworkPolicy").map((o) => o.spec as PolicySpec)
+      const deny = objectsOf(overlay)
+        .filter((o) => o.kind === "NetworkPolicy")
+        .map((o) => o.spec as PolicySpec)
         .find((s) => Object.keys(s.podSelector).length === 0 && s.ingress === undefined && s.egress === undefined);
       expect(deny?.policyTypes.sort()).toEqual(["Egress", "Ingress"]);
     });
 
     it("lets in only workers → coordinator and NATS, coordinator → NATS, Prometheus → metrics (and KEDA → NATS monitoring)", () => {
       const objects = objectsOf(overlay);
-      expect(allowed(objects, template(overlay, "cna-coordinator"), "Ingress")).toEqual(["ns:monitoring/prometheus → 9464/TCP", "pod:cna-worker → 7070/TCP"]);
-      expect(allowed(objects, template(overlay, "cna-worker"), "Ingress")).toEqual(["ns:monitoring/prometheus → 9465/TCP"]);
+      expect(allowed(objects, template(overlay, "cna-coordinator"), "Ingress")).toEqual([
+        "ns:monitoring/prometheus → 9464/TCP",
+        "pod:cna-worker → 7070/TCP",
+      ]);
+      expect(allowed(objects, template(overlay, "cna-worker"), "Ingress")).toEqual([
+        "ns:monitoring/prometheus → 9465/TCP",
+      ]);
       expect(allowed(objects, template(overlay, "nats"), "Ingress")).toEqual([
         ...(overlay === "gpu" ? ["ns:keda → 8222/TCP"] : []),
-        "pod:cna-coordinator → 4222/TCP", "pod:cna-worker → 4222/TCP",
+        "pod:cna-coordinator → 4222/TCP",
+        "pod:cna-worker → 4222/TCP",
       ]);
     });
 
@@ -96,7 +111,11 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
       const objects = objectsOf(overlay);
       const dns = ["* → 53/TCP", "* → 53/UDP"];
       expect(allowed(objects, template(overlay, "cna-coordinator"), "Egress")).toEqual([...dns, "pod:nats → 4222/TCP"]);
-      expect(allowed(objects, template(overlay, "cna-worker"), "Egress")).toEqual([...dns, "pod:cna-coordinator → 7070/TCP", "pod:nats → 4222/TCP"]);
+      expect(allowed(objects, template(overlay, "cna-worker"), "Egress")).toEqual([
+        ...dns,
+        "pod:cna-coordinator → 7070/TCP",
+        "pod:nats → 4222/TCP",
+      ]);
       expect(allowed(objects, template(overlay, "nats"), "Egress")).toEqual(dns);
     });
 
@@ -111,8 +130,12 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
     });
 
     it("deploys every Grafana dashboard in dashboards/ as a labelled ConfigMap under 1 MiB", () => {
-      const wanted = readdirSync(join(ROOT, "dashboards")).filter((f) => f.endsWith(".json")).sort();
-      const maps = objectsOf(overlay).filter((o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1") as (K8sObject & { data: Record<string, string> })[];
+      const wanted = readdirSync(join(ROOT, "dashboards"))
+        .filter((f) => f.endsWith(".json"))
+        .sort();
+      const maps = objectsOf(overlay).filter(
+        (o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1",
+      ) as (K8sObject & { data: Record<string, string> })[];
       expect(maps.flatMap((m) => Object.keys(m.data)).sort()).toEqual(wanted);
       for (const m of maps) {
         expect(JSON.stringify(m).length, `${objectId(m)} exceeds the ConfigMap limit`).toBeLessThan(2 ** 20);
@@ -122,32 +145,47 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
 
     it("references only images with a pinned tag", () => {
       for (const t of podTemplates(objectsOf(overlay))) {
-        for (const c of t.spec.containers) expect(c.image, `${objectId(t.owner)} ${c.name}`).toMatch(/^[^:@]+(:(?!latest$)[\w.-]+|@sha256:[0-9a-f]{64})$/);
+        for (const c of t.spec.containers)
+          expect(c.image, `${objectId(t.owner)} ${c.name}`).toMatch(
+            /^[^:@]+(:(?!latest$)[\w.-]+|@sha256:[0-9a-f]{64})$/,
+          );
       }
     });
   });
 
   describe("secrets", () => {
     /** Secret names and keys the pods use: volumes and env. */
-    const secretRefs = (objects: readonly K8sObject[]): string[] => podTemplates(objects).flatMap((t) => [
-      ...(t.spec.volumes ?? []).flatMap((v) => (v.secret ? [`${v.secret.secretName}`] : [])),
-      ...t.spec.containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [`${e.valueFrom.secretKeyRef.name}`] : []))),
-    ]);
+    const secretRefs = (objects: readonly K8sObject[]): string[] =>
+      podTemplates(objects).flatMap((t) => [
+        ...(t.spec.volumes ?? []).flatMap((v) => (v.secret ? [`${v.secret.secretName}`] : [])),
+        ...t.spec.containers.flatMap((c) =>
+          (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [`${e.valueFrom.secretKeyRef.name}`] : [])),
+        ),
+      ]);
 
     it("dev generates every secret its pods use, with placeholder values only", () => {
       const objects = objectsOf("dev");
       const secrets = objects.filter((o) => o.kind === "Secret") as (K8sObject & { data: Record<string, string> })[];
-      for (const name of new Set(secretRefs(objects))) expect(secrets.map((s) => s.metadata.name), `dev: Secret ${name}`).toContain(name);
+      for (const name of new Set(secretRefs(objects)))
+        expect(
+          secrets.map((s) => s.metadata.name),
+          `dev: Secret ${name}`,
+        ).toContain(name);
       for (const s of secrets) {
-        for (const [key, value] of Object.entries(s.data)) expect(Buffer.from(value, "base64").toString("utf8"), `${objectId(s)} ${key}`).toMatch(/placeholder/);
+        for (const [key, value] of Object.entries(s.data))
+          expect(Buffer.from(value, "base64").toString("utf8"), `${objectId(s)} ${key}`).toMatch(/placeholder/);
       }
-      expect(secrets.map((s) => s.metadata.name.replace(/-[a-z0-9]{10}$/, "")).sort()).toEqual(["cna-grpc-token", "cna-nats"]);
+      expect(secrets.map((s) => s.metadata.name.replace(/-[a-z0-9]{10}$/, "")).sort()).toEqual([
+        "cna-grpc-token",
+        "cna-nats",
+      ]);
     });
 
     it("gpu carries no secret; deploy/README.md shows how to create each one its pods use", () => {
       const objects = objectsOf("gpu");
       expect(objects.filter((o) => o.kind === "Secret").map(objectId)).toEqual([]);
-      for (const name of new Set(secretRefs(objects))) expect(README).toMatch(new RegExp(`kubectl -n cna create secret generic ${name} `));
+      for (const name of new Set(secretRefs(objects)))
+        expect(README).toMatch(new RegExp(`kubectl -n cna create secret generic ${name} `));
     });
   });
 
@@ -155,12 +193,17 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
     it("gpu: KEDA scales the worker Deployment on the lag of the consumer the workers pull from", () => {
       const objects = objectsOf("gpu");
       const scaled = named(objects, "ScaledObject", "cna-worker").spec as {
-        scaleTargetRef: { name: string; kind?: string }; minReplicaCount: number; maxReplicaCount: number;
+        scaleTargetRef: { name: string; kind?: string };
+        minReplicaCount: number;
+        maxReplicaCount: number;
         triggers: { type: string; metadata: Record<string, string> }[];
       };
       const worker = named(objects, "Deployment", scaled.scaleTargetRef.name);
       expect(scaled.scaleTargetRef.kind ?? "Deployment").toBe("Deployment");
-      expect((worker.spec as { replicas?: number }).replicas, "the HPA owns replicas: the manifest must not set them").toBeUndefined();
+      expect(
+        (worker.spec as { replicas?: number }).replicas,
+        "the HPA owns replicas: the manifest must not set them",
+      ).toBeUndefined();
       expect(scaled.minReplicaCount).toBeLessThanOrEqual(scaled.maxReplicaCount);
       expect(scaled.triggers).toHaveLength(1);
       const { type, metadata } = scaled.triggers[0]!;
@@ -170,7 +213,9 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
       const [host, port] = metadata.natsServerMonitoringEndpoint!.split(":") as [string, string];
       const [service, namespace] = host.split(".") as [string, string];
       expect(namespace).toBe("cna");
-      const monitor = (named(objects, "Service", service).spec as { ports: ServicePort[] }).ports.find((p) => p.port === Number(port));
+      const monitor = (named(objects, "Service", service).spec as { ports: ServicePort[] }).ports.find(
+        (p) => p.port === Number(port),
+      );
       expect(monitor?.name).toBe("monitor");
     });
 

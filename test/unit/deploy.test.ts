@@ -11,10 +11,18 @@ import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../../cli/index.ts";
 import { OVERLAYS, objectId, renderKustomization, schemaErrors } from "../../deploy/check.ts";
 import type { K8sObject } from "../../deploy/check.ts";
-import { containerPort, flagsOf, named, podTemplates, portOfAddress, quantity, selected, selects } from "../../deploy/inspect.ts";
+import {
+  containerPort,
+  flagsOf,
+  named,
+  podTemplates,
+  portOfAddress,
+  quantity,
+  selected,
+  selects,
+} from "../../deploy/inspect.ts";
 import type { PodTemplate, ServicePort } from "../../deploy/inspect.ts";
 import { kubectl, renderOverlaysBeforeAll } from "../helpers/deploy.ts";
-
 
 /** The coordinator's and workers' pods (images from deploy/docker, running `cna`), not NATS. */
 const isCna = (t: PodTemplate): boolean => t.labels["app.kubernetes.io/name"]?.startsWith("cna-") ?? false;
@@ -37,20 +45,29 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
     it("puts everything in the namespace cna, one object per kind and name", () => {
       const objects = objectsOf(overlay);
       expect(objects.filter((o) => o.kind !== "Namespace" && o.metadata.namespace !== "cna").map(objectId)).toEqual([]);
-      expect(named(objects, "Namespace", "cna").metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      expect(named(objects, "Namespace", "cna").metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe(
+        "restricted",
+      );
       const ids = objects.map(objectId);
       expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
     });
 
     it("runs NATS, the coordinator and the workers", () => {
-      expect(podTemplates(objectsOf(overlay)).map((t) => objectId(t.owner)).sort()).toEqual(["Deployment cna/cna-coordinator", "Deployment cna/cna-worker", "StatefulSet cna/nats"]);
+      expect(
+        podTemplates(objectsOf(overlay))
+          .map((t) => objectId(t.owner))
+          .sort(),
+      ).toEqual(["Deployment cna/cna-coordinator", "Deployment cna/cna-worker", "StatefulSet cna/nats"]);
     });
 
     it("selects each workload's own pods, and only them", () => {
       const templates = podTemplates(objectsOf(overlay));
       for (const t of templates) {
         expect(selects(t.selector, t.labels), `${objectId(t.owner)}: selector does not match its template`).toBe(true);
-        expect(selected(templates, t.selector).map((s) => objectId(s.owner)), `${objectId(t.owner)}: selector overlaps another workload`).toEqual([objectId(t.owner)]);
+        expect(
+          selected(templates, t.selector).map((s) => objectId(s.owner)),
+          `${objectId(t.owner)}: selector overlaps another workload`,
+        ).toEqual([objectId(t.owner)]);
       }
     });
 
@@ -62,10 +79,13 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
           for (const r of ["cpu", "memory"]) {
             expect(requests[r], `${where}: requests.${r}`).toBeDefined();
             expect(limits[r], `${where}: limits.${r}`).toBeDefined();
-            expect(quantity(limits[r]!), `${where}: limits.${r} < requests.${r}`).toBeGreaterThanOrEqual(quantity(requests[r]!));
+            expect(quantity(limits[r]!), `${where}: limits.${r} < requests.${r}`).toBeGreaterThanOrEqual(
+              quantity(requests[r]!),
+            );
           }
           // extended resources (GPUs) cannot be overcommitted: Kubernetes wants them equal
-          for (const r of Object.keys(limits).filter((k) => k.includes("/"))) expect(requests[r], `${where}: ${r}`).toEqual(limits[r]);
+          for (const r of Object.keys(limits).filter((k) => k.includes("/")))
+            expect(requests[r], `${where}: ${r}`).toEqual(limits[r]);
         }
       }
     });
@@ -106,7 +126,11 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
           expect(sc.capabilities?.drop, `${where}: capabilities.drop`).toContain("ALL");
           expect(sc.capabilities?.add ?? [], `${where}: capabilities.add`).toEqual([]);
           expect(sc.readOnlyRootFilesystem, `${where}: readOnlyRootFilesystem`).toBe(true);
-          if (isCna(t)) expect(c.volumeMounts?.map((m) => m.mountPath), `${where}: tsx needs a writable /tmp`).toContain("/tmp");
+          if (isCna(t))
+            expect(
+              c.volumeMounts?.map((m) => m.mountPath),
+              `${where}: tsx needs a writable /tmp`,
+            ).toContain("/tmp");
         }
       }
     });
@@ -114,9 +138,13 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
     it("mounts only volumes that exist, from objects that exist", () => {
       const objects = objectsOf(overlay);
       for (const t of podTemplates(objects)) {
-        const claimTemplates = ((t.owner.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] }).volumeClaimTemplates ?? []).map((v) => v.metadata.name);
+        const claimTemplates = (
+          (t.owner.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] }).volumeClaimTemplates ?? []
+        ).map((v) => v.metadata.name);
         const volumes = new Set([...(t.spec.volumes ?? []).map((v) => v.name), ...claimTemplates]);
-        for (const c of t.spec.containers) for (const m of c.volumeMounts ?? []) expect(volumes.has(m.name), `${objectId(t.owner)}: mount ${m.name} has no volume`).toBe(true);
+        for (const c of t.spec.containers)
+          for (const m of c.volumeMounts ?? [])
+            expect(volumes.has(m.name), `${objectId(t.owner)}: mount ${m.name} has no volume`).toBe(true);
         for (const v of t.spec.volumes ?? []) {
           if (v.persistentVolumeClaim) named(objects, "PersistentVolumeClaim", v.persistentVolumeClaim.claimName);
           if (v.configMap) named(objects, "ConfigMap", v.configMap.name!);
@@ -134,7 +162,11 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
         const pods = selected(templates, spec.selector);
         expect(pods.length, `${objectId(svc)} selects no pod`).toBeGreaterThan(0);
         for (const p of spec.ports) {
-          for (const pod of pods) expect(containerPort(pod.spec.containers, p.targetPort ?? p.port), `${objectId(svc)} port ${p.name}: ${objectId(pod.owner)} has no ${p.targetPort}`).toBeDefined();
+          for (const pod of pods)
+            expect(
+              containerPort(pod.spec.containers, p.targetPort ?? p.port),
+              `${objectId(svc)} port ${p.name}: ${objectId(pod.owner)} has no ${p.targetPort}`,
+            ).toBeDefined();
         }
       }
     });
@@ -144,7 +176,9 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
       const pdbs = objects.filter((o) => o.kind === "PodDisruptionBudget");
       expect(pdbs.map((o) => o.metadata.name)).toEqual(["cna-worker"]);
       const spec = pdbs[0]!.spec as { selector: PodTemplate["selector"]; maxUnavailable?: number | string };
-      expect(selected(podTemplates(objects), spec.selector).map((t) => objectId(t.owner))).toEqual(["Deployment cna/cna-worker"]);
+      expect(selected(podTemplates(objects), spec.selector).map((t) => objectId(t.owner))).toEqual([
+        "Deployment cna/cna-worker",
+      ]);
       // a PDB that allows no eviction would block every node drain
       expect(spec.maxUnavailable).toBeDefined();
     });
@@ -162,19 +196,32 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
         const known = new Map(command!.flags.map((f) => [f.name, f]));
         for (const [name, value] of flags) {
           expect(known.has(name), `${where}: cna ${command!.name} has no --${name}`).toBe(true);
-          expect(value === "", `${where}: --${name} ${known.get(name)?.value ? "needs a value" : "takes no value"}`).toBe(known.get(name)?.value === undefined);
+          expect(
+            value === "",
+            `${where}: --${name} ${known.get(name)?.value ? "needs a value" : "takes no value"}`,
+          ).toBe(known.get(name)?.value === undefined);
         }
-        for (const f of command!.flags.filter((x) => x.required)) expect(flags.has(f.name), `${where}: --${f.name} is required`).toBe(true);
+        for (const f of command!.flags.filter((x) => x.required))
+          expect(flags.has(f.name), `${where}: --${f.name} is required`).toBe(true);
         for (const name of ["listen", "metrics"]) {
           expect(flags.has(name), `${where}: --${name} (probes and Prometheus need it)`).toBe(true);
-          expect(containerPort([c], portOfAddress(flags.get(name)!)), `${where}: --${name} port not declared`).toBeDefined();
-          expect(flags.get(name)!.startsWith("0.0.0.0:"), `${where}: --${name} must listen on all interfaces`).toBe(true);
+          expect(
+            containerPort([c], portOfAddress(flags.get(name)!)),
+            `${where}: --${name} port not declared`,
+          ).toBeDefined();
+          expect(flags.get(name)!.startsWith("0.0.0.0:"), `${where}: --${name} must listen on all interfaces`).toBe(
+            true,
+          );
         }
         const natsUrl = new URL(flags.get("nats")!);
         const nats = named(objects, "Service", natsUrl.hostname).spec as { ports: ServicePort[] };
         expect(nats.ports.map((p) => p.port)).toContain(Number(natsUrl.port));
         const mounts = (c.volumeMounts ?? []).map((m) => m.mountPath);
-        for (const file of ["token-file", "nats-pass-file"]) expect(mounts.some((m) => flags.get(file)!.startsWith(`${m}/`)), `${where}: --${file} is not on a mounted volume`).toBe(true);
+        for (const file of ["token-file", "nats-pass-file"])
+          expect(
+            mounts.some((m) => flags.get(file)!.startsWith(`${m}/`)),
+            `${where}: --${file} is not on a mounted volume`,
+          ).toBe(true);
       }
     });
 
@@ -195,7 +242,10 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
       const pod = templates.find((t) => t.owner === coordinator)!.spec;
       const data = flagsOf(pod.containers[0]!.args!).get("data")!;
       const mount = pod.containers[0]!.volumeMounts!.find((m) => m.mountPath === data);
-      expect(pod.volumes!.find((v) => v.name === mount?.name)?.persistentVolumeClaim, "--data is on the PersistentVolumeClaim").toBeDefined();
+      expect(
+        pod.volumes!.find((v) => v.name === mount?.name)?.persistentVolumeClaim,
+        "--data is on the PersistentVolumeClaim",
+      ).toBeDefined();
     });
 
     it("runs NATS with JetStream on its volume and the monitoring port open", () => {
@@ -205,7 +255,9 @@ describe.skipIf(kubectl.skip)("deploy/ renders and validates", () => {
       expect(c.image).toMatch(/^nats:2\.(9|10)(\.\d+)?(-alpine)?$/);
       expect(c.args).toEqual(expect.arrayContaining(["-js", "-sd", "/data"]));
       expect(c.volumeMounts?.find((m) => m.mountPath === "/data")?.name).toBe("data");
-      const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("nats-config")) as K8sObject & { data: Record<string, string> };
+      const config = objects.find(
+        (o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("nats-config"),
+      ) as K8sObject & { data: Record<string, string> };
       expect(config.data["nats.conf"]).toMatch(/^http_port: 8222$/m);
       expect(containerPort([c], 8222)).toBe(8222);
     });

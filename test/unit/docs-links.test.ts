@@ -9,7 +9,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { headingAnchors, headingSlug, linkProblem, markdownLinks, repoFiles, repoReader } from "../helpers/docs-links.ts";
+import {
+  headingAnchors,
+  headingSlug,
+  linkProblem,
+  markdownLinks,
+  repoFiles,
+  repoReader,
+} from "../helpers/docs-links.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const files = repoFiles(ROOT);
@@ -19,11 +26,16 @@ const markdown = files.filter((f) => /\.md$/i.test(f));
  * Names of the design notes that live beside the checkout, not in it, spelled so that this file
  * does not contain them itself.
  */
-const OUTSIDE_NOTES = [...["METHOD", "DESIGN", "STYLE", ["PAPER", "NOTES"].join("-")].map((n) => `${n}.md`), `../${"shared"}`];
+const OUTSIDE_NOTES = [
+  ...["METHOD", "DESIGN", "STYLE", ["PAPER", "NOTES"].join("-")].map((n) => `${n}.md`),
+  `../${"shared"}`,
+];
 
 describe("documentation links", () => {
   it("finds the markdown files", () => {
-    expect(markdown).toEqual(expect.arrayContaining(["README.md", "docs/method.md", "docs/architecture.md", "deploy/README.md"]));
+    expect(markdown).toEqual(
+      expect.arrayContaining(["README.md", "docs/method.md", "docs/architecture.md", "deploy/README.md"]),
+    );
   });
 
   it("has every relative link resolve inside the repository", () => {
@@ -45,7 +57,15 @@ describe("documentation links", () => {
 
   it("keeps the method's section numbers that code and schemas cite as §1-§7", () => {
     const anchors = headingAnchors(readFileSync(join(ROOT, "docs", "method.md"), "utf8"));
-    for (const slug of ["1-tasks-and-cases", "2-head-ablation", "3-neuron-importance-log-probability-increase", "4-cna-comparative-neuron-analysis", "5-verification", "6-conventions-that-make-results-comparable", "7-merging-shards"]) {
+    for (const slug of [
+      "1-tasks-and-cases",
+      "2-head-ablation",
+      "3-neuron-importance-log-probability-increase",
+      "4-cna-comparative-neuron-analysis",
+      "5-verification",
+      "6-conventions-that-make-results-comparable",
+      "7-merging-shards",
+    ]) {
       expect(anchors, slug).toContain(slug);
     }
   });
@@ -55,9 +75,12 @@ describe("documentation links", () => {
     for (const file of files) {
       const bytes = readFileSync(join(ROOT, file));
       if (bytes.includes(0)) continue; // binary (weights, images)
-      bytes.toString("utf8").split("\n").forEach((line, i) => {
-        for (const name of OUTSIDE_NOTES) if (line.includes(name)) hits.push(`${file}:${i + 1}: ${name}`);
-      });
+      bytes
+        .toString("utf8")
+        .split("\n")
+        .forEach((line, i) => {
+          for (const name of OUTSIDE_NOTES) if (line.includes(name)) hits.push(`${file}:${i + 1}: ${name}`);
+        });
     }
     expect(hits).toEqual([]);
   });
@@ -72,11 +95,14 @@ describe("the link checker", () => {
   };
   const read = (path: string) => tree[path] ?? (path === "docs" ? "" : null);
   const check = (file: string, text: string) =>
-    markdownLinks(text).map(({ target, line }) => [line, linkProblem(root, file, target, read)] as const).filter(([, p]) => p !== null).map(([line, p]) => `${line}: ${p}`);
+    markdownLinks(text)
+      .map(({ target, line }) => [line, linkProblem(root, file, target, read)] as const)
+      .filter(([, p]) => p !== null)
+      .map(([line, p]) => `${line}: ${p}`);
 
   it("catches a dead link, a link out of the repository, an absolute path and a missing heading", () => {
     const text = [
-      "[ok](../README.md#two-words) ![img](img.png \"title\") [folder](../docs) [web](https://example.com/x) [self](#same-1)",
+      '[ok](../README.md#two-words) ![img](img.png "title") [folder](../docs) [web](https://example.com/x) [self](#same-1)',
       "[dead](missing.md)",
       "[out](../../etc/passwd)",
       "[abs](/docs/a.md)",
@@ -96,7 +122,9 @@ describe("the link checker", () => {
   });
 
   it("derives heading anchors as GitHub does", () => {
-    expect(headingSlug("3. Neuron importance (log-probability increase)")).toBe("3-neuron-importance-log-probability-increase");
+    expect(headingSlug("3. Neuron importance (log-probability increase)")).toBe(
+      "3-neuron-importance-log-probability-increase",
+    );
     expect(headingSlug("The `rankings.json` file: [schema](x.json)")).toBe("the-rankingsjson-file-schema");
     expect([...headingAnchors("# A\n## Same\n## Same\n```\n# not a heading\n```\n")]).toEqual(["a", "same", "same-1"]);
   });

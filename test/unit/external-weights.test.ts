@@ -22,11 +22,20 @@ describe("external weights", () => {
       const inline = new ModelRunner(name, ck.config, ck.weights, { externalWeights: "never" });
       const external = new ModelRunner(name, ck.config, ck.weights, { externalWeights: "always" });
       expect([inline.externalWeights, external.externalWeights]).toEqual([false, true]);
-      const req = { sequences: [[5, 12, 7, 16], [3, 4, 12, 9, 16]], outputs: ["logits", "mlp_post", "head_out"] as const };
+      const req = {
+        sequences: [
+          [5, 12, 7, 16],
+          [3, 4, 12, 9, 16],
+        ],
+        outputs: ["logits", "mlp_post", "head_out"] as const,
+      };
       const a = await inline.forward({ ...req, outputs: [...req.outputs] });
       const b = await external.forward({ ...req, outputs: [...req.outputs] });
       for (const o of req.outputs) expect(Array.from(b.outputs[o]!)).toEqual(Array.from(a.outputs[o]!));
-      const reads = req.sequences.map((s) => [{ index: s.length - 2, target: 3 }, { index: s.length - 1, target: 7 }]);
+      const reads = req.sequences.map((s) => [
+        { index: s.length - 2, target: 3 },
+        { index: s.length - 1, target: 7 },
+      ]);
       for (const sweep of [false, true]) {
         const x = await inline.readout({ sequences: req.sequences, reads, sweep });
         const y = await external.readout({ sequences: req.sequences, reads, sweep });
@@ -48,9 +57,18 @@ describe("external weights", () => {
       writeGpt2Checkpoint(join(dir, "m"), { nLayer: 2, nHead: 2, nEmbd: 16 });
       const ck = await loadCheckpoint(join(dir, "m"));
       await using packed = new ModelRunner("packed", ck.config, ck.weights, { externalWeights: "always" });
-      await using shared = new ModelRunner("shared", ck.config, ck.weights, { externalWeights: "always", prepackWeights: false });
+      await using shared = new ModelRunner("shared", ck.config, ck.weights, {
+        externalWeights: "always",
+        prepackWeights: false,
+      });
       expect([packed.prepackWeights, shared.prepackWeights]).toEqual([true, false]);
-      const req = { sequences: [[5, 12, 7, 16], [3, 4, 12, 9, 16]], outputs: ["logits_all" as const] };
+      const req = {
+        sequences: [
+          [5, 12, 7, 16],
+          [3, 4, 12, 9, 16],
+        ],
+        outputs: ["logits_all" as const],
+      };
       const [a, b] = await Promise.all([packed.forward(req), shared.forward(req)]);
       const x = a.outputs.logits_all!;
       const y = b.outputs.logits_all!;

@@ -19,12 +19,15 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe("family golden fixtures", () => {
   it("exist for every spec in scripts/golden-families.ts and record its generator options", () => {
     expect(familyGoldenNames()).toEqual(FAMILY_GOLDENS.map((s) => s.name).sort());
-    for (const spec of FAMILY_GOLDENS) expect(loadFamilyGolden(spec.name).checkpoint, spec.name).toEqual(spec.checkpoint);
+    for (const spec of FAMILY_GOLDENS)
+      expect(loadFamilyGolden(spec.name).checkpoint, spec.name).toEqual(spec.checkpoint);
   });
 
   it("cover every family, every real tokenizer, F16, BF16 and a sharded checkpoint", () => {
     const goldens = familyGoldenNames().map(loadFamilyGolden);
-    expect(new Set(goldens.map((g) => g.family))).toEqual(new Set(["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gptj"]));
+    expect(new Set(goldens.map((g) => g.family))).toEqual(
+      new Set(["llama", "mistral", "qwen2", "qwen3", "gpt_neox", "gptj"]),
+    );
     expect(new Set(goldens.map((g) => g.tokenizer))).toEqual(new Set(["char", "llama2", "llama3", "qwen3"]));
     expect(new Set(goldens.map((g) => g.checkpoint.dtype ?? "F32"))).toEqual(new Set(["F32", "F16", "BF16"]));
     expect(goldens.some((g) => Object.keys(g.files).length > 1)).toBe(true);
@@ -41,7 +44,9 @@ describe("family golden fixtures", () => {
         const got = golden.cells[i]!;
         expect([got.op, got.template]).toEqual([cell.op, cell.template]);
         const cases = buildCases(cellPairs(cell), cell.template, tokenizer);
-        expect(got.cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback])).toEqual(cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback]));
+        expect(got.cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback])).toEqual(
+          cases.map((c) => [c.prompt, c.prefixIds, c.target, c.boundaryFallback]),
+        );
       });
       rmSync(dir, { recursive: true, force: true });
     });
@@ -49,6 +54,8 @@ describe("family golden fixtures", () => {
 
   it("a checkpoint made with other options is refused, naming the file", () => {
     const golden = loadFamilyGolden("gptj");
-    expect(() => writeFamilyCheckpoint({ ...golden, checkpoint: { ...golden.checkpoint, seed: 99 } }, join(work, "other"))).toThrow(/model\.safetensors .* not the checkpoint/);
+    expect(() =>
+      writeFamilyCheckpoint({ ...golden, checkpoint: { ...golden.checkpoint, seed: 99 } }, join(work, "other")),
+    ).toThrow(/model\.safetensors .* not the checkpoint/);
   });
 });

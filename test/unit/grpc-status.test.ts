@@ -16,7 +16,15 @@ import { ModelNotFoundError } from "../../worker/index.ts";
 const ROOT = join(import.meta.dirname, "..", "..");
 
 /** Codes that never end a gRPC call: the CLI's own refusals, a client's view of an answer, the catch-all. */
-const NOT_ON_THE_WIRE = new Set(["OUTPUT_WRITE_FAILED", "SECRET_REJECTED", "INSECURE_LISTEN", "LISTEN_FAILED", "BAD_RESPONSE", "BAD_REPORT_INPUT", "INTERNAL"]);
+const NOT_ON_THE_WIRE = new Set([
+  "OUTPUT_WRITE_FAILED",
+  "SECRET_REJECTED",
+  "INSECURE_LISTEN",
+  "LISTEN_FAILED",
+  "BAD_RESPONSE",
+  "BAD_REPORT_INPUT",
+  "INTERNAL",
+]);
 
 /** Every `code` an error in the source declares, with its retry class. */
 function declaredCodes(): Map<string, boolean> {
@@ -28,13 +36,15 @@ function declaredCodes(): Map<string, boolean> {
         if (entry.name !== "gen") walk(path);
       } else if (entry.name.endsWith(".ts")) {
         const text = readFileSync(path, "utf8");
-        for (const m of text.matchAll(/code: "([A-Z_]+)"(?:,\s*retryable: (true|false))?/g)) codes.set(m[1]!, m[2] === "true");
+        for (const m of text.matchAll(/code: "([A-Z_]+)"(?:,\s*retryable: (true|false))?/g))
+          codes.set(m[1]!, m[2] === "true");
         // worker/model's errors pass their code to the ModelError base class (never retryable)
         for (const m of text.matchAll(/super\(\s*"([A-Z_]+)",\s/g)) codes.set(m[1]!, false);
       }
     }
   };
-  for (const folder of ["core", "coordinator", "worker", "transport", "app", "cli", "proto", "report"]) walk(join(ROOT, folder));
+  for (const folder of ["core", "coordinator", "worker", "transport", "app", "cli", "proto", "report"])
+    walk(join(ROOT, folder));
   return codes;
 }
 
@@ -42,7 +52,9 @@ describe("gRPC status of named errors", () => {
   it("gives every code that can end a call a status other than INTERNAL", () => {
     const codes = declaredCodes();
     expect(codes.size).toBeGreaterThan(30);
-    const internal = [...codes].filter(([code, retryable]) => !NOT_ON_THE_WIRE.has(code) && grpcStatusFor(code, retryable) === status.INTERNAL).map(([code]) => code);
+    const internal = [...codes]
+      .filter(([code, retryable]) => !NOT_ON_THE_WIRE.has(code) && grpcStatusFor(code, retryable) === status.INTERNAL)
+      .map(([code]) => code);
     expect(internal).toEqual([]);
   });
 
@@ -52,7 +64,11 @@ describe("gRPC status of named errors", () => {
       [new BadRequestError("header.sha256", "bad"), status.INVALID_ARGUMENT, "BAD_REQUEST"],
       [new SweepNotFoundError("s"), status.NOT_FOUND, "SWEEP_NOT_FOUND"],
       [new ModelNotFoundError("/m", "no model"), status.NOT_FOUND, "MODEL_NOT_FOUND"],
-      [new QueueConfigError("CNA_SHARDS", null, "maximum messages exceeded"), status.FAILED_PRECONDITION, "QUEUE_MISCONFIGURED"],
+      [
+        new QueueConfigError("CNA_SHARDS", null, "maximum messages exceeded"),
+        status.FAILED_PRECONDITION,
+        "QUEUE_MISCONFIGURED",
+      ],
       [new LimitExceededError("maxShards", "too many"), status.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"],
       [new QueueUnavailableError("nats://x", "away"), status.UNAVAILABLE, "QUEUE_UNAVAILABLE"],
       [new QueueClosedError("publish"), status.UNAVAILABLE, "QUEUE_CLOSED"],

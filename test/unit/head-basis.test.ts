@@ -13,8 +13,13 @@ import { rankingsSchemaErrors } from "../helpers/rankings-schema.ts";
 const key = { model: "m", op: "+" as const, digits: 1 as const, template: 4 as const };
 /** 2 layers × 2 heads over 40 cases; `correct` per head. */
 const partial = (baselineCorrect: number, correct: number[]): HeadAblationPartial => ({
-  kind: "head-ablation", dims: { nLayer: 2, nHead: 2, dMlp: 8 }, cases: 40, baselineCorrect, baselineProbSum: 10,
-  correct, probSum: [9, 8, 7, 6],
+  kind: "head-ablation",
+  dims: { nLayer: 2, nHead: 2, dMlp: 8 },
+  cases: 40,
+  baselineCorrect,
+  baselineProbSum: 10,
+  correct,
+  probSum: [9, 8, 7, 6],
 });
 
 describe("headRankingBasis", () => {
@@ -36,7 +41,11 @@ describe("headRankingBasis", () => {
       expect(lines).toEqual([]);
       expect(html).not.toContain('class="caution"');
     } else {
-      expect(lines).toEqual([expect.stringMatching(new RegExp(`^caution: m \\+ 1D template 4: top head \\d\\.\\d is not a finding \\(${basis}: `))]);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          new RegExp(`^caution: m \\+ 1D template 4: top head \\d\\.\\d is not a finding \\(${basis}: `),
+        ),
+      ]);
       expect(html).toContain(`<p class="caution" data-basis="${basis}">`);
     }
   });

@@ -16,7 +16,16 @@ import { SERIES_LIMITS, SERIES_MAX_T } from "../../worker/analyses/lse-series.ts
 
 const B = 4;
 const CONFIG: ModelConfig = parseModelConfig(
-  { model_type: "gpt2", n_layer: 2, n_head: 2, n_embd: 16, n_inner: 24, n_positions: 8, vocab_size: 40, layer_norm_epsilon: 1e-5 },
+  {
+    model_type: "gpt2",
+    n_layer: 2,
+    n_head: 2,
+    n_embd: 16,
+    n_inner: 24,
+    n_positions: 8,
+    vocab_size: 40,
+    layer_norm_epsilon: 1e-5,
+  },
   "(test model)",
 );
 const { nLayer: L, dModel: D, dMlp: F, vocabSize: V } = CONFIG;
@@ -25,13 +34,29 @@ const LOG_FLT_MAX = Math.log(3.4028234663852886e38);
 
 function randomWeights(seed: number): ModelWeights {
   const rng = mulberry32(seed);
-  const t = (...shape: number[]) => ({ data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.next() - 0.5), shape });
+  const t = (...shape: number[]) => ({
+    data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.next() - 0.5),
+    shape,
+  });
   const affine = (i: number, o: number) => ({ weight: t(i, o), bias: t(o) });
-  const norm = () => ({ weight: { data: Float32Array.from({ length: D }, () => 0.5 + rng.next()), shape: [D] }, bias: t(D) });
+  const norm = () => ({
+    weight: { data: Float32Array.from({ length: D }, () => 0.5 + rng.next()), shape: [D] },
+    bias: t(D),
+  });
   const wte = t(V, D);
   return {
-    layout: "in-out", embed: wte, positions: t(CONFIG.nPositions, D), unembed: wte,
-    layers: Array.from({ length: L }, () => ({ attnNorm: norm(), qkv: { fused: affine(D, 3 * D), order: "blocks" as const }, out: affine(D, D), mlpNorm: norm(), mlpIn: affine(D, F), mlpOut: affine(F, D) })),
+    layout: "in-out",
+    embed: wte,
+    positions: t(CONFIG.nPositions, D),
+    unembed: wte,
+    layers: Array.from({ length: L }, () => ({
+      attnNorm: norm(),
+      qkv: { fused: affine(D, 3 * D), order: "blocks" as const },
+      out: affine(D, D),
+      mlpNorm: norm(),
+      mlpIn: affine(D, F),
+      mlpOut: affine(F, D),
+    })),
     finalNorm: norm(),
   };
 }
@@ -40,7 +65,9 @@ function randomWeights(seed: number): ModelWeights {
 function logProb64(w: ModelWeights, u: ArrayLike<number>, s: number, target: number): number {
   const mean = Array.from(u).reduce((a, b) => a + b, 0) / D;
   const logits = new Float64Array(V);
-  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) logits[v]! += w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (u[d]! - mean) / s;
+  for (let v = 0; v < V; v++)
+    for (let d = 0; d < D; d++)
+      logits[v]! += (w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (u[d]! - mean)) / s;
   const max = Math.max(...logits);
   return logits[target]! - max - Math.log(logits.reduce((a, z) => a + Math.exp(z - max), 0));
 }
@@ -50,7 +77,8 @@ function uRow(w: ModelWeights, layer: number, k: number): { u: Float64Array; h: 
   const row = w.layers[layer]!.mlpOut.weight.data.subarray(k * D, (k + 1) * D);
   const mean = row.reduce((a, b) => a + b, 0) / D;
   const u = new Float64Array(V);
-  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) u[v]! += w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (row[d]! - mean);
+  for (let v = 0; v < V; v++)
+    for (let d = 0; d < D; d++) u[v]! += w.embed.data[v * D + d]! * w.finalNorm.weight.data[d]! * (row[d]! - mean);
   return { u, h: (Math.max(...u) - Math.min(...u)) / 2 };
 }
 
@@ -77,11 +105,15 @@ function inputsWithT(w: ModelWeights, ts: readonly number[], seed: number): Impo
   const mlpPost = new Float32Array(B * L * F);
   for (let b = 0; b < B; b++) {
     for (let l = 0; l < L; l++) {
-      for (let k = 0; k < F; k++) mlpPost[(b * L + l) * F + k] = (ts[(b * L * F + l * F + k) % ts.length]! * scale[b]!) / uRow(w, l, k).h;
+      for (let k = 0; k < F; k++)
+        mlpPost[(b * L + l) * F + k] = (ts[(b * L * F + l * F + k) % ts.length]! * scale[b]!) / uRow(w, l, k).h;
     }
   }
   return {
-    batch: B, residMid: Float32Array.from({ length: B * L * D }, () => 4 * (rng.next() - 0.5)), mlpPost, scale,
+    batch: B,
+    residMid: Float32Array.from({ length: B * L * D }, () => 4 * (rng.next() - 0.5)),
+    mlpPost,
+    scale,
     target: Array.from({ length: B }, () => Math.floor(rng.next() * V)),
   };
 }
@@ -92,7 +124,8 @@ function inputsWithT(w: ModelWeights, ts: readonly number[], seed: number): Impo
  */
 function maxError(got: Float32Array, want: Float64Array, ts: readonly number[]): number {
   let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!) + Math.abs(ts[i % ts.length]!)));
+  for (let i = 0; i < want.length; i++)
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!) + Math.abs(ts[i % ts.length]!)));
   return worst;
 }
 
@@ -101,12 +134,16 @@ const TOL = 1e-6;
 describe("NeuronScorer against a float64 reference", () => {
   const weights = randomWeights(5);
   let runner: ModelRunner;
-  beforeAll(() => { runner = new ModelRunner("tiny", CONFIG, weights, { intraOpThreads: 1 }); });
+  beforeAll(() => {
+    runner = new ModelRunner("tiny", CONFIG, weights, { intraOpThreads: 1 });
+  });
   afterAll(async () => runner?.close());
   const score = (o: ImportanceOptions, inp: ImportanceInputs) => new NeuronScorer(runner, o).score(inp);
 
   // t at the top of each degree's range, on the negative side, and a seventh of it; then past the moment range.
-  const moderate = SERIES_LIMITS.slice(1).flatMap((x) => [0.999 * x, -0.99 * x, x / 7]).concat([0, 1.5, -3, 8]);
+  const moderate = SERIES_LIMITS.slice(1)
+    .flatMap((x) => [0.999 * x, -0.99 * x, x / 7])
+    .concat([0, 1.5, -3, 8]);
 
   it("scores every degree of the moment path, and the log-space pairs, within 1e-6 of the reference", async () => {
     const inp = inputsWithT(weights, moderate, 1);
@@ -151,7 +188,11 @@ describe("NeuronScorer against a float64 reference", () => {
 
   it("attribution scores the same whether neuron scoring waits for many forward batches or none", async () => {
     const rng = mulberry32(9);
-    const cases = Array.from({ length: 7 }, (_, id) => ({ id, prefixIds: Array.from({ length: 1 + (id % 4) }, () => Math.floor(rng.next() * V)), target: id % V }));
+    const cases = Array.from({ length: 7 }, (_, id) => ({
+      id,
+      prefixIds: Array.from({ length: 1 + (id % 4) }, () => Math.floor(rng.next() * V)),
+      target: id % V,
+    }));
     const run = async (scoreBatchCases: number) => {
       const seen: LayerScores[] = [];
       const partial = await attribution(runner, cases, { maxBatchCases: 2, scoreBatchCases }, (s) => seen.push(s));
@@ -161,7 +202,8 @@ describe("NeuronScorer against a float64 reference", () => {
     const all = await run(100);
     expect(all.seen.map((s) => s.caseId)).toEqual(cases.map((c) => c.id));
     // A batch's largest |t| may pick a higher degree for a neuron: equal within float32 rounding.
-    const close = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).every((x, i) => Math.abs(x - b[i]!) <= 1e-6 * (1 + Math.abs(x)));
+    const close = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      Array.from(a).every((x, i) => Math.abs(x - b[i]!) <= 1e-6 * (1 + Math.abs(x)));
     all.seen.forEach((s, i) => expect(close(s.neurons, one.seen[i]!.neurons)).toBe(true));
     expect(close(all.partial.impSum, one.partial.impSum)).toBe(true);
     expect({ ...all.partial, impSum: [], topKCount: [] }).toEqual({ ...one.partial, impSum: [], topKCount: [] });

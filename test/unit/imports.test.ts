@@ -26,7 +26,11 @@ describe("import rules", () => {
   });
 
   it("catches a forbidden import and a cycle", () => {
-    expect(importsOf(`import type { X } from "../coordinator/index.ts";\nexport { Y } from "./y.ts";\nimport z from "node:fs";`)).toEqual(["../coordinator/index.ts", "./y.ts"]);
+    expect(
+      importsOf(
+        `import type { X } from "../coordinator/index.ts";\nexport { Y } from "./y.ts";\nimport z from "node:fs";`,
+      ),
+    ).toEqual(["../coordinator/index.ts", "./y.ts"]);
     const bad = new Map([
       ["worker/a.ts", ["coordinator/index.ts", "worker/b.ts"]],
       ["worker/b.ts", ["worker/a.ts"]],
@@ -36,7 +40,10 @@ describe("import rules", () => {
       ["app/e.ts", ["cli/main.ts", "worker/a.ts", "coordinator/index.ts"]],
     ]);
     expect(layerViolations(bad)).toEqual([
-      "app/e.ts imports cli/main.ts", "coordinator/d.ts imports app/index.ts", "core/c.ts imports cli/main.ts", "worker/a.ts imports coordinator/index.ts",
+      "app/e.ts imports cli/main.ts",
+      "coordinator/d.ts imports app/index.ts",
+      "core/c.ts imports cli/main.ts",
+      "worker/a.ts imports coordinator/index.ts",
     ]);
     expect(importCycles(bad)).toEqual([["worker/a.ts", "worker/b.ts", "worker/a.ts"]]);
   });

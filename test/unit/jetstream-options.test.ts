@@ -34,9 +34,16 @@ describe("resolveJetStreamOptions", () => {
   });
 
   it("takes one auth method", () => {
-    expect(resolveJetStreamOptions({ ...base, user: "u", pass: "p" }).auth).toEqual({ kind: "userPass", user: "u", pass: "p" });
+    expect(resolveJetStreamOptions({ ...base, user: "u", pass: "p" }).auth).toEqual({
+      kind: "userPass",
+      user: "u",
+      pass: "p",
+    });
     expect(resolveJetStreamOptions({ ...base, token: "t" }).auth).toEqual({ kind: "token", token: "t" });
-    expect(resolveJetStreamOptions({ ...base, credsFile: "/x.creds" }).auth).toEqual({ kind: "creds", credsFile: "/x.creds" });
+    expect(resolveJetStreamOptions({ ...base, credsFile: "/x.creds" }).auth).toEqual({
+      kind: "creds",
+      credsFile: "/x.creds",
+    });
     expect(badField({ user: "u" })).toBe("pass");
     expect(badField({ pass: "p" })).toBe("user");
     expect(badField({ user: "u", pass: "p", token: "t" })).toBe("token");
@@ -61,7 +68,13 @@ describe("resolveJetStreamOptions", () => {
   });
 
   it("accepts one filter subject under the prefix and nothing else", () => {
-    for (const ok of ["cna.shards.*.gpt2", "cna.shards.sweep-1.*", "cna.shards.*.*", "cna.shards.sweep-1.>", "cna.shards.>"]) {
+    for (const ok of [
+      "cna.shards.*.gpt2",
+      "cna.shards.sweep-1.*",
+      "cna.shards.*.*",
+      "cna.shards.sweep-1.>",
+      "cna.shards.>",
+    ]) {
       expect(resolveJetStreamOptions({ ...base, filterSubject: ok }).filterSubject).toBe(ok);
     }
     for (const bad of ["cna.other.*.gpt2", "cna.shards.gpt2", "cna.shards.a.b.c", "cna.shards.>.x", "cna.shards"]) {

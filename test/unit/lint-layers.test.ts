@@ -23,7 +23,10 @@ async function layerErrors(path: string, source: string): Promise<string[]> {
 
 describe("ESLint's layer rules", () => {
   it("fail core/ importing worker/", async () => {
-    const errors = await layerErrors("core/bad.ts", `import { ShardWorker } from "../worker/index.ts";\nexport const w = ShardWorker;\n`);
+    const errors = await layerErrors(
+      "core/bad.ts",
+      `import { ShardWorker } from "../worker/index.ts";\nexport const w = ShardWorker;\n`,
+    );
     expect(errors).toEqual([expect.stringContaining("core/ must not import worker/, coordinator/, app/, cli/")]);
   });
 
@@ -37,14 +40,22 @@ describe("ESLint's layer rules", () => {
     expect(cases.length).toBeGreaterThan(50);
     const missed: string[] = [];
     for (const { path, spec } of cases) {
-      if ((await layerErrors(path, `import { x } from "${spec}";\nexport { x };\n`)).length !== 1) missed.push(`${path} → ${spec}`);
+      if ((await layerErrors(path, `import { x } from "${spec}";\nexport { x };\n`)).length !== 1)
+        missed.push(`${path} → ${spec}`);
     }
     expect(missed).toEqual([]);
   });
 
   it("fail type-only imports and re-exports too", async () => {
-    expect(await layerErrors("worker/runtime/bad.ts", `import type { Coordinator } from "../../coordinator/index.ts";\nexport type C = Coordinator;\n`)).toHaveLength(1);
-    expect(await layerErrors("coordinator/grpc/bad.ts", `export { ShardWorker } from "../../worker/index.ts";\n`)).toHaveLength(1);
+    expect(
+      await layerErrors(
+        "worker/runtime/bad.ts",
+        `import type { Coordinator } from "../../coordinator/index.ts";\nexport type C = Coordinator;\n`,
+      ),
+    ).toHaveLength(1);
+    expect(
+      await layerErrors("coordinator/grpc/bad.ts", `export { ShardWorker } from "../../worker/index.ts";\n`),
+    ).toHaveLength(1);
     expect(await layerErrors("report/bad.ts", `export * as app from "../app/index.ts";\n`)).toHaveLength(1);
   });
 
@@ -60,6 +71,7 @@ describe("ESLint's layer rules", () => {
       ["report/ok.ts", "../core/index.ts"],
       ["test/unit/ok.ts", "../../worker/index.ts"],
     ];
-    for (const [path, spec] of allowed) expect(await layerErrors(path, `import { x } from "${spec}";\nexport { x };\n`), `${path} → ${spec}`).toEqual([]);
+    for (const [path, spec] of allowed)
+      expect(await layerErrors(path, `import { x } from "${spec}";\nexport { x };\n`), `${path} → ${spec}`).toEqual([]);
   });
 });

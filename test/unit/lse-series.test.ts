@@ -5,7 +5,14 @@
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../core/index.ts";
 import {
-  besselI, SERIES_LIMITS, SERIES_MAX_DEGREE, SERIES_MAX_T, SERIES_TOLERANCE, seriesCoefficients, seriesDegree, truncationBound,
+  besselI,
+  SERIES_LIMITS,
+  SERIES_MAX_DEGREE,
+  SERIES_MAX_T,
+  SERIES_TOLERANCE,
+  seriesCoefficients,
+  seriesDegree,
+  truncationBound,
 } from "../../worker/analyses/lse-series.ts";
 
 /** P_N(x) = Σ_n c_n x^n (Horner). */
@@ -34,7 +41,8 @@ describe("lse-series", () => {
   it("tabulates c_n(t) = Σ_m ε_m [x^n]T_m(x) I_m(t) to float64 precision", () => {
     // Chebyshev polynomials' monomial coefficients, T_{m+1} = 2x T_m - T_{m-1}.
     const T: number[][] = [[1], [0, 1]];
-    for (let m = 2; m <= SERIES_MAX_DEGREE; m++) T.push(Array.from({ length: m + 1 }, (_, n) => 2 * (T[m - 1]![n - 1] ?? 0) - (T[m - 2]![n] ?? 0)));
+    for (let m = 2; m <= SERIES_MAX_DEGREE; m++)
+      T.push(Array.from({ length: m + 1 }, (_, n) => 2 * (T[m - 1]![n - 1] ?? 0) - (T[m - 2]![n] ?? 0)));
     const c = new Float64Array(SERIES_MAX_DEGREE + 1);
     for (let N = 1; N <= SERIES_MAX_DEGREE; N++) {
       for (const t of [SERIES_LIMITS[N]!, -0.3 * SERIES_LIMITS[N]!, 1e-3]) {
@@ -42,7 +50,9 @@ describe("lse-series", () => {
         for (let n = 0; n <= N; n++) {
           let want = 0;
           for (let m = n; m <= N; m++) want += (m === 0 ? 1 : 2) * (T[m]![n] ?? 0) * besselI(m, t);
-          expect(Math.abs(c[n]! - want), `N ${N} n ${n} t ${t}`).toBeLessThanOrEqual(1e-14 * Math.max(1e-300, Math.abs(want)) + 1e-300);
+          expect(Math.abs(c[n]! - want), `N ${N} n ${n} t ${t}`).toBeLessThanOrEqual(
+            1e-14 * Math.max(1e-300, Math.abs(want)) + 1e-300,
+          );
         }
       }
     }

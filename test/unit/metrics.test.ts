@@ -22,12 +22,36 @@ function sample(text: string, series: string): number | undefined {
 
 const shard = (id: string, stage: PlannedShard["task"]["stage"], model = "m"): PlannedShard => ({
   id,
-  task: { sweepId: "s", stage, cell: { model, modelPath: `/models/${model}`, modelDigest: "d", op: "+", digits: 1, template: 4 }, versions: { resultFormat: 1, method: 1 }, pairs: { sample: "all", seed: 0, start: 0, end: 10 }, topK: 5, target: "predicted" },
+  task: {
+    sweepId: "s",
+    stage,
+    cell: { model, modelPath: `/models/${model}`, modelDigest: "d", op: "+", digits: 1, template: 4 },
+    versions: { resultFormat: 1, method: 1 },
+    pairs: { sample: "all", seed: 0, start: 0, end: 10 },
+    topK: 5,
+    target: "predicted",
+  },
 });
 
 const view = (patch: Partial<SweepView>): SweepView => ({
-  sweepId: "s", name: "s", state: "RUNNING", cells: 1, cellsDone: 0, cellsFailed: 0, stages: [], shardsExpected: 10, shardsStored: 4, casesDone: 40,
-  duplicates: 0, nondeterministic: 0, redeliveries: 0, quarantined: [], createdAt: new Date(1_000_000), updatedAt: new Date(1_000_000), etaSeconds: 120, casesPerSecond: 2,
+  sweepId: "s",
+  name: "s",
+  state: "RUNNING",
+  cells: 1,
+  cellsDone: 0,
+  cellsFailed: 0,
+  stages: [],
+  shardsExpected: 10,
+  shardsStored: 4,
+  casesDone: 40,
+  duplicates: 0,
+  nondeterministic: 0,
+  redeliveries: 0,
+  quarantined: [],
+  createdAt: new Date(1_000_000),
+  updatedAt: new Date(1_000_000),
+  etaSeconds: 120,
+  casesPerSecond: 2,
   ...patch,
 });
 
@@ -48,8 +72,25 @@ describe("CoordinatorMetrics", () => {
     const base = { shardId: "a", stage: "head-ablation" as const, model: "m" };
     m.onSweepEvent("s", { type: "stored", ...base, worker: "w", bytes: 100, attempt: 2, cases: 10, dims, runMs: 500 });
     m.onSweepEvent("s", { type: "duplicate", ...base, matches: false, bytes: 100, attempt: 3 });
-    m.onSweepEvent("s", { type: "stored", shardId: "c", stage: "cna", model: "m", worker: "w", bytes: 50, attempt: 1, cases: 3, dims });
-    m.onSweepEvent("s", { type: "failed", shardId: "b", stage: "head-ablation", model: "m", code: "BAD", retryable: false });
+    m.onSweepEvent("s", {
+      type: "stored",
+      shardId: "c",
+      stage: "cna",
+      model: "m",
+      worker: "w",
+      bytes: 50,
+      attempt: 1,
+      cases: 3,
+      dims,
+    });
+    m.onSweepEvent("s", {
+      type: "failed",
+      shardId: "b",
+      stage: "head-ablation",
+      model: "m",
+      code: "BAD",
+      retryable: false,
+    });
     m.onSweepEvent("s", { type: "quarantined", shardId: "b", stage: "head-ablation", model: "m", reason: "BAD" });
     text = (await m.render()).body;
     expect(sample(text, `cna_shards_completed_total${L("head-ablation")}`)).toBe(1);
@@ -73,7 +114,11 @@ describe("CoordinatorMetrics", () => {
 
   it("reads sweeps and queue depth at each render; the deadline only when configured", async () => {
     const m = new CoordinatorMetrics({ deadlineHours: 2 });
-    let views = [view({}), view({ sweepId: "t", state: "SUCCEEDED", shardsStored: 10, etaSeconds: 0 }), view({ sweepId: "u", etaSeconds: null })];
+    let views = [
+      view({}),
+      view({ sweepId: "t", state: "SUCCEEDED", shardsStored: 10, etaSeconds: 0 }),
+      view({ sweepId: "u", etaSeconds: null }),
+    ];
     let depth: () => Promise<{ waiting: number; unacked: number }> = async () => ({ waiting: 5, unacked: 2 });
     m.observe({ sweeps: { list: () => views }, queue: { pending: () => depth() } });
     let text = (await m.render()).body;
@@ -87,18 +132,24 @@ describe("CoordinatorMetrics", () => {
     expect(sample(text, 'cna_sweep_eta_seconds{sweep="s"}')).toBe(120);
     expect(sample(text, 'cna_sweep_eta_seconds{sweep="u"}')).toBeUndefined();
     expect(sample(text, 'cna_sweep_deadline_timestamp_seconds{sweep="s"}')).toBe(1000 + 7200);
-    expect(sample(text, 'cna_sweep_last_progress_timestamp_seconds{sweep="s"}')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sample(text, 'cna_sweep_last_progress_timestamp_seconds{sweep="s"}')).toBeGreaterThan(
+      Date.now() / 1000 - 60,
+    );
     expect(sample(text, "cna_queue_pending_messages")).toBe(5);
     expect(sample(text, "cna_queue_ack_pending_messages")).toBe(2);
 
     views = [view({ state: "SUCCEEDED" })];
-    depth = async () => { throw new Error("nats down"); };
+    depth = async () => {
+      throw new Error("nats down");
+    };
     text = (await m.render()).body;
     expect(sample(text, 'cna_sweep_progress_ratio{sweep="t"}')).toBeUndefined();
     expect(sample(text, 'cna_sweeps{state="RUNNING"}')).toBe(0);
     expect(sample(text, "cna_queue_pending_messages")).toBeNaN();
     expect(sample(text, "cna_queue_pending_errors_total")).toBe(1);
-    expect(sample((await new CoordinatorMetrics().render()).body, 'cna_sweep_deadline_timestamp_seconds{sweep="s"}')).toBeUndefined();
+    expect(
+      sample((await new CoordinatorMetrics().render()).body, 'cna_sweep_deadline_timestamp_seconds{sweep="s"}'),
+    ).toBeUndefined();
   });
 
   it("rejects a non-positive deadline", () => {
@@ -162,7 +213,8 @@ describe("WorkerMetrics", () => {
     const importers: string[] = [];
     for (const top of ["core", "transport", "worker", "coordinator", "app", "cli", "proto", "bench", "scripts"]) {
       for (const f of readdirSync(join(root, top), { recursive: true, encoding: "utf8" })) {
-        if (f.endsWith(".ts") && /from "prom-client"/.test(readFileSync(join(root, top, f), "utf8"))) importers.push(relative(root, join(root, top, f)));
+        if (f.endsWith(".ts") && /from "prom-client"/.test(readFileSync(join(root, top, f), "utf8")))
+          importers.push(relative(root, join(root, top, f)));
       }
     }
     expect(importers.sort()).toEqual(["coordinator/metrics.ts", "worker/runtime/metrics.ts"]);
@@ -192,10 +244,19 @@ describe("ModelRunner onRun", () => {
         runs.push([key, batch, provider]);
       },
     });
-    await runner.forward({ sequences: [[1, 2, 3], [4, 5]], outputs: ["logits"] });
+    await runner.forward({
+      sequences: [
+        [1, 2, 3],
+        [4, 5],
+      ],
+      outputs: ["logits"],
+    });
     const D = runner.shape.dModel;
     await new NeuronScorer(runner).logProb(new Float32Array(3 * D).fill(0.1), new Float32Array(3).fill(1), [1, 2, 3]);
-    expect(runs).toEqual([["forward|0|logits", 2, "cpu"], ["logprob", 3, "cpu"]]);
+    expect(runs).toEqual([
+      ["forward|0|logits", 2, "cpu"],
+      ["logprob", 3, "cpu"],
+    ]);
   });
 });
 
@@ -203,10 +264,15 @@ describe("--metrics and --sweep-deadline", () => {
   it("are off by default and parsed once into the metrics options: address and deadline", () => {
     expect(coordinatorMetricsOf({})).toBeNull();
     expect(workerMetricsOf({})).toBeNull();
-    expect(coordinatorMetricsOf({ metrics: "0.0.0.0:9464", "sweep-deadline": "10" })).toEqual({ listen: { host: "0.0.0.0", port: 9464 }, sweepDeadlineHours: 10 });
+    expect(coordinatorMetricsOf({ metrics: "0.0.0.0:9464", "sweep-deadline": "10" })).toEqual({
+      listen: { host: "0.0.0.0", port: 9464 },
+      sweepDeadlineHours: 10,
+    });
     expect(workerMetricsOf({ metrics: "127.0.0.1:0" })).toEqual({ listen: { host: "127.0.0.1", port: 0 } });
     expect(() => workerMetricsOf({ metrics: "9464" })).toThrow(/--metrics must be HOST:PORT/);
     expect(() => coordinatorMetricsOf({ "sweep-deadline": "10" })).toThrow(/needs --metrics/);
-    expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "sweep-deadline": "soon" })).toThrow(/positive number of hours/);
+    expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "sweep-deadline": "soon" })).toThrow(
+      /positive number of hours/,
+    );
   });
 });

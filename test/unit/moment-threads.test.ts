@@ -31,11 +31,17 @@ const vb = vocabBlocks(V);
 
 function blocked(rows: Float32Array, k: number): Float32Array {
   const out = new Float32Array(vb.blocks * k * vb.width);
-  for (let i = 0; i < k; i++) for (let v = 0; v < V; v++) out[(Math.floor(v / vb.width) * k + i) * vb.width + (v % vb.width)] = rows[i * V + v]!;
+  for (let i = 0; i < k; i++)
+    for (let v = 0; v < V; v++) out[(Math.floor(v / vb.width) * k + i) * vb.width + (v % vb.width)] = rows[i * V + v]!;
   return out;
 }
 
-async function run(model: Uint8Array, threads: number, feeds: Record<string, ort.Tensor>, output: string): Promise<Float32Array> {
+async function run(
+  model: Uint8Array,
+  threads: number,
+  feeds: Record<string, ort.Tensor>,
+  output: string,
+): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads });
   try {
     return (await session.run(feeds))[output]!.data as Float32Array;
@@ -64,7 +70,8 @@ describe("moment graph", () => {
     };
     const model = buildMomentGraph(DEGREE, V);
     const mu = await run(model, 1, feeds, "mu");
-    for (const threads of [2, 3, 4]) expect(Array.from(await run(model, threads, feeds, "mu")), `${threads} threads`).toEqual(Array.from(mu));
+    for (const threads of [2, 3, 4])
+      expect(Array.from(await run(model, threads, feeds, "mu")), `${threads} threads`).toEqual(Array.from(mu));
     for (let n = 1; n <= DEGREE; n++) {
       for (let i = 0; i < K; i++) {
         for (let b = 0; b < B; b++) {
@@ -74,7 +81,9 @@ describe("moment graph", () => {
             want += x[i * V + v]! ** n * pT[v * B + b]!;
             scale += Math.abs(x[i * V + v]! ** n * pT[v * B + b]!);
           }
-          expect(Math.abs(mu[((n - 1) * K + i) * B + b]! - want), `mu${n}[${i}, ${b}]`).toBeLessThanOrEqual(1e-6 * scale);
+          expect(Math.abs(mu[((n - 1) * K + i) * B + b]! - want), `mu${n}[${i}, ${b}]`).toBeLessThanOrEqual(
+            1e-6 * scale,
+          );
         }
       }
     }

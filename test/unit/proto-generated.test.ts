@@ -12,7 +12,8 @@ import { prerequisite } from "../helpers/prereq.ts";
 const ROOT = join(import.meta.dirname, "..", "..");
 const protoc = prerequisite("protoc + onnx.proto", () => {
   if (spawnSync("protoc", ["--version"]).status !== 0) return "protoc not found (apt-get install protobuf-compiler)";
-  if (!existsSync("/usr/include/onnx/onnx.proto")) return "/usr/include/onnx/onnx.proto not found (apt-get install libonnx-dev)";
+  if (!existsSync("/usr/include/onnx/onnx.proto"))
+    return "/usr/include/onnx/onnx.proto not found (apt-get install libonnx-dev)";
   return null;
 });
 
@@ -30,11 +31,18 @@ describe("proto/gen", () => {
     try {
       const r = spawnSync(join(ROOT, "proto", "generate.sh"), [out], { cwd: ROOT, encoding: "utf8" });
       expect(r.status, r.stderr).toBe(0);
-      const committed = files(join(ROOT, "proto", "gen")).map((f) => relative(join(ROOT, "proto", "gen"), f)).sort();
-      const fresh = files(out).map((f) => relative(out, f)).sort();
+      const committed = files(join(ROOT, "proto", "gen"))
+        .map((f) => relative(join(ROOT, "proto", "gen"), f))
+        .sort();
+      const fresh = files(out)
+        .map((f) => relative(out, f))
+        .sort();
       expect(fresh).toEqual(committed);
       for (const f of fresh) {
-        expect(readFileSync(join(out, f), "utf8") === readFileSync(join(ROOT, "proto", "gen", f), "utf8"), `proto/gen/${f} is stale: run npm run proto:gen`).toBe(true);
+        expect(
+          readFileSync(join(out, f), "utf8") === readFileSync(join(ROOT, "proto", "gen", f), "utf8"),
+          `proto/gen/${f} is stale: run npm run proto:gen`,
+        ).toBe(true);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

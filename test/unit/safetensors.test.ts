@@ -43,17 +43,26 @@ describe("openSafetensors", () => {
 
   it("converts F16, subnormals and specials included", () => {
     const bits = [0x3c00, 0xc100, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x3555, 0x8000, 0x7c00, 0xfc00];
-    const file = parseSafetensors(encodeSafetensors({ h: { dtype: "F16", shape: [bits.length], bytes: u16Bytes(bits) } }), "f16");
+    const file = parseSafetensors(
+      encodeSafetensors({ h: { dtype: "F16", shape: [bits.length], bytes: u16Bytes(bits) } }),
+      "f16",
+    );
     const got = [...file.getFloat32("h")];
     expect(got).toEqual([1, -2.5, 65504, 2 ** -24, 1023 * 2 ** -24, 2 ** -14, 0.333251953125, -0, Infinity, -Infinity]);
     expect(Object.is(got[7], -0)).toBe(true);
-    const nan = parseSafetensors(encodeSafetensors({ n: { dtype: "F16", shape: [1], bytes: u16Bytes([0x7e00]) } }), "nan");
+    const nan = parseSafetensors(
+      encodeSafetensors({ n: { dtype: "F16", shape: [1], bytes: u16Bytes([0x7e00]) } }),
+      "nan",
+    );
     expect(Number.isNaN(nan.getFloat32("n")[0])).toBe(true);
   });
 
   it("converts BF16, subnormals included", () => {
     const bits = [0x3f80, 0xc020, 0x4780, 0x4049, 0x0001, 0x8000, 0x7f80];
-    const file = parseSafetensors(encodeSafetensors({ w: { dtype: "BF16", shape: [7], bytes: u16Bytes(bits) } }), "bf16");
+    const file = parseSafetensors(
+      encodeSafetensors({ w: { dtype: "BF16", shape: [7], bytes: u16Bytes(bits) } }),
+      "bf16",
+    );
     expect([...file.getFloat32("w")]).toEqual([1, -2.5, 65536, 3.140625, 2 ** -133, -0, Infinity]);
   });
 
@@ -65,7 +74,11 @@ describe("openSafetensors", () => {
   it("reports a truncated file", () => {
     const full = encodeSafetensors({ a: F32([4], [1, 2, 3, 4]) });
     const err = thrown(() => parseSafetensors(full.subarray(0, full.length - 3), "cut.safetensors"));
-    expect(err).toMatchObject({ name: "SafetensorsTruncatedError", code: "SAFETENSORS_TRUNCATED", path: "cut.safetensors" });
+    expect(err).toMatchObject({
+      name: "SafetensorsTruncatedError",
+      code: "SAFETENSORS_TRUNCATED",
+      path: "cut.safetensors",
+    });
     expect(err.message).toContain('"a"');
     expect(thrown(() => parseSafetensors(Buffer.alloc(5), "tiny"))).toMatchObject({ code: "SAFETENSORS_TRUNCATED" });
   });
@@ -92,7 +105,10 @@ describe("openSafetensors", () => {
     const two = { a: F32([2], [1, 2]), b: F32([2], [3, 4]) };
     const overlap = encodeSafetensors(two, { b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } });
     expect(thrown(() => parseSafetensors(overlap, "o")).message).toMatch(/"b".*overlaps tensor "a"/);
-    const hole = encodeSafetensors({ a: F32([1], [1]), b: F32([2], [3, 4]) }, { b: { dtype: "F32", shape: [1], data_offsets: [8, 12] } });
+    const hole = encodeSafetensors(
+      { a: F32([1], [1]), b: F32([2], [3, 4]) },
+      { b: { dtype: "F32", shape: [1], data_offsets: [8, 12] } },
+    );
     expect(thrown(() => parseSafetensors(hole, "h"))).toMatchObject({ code: "SAFETENSORS_CORRUPT" });
     const wrongLength = encodeSafetensors(two, { b: { dtype: "F32", shape: [3], data_offsets: [8, 16] } });
     expect(thrown(() => parseSafetensors(wrongLength, "w")).message).toContain("needs 12");
@@ -111,7 +127,10 @@ describe("openSafetensors", () => {
   });
 
   it("opens F8_E4M3 but refuses to convert it, naming tensor and dtype", () => {
-    const file = parseSafetensors(encodeSafetensors({ q: { dtype: "F8_E4M3", shape: [4], bytes: new Uint8Array(4) } }), "f8");
+    const file = parseSafetensors(
+      encodeSafetensors({ q: { dtype: "F8_E4M3", shape: [4], bytes: new Uint8Array(4) } }),
+      "f8",
+    );
     expect(file.info("q").dtype).toBe("F8_E4M3");
     const err = thrown(() => file.getFloat32("q"));
     expect(err).toMatchObject({ code: "UNKNOWN_DTYPE", tensor: "q", dtype: "F8_E4M3", path: "f8" });

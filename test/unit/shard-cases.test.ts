@@ -15,11 +15,18 @@ describe("shardCases", () => {
   it("tokenizes each pair of a 20-shard cell once in order, at most twice out of order, with cell-wide ids", async () => {
     const ck = await loadCheckpoint(MODEL);
     let encodes = 0;
-    const counted = { ...ck, tokenizer: { ...ck.tokenizer, encode: (t: string) => (encodes++, ck.tokenizer.encode(t)) } };
+    const counted = {
+      ...ck,
+      tokenizer: { ...ck.tokenizer, encode: (t: string) => (encodes++, ck.tokenizer.encode(t)) },
+    };
     const pairs = 200;
     const per = 10;
     const task = (start: number): ShardTask => ({
-      sweepId: "s", stage: "head-ablation", topK: 5, target: "predicted", versions: { resultFormat: 1, method: 1 },
+      sweepId: "s",
+      stage: "head-ablation",
+      topK: 5,
+      target: "predicted",
+      versions: { resultFormat: 1, method: 1 },
       cell: { model: "m", modelPath: MODEL, modelDigest: ck.digest, op: "-", digits: 2, template: 4 },
       pairs: { sample: pairs, seed: 3, start, end: start + per },
     });
@@ -35,6 +42,8 @@ describe("shardCases", () => {
     };
     expect(run(starts)).toBe(2 * pairs);
     // out of order, as shards arrive: a later shard first counts the pairs before it, once
-    expect(run([150, 0, 10, 160, ...starts.filter((s) => ![0, 10, 150, 160].includes(s))])).toBeLessThanOrEqual(2 * 2 * pairs);
+    expect(run([150, 0, 10, 160, ...starts.filter((s) => ![0, 10, 150, 160].includes(s))])).toBeLessThanOrEqual(
+      2 * 2 * pairs,
+    );
   });
 });

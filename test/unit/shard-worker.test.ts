@@ -9,11 +9,22 @@ import type { AnyPartial, ResultSink, ShardReport, ShardTask } from "../../core/
 import { ModelCache, ShardWorker } from "../../worker/index.ts";
 
 const partial: AnyPartial = {
-  kind: "head-ablation", dims: { nLayer: 1, nHead: 1, dMlp: 4 }, cases: 1, baselineCorrect: 1, baselineProbSum: 1, correct: [1], probSum: [1],
+  kind: "head-ablation",
+  dims: { nLayer: 1, nHead: 1, dMlp: 4 },
+  cases: 1,
+  baselineCorrect: 1,
+  baselineProbSum: 1,
+  correct: [1],
+  probSum: [1],
 };
 
 function task(i: number): ShardTask {
-  return { sweepId: "s", stage: "head-ablation", cell: { model: "m" }, pairs: { start: i, end: i + 1 } } as unknown as ShardTask;
+  return {
+    sweepId: "s",
+    stage: "head-ablation",
+    cell: { model: "m" },
+    pairs: { start: i, end: i + 1 },
+  } as unknown as ShardTask;
 }
 
 /** A sink whose reports wait until released, one by one, in arrival order. */
@@ -43,7 +54,9 @@ describe("ShardWorker delivery pipeline", () => {
     const sink = new GatedSink();
     const executed: string[] = [];
     const worker = new ShardWorker(queue, sink, new ModelCache(), {
-      id: "w", pullTimeoutMs: 20, deliveryWindow: 3,
+      id: "w",
+      pullTimeoutMs: 20,
+      deliveryWindow: 3,
       execute: async (t) => {
         executed.push(`sh${t.pairs.start}`);
         return partial;

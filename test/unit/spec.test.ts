@@ -17,7 +17,14 @@ import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { SpecError } from "../../core/errors.ts";
 import {
-  CNA_TARGETS, EXECUTION_PROVIDERS, LIMITS, SWEEP_DEFAULTS, SWEEP_FIELDS, cellsOf, parseHeadRef, resolveSweep,
+  CNA_TARGETS,
+  EXECUTION_PROVIDERS,
+  LIMITS,
+  SWEEP_DEFAULTS,
+  SWEEP_FIELDS,
+  cellsOf,
+  parseHeadRef,
+  resolveSweep,
 } from "../../core/spec.ts";
 import type { SweepSpec } from "../../core/spec.ts";
 import { parseSweep } from "../../core/spec-yaml.ts";
@@ -30,7 +37,8 @@ const EXAMPLES_DIR = `${ROOT}examples/`;
 
 /** The zoo as `cna` would list ../models (in file-system order, not sorted); other roots are empty. */
 const ZOO = ["arith-2l-d64", "arith-3l-d96", "arith-4l-d128"];
-const listModelDirs = (root: string) => (root === "../models" ? [ZOO[1]!, ZOO[2]!, ZOO[0]!].map((n) => `${root}/${n}`) : []);
+const listModelDirs = (root: string) =>
+  root === "../models" ? [ZOO[1]!, ZOO[2]!, ZOO[0]!].map((n) => `${root}/${n}`) : [];
 
 interface BadSweep {
   file: string;
@@ -41,7 +49,10 @@ interface BadSweep {
 }
 
 function readDir(dir: string): Array<{ file: string; text: string }> {
-  return readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort().map((file) => ({ file, text: readFileSync(dir + file, "utf8") }));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((file) => ({ file, text: readFileSync(dir + file, "utf8") }));
 }
 
 function badSweeps(): BadSweep[] {
@@ -49,7 +60,8 @@ function badSweeps(): BadSweep[] {
     const header = (key: string) => [...text.matchAll(new RegExp(`^# ${key}: (.*)$`, "gm"))].map((m) => m[1]!.trim());
     const [field] = header("expect-field");
     const [line] = header("schema");
-    if (field === undefined || line === undefined) throw new Error(`${file}: the header needs "# expect-field:" and "# schema:"`);
+    if (field === undefined || line === undefined)
+      throw new Error(`${file}: the header needs "# expect-field:" and "# schema:"`);
     const rejects = /^rejects(?: at (\/\S*))?$/.exec(line);
     const accepts = /^accepts: (.+)$/.exec(line);
     let schema: BadSweep["schema"];
@@ -121,14 +133,16 @@ describe("resolving a sweep", () => {
   });
 
   it("puts lists in canonical order, whatever order and spelling the file uses", () => {
-    const spec = parse(`${MIN}operators: ["/", "+"]\ndigits: [3D, 1, "2d"]\ntemplates: ["4", 3]\nstages: [verify, cna, attribution, head-ablation]\n`);
+    const spec = parse(
+      `${MIN}operators: ["/", "+"]\ndigits: [3D, 1, "2d"]\ntemplates: ["4", 3]\nstages: [verify, cna, attribution, head-ablation]\n`,
+    );
     expect(spec.operators).toEqual(["+", "/"]);
     expect(spec.digits).toEqual([1, 2, 3]);
     expect(spec.templates).toEqual([3, 4]);
     expect(spec.stages).toEqual(["head-ablation", "attribution", "cna", "verify"]);
   });
 
-  it("treats 1 and \"1D\" as the same digit range", () => {
+  it('treats 1 and "1D" as the same digit range', () => {
     expect(thrown(() => parse(`${MIN}digits: [1, 1D]\n`)).field).toBe("digits[1]");
   });
 
@@ -138,7 +152,7 @@ describe("resolving a sweep", () => {
     expect(spec.cna).toEqual({ topK: 99, head: { layer: 1, head: 3 }, target: "correct" });
   });
 
-  it("accepts sample \"all\" and a sample up to the smallest 2D cell", () => {
+  it('accepts sample "all" and a sample up to the smallest 2D cell', () => {
     expect(parse(`${MIN}digits: [2]\ncases: { sample: all }\n`).cases.pairsPerCell).toBe("all");
     expect(parse(`${MIN}digits: [2]\ncases: { sample: 8100 }\n`).cases.pairsPerCell).toBe(8100);
     expect(thrown(() => parse(`${MIN}digits: [2]\ncases: { sample: 8101 }\n`)).field).toBe("cases.sample");
@@ -154,7 +168,9 @@ describe("resolving a sweep", () => {
   it("puts the file, line and column of the offending field in front of the message", () => {
     const err = thrown(() => parse(`${MIN}verify:\n  ks: [10, 30, 20]\n`, "q.yaml"));
     expect(err.message).toMatch(/^q\.yaml:4:16: verify\.ks\[2\] must be greater than verify\.ks\[1\] \(30\)/);
-    expect(thrown(() => parse(`${MIN}shard:\n  maxAtempts: 3\n`)).message).toMatch(/^t\.yaml:4:3: unknown field "maxAtempts" in shard \(did you mean "maxAttempts"\?\)/);
+    expect(thrown(() => parse(`${MIN}shard:\n  maxAtempts: 3\n`)).message).toMatch(
+      /^t\.yaml:4:3: unknown field "maxAtempts" in shard \(did you mean "maxAttempts"\?\)/,
+    );
   });
 
   it("points a misplaced section field to its section", () => {
@@ -172,13 +188,17 @@ describe("resolving a sweep", () => {
 
   it("resolves an already-parsed object the same way (JSON over the wire)", () => {
     expect(resolveSweep(parseYaml(MIN), { listModelDirs })).toEqual(parse(MIN));
-    expect(thrown(() => resolveSweep({ name: "s", models: [{ path: "a" }], shard: { pairs: 1.5 } })).field).toBe("shard.pairs");
+    expect(thrown(() => resolveSweep({ name: "s", models: [{ path: "a" }], shard: { pairs: 1.5 } })).field).toBe(
+      "shard.pairs",
+    );
   });
 });
 
 describe("models", () => {
   it("defaults an id to the directory name, trailing slash or not", () => {
-    const spec = parse("name: s\nmodels:\n  - path: /data/hf/gpt2/\n  - { id: big, path: 'C:\\models\\gpt2-xl' }\n  - path: ../models/arith-2l-d64\n");
+    const spec = parse(
+      "name: s\nmodels:\n  - path: /data/hf/gpt2/\n  - { id: big, path: 'C:\\models\\gpt2-xl' }\n  - path: ../models/arith-2l-d64\n",
+    );
     expect(spec.models.map((m) => m.id)).toEqual(["gpt2", "big", "arith-2l-d64"]);
     expect(spec.models[0]!.path).toBe("/data/hf/gpt2/");
   });
@@ -200,7 +220,13 @@ describe("models", () => {
   it("refuses modelRoot where no listing is available, and wraps a failed listing", () => {
     expect(thrown(() => parseSweep("name: s\nmodelRoot: ../models\n")).field).toBe("modelRoot");
     const cause = new Error("ENOENT: no such directory");
-    const err = thrown(() => parseSweep("name: s\nmodelRoot: /gone\n", { listModelDirs: () => { throw cause; } }));
+    const err = thrown(() =>
+      parseSweep("name: s\nmodelRoot: /gone\n", {
+        listModelDirs: () => {
+          throw cause;
+        },
+      }),
+    );
     expect(err.field).toBe("modelRoot");
     expect(err.message).toContain("ENOENT");
     expect(err.cause).toBe(cause);
@@ -209,7 +235,9 @@ describe("models", () => {
 
 describe("cellsOf", () => {
   it("lists model × operator × digits × template, models in spec order, the rest ascending", () => {
-    const spec = parse("name: s\nmodels: [{ path: /m/zeta }, { path: /m/alpha }]\noperators: ['*', '+']\ndigits: [2, 1]\ntemplates: [4, 3]\n");
+    const spec = parse(
+      "name: s\nmodels: [{ path: /m/zeta }, { path: /m/alpha }]\noperators: ['*', '+']\ndigits: [2, 1]\ntemplates: [4, 3]\n",
+    );
     const cells = cellsOf(spec);
     expect(cells).toHaveLength(2 * 2 * 2 * 2);
     expect(cells.slice(0, 5)).toEqual([
@@ -261,27 +289,43 @@ describe("schemas/sweep.schema.json agrees with the parser", () => {
   const validate = new Ajv2020({ allErrors: true }).compile(schema);
   const errorsOf = (value: unknown): ErrorObject[] => (validate(value) ? [] : [...(validate.errors ?? [])]);
   /** Where an error points: the value, or the property a `required`/`additionalProperties` names. */
-  const pointers = (errors: ErrorObject[]) => errors.map((e) => {
-    const prop = (e.params as { missingProperty?: string; additionalProperty?: string });
-    const name = prop.missingProperty ?? prop.additionalProperty;
-    return name === undefined ? e.instancePath : `${e.instancePath}/${name}`;
-  });
-  const pointerOf = (field: string) => field.replace(/\[(\d+)\]/g, ".$1").split(".").map((s) => `/${s}`).join("");
+  const pointers = (errors: ErrorObject[]) =>
+    errors.map((e) => {
+      const prop = e.params as { missingProperty?: string; additionalProperty?: string };
+      const name = prop.missingProperty ?? prop.additionalProperty;
+      return name === undefined ? e.instancePath : `${e.instancePath}/${name}`;
+    });
+  const pointerOf = (field: string) =>
+    field
+      .replace(/\[(\d+)\]/g, ".$1")
+      .split(".")
+      .map((s) => `/${s}`)
+      .join("");
 
   it.each(readDir(EXAMPLES_DIR).map((e) => [e.file, e.text] as const))("both accept example %s", (file, text) => {
     expect(errorsOf(parseYaml(text))).toEqual([]);
     expect(() => parse(text, file)).not.toThrow();
   });
 
-  it.each(badSweeps().filter((b) => b.schema.verdict !== "not-yaml").map((b) => [b.file, b] as const))("agrees on %s", (_, b) => {
+  it.each(
+    badSweeps()
+      .filter((b) => b.schema.verdict !== "not-yaml")
+      .map((b) => [b.file, b] as const),
+  )("agrees on %s", (_, b) => {
     const errors = errorsOf(parseYaml(b.text));
     if (b.schema.verdict === "accepts") {
       expect(errors).toEqual([]); // the header says why only the parser can catch it
       return;
     }
     const field = pointerOf(b.field);
-    const at = b.schema.verdict === "rejects" && b.schema.at !== undefined ? [b.schema.at] : [field, field.replace(/\/[^/]*$/, "")];
-    expect(pointers(errors).some((p) => at.includes(p)), JSON.stringify(errors)).toBe(true);
+    const at =
+      b.schema.verdict === "rejects" && b.schema.at !== undefined
+        ? [b.schema.at]
+        : [field, field.replace(/\/[^/]*$/, "")];
+    expect(
+      pointers(errors).some((p) => at.includes(p)),
+      JSON.stringify(errors),
+    ).toBe(true);
   });
 
   it("accepts and resolves the forms the parser accepts", () => {
@@ -305,7 +349,11 @@ describe("schemas/sweep.schema.json agrees with the parser", () => {
       expect(props[key].default, key).toEqual(SWEEP_DEFAULTS[key]);
     }
     for (const section of ["cases", "cna", "verify", "shard", "execution"] as const) {
-      const defaults = Object.fromEntries(Object.entries(props[section].properties).flatMap(([k, v]) => ("default" in (v as object) ? [[k, (v as { default: unknown }).default]] : [])));
+      const defaults = Object.fromEntries(
+        Object.entries(props[section].properties).flatMap(([k, v]) =>
+          "default" in (v as object) ? [[k, (v as { default: unknown }).default]] : [],
+        ),
+      );
       expect(defaults, section).toEqual(SWEEP_DEFAULTS[section]);
     }
   });

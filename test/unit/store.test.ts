@@ -36,7 +36,11 @@ describe("SweepStore", () => {
     store.open();
     const enc = (s: string) => new TextEncoder().encode(s);
     // three copies of s1 arrive together (the last one different), with 40 other shards
-    const copies = [store.putResult("s1", enc("one")), store.putResult("s1", enc("one")), store.putResult("s1", enc("uno"))];
+    const copies = [
+      store.putResult("s1", enc("one")),
+      store.putResult("s1", enc("one")),
+      store.putResult("s1", enc("uno")),
+    ];
     const others = Array.from({ length: 40 }, (_, i) => store.putResult(`t${i}`, enc(`r${i}`)));
     const outcomes = await Promise.all(copies);
     expect(outcomes.map((o) => o.outcome)).toEqual(["stored", "duplicate", "duplicate"]);
@@ -44,7 +48,9 @@ describe("SweepStore", () => {
     expect((await Promise.all(others)).every((o) => o.outcome === "stored")).toBe(true);
     store.close();
     // every blob is whole and no temp file is left behind
-    expect(readdirSync(join(dir, "results")).sort()).toEqual(["s1.json", ...Array.from({ length: 40 }, (_, i) => `t${i}.json`)].sort());
+    expect(readdirSync(join(dir, "results")).sort()).toEqual(
+      ["s1.json", ...Array.from({ length: 40 }, (_, i) => `t${i}.json`)].sort(),
+    );
     expect(readFileSync(join(dir, "results", "t7.json"), "utf8")).toBe("r7");
     expect(readFileSync(join(dir, "results", "s1.json"), "utf8")).toBe("one");
   });
@@ -71,7 +77,9 @@ describe("SweepStore", () => {
     const store = new SweepStore(dir);
     store.open();
     rmSync(join(dir, "results"), { recursive: true });
-    await expect(store.putResult("s1", new TextEncoder().encode("x"))).rejects.toThrow(/cannot store the result of shard s1 in .*results: .*ENOENT/);
+    await expect(store.putResult("s1", new TextEncoder().encode("x"))).rejects.toThrow(
+      /cannot store the result of shard s1 in .*results: .*ENOENT/,
+    );
     expect(store.hasResult("s1")).toBe(false);
     mkdirSync(join(dir, "results"));
     expect(await store.putResult("s1", new TextEncoder().encode("x"))).toMatchObject({ outcome: "stored" });
@@ -82,7 +90,12 @@ describe("SweepStore", () => {
     const dir = fresh();
     const store = new SweepStore(dir);
     store.open();
-    const lines = () => readFileSync(join(dir, "journal.jsonl"), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l).at);
+    const lines = () =>
+      readFileSync(join(dir, "journal.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).at);
     store.note({ type: "shard-published", sweepId: "a", shardId: "s1", at: "t0", task: {} });
     store.append({ type: "sweep-cancelled", sweepId: "a", at: "t1" }); // writes the note before it
     store.note({ type: "shard-published", sweepId: "a", shardId: "s2", at: "t2", task: {} });
@@ -91,7 +104,12 @@ describe("SweepStore", () => {
     expect(lines()).toEqual(["t0", "t1", "t2"]);
     store.note({ type: "shard-published", sweepId: "a", shardId: "s3", at: "t3", task: {} });
     store.close(); // writes what is left
-    expect(new SweepStore(dir).open().map((e) => e.type)).toEqual(["shard-published", "sweep-cancelled", "shard-published", "shard-published"]);
+    expect(new SweepStore(dir).open().map((e) => e.type)).toEqual([
+      "shard-published",
+      "sweep-cancelled",
+      "shard-published",
+      "shard-published",
+    ]);
   });
 
   it("drops a torn last journal line and appends after it; refuses a torn line in the middle", () => {
@@ -105,9 +123,17 @@ describe("SweepStore", () => {
     expect(again.open()).toEqual([{ type: "sweep-cancelled", sweepId: "a", at: "t0" }]);
     again.append({ type: "sweep-cancelled", sweepId: "b", at: "t1" });
     again.close();
-    expect(readFileSync(join(dir, "journal.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).sweepId)).toEqual(["a", "b"]);
+    expect(
+      readFileSync(join(dir, "journal.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).sweepId),
+    ).toEqual(["a", "b"]);
 
-    writeFileSync(join(dir, "journal.jsonl"), '{"type":"sweep-canc\n{"type":"sweep-cancelled","sweepId":"c","at":"t2"}\n');
+    writeFileSync(
+      join(dir, "journal.jsonl"),
+      '{"type":"sweep-canc\n{"type":"sweep-cancelled","sweepId":"c","at":"t2"}\n',
+    );
     expect(() => new SweepStore(dir).open()).toThrow(/journal.jsonl:1: corrupt journal line/);
   });
 });

@@ -36,7 +36,11 @@ function poisoned(w: ModelWeights): ModelWeights {
       let copy = copies.get(t);
       if (!copy) {
         copy = { shape: t.shape, stored: t.stored!, ...(t.source ? { source: t.source } : {}) } as Tensor;
-        Object.defineProperty(copy, "data", { get: () => { throw new Error(`a tensor of shape [${t.shape.join(", ")}] was read whole`); } });
+        Object.defineProperty(copy, "data", {
+          get: () => {
+            throw new Error(`a tensor of shape [${t.shape.join(", ")}] was read whole`);
+          },
+        });
         copies.set(t, copy);
       }
       return copy;
@@ -56,27 +60,53 @@ describe("stored tensors", () => {
       const columns = tensorRows(w, [3, 27, 51], 5); // rows 0..2 of a [16, 24] matrix, columns 3..7
       const data = w.data; // read whole only now
       expect(Array.from(range), dtype).toEqual(Array.from(data.subarray(30, 37)));
-      expect(Array.from(columns), dtype).toEqual([0, 1, 2].flatMap((r) => Array.from(data.subarray(r * 24 + 3, r * 24 + 8))));
+      expect(Array.from(columns), dtype).toEqual(
+        [0, 1, 2].flatMap((r) => Array.from(data.subarray(r * 24 + 3, r * 24 + 8))),
+      );
       expect(() => tensorRows(w, [380], 5)).toThrow(/outside the tensor's 384/);
     }
   });
 
   it("are never read whole by a runner whose graphs point into the files: forward, head sweep, neuron scores", async () => {
-    const dir = write({ family: "llama", dtype: "BF16", hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, layers: 2 });
+    const dir = write({
+      family: "llama",
+      dtype: "BF16",
+      hidden: 32,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 48,
+      layers: 2,
+    });
     const ck = await loadCheckpoint(dir);
-    const options = { externalWeights: "always" as const, weightCacheDir: join(root, "cache"), digest: ck.digest, intraOpThreads: 1 };
+    const options = {
+      externalWeights: "always" as const,
+      weightCacheDir: join(root, "cache"),
+      digest: ck.digest,
+      intraOpThreads: 1,
+    };
     await using plain = new ModelRunner("plain", ck.config, ck.weights, options);
     await using lazy = new ModelRunner("lazy", ck.config, poisoned(ck.weights), options);
-    const sequences = [[5, 12, 7, 16], [3, 4, 12]];
+    const sequences = [
+      [5, 12, 7, 16],
+      [3, 4, 12],
+    ];
     const outputs = ["logits", "resid_mid", "mlp_post", "final_scale"] as const;
     const [a, b] = await Promise.all([plain, lazy].map((r) => r.forward({ sequences, outputs: [...outputs] })));
     for (const o of outputs) expect(Array.from(b!.outputs[o]!), o).toEqual(Array.from(a!.outputs[o]!));
     const reads = sequences.map((s) => [{ index: s.length - 1, target: 3 }]);
     const [x, y] = await Promise.all([plain, lazy].map((r) => r.readout({ sequences, reads, sweep: true })));
     expect(Array.from(y!.targetProb)).toEqual(Array.from(x!.targetProb));
-    const inputs = { batch: 2, residMid: a!.outputs.resid_mid!, mlpPost: a!.outputs.mlp_post!, scale: a!.outputs.final_scale!, target: [3, 9] };
+    const inputs = {
+      batch: 2,
+      residMid: a!.outputs.resid_mid!,
+      mlpPost: a!.outputs.mlp_post!,
+      scale: a!.outputs.final_scale!,
+      target: [3, 9],
+    };
     for (const method of ["u-matrix", "naive"] as const) {
-      const [p, q] = await Promise.all([plain, lazy].map((r) => new NeuronScorer(r, { method, uBudgetBytes: 0 }).score(inputs)));
+      const [p, q] = await Promise.all(
+        [plain, lazy].map((r) => new NeuronScorer(r, { method, uBudgetBytes: 0 }).score(inputs)),
+      );
       expect(Array.from(q!), method).toEqual(Array.from(p!));
     }
   });

@@ -7,22 +7,43 @@ import type { SweepStatus } from "../../coordinator/index.ts";
 import { formatDuration, RateTracker, SweepProgress, sweepProgressLine } from "../../cli/sweep-progress.ts";
 
 const status = (stored: number, o: Partial<SweepStatus> = {}): SweepStatus => ({
-  sweepId: "s", state: "RUNNING", cells: 2, cellsDone: 0, cellsFailed: 0,
+  sweepId: "s",
+  state: "RUNNING",
+  cells: 2,
+  cellsDone: 0,
+  cellsFailed: 0,
   // cna is planned once head ablation is merged: its total is 0 until then, its expected 4 throughout
   stages: [
     { stage: "head-ablation", total: 4, expected: 4, stored: Math.min(stored, 4), quarantined: 0 },
     { stage: "cna", total: stored >= 4 ? 4 : 0, expected: 4, stored: Math.max(0, stored - 4), quarantined: 0 },
   ],
-  shardsExpected: 8, shardsStored: stored, casesDone: stored * 50, duplicates: 0, nondeterministic: 0, redeliveries: 0, quarantined: [], ...o,
+  shardsExpected: 8,
+  shardsStored: stored,
+  casesDone: stored * 50,
+  duplicates: 0,
+  nondeterministic: 0,
+  redeliveries: 0,
+  quarantined: [],
+  ...o,
 });
 
 describe("sweep progress", () => {
   it("states stages, cases, rate, ETA, busy workers, failures and quarantines", () => {
     const line = sweepProgressLine({
-      status: status(5, { redeliveries: 2, quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }] }), casesPerSecond: 12.4, etaSeconds: 75,
-      workersActive: 2, workers: 4, shardsInFlight: 3, failures: 1,
+      status: status(5, {
+        redeliveries: 2,
+        quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }],
+      }),
+      casesPerSecond: 12.4,
+      etaSeconds: 75,
+      workersActive: 2,
+      workers: 4,
+      shardsInFlight: 3,
+      failures: 1,
     });
-    expect(line).toBe("[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 2/4 workers busy · 3 shards in flight · 1 failures · 2 redeliveries · 1 QUARANTINED");
+    expect(line).toBe(
+      "[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 2/4 workers busy · 3 shards in flight · 1 failures · 2 redeliveries · 1 QUARANTINED",
+    );
     expect([formatDuration(5), formatDuration(3725)]).toEqual(["5s", "1h02m"]);
   });
 

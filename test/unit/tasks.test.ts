@@ -47,7 +47,9 @@ describe("operandPairs", () => {
 
   it("pairAt agrees with the listed order and rejects out-of-range indices", () => {
     const listed = operandPairs("*", 2);
-    expect([0, 1, 89, 90, 4321, 8099].map((i) => pairAt("*", 2, i))).toEqual([0, 1, 89, 90, 4321, 8099].map((i) => listed[i]));
+    expect([0, 1, 89, 90, 4321, 8099].map((i) => pairAt("*", 2, i))).toEqual(
+      [0, 1, 89, 90, 4321, 8099].map((i) => listed[i]),
+    );
     expect(() => pairAt("+", 1, 100)).toThrow(expect.objectContaining({ code: "BAD_SPEC", field: "index" }));
   });
 });
@@ -99,14 +101,17 @@ describe("selectPairs", () => {
 
   it("derives the cell's stream from (seed, op, digits)", () => {
     // Golden: sampleWithoutReplacement(8100, 6, mulberry32(deriveSeed(0, "+", 2))) = [735, 2214, ...].
-    expect(selectPairs("+", 2, { sample: 6, seed: 0 }).slice(0, 2)).toEqual([pairAt("+", 2, 735), pairAt("+", 2, 2214)]);
+    expect(selectPairs("+", 2, { sample: 6, seed: 0 }).slice(0, 2)).toEqual([
+      pairAt("+", 2, 735),
+      pairAt("+", 2, 2214),
+    ]);
     expect(selectPairs("+", 2, { sample: 20, seed: 1 })).not.toEqual(selectPairs("+", 2, { sample: 20, seed: 0 }));
     expect(selectPairs("-", 2, { sample: 20, seed: 0 }).map((x) => [x.a, x.b])).not.toEqual(
       selectPairs("+", 2, { sample: 20, seed: 0 }).map((x) => [x.a, x.b]),
     );
   });
 
-  it("samples 3D cells without listing them, and returns everything for \"all\"", () => {
+  it('samples 3D cells without listing them, and returns everything for "all"', () => {
     const three = selectPairs("/", 3, { sample: 50, seed: 3 });
     expect(three).toHaveLength(50);
     expect(three.every((x) => x.b >= 100 && x.b <= 999 && resultOf(x) >= 100 && resultOf(x) <= 999)).toBe(true);
@@ -115,7 +120,9 @@ describe("selectPairs", () => {
 
   it("rejects a bad sample size naming the field", () => {
     for (const sample of [0, -1, 2.5, 8101]) {
-      expect(() => selectPairs("+", 2, { sample, seed: 0 })).toThrow(expect.objectContaining({ code: "BAD_SPEC", field: "sample" }));
+      expect(() => selectPairs("+", 2, { sample, seed: 0 })).toThrow(
+        expect.objectContaining({ code: "BAD_SPEC", field: "sample" }),
+      );
     }
   });
 });

@@ -19,7 +19,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const loaded = new Map<string, ModelTokenizer>();
 function real(name: RealTokenizerName | "gpt2"): ModelTokenizer {
   let tok = loaded.get(name);
-  if (!tok) loaded.set(name, (tok = loadTokenizer(name === "gpt2" ? writeGpt2StyleTokenizer(join(scratch, "gpt2")) : realTokenizerDir(name))));
+  if (!tok)
+    loaded.set(
+      name,
+      (tok = loadTokenizer(name === "gpt2" ? writeGpt2StyleTokenizer(join(scratch, "gpt2")) : realTokenizerDir(name))),
+    );
   return tok;
 }
 
@@ -61,19 +65,29 @@ describe("loadTokenizer: the start token AutoTokenizer adds", () => {
   it("follows add_bos_token / add_eos_token stated in tokenizer_config.json over tokenizer.json's post-processor", () => {
     const llama3 = loadTokenizer(withConfig("llama3", { bos_token: "<|begin_of_text|>", add_bos_token: true }));
     expect(llama3.encode("3+5=")).toEqual([128000, ...llama3.encodePlain("3+5=")]);
-    const llama2 = loadTokenizer(withConfig("llama2", { bos_token: "<s>", eos_token: "</s>", add_bos_token: false, add_eos_token: true }));
+    const llama2 = loadTokenizer(
+      withConfig("llama2", { bos_token: "<s>", eos_token: "</s>", add_bos_token: false, add_eos_token: true }),
+    );
     expect(llama2.encode("3+5=")).toEqual([...llama2.encodePlain("3+5="), 2]);
   });
 
   it("refuses a flag that names no token, or a flag that is not true or false, naming the field", () => {
     const noBos = withConfig("qwen3", { bos_token: null, add_bos_token: true });
     expect(failure(() => loadTokenizer(noBos))).toMatchObject({
-      code: "BAD_TOKENIZER", path: join(noBos, "tokenizer_config.json"), message: expect.stringContaining("field add_bos_token is true but field bos_token names no token"),
+      code: "BAD_TOKENIZER",
+      path: join(noBos, "tokenizer_config.json"),
+      message: expect.stringContaining("field add_bos_token is true but field bos_token names no token"),
     });
     const unknownBos = withConfig("llama2", { bos_token: "<start>", add_bos_token: true });
-    expect(failure(() => loadTokenizer(unknownBos))).toMatchObject({ code: "BAD_TOKENIZER", message: expect.stringContaining("bos_token") });
+    expect(failure(() => loadTokenizer(unknownBos))).toMatchObject({
+      code: "BAD_TOKENIZER",
+      message: expect.stringContaining("bos_token"),
+    });
     const notBoolean = withConfig("llama2", { add_eos_token: "yes" });
-    expect(failure(() => loadTokenizer(notBoolean))).toMatchObject({ code: "BAD_TOKENIZER", message: expect.stringContaining("field add_eos_token must be true or false") });
+    expect(failure(() => loadTokenizer(notBoolean))).toMatchObject({
+      code: "BAD_TOKENIZER",
+      message: expect.stringContaining("field add_eos_token must be true or false"),
+    });
   });
 });
 
@@ -153,7 +167,9 @@ describe("loadTokenizer: nothing lost", () => {
     const tok = loadTokenizer(dir);
     expect(tok.encode("3+5=")).toHaveLength(4);
     expect(failure(() => tok.encode("3+5=Z"))).toMatchObject({
-      code: "TOKENIZATION_FAILED", text: "3+5=Z", message: expect.stringContaining(`they map to ${END_TOKEN}`),
+      code: "TOKENIZATION_FAILED",
+      text: "3+5=Z",
+      message: expect.stringContaining(`they map to ${END_TOKEN}`),
     });
   });
 });

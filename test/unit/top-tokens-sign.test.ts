@@ -46,20 +46,39 @@ describe("top tokens signed by the mean coefficient (llama, RMSNorm: c(u) = u)",
     await using runner = new ModelRunner("llama", ck.config, w, { intraOpThreads: 1 });
 
     // m over the cases, from the forward pass: [B, L, F]
-    const post = (await runner.forward({ sequences: CASES.map((c) => c.prefixIds), outputs: ["mlp_post"] })).outputs.mlp_post!;
-    const meanCoef = (l: number, k: number) => CASES.reduce((a, _, b) => a + post[(b * L + l) * F + k]!, 0) / CASES.length;
+    const post = (await runner.forward({ sequences: CASES.map((c) => c.prefixIds), outputs: ["mlp_post"] })).outputs
+      .mlp_post!;
+    const meanCoef = (l: number, k: number) =>
+      CASES.reduce((a, _, b) => a + post[(b * L + l) * F + k]!, 0) / CASES.length;
     // W_U (g * W_out[k]) in float64; W_out[k] is column k of the [D, F] down projection.
-    const uRow = (l: number, k: number) => Array.from({ length: V }, (_, v) => {
-      let s = 0;
-      for (let d = 0; d < D; d++) s += w.unembed.data[v * D + d]! * w.finalNorm.weight.data[d]! * w.layers[l]!.mlpOut.weight.data[d * F + k]!;
-      return s;
-    });
+    const uRow = (l: number, k: number) =>
+      Array.from({ length: V }, (_, v) => {
+        let s = 0;
+        for (let d = 0; d < D; d++)
+          s += w.unembed.data[v * D + d]! * w.finalNorm.weight.data[d]! * w.layers[l]!.mlpOut.weight.data[d * F + k]!;
+        return s;
+      });
     // best first: σ · u descending, ties by lower id (σ = -1: the bottom tokens of u)
-    const want = (l: number, k: number, sign: number) => uRow(l, k).map((x, v) => [sign * x, v] as const)
-      .sort((p, q) => q[0] - p[0] || p[1] - q[1]).slice(0, COUNT).map(([, v]) => shown(v));
+    const want = (l: number, k: number, sign: number) =>
+      uRow(l, k)
+        .map((x, v) => [sign * x, v] as const)
+        .sort((p, q) => q[0] - p[0] || p[1] - q[1])
+        .slice(0, COUNT)
+        .map(([, v]) => shown(v));
 
-    const attr = await analyzeCell(runner, tokenizer, KEY, CASES, { analysis: "attribution", topK: 5, topNeurons: L * F, topTokens: COUNT });
-    const cnaCell = await analyzeCell(runner, tokenizer, KEY, CASES, { analysis: "cna", head: { layer: 0, head: 1 }, topK: 5, topNeurons: L * F, topTokens: COUNT });
+    const attr = await analyzeCell(runner, tokenizer, KEY, CASES, {
+      analysis: "attribution",
+      topK: 5,
+      topNeurons: L * F,
+      topTokens: COUNT,
+    });
+    const cnaCell = await analyzeCell(runner, tokenizer, KEY, CASES, {
+      analysis: "cna",
+      head: { layer: 0, head: 1 },
+      topK: 5,
+      topNeurons: L * F,
+      topTokens: COUNT,
+    });
     const lists = {
       attribution: attr.attribution!.neurons.map((n) => ({ n, coef: n.coefMean })),
       cna: cnaCell.neurons!.map((n) => ({ n, coef: n.coefOrigMean })),
@@ -68,8 +87,8 @@ describe("top tokens signed by the mean coefficient (llama, RMSNorm: c(u) = u)",
       expect(neurons, what).toHaveLength(L * F);
       const negative = neurons.filter((x) => x.coef < 0);
       // SwiGLU: both signs are common
-      expect(negative.length, what).toBeGreaterThan(L * F / 5);
-      expect(neurons.filter((x) => x.coef > 0).length, what).toBeGreaterThan(L * F / 5);
+      expect(negative.length, what).toBeGreaterThan((L * F) / 5);
+      expect(neurons.filter((x) => x.coef > 0).length, what).toBeGreaterThan((L * F) / 5);
       for (const { n, coef } of neurons) {
         const where = `${what} ${n.layer}_${n.neuron}`;
         const m = meanCoef(n.layer, n.neuron);

@@ -14,7 +14,15 @@ import { ZOO_DIR } from "../helpers/golden.ts";
 
 describe("vocabClasses", () => {
   it("groups bit-identical rows in order of first appearance, with their sizes", () => {
-    const rows = [[1, 2], [0, 0], [1, 2], [0, 0], [0, 0], [3, 4], [0, -0]];
+    const rows = [
+      [1, 2],
+      [0, 0],
+      [1, 2],
+      [0, 0],
+      [0, 0],
+      [3, 4],
+      [0, -0],
+    ];
     const got = vocabClasses({ data: Float32Array.from(rows.flat()), shape: [rows.length, 2] })!;
     expect(Array.from(got.classOf)).toEqual([0, 1, 0, 1, 1, 2, 3]); // -0 is another bit pattern: its own class
     expect(Array.from(got.unembed.data)).toEqual([1, 2, 0, 0, 3, 4, 0, -0]);
@@ -38,8 +46,17 @@ describe("importance over vocabulary classes", () => {
 
     const { nLayer: L, dModel: D, dMlp: F } = ck.config;
     const cases = buildCases(operandPairs("-", 1), 4, ck.tokenizer).filter((_, i) => i % 9 === 0);
-    const out = await runner.forward({ sequences: cases.map((c) => c.prefixIds), outputs: ["resid_mid", "mlp_post", "final_scale"] });
-    const inputs = { batch: cases.length, residMid: out.outputs.resid_mid!, mlpPost: out.outputs.mlp_post!, scale: out.outputs.final_scale!, target: cases.map((c) => c.target) };
+    const out = await runner.forward({
+      sequences: cases.map((c) => c.prefixIds),
+      outputs: ["resid_mid", "mlp_post", "final_scale"],
+    });
+    const inputs = {
+      batch: cases.length,
+      residMid: out.outputs.resid_mid!,
+      mlpPost: out.outputs.mlp_post!,
+      scale: out.outputs.final_scale!,
+      target: cases.map((c) => c.target),
+    };
     const classes = await new NeuronScorer(runner).score(inputs);
     expect(classes.length).toBe(cases.length * L * F);
     const W = ck.weights.unembed.data;
@@ -48,7 +65,7 @@ describe("importance over vocabulary classes", () => {
     /** log_softmax(W_U (g * u / s))[w] in float64 over every token. */
     const logProb = (u: ArrayLike<number>, s: number, w: number): number => {
       const logits = new Float64Array(V);
-      for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) logits[v]! += W[v * D + d]! * g[d]! * u[d]! / s;
+      for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) logits[v]! += (W[v * D + d]! * g[d]! * u[d]!) / s;
       let max = -Infinity;
       for (const z of logits) max = Math.max(max, z);
       let sum = 0;
@@ -57,7 +74,10 @@ describe("importance over vocabulary classes", () => {
     };
     // the 20 largest importances and 20 spread over the rest
     const order = Array.from(classes.keys()).sort((a, b) => Math.abs(classes[b]!) - Math.abs(classes[a]!));
-    const checked = [...order.slice(0, 20), ...Array.from({ length: 20 }, (_, i) => order[20 + Math.floor((i * (order.length - 20)) / 20)]!)];
+    const checked = [
+      ...order.slice(0, 20),
+      ...Array.from({ length: 20 }, (_, i) => order[20 + Math.floor((i * (order.length - 20)) / 20)]!),
+    ];
     expect(Math.abs(classes[order[0]!]!)).toBeGreaterThan(0.1); // not a comparison of zeros
     for (const i of checked) {
       const b = Math.floor(i / (L * F));
@@ -76,9 +96,16 @@ describe("importance over vocabulary classes", () => {
     const scorer = new NeuronScorer(runner);
     const vecs = out.outputs.resid_mid!.subarray(0, cases.length * D);
     const scale = Float32Array.from(cases, (_, b) => out.outputs.final_scale![b]!);
-    const lp = await scorer.logProb(Float32Array.from(vecs), scale, cases.map((c) => c.target));
+    const lp = await scorer.logProb(
+      Float32Array.from(vecs),
+      scale,
+      cases.map((c) => c.target),
+    );
     cases.forEach((c, b) => {
-      expect(Math.abs(lp[b]! - logProb(vecs.subarray(b * D, (b + 1) * D), scale[b]!, c.target)), `case ${c.id}`).toBeLessThanOrEqual(1e-5);
+      expect(
+        Math.abs(lp[b]! - logProb(vecs.subarray(b * D, (b + 1) * D), scale[b]!, c.target)),
+        `case ${c.id}`,
+      ).toBeLessThanOrEqual(1e-5);
     });
   });
 });

@@ -36,12 +36,22 @@ function composed(text: string): { depth: number; valid: boolean } {
 describe("scanYaml", () => {
   it("passes a document at its exact depth, whatever the style, and counts aliases", () => {
     const texts = [
-      "a:\n- 1\n- b: [2, {c: *x}]\n", "- - - x\n  - y\n", "? a\n: - b\n", "[a: [b: c]]\n", "[[x, [y]]: z]\n", "k:\n  [x, [y]]: z\n",
-      "a: |\n  - - - -\n  [[[[\n", "a: \"[[[{\" # [[[ - - -\n", "x: &a [1]\ny: [*a, *a]\n",
+      "a:\n- 1\n- b: [2, {c: *x}]\n",
+      "- - - x\n  - y\n",
+      "? a\n: - b\n",
+      "[a: [b: c]]\n",
+      "[[x, [y]]: z]\n",
+      "k:\n  [x, [y]]: z\n",
+      "a: |\n  - - - -\n  [[[[\n",
+      'a: "[[[{" # [[[ - - -\n',
+      "x: &a [1]\ny: [*a, *a]\n",
     ];
     for (const text of texts) {
       const { depth } = composed(text);
-      expect(scanYaml(text, depth), text).toEqual({ withinDepth: true, aliases: (text.match(/\*[a-z]/g) ?? []).length });
+      expect(scanYaml(text, depth), text).toEqual({
+        withinDepth: true,
+        aliases: (text.match(/\*[a-z]/g) ?? []).length,
+      });
     }
   });
 
@@ -53,8 +63,12 @@ describe("scanYaml", () => {
 
   it("stops deep texts of every shape without recursing", () => {
     for (const text of [
-      `${"- ".repeat(200_000)}x\n`, `${"? ".repeat(200_000)}x\n`, `a: ${"[".repeat(200_000)}\n`, `[${"a: ".repeat(200_000)}b]\n`,
-      `{${"a: ".repeat(200_000)}b}\n`, `${Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i)}k:`).join("\n")} 1\n`,
+      `${"- ".repeat(200_000)}x\n`,
+      `${"? ".repeat(200_000)}x\n`,
+      `a: ${"[".repeat(200_000)}\n`,
+      `[${"a: ".repeat(200_000)}b]\n`,
+      `{${"a: ".repeat(200_000)}b}\n`,
+      `${Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i)}k:`).join("\n")} 1\n`,
     ]) {
       expect(scanYaml(text, 32).withinDepth, text.slice(0, 20)).toBe(false);
     }
@@ -64,7 +78,11 @@ describe("scanYaml", () => {
     const rng = mulberry32(20_241_204);
     let checked = 0;
     for (let i = 0; i < 100; i++) {
-      const text = stringify(randomValue(rng, 1 + rng.randomInt(7)), { indent: 1 + rng.randomInt(4), indentSeq: rng.next() < 0.5, collectionStyle: rng.next() < 0.3 ? "flow" : "any" });
+      const text = stringify(randomValue(rng, 1 + rng.randomInt(7)), {
+        indent: 1 + rng.randomInt(4),
+        indentSeq: rng.next() < 0.5,
+        collectionStyle: rng.next() < 0.3 ? "flow" : "any",
+      });
       expect(scanYaml(text, composed(text).depth).withinDepth, text).toBe(true);
       let damaged = text;
       for (let k = 0; k < 3; k++) {
@@ -86,7 +104,9 @@ describe("scanYaml", () => {
 
   it("keeps the limit itself at or below MAX_YAML_DEPTH", () => {
     expect(resolveSweepLimits({ maxYamlDepth: MAX_YAML_DEPTH }).maxYamlDepth).toBe(MAX_YAML_DEPTH);
-    expect(() => resolveSweepLimits({ maxYamlDepth: MAX_YAML_DEPTH + 1 })).toThrow(`maxYamlDepth must be at most ${MAX_YAML_DEPTH}, got ${MAX_YAML_DEPTH + 1}`);
+    expect(() => resolveSweepLimits({ maxYamlDepth: MAX_YAML_DEPTH + 1 })).toThrow(
+      `maxYamlDepth must be at most ${MAX_YAML_DEPTH}, got ${MAX_YAML_DEPTH + 1}`,
+    );
   });
 });
 
@@ -98,17 +118,41 @@ function randomValue(rng: Rng, depth: number): unknown {
   }
   const n = 1 + rng.randomInt(3);
   if (rng.next() < 0.5) return Array.from({ length: n }, () => randomValue(rng, depth - 1));
-  return Object.fromEntries(Array.from({ length: n }, (_, k) => [`k${k}${rng.randomInt(10)}`, randomValue(rng, depth - 1)]));
+  return Object.fromEntries(
+    Array.from({ length: n }, (_, k) => [`k${k}${rng.randomInt(10)}`, randomValue(rng, depth - 1)]),
+  );
 }
 
 /** The text with a few characters removed, or replaced by YAML indicators. */
 function damage(text: string, rng: Rng): string {
-  const bits = ["- ", "? ", ": ", "[", "]", "{", "}", "\n", " ", "  ", "|\n", "'", '"', "#", "&a ", "*a ", ",", "---\n"];
+  const bits = [
+    "- ",
+    "? ",
+    ": ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\n",
+    " ",
+    "  ",
+    "|\n",
+    "'",
+    '"',
+    "#",
+    "&a ",
+    "*a ",
+    ",",
+    "---\n",
+  ];
   let out = text;
   for (let k = 0; k < 3; k++) {
     const at = rng.randomInt(out.length + 1);
     const cut = rng.randomInt(3);
-    out = out.slice(0, at) + (rng.next() < 0.7 ? bits[rng.randomInt(bits.length)]! : "") + out.slice(Math.min(out.length, at + cut));
+    out =
+      out.slice(0, at) +
+      (rng.next() < 0.7 ? bits[rng.randomInt(bits.length)]! : "") +
+      out.slice(Math.min(out.length, at + cut));
   }
   return out;
 }

@@ -44,22 +44,34 @@ interface PendingBatch {
 }
 
 export async function attribution(
-  runner: ModelRunner, cases: readonly AnalysisCase[], options: AttributionOptions = {}, onCase?: (s: LayerScores) => void,
+  runner: ModelRunner,
+  cases: readonly AnalysisCase[],
+  options: AttributionOptions = {},
+  onCase?: (s: LayerScores) => void,
 ): Promise<AttributionPartial> {
   const shape = runner.shape;
   checkCases(cases, shape);
   const { nLayer: L, nHead: H, dMlp: F, dModel: D, vocabSize: V } = shape;
   const n = L * F;
   const p: AttributionPartial = {
-    kind: "attribution", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length, baselineCorrect: 0,
-    impSum: new Array<number>(n).fill(0), coefSum: new Array<number>(n).fill(0), topKCount: new Array<number>(n).fill(0), topK: Math.min(options.topK ?? 100, n),
-    attnLayerSum: new Array<number>(L).fill(0), ffnLayerSum: new Array<number>(L).fill(0), headSum: new Array<number>(L * H).fill(0),
+    kind: "attribution",
+    dims: { nLayer: L, nHead: H, dMlp: F },
+    cases: cases.length,
+    baselineCorrect: 0,
+    impSum: new Array<number>(n).fill(0),
+    coefSum: new Array<number>(n).fill(0),
+    topKCount: new Array<number>(n).fill(0),
+    topK: Math.min(options.topK ?? 100, n),
+    attnLayerSum: new Array<number>(L).fill(0),
+    ffnLayerSum: new Array<number>(L).fill(0),
+    headSum: new Array<number>(L * H).fill(0),
   };
   const scorer = new NeuronScorer(runner, options);
   // Neuron scores wait for scoreBatchCases cases: a score() call pays per layer for U's
   // powers (and, when U is chunked, for U itself) whatever its batch, so bigger batches are cheaper per case.
   const scoreBatch = options.scoreBatchCases ?? 128;
-  if (!Number.isInteger(scoreBatch) || scoreBatch < 1) throw new EngineInputError("scoreBatchCases", `scoreBatchCases must be a positive integer, got ${scoreBatch}`);
+  if (!Number.isInteger(scoreBatch) || scoreBatch < 1)
+    throw new EngineInputError("scoreBatchCases", `scoreBatchCases must be a positive integer, got ${scoreBatch}`);
   let pending: PendingBatch[] = [];
   let pendingCases = 0;
   let done = 0;
@@ -78,24 +90,30 @@ export async function attribution(
       at += pb.scores.length;
     }
     const imp = await scorer.score({ batch: B, residMid, mlpPost, scale, target });
-    pending.flatMap((pb) => pb.scores).forEach((s, b) => {
-      s.neurons = imp.subarray(b * n, (b + 1) * n);
-      for (let j = 0; j < n; j++) p.impSum[j]! += s.neurons[j]!;
-      for (const j of topIndices(s.neurons, p.topK)) p.topKCount[j]!++;
-      onCase?.(s);
-    });
+    pending
+      .flatMap((pb) => pb.scores)
+      .forEach((s, b) => {
+        s.neurons = imp.subarray(b * n, (b + 1) * n);
+        for (let j = 0; j < n; j++) p.impSum[j]! += s.neurons[j]!;
+        for (const j of topIndices(s.neurons, p.topK)) p.topKCount[j]!++;
+        onCase?.(s);
+      });
     pending = [];
     pendingCases = 0;
     options.onProgress?.((done += B), cases.length);
   };
   for (const batch of chunks(cases, options.maxBatchCases ?? 32)) {
     const B = batch.length;
-    const o = (await runner.forward({
-      sequences: batch.map((c) => c.prefixIds),
-      outputs: ["logits", "resid_pre", "resid_mid", "attn_out", "mlp_out", "mlp_post", "head_out", "final_scale"],
-    })).outputs;
+    const o = (
+      await runner.forward({
+        sequences: batch.map((c) => c.prefixIds),
+        outputs: ["logits", "resid_pre", "resid_mid", "attn_out", "mlp_out", "mlp_post", "head_out", "final_scale"],
+      })
+    ).outputs;
     const predicted = batch.map((_, b) => argmax(row(o.logits!, b, V)));
-    batch.forEach((c, b) => { if (predicted[b] === c.target) p.baselineCorrect++; });
+    batch.forEach((c, b) => {
+      if (predicted[b] === c.target) p.baselineCorrect++;
+    });
     // mlp_post: [B, L, F], summed case by case in case order like CNA's coefOrigSum.
     for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) p.coefSum[j]! += o.mlp_post![b * n + j]!;
     const w = options.target === "correct" ? batch.map((c) => c.target) : predicted;
@@ -108,7 +126,8 @@ export async function attribution(
       for (let l = 0; l < L; l++) {
         const base = (b * L + l) * D;
         for (let d = 0; d < D; d++) {
-          const x = o.resid_pre![base + d]!, r = o.resid_mid![base + d]!;
+          const x = o.resid_pre![base + d]!,
+            r = o.resid_mid![base + d]!;
           vecs[at(b, l, 0) + d] = x;
           vecs[at(b, l, 1) + d] = x + o.attn_out![base + d]!;
           for (let h = 0; h < H; h++) vecs[at(b, l, 2 + h) + d] = x + o.head_out![((b * L + l) * H + h) * D + d]!;
@@ -119,10 +138,20 @@ export async function attribution(
     }
     const scales = new Float32Array(B * L * per);
     const targets: number[] = [];
-    for (let b = 0; b < B; b++) for (let i = 0; i < L * per; i++) { scales[b * L * per + i] = o.final_scale![b]!; targets.push(w[b]!); }
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < L * per; i++) {
+        scales[b * L * per + i] = o.final_scale![b]!;
+        targets.push(w[b]!);
+      }
     const lp = await scorer.logProb(vecs, scales, targets);
     const scores = batch.map((c, b): LayerScores => {
-      const s: LayerScores = { caseId: c.id, neurons: new Float32Array(0), attnLayers: new Float64Array(L), ffnLayers: new Float64Array(L), heads: new Float64Array(L * H) };
+      const s: LayerScores = {
+        caseId: c.id,
+        neurons: new Float32Array(0),
+        attnLayers: new Float64Array(L),
+        ffnLayers: new Float64Array(L),
+        heads: new Float64Array(L * H),
+      };
       for (let l = 0; l < L; l++) {
         const k = (b * L + l) * per;
         s.attnLayers[l] = lp[k + 1]! - lp[k]!;

@@ -2,7 +2,16 @@
  * One cell, one process: the analyses `cna analyze` runs, chained as docs/method.md describes (head
  * ablation finds the top head; CNA ablates it; verification uses each case's CNA neurons).
  */
-import { LISTED_NEURONS, TOP_TOKENS, applyTopTokens, buildCellRankings, countBoundaryFallbacks, listedNeurons, rankHeads, withBoundaryFallbacks } from "../../core/index.ts";
+import {
+  LISTED_NEURONS,
+  TOP_TOKENS,
+  applyTopTokens,
+  buildCellRankings,
+  countBoundaryFallbacks,
+  listedNeurons,
+  rankHeads,
+  withBoundaryFallbacks,
+} from "../../core/index.ts";
 import type { CellKey, CellPartials, CellRankings } from "../../core/index.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
 import { attribution } from "./attribution.ts";
@@ -38,7 +47,11 @@ export interface CellAnalysisOptions extends ImportanceOptions {
 }
 
 export async function analyzeCell(
-  runner: ModelRunner, tokenizer: TokenDecoder, key: CellKey, cases: readonly AnalysisCase[], o: CellAnalysisOptions,
+  runner: ModelRunner,
+  tokenizer: TokenDecoder,
+  key: CellKey,
+  cases: readonly AnalysisCase[],
+  o: CellAnalysisOptions,
 ): Promise<CellRankings> {
   const progress = (stage: string) => (done: number, total: number) => o.onProgress?.(stage, done, total);
   const parts: CellPartials = {};
@@ -54,9 +67,21 @@ export async function analyzeCell(
   }
   if (o.analysis === "cna" || o.analysis === "verify") {
     const ks = o.ks ?? DEFAULT_KS;
-    parts.cna = await cna(runner, cases, { ...common, head: head!, topK: Math.max(o.topK ?? 100, ...(o.analysis === "verify" ? ks : [])), onProgress: progress("cna") });
+    parts.cna = await cna(runner, cases, {
+      ...common,
+      head: head!,
+      topK: Math.max(o.topK ?? 100, ...(o.analysis === "verify" ? ks : [])),
+      onProgress: progress("cna"),
+    });
     if (o.analysis === "verify") {
-      parts.verify = await verify(runner, cases, { ...common, head: head!, ks, seed: o.seed ?? DEFAULT_VERIFY_SEED, perCase: parts.cna.perCase, onProgress: progress("verify") });
+      parts.verify = await verify(runner, cases, {
+        ...common,
+        head: head!,
+        ks,
+        seed: o.seed ?? DEFAULT_VERIFY_SEED,
+        perCase: parts.cna.perCase,
+        onProgress: progress("verify"),
+      });
     }
   }
   const fallbacks = countBoundaryFallbacks(cases);
@@ -67,6 +92,11 @@ export async function analyzeCell(
 }
 
 /** Fills `topTokens` and `topTokensSign` of every neuron a cell lists, as a sweep's top-tokens stage does. */
-export async function addTopTokens(runner: ModelRunner, tokenizer: TokenDecoder, cell: CellRankings, count: number): Promise<void> {
+export async function addTopTokens(
+  runner: ModelRunner,
+  tokenizer: TokenDecoder,
+  cell: CellRankings,
+  count: number,
+): Promise<void> {
   applyTopTokens(cell, await listedTopTokens(runner, tokenizer, listedNeurons(cell), count));
 }

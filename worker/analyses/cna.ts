@@ -41,7 +41,10 @@ export interface CnaCaseScores {
 }
 
 export async function cna(
-  runner: ModelRunner, cases: readonly AnalysisCase[], options: CnaOptions, onCase?: (scores: CnaCaseScores) => void,
+  runner: ModelRunner,
+  cases: readonly AnalysisCase[],
+  options: CnaOptions,
+  onCase?: (scores: CnaCaseScores) => void,
 ): Promise<CnaPartial> {
   const shape = runner.shape;
   checkCases(cases, shape);
@@ -51,9 +54,19 @@ export async function cna(
   const n = L * F;
   const zeros = () => new Array<number>(n).fill(0);
   const p: CnaPartial = {
-    kind: "cna", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length, baselineCorrect: 0,
-    ablatedHead: { ...options.head }, topK: Math.min(topK, n),
-    impOrigSum: zeros(), impAblatedSum: zeros(), cnaSum: zeros(), coefOrigSum: zeros(), coefAblatedSum: zeros(), topKCount: zeros(), perCase: [],
+    kind: "cna",
+    dims: { nLayer: L, nHead: H, dMlp: F },
+    cases: cases.length,
+    baselineCorrect: 0,
+    ablatedHead: { ...options.head },
+    topK: Math.min(topK, n),
+    impOrigSum: zeros(),
+    impAblatedSum: zeros(),
+    cnaSum: zeros(),
+    coefOrigSum: zeros(),
+    coefAblatedSum: zeros(),
+    topKCount: zeros(),
+    perCase: [],
   };
   const scorer = new NeuronScorer(runner, options);
   let done = 0;
@@ -62,16 +75,40 @@ export async function cna(
     // Both passes ask for the same outputs, so they run one graph variant: a variant is a session,
     // and each session of a large model maps its weights again (the ablated pass's logits are unused).
     const orig = await runner.forward({ sequences, outputs: CNA_FORWARD_OUTPUTS });
-    const abl = await runner.forward({ sequences, outputs: CNA_FORWARD_OUTPUTS, headMask: headMask(shape, batch.map(() => options.head)) });
+    const abl = await runner.forward({
+      sequences,
+      outputs: CNA_FORWARD_OUTPUTS,
+      headMask: headMask(
+        shape,
+        batch.map(() => options.head),
+      ),
+    });
     const predicted = batch.map((_, b) => argmax(row(orig.outputs.logits!, b, V)));
-    batch.forEach((c, b) => { if (predicted[b] === c.target) p.baselineCorrect++; });
+    batch.forEach((c, b) => {
+      if (predicted[b] === c.target) p.baselineCorrect++;
+    });
     const w = options.target === "correct" ? batch.map((c) => c.target) : predicted;
     const scale = orig.outputs.final_scale!;
-    const impOrig = await scorer.score({ batch: batch.length, residMid: orig.outputs.resid_mid!, mlpPost: orig.outputs.mlp_post!, scale, target: w });
-    const impAbl = await scorer.score({ batch: batch.length, residMid: abl.outputs.resid_mid!, mlpPost: abl.outputs.mlp_post!, scale, target: w });
+    const impOrig = await scorer.score({
+      batch: batch.length,
+      residMid: orig.outputs.resid_mid!,
+      mlpPost: orig.outputs.mlp_post!,
+      scale,
+      target: w,
+    });
+    const impAbl = await scorer.score({
+      batch: batch.length,
+      residMid: abl.outputs.resid_mid!,
+      mlpPost: abl.outputs.mlp_post!,
+      scale,
+      target: w,
+    });
     batch.forEach((c, b) => {
       const slice = (a: Float32Array) => a.subarray(b * n, (b + 1) * n);
-      const io = slice(impOrig), ia = slice(impAbl), mo = slice(orig.outputs.mlp_post!), ma = slice(abl.outputs.mlp_post!);
+      const io = slice(impOrig),
+        ia = slice(impAbl),
+        mo = slice(orig.outputs.mlp_post!),
+        ma = slice(abl.outputs.mlp_post!);
       const score = new Float32Array(n);
       for (let j = 0; j < n; j++) {
         score[j] = io[j]! - ia[j]!;

@@ -48,8 +48,18 @@ export function row(data: Float32Array, b: number, width: number): Float32Array 
 }
 
 export function checkHead(shape: ModelConfig, layer: number, head: number): void {
-  if (!Number.isInteger(layer) || layer < 0 || layer >= shape.nLayer || !Number.isInteger(head) || head < 0 || head >= shape.nHead) {
-    throw new EngineInputError("head", `head ${layer}.${head} does not exist: the model has layers 0..${shape.nLayer - 1} and heads 0..${shape.nHead - 1}`);
+  if (
+    !Number.isInteger(layer) ||
+    layer < 0 ||
+    layer >= shape.nLayer ||
+    !Number.isInteger(head) ||
+    head < 0 ||
+    head >= shape.nHead
+  ) {
+    throw new EngineInputError(
+      "head",
+      `head ${layer}.${head} does not exist: the model has layers 0..${shape.nLayer - 1} and heads 0..${shape.nHead - 1}`,
+    );
   }
 }
 
@@ -57,13 +67,22 @@ export function checkCases(cases: readonly AnalysisCase[], shape: ModelConfig): 
   if (cases.length === 0) throw new EngineInputError("cases", "no cases to analyse");
   for (const c of cases) {
     if (!Number.isInteger(c.target) || c.target < 0 || c.target >= shape.vocabSize) {
-      throw new EngineInputError("target", `case ${c.id}: target token ${c.target} is outside the vocabulary (0..${shape.vocabSize - 1})`);
+      throw new EngineInputError(
+        "target",
+        `case ${c.id}: target token ${c.target} is outside the vocabulary (0..${shape.vocabSize - 1})`,
+      );
     }
     if (c.prefixIds.length > shape.nPositions) {
-      throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than n_positions = ${shape.nPositions}`);
+      throw new EngineInputError(
+        "sequence",
+        `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than n_positions = ${shape.nPositions}`,
+      );
     }
     if (shape.slidingWindow !== null && c.prefixIds.length > shape.slidingWindow) {
-      throw new EngineInputError("sequence", `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than sliding_window = ${shape.slidingWindow}`);
+      throw new EngineInputError(
+        "sequence",
+        `case ${c.id}: a prompt of ${c.prefixIds.length} tokens is longer than sliding_window = ${shape.slidingWindow}`,
+      );
     }
   }
 }
@@ -79,7 +98,17 @@ export function headMask(shape: ModelConfig, ablated: ReadonlyArray<HeadRef | nu
 }
 
 export function checkNeuron(shape: ModelConfig, layer: number, neuron: number): void {
-  if (!Number.isInteger(layer) || layer < 0 || layer >= shape.nLayer || !Number.isInteger(neuron) || neuron < 0 || neuron >= shape.dMlp) {
-    throw new EngineInputError("neuron", `neuron ${layer}_${neuron} does not exist: the model has layers 0..${shape.nLayer - 1} and neurons 0..${shape.dMlp - 1}`);
+  if (
+    !Number.isInteger(layer) ||
+    layer < 0 ||
+    layer >= shape.nLayer ||
+    !Number.isInteger(neuron) ||
+    neuron < 0 ||
+    neuron >= shape.dMlp
+  ) {
+    throw new EngineInputError(
+      "neuron",
+      `neuron ${layer}_${neuron} does not exist: the model has layers 0..${shape.nLayer - 1} and neurons 0..${shape.dMlp - 1}`,
+    );
   }
 }

@@ -40,7 +40,11 @@ interface Row {
   cases: Array<{ c: AnalysisCase; order: number }>;
 }
 
-export async function headAblation(runner: ModelRunner, cases: readonly AnalysisCase[], options: HeadAblationOptions = {}): Promise<HeadAblationPartial> {
+export async function headAblation(
+  runner: ModelRunner,
+  cases: readonly AnalysisCase[],
+  options: HeadAblationOptions = {},
+): Promise<HeadAblationPartial> {
   const shape = runner.shape;
   checkCases(cases, shape);
   const { nLayer: L, nHead: H } = shape;
@@ -65,20 +69,35 @@ export async function headAblation(runner: ModelRunner, cases: readonly Analysis
   const rows = carriers(cases).sort((a, b) => a.ids.length - b.ids.length);
   for (const batch of evenChunks(rows, mode === "packed" ? Math.max(1, Math.floor(maxRows / (1 + L * H))) : maxRows)) {
     const reads = batch.flatMap((r, b) => r.cases.map(({ order }, i) => ({ order, b, i })));
-    const request = { sequences: batch.map((r) => r.ids), reads: batch.map((r) => r.cases.map(({ c }) => ({ index: c.prefixIds.length - 1, target: c.target }))) };
+    const request = {
+      sequences: batch.map((r) => r.ids),
+      reads: batch.map((r) => r.cases.map(({ c }) => ({ index: c.prefixIds.length - 1, target: c.target }))),
+    };
     const keep = (out: ReadoutResult, slot: number, row: (b: number) => number) => {
-      for (const { order, b, i } of reads) results.set(order, slot, out.top1[row(b) * out.reads + i]!, out.targetProb[row(b) * out.reads + i]!);
+      for (const { order, b, i } of reads)
+        results.set(order, slot, out.top1[row(b) * out.reads + i]!, out.targetProb[row(b) * out.reads + i]!);
     };
     if (mode === "packed") {
       const out = await runner.readout({ ...request, sweep: true });
       keep(out, -1, (b) => b);
       // Row b's ablation of (l, h) is row B + (l B + b) H + h of the sweep.
-      for (let slot = 0; slot < L * H; slot++) keep(out, slot, (b) => batch.length + (Math.floor(slot / H) * batch.length + b) * H + (slot % H));
+      for (let slot = 0; slot < L * H; slot++)
+        keep(out, slot, (b) => batch.length + (Math.floor(slot / H) * batch.length + b) * H + (slot % H));
     } else {
       keep(await runner.readout(request), -1, (b) => b);
       for (let slot = 0; slot < L * H; slot++) {
         const ablate = { layer: Math.floor(slot / H), head: slot % H };
-        keep(await runner.readout({ ...request, headMask: headMask(shape, batch.map(() => ablate)) }), slot, (b) => b);
+        keep(
+          await runner.readout({
+            ...request,
+            headMask: headMask(
+              shape,
+              batch.map(() => ablate),
+            ),
+          }),
+          slot,
+          (b) => b,
+        );
       }
     }
     progress(reads.length * L * H);
@@ -95,7 +114,10 @@ class CaseResults {
   private readonly prob: Float64Array;
   private readonly correct: Uint8Array;
 
-  constructor(private readonly cases: readonly AnalysisCase[], private readonly slots: number) {
+  constructor(
+    private readonly cases: readonly AnalysisCase[],
+    private readonly slots: number,
+  ) {
     this.prob = new Float64Array(cases.length * (slots + 1));
     this.correct = new Uint8Array(cases.length * (slots + 1));
   }
@@ -108,8 +130,13 @@ class CaseResults {
 
   partial(shape: ModelConfig): HeadAblationPartial {
     const p: HeadAblationPartial = {
-      kind: "head-ablation", dims: { nLayer: shape.nLayer, nHead: shape.nHead, dMlp: shape.dMlp }, cases: this.cases.length,
-      baselineCorrect: 0, baselineProbSum: 0, correct: new Array<number>(this.slots).fill(0), probSum: new Array<number>(this.slots).fill(0),
+      kind: "head-ablation",
+      dims: { nLayer: shape.nLayer, nHead: shape.nHead, dMlp: shape.dMlp },
+      cases: this.cases.length,
+      baselineCorrect: 0,
+      baselineProbSum: 0,
+      correct: new Array<number>(this.slots).fill(0),
+      probSum: new Array<number>(this.slots).fill(0),
     };
     for (let order = 0; order < this.cases.length; order++) {
       const base = order * (this.slots + 1);
@@ -128,9 +155,17 @@ class CaseResults {
  * A full forward of one case at batch size 1, logits at every position; top-1 and P(target) at
  * the last: one (case, head) pair of the "single" mode (ablate null: the clean forward).
  */
-export async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate: HeadRef | null): Promise<{ top1: number; prob: number }> {
+export async function paperForward(
+  runner: ModelRunner,
+  c: AnalysisCase,
+  ablate: HeadRef | null,
+): Promise<{ top1: number; prob: number }> {
   const V = runner.shape.vocabSize;
-  const out = await runner.forward({ sequences: [c.prefixIds], outputs: ["logits_all"], headMask: headMask(runner.shape, [ablate]) });
+  const out = await runner.forward({
+    sequences: [c.prefixIds],
+    outputs: ["logits_all"],
+    headMask: headMask(runner.shape, [ablate]),
+  });
   const logits = row(out.outputs.logits_all!, c.prefixIds.length - 1, V);
   return { top1: argmax(logits), prob: softmaxAt(logits, c.target) };
 }
@@ -140,10 +175,15 @@ export async function paperForward(runner: ModelRunner, c: AnalysisCase, ablate:
  * over token ids, longest prompts first). Rows come in the order of their first case.
  */
 function carriers(cases: readonly AnalysisCase[]): Row[] {
-  interface Node { next: Map<number, Node>; row: Row | null }
+  interface Node {
+    next: Map<number, Node>;
+    row: Row | null;
+  }
   const root: Node = { next: new Map(), row: null };
   const rows: Array<{ first: number; row: Row }> = [];
-  const byLength = cases.map((c, order) => ({ c, order })).sort((a, b) => b.c.prefixIds.length - a.c.prefixIds.length || a.order - b.order);
+  const byLength = cases
+    .map((c, order) => ({ c, order }))
+    .sort((a, b) => b.c.prefixIds.length - a.c.prefixIds.length || a.order - b.order);
   for (const entry of byLength) {
     let node = root;
     for (const tok of entry.c.prefixIds) {
@@ -171,5 +211,7 @@ function carriers(cases: readonly AnalysisCase[]): Row[] {
 /** Splits items into the fewest chunks of at most `max`, of sizes differing by at most one (no runt batch). */
 function evenChunks<T>(items: readonly T[], max: number): T[][] {
   const n = Math.ceil(items.length / max);
-  return Array.from({ length: n }, (_, i) => items.slice(Math.floor((i * items.length) / n), Math.floor(((i + 1) * items.length) / n)));
+  return Array.from({ length: n }, (_, i) =>
+    items.slice(Math.floor((i * items.length) / n), Math.floor(((i + 1) * items.length) / n)),
+  );
 }

@@ -20,7 +20,15 @@
  * (onnx/vocab-classes.ts); token ids are mapped to their class first.
  */
 import { totalmem } from "node:os";
-import { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, vocabBlocks } from "../onnx/attribution.ts";
+import {
+  buildLogProbGraph,
+  buildMomentGraph,
+  buildNaiveImportanceGraph,
+  buildPairGraph,
+  buildScaledUGraph,
+  buildSoftmaxGraph,
+  vocabBlocks,
+} from "../onnx/attribution.ts";
 import { EngineInputError } from "../onnx/errors.ts";
 import type { UnembedWeights } from "../onnx/attribution.ts";
 import type { ModelRunner } from "../onnx/runner.ts";
@@ -60,13 +68,23 @@ export function defaultUBudgetBytes(): number {
 
 export function resolveImportanceOptions(o: ImportanceOptions = {}): ResolvedImportanceOptions {
   const method = o.method ?? "u-matrix";
-  if (method !== "u-matrix" && method !== "naive") throw new EngineInputError("method", `importance method must be "u-matrix" or "naive", got ${JSON.stringify(method)}`);
+  if (method !== "u-matrix" && method !== "naive")
+    throw new EngineInputError(
+      "method",
+      `importance method must be "u-matrix" or "naive", got ${JSON.stringify(method)}`,
+    );
   const kernel = o.kernel ?? "moments";
-  if (kernel !== "moments" && kernel !== "log-space") throw new EngineInputError("kernel", `importance kernel must be "moments" or "log-space", got ${JSON.stringify(kernel)}`);
+  if (kernel !== "moments" && kernel !== "log-space")
+    throw new EngineInputError(
+      "kernel",
+      `importance kernel must be "moments" or "log-space", got ${JSON.stringify(kernel)}`,
+    );
   const uBudgetBytes = o.uBudgetBytes ?? defaultUBudgetBytes();
-  if (!(uBudgetBytes >= 0)) throw new EngineInputError("uBudgetBytes", `uBudgetBytes must be a number ≥ 0, got ${uBudgetBytes}`);
+  if (!(uBudgetBytes >= 0))
+    throw new EngineInputError("uBudgetBytes", `uBudgetBytes must be a number ≥ 0, got ${uBudgetBytes}`);
   const scratchBytes = o.scratchBytes ?? 256 * 2 ** 20;
-  if (!(scratchBytes > 0)) throw new EngineInputError("scratchBytes", `scratchBytes must be a number > 0, got ${scratchBytes}`);
+  if (!(scratchBytes > 0))
+    throw new EngineInputError("scratchBytes", `scratchBytes must be a number > 0, got ${scratchBytes}`);
   return { method, kernel, uBudgetBytes, scratchBytes };
 }
 
@@ -125,7 +143,10 @@ export class NeuronScorer {
   private readonly classOf: Int32Array | null;
   private readonly V: number;
 
-  constructor(private readonly runner: ModelRunner, options: ImportanceOptions = {}) {
+  constructor(
+    private readonly runner: ModelRunner,
+    options: ImportanceOptions = {},
+  ) {
     const { nLayer: L, dMlp: F } = runner.shape;
     this.options = resolveImportanceOptions(options);
     ({ weights: this.unembed, classOf: this.classOf } = runner.scoringUnembed());
@@ -160,14 +181,26 @@ export class NeuronScorer {
     const D = this.runner.shape.dModel;
     const n = target.length;
     const session = await this.runner.graph("logprob", (external) => buildLogProbGraph(this.unembed, D, external));
-    const res = await this.runner.runGraph("logprob", session, n, { vec: floatTensor(vectors, [n, D]), scale: floatTensor(scale, [n]), target: int64Tensor(this.rowsOf(target), [n]) }, ["logp"]);
+    const res = await this.runner.runGraph(
+      "logprob",
+      session,
+      n,
+      {
+        vec: floatTensor(vectors, [n, D]),
+        scale: floatTensor(scale, [n]),
+        target: int64Tensor(this.rowsOf(target), [n]),
+      },
+      ["logp"],
+    );
     return res.logp!.data as Float32Array;
   }
 
   /** Scaled U rows k0..k0+rows of `layer`, computed now (not cached). */
   static async computeU(runner: ModelRunner, layer: number, k0: number, rows: number): Promise<UBlock> {
     const D = runner.shape.dModel;
-    const session = await runner.graph("u-scaled", (external) => buildScaledUGraph(runner.scoringUnembed().weights, D, external));
+    const session = await runner.graph("u-scaled", (external) =>
+      buildScaledUGraph(runner.scoringUnembed().weights, D, external),
+    );
     const wOut = runner.mlpOutRows(layer, k0, rows);
     const res = await runner.runGraph("u-scaled", session, rows, { w_out: floatTensor(wOut, [rows, D]) }, ["x_b", "h"]);
     return { k0, rows, x: res.x_b!.data as Float32Array, h: res.h!.data as Float32Array };
@@ -184,14 +217,32 @@ export class NeuronScorer {
     const V = this.V;
     const targets = this.rowsOf(inp.target);
     const B = inp.batch;
-    const session = await this.runner.graph("frozen-softmax", (external) => buildSoftmaxGraph(this.unembed, D, external));
-    const soft = await this.runner.runGraph("frozen-softmax", session, B, {
-      resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]), scale: floatTensor(inp.scale, [B]), target: int64Tensor(targets, [B]),
-    }, ["z", "p_t", "base"]);
+    const session = await this.runner.graph("frozen-softmax", (external) =>
+      buildSoftmaxGraph(this.unembed, D, external),
+    );
+    const soft = await this.runner.runGraph(
+      "frozen-softmax",
+      session,
+      B,
+      {
+        resid: floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]),
+        scale: floatTensor(inp.scale, [B]),
+        target: int64Tensor(targets, [B]),
+      },
+      ["z", "p_t", "base"],
+    );
     const pT = soft.p_t!.data as Float32Array;
     const mu0 = new Float64Array(B); // sum_v p_v: dividing by it cancels softmax's rounding of the normaliser
     for (let v = 0; v < V; v++) for (let b = 0; b < B; b++) mu0[b]! += pT[v * B + b]!;
-    const layerInputs: LayerInputs = { inp, layer, z: soft.z!.data as Float32Array, pT, base: soft.base!.data as Float32Array, mu0, targets: Int32Array.from(targets) };
+    const layerInputs: LayerInputs = {
+      inp,
+      layer,
+      z: soft.z!.data as Float32Array,
+      pT,
+      base: soft.base!.data as Float32Array,
+      mu0,
+      targets: Int32Array.from(targets),
+    };
     for await (const block of this.blocks(layer)) await this.scoreBlock(layerInputs, block, out);
   }
 
@@ -201,7 +252,8 @@ export class NeuronScorer {
     // The U graph's intermediates are a few times its [rows, V] output.
     const rows = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (4 * V * 4))));
     if (!this.precompute) {
-      for (let k0 = 0; k0 < F; k0 += rows) yield await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
+      for (let k0 = 0; k0 < F; k0 += rows)
+        yield await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
       return;
     }
     let cache = U_CACHE.get(this.runner);
@@ -214,7 +266,8 @@ export class NeuronScorer {
         const h = new Float32Array(F);
         for (let k0 = 0; k0 < F; k0 += rows) {
           const b = await NeuronScorer.computeU(this.runner, layer, k0, Math.min(rows, F - k0));
-          for (let j = 0; j < blocks; j++) x.set(b.x.subarray(j * b.rows * width, (j + 1) * b.rows * width), (j * F + k0) * width);
+          for (let j = 0; j < blocks; j++)
+            x.set(b.x.subarray(j * b.rows * width, (j + 1) * b.rows * width), (j * F + k0) * width);
           h.set(b.h, k0);
         }
         return { k0: 0, rows: F, x, h };
@@ -250,17 +303,27 @@ export class NeuronScorer {
     }
     const chunk = Math.max(1, Math.floor(Math.min(MOMENT_CHUNK_BYTES, this.options.scratchBytes / 3) / (V * 4)));
     for (const [n, rows] of degreeGroups(degree, V)) {
-      for (let j0 = 0; j0 < rows.length; j0 += chunk) await this.moments(li, block, t, limit, n, rows.slice(j0, j0 + chunk), out);
+      for (let j0 = 0; j0 < rows.length; j0 += chunk)
+        await this.moments(li, block, t, limit, n, rows.slice(j0, j0 + chunk), out);
     }
     const perRun = Math.max(1, Math.floor(this.options.scratchBytes / (4 * V * 4)));
-    for (let j0 = 0; j0 < pairs.length; j0 += perRun) await this.logSpace(li, block, t, pairs.slice(j0, j0 + perRun), out);
+    for (let j0 = 0; j0 < pairs.length; j0 += perRun)
+      await this.logSpace(li, block, t, pairs.slice(j0, j0 + perRun), out);
   }
 
   /**
    * Pairs (b, rows[j]) with |t| ≤ limit from moments up to degree n; each pair takes the degree
    * its own |t| needs (≤ n), so its score does not depend on the other cases in the batch.
    */
-  private async moments(li: LayerInputs, block: UBlock, t: Float64Array, limit: number, n: number, rows: number[], out: Float32Array): Promise<void> {
+  private async moments(
+    li: LayerInputs,
+    block: UBlock,
+    t: Float64Array,
+    limit: number,
+    n: number,
+    rows: number[],
+    out: Float32Array,
+  ): Promise<void> {
     const { nLayer: L, dMlp: F } = this.runner.shape;
     const V = this.V;
     const B = li.inp.batch;
@@ -268,9 +331,19 @@ export class NeuronScorer {
     const C = rows.length;
     const { blocks, width } = vocabBlocks(V);
     const session = await this.runner.graph(`moments-${n}`, () => buildMomentGraph(n, V));
-    const mu = (await this.runner.runGraph(`moments-${n}`, session, B, {
-      p_t: floatTensor(li.pT, [V, B]), x_b: floatTensor(block.x, [blocks, K, width]), idx: int64Tensor(rows, [C]),
-    }, ["mu"])).mu!.data as Float32Array; // [n * C, B]
+    const mu = (
+      await this.runner.runGraph(
+        `moments-${n}`,
+        session,
+        B,
+        {
+          p_t: floatTensor(li.pT, [V, B]),
+          x_b: floatTensor(block.x, [blocks, K, width]),
+          idx: int64Tensor(rows, [C]),
+        },
+        ["mu"],
+      )
+    ).mu!.data as Float32Array; // [n * C, B]
     const c = new Float64Array(SERIES_MAX_DEGREE + 1);
     const { mu0, targets } = li;
     const x = block.x;
@@ -286,7 +359,8 @@ export class NeuronScorer {
         let s = c[0]! * mu0[b]!;
         for (let d = 1; d <= own; d++) s += c[d]! * mu[((d - 1) * C + j) * B + b]!;
         const w = targets[b]!;
-        out[(b * L + li.layer) * F + block.k0 + i] = ti * x[(Math.floor(w / width) * K + i) * width + (w % width)]! - Math.log(s / mu0[b]!);
+        out[(b * L + li.layer) * F + block.k0 + i] =
+          ti * x[(Math.floor(w / width) * K + i) * width + (w % width)]! - Math.log(s / mu0[b]!);
         scored++;
       }
     }
@@ -295,7 +369,13 @@ export class NeuronScorer {
   }
 
   /** Pairs b * K + i scored exactly: log_softmax(z_b + t x_i)[w_b] - log_softmax(z_b)[w_b]. */
-  private async logSpace(li: LayerInputs, block: UBlock, t: Float64Array, pairs: number[], out: Float32Array): Promise<void> {
+  private async logSpace(
+    li: LayerInputs,
+    block: UBlock,
+    t: Float64Array,
+    pairs: number[],
+    out: Float32Array,
+  ): Promise<void> {
     const { nLayer: L, dMlp: F } = this.runner.shape;
     const V = this.V;
     const B = li.inp.batch;
@@ -304,12 +384,34 @@ export class NeuronScorer {
     const { blocks, width } = vocabBlocks(V);
     const session = await this.runner.graph("importance-pairs", () => buildPairGraph(V, this.unembed.logCount));
     const cases = pairs.map((q) => Math.floor(q / K));
-    const logp = (await this.runner.runGraph("importance-pairs", session, P, {
-      z: floatTensor(li.z, [B, V]), x_b: floatTensor(block.x, [blocks, K, width]),
-      case: int64Tensor(cases, [P]), row: int64Tensor(pairs.map((q) => q % K), [P]),
-      t: floatTensor(Float32Array.from(pairs, (q) => t[q]!), [P]), target: int64Tensor(cases.map((b) => li.targets[b]!), [P]),
-    }, ["logp"])).logp!.data as Float32Array;
-    pairs.forEach((q, j) => { out[(cases[j]! * L + li.layer) * F + block.k0 + (q % K)] = logp[j]! - li.base[cases[j]!]!; });
+    const logp = (
+      await this.runner.runGraph(
+        "importance-pairs",
+        session,
+        P,
+        {
+          z: floatTensor(li.z, [B, V]),
+          x_b: floatTensor(block.x, [blocks, K, width]),
+          case: int64Tensor(cases, [P]),
+          row: int64Tensor(
+            pairs.map((q) => q % K),
+            [P],
+          ),
+          t: floatTensor(
+            Float32Array.from(pairs, (q) => t[q]!),
+            [P],
+          ),
+          target: int64Tensor(
+            cases.map((b) => li.targets[b]!),
+            [P],
+          ),
+        },
+        ["logp"],
+      )
+    ).logp!.data as Float32Array;
+    pairs.forEach((q, j) => {
+      out[(cases[j]! * L + li.layer) * F + block.k0 + (q % K)] = logp[j]! - li.base[cases[j]!]!;
+    });
     this.counts.logSpace += P;
   }
 
@@ -318,16 +420,26 @@ export class NeuronScorer {
     const { nLayer: L, dMlp: F, dModel: D, vocabSize: V } = this.runner.shape;
     const B = inp.batch;
     const chunk = Math.max(1, Math.min(F, Math.floor(this.options.scratchBytes / (B * V * 4))));
-    const session = await this.runner.graph("importance-naive", (external) => buildNaiveImportanceGraph(this.runner.unembedWeights(), D, external));
+    const session = await this.runner.graph("importance-naive", (external) =>
+      buildNaiveImportanceGraph(this.runner.unembedWeights(), D, external),
+    );
     const resid = floatTensor(layerRows(inp.residMid, B, L, D, layer), [B, D]);
     const scale = floatTensor(inp.scale, [B]);
     const target = int64Tensor(inp.target, [B]);
     for (let k0 = 0; k0 < F; k0 += chunk) {
       const fc = Math.min(chunk, F - k0);
       const coef = new Float32Array(B * fc);
-      for (let b = 0; b < B; b++) coef.set(inp.mlpPost.subarray((b * L + layer) * F + k0, (b * L + layer) * F + k0 + fc), b * fc);
-      const feeds: Feeds = { resid, scale, coef: floatTensor(coef, [B, fc]), target, w_out: floatTensor(this.runner.mlpOutRows(layer, k0, fc), [fc, D]) };
-      const imp = (await this.runner.runGraph("importance-naive", session, B, feeds, ["imp"])).imp!.data as Float32Array;
+      for (let b = 0; b < B; b++)
+        coef.set(inp.mlpPost.subarray((b * L + layer) * F + k0, (b * L + layer) * F + k0 + fc), b * fc);
+      const feeds: Feeds = {
+        resid,
+        scale,
+        coef: floatTensor(coef, [B, fc]),
+        target,
+        w_out: floatTensor(this.runner.mlpOutRows(layer, k0, fc), [fc, D]),
+      };
+      const imp = (await this.runner.runGraph("importance-naive", session, B, feeds, ["imp"])).imp!
+        .data as Float32Array;
       for (let b = 0; b < B; b++) out.set(imp.subarray(b * fc, (b + 1) * fc), (b * L + layer) * F + k0);
     }
   }
@@ -359,7 +471,9 @@ function layerRows(data: Float32Array, B: number, L: number, W: number, layer: n
  */
 function degreeGroups(degree: Int32Array, vocab: number): Array<[number, number[]]> {
   const groups = new Map<number, number[]>();
-  degree.forEach((n, i) => { if (n > 0) (groups.get(n) ?? groups.set(n, []).get(n)!).push(i); });
+  degree.forEach((n, i) => {
+    if (n > 0) (groups.get(n) ?? groups.set(n, []).get(n)!).push(i);
+  });
   const sorted = [...groups.entries()].sort((a, b) => a[0] - b[0]);
   const top = sorted.at(-1)?.[0] ?? 0;
   const rows = sorted.reduce((a, [, r]) => a + r.length, 0);

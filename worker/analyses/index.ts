@@ -14,7 +14,14 @@
 export { headAblation, paperForward } from "./head-ablation.ts";
 export type { HeadAblationMode, HeadAblationOptions } from "./head-ablation.ts";
 export { NeuronScorer, defaultUBudgetBytes, resolveImportanceOptions } from "./importance.ts";
-export type { ImportanceInputs, ImportanceKernel, ImportanceMethod, ImportanceOptions, KernelCounts, ResolvedImportanceOptions } from "./importance.ts";
+export type {
+  ImportanceInputs,
+  ImportanceKernel,
+  ImportanceMethod,
+  ImportanceOptions,
+  KernelCounts,
+  ResolvedImportanceOptions,
+} from "./importance.ts";
 export { attribution } from "./attribution.ts";
 export type { AttributionOptions, LayerScores } from "./attribution.ts";
 export { CNA_FORWARD_OUTPUTS, cna } from "./cna.ts";

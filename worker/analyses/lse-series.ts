@@ -90,7 +90,11 @@ const TERMS = 12;
  * c_n(t) = Σ_{m ≤ N} ε_m [x^n]T_m · I_m(t) (ε_0 = 1, else 2), and I_m(t) = Σ_i (t/2)^{m+2i} / (i! (m+i)!).
  */
 const COEFFICIENTS: readonly Float64Array[] = (() => {
-  const factorial = (k: number) => { let f = 1; for (let i = 2; i <= k; i++) f *= i; return f; };
+  const factorial = (k: number) => {
+    let f = 1;
+    for (let i = 2; i <= k; i++) f *= i;
+    return f;
+  };
   const tables = [new Float64Array(0)];
   for (let N = 1; N <= SERIES_MAX_DEGREE; N++) {
     const table = new Float64Array((N + 1) * TERMS);
@@ -98,7 +102,8 @@ const COEFFICIENTS: readonly Float64Array[] = (() => {
       for (let i = 0; i < TERMS; i++) {
         const j = n + 2 * i; // the power of t
         let sum = 0;
-        for (let m = n; m <= Math.min(N, j); m += 2) sum += (m === 0 ? 1 : 2) * CHEBYSHEV[m]![n]! / (2 ** j * factorial((j - m) / 2) * factorial((j + m) / 2));
+        for (let m = n; m <= Math.min(N, j); m += 2)
+          sum += ((m === 0 ? 1 : 2) * CHEBYSHEV[m]![n]!) / (2 ** j * factorial((j - m) / 2) * factorial((j + m) / 2));
         table[n * TERMS + i] = sum;
       }
     }

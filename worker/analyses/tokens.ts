@@ -23,11 +23,15 @@ export interface TokenDecoder {
  * drops the space of a lone first token). A byte that is only part of a UTF-8 character spells
  * no text: decode() shows it as the replacement character.
  */
-export const tokenString = (tokenizer: TokenDecoder, id: number): string => tokenizer.tokenText(id) ?? tokenizer.decode([id]);
+export const tokenString = (tokenizer: TokenDecoder, id: number): string =>
+  tokenizer.tokenText(id) ?? tokenizer.decode([id]);
 
 /** The top `count` tokens of each neuron, ranked by W_U (g * c(sign · W_out[k])), in the order given. */
 export async function neuronTopTokens(
-  runner: ModelRunner, tokenizer: TokenDecoder, neurons: readonly SignedNeuron[], count = 10,
+  runner: ModelRunner,
+  tokenizer: TokenDecoder,
+  neurons: readonly SignedNeuron[],
+  count = 10,
 ): Promise<string[][]> {
   if (neurons.length === 0) return [];
   const { dModel: D, vocabSize: V } = runner.shape;
@@ -40,19 +44,35 @@ export async function neuronTopTokens(
   });
   const session = await runner.graph("u-matrix", (external) => buildUGraph(runner.unembedWeights(), D, external));
   // [neurons, V]
-  const u = (await runner.runGraph("u-matrix", session, neurons.length, { w_out: floatTensor(rows, [neurons.length, D]) }, ["u_t"])).u_t!.data as Float32Array;
-  return neurons.map((_, i) => topIndices(u.subarray(i * V, (i + 1) * V), Math.min(count, V)).map((id) => tokenString(tokenizer, id)));
+  const u = (
+    await runner.runGraph("u-matrix", session, neurons.length, { w_out: floatTensor(rows, [neurons.length, D]) }, [
+      "u_t",
+    ])
+  ).u_t!.data as Float32Array;
+  return neurons.map((_, i) =>
+    topIndices(u.subarray(i * V, (i + 1) * V), Math.min(count, V)).map((id) => tokenString(tokenizer, id)),
+  );
 }
 
 /**
  * The top-tokens stage: what each neuron a cell lists writes, one projection per list (the
  * CNA neurons, then the attribution neurons), each neuron with its σ.
  */
-export async function listedTopTokens(runner: ModelRunner, tokenizer: TokenDecoder, listed: ListedNeurons, count: number): Promise<TopTokensPartial> {
+export async function listedTopTokens(
+  runner: ModelRunner,
+  tokenizer: TokenDecoder,
+  listed: ListedNeurons,
+  count: number,
+): Promise<TopTokensPartial> {
   const written = async (list: readonly SignedNeuron[]): Promise<NeuronTokens[]> => {
     const tokens = await neuronTopTokens(runner, tokenizer, list, count);
     return list.map((n, i) => ({ layer: n.layer, neuron: n.neuron, sign: n.sign, tokens: tokens[i]! }));
   };
   const { nLayer, nHead, dMlp } = runner.shape;
-  return { kind: "top-tokens", dims: { nLayer, nHead, dMlp }, cna: await written(listed.cna), attribution: await written(listed.attribution) };
+  return {
+    kind: "top-tokens",
+    dims: { nLayer, nHead, dMlp },
+    cna: await written(listed.cna),
+    attribution: await written(listed.attribution),
+  };
 }

@@ -28,7 +28,11 @@ export interface VerifyOptions extends Omit<CnaOptions, "topK" | "onProgress"> {
 type Variant = "mask" | "keep" | "random";
 const VARIANTS: readonly Variant[] = ["mask", "keep", "random"];
 
-export async function verify(runner: ModelRunner, cases: readonly AnalysisCase[], options: VerifyOptions): Promise<VerifyPartial> {
+export async function verify(
+  runner: ModelRunner,
+  cases: readonly AnalysisCase[],
+  options: VerifyOptions,
+): Promise<VerifyPartial> {
   const shape = runner.shape;
   checkCases(cases, shape);
   checkHead(shape, options.head.layer, options.head.head);
@@ -36,18 +40,31 @@ export async function verify(runner: ModelRunner, cases: readonly AnalysisCase[]
   const ks = [...(options.ks ?? DEFAULT_KS)];
   const seed = options.seed ?? DEFAULT_VERIFY_SEED;
   const kMax = Math.max(...ks);
-  const topK = new Map((options.perCase ?? (await cna(runner, cases, { ...options, topK: kMax, onProgress: undefined })).perCase).map((t) => [t.caseId, t.neurons]));
+  const topK = new Map(
+    (options.perCase ?? (await cna(runner, cases, { ...options, topK: kMax, onProgress: undefined })).perCase).map(
+      (t) => [t.caseId, t.neurons],
+    ),
+  );
   const p: VerifyPartial = {
-    kind: "verify", dims: { nLayer: L, nHead: H, dMlp: F }, cases: cases.length, baselineCorrect: 0,
-    ablatedHead: { ...options.head }, ks, seed,
-    mask: ks.map(() => 0), keep: ks.map(() => 0), random: ks.map(() => 0),
+    kind: "verify",
+    dims: { nLayer: L, nHead: H, dMlp: F },
+    cases: cases.length,
+    baselineCorrect: 0,
+    ablatedHead: { ...options.head },
+    ks,
+    seed,
+    mask: ks.map(() => 0),
+    keep: ks.map(() => 0),
+    random: ks.map(() => 0),
   };
   const total = cases.length * (ks.length + 1);
   let done = 0;
   for (const batch of chunks(cases, options.maxBatchCases ?? 32)) {
     const sequences = batch.map((c) => c.prefixIds);
     const base = await runner.forward({ sequences, outputs: ["logits"] });
-    batch.forEach((c, b) => { if (argmax(row(base.outputs.logits!, b, V)) === c.target) p.baselineCorrect++; });
+    batch.forEach((c, b) => {
+      if (argmax(row(base.outputs.logits!, b, V)) === c.target) p.baselineCorrect++;
+    });
     options.onProgress?.((done += batch.length), total);
     for (const [ki, k] of ks.entries()) {
       // One pass carries the three variants of every case: rows [mask..., keep..., random...].
@@ -55,7 +72,8 @@ export async function verify(runner: ModelRunner, cases: readonly AnalysisCase[]
       const masks = new Float32Array(rows * L * F).fill(1);
       batch.forEach((c, b) => {
         const chosen = topK.get(c.id);
-        if (!chosen || chosen.length < Math.min(k, L * F)) throw new RangeError(`case ${c.id}: no top-${k} CNA neurons to verify with`);
+        if (!chosen || chosen.length < Math.min(k, L * F))
+          throw new RangeError(`case ${c.id}: no top-${k} CNA neurons to verify with`);
         const top = chosen.slice(0, k);
         const at = (variant: number, flat: number) => (variant * batch.length + b) * L * F + flat;
         for (const j of top) masks[at(0, j)] = 0;
@@ -68,10 +86,16 @@ export async function verify(runner: ModelRunner, cases: readonly AnalysisCase[]
           for (const neuron of sampleWithoutReplacement(F, count, rng)) masks[at(2, l * F + neuron)] = 0;
         });
       });
-      const out = await runner.forward({ sequences: [...sequences, ...sequences, ...sequences], outputs: ["logits"], neuronMask: masks });
-      VARIANTS.forEach((variant, vi) => batch.forEach((c, b) => {
-        if (argmax(row(out.outputs.logits!, vi * batch.length + b, V)) === c.target) p[variant][ki]!++;
-      }));
+      const out = await runner.forward({
+        sequences: [...sequences, ...sequences, ...sequences],
+        outputs: ["logits"],
+        neuronMask: masks,
+      });
+      VARIANTS.forEach((variant, vi) =>
+        batch.forEach((c, b) => {
+          if (argmax(row(out.outputs.logits!, vi * batch.length + b, V)) === c.target) p[variant][ki]!++;
+        }),
+      );
       options.onProgress?.((done += batch.length), total);
     }
   }

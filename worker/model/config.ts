@@ -25,7 +25,11 @@ export function parseModelConfig(json: unknown, configPath: string): ModelConfig
   const f = new ConfigFields(json as Record<string, unknown>, configPath);
   const modelType = f.raw["model_type"];
   if (typeof modelType !== "string") {
-    throw new BadConfigError(configPath, "model_type", `field model_type must be a string naming the architecture (got ${JSON.stringify(modelType) ?? "nothing"})`);
+    throw new BadConfigError(
+      configPath,
+      "model_type",
+      `field model_type must be a string naming the architecture (got ${JSON.stringify(modelType) ?? "nothing"})`,
+    );
   }
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(modelType)) {
     throw new UnsupportedArchitectureError(configPath, modelType, SUPPORTED_ARCHITECTURES);
@@ -40,22 +44,33 @@ export function parseModelConfig(json: unknown, configPath: string): ModelConfig
   const nPositions = f.int(k.positions);
   const vocabSize = f.int("vocab_size");
   // head_dim, where the family has one, may differ from hidden / heads (Qwen3: 128 by default).
-  const headDimKey = k.headDim !== undefined && f.value(k.headDim, family.defaults.headDim) !== undefined ? k.headDim : undefined;
+  const headDimKey =
+    k.headDim !== undefined && f.value(k.headDim, family.defaults.headDim) !== undefined ? k.headDim : undefined;
   if (headDimKey === undefined && dModel % nHead !== 0) {
     throw new BadConfigError(configPath, k.heads, `${k.hidden} ${dModel} is not divisible by ${k.heads} ${nHead}`);
   }
   const dHead = headDimKey === undefined ? dModel / nHead : f.int(headDimKey, family.defaults.headDim);
   // A null num_key_value_heads means the head count; a missing one the class default (Mistral 8,
   // Qwen 32, Llama the head count).
-  const nKvHead = k.kvHeads === undefined || f.raw[k.kvHeads] === null ? nHead : f.int(k.kvHeads, family.defaults.kvHeads ?? nHead);
+  const nKvHead =
+    k.kvHeads === undefined || f.raw[k.kvHeads] === null ? nHead : f.int(k.kvHeads, family.defaults.kvHeads ?? nHead);
   if (nHead % nKvHead !== 0) {
-    throw new BadConfigError(configPath, k.kvHeads!, `${k.heads} ${nHead} is not a multiple of ${k.kvHeads} ${nKvHead}`);
+    throw new BadConfigError(
+      configPath,
+      k.kvHeads!,
+      `${k.heads} ${nHead} is not a multiple of ${k.kvHeads} ${nKvHead}`,
+    );
   }
   const structure = family.structure(f);
-  const rotary = structure.rotary === null ? null : readRotary(f, structure.rotary, dHead, family.defaults.ropeTheta ?? 10000);
+  const rotary =
+    structure.rotary === null ? null : readRotary(f, structure.rotary, dHead, family.defaults.ropeTheta ?? 10000);
   const dtype = f.value("torch_dtype", f.value("dtype", null));
   if (dtype !== null && !(TORCH_DTYPES as readonly unknown[]).includes(dtype)) {
-    throw f.bad(f.raw["torch_dtype"] === undefined ? "dtype" : "torch_dtype", `one of ${TORCH_DTYPES.join(", ")}`, dtype);
+    throw f.bad(
+      f.raw["torch_dtype"] === undefined ? "dtype" : "torch_dtype",
+      `one of ${TORCH_DTYPES.join(", ")}`,
+      dtype,
+    );
   }
 
   return {

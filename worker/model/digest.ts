@@ -22,7 +22,13 @@ const memo = new Map<string, { size: number; mtimeMs: number; sha256: Promise<st
 /** The files of a checkpoint the engine reads, relative to `dir`, in a fixed order. */
 export function checkpointFiles(dir: string): string[] {
   const { index, files } = weightFileNames(dir);
-  return ["config.json", "tokenizer.json", ...OPTIONAL.filter((f) => existsSync(join(dir, f))), ...(index === null ? [] : [index]), ...files];
+  return [
+    "config.json",
+    "tokenizer.json",
+    ...OPTIONAL.filter((f) => existsSync(join(dir, f))),
+    ...(index === null ? [] : [index]),
+    ...files,
+  ];
 }
 
 /** sha256 of one file, streamed; remembered while its size and mtime stay the same. */
@@ -64,6 +70,10 @@ export function combineDigests(files: Readonly<Record<string, string>>): string 
 }
 
 /** Digests of several models by id, e.g. a sweep file's, for planning. */
-export async function digestModels(models: ReadonlyArray<{ id: string; path: string }>): Promise<Record<string, ModelDigest>> {
-  return Object.fromEntries(await Promise.all(models.map(async (m) => [m.id, await digestCheckpoint(m.path)] as const)));
+export async function digestModels(
+  models: ReadonlyArray<{ id: string; path: string }>,
+): Promise<Record<string, ModelDigest>> {
+  return Object.fromEntries(
+    await Promise.all(models.map(async (m) => [m.id, await digestCheckpoint(m.path)] as const)),
+  );
 }

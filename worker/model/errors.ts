@@ -54,7 +54,11 @@ export class UnknownDtypeError extends ModelError {
   readonly dtype: string;
 
   constructor(path: string, tensor: string, dtype: string, supported: readonly string[]) {
-    super("UNKNOWN_DTYPE", path, `${path}: tensor "${tensor}" has dtype "${dtype}" (supported: ${supported.join(", ")})`);
+    super(
+      "UNKNOWN_DTYPE",
+      path,
+      `${path}: tensor "${tensor}" has dtype "${dtype}" (supported: ${supported.join(", ")})`,
+    );
     this.tensor = tensor;
     this.dtype = dtype;
   }
@@ -89,7 +93,14 @@ export class ShapeMismatchError extends ModelError {
   /** The config.json field that sets the mismatching dimension, e.g. `n_inner`. */
   readonly field: string;
 
-  constructor(path: string, tensor: string, expected: readonly number[], actual: readonly number[], field: string, dims: string) {
+  constructor(
+    path: string,
+    tensor: string,
+    expected: readonly number[],
+    actual: readonly number[],
+    field: string,
+    dims: string,
+  ) {
     super(
       "SHAPE_MISMATCH",
       path,
@@ -107,7 +118,11 @@ export class UnsupportedArchitectureError extends ModelError {
   readonly architecture: string;
 
   constructor(configPath: string, architecture: string, supported: readonly string[]) {
-    super("UNSUPPORTED_ARCHITECTURE", configPath, `unsupported architecture "${architecture}" in ${configPath} (supported: ${supported.join(", ")})`);
+    super(
+      "UNSUPPORTED_ARCHITECTURE",
+      configPath,
+      `unsupported architecture "${architecture}" in ${configPath} (supported: ${supported.join(", ")})`,
+    );
     this.architecture = architecture;
   }
 }

@@ -95,16 +95,39 @@ export interface Family {
 }
 
 /** "gelu_pytorch_tanh" and "gelu_fast" compute GELU's tanh form as "gelu_new" does. */
-const GELU: Readonly<Record<string, Activation>> = { gelu_new: "gelu_new", gelu_pytorch_tanh: "gelu_new", gelu_fast: "gelu_new", gelu: "gelu" };
+const GELU: Readonly<Record<string, Activation>> = {
+  gelu_new: "gelu_new",
+  gelu_pytorch_tanh: "gelu_new",
+  gelu_fast: "gelu_new",
+  gelu: "gelu",
+};
 /** transformers' "swish" is SiLU too. */
 const SILU: Readonly<Record<string, Activation>> = { silu: "silu", swish: "silu" };
 
-const GPT2_KEYS: ConfigKeys = { layers: "n_layer", heads: "n_head", hidden: "n_embd", mlp: "n_inner", positions: "n_positions", eps: "layer_norm_epsilon" };
-const LLAMA_KEYS: ConfigKeys = {
-  layers: "num_hidden_layers", heads: "num_attention_heads", hidden: "hidden_size", mlp: "intermediate_size",
-  positions: "max_position_embeddings", eps: "rms_norm_eps", kvHeads: "num_key_value_heads", headDim: "head_dim",
+const GPT2_KEYS: ConfigKeys = {
+  layers: "n_layer",
+  heads: "n_head",
+  hidden: "n_embd",
+  mlp: "n_inner",
+  positions: "n_positions",
+  eps: "layer_norm_epsilon",
 };
-const ROTATE_HALF: RotarySpec = { layout: "rotate-half", thetaKey: "rope_theta", partial: { key: "partial_rotary_factor", fallback: 1 }, scaling: true };
+const LLAMA_KEYS: ConfigKeys = {
+  layers: "num_hidden_layers",
+  heads: "num_attention_heads",
+  hidden: "hidden_size",
+  mlp: "intermediate_size",
+  positions: "max_position_embeddings",
+  eps: "rms_norm_eps",
+  kvHeads: "num_key_value_heads",
+  headDim: "head_dim",
+};
+const ROTATE_HALF: RotarySpec = {
+  layout: "rotate-half",
+  thetaKey: "rope_theta",
+  partial: { key: "partial_rotary_factor", fallback: 1 },
+  scaling: true,
+};
 
 const LLAMA_TENSORS: TensorNames = {
   prefixes: ["model.", ""],
@@ -126,13 +149,29 @@ const LLAMA_TENSORS: TensorNames = {
 };
 
 /** Llama's layout with the family's own bias rule, q/k norm and sliding window. */
-function llamaLike(o: { kvHeads?: number; headDim?: number; bias: (f: ConfigFields) => ModelConfig["bias"]; qkNorm?: boolean; window: (f: ConfigFields) => number | null }): Family {
+function llamaLike(o: {
+  kvHeads?: number;
+  headDim?: number;
+  bias: (f: ConfigFields) => ModelConfig["bias"];
+  qkNorm?: boolean;
+  window: (f: ConfigFields) => number | null;
+}): Family {
   return {
     keys: LLAMA_KEYS,
-    defaults: { eps: 1e-6, tied: false, ...(o.kvHeads ? { kvHeads: o.kvHeads } : {}), ...(o.headDim ? { headDim: o.headDim } : {}) },
+    defaults: {
+      eps: 1e-6,
+      tied: false,
+      ...(o.kvHeads ? { kvHeads: o.kvHeads } : {}),
+      ...(o.headDim ? { headDim: o.headDim } : {}),
+    },
     structure: (f) => ({
-      norm: "rmsnorm", activation: f.choice("hidden_act", SILU, "silu"), bias: o.bias(f), parallel: "none", qkNorm: o.qkNorm ?? false,
-      rotary: ROTATE_HALF, slidingWindow: o.window(f),
+      norm: "rmsnorm",
+      activation: f.choice("hidden_act", SILU, "silu"),
+      bias: o.bias(f),
+      parallel: "none",
+      qkNorm: o.qkNorm ?? false,
+      rotary: ROTATE_HALF,
+      slidingWindow: o.window(f),
     }),
     tensors: LLAMA_TENSORS,
   };
@@ -140,20 +179,37 @@ function llamaLike(o: { kvHeads?: number; headDim?: number; bias: (f: ConfigFiel
 
 const noBias = { qkv: false, out: false, mlp: false, unembed: false };
 /** Qwen attends within sliding_window only where use_sliding_window is on. */
-const qwenWindow = (f: ConfigFields) => (f.bool("use_sliding_window", false) ? f.intOrNull("sliding_window", 4096) : null);
+const qwenWindow = (f: ConfigFields) =>
+  f.bool("use_sliding_window", false) ? f.intOrNull("sliding_window", 4096) : null;
 
 export const FAMILIES: Readonly<Record<Architecture, Family>> = {
   gpt2: {
     keys: GPT2_KEYS,
     defaults: { mlp: (d) => 4 * d, eps: 1e-5, tied: true },
     structure: (f) => ({
-      norm: "layernorm", activation: f.choice("activation_function", GELU, "gelu_new"), bias: { qkv: true, out: true, mlp: true, unembed: false },
-      parallel: "none", qkNorm: false, rotary: null, slidingWindow: null,
+      norm: "layernorm",
+      activation: f.choice("activation_function", GELU, "gelu_new"),
+      bias: { qkv: true, out: true, mlp: true, unembed: false },
+      parallel: "none",
+      qkNorm: false,
+      rotary: null,
+      slidingWindow: null,
     }),
     tensors: {
-      prefixes: ["transformer.", ""], layout: "in-out", embed: "wte.weight", positions: "wpe.weight", layer: "h.{l}",
-      attnNorm: "ln_1", mlpNorm: "ln_2", attn: { fused: "attn.c_attn", order: "blocks" }, out: "attn.c_proj",
-      mlpIn: "mlp.c_fc", mlpOut: "mlp.c_proj", finalNorm: "ln_f", unembed: "lm_head", buffers: /^attn\.(bias|masked_bias)$/,
+      prefixes: ["transformer.", ""],
+      layout: "in-out",
+      embed: "wte.weight",
+      positions: "wpe.weight",
+      layer: "h.{l}",
+      attnNorm: "ln_1",
+      mlpNorm: "ln_2",
+      attn: { fused: "attn.c_attn", order: "blocks" },
+      out: "attn.c_proj",
+      mlpIn: "mlp.c_fc",
+      mlpOut: "mlp.c_proj",
+      finalNorm: "ln_f",
+      unembed: "lm_head",
+      buffers: /^attn\.(bias|masked_bias)$/,
     },
   },
   llama: llamaLike({
@@ -166,7 +222,11 @@ export const FAMILIES: Readonly<Record<Architecture, Family>> = {
   // Mistral's sliding window (4096 by default) is far longer than an arithmetic prompt; the
   // runner refuses a prompt that would reach past it rather than attend beyond it.
   mistral: llamaLike({ kvHeads: 8, bias: () => noBias, window: (f) => f.intOrNull("sliding_window", 4096) }),
-  qwen2: llamaLike({ kvHeads: 32, bias: () => ({ qkv: true, out: false, mlp: false, unembed: false }), window: qwenWindow }),
+  qwen2: llamaLike({
+    kvHeads: 32,
+    bias: () => ({ qkv: true, out: false, mlp: false, unembed: false }),
+    window: qwenWindow,
+  }),
   qwen3: llamaLike({
     kvHeads: 32,
     headDim: 128,
@@ -178,24 +238,48 @@ export const FAMILIES: Readonly<Record<Architecture, Family>> = {
     window: qwenWindow,
   }),
   gpt_neox: {
-    keys: { layers: "num_hidden_layers", heads: "num_attention_heads", hidden: "hidden_size", mlp: "intermediate_size", positions: "max_position_embeddings", eps: "layer_norm_eps" },
+    keys: {
+      layers: "num_hidden_layers",
+      heads: "num_attention_heads",
+      hidden: "hidden_size",
+      mlp: "intermediate_size",
+      positions: "max_position_embeddings",
+      eps: "layer_norm_eps",
+    },
     defaults: { eps: 1e-5, tied: false },
     structure: (f) => {
       const attention = f.bool("attention_bias", true);
       return {
-        norm: "layernorm", activation: f.choice("hidden_act", GELU, "gelu"), bias: { qkv: attention, out: attention, mlp: true, unembed: false },
-        parallel: f.bool("use_parallel_residual", true) ? "two-norms" : "none", qkNorm: false, slidingWindow: null,
-        rotary: { layout: "rotate-half", thetaKey: "rotary_emb_base", partial: { key: "rotary_pct", fallback: 0.25 }, scaling: true },
+        norm: "layernorm",
+        activation: f.choice("hidden_act", GELU, "gelu"),
+        bias: { qkv: attention, out: attention, mlp: true, unembed: false },
+        parallel: f.bool("use_parallel_residual", true) ? "two-norms" : "none",
+        qkNorm: false,
+        slidingWindow: null,
+        rotary: {
+          layout: "rotate-half",
+          thetaKey: "rotary_emb_base",
+          partial: { key: "rotary_pct", fallback: 0.25 },
+          scaling: true,
+        },
       };
     },
     tensors: {
-      prefixes: ["gpt_neox.", ""], layout: "out-in", embed: "embed_in.weight", layer: "layers.{l}",
-      attnNorm: "input_layernorm", mlpNorm: "post_attention_layernorm",
+      prefixes: ["gpt_neox.", ""],
+      layout: "out-in",
+      embed: "embed_in.weight",
+      layer: "layers.{l}",
+      attnNorm: "input_layernorm",
+      mlpNorm: "post_attention_layernorm",
       // transformers (since its attention refactor) views the fused output as [.., heads, 3 * head_dim]
       // and splits the last axis in three, so each head's q, k and v rows are adjacent. Earlier
       // versions sliced the same per-head layout, so checkpoints of either read the same.
-      attn: { fused: "attention.query_key_value", order: "per-head" }, out: "attention.dense",
-      mlpIn: "mlp.dense_h_to_4h", mlpOut: "mlp.dense_4h_to_h", finalNorm: "final_layer_norm", unembed: "embed_out",
+      attn: { fused: "attention.query_key_value", order: "per-head" },
+      out: "attention.dense",
+      mlpIn: "mlp.dense_h_to_4h",
+      mlpOut: "mlp.dense_4h_to_h",
+      finalNorm: "final_layer_norm",
+      unembed: "embed_out",
       buffers: /^attention\.(bias|masked_bias|rotary_emb\.inv_freq)$/,
     },
   },
@@ -203,14 +287,32 @@ export const FAMILIES: Readonly<Record<Architecture, Family>> = {
     keys: GPT2_KEYS,
     defaults: { mlp: (d) => 4 * d, eps: 1e-5, tied: false },
     structure: (f) => ({
-      norm: "layernorm", activation: f.choice("activation_function", GELU, "gelu_new"), bias: { qkv: false, out: false, mlp: true, unembed: true },
-      parallel: "shared-norm", qkNorm: false, slidingWindow: null,
-      rotary: { layout: "interleaved", thetaKey: null, partial: { dimsKey: "rotary_dim", fallback: 64 }, scaling: false },
+      norm: "layernorm",
+      activation: f.choice("activation_function", GELU, "gelu_new"),
+      bias: { qkv: false, out: false, mlp: true, unembed: true },
+      parallel: "shared-norm",
+      qkNorm: false,
+      slidingWindow: null,
+      rotary: {
+        layout: "interleaved",
+        thetaKey: null,
+        partial: { dimsKey: "rotary_dim", fallback: 64 },
+        scaling: false,
+      },
     }),
     tensors: {
-      prefixes: ["transformer.", ""], layout: "out-in", embed: "wte.weight", layer: "h.{l}", attnNorm: "ln_1",
-      attn: { q: "attn.q_proj", k: "attn.k_proj", v: "attn.v_proj" }, out: "attn.out_proj",
-      mlpIn: "mlp.fc_in", mlpOut: "mlp.fc_out", finalNorm: "ln_f", unembed: "lm_head", buffers: /^attn\.(bias|masked_bias)$/,
+      prefixes: ["transformer.", ""],
+      layout: "out-in",
+      embed: "wte.weight",
+      layer: "h.{l}",
+      attnNorm: "ln_1",
+      attn: { q: "attn.q_proj", k: "attn.k_proj", v: "attn.v_proj" },
+      out: "attn.out_proj",
+      mlpIn: "mlp.fc_in",
+      mlpOut: "mlp.fc_out",
+      finalNorm: "ln_f",
+      unembed: "lm_head",
+      buffers: /^attn\.(bias|masked_bias)$/,
     },
   },
 };

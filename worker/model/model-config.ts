@@ -82,10 +82,17 @@ export interface ModelConfig extends ModelDims {
 
 /** Reads typed fields of one config.json, each error naming the file and the field. */
 export class ConfigFields {
-  constructor(readonly raw: Readonly<Record<string, unknown>>, readonly path: string) {}
+  constructor(
+    readonly raw: Readonly<Record<string, unknown>>,
+    readonly path: string,
+  ) {}
 
   bad(field: string, what: string, value: unknown): BadConfigError {
-    return new BadConfigError(this.path, field, `field ${field} must be ${what} (got ${JSON.stringify(value) ?? "nothing"})`);
+    return new BadConfigError(
+      this.path,
+      field,
+      `field ${field} must be ${what} (got ${JSON.stringify(value) ?? "nothing"})`,
+    );
   }
 
   /** The value, or `fallback` when the key is absent or null (transformers' reading of a null). */

@@ -18,8 +18,10 @@ export function readRotary(f: ConfigFields, spec: RotarySpec, dHead: number, def
   const scaling = record(f, "rope_scaling");
   /** A rope key: rope_parameters' first, then rope_scaling's; with the field path for errors. */
   const rope = (key: string): { value: unknown; field: string } | undefined => {
-    if (params && params[key] !== undefined && params[key] !== null) return { value: params[key], field: `rope_parameters.${key}` };
-    if (scaling && scaling[key] !== undefined && scaling[key] !== null) return { value: scaling[key], field: `rope_scaling.${key}` };
+    if (params && params[key] !== undefined && params[key] !== null)
+      return { value: params[key], field: `rope_parameters.${key}` };
+    if (scaling && scaling[key] !== undefined && scaling[key] !== null)
+      return { value: scaling[key], field: `rope_scaling.${key}` };
     return undefined;
   };
   const number = (key: string, integer = false): number => {
@@ -39,12 +41,19 @@ export function readRotary(f: ConfigFields, spec: RotarySpec, dHead: number, def
     const type = rope("rope_type") ?? rope("type");
     const name = type?.value ?? "default";
     if (!(SCALINGS as readonly unknown[]).includes(name) || (!spec.scaling && name !== "default")) {
-      throw f.bad(type!.field, `one of ${(spec.scaling ? SCALINGS : ["default"]).join(", ")} (the rotary scalings computed as transformers computes them)`, name);
+      throw f.bad(
+        type!.field,
+        `one of ${(spec.scaling ? SCALINGS : ["default"]).join(", ")} (the rotary scalings computed as transformers computes them)`,
+        name,
+      );
     }
     if (name === "linear") scaled = { type: "linear", factor: number("factor") };
     if (name === "llama3") {
       scaled = {
-        type: "llama3", factor: number("factor"), lowFreqFactor: number("low_freq_factor"), highFreqFactor: number("high_freq_factor"),
+        type: "llama3",
+        factor: number("factor"),
+        lowFreqFactor: number("low_freq_factor"),
+        highFreqFactor: number("high_freq_factor"),
         originalMaxPositions: number("original_max_position_embeddings", true),
       };
     }
@@ -65,7 +74,11 @@ export function readRotary(f: ConfigFields, spec: RotarySpec, dHead: number, def
     dims = Math.trunc(dHead * factor); // Python's int(head_dim * factor)
   }
   if (dims % 2 !== 0 || dims > dHead) {
-    throw f.bad(dimsField, `such that the rotated dims (${dims}) are even and at most the head width ${dHead}`, f.raw[dimsField] ?? dims);
+    throw f.bad(
+      dimsField,
+      `such that the rotated dims (${dims}) are even and at most the head width ${dHead}`,
+      f.raw[dimsField] ?? dims,
+    );
   }
   return { layout: spec.layout, dims, theta, scaling: scaled };
 }

@@ -10,14 +10,32 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { float32FromBf16, float32FromF16, float32FromF32 } from "./dtypes.ts";
-import { MissingTensorError, ModelNotFoundError, SafetensorsCorruptError, SafetensorsTruncatedError, UnknownDtypeError } from "./errors.ts";
+import {
+  MissingTensorError,
+  ModelNotFoundError,
+  SafetensorsCorruptError,
+  SafetensorsTruncatedError,
+  UnknownDtypeError,
+} from "./errors.ts";
 
 /** Byte size of every dtype the format defines; sub-byte types (F4, F6_*) are not accepted. */
 const DTYPE_SIZES: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 /** The dtypes {@link SafetensorsFile.getFloat32} converts. */
 export const FLOAT_DTYPES = ["F32", "F16", "BF16"] as const;
@@ -93,9 +111,13 @@ export function openSafetensors(path: string): SafetensorsFile {
     read(offset, length) {
       // a fresh ArrayBuffer: 4-byte aligned, so F32 data is viewed, not copied again
       const out = new Uint8Array(length);
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const n = readSync(fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
-        if (n === 0) throw new SafetensorsTruncatedError(path, `${path}: the file ended at byte ${offset + done} while a tensor was read (it changed while open?)`);
+        if (n === 0)
+          throw new SafetensorsTruncatedError(
+            path,
+            `${path}: the file ended at byte ${offset + done} while a tensor was read (it changed while open?)`,
+          );
         done += n;
       }
       return out;
@@ -112,20 +134,32 @@ export function openSafetensors(path: string): SafetensorsFile {
 
 /** Validates safetensors bytes already in memory; `path` is only used in error messages. */
 export function parseSafetensors(bytes: Buffer, path: string): SafetensorsFile {
-  return fromSource({ length: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length), close: () => {} }, path);
+  return fromSource(
+    { length: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length), close: () => {} },
+    path,
+  );
 }
 
 function fromSource(source: ByteSource, path: string): SafetensorsFile {
   if (source.length < 8) {
-    throw new SafetensorsTruncatedError(path, `${path}: ${source.length} bytes is too short for a safetensors file (the header length alone is 8)`);
+    throw new SafetensorsTruncatedError(
+      path,
+      `${path}: ${source.length} bytes is too short for a safetensors file (the header length alone is 8)`,
+    );
   }
   const headerBytes = Buffer.from(source.read(0, 8)).readBigUInt64LE(0);
   if (headerBytes > BigInt(MAX_HEADER_BYTES)) {
-    throw new SafetensorsCorruptError(path, `${path}: header length ${headerBytes} is absurd (limit ${MAX_HEADER_BYTES}); not a safetensors file?`);
+    throw new SafetensorsCorruptError(
+      path,
+      `${path}: header length ${headerBytes} is absurd (limit ${MAX_HEADER_BYTES}); not a safetensors file?`,
+    );
   }
   const dataStart = 8 + Number(headerBytes);
   if (dataStart > source.length) {
-    throw new SafetensorsTruncatedError(path, `${path}: header length ${headerBytes} runs past the end of the ${source.length}-byte file`);
+    throw new SafetensorsTruncatedError(
+      path,
+      `${path}: header length ${headerBytes} runs past the end of the ${source.length}-byte file`,
+    );
   }
   const tensors = parseHeader(Buffer.from(source.read(8, dataStart - 8)), path);
   checkLayout(tensors, source.length - dataStart, path);
@@ -146,18 +180,28 @@ function fromSource(source: ByteSource, path: string): SafetensorsFile {
       const { dtype, shape, dataOffsets } = info(name);
       const float = floatDtype(path, name, dtype);
       const bytes = source.read(dataStart + dataOffsets[0], dataOffsets[1] - dataOffsets[0]);
-      return widen(bytes, float, shape.reduce((a, b) => a * b, 1));
+      return widen(
+        bytes,
+        float,
+        shape.reduce((a, b) => a * b, 1),
+      );
     },
     stored(name) {
       const { dtype, shape, dataOffsets } = info(name);
-      return { file: path, offset: dataStart + dataOffsets[0], dtype: floatDtype(path, name, dtype), count: shape.reduce((a, b) => a * b, 1) };
+      return {
+        file: path,
+        offset: dataStart + dataOffsets[0],
+        dtype: floatDtype(path, name, dtype),
+        count: shape.reduce((a, b) => a * b, 1),
+      };
     },
     close: () => source.close(),
   };
 }
 
 function floatDtype(path: string, name: string, dtype: string): FloatDtype {
-  if (!(FLOAT_DTYPES as readonly string[]).includes(dtype)) throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
+  if (!(FLOAT_DTYPES as readonly string[]).includes(dtype))
+    throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
   return dtype as FloatDtype;
 }
 
@@ -175,7 +219,13 @@ function widen(bytes: Uint8Array, dtype: FloatDtype, count: number): Float32Arra
 export function readStored(s: StoredTensor, starts: readonly number[], count: number): Float32Array {
   const size = DTYPE_SIZES[s.dtype]!;
   for (const start of starts) {
-    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > s.count) {
+    if (
+      !Number.isSafeInteger(start) ||
+      start < 0 ||
+      !Number.isSafeInteger(count) ||
+      count < 0 ||
+      start + count > s.count
+    ) {
       throw new RangeError(`values [${start}, ${start + count}) are outside the stored tensor's ${s.count}`);
     }
   }
@@ -183,15 +233,29 @@ export function readStored(s: StoredTensor, starts: readonly number[], count: nu
   try {
     fd = openSync(s.file, "r");
   } catch (err) {
-    throw new ModelNotFoundError(s.file, `cannot read ${s.file} (it was loaded earlier): ${(err as Error).message}`, err);
+    throw new ModelNotFoundError(
+      s.file,
+      `cannot read ${s.file} (it was loaded earlier): ${(err as Error).message}`,
+      err,
+    );
   }
   try {
     const bytes = new Uint8Array(starts.length * count * size);
     starts.forEach((start, i) => {
       const want = count * size;
-      for (let done = 0; done < want; ) {
-        const n = readSync(fd, bytes, i * want + done, Math.min(READ_CHUNK, want - done), s.offset + start * size + done);
-        if (n === 0) throw new SafetensorsTruncatedError(s.file, `${s.file}: the file ended at byte ${s.offset + start * size + done} while a tensor was read (it changed after it was loaded?)`);
+      for (let done = 0; done < want;) {
+        const n = readSync(
+          fd,
+          bytes,
+          i * want + done,
+          Math.min(READ_CHUNK, want - done),
+          s.offset + start * size + done,
+        );
+        if (n === 0)
+          throw new SafetensorsTruncatedError(
+            s.file,
+            `${s.file}: the file ended at byte ${s.offset + start * size + done} while a tensor was read (it changed after it was loaded?)`,
+          );
         done += n;
       }
     });
@@ -226,7 +290,8 @@ function parseHeader(raw: Buffer, path: string): Entries {
     if (typeof dtype !== "string") throw corrupt(`tensor "${name}" has no dtype`);
     const size = DTYPE_SIZES[dtype];
     if (size === undefined) throw new UnknownDtypeError(path, name, dtype, FLOAT_DTYPES);
-    if (!Array.isArray(shape) || !shape.every(isCount)) throw corrupt(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every(isCount))
+      throw corrupt(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
       throw corrupt(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
@@ -234,7 +299,9 @@ function parseHeader(raw: Buffer, path: string): Entries {
     if (begin > end) throw corrupt(`tensor "${name}" has data_offsets [${begin}, ${end}] that end before they begin`);
     const byteLength = shape.reduce((a: number, b: number) => a * b, 1) * size;
     if (end - begin !== byteLength) {
-      throw corrupt(`tensor "${name}" spans ${end - begin} bytes but ${dtype} [${shape.join(", ")}] needs ${byteLength}`);
+      throw corrupt(
+        `tensor "${name}" spans ${end - begin} bytes but ${dtype} [${shape.join(", ")}] needs ${byteLength}`,
+      );
     }
     entries.set(name, { dtype, shape: [...shape], dataOffsets: [begin, end] });
   }
@@ -253,13 +320,19 @@ function checkLayout(entries: Entries, dataLength: number, path: string): void {
       throw new SafetensorsCorruptError(path, `${path}: tensor "${name}" at bytes [${begin}, ${end}) ${why}`);
     }
     if (end > dataLength) {
-      throw new SafetensorsTruncatedError(path, `${path}: tensor "${name}" ends at data byte ${end} but the data section has only ${dataLength} bytes`);
+      throw new SafetensorsTruncatedError(
+        path,
+        `${path}: tensor "${name}" ends at data byte ${end} but the data section has only ${dataLength} bytes`,
+      );
     }
     cursor = end;
     previous = `tensor "${name}"`;
   }
   if (cursor !== dataLength) {
-    throw new SafetensorsCorruptError(path, `${path}: ${dataLength - cursor} bytes after the last tensor belong to no tensor`);
+    throw new SafetensorsCorruptError(
+      path,
+      `${path}: ${dataLength - cursor} bytes after the last tensor belong to no tensor`,
+    );
   }
 }
 

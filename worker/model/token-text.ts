@@ -47,7 +47,8 @@ export function detectSpelling(spec: Record<string, unknown>): TokenSpelling {
     if (typeof node !== "object" || node === null) return;
     const n = node as { type?: unknown; decoders?: unknown; pretokenizers?: unknown; pattern?: { String?: unknown } };
     if (n.type === "ByteLevel") kinds.add("byte-level");
-    if (n.type === "Metaspace" || n.type === "ByteFallback" || (n.type === "Replace" && n.pattern?.String === "▁")) kinds.add("sentencepiece");
+    if (n.type === "Metaspace" || n.type === "ByteFallback" || (n.type === "Replace" && n.pattern?.String === "▁"))
+      kinds.add("sentencepiece");
     for (const child of [n.decoders, n.pretokenizers]) if (Array.isArray(child)) child.forEach(visit);
   };
   visit(spec["decoder"] ?? spec["pre_tokenizer"]);
@@ -95,7 +96,9 @@ export function tokensSpelling(text: string, spelling: TokenSpelling): string[] 
       return [text];
     case "sentencepiece": {
       const bytes = utf8.encode(text);
-      return bytes.length === 1 ? [text.replaceAll(" ", "▁"), byteFallbackToken(bytes[0]!)] : [text.replaceAll(" ", "▁")];
+      return bytes.length === 1
+        ? [text.replaceAll(" ", "▁"), byteFallbackToken(bytes[0]!)]
+        : [text.replaceAll(" ", "▁")];
     }
     case "byte-level":
       return [Array.from(utf8.encode(text), (b) => BYTE_TO_CHAR[b]!).join("")];

@@ -69,7 +69,11 @@ export function loadTokenizer(dir: string): ModelTokenizer {
   try {
     tokenizer = new HfTokenizerClass({ ...spec, post_processor: postProcessor }, config);
   } catch (err) {
-    throw new BadTokenizerError(tokenizerPath, `not a tokenizer @huggingface/tokenizers can run: ${(err as Error).message}`, err);
+    throw new BadTokenizerError(
+      tokenizerPath,
+      `not a tokenizer @huggingface/tokenizers can run: ${(err as Error).message}`,
+      err,
+    );
   }
 
   const vocab = tokenizer.get_vocab(true);
@@ -80,7 +84,8 @@ export function loadTokenizer(dir: string): ModelTokenizer {
 
   const spelling = detectSpelling(spec);
   const added = new Map<number, { content: string; special: boolean }>();
-  for (const t of tokenizer.get_added_tokens_decoder().values()) added.set(t.id, { content: t.content, special: t.special });
+  for (const t of tokenizer.get_added_tokens_decoder().values())
+    added.set(t.id, { content: t.content, special: t.special });
   const model = (spec["model"] ?? {}) as { unk_token?: unknown; byte_fallback?: unknown };
   const unkName = typeof model.unk_token === "string" ? model.unk_token : undefined;
   const unkId = unkName === undefined ? undefined : tokenizer.token_to_id(unkName);
@@ -92,23 +97,36 @@ export function loadTokenizer(dir: string): ModelTokenizer {
     (model.byte_fallback === true && BYTE_LEVEL_SYMBOLS.every((_, b) => vocab.has(byteFallbackToken(b))));
   // Dropping is found by decoding back, which gives the text itself only without a normalizer; no
   // tokenizer in use has a normalizer and neither byte coverage nor an unknown token.
-  const checkDropped = !spellsEveryByte && unkId === undefined && (spec["normalizer"] === null || spec["normalizer"] === undefined);
+  const checkDropped =
+    !spellsEveryByte && unkId === undefined && (spec["normalizer"] === null || spec["normalizer"] === undefined);
 
   // The library throws on an empty list, and would tidy spaces around punctuation by default.
   const decodeExactly = (ids: readonly number[]): string =>
-    ids.length === 0 ? "" : tokenizer.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+    ids.length === 0
+      ? ""
+      : tokenizer.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
 
   const encodeChecked = (text: string, specialTokens: boolean): number[] => {
     const { ids: found, tokens } = tokenizer.encode(text, { add_special_tokens: specialTokens });
     const missing = found.findIndex((id) => !Number.isInteger(id));
     if (missing >= 0) {
-      throw new TokenizationError(text, `${tokenizerPath}: token ${JSON.stringify(tokens[missing])} of ${JSON.stringify(text)} has no id`);
+      throw new TokenizationError(
+        text,
+        `${tokenizerPath}: token ${JSON.stringify(tokens[missing])} of ${JSON.stringify(text)} has no id`,
+      );
     }
     const ids = found as number[]; // each one an integer, checked above; the same text without special tokens has the same ones
     if (unkId !== undefined && ids.includes(unkId) && !text.includes(unkName!)) {
-      throw new TokenizationError(text, `${tokenizerPath}: ${JSON.stringify(text)} has characters the vocabulary cannot spell (they map to ${unkName})`);
+      throw new TokenizationError(
+        text,
+        `${tokenizerPath}: ${JSON.stringify(text)} has characters the vocabulary cannot spell (they map to ${unkName})`,
+      );
     }
-    if (checkDropped && decodeExactly(specialTokens ? (tokenizer.encode(text, { add_special_tokens: false }).ids as number[]) : ids) !== text) {
+    if (
+      checkDropped &&
+      decodeExactly(specialTokens ? (tokenizer.encode(text, { add_special_tokens: false }).ids as number[]) : ids) !==
+        text
+    ) {
       throw new TokenizationError(
         text,
         `${tokenizerPath}: ${JSON.stringify(text)} decodes back as ${JSON.stringify(decodeExactly(ids))}; characters outside the vocabulary were dropped`,
@@ -151,7 +169,10 @@ export function loadTokenizer(dir: string): ModelTokenizer {
  * byte-level only, so no BOS; the zoo states false for both.
  */
 function startAndEndTokens(
-  spec: Record<string, unknown>, config: Record<string, unknown>, vocabulary: ReadonlyMap<string, number>, configPath: string,
+  spec: Record<string, unknown>,
+  config: Record<string, unknown>,
+  vocabulary: ReadonlyMap<string, number>,
+  configPath: string,
 ): unknown {
   const stated = (key: string) => config[key] !== undefined && config[key] !== null;
   const own = spec["post_processor"] ?? null;
@@ -165,18 +186,31 @@ function startAndEndTokens(
     if (!flag(flagKey)) return undefined;
     const name = tokenName(config[tokenKey]);
     if (name === undefined || !vocabulary.has(name)) {
-      throw new BadTokenizerError(configPath, `field ${flagKey} is true but field ${tokenKey} names no token of tokenizer.json`);
+      throw new BadTokenizerError(
+        configPath,
+        `field ${flagKey} is true but field ${tokenKey} names no token of tokenizer.json`,
+      );
     }
     return name;
   };
   const bos = named("add_bos_token", "bos_token");
   const eos = named("add_eos_token", "eos_token");
-  const special = (name: string | undefined, typeId: number) => (name === undefined ? [] : [{ SpecialToken: { id: name, type_id: typeId } }]);
-  const sequence = (id: "A" | "B", typeId: number) => [...special(bos, typeId), { Sequence: { id, type_id: typeId } }, ...special(eos, typeId)];
+  const special = (name: string | undefined, typeId: number) =>
+    name === undefined ? [] : [{ SpecialToken: { id: name, type_id: typeId } }];
+  const sequence = (id: "A" | "B", typeId: number) => [
+    ...special(bos, typeId),
+    { Sequence: { id, type_id: typeId } },
+    ...special(eos, typeId),
+  ];
   const specialTokens = Object.fromEntries(
     [bos, eos].filter((n) => n !== undefined).map((n) => [n, { id: n, ids: [vocabulary.get(n)!], tokens: [n] }]),
   );
-  return { type: "TemplateProcessing", single: sequence("A", 0), pair: [...sequence("A", 0), ...sequence("B", 1)], special_tokens: specialTokens };
+  return {
+    type: "TemplateProcessing",
+    single: sequence("A", 0),
+    pair: [...sequence("A", 0), ...sequence("B", 1)],
+    special_tokens: specialTokens,
+  };
 }
 
 /** Every token string of tokenizer.json with its id: the model's vocabulary and the added tokens. */

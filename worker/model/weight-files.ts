@@ -46,7 +46,8 @@ export interface WeightFiles {
  * read this list, so what is hashed is what is loaded.
  */
 export function weightFileNames(dir: string): { index: string | null; files: string[] } {
-  if (existsSync(join(dir, SINGLE_FILE)) || !existsSync(join(dir, INDEX_FILE))) return { index: null, files: [SINGLE_FILE] };
+  if (existsSync(join(dir, SINGLE_FILE)) || !existsSync(join(dir, INDEX_FILE)))
+    return { index: null, files: [SINGLE_FILE] };
   return { index: INDEX_FILE, files: [...new Set(Object.values(readIndex(dir)))].sort() };
 }
 
@@ -61,11 +62,14 @@ function readIndex(dir: string): Record<string, string> {
     throw corrupt(`not valid JSON (${(err as Error).message})`, err);
   }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof map !== "object" || map === null || Array.isArray(map)) throw corrupt("field weight_map must map tensor names to shard file names");
+  if (typeof map !== "object" || map === null || Array.isArray(map))
+    throw corrupt("field weight_map must map tensor names to shard file names");
   for (const [name, shard] of Object.entries(map)) {
     // A shard is a file beside the index: no directories, so an index cannot reach outside the checkpoint.
     if (typeof shard !== "string" || shard === "" || /[/\\]/.test(shard) || shard === "." || shard === "..") {
-      throw corrupt(`field weight_map["${name}"] must be a file name in the checkpoint directory (got ${JSON.stringify(shard)})`);
+      throw corrupt(
+        `field weight_map["${name}"] must be a file name in the checkpoint directory (got ${JSON.stringify(shard)})`,
+      );
     }
   }
   return map as Record<string, string>;
@@ -82,7 +86,11 @@ export function openWeightFiles(dir: string): WeightFiles {
     for (const shard of files) {
       const path = join(dir, shard);
       const listed = Object.keys(map).find((n) => map[n] === shard)!;
-      if (!existsSync(path)) throw new ModelNotFoundError(path, `${path} does not exist, but ${indexPath} field weight_map["${listed}"] names it`);
+      if (!existsSync(path))
+        throw new ModelNotFoundError(
+          path,
+          `${path} does not exist, but ${indexPath} field weight_map["${listed}"] names it`,
+        );
       opened.push(openSafetensors(path));
     }
     const byName = new Map<string, SafetensorsFile>();
@@ -90,13 +98,24 @@ export function openWeightFiles(dir: string): WeightFiles {
       const shard = files[i]!;
       for (const name of file.names) {
         if (map[name] !== shard) {
-          throw new UnexpectedTensorError(file.path, name, map[name] === undefined ? `${indexPath} field weight_map does not list it` : `${indexPath} field weight_map["${name}"] puts it in ${map[name]}`);
+          throw new UnexpectedTensorError(
+            file.path,
+            name,
+            map[name] === undefined
+              ? `${indexPath} field weight_map does not list it`
+              : `${indexPath} field weight_map["${name}"] puts it in ${map[name]}`,
+          );
         }
         byName.set(name, file);
       }
     }
     for (const [name, shard] of Object.entries(map)) {
-      if (!byName.has(name)) throw new MissingTensorError(join(dir, shard), name, ` (${indexPath} field weight_map["${name}"] puts it there)`);
+      if (!byName.has(name))
+        throw new MissingTensorError(
+          join(dir, shard),
+          name,
+          ` (${indexPath} field weight_map["${name}"] puts it there)`,
+        );
     }
     return union(indexPath, opened, byName);
   } catch (err) {
@@ -126,7 +145,9 @@ function union(path: string, files: SafetensorsFile[], byName: Map<string, Safet
     source(name) {
       const f = fileOf(name);
       const { dtype, dataOffsets } = f.info(name);
-      return dtype === "F32" ? { file: f.path, offset: f.dataStart + dataOffsets[0], length: dataOffsets[1] - dataOffsets[0] } : undefined;
+      return dtype === "F32"
+        ? { file: f.path, offset: f.dataStart + dataOffsets[0], length: dataOffsets[1] - dataOffsets[0] }
+        : undefined;
     },
     close: () => files.forEach((f) => f.close()),
   };

@@ -60,7 +60,13 @@ export function storedTensor(shape: number[], stored: StoredTensor, source?: Ten
 export function tensorRows(t: Tensor, starts: readonly number[], count: number): Float32Array {
   const size = sizeOf(t.shape);
   for (const start of starts) {
-    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > size) {
+    if (
+      !Number.isSafeInteger(start) ||
+      start < 0 ||
+      !Number.isSafeInteger(count) ||
+      count < 0 ||
+      start + count > size
+    ) {
       throw new RangeError(`values [${start}, ${start + count}) are outside the tensor's ${size}`);
     }
   }
@@ -96,8 +102,7 @@ export interface Norm {
 
 export type QkvWeights =
   /** one projection to q | k | v: "blocks" all q then all k then all v (GPT-2); "per-head" each head's q, k, v in turn (GPT-NeoX) */
-  | { fused: Linear; order: "blocks" | "per-head" }
-  | { q: Linear; k: Linear; v: Linear };
+  { fused: Linear; order: "blocks" | "per-head" } | { q: Linear; k: Linear; v: Linear };
 
 export interface LayerWeights {
   attnNorm: Norm;
@@ -149,12 +154,23 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
   const F = dim(config.dMlp, k.mlp);
   const V = dim(config.vocabSize, "vocab_size");
   const Dh = dim(config.dHead, k.headDim === undefined ? `${k.hidden}/${k.heads}` : headDim, k.headDim ?? k.heads);
-  const Q = dim(config.nHead * config.dHead, k.headDim === undefined ? k.hidden : `${k.heads}*${headDim}`, k.headDim ?? k.hidden);
-  const KV = dim(config.nKvHead * config.dHead, k.kvHeads === undefined ? Q.label : `${k.kvHeads}*${headDim}`, k.kvHeads ?? Q.field);
+  const Q = dim(
+    config.nHead * config.dHead,
+    k.headDim === undefined ? k.hidden : `${k.heads}*${headDim}`,
+    k.headDim ?? k.hidden,
+  );
+  const KV = dim(
+    config.nKvHead * config.dHead,
+    k.kvHeads === undefined ? Q.label : `${k.kvHeads}*${headDim}`,
+    k.kvHeads ?? Q.field,
+  );
 
   const prefix = names.prefixes.find((p) => files.has(p + names.embed));
   if (prefix === undefined) {
-    const tried = names.prefixes.slice(1).map((p) => `"${p + names.embed}"`).join(", ");
+    const tried = names.prefixes
+      .slice(1)
+      .map((p) => `"${p + names.embed}"`)
+      .join(", ");
     throw new MissingTensorError(files.path, names.prefixes[0]! + names.embed, tried === "" ? "" : ` (nor ${tried})`);
   }
   const used = new Set<string>();
@@ -163,7 +179,15 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
     const actual = files.info(full).shape;
     const expected = dims.map((d) => d.size);
     const bad = actual.length !== expected.length ? 0 : expected.findIndex((n, i) => actual[i] !== n);
-    if (bad >= 0) throw new ShapeMismatchError(files.fileOf(full), full, expected, actual, dims[bad]!.field, `[${dims.map((d) => d.label).join(", ")}]`);
+    if (bad >= 0)
+      throw new ShapeMismatchError(
+        files.fileOf(full),
+        full,
+        expected,
+        actual,
+        dims[bad]!.field,
+        `[${dims.map((d) => d.label).join(", ")}]`,
+      );
     used.add(full);
     return storedTensor(expected, files.stored(full), files.source(full));
   };
@@ -190,9 +214,17 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
   for (let l = 0; l < config.nLayer; l++) {
     const p = `${prefix}${names.layer.replace("{l}", String(l))}.`;
     const a = names.attn;
-    const qkv: QkvWeights = "fused" in a
-      ? { fused: linear(p + a.fused, D, dim(3 * Q.size, `3*${Q.label}`, Q.field), config.bias.qkv, attnBias), order: a.order }
-      : { q: linear(p + a.q, D, Q, config.bias.qkv, attnBias), k: linear(p + a.k, D, KV, config.bias.qkv, attnBias), v: linear(p + a.v, D, KV, config.bias.qkv, attnBias) };
+    const qkv: QkvWeights =
+      "fused" in a
+        ? {
+            fused: linear(p + a.fused, D, dim(3 * Q.size, `3*${Q.label}`, Q.field), config.bias.qkv, attnBias),
+            order: a.order,
+          }
+        : {
+            q: linear(p + a.q, D, Q, config.bias.qkv, attnBias),
+            k: linear(p + a.k, D, KV, config.bias.qkv, attnBias),
+            v: linear(p + a.v, D, KV, config.bias.qkv, attnBias),
+          };
     const layer: LayerWeights = {
       attnNorm: norm(p + names.attnNorm),
       qkv,
@@ -210,8 +242,15 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
   }
 
   const embed = tensor(prefix + names.embed, [V, D]);
-  const weights: ModelWeights = { layout: names.layout, embed, layers, finalNorm: norm(prefix + names.finalNorm), unembed: embed };
-  if (names.positions !== undefined) weights.positions = tensor(prefix + names.positions, [dim(config.nPositions, k.positions), D]);
+  const weights: ModelWeights = {
+    layout: names.layout,
+    embed,
+    layers,
+    finalNorm: norm(prefix + names.finalNorm),
+    unembed: embed,
+  };
+  if (names.positions !== undefined)
+    weights.positions = tensor(prefix + names.positions, [dim(config.nPositions, k.positions), D]);
   // The unembedding sits outside the base model's prefix in *ForCausalLM exports. A tied
   // checkpoint may still save it (a copy of the embedding): check its shape, unembed with the embedding.
   const unembedName = `${names.unembed}.weight`;
@@ -227,16 +266,23 @@ export function loadWeights(files: WeightFiles, config: ModelConfig): ModelWeigh
 }
 
 /** Every tensor in the files must have been read, or be a buffer of an existing layer. */
-function checkAllUsed(files: WeightFiles, names: TensorNames, prefix: string, config: ModelConfig, used: Set<string>): void {
+function checkAllUsed(
+  files: WeightFiles,
+  names: TensorNames,
+  prefix: string,
+  config: ModelConfig,
+  used: Set<string>,
+): void {
   const layerPattern = new RegExp(`^${names.layer.replace(".", "\\.").replace("{l}", "(\\d+)")}\\.(.*)$`);
   for (const name of files.names) {
     if (used.has(name)) continue;
     const local = name.startsWith(prefix) ? name.slice(prefix.length) : name;
     const layer = layerPattern.exec(local);
     if (layer !== null && Number(layer[1]) < config.nLayer && names.buffers.test(layer[2]!)) continue;
-    const detail = layer !== null && Number(layer[1]) >= config.nLayer
-      ? `layer ${layer[1]} but config.json field ${FAMILIES[config.architecture].keys.layers} is ${config.nLayer}`
-      : `not part of a ${config.architecture} checkpoint${prefix === "" ? "" : ` with prefix "${prefix}"`}`;
+    const detail =
+      layer !== null && Number(layer[1]) >= config.nLayer
+        ? `layer ${layer[1]} but config.json field ${FAMILIES[config.architecture].keys.layers} is ${config.nLayer}`
+        : `not part of a ${config.architecture} checkpoint${prefix === "" ? "" : ` with prefix "${prefix}"`}`;
     throw new UnexpectedTensorError(files.fileOf(name), name, detail);
   }
 }
@@ -244,14 +290,36 @@ function checkAllUsed(files: WeightFiles, names: TensorNames, prefix: string, co
 /** Every distinct weight tensor of a model (a tied unembedding once). */
 export function allTensors(w: ModelWeights): Tensor[] {
   const seen = new Map<unknown, Tensor>();
-  const add = (t: Tensor | undefined) => { if (t !== undefined && !seen.has(tensorKey(t))) seen.set(tensorKey(t), t); };
-  const addLinear = (l: Linear | undefined) => { add(l?.weight); add(l?.bias); };
-  add(w.embed); add(w.positions); add(w.unembed); add(w.unembedBias); add(w.finalNorm.weight); add(w.finalNorm.bias);
+  const add = (t: Tensor | undefined) => {
+    if (t !== undefined && !seen.has(tensorKey(t))) seen.set(tensorKey(t), t);
+  };
+  const addLinear = (l: Linear | undefined) => {
+    add(l?.weight);
+    add(l?.bias);
+  };
+  add(w.embed);
+  add(w.positions);
+  add(w.unembed);
+  add(w.unembedBias);
+  add(w.finalNorm.weight);
+  add(w.finalNorm.bias);
   for (const l of w.layers) {
-    add(l.attnNorm.weight); add(l.attnNorm.bias); add(l.mlpNorm?.weight); add(l.mlpNorm?.bias); add(l.qNorm); add(l.kNorm);
+    add(l.attnNorm.weight);
+    add(l.attnNorm.bias);
+    add(l.mlpNorm?.weight);
+    add(l.mlpNorm?.bias);
+    add(l.qNorm);
+    add(l.kNorm);
     if ("fused" in l.qkv) addLinear(l.qkv.fused);
-    else { addLinear(l.qkv.q); addLinear(l.qkv.k); addLinear(l.qkv.v); }
-    addLinear(l.out); addLinear(l.mlpIn); addLinear(l.mlpGate); addLinear(l.mlpOut);
+    else {
+      addLinear(l.qkv.q);
+      addLinear(l.qkv.k);
+      addLinear(l.qkv.v);
+    }
+    addLinear(l.out);
+    addLinear(l.mlpIn);
+    addLinear(l.mlpGate);
+    addLinear(l.mlpOut);
   }
   return [...seen.values()];
 }

@@ -16,9 +16,7 @@ import type { Param, Proj, Sequence } from "./pieces.ts";
 import { applyRotary } from "./rotary.ts";
 import type { RopeTables } from "./rotary.ts";
 
-export type QkvParams =
-  | { fused: Proj; order: "blocks" | "per-head" }
-  | { q: Proj; k: Proj; v: Proj };
+export type QkvParams = { fused: Proj; order: "blocks" | "per-head" } | { q: Proj; k: Proj; v: Proj };
 
 export interface AttentionParams {
   qkv: QkvParams;
@@ -31,7 +29,14 @@ export interface AttentionParams {
  * residual) -> z0 [B, T, H, dh]. Every query is computed, whatever is read later, so a read's
  * numbers never depend on which other positions or rows are read with it.
  */
-export function attentionValues(g: GraphBuilder, h: string, p: AttentionParams, c: ModelConfig, seq: Sequence, rope: RopeTables | null): string {
+export function attentionValues(
+  g: GraphBuilder,
+  h: string,
+  p: AttentionParams,
+  c: ModelConfig,
+  seq: Sequence,
+  rope: RopeTables | null,
+): string {
   const { nHead: H, nKvHead: Hkv, dHead: dh } = c;
   const qkv = p.qkv;
   // GPT-2's fused blocks without rotary: the original piece, so its numbers stay bit-identical.
@@ -43,10 +48,20 @@ export function attentionValues(g: GraphBuilder, h: string, p: AttentionParams, 
     const all = project(g, h, qkv.fused); // [B, T, 3 H dh]
     if (qkv.order === "per-head") {
       // GPT-NeoX: [B, T, H, 3 dh], each head's q | k | v
-      [q, k, v] = g.opN("Split", [g.op("Reshape", [all, g.constant("int64", [0, 0, H, 3 * dh])]), g.constant("int64", [dh, dh, dh])], 3, { axis: int(3) }, "qkv") as [string, string, string];
+      [q, k, v] = g.opN(
+        "Split",
+        [g.op("Reshape", [all, g.constant("int64", [0, 0, H, 3 * dh])]), g.constant("int64", [dh, dh, dh])],
+        3,
+        { axis: int(3) },
+        "qkv",
+      ) as [string, string, string];
     } else {
       const parts = g.opN("Split", [all, g.constant("int64", [H * dh, H * dh, H * dh])], 3, { axis: int(2) }, "qkv");
-      [q, k, v] = parts.map((t) => g.op("Reshape", [t, g.constant("int64", [0, 0, H, dh])])) as [string, string, string];
+      [q, k, v] = parts.map((t) => g.op("Reshape", [t, g.constant("int64", [0, 0, H, dh])])) as [
+        string,
+        string,
+        string,
+      ];
     }
   } else {
     const heads = (t: string, n: number) => g.op("Reshape", [t, g.constant("int64", [0, 0, n, dh])]);
@@ -61,12 +76,17 @@ export function attentionValues(g: GraphBuilder, h: string, p: AttentionParams, 
     k = applyRotary(g, k, rope, c.rotary!, dh);
   }
   const rep = H / Hkv;
-  const qg = g.op("Transpose", [g.op("Reshape", [q, g.constant("int64", [0, 0, Hkv, rep, dh])])], { perm: ints([0, 2, 3, 1, 4]) }); // [B, Hkv, rep, T, dh]
+  const qg = g.op("Transpose", [g.op("Reshape", [q, g.constant("int64", [0, 0, Hkv, rep, dh])])], {
+    perm: ints([0, 2, 3, 1, 4]),
+  }); // [B, Hkv, rep, T, dh]
   const kt = g.op("Unsqueeze", [g.op("Transpose", [k], { perm: ints([0, 2, 3, 1]) }), g.constant("int64", [2])]); // [B, Hkv, 1, dh, T]
   const vg = g.op("Unsqueeze", [g.op("Transpose", [v], { perm: ints([0, 2, 1, 3]) }), g.constant("int64", [2])]); // [B, Hkv, 1, T, dh]
   const scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [qg, kt]), g.scalar(1 / Math.sqrt(dh))]), seq.causalBias]); // [B, Hkv, rep, T, T]
   const mixed = g.op("MatMul", [g.op("Softmax", [scores], { axis: int(-1) }), vg]); // [B, Hkv, rep, T, dh]
-  return g.op("Reshape", [g.op("Transpose", [mixed], { perm: ints([0, 3, 1, 2, 4]) }), g.constant("int64", [0, 0, H, dh])]); // [B, T, H, dh]
+  return g.op("Reshape", [
+    g.op("Transpose", [mixed], { perm: ints([0, 3, 1, 2, 4]) }),
+    g.constant("int64", [0, 0, H, dh]),
+  ]); // [B, T, H, dh]
 }
 
 export interface AttentionResult {
@@ -82,7 +102,13 @@ export function outputProjection(g: GraphBuilder, z: string, out: Proj, c: Model
 }
 
 /** Applies the head mask ([B, H], 1 keeps a head, 0 ablates it) to z0 and projects through W_O. */
-export function attentionOutput(g: GraphBuilder, z0: string, headMask: string, out: Proj, c: ModelConfig): AttentionResult {
+export function attentionOutput(
+  g: GraphBuilder,
+  z0: string,
+  headMask: string,
+  out: Proj,
+  c: ModelConfig,
+): AttentionResult {
   const mask = g.op("Unsqueeze", [headMask, g.constant("int64", [1, 3])]); // [B, 1, H, 1]
   const z = g.op("Mul", [z0, mask], {}, "z");
   return { out: outputProjection(g, z, out, c), z };
@@ -97,7 +123,9 @@ export function attentionOutput(g: GraphBuilder, z0: string, headMask: string, o
 export function headOutputs(g: GraphBuilder, zLast: string, out: Proj, c: ModelConfig): string {
   const { nHead: H, dHead: dh, dModel: D } = c;
   const perHead = out.transposed
-    ? g.op("Transpose", [g.op("Reshape", [out.weight.name, g.constant("int64", [D, H, dh])])], { perm: ints([1, 2, 0]) })
+    ? g.op("Transpose", [g.op("Reshape", [out.weight.name, g.constant("int64", [D, H, dh])])], {
+        perm: ints([1, 2, 0]),
+      })
     : g.op("Reshape", [out.weight.name, g.constant("int64", [H, dh, D])]); // [H, dh, D]
   const z4 = g.op("Unsqueeze", [zLast, g.constant("int64", [2])]); // [B, H, 1, dh]
   return g.op("Squeeze", [g.op("MatMul", [z4, perHead]), g.constant("int64", [2])]);

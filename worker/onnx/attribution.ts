@@ -77,12 +77,21 @@ function counted(g: GraphBuilder, z: string, logCount: Float32Array | undefined)
 /** log p(target) from counted logits: log_softmax(x)[target], less log n_target for classes. */
 function logProbAt(g: GraphBuilder, x: string, target: string, logCount: Float32Array | undefined): string {
   const lp = logSoftmaxAt(g, x, target);
-  return logCount ? g.op("Sub", [lp, g.op("Gather", [g.weight("log_count_t", logCount, [logCount.length]), target], { axis: int(0) })]) : lp;
+  return logCount
+    ? g.op("Sub", [
+        lp,
+        g.op("Gather", [g.weight("log_count_t", logCount, [logCount.length]), target], { axis: int(0) }),
+      ])
+    : lp;
 }
 
 /** log_softmax(x)[target] per row: x [N, V], target [N] int64 -> [N] */
 function logSoftmaxAt(g: GraphBuilder, x: string, target: string): string {
-  return squeeze(g, g.op("GatherElements", [g.op("LogSoftmax", [x], { axis: int(-1) }), unsqueeze(g, target, 1)], { axis: int(1) }), 1);
+  return squeeze(
+    g,
+    g.op("GatherElements", [g.op("LogSoftmax", [x], { axis: int(-1) }), unsqueeze(g, target, 1)], { axis: int(1) }),
+    1,
+  );
 }
 
 export function buildUGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
@@ -126,15 +135,21 @@ export function vocabBlocks(vocab: number): VocabBlocks {
 /** x [rows, V] as [blocks, rows, width], zero-padded: each block's rows contiguous for the GEMMs. */
 function toBlocks(g: GraphBuilder, x: string, vb: VocabBlocks): string {
   const padded = vb.pad === 0 ? x : g.op("Pad", [x, g.constant("int64", [0, 0, 0, vb.pad])]);
-  return g.op("Transpose", [g.op("Reshape", [padded, g.constant("int64", [0, vb.blocks, vb.width])])], { perm: ints([1, 0, 2]) });
+  return g.op("Transpose", [g.op("Reshape", [padded, g.constant("int64", [0, vb.blocks, vb.width])])], {
+    perm: ints([1, 0, 2]),
+  });
 }
 
 /** x [blocks, rows, width] back to [rows, V]. */
 function fromBlocks(g: GraphBuilder, x: string, vb: VocabBlocks, vocab: number): string {
-  const rows = g.op("Reshape", [g.op("Transpose", [x], { perm: ints([1, 0, 2]) }), g.constant("int64", [0, vb.blocks * vb.width])]);
-  return vb.pad === 0 ? rows : g.op("Slice", [rows, g.constant("int64", [0]), g.constant("int64", [vocab]), g.constant("int64", [1])]);
+  const rows = g.op("Reshape", [
+    g.op("Transpose", [x], { perm: ints([1, 0, 2]) }),
+    g.constant("int64", [0, vb.blocks * vb.width]),
+  ]);
+  return vb.pad === 0
+    ? rows
+    : g.op("Slice", [rows, g.constant("int64", [0]), g.constant("int64", [vocab]), g.constant("int64", [1])]);
 }
-
 
 export function buildScaledUGraph(u: UnembedWeights, dModel: number, external?: ExternalWeights): Uint8Array {
   const g = new GraphBuilder("u_scaled");
@@ -162,18 +177,29 @@ export function buildSoftmaxGraph(u: UnembedWeights, dModel: number, external?: 
   const vocab = u.unembed.shape[0]!;
   g.output("z", z, "float32", ["batch", vocab]);
   // Transposed: the moment GEMMs then stream x^n as their unpacked left operand.
-  g.output("p_t", g.op("Transpose", [g.op("Softmax", [z], { axis: int(-1) })], { perm: ints([1, 0]) }), "float32", [vocab, "batch"]);
+  g.output("p_t", g.op("Transpose", [g.op("Softmax", [z], { axis: int(-1) })], { perm: ints([1, 0]) }), "float32", [
+    vocab,
+    "batch",
+  ]);
   g.output("base", logProbAt(g, z, target, u.logCount), "float32", ["batch"]);
   return g.toBytes("cna-sweep");
 }
 
 export function buildMomentGraph(degree: number, vocab: number): Uint8Array {
-  if (!Number.isInteger(degree) || degree < 1) throw new RangeError(`moment degree must be a positive integer, got ${degree}`);
+  if (!Number.isInteger(degree) || degree < 1)
+    throw new RangeError(`moment degree must be a positive integer, got ${degree}`);
   const g = new GraphBuilder(`moments_${degree}`);
   const vb = vocabBlocks(vocab);
   const pT = g.input("p_t", "float32", [vocab, "batch"]);
-  const pB = g.op("Reshape", [vb.pad === 0 ? pT : g.op("Pad", [pT, g.constant("int64", [0, 0, vb.pad, 0])]), g.constant("int64", [vb.blocks, vb.width, -1])]); // [nb, W, B]
-  const x = g.op("Gather", [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("idx", "int64", ["chunk"])], { axis: int(1) }); // [nb, C, W]
+  const pB = g.op("Reshape", [
+    vb.pad === 0 ? pT : g.op("Pad", [pT, g.constant("int64", [0, 0, vb.pad, 0])]),
+    g.constant("int64", [vb.blocks, vb.width, -1]),
+  ]); // [nb, W, B]
+  const x = g.op(
+    "Gather",
+    [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("idx", "int64", ["chunk"])],
+    { axis: int(1) },
+  ); // [nb, C, W]
   const powers = [x];
   for (let n = 2; n <= degree; n++) powers.push(g.op("Mul", [powers[n - 2]!, x]));
   const stacked = powers.length === 1 ? x : g.op("Concat", powers, { axis: int(1) }); // [nb, N * C, W]
@@ -185,8 +211,14 @@ export function buildMomentGraph(degree: number, vocab: number): Uint8Array {
 export function buildPairGraph(vocab: number, logCount?: Float32Array): Uint8Array {
   const g = new GraphBuilder("importance_pairs");
   const vb = vocabBlocks(vocab);
-  const z = g.op("Gather", [g.input("z", "float32", ["batch", vocab]), g.input("case", "int64", ["pairs"])], { axis: int(0) }); // [P, V]
-  const xb = g.op("Gather", [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("row", "int64", ["pairs"])], { axis: int(1) });
+  const z = g.op("Gather", [g.input("z", "float32", ["batch", vocab]), g.input("case", "int64", ["pairs"])], {
+    axis: int(0),
+  }); // [P, V]
+  const xb = g.op(
+    "Gather",
+    [g.input("x_b", "float32", [vb.blocks, "rows", vb.width]), g.input("row", "int64", ["pairs"])],
+    { axis: int(1) },
+  );
   const x = fromBlocks(g, xb, vb, vocab); // [P, V]
   const t = unsqueeze(g, g.input("t", "float32", ["pairs"]), 1);
   const target = g.input("target", "int64", ["pairs"]);
@@ -210,12 +242,21 @@ export function buildNaiveImportanceGraph(u: UnembedWeights, dModel: number, ext
   const sub = g.op("Mul", [unsqueeze(g, coef, 2), wOut]); // [B, Fc, D]
   const u3 = g.op("Add", [sub, unsqueeze(g, resid, 1)]); // [B, Fc, D]
   const scaled = g.op("Div", [u3, unsqueeze(g, scale, 2)]);
-  const c = u.centre ? g.op("Sub", [scaled, g.op("ReduceMean", [scaled], { axes: ints([-1]), keepdims: int(1) })]) : scaled;
-  const logits = g.op("MatMul", [g.op("Mul", [c, p.gain.name]), g.op("Transpose", [p.wU.name], { perm: ints([1, 0]) })]); // [B, Fc, V]
+  const c = u.centre
+    ? g.op("Sub", [scaled, g.op("ReduceMean", [scaled], { axes: ints([-1]), keepdims: int(1) })])
+    : scaled;
+  const logits = g.op("MatMul", [
+    g.op("Mul", [c, p.gain.name]),
+    g.op("Transpose", [p.wU.name], { perm: ints([1, 0]) }),
+  ]); // [B, Fc, V]
   const logProbs = g.op("LogSoftmax", [logits], { axis: int(-1) });
   const idx = unsqueeze(g, unsqueeze(g, target, 1), 2); // [B, 1, 1]
   const shape = g.op("Shape", [coef]); // [B, Fc]
-  const gathered = g.op("GatherElements", [logProbs, g.op("Expand", [idx, g.op("Concat", [shape, g.constant("int64", [1])], { axis: int(0) })])], { axis: int(2) });
+  const gathered = g.op(
+    "GatherElements",
+    [logProbs, g.op("Expand", [idx, g.op("Concat", [shape, g.constant("int64", [1])], { axis: int(0) })])],
+    { axis: int(2) },
+  );
   const logp = squeeze(g, gathered, 2); // [B, Fc]
   g.output("imp", g.op("Sub", [logp, base]), "float32", ["batch", "chunk"]);
   return g.toBytes("cna-sweep");
@@ -228,6 +269,11 @@ export function buildLogProbGraph(u: UnembedWeights, dModel: number, external?: 
   const vec = g.input("vec", "float32", ["n", dModel]);
   const scale = unsqueeze(g, g.input("scale", "float32", ["n"]), 1);
   const target = g.input("target", "int64", ["n"]);
-  g.output("logp", logProbAt(g, counted(g, project(g, g.op("Div", [vec, scale]), p, u.centre), u.logCount), target, u.logCount), "float32", ["n"]);
+  g.output(
+    "logp",
+    logProbAt(g, counted(g, project(g, g.op("Div", [vec, scale]), p, u.centre), u.logCount), target, u.logCount),
+    "float32",
+    ["n"],
+  );
   return g.toBytes("cna-sweep");
 }

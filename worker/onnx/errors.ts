@@ -20,7 +20,11 @@ export class EngineInputError extends CnaError {
  * for per-layer tensors, the first layer where it appears.
  */
 export class NonFiniteError extends CnaError {
-  constructor(readonly tensor: string, readonly layer: number | undefined, message: string) {
+  constructor(
+    readonly tensor: string,
+    readonly layer: number | undefined,
+    message: string,
+  ) {
     super(message, { code: "NON_FINITE", retryable: false });
   }
 }

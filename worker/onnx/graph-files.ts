@@ -12,7 +12,19 @@
  * cna-sweep/weights); without a digest, or with the cache turned off (null), the converted file
  * goes in the runner's private directory and is removed with it.
  */
-import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { allTensors, sizeOf, tensorKey, tensorRows } from "../model/weights.ts";
@@ -110,7 +122,8 @@ export function float32Cache(w: ModelWeights, dir: string, key: string): Map<unk
       for (let start = 0; start < count; start += WRITE_CHUNK) {
         const values = tensorRows(t, [start], Math.min(WRITE_CHUNK, count - start));
         const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, s.offset + start * 4 + done);
+        for (let done = 0; done < bytes.length;)
+          done += writeSync(fd, bytes, done, bytes.length - done, s.offset + start * 4 + done);
       }
     }
   } catch (err) {

@@ -77,14 +77,16 @@ export class GraphBuilder {
   /** A float32 initializer whose bytes stay in another file (zero copy for large checkpoints). */
   externalWeight(hint: string, dims: number[], ref: ExternalRef): string {
     const name = this.fresh(hint);
-    this.initializers.push(tensor(name, TensorProto_DataType.FLOAT, dims, {
-      dataLocation: TensorProto_DataLocation.EXTERNAL,
-      externalData: [
-        { key: "location", value: ref.location },
-        { key: "offset", value: String(ref.offset) },
-        { key: "length", value: String(ref.length) },
-      ],
-    }));
+    this.initializers.push(
+      tensor(name, TensorProto_DataType.FLOAT, dims, {
+        dataLocation: TensorProto_DataLocation.EXTERNAL,
+        externalData: [
+          { key: "location", value: ref.location },
+          { key: "offset", value: String(ref.offset) },
+          { key: "length", value: String(ref.length) },
+        ],
+      }),
+    );
     return name;
   }
 
@@ -94,9 +96,10 @@ export class GraphBuilder {
     const existing = this.constants.get(key);
     if (existing) return existing;
     const name = this.fresh(type === "float32" ? "cf" : "ci");
-    const raw = type === "float32"
-      ? Buffer.from(new Float32Array(values).buffer)
-      : Buffer.from(new BigInt64Array(values.map(BigInt)).buffer);
+    const raw =
+      type === "float32"
+        ? Buffer.from(new Float32Array(values).buffer)
+        : Buffer.from(new BigInt64Array(values.map(BigInt)).buffer);
     this.initializers.push(tensor(name, ELEM[type], dims, { rawData: raw }));
     this.constants.set(key, name);
     return name;
@@ -114,7 +117,13 @@ export class GraphBuilder {
   }
 
   /** Adds one node with several outputs. */
-  opN(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}, hint = opType.toLowerCase()): string[] {
+  opN(
+    opType: string,
+    inputs: string[],
+    count: number,
+    attrs: Record<string, Attr> = {},
+    hint = opType.toLowerCase(),
+  ): string[] {
     const outs = Array.from({ length: count }, () => this.fresh(hint));
     this.nodes.push(node(opType, inputs, outs, toAttributes(attrs), this.fresh("n")));
     return outs;
@@ -144,7 +153,19 @@ function checkSize(hint: string, length: number, dims: number[]): void {
 }
 
 function tensor(name: string, dataType: TensorProto_DataType, dims: number[], rest: Partial<TensorProto>): TensorProto {
-  return { name, dataType, dims, floatData: [], int32Data: [], stringData: [], int64Data: [], doubleData: [], uint64Data: [], externalData: [], ...rest };
+  return {
+    name,
+    dataType,
+    dims,
+    floatData: [],
+    int32Data: [],
+    stringData: [],
+    int64Data: [],
+    doubleData: [],
+    uint64Data: [],
+    externalData: [],
+    ...rest,
+  };
 }
 
 function valueInfo(name: string, type: ElemType, dims: Dim[]): ValueInfoProto {
@@ -165,7 +186,16 @@ function node(opType: string, input: string[], output: string[], attribute: Attr
 
 function toAttributes(attrs: Record<string, Attr>): AttributeProto[] {
   return Object.entries(attrs).map(([name, a]) => {
-    const base = { name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] };
+    const base = {
+      name,
+      floats: [],
+      ints: [],
+      strings: [],
+      tensors: [],
+      graphs: [],
+      sparseTensors: [],
+      typeProtos: [],
+    };
     switch (a.kind) {
       case "int":
         return { ...base, type: AttributeProto_AttributeType.INT, i: a.value };

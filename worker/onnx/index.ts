@@ -16,9 +16,26 @@ export type { GraphOutput, GraphVariant, ReadoutVariant } from "./model-graph.ts
 export { defaultWeightCacheDir } from "./graph-files.ts";
 export { ropeInvFreq } from "./rotary.ts";
 export type { ExternalWeights } from "./params.ts";
-export { buildLogProbGraph, buildMomentGraph, buildNaiveImportanceGraph, buildPairGraph, buildScaledUGraph, buildSoftmaxGraph, buildUGraph, MOMENT_BLOCKS, vocabBlocks } from "./attribution.ts";
+export {
+  buildLogProbGraph,
+  buildMomentGraph,
+  buildNaiveImportanceGraph,
+  buildPairGraph,
+  buildScaledUGraph,
+  buildSoftmaxGraph,
+  buildUGraph,
+  MOMENT_BLOCKS,
+  vocabBlocks,
+} from "./attribution.ts";
 export type { UnembedWeights } from "./attribution.ts";
-export { GraphSession, SessionCache, availableProviders, floatTensor, int64Tensor, resolveSessionOptions } from "./session.ts";
+export {
+  GraphSession,
+  SessionCache,
+  availableProviders,
+  floatTensor,
+  int64Tensor,
+  resolveSessionOptions,
+} from "./session.ts";
 export type { Feeds, Fetches, GraphOptions, Provider, ResolvedSessionOptions, SessionOptions } from "./session.ts";
 export { ModelRunner } from "./runner.ts";
 export { vocabClasses } from "./vocab-classes.ts";

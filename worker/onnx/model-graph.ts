@@ -26,7 +26,19 @@ import type { ModelWeights } from "../model/weights.ts";
 import { attentionOutput, attentionValues, headOutputs, outputProjection } from "./attention.ts";
 import { GraphBuilder, int } from "./graph.ts";
 import {
-  atLast, geluErf, geluTanh, layerSlice, norm, normScale, positions, project, readRows, reads, sequence, silu, stackLayers,
+  atLast,
+  geluErf,
+  geluTanh,
+  layerSlice,
+  norm,
+  normScale,
+  positions,
+  project,
+  readRows,
+  reads,
+  sequence,
+  silu,
+  stackLayers,
 } from "./pieces.ts";
 import type { Sequence } from "./pieces.ts";
 import { graphParams } from "./params.ts";
@@ -34,7 +46,16 @@ import type { ExternalWeights, GraphParams, LayerParams } from "./params.ts";
 import { ropeTables } from "./rotary.ts";
 
 export const GRAPH_OUTPUTS = [
-  "logits", "resid_pre", "resid_mid", "attn_out", "mlp_out", "mlp_post", "head_out", "final_scale", "resid_pre_all", "logits_all",
+  "logits",
+  "resid_pre",
+  "resid_mid",
+  "attn_out",
+  "mlp_out",
+  "mlp_post",
+  "head_out",
+  "final_scale",
+  "resid_pre_all",
+  "logits_all",
 ] as const;
 export type GraphOutput = (typeof GRAPH_OUTPUTS)[number];
 
@@ -71,14 +92,24 @@ export function buildModelGraph(c: ModelConfig, w: ModelWeights, variant: GraphV
   }
   const rope = c.rotary === null ? null : ropeTables(g, pos, c.rotary);
 
-  const per: Record<"resid_pre" | "resid_mid" | "attn_out" | "mlp_out" | "mlp_post" | "head_out" | "resid_pre_all", string[]> = {
-    resid_pre: [], resid_mid: [], attn_out: [], mlp_out: [], mlp_post: [], head_out: [], resid_pre_all: [],
+  const per: Record<
+    "resid_pre" | "resid_mid" | "attn_out" | "mlp_out" | "mlp_post" | "head_out" | "resid_pre_all",
+    string[]
+  > = {
+    resid_pre: [],
+    resid_mid: [],
+    attn_out: [],
+    mlp_out: [],
+    mlp_post: [],
+    head_out: [],
+    resid_pre_all: [],
   };
   const zerosLike = (template: string) => g.op("Mul", [template, g.scalar(0)]);
   for (let l = s; l < L; l++) {
     const lp = p.layer(l);
     const narrow = l === L - 1 && !want("logits_all");
-    const at = (t: string, rest: number[]) => (narrow ? g.op("Reshape", [t, g.constant("int64", [0, ...rest])]) : atLast(g, pos, t, rest));
+    const at = (t: string, rest: number[]) =>
+      narrow ? g.op("Reshape", [t, g.constant("int64", [0, ...rest])]) : atLast(g, pos, t, rest);
     if (want("resid_pre_all")) per.resid_pre_all.push(x);
     let z0 = attentionValues(g, norm(g, x, lp.attnNorm, c.norm, c.normEps), lp.attn, c, pos, rope); // [B, T, H, dh]
     if (narrow) {
@@ -106,12 +137,22 @@ export function buildModelGraph(c: ModelConfig, w: ModelWeights, variant: GraphV
   if (want("logits_all")) {
     const logits = logitsOf(g, c, p, g.op("Reshape", [x, g.constant("int64", [-1, D])])); // [B T, V]
     const dimsBT = g.op("Slice", [g.op("Shape", [x]), g.constant("int64", [0]), g.constant("int64", [2])]);
-    g.output("logits_all", g.op("Reshape", [logits, g.op("Concat", [dimsBT, g.constant("int64", [V])], { axis: int(0) })]), "float32", ["batch", "seq", V]);
+    g.output(
+      "logits_all",
+      g.op("Reshape", [logits, g.op("Concat", [dimsBT, g.constant("int64", [V])], { axis: int(0) })]),
+      "float32",
+      ["batch", "seq", V],
+    );
   }
   if (want("final_scale")) g.output("final_scale", normScale(g, finalLast, c.normEps, c.norm), "float32", ["batch"]);
   const dims: Record<keyof typeof per, Array<number | string>> = {
-    resid_pre: ["batch", L, D], resid_mid: ["batch", L, D], attn_out: ["batch", L, D], mlp_out: ["batch", L, D],
-    mlp_post: ["batch", L, F], head_out: ["batch", L, H, D], resid_pre_all: ["batch", L, "seq", D],
+    resid_pre: ["batch", L, D],
+    resid_mid: ["batch", L, D],
+    attn_out: ["batch", L, D],
+    mlp_out: ["batch", L, D],
+    mlp_post: ["batch", L, F],
+    head_out: ["batch", L, H, D],
+    resid_pre_all: ["batch", L, "seq", D],
   };
   for (const key of Object.keys(per) as Array<keyof typeof per>) {
     if (want(key)) g.output(key, stackLayers(g, per[key]), "float32", dims[key]);
@@ -183,7 +224,12 @@ export function buildReadoutGraph(c: ModelConfig, w: ModelWeights, variant: Read
   const top1 = g.op("ArgMax", [logits], { axis: int(1), keepdims: int(0), select_last_index: int(0) }); // [N R] int64
   g.output("top1", g.op("Reshape", [g.op("Cast", [top1], { to: int(1) }), shapeNR]), "float32", ["rows", "reads"]);
   const probs = g.op("Softmax", [logits], { axis: int(-1) });
-  g.output("target_prob", g.op("Reshape", [g.op("GatherElements", [probs, rowTargets], { axis: int(1) }), shapeNR]), "float32", ["rows", "reads"]);
+  g.output(
+    "target_prob",
+    g.op("Reshape", [g.op("GatherElements", [probs, rowTargets], { axis: int(1) }), shapeNR]),
+    "float32",
+    ["rows", "reads"],
+  );
   return g.toBytes("cna-sweep");
 }
 
@@ -192,11 +238,23 @@ function sweepRows(g: GraphBuilder, ids: string, H: number) {
   const bc = g.op("Slice", [g.op("Shape", [ids]), g.constant("int64", [0]), g.constant("int64", [1])]); // [1]: B
   const clean = (t: string) => g.op("Slice", [t, g.constant("int64", [0]), bc, g.constant("int64", [0])]); // the first B rows
   // keep[0, r, 0, h, 0] = 0 where r = h: new row r ablates head r.
-  const keep = g.constant("float32", Array.from({ length: H * H }, (_, i) => (Math.floor(i / H) === i % H ? 0 : 1)), [1, H, 1, H, 1]);
+  const keep = g.constant(
+    "float32",
+    Array.from({ length: H * H }, (_, i) => (Math.floor(i / H) === i % H ? 0 : 1)),
+    [1, H, 1, H, 1],
+  );
   /** [B, H, ...rest] -> [B H, ...rest] */
-  const mergeRows = (t: string, rest: number[]) => g.op("Reshape", [g.op("Flatten", [t], { axis: int(2) }), g.constant("int64", [0, -1, ...rest])]);
-  const cases = g.op("Range", [g.constant("int64", [0], []), g.op("Squeeze", [bc, g.constant("int64", [0])]), g.constant("int64", [1], [])]); // [B]
-  const newRowCases = g.op("Reshape", [g.op("Tile", [g.op("Unsqueeze", [cases, g.constant("int64", [1])]), g.constant("int64", [1, H])]), g.constant("int64", [-1])]);
+  const mergeRows = (t: string, rest: number[]) =>
+    g.op("Reshape", [g.op("Flatten", [t], { axis: int(2) }), g.constant("int64", [0, -1, ...rest])]);
+  const cases = g.op("Range", [
+    g.constant("int64", [0], []),
+    g.op("Squeeze", [bc, g.constant("int64", [0])]),
+    g.constant("int64", [1], []),
+  ]); // [B]
+  const newRowCases = g.op("Reshape", [
+    g.op("Tile", [g.op("Unsqueeze", [cases, g.constant("int64", [1])]), g.constant("int64", [1, H])]),
+    g.constant("int64", [-1]),
+  ]);
   let rowCases = cases; // [N]: the input row each row copies
   return {
     /** [B, ...] input per row -> [N, ...] */
@@ -204,7 +262,10 @@ function sweepRows(g: GraphBuilder, ids: string, H: number) {
     /** x [N, S, D], z0 [N, S, H, dh] -> the same with B H rows appended that ablate one head each. */
     grow: (x: string, z0: string, D: number, dHead: number) => {
       const zNew = mergeRows(g.op("Mul", [g.op("Unsqueeze", [clean(z0), g.constant("int64", [1])]), keep]), [H, dHead]); // [B H, S, H, dh]
-      const xNew = mergeRows(g.op("Expand", [g.op("Unsqueeze", [clean(x), g.constant("int64", [1])]), g.constant("int64", [1, H, 1, 1])]), [D]);
+      const xNew = mergeRows(
+        g.op("Expand", [g.op("Unsqueeze", [clean(x), g.constant("int64", [1])]), g.constant("int64", [1, H, 1, 1])]),
+        [D],
+      );
       rowCases = g.op("Concat", [rowCases, newRowCases], { axis: int(0) });
       return { x: g.op("Concat", [x, xNew], { axis: int(0) }), z: g.op("Concat", [z0, zNew], { axis: int(0) }) };
     },
@@ -216,7 +277,15 @@ function sweepRows(g: GraphBuilder, ids: string, H: number) {
  * (on the norm of mid, or of x in parallel blocks) with its coefficients scaled by the layer's
  * neuron mask [B, F] if any, and the residual leaving the layer.
  */
-function residualBlock(g: GraphBuilder, c: ModelConfig, lp: LayerParams, x: string, attnOut: string, neuronMask: string | null, l: number) {
+function residualBlock(
+  g: GraphBuilder,
+  c: ModelConfig,
+  lp: LayerParams,
+  x: string,
+  attnOut: string,
+  neuronMask: string | null,
+  l: number,
+) {
   const mid = g.op("Add", [x, attnOut], {}, `resid_mid${l}`);
   if (c.parallel === "none") {
     const ffn = mlp(g, c, lp, norm(g, mid, lp.mlpNorm!, c.norm, c.normEps), neuronMask);
@@ -232,16 +301,30 @@ function residualBlock(g: GraphBuilder, c: ModelConfig, lp: LayerParams, x: stri
 function embed(g: GraphBuilder, p: GraphParams, ids: string, pos: Sequence): string {
   const tokens = g.op("Gather", [p.embed().name, ids], { axis: int(0) });
   const learned = p.positions();
-  return learned === undefined ? tokens : g.op("Add", [tokens, g.op("Gather", [learned.name, pos.range], { axis: int(0) })], {}, "embed");
+  return learned === undefined
+    ? tokens
+    : g.op("Add", [tokens, g.op("Gather", [learned.name, pos.range], { axis: int(0) })], {}, "embed");
 }
 
 /** The FFN on its normed input [B, T, D]: coefficients m (times the neuron mask [B, F], if any) and its output. */
-function mlp(g: GraphBuilder, c: ModelConfig, lp: LayerParams, input: string, neuronMask: string | null): { post: string; out: string } {
+function mlp(
+  g: GraphBuilder,
+  c: ModelConfig,
+  lp: LayerParams,
+  input: string,
+  neuronMask: string | null,
+): { post: string; out: string } {
   const pre = project(g, input, lp.mlpIn); // [B, T, F]: fc, or SwiGLU's up
-  const act = c.mlp === "swiglu"
-    ? g.op("Mul", [silu(g, project(g, input, lp.mlpGate!)), pre], {}, "swiglu")
-    : c.activation === "gelu_new" ? geluTanh(g, pre) : geluErf(g, pre);
-  const post = neuronMask === null ? act : g.op("Mul", [act, g.op("Unsqueeze", [neuronMask, g.constant("int64", [1])])], {}, "mlp_post");
+  const act =
+    c.mlp === "swiglu"
+      ? g.op("Mul", [silu(g, project(g, input, lp.mlpGate!)), pre], {}, "swiglu")
+      : c.activation === "gelu_new"
+        ? geluTanh(g, pre)
+        : geluErf(g, pre);
+  const post =
+    neuronMask === null
+      ? act
+      : g.op("Mul", [act, g.op("Unsqueeze", [neuronMask, g.constant("int64", [1])])], {}, "mlp_post");
   return { post, out: project(g, post, lp.mlpOut) };
 }
 
@@ -249,5 +332,10 @@ function mlp(g: GraphBuilder, c: ModelConfig, lp: LayerParams, input: string, ne
 function logitsOf(g: GraphBuilder, c: ModelConfig, p: GraphParams, x: string): string {
   const normed = norm(g, x, p.finalNorm(), c.norm, c.normEps);
   const bias = p.unembedBias();
-  return g.op("Gemm", bias === undefined ? [normed, p.unembed().name] : [normed, p.unembed().name, bias.name], { transB: int(1) }, "logits");
+  return g.op(
+    "Gemm",
+    bias === undefined ? [normed, p.unembed().name] : [normed, p.unembed().name, bias.name],
+    { transB: int(1) },
+    "logits",
+  );
 }

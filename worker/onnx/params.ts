@@ -42,7 +42,10 @@ export function graphParams(g: GraphBuilder, w: ModelWeights, external: External
     if (l.bias) p.bias = param(`${hint}_b`, l.bias);
     return p;
   };
-  const norm = (hint: string, n: Norm): NormParams => (n.bias ? { weight: param(`${hint}_w`, n.weight), bias: param(`${hint}_b`, n.bias) } : { weight: param(`${hint}_w`, n.weight) });
+  const norm = (hint: string, n: Norm): NormParams =>
+    n.bias
+      ? { weight: param(`${hint}_w`, n.weight), bias: param(`${hint}_b`, n.bias) }
+      : { weight: param(`${hint}_w`, n.weight) };
   const once = <T>(make: () => T) => {
     let value: T | undefined;
     let made = false;
@@ -51,18 +54,27 @@ export function graphParams(g: GraphBuilder, w: ModelWeights, external: External
       return value as T;
     };
   };
-  const layers = w.layers.map((lw, l) => once((): LayerParams => {
-    const qkv: QkvParams = "fused" in lw.qkv
-      ? { fused: proj(`l${l}_qkv`, lw.qkv.fused), order: lw.qkv.order }
-      : { q: proj(`l${l}_q`, lw.qkv.q), k: proj(`l${l}_k`, lw.qkv.k), v: proj(`l${l}_v`, lw.qkv.v) };
-    const attn: AttentionParams = { qkv };
-    if (lw.qNorm) attn.qNorm = param(`l${l}_qnorm`, lw.qNorm);
-    if (lw.kNorm) attn.kNorm = param(`l${l}_knorm`, lw.kNorm);
-    const p: LayerParams = { attnNorm: norm(`l${l}_ln1`, lw.attnNorm), attn, out: proj(`l${l}_o`, lw.out), mlpIn: proj(`l${l}_fc`, lw.mlpIn), mlpOut: proj(`l${l}_proj`, lw.mlpOut) };
-    if (lw.mlpNorm) p.mlpNorm = norm(`l${l}_ln2`, lw.mlpNorm);
-    if (lw.mlpGate) p.mlpGate = proj(`l${l}_gate`, lw.mlpGate);
-    return p;
-  }));
+  const layers = w.layers.map((lw, l) =>
+    once((): LayerParams => {
+      const qkv: QkvParams =
+        "fused" in lw.qkv
+          ? { fused: proj(`l${l}_qkv`, lw.qkv.fused), order: lw.qkv.order }
+          : { q: proj(`l${l}_q`, lw.qkv.q), k: proj(`l${l}_k`, lw.qkv.k), v: proj(`l${l}_v`, lw.qkv.v) };
+      const attn: AttentionParams = { qkv };
+      if (lw.qNorm) attn.qNorm = param(`l${l}_qnorm`, lw.qNorm);
+      if (lw.kNorm) attn.kNorm = param(`l${l}_knorm`, lw.kNorm);
+      const p: LayerParams = {
+        attnNorm: norm(`l${l}_ln1`, lw.attnNorm),
+        attn,
+        out: proj(`l${l}_o`, lw.out),
+        mlpIn: proj(`l${l}_fc`, lw.mlpIn),
+        mlpOut: proj(`l${l}_proj`, lw.mlpOut),
+      };
+      if (lw.mlpNorm) p.mlpNorm = norm(`l${l}_ln2`, lw.mlpNorm);
+      if (lw.mlpGate) p.mlpGate = proj(`l${l}_gate`, lw.mlpGate);
+      return p;
+    }),
+  );
   const embed = once(() => param("wte", w.embed));
   return {
     embed,

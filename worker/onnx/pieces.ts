@@ -162,13 +162,28 @@ export interface AttentionResult {
 
 /** [B, T, D] -> [B, H, T, dh] */
 function splitHeads(g: GraphBuilder, t: string, nHead: number, dHead: number): string {
-  return g.op("Transpose", [g.op("Reshape", [t, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 1, 3]) });
+  return g.op("Transpose", [g.op("Reshape", [t, g.constant("int64", [0, 0, nHead, dHead])])], {
+    perm: ints([0, 2, 1, 3]),
+  });
 }
 
 /** softmax(q k^T / sqrt(dh) + causal bias) v for q, k, v [B, T, D] -> [B, T, H, dh]. */
-function mix(g: GraphBuilder, q: string, k: string, v: string, causalBias: string, nHead: number, dHead: number): string {
-  const kt = g.op("Transpose", [g.op("Reshape", [k, g.constant("int64", [0, 0, nHead, dHead])])], { perm: ints([0, 2, 3, 1]) }); // [B, H, dh, T]
-  const scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [splitHeads(g, q, nHead, dHead), kt]), g.scalar(1 / Math.sqrt(dHead))]), causalBias]); // [B, H, T, T]
+function mix(
+  g: GraphBuilder,
+  q: string,
+  k: string,
+  v: string,
+  causalBias: string,
+  nHead: number,
+  dHead: number,
+): string {
+  const kt = g.op("Transpose", [g.op("Reshape", [k, g.constant("int64", [0, 0, nHead, dHead])])], {
+    perm: ints([0, 2, 3, 1]),
+  }); // [B, H, dh, T]
+  const scores = g.op("Add", [
+    g.op("Mul", [g.op("MatMul", [splitHeads(g, q, nHead, dHead), kt]), g.scalar(1 / Math.sqrt(dHead))]),
+    causalBias,
+  ]); // [B, H, T, T]
   const mixed = g.op("MatMul", [g.op("Softmax", [scores], { axis: int(-1) }), splitHeads(g, v, nHead, dHead)]); // [B, H, T, dh]
   return g.op("Transpose", [mixed], { perm: ints([0, 2, 1, 3]) });
 }
@@ -179,7 +194,14 @@ function mix(g: GraphBuilder, q: string, k: string, v: string, causalBias: strin
  * then have the same shapes whatever is read, so a read's numbers never depend on which other
  * positions or rows are read with it, and its cost is small next to the projections.
  */
-export function attentionValues(g: GraphBuilder, x: string, p: QkvParams, nHead: number, dHead: number, seq: Sequence): string {
+export function attentionValues(
+  g: GraphBuilder,
+  x: string,
+  p: QkvParams,
+  nHead: number,
+  dHead: number,
+  seq: Sequence,
+): string {
   const d = nHead * dHead;
   const qkv = linear(g, x, p.qkv, p.qkvBias); // [B, T, 3D]
   const [q, k, v] = g.opN("Split", [qkv, g.constant("int64", [d, d, d])], 3, { axis: int(2) }, "qkv");
@@ -190,7 +212,14 @@ export function attentionValues(g: GraphBuilder, x: string, p: QkvParams, nHead:
  * Applies the head mask ([B, H], 1 keeps a head, 0 ablates it) to z0 [B, T, H, dh] and projects
  * through W_O: the attention output [B, T, D] with its bias, and the masked z.
  */
-export function attentionOutput(g: GraphBuilder, z0: string, headMask: string, p: OutParams, nHead: number, dHead: number): AttentionResult {
+export function attentionOutput(
+  g: GraphBuilder,
+  z0: string,
+  headMask: string,
+  p: OutParams,
+  nHead: number,
+  dHead: number,
+): AttentionResult {
   const mask = g.op("Unsqueeze", [headMask, g.constant("int64", [1, 3])]); // [B, 1, H, 1]
   const z = g.op("Mul", [z0, mask], {}, "z");
   const flat = g.op("Reshape", [z, g.constant("int64", [0, 0, nHead * dHead])]); // [B, T, D]
@@ -225,7 +254,8 @@ export function stackLayers(g: GraphBuilder, parts: string[]): string {
  * sqrt(mean(x^2) + eps), so that norm(x) = g * c(x) / s (docs/method.md §3).
  */
 export function normScale(g: GraphBuilder, x: string, eps: number, kind: NormKind = "layernorm"): string {
-  const centred = kind === "rmsnorm" ? x : g.op("Sub", [x, g.op("ReduceMean", [x], { axes: ints([-1]), keepdims: int(1) })]);
+  const centred =
+    kind === "rmsnorm" ? x : g.op("Sub", [x, g.op("ReduceMean", [x], { axes: ints([-1]), keepdims: int(1) })]);
   const variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], { axes: ints([-1]), keepdims: int(0) });
   return g.op("Sqrt", [g.op("Add", [variance, g.scalar(eps)])]);
 }

@@ -58,7 +58,12 @@ export interface RopeTables {
 export function ropeTables(g: GraphBuilder, seq: Sequence, r: Rotary): RopeTables {
   const half = r.dims / 2;
   const positions = g.op("Unsqueeze", [g.op("Cast", [seq.range], { to: int(1) }), g.constant("int64", [1])]); // [T, 1]
-  const angles = g.op("Mul", [positions, g.constant("float32", Array.from(ropeInvFreq(r)), [1, half])], {}, "rope_angles"); // [T, dims/2]
+  const angles = g.op(
+    "Mul",
+    [positions, g.constant("float32", Array.from(ropeInvFreq(r)), [1, half])],
+    {},
+    "rope_angles",
+  ); // [T, dims/2]
   return { cos: g.op("Cos", [angles]), sin: g.op("Sin", [angles]) };
 }
 
@@ -66,7 +71,10 @@ export function ropeTables(g: GraphBuilder, seq: Sequence, r: Rotary): RopeTable
 export function applyRotary(g: GraphBuilder, x: string, t: RopeTables, r: Rotary, dHead: number): string {
   if (r.dims === 0) return x;
   const half = r.dims / 2;
-  const [rot, pass] = r.dims === dHead ? [x, null] : g.opN("Split", [x, g.constant("int64", [r.dims, dHead - r.dims])], 2, { axis: int(-1) }, "rope_part");
+  const [rot, pass] =
+    r.dims === dHead
+      ? [x, null]
+      : g.opN("Split", [x, g.constant("int64", [r.dims, dHead - r.dims])], 2, { axis: int(-1) }, "rope_part");
   let rotated: string;
   if (r.layout === "rotate-half") {
     const c = g.op("Unsqueeze", [t.cos, g.constant("int64", [1])]); // [T, 1, half]
@@ -82,7 +90,10 @@ export function applyRotary(g: GraphBuilder, x: string, t: RopeTables, r: Rotary
     const [even, odd] = g.opN("Split", [pairs, g.constant("int64", [1, 1])], 2, { axis: int(-1) }, "rope_pair");
     const oEven = g.op("Sub", [g.op("Mul", [even!, c]), g.op("Mul", [odd!, s])]);
     const oOdd = g.op("Add", [g.op("Mul", [odd!, c]), g.op("Mul", [even!, s])]);
-    rotated = g.op("Reshape", [g.op("Concat", [oEven, oOdd], { axis: int(-1) }), g.constant("int64", [0, 0, 0, r.dims])]);
+    rotated = g.op("Reshape", [
+      g.op("Concat", [oEven, oOdd], { axis: int(-1) }),
+      g.constant("int64", [0, 0, 0, r.dims]),
+    ]);
   }
   return pass === null ? rotated : g.op("Concat", [rotated, pass], { axis: int(-1) });
 }

@@ -137,14 +137,18 @@ export class ModelRunner {
       const keep = cacheDir !== null && options.digest !== undefined;
       try {
         if (keep) this.converted = float32Cache(weights, cacheDir, options.digest!);
-        const anchor = allTensors(weights).map((t) => t.source ?? this.converted.get(tensorKey(t))).find((x) => x !== undefined)?.file;
+        const anchor = allTensors(weights)
+          .map((t) => t.source ?? this.converted.get(tensorKey(t)))
+          .find((x) => x !== undefined)?.file;
         this.graphFiles = new GraphFiles(name, anchor);
         if (!keep) this.converted = float32Cache(weights, this.graphFiles.dir, "converted");
       } catch (err) {
         this.graphFiles?.remove();
         this.graphFiles = null;
         this.converted = new Map();
-        this.sessions.options.onNotice(`cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`);
+        this.sessions.options.onNotice(
+          `cna: ${name}: cannot point graphs at the weight files (${(err as Error).message}); copying the weights into the graphs instead`,
+        );
       }
     }
     this.prepackWeights = options.prepackWeights ?? (this.graphFiles === null || bytes <= PREPACK_MAX_BYTES);
@@ -162,10 +166,18 @@ export class ModelRunner {
     const { B, T } = tokens;
     const feeds: Feeds = {
       ...tokens.feeds,
-      last_index: int64Tensor(req.sequences.map((s) => s.length - 1), [B]),
+      last_index: int64Tensor(
+        req.sequences.map((s) => s.length - 1),
+        [B],
+      ),
       head_mask: floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]),
     };
-    if (req.neuronMask !== undefined) feeds.neuron_mask = floatTensor(checkedMask(req.neuronMask, B * L * F, "neuron mask", `[${B}, ${L}, ${F}]`), [B, L, F]);
+    if (req.neuronMask !== undefined)
+      feeds.neuron_mask = floatTensor(checkedMask(req.neuronMask, B * L * F, "neuron mask", `[${B}, ${L}, ${F}]`), [
+        B,
+        L,
+        F,
+      ]);
     if (start > 0) {
       if (!req.residIn || req.residIn.length !== B * T * D) {
         throw new EngineInputError("resid_in", `${this.name}: resid_in must hold [${B}, ${T}, ${D}] values`);
@@ -176,7 +188,9 @@ export class ModelRunner {
     const neuronMask = req.neuronMask !== undefined;
     const key = `forward|${start}|${outputs.join(",")}${neuronMask ? "|nm" : ""}`;
     const variant = { startLayer: start, neuronMask, outputs: new Set(outputs) };
-    const session = await this.weightedSession(key, (external) => buildModelGraph(this.config, this.weights, { ...variant, external }));
+    const session = await this.weightedSession(key, (external) =>
+      buildModelGraph(this.config, this.weights, { ...variant, external }),
+    );
     const fetched = await this.runGraph(key, session, B, feeds, outputs);
     const result: ForwardResult = { batch: B, seqLen: T, outputs: {} };
     for (const o of outputs) result.outputs[o] = this.finite(o, fetched[o]!.data as Float32Array, fetched[o]!.dims);
@@ -187,7 +201,8 @@ export class ModelRunner {
   async readout(req: ReadoutRequest): Promise<ReadoutResult> {
     const { nLayer: L, nHead: H, vocabSize: V } = this.shape;
     const { B, feeds } = this.tokenFeeds(req.sequences, true);
-    if (req.reads.length !== B) throw new EngineInputError("reads", `${this.name}: ${req.reads.length} read lists for ${B} rows`);
+    if (req.reads.length !== B)
+      throw new EngineInputError("reads", `${this.name}: ${req.reads.length} read lists for ${B} rows`);
     const R = Math.max(...req.reads.map((r) => r.length));
     const index = new Array<number>(B * R);
     const target = new Array<number>(B * R);
@@ -196,10 +211,16 @@ export class ModelRunner {
       for (let i = 0; i < R; i++) {
         const r = list[Math.min(i, list.length - 1)]!;
         if (!Number.isInteger(r.index) || r.index < 0 || r.index >= req.sequences[b]!.length) {
-          throw new EngineInputError("reads", `${this.name}: row ${b} read position ${r.index} is outside its ${req.sequences[b]!.length} tokens`);
+          throw new EngineInputError(
+            "reads",
+            `${this.name}: row ${b} read position ${r.index} is outside its ${req.sequences[b]!.length} tokens`,
+          );
         }
         if (!Number.isInteger(r.target) || r.target < 0 || r.target >= V) {
-          throw new EngineInputError("target", `${this.name}: target token ${r.target} is outside the vocabulary (0..${V - 1})`);
+          throw new EngineInputError(
+            "target",
+            `${this.name}: target token ${r.target} is outside the vocabulary (0..${V - 1})`,
+          );
         }
         index[b * R + i] = r.index;
         target[b * R + i] = r.target;
@@ -208,16 +229,31 @@ export class ModelRunner {
     feeds.read_index = int64Tensor(index, [B, R]);
     feeds.target = int64Tensor(target, [B, R]);
     const sweep = req.sweep ?? false;
-    if (sweep && req.headMask) throw new EngineInputError("head mask", `${this.name}: a sweep ablates every head itself; it takes no head mask`);
-    if (!sweep) feeds.head_mask = floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]);
+    if (sweep && req.headMask)
+      throw new EngineInputError("head mask", `${this.name}: a sweep ablates every head itself; it takes no head mask`);
+    if (!sweep)
+      feeds.head_mask = floatTensor(checkedMask(req.headMask, B * L * H, "head mask", `[${B}, ${L}, ${H}]`), [B, L, H]);
     const key = sweep ? "head-sweep" : "readout";
-    const session = await this.weightedSession(key, (external) => buildReadoutGraph(this.config, this.weights, { sweep, external }));
+    const session = await this.weightedSession(key, (external) =>
+      buildReadoutGraph(this.config, this.weights, { sweep, external }),
+    );
     const fetched = await this.runGraph(key, session, B, feeds, ["top1", "target_prob"]);
-    return { reads: R, top1: fetched["top1"]!.data as Float32Array, targetProb: this.finite("target_prob", fetched["target_prob"]!.data as Float32Array, fetched["target_prob"]!.dims) };
+    return {
+      reads: R,
+      top1: fetched["top1"]!.data as Float32Array,
+      targetProb: this.finite(
+        "target_prob",
+        fetched["target_prob"]!.data as Float32Array,
+        fetched["target_prob"]!.dims,
+      ),
+    };
   }
 
   /** input_ids (when the graph starts from tokens) for right-padded sequences, checked. */
-  private tokenFeeds(sequences: readonly (readonly number[])[], withIds: boolean): { B: number; T: number; feeds: Feeds } {
+  private tokenFeeds(
+    sequences: readonly (readonly number[])[],
+    withIds: boolean,
+  ): { B: number; T: number; feeds: Feeds } {
     const { vocabSize: V, nPositions: P } = this.shape;
     const B = sequences.length;
     if (B === 0) throw new EngineInputError("batch", `${this.name}: empty batch`);
@@ -230,17 +266,25 @@ export class ModelRunner {
     // The graphs attend to every earlier position; within the window that is what a sliding-window model does too.
     const window = this.shape.slidingWindow;
     if (window !== null && T > window) {
-      throw new EngineInputError("sequence", `${this.name}: a prompt of ${T} tokens is longer than the model's sliding_window = ${window}`);
+      throw new EngineInputError(
+        "sequence",
+        `${this.name}: a prompt of ${T} tokens is longer than the model's sliding_window = ${window}`,
+      );
     }
     const feeds: Feeds = {};
     if (withIds) {
       const ids = new Array<number>(B * T).fill(0);
-      sequences.forEach((seq, b) => seq.forEach((tok, t) => {
-        if (!Number.isInteger(tok) || tok < 0 || tok >= V) {
-          throw new EngineInputError("token", `${this.name}: token id ${tok} is outside the vocabulary (0..${V - 1})`);
-        }
-        ids[b * T + t] = tok;
-      }));
+      sequences.forEach((seq, b) =>
+        seq.forEach((tok, t) => {
+          if (!Number.isInteger(tok) || tok < 0 || tok >= V) {
+            throw new EngineInputError(
+              "token",
+              `${this.name}: token id ${tok} is outside the vocabulary (0..${V - 1})`,
+            );
+          }
+          ids[b * T + t] = tok;
+        }),
+      );
       feeds.input_ids = int64Tensor(ids, [B, T]);
     }
     return { B, T, feeds };
@@ -250,15 +294,25 @@ export class ModelRunner {
    * The session of a graph over this model's weights: initializers inside it, or, with external
    * weights, references into the weight files (the graph then written beside them).
    */
-  private weightedSession(key: string, build: (external: ExternalWeights | undefined) => Uint8Array): Promise<GraphSession> {
-    return this.sessions.get(key, () => {
-      const files = this.graphFiles;
-      if (files === null) return build(undefined);
-      return files.write(key, build((t: Tensor) => {
-        const source = t.source ?? this.converted.get(tensorKey(t));
-        return source === undefined ? undefined : files.refer(source);
-      }));
-    }, { prepackWeights: this.prepackWeights });
+  private weightedSession(
+    key: string,
+    build: (external: ExternalWeights | undefined) => Uint8Array,
+  ): Promise<GraphSession> {
+    return this.sessions.get(
+      key,
+      () => {
+        const files = this.graphFiles;
+        if (files === null) return build(undefined);
+        return files.write(
+          key,
+          build((t: Tensor) => {
+            const source = t.source ?? this.converted.get(tensorKey(t));
+            return source === undefined ? undefined : files.refer(source);
+          }),
+        );
+      },
+      { prepackWeights: this.prepackWeights },
+    );
   }
 
   /**
@@ -270,7 +324,13 @@ export class ModelRunner {
   }
 
   /** Runs one of this runner's sessions on `batch` rows, timed for the `onRun` option. */
-  async runGraph(graphKey: string, session: GraphSession, batch: number, feeds: Feeds, fetches: readonly string[]): Promise<Fetches> {
+  async runGraph(
+    graphKey: string,
+    session: GraphSession,
+    batch: number,
+    feeds: Feeds,
+    fetches: readonly string[],
+  ): Promise<Fetches> {
     if (!this.onRun) return session.run(feeds, fetches);
     const started = performance.now();
     const fetched = await session.run(feeds, fetches);
@@ -288,7 +348,11 @@ export class ModelRunner {
       const L = this.shape.nLayer;
       const inner = dims.slice(2).reduce((a, b) => a * b, 1);
       const layer = dims.length >= 2 && dims[1] === L && name !== "logits" ? Math.floor(i / inner) % L : undefined;
-      throw new NonFiniteError(name, layer, `${this.name}: the model's ${name}${layer === undefined ? "" : ` at layer ${layer}`} holds ${data[i]} (first at flat index ${i}): its weights are broken (NaN or overflowing values), so no result of it can be trusted`);
+      throw new NonFiniteError(
+        name,
+        layer,
+        `${this.name}: the model's ${name}${layer === undefined ? "" : ` at layer ${layer}`} holds ${data[i]} (first at flat index ${i}): its weights are broken (NaN or overflowing values), so no result of it can be trusted`,
+      );
     }
     return data;
   }
@@ -298,7 +362,11 @@ export class ModelRunner {
    * LayerNorm centres, RMSNorm does not; the final norm's bias and any unembedding bias are dropped.
    */
   unembedWeights(): UnembedWeights {
-    return { unembed: this.weights.unembed, normWeight: this.weights.finalNorm.weight, centre: this.config.norm === "layernorm" };
+    return {
+      unembed: this.weights.unembed,
+      normWeight: this.weights.finalNorm.weight,
+      centre: this.config.norm === "layernorm",
+    };
   }
 
   /**
@@ -326,7 +394,11 @@ export class ModelRunner {
     const { dModel: D, dMlp: F } = this.config;
     const w = this.weights.layers[layer]!.mlpOut.weight;
     if (this.weights.layout === "in-out") return tensorRows(w, [k0 * D], rows * D);
-    const columns = tensorRows(w, Array.from({ length: D }, (_, d) => d * F + k0), rows); // [D, rows]
+    const columns = tensorRows(
+      w,
+      Array.from({ length: D }, (_, d) => d * F + k0),
+      rows,
+    ); // [D, rows]
     const out = new Float32Array(rows * D);
     for (let d = 0; d < D; d++) for (let i = 0; i < rows; i++) out[i * D + d] = columns[d * rows + i]!;
     return out;

@@ -34,12 +34,19 @@ export interface ResolvedSessionOptions {
 
 export function resolveSessionOptions(o: SessionOptions = {}): ResolvedSessionOptions {
   const provider = o.provider ?? "cpu";
-  if (!EXECUTION_PROVIDERS.includes(provider)) throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
+  if (!EXECUTION_PROVIDERS.includes(provider))
+    throw new RangeError(`provider must be "cpu" or "cuda", got "${String(provider)}"`);
   const threads = o.intraOpThreads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`intraOpThreads must be a non-negative integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 0)
+    throw new RangeError(`intraOpThreads must be a non-negative integer, got ${threads}`);
   const spinning = o.intraOpSpinning ?? false;
   if (typeof spinning !== "boolean") throw new RangeError(`intraOpSpinning must be a boolean, got ${String(spinning)}`);
-  return { provider, intraOpThreads: threads, intraOpSpinning: spinning, onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)) };
+  return {
+    provider,
+    intraOpThreads: threads,
+    intraOpSpinning: spinning,
+    onNotice: o.onNotice ?? ((m) => process.stderr.write(`${m}\n`)),
+  };
 }
 
 /**
@@ -71,14 +78,26 @@ export type Fetches = Record<string, ort.Tensor>;
 
 /** One loaded graph. */
 export class GraphSession {
-  private constructor(private readonly session: ort.InferenceSession, readonly provider: Provider) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly provider: Provider,
+  ) {}
 
   /** `model` is the serialised graph, or the path of an .onnx file (needed for external data). */
-  static async create(model: Uint8Array | string, options: ResolvedSessionOptions, graph: GraphOptions = { prepackWeights: true }): Promise<GraphSession> {
+  static async create(
+    model: Uint8Array | string,
+    options: ResolvedSessionOptions,
+    graph: GraphOptions = { prepackWeights: true },
+  ): Promise<GraphSession> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: "all",
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" }, disable_prepacking: graph.prepackWeights ? "0" : "1" } },
+      extra: {
+        session: {
+          intra_op: { allow_spinning: options.intraOpSpinning ? "1" : "0" },
+          disable_prepacking: graph.prepackWeights ? "0" : "1",
+        },
+      },
     };
     if (options.provider === "cuda" && cudaFailure === undefined) {
       try {
@@ -87,8 +106,10 @@ export class GraphSession {
         // another session may have failed meanwhile and said so already
         if (cudaFailure === undefined) {
           cudaFailure = firstLine(err);
-          options.onNotice(`cna: the CUDA execution provider could not be loaded (${cudaFailure}); running on CPU. ` +
-            "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.");
+          options.onNotice(
+            `cna: the CUDA execution provider could not be loaded (${cudaFailure}); running on CPU. ` +
+              "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 to use the GPU.",
+          );
         }
       }
     }
@@ -144,7 +165,10 @@ export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tens
   return new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
 }
 
-function createSession(model: Uint8Array | string, o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+function createSession(
+  model: Uint8Array | string,
+  o: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
   return typeof model === "string" ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o);
 }
 

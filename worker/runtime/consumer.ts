@@ -14,7 +14,15 @@
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
 import { casesOf, encodePartial, errorInfo, shardIdOfMessage } from "../../core/index.ts";
-import type { AnyPartial, QueueMessage, ResultSink, ShardFailure, ShardQueue, ShardReport, ShardTask } from "../../core/index.ts";
+import type {
+  AnyPartial,
+  QueueMessage,
+  ResultSink,
+  ShardFailure,
+  ShardQueue,
+  ShardReport,
+  ShardTask,
+} from "../../core/index.ts";
 import { executeShard } from "./execute.ts";
 import type { ModelCache } from "./execute.ts";
 
@@ -39,7 +47,15 @@ export interface ShardWorkerOptions {
 
 export type WorkerEvent =
   /** `ms`: pull to ack; `cases` (finished only): cases the shard analysed */
-  | { type: "started" | "finished"; shardId: string; stage: string; model: string; attempt: number; ms?: number; cases?: number }
+  | {
+      type: "started" | "finished";
+      shardId: string;
+      stage: string;
+      model: string;
+      attempt: number;
+      ms?: number;
+      cases?: number;
+    }
   | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
   | { type: "heartbeat"; shardId: string };
 
@@ -59,8 +75,21 @@ export class ShardWorker {
   private readonly o: Required<Omit<ShardWorkerOptions, "onEvent">> & Pick<ShardWorkerOptions, "onEvent">;
   inFlight = 0;
 
-  constructor(private readonly queue: ShardQueue<ShardTask>, private readonly sink: ResultSink, private readonly models: ModelCache, options: ShardWorkerOptions) {
-    this.o = { concurrency: 1, heartbeatMs: 5_000, retryDelayMs: 1_000, pullTimeoutMs: 1_000, deliveryWindow: 4, execute: executeShard, ...options };
+  constructor(
+    private readonly queue: ShardQueue<ShardTask>,
+    private readonly sink: ResultSink,
+    private readonly models: ModelCache,
+    options: ShardWorkerOptions,
+  ) {
+    this.o = {
+      concurrency: 1,
+      heartbeatMs: 5_000,
+      retryDelayMs: 1_000,
+      pullTimeoutMs: 1_000,
+      deliveryWindow: 4,
+      execute: executeShard,
+      ...options,
+    };
   }
 
   get status(): WorkerState {
@@ -121,7 +150,13 @@ export class ShardWorker {
     const task = msg.data;
     const started = performance.now();
     this.inFlight++;
-    this.o.onEvent?.({ type: "started", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt: msg.deliveryCount });
+    this.o.onEvent?.({
+      type: "started",
+      shardId: shardIdOfMessage(msg.id),
+      stage: task.stage,
+      model: task.cell.model,
+      attempt: msg.deliveryCount,
+    });
     const heartbeat = setInterval(() => {
       void msg.working();
       this.o.onEvent?.({ type: "heartbeat", shardId: shardIdOfMessage(msg.id) });
@@ -145,9 +180,24 @@ export class ShardWorker {
     const attempt = msg.deliveryCount;
     try {
       // runMs is compute only: the coordinator tells it from the queue wait
-      await this.report({ sweepId: task.sweepId, shardId: shardIdOfMessage(msg.id), worker: this.o.id, attempt, result: encodePartial(c.partial), runMs: c.runMs });
+      await this.report({
+        sweepId: task.sweepId,
+        shardId: shardIdOfMessage(msg.id),
+        worker: this.o.id,
+        attempt,
+        result: encodePartial(c.partial),
+        runMs: c.runMs,
+      });
       await msg.ack();
-      this.o.onEvent?.({ type: "finished", shardId: shardIdOfMessage(msg.id), stage: task.stage, model: task.cell.model, attempt, ms: performance.now() - c.started, cases: casesOf(c.partial) });
+      this.o.onEvent?.({
+        type: "finished",
+        shardId: shardIdOfMessage(msg.id),
+        stage: task.stage,
+        model: task.cell.model,
+        attempt,
+        ms: performance.now() - c.started,
+        cases: casesOf(c.partial),
+      });
     } catch (err) {
       await this.settleFailure(msg, err);
     } finally {
@@ -168,10 +218,18 @@ export class ShardWorker {
     this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...info });
     const settled = info.retryable
       ? msg.nak(this.o.retryDelayMs)
-      : this.giveUp(msg, { sweepId: task.sweepId, shardId: shardIdOfMessage(msg.id), worker: this.o.id, attempt: msg.deliveryCount, ...info });
+      : this.giveUp(msg, {
+          sweepId: task.sweepId,
+          shardId: shardIdOfMessage(msg.id),
+          worker: this.o.id,
+          attempt: msg.deliveryCount,
+          ...info,
+        });
     // settling fails too while the broker is away; the shard then comes back after the ack wait
     // by itself, so the failure is told and this loop goes on (rather than ending the worker)
-    await settled.catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...errorInfo(e) }));
+    await settled.catch((e: unknown) =>
+      this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...errorInfo(e) }),
+    );
   }
 
   /** Reports, trying again after a retryable failure (backing off to 5 s) while the worker runs; draining, it throws. */

@@ -3,7 +3,14 @@
  * analysis over the shard's pairs, return the mergeable partial. A top-tokens shard needs no
  * cases: it projects the neurons it lists through the model's unembedding.
  */
-import { ModelChangedError, TOP_TOKENS_STAGE, buildCases, countBoundaryFallbacks, selectPairs, withBoundaryFallbacks } from "../../core/index.ts";
+import {
+  ModelChangedError,
+  TOP_TOKENS_STAGE,
+  buildCases,
+  countBoundaryFallbacks,
+  selectPairs,
+  withBoundaryFallbacks,
+} from "../../core/index.ts";
 import type { Case, AnyPartial, CasePartial, ShardTask, StageName } from "../../core/index.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
@@ -54,7 +61,11 @@ export class ModelCache {
     await this.drop(path);
     const fresh = await this.load(path);
     if (fresh.checkpoint.digest === digest) return fresh;
-    throw new ModelChangedError(path, [], `the model files at ${path} have content digest ${fresh.checkpoint.digest.slice(0, 12)}…, but the shard was planned with ${digest.slice(0, 12)}…: they changed since the sweep was planned`);
+    throw new ModelChangedError(
+      path,
+      [],
+      `the model files at ${path} have content digest ${fresh.checkpoint.digest.slice(0, 12)}…, but the shard was planned with ${digest.slice(0, 12)}…: they changed since the sweep was planned`,
+    );
   }
 
   private async drop(path: string): Promise<void> {
@@ -76,7 +87,10 @@ export class ModelCache {
     const started = performance.now();
     const loading = (async () => {
       const checkpoint = await loadCheckpoint(path);
-      const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, { ...this.options, digest: checkpoint.digest });
+      const runner = new ModelRunner(path, checkpoint.config, checkpoint.weights, {
+        ...this.options,
+        digest: checkpoint.digest,
+      });
       return { checkpoint, runner, bytes: weightBytes(checkpoint.weights), caseCounts: new Map() };
     })();
     this.models.set(path, loading);
@@ -123,7 +137,10 @@ export class ModelCache {
 export function shardCases(task: ShardTask, ck: Checkpoint, counts: Map<string, Int32Array> = new Map()): Case[] {
   const pairs = selectPairs(task.cell.op, task.cell.digits, { sample: task.pairs.sample, seed: task.pairs.seed });
   if (task.pairs.start < 0 || task.pairs.end > pairs.length || task.pairs.start >= task.pairs.end) {
-    throw new EngineInputError("pairs", `shard pair range [${task.pairs.start}, ${task.pairs.end}) is outside the cell's ${pairs.length} pairs`);
+    throw new EngineInputError(
+      "pairs",
+      `shard pair range [${task.pairs.start}, ${task.pairs.end}) is outside the cell's ${pairs.length} pairs`,
+    );
   }
   const rule = `${task.cell.op}|${task.cell.digits}|${task.cell.template}|${task.pairs.sample}|${task.pairs.seed}`;
   let perPair = counts.get(rule);
@@ -160,7 +177,13 @@ export async function executeShard(task: ShardTask, models: ModelCache, o: Execu
 
 const need = (task: ShardTask, what: string) => new EngineInputError(what, `a ${task.stage} shard needs ${what}`);
 
-async function runStage(task: ShardTask, stage: StageName, runner: ModelRunner, cases: Case[], o: ExecuteOptions): Promise<CasePartial> {
+async function runStage(
+  task: ShardTask,
+  stage: StageName,
+  runner: ModelRunner,
+  cases: Case[],
+  o: ExecuteOptions,
+): Promise<CasePartial> {
   switch (stage) {
     case "head-ablation":
       return headAblation(runner, cases, { onProgress: o.onProgress });
@@ -173,7 +196,14 @@ async function runStage(task: ShardTask, stage: StageName, runner: ModelRunner, 
       if (!task.head) throw need(task, "head");
       const ids = new Set(cases.map((c) => c.id));
       const perCase = task.perCase?.filter((t) => ids.has(t.caseId));
-      return verify(runner, cases, { head: task.head, target: task.target, ks: task.ks, seed: task.verifySeed, perCase, onProgress: o.onProgress });
+      return verify(runner, cases, {
+        head: task.head,
+        target: task.target,
+        ks: task.ks,
+        seed: task.verifySeed,
+        perCase,
+        onProgress: o.onProgress,
+      });
     }
   }
 }

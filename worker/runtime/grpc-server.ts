@@ -16,8 +16,22 @@
  * });
  * ```
  */
-import { resolveGrpcServeOptions, serveGrpc, unaryHandler, Analysis, BadRequestError, WorkerServiceService, WorkerState as WireWorkerState } from "../../proto/index.ts";
-import type { AnalyzeRequest, GrpcServeOptions, GrpcServerHandle, WorkerInfo, WorkerServiceServer } from "../../proto/index.ts";
+import {
+  resolveGrpcServeOptions,
+  serveGrpc,
+  unaryHandler,
+  Analysis,
+  BadRequestError,
+  WorkerServiceService,
+  WorkerState as WireWorkerState,
+} from "../../proto/index.ts";
+import type {
+  AnalyzeRequest,
+  GrpcServeOptions,
+  GrpcServerHandle,
+  WorkerInfo,
+  WorkerServiceServer,
+} from "../../proto/index.ts";
 import type { AnalysisName } from "../analyses/index.ts";
 import type { WorkerState } from "./consumer.ts";
 import type { HeadRef } from "../../core/index.ts";
@@ -86,13 +100,27 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
       return { state: STATE[describe().state] };
     }),
   };
-  return serveGrpc(resolveGrpcServeOptions(serve), [{ name: "cna.v1.WorkerService", protoFile: "cna/v1/worker.proto", definition: WorkerServiceService, implementation }]);
+  return serveGrpc(resolveGrpcServeOptions(serve), [
+    {
+      name: "cna.v1.WorkerService",
+      protoFile: "cna/v1/worker.proto",
+      definition: WorkerServiceService,
+      implementation,
+    },
+  ]);
 }
 
 function toWorkerInfo(v: WorkerInfoView): WorkerInfo {
   return {
-    id: v.id, state: STATE[v.state], provider: v.provider, modelsLoaded: v.modelsLoaded, inFlight: v.inFlight, version: v.version,
-    commit: v.commit ?? "", resultFormatVersion: v.resultFormatVersion, executionProviders: v.executionProviders,
+    id: v.id,
+    state: STATE[v.state],
+    provider: v.provider,
+    modelsLoaded: v.modelsLoaded,
+    inFlight: v.inFlight,
+    version: v.version,
+    commit: v.commit ?? "",
+    resultFormatVersion: v.resultFormatVersion,
+    executionProviders: v.executionProviders,
   };
 }
 
@@ -100,7 +128,11 @@ function fromAnalyzeRequest(m: AnalyzeRequest): AnalyzeRequestView {
   if (m.modelPath.trim() === "") throw new BadRequestError("model_path", "must not be empty");
   if (m.prompt === "") throw new BadRequestError("prompt", "must not be empty");
   const analysis = ANALYSIS[m.analysis];
-  if (analysis === undefined) throw new BadRequestError("analysis", `must be one of ANALYSIS_HEAD_ABLATION, ANALYSIS_ATTRIBUTION, ANALYSIS_CNA or ANALYSIS_VERIFY, got ${m.analysis}`);
+  if (analysis === undefined)
+    throw new BadRequestError(
+      "analysis",
+      `must be one of ANALYSIS_HEAD_ABLATION, ANALYSIS_ATTRIBUTION, ANALYSIS_CNA or ANALYSIS_VERIFY, got ${m.analysis}`,
+    );
   if (m.targetToken === "") throw new BadRequestError("target_token", "must not be empty when set");
   const view: AnalyzeRequestView = { modelPath: m.modelPath, prompt: m.prompt, analysis };
   if (m.targetToken !== undefined) view.targetToken = m.targetToken;

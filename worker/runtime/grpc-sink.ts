@@ -58,9 +58,14 @@ const SERVER_CUT: readonly status[] = [status.CANCELLED];
 
 function resolveSinkOptions(o: GrpcResultSinkOptions): ResolvedSinkOptions {
   const chunkBytes = o.chunkBytes ?? MIB;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 3 * MIB) throw new SpecError("chunkBytes", `chunkBytes must be an integer from 1 to ${3 * MIB}, got ${describeValue(o.chunkBytes)}`);
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 3 * MIB)
+    throw new SpecError(
+      "chunkBytes",
+      `chunkBytes must be an integer from 1 to ${3 * MIB}, got ${describeValue(o.chunkBytes)}`,
+    );
   const timeoutMs = o.timeoutMs ?? 120_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new SpecError("timeoutMs", `timeoutMs must be a positive integer, got ${describeValue(o.timeoutMs)}`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+    throw new SpecError("timeoutMs", `timeoutMs must be a positive integer, got ${describeValue(o.timeoutMs)}`);
   return { address: o.address, chunkBytes, timeoutMs };
 }
 
@@ -87,7 +92,13 @@ export class GrpcResultSink implements ResultSink, AsyncDisposable {
         wake();
         if (err) return reject(fromGrpcError(err, SERVER_CUT));
         const outcome = OUTCOMES[res.outcome];
-        if (outcome === undefined) return reject(new CnaError(`the coordinator answered ReportShard with unknown outcome ${res.outcome}`, { code: "BAD_RESPONSE", retryable: false }));
+        if (outcome === undefined)
+          return reject(
+            new CnaError(`the coordinator answered ReportShard with unknown outcome ${res.outcome}`, {
+              code: "BAD_RESPONSE",
+              retryable: false,
+            }),
+          );
         resolve(outcome);
       });
       // the callback carries the call's error; without a listener a stream error would be thrown
@@ -101,12 +112,26 @@ export class GrpcResultSink implements ResultSink, AsyncDisposable {
     });
   }
 
-  private async writeChunks(call: ClientWritableStream<ShardResultChunk>, r: ShardReport, settled: () => boolean, waitDrain: () => Promise<void>): Promise<void> {
+  private async writeChunks(
+    call: ClientWritableStream<ShardResultChunk>,
+    r: ShardReport,
+    settled: () => boolean,
+    waitDrain: () => Promise<void>,
+  ): Promise<void> {
     const bytes = Buffer.from(r.result.buffer, r.result.byteOffset, r.result.byteLength);
-    const header = { sweepId: r.sweepId, shardId: r.shardId, worker: r.worker, attempt: r.attempt, totalBytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex"), ...(r.runMs !== undefined ? { runMs: Math.round(r.runMs) } : {}) };
+    const header = {
+      sweepId: r.sweepId,
+      shardId: r.shardId,
+      worker: r.worker,
+      attempt: r.attempt,
+      totalBytes: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      ...(r.runMs !== undefined ? { runMs: Math.round(r.runMs) } : {}),
+    };
     const messages = function* (chunkBytes: number): Generator<ShardResultChunk> {
       yield { chunk: { $case: "header", header } };
-      for (let at = 0; at < bytes.length; at += chunkBytes) yield { chunk: { $case: "data", data: bytes.subarray(at, at + chunkBytes) } };
+      for (let at = 0; at < bytes.length; at += chunkBytes)
+        yield { chunk: { $case: "data", data: bytes.subarray(at, at + chunkBytes) } };
     };
     for (const m of messages(this.o.chunkBytes)) {
       if (settled()) return; // the coordinator already answered (a refusal): stop sending
@@ -118,7 +143,15 @@ export class GrpcResultSink implements ResultSink, AsyncDisposable {
   async fail(f: ShardFailure): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.client.reportFailure(
-        { sweepId: f.sweepId, shardId: f.shardId, worker: f.worker, attempt: f.attempt, code: f.code, message: f.message, retryable: f.retryable },
+        {
+          sweepId: f.sweepId,
+          shardId: f.shardId,
+          worker: f.worker,
+          attempt: f.attempt,
+          code: f.code,
+          message: f.message,
+          retryable: f.retryable,
+        },
         new Metadata(),
         { deadline: Date.now() + this.o.timeoutMs },
         (err) => (err ? reject(fromGrpcError(err, SERVER_CUT)) : resolve()),

@@ -41,11 +41,14 @@ export interface WorkerMetricsOptions {
 
 export type ResolvedWorkerMetricsOptions = Required<WorkerMetricsOptions>;
 
-
 export function resolveWorkerMetricsOptions(o: WorkerMetricsOptions = {}): ResolvedWorkerMetricsOptions {
   const r: ResolvedWorkerMetricsOptions = {
-    shardBucketsSeconds: o.shardBucketsSeconds ?? [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600],
-    onnxBucketsSeconds: o.onnxBucketsSeconds ?? [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    shardBucketsSeconds: o.shardBucketsSeconds ?? [
+      0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600,
+    ],
+    onnxBucketsSeconds: o.onnxBucketsSeconds ?? [
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ],
     loadBucketsSeconds: o.loadBucketsSeconds ?? [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
   };
   for (const [field, buckets] of Object.entries(r)) {
@@ -70,14 +73,33 @@ export class WorkerMetrics {
   private readonly inFlight = this.gauge("cna_worker_shards_in_flight", "Shards running now");
   private readonly slots = this.gauge("cna_worker_concurrency", "Shards the worker runs at once (its slots)");
   private readonly provider = new Gauge({
-    name: "cna_worker_execution_provider", help: "1 for the ONNX Runtime execution provider the sessions run on (after any CUDA fallback)",
-    labelNames: ["provider"], registers: [this.registry],
+    name: "cna_worker_execution_provider",
+    help: "1 for the ONNX Runtime execution provider the sessions run on (after any CUDA fallback)",
+    labelNames: ["provider"],
+    registers: [this.registry],
   });
-  private readonly cases = this.counter("cna_worker_cases_processed_total", "Cases analysed in finished shards", ["stage", "model"]);
-  private readonly failures = this.counter("cna_worker_shard_failures_total", "Failed shard attempts and failed queue pulls, by error code", ["code", "retryable"]);
-  private readonly heartbeats = this.counter("cna_worker_heartbeats_total", "working() heartbeats sent for running shards", []);
-  private readonly cacheHits = this.counter("cna_model_cache_hits_total", "Shards whose model was already loaded", ["model"]);
-  private readonly cacheEvictions = this.counter("cna_model_cache_evictions_total", "Models evicted to stay within the memory budget", ["model"]);
+  private readonly cases = this.counter("cna_worker_cases_processed_total", "Cases analysed in finished shards", [
+    "stage",
+    "model",
+  ]);
+  private readonly failures = this.counter(
+    "cna_worker_shard_failures_total",
+    "Failed shard attempts and failed queue pulls, by error code",
+    ["code", "retryable"],
+  );
+  private readonly heartbeats = this.counter(
+    "cna_worker_heartbeats_total",
+    "working() heartbeats sent for running shards",
+    [],
+  );
+  private readonly cacheHits = this.counter("cna_model_cache_hits_total", "Shards whose model was already loaded", [
+    "model",
+  ]);
+  private readonly cacheEvictions = this.counter(
+    "cna_model_cache_evictions_total",
+    "Models evicted to stay within the memory budget",
+    ["model"],
+  );
   private readonly shardSeconds: Histogram<"stage" | "model">;
   private readonly onnxSeconds: Histogram<"graph" | "batch">;
   private readonly loadSeconds: Histogram<"model">;
@@ -86,15 +108,25 @@ export class WorkerMetrics {
     this.o = resolveWorkerMetricsOptions(options);
     const registers = [this.registry];
     this.shardSeconds = new Histogram({
-      name: "cna_worker_shard_duration_seconds", help: "Shard time on the worker, pull to ack (load, run, report)",
-      labelNames: ["stage", "model"], buckets: [...this.o.shardBucketsSeconds], registers,
+      name: "cna_worker_shard_duration_seconds",
+      help: "Shard time on the worker, pull to ack (load, run, report)",
+      labelNames: ["stage", "model"],
+      buckets: [...this.o.shardBucketsSeconds],
+      registers,
     });
     this.onnxSeconds = new Histogram({
-      name: "cna_onnx_run_seconds", help: "ONNX Runtime run time by graph variant and batch (rounded up to a power of two)",
-      labelNames: ["graph", "batch"], buckets: [...this.o.onnxBucketsSeconds], registers,
+      name: "cna_onnx_run_seconds",
+      help: "ONNX Runtime run time by graph variant and batch (rounded up to a power of two)",
+      labelNames: ["graph", "batch"],
+      buckets: [...this.o.onnxBucketsSeconds],
+      registers,
     });
     this.loadSeconds = new Histogram({
-      name: "cna_model_load_seconds", help: "Model loads (checkpoint read and runner set-up)", labelNames: ["model"], buckets: [...this.o.loadBucketsSeconds], registers,
+      name: "cna_model_load_seconds",
+      help: "Model loads (checkpoint read and runner set-up)",
+      labelNames: ["model"],
+      buckets: [...this.o.loadBucketsSeconds],
+      registers,
     });
     this.heartbeats.inc(0);
   }
@@ -143,7 +175,10 @@ export class WorkerMetrics {
 
   /** Names of every metric this instance exports (dashboards and rules may use only these). */
   metricNames(): string[] {
-    return this.registry.getMetricsAsArray().map((m) => m.name).sort();
+    return this.registry
+      .getMetricsAsArray()
+      .map((m) => m.name)
+      .sort();
   }
 
   /** The Prometheus text exposition of every metric. */
