@@ -2,7 +2,7 @@
  * `npm run bench -- large-model [flags]`: flags → validated {@link LargeModelBenchOptions}. Read
  * once, here; nothing below looks at argv.
  */
-import { parseArgs } from "node:util";
+import { integerFlag, parseBenchFlags } from "./flags.ts";
 import { BenchUsageError } from "./errors.ts";
 
 export interface LargeModelBenchOptions {
@@ -62,37 +62,20 @@ const COUNTS = {
 } as const;
 
 export function parseLargeModelArgs(argv: readonly string[]): LargeModelBenchOptions & { help: boolean } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        quick: { type: "boolean" },
-        prepack: { type: "boolean" },
-        keep: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(Object.keys(COUNTS).map((k) => [k, { type: "string" as const }])),
-      },
-    }));
-  } catch (err) {
-    throw new BenchUsageError("", `${(err as Error).message.split(". ")[0]}\n\n${LARGE_MODEL_USAGE}`, err);
-  }
+  const values = parseBenchFlags(
+    argv,
+    {
+      quick: { type: "boolean" },
+      prepack: { type: "boolean" },
+      keep: { type: "string" },
+      help: { type: "boolean", short: "h" },
+      ...Object.fromEntries(Object.keys(COUNTS).map((k) => [k, { type: "string" as const }])),
+    },
+    LARGE_MODEL_USAGE,
+  );
   const quick = values["quick"] === true;
-  const count = (flag: keyof typeof COUNTS, fallback: number): number => {
-    const text = values[flag];
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    const [min, max] = COUNTS[flag];
-    if (typeof text !== "string" || text.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-      throw new BenchUsageError(
-        `--${flag}`,
-        `--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`,
-      );
-    }
-    return n;
-  };
+  const count = (flag: keyof typeof COUNTS, fallback: number): number =>
+    integerFlag(values, flag, COUNTS[flag], fallback);
   const layers = count("layers", quick ? 2 : 16);
   const cnaLayers = count("cna-layers", 1);
   if (cnaLayers > layers)

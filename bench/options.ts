@@ -2,7 +2,7 @@
  * `npm run bench -- engine [flags]`: flags → validated {@link EngineBenchOptions}. Read once,
  * here; nothing below looks at argv.
  */
-import { parseArgs } from "node:util";
+import { integerFlag, parseBenchFlags } from "./flags.ts";
 import { BenchUsageError } from "./errors.ts";
 
 export const ENGINE_SECTIONS = ["zoo", "gpt2"] as const;
@@ -33,24 +33,18 @@ Prints one JSON object on stdout; progress on stderr.
   --threads N   ONNX Runtime intra-op threads (default 0: one per core)`;
 
 export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOptions & { help: boolean } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        quick: { type: "boolean" },
-        only: { type: "string" },
-        reps: { type: "string" },
-        zoo: { type: "string" },
-        threads: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    throw new BenchUsageError("", `${(err as Error).message.split(". ")[0]}\n\n${ENGINE_USAGE}`, err);
-  }
+  const values = parseBenchFlags(
+    argv,
+    {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      reps: { type: "string" },
+      zoo: { type: "string" },
+      threads: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    ENGINE_USAGE,
+  );
   const only = values["only"];
   if (only !== undefined && !(ENGINE_SECTIONS as readonly unknown[]).includes(only)) {
     throw new BenchUsageError(
@@ -58,20 +52,9 @@ export function parseEngineBenchArgs(argv: readonly string[]): EngineBenchOption
       `--only must be one of ${ENGINE_SECTIONS.join(", ")} (got ${JSON.stringify(only)})`,
     );
   }
-  const repsText = values["reps"];
   const quick = values["quick"] === true;
-  const reps = repsText === undefined ? (quick ? 1 : 3) : Number(repsText);
-  if (!Number.isInteger(reps) || reps < 1 || reps > 50) {
-    throw new BenchUsageError("--reps", `--reps must be an integer from 1 to 50 (got ${JSON.stringify(repsText)})`);
-  }
-  const threadsText = values["threads"];
-  const threads = threadsText === undefined ? 0 : Number(threadsText);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) {
-    throw new BenchUsageError(
-      "--threads",
-      `--threads must be an integer from 0 to 256 (got ${JSON.stringify(threadsText)})`,
-    );
-  }
+  const reps = integerFlag(values, "reps", [1, 50], quick ? 1 : 3);
+  const threads = integerFlag(values, "threads", [0, 256], 0);
   const zoo = values["zoo"];
   return {
     help: values["help"] === true,
