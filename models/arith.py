@@ -182,19 +182,12 @@ def write_safetensors(path: Path, tensors: dict[str, "object"]) -> None:
 
 
 def read_safetensors(path: Path) -> dict[str, tuple[list[int], bytes]]:
-    """name -> (shape, raw little-endian F32 bytes)."""
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    base = 8 + n
+    """name -> (shape, raw little-endian F32 bytes): the zoo's own files, F32 only."""
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}; the zoo writes F32")
-        start, end = info["data_offsets"]
-        out[name] = (info["shape"], data[base + start : base + end])
+    for name, (dtype, shape, raw) in read_safetensors_any(path).items():
+        if dtype != "F32":
+            raise ValueError(f"{path}: tensor {name} has dtype {dtype}; the zoo writes F32")
+        out[name] = (shape, raw)
     return out
 
 
