@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { SpecError, checkHeadFits, parseSweep, resolveSweepLimits } from "../core/index.ts";
+import { SpecError, checkHeadFits, headName, parseSweep, resolveSweepLimits } from "../core/index.ts";
 import type { ModelDigest, SweepLimits, SweepSpec } from "../core/index.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf } from "../coordinator/index.ts";
 import type { PlanSpec } from "../coordinator/index.ts";
@@ -46,7 +46,7 @@ export function resolvedSweepJson(spec: SweepSpec): string {
       cna: {
         topK: spec.cna.topK,
         target: spec.cna.target,
-        ...(spec.cna.head ? { head: `${spec.cna.head.layer}.${spec.cna.head.head}` } : {}),
+        ...(spec.cna.head ? { head: headName(spec.cna.head) } : {}),
       },
       verify: spec.verify,
       shard: { pairs: spec.shard.pairsPerShard, maxAttempts: spec.shard.maxAttempts },

@@ -35,7 +35,7 @@ export const ANALYZE_FLAGS: readonly FlagSpec[] = [
   { name: "analysis", value: "NAME", required: true, help: `${ANALYSES.join(" | ")}` },
   {
     name: "head",
-    value: "L.H",
+    value: "L9H1",
     help: "head to ablate for cna/verify (default: the cell's top head from head ablation)",
   },
   { name: "top", value: "K", help: "neurons kept per case for cna/verify/attribution (default 100)" },

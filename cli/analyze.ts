@@ -4,7 +4,7 @@
  * rankings.json.
  */
 import { basename, resolve } from "node:path";
-import { RANKINGS_SCHEMA, buildCases, selectPairs } from "../core/index.ts";
+import { RANKINGS_SCHEMA, buildCases, headName, neuronName, selectPairs } from "../core/index.ts";
 import type { CellRankings, Rankings } from "../core/index.ts";
 import { DEFAULT_VERIFY_SEED, ModelRunner, analyzeCell, loadCheckpoint } from "../worker/index.ts";
 import type { ModelConfig } from "../worker/index.ts";
@@ -95,7 +95,7 @@ function checkHeadInModel(head: HeadRef, model: string, config: ModelConfig): vo
   if (head.layer < config.nLayer && head.head < config.nHead) return;
   throw new UsageError(
     "--head",
-    `--head ${head.layer}.${head.head} is out of range: model ${model} has ${config.nLayer} layers (0..${config.nLayer - 1}) ` +
+    `--head ${headName(head)} is out of range: model ${model} has ${config.nLayer} layers (0..${config.nLayer - 1}) ` +
       `and ${config.nHead} heads per layer (0..${config.nHead - 1})`,
   );
 }
@@ -110,10 +110,10 @@ export function summary(o: Pick<AnalyzeOptions, "analysis">, cell: CellRankings,
     `baseline accuracy ${pct(cell.baselineAccuracy)}`,
   ];
   const top = cell.heads?.[0];
-  if (top) parts.push(`top head ${top.layer}.${top.head} (accuracy ${pct(top.accuracy)} when ablated)`);
-  else if (cell.ablatedHead) parts.push(`ablated head ${cell.ablatedHead.layer}.${cell.ablatedHead.head}`);
+  if (top) parts.push(`top head ${headName(top)} (accuracy ${pct(top.accuracy)} when ablated)`);
+  else if (cell.ablatedHead) parts.push(`ablated head ${headName(cell.ablatedHead)}`);
   const neuron = cell.neurons?.[0] ?? cell.attribution?.neurons[0];
-  if (neuron) parts.push(`top neuron ${neuron.layer}_${neuron.neuron}`);
+  if (neuron) parts.push(`top neuron ${neuronName(neuron)}`);
   const mask = cell.verification?.mask.at(-1);
   if (mask) parts.push(`mask top-${mask.k} decrease ${pct(mask.relativeDecrease)}`);
   parts.push(`${seconds.toFixed(1)} s`);

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { describeValue, formatAllowed } from "../core/index.ts";
 import { UsageError } from "./errors.ts";
-import type { HeadRef } from "../core/index.ts";
+import { readHeadName, type HeadRef } from "../core/index.ts";
 
 export interface FlagSpec {
   /** long name without dashes, e.g. "model" */
@@ -139,12 +139,12 @@ export function integerListFlag(flag: string, text: string): number[] {
   return values;
 }
 
-/** A head written `L.H` (0-based); range-checked later, against the model. */
+/** A head written `L1H0` or `1.0` (0-based); range-checked later, against the model. */
 export function headFlag(flag: string, text: string): HeadRef {
-  const m = /^(\d+)\.(\d+)$/.exec(text);
-  if (!m)
-    throw new UsageError(flag, `${flag} must be a head written L.H, 0-based, e.g. 1.0 (got ${describeValue(text)})`);
-  return { layer: Number(m[1]), head: Number(m[2]) };
+  const head = readHeadName(text);
+  if (!head)
+    throw new UsageError(flag, `${flag} must be a head written L1H0 (or 1.0), 0-based (got ${describeValue(text)})`);
+  return head;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Rankings as aligned text tables (for `cna demo`, `cna run` and `cna rankings --format table`)
  * and as CSV (`--format csv`): one row per head or neuron, with the cell's key columns.
  */
-import { NOISE_CASES, RANKINGS_SCHEMA } from "../core/index.ts";
+import { NOISE_CASES, RANKINGS_SCHEMA, headName, neuronName } from "../core/index.ts";
 import type { CellRankings, Rankings, TopTokensSign } from "../core/index.ts";
 
 export function table(
@@ -38,7 +38,7 @@ export function cautionLines(r: Rankings): string[] {
         ? `its ablation turns fewer than ${NOISE_CASES} cases wrong, within the sampling noise`
         : "no head changes the accuracy; the order is the tie-break on mean probability";
     return [
-      `caution: ${c.model} ${c.op} ${c.digits}D template ${c.template}: top head ${top.layer}.${top.head} is not a finding (${c.headRankingBasis}: ${why})`,
+      `caution: ${c.model} ${c.op} ${c.digits}D template ${c.template}: top head ${headName(top)} is not a finding (${c.headRankingBasis}: ${why})`,
     ];
   });
 }
@@ -56,24 +56,24 @@ export function formatCell(c: CellRankings, top = 5): string {
           .slice(0, top)
           .map((h, i) => [
             String(i + 1),
-            `${h.layer}.${h.head}`,
+            headName(h),
             pct(h.accuracy),
             pct(h.accuracyDrop),
             pct(h.relativeDrop),
             num(h.meanProbCorrect),
           ]),
         new Set([0, 2, 3, 4, 5]),
-      ) + `\n(median head ${median.layer}.${median.head}: relative drop ${pct(median.relativeDrop)})`,
+      ) + `\n(median head ${headName(median)}: relative drop ${pct(median.relativeDrop)})`,
     );
   }
   if (c.neurons && c.ablatedHead) {
     parts.push(
-      `neurons by CNA with head ${c.ablatedHead.layer}.${c.ablatedHead.head} ablated (σ: sign of the mean m; writes: top tokens of σ·W_out):\n` +
+      `neurons by CNA with head ${headName(c.ablatedHead)} ablated (σ: sign of the mean m; writes: top tokens of σ·W_out):\n` +
         table(
           ["rank", "neuron", "CNA", "Imp orig", "Imp ablated", "m", "m'", "top-K cases", "σ", "writes"],
           c.neurons.slice(0, top).map((n, i) => [
             String(i + 1),
-            `${n.layer}_${n.neuron}`,
+            neuronName(n),
             num(n.cnaMean),
             num(n.impOrigMean),
             num(n.impAblatedMean),

@@ -145,4 +145,5 @@ export { scanYaml } from "./yaml-scan.ts";
 export type { YamlScan } from "./yaml-scan.ts";
 export type { ParseSweepOptions } from "./spec-yaml.ts";
 
-export type { HeadRef } from "./heads.ts";
+export type { HeadRef, NeuronRef } from "./heads.ts";
+export { headName, neuronName, readHeadName, readNeuronName } from "./heads.ts";

@@ -40,7 +40,7 @@ import {
   parseTemplate,
 } from "./tasks.ts";
 import type { DigitRange, Operator, TemplateId } from "./tasks.ts";
-import type { HeadRef } from "./heads.ts";
+import { headName, readHeadName, type HeadRef } from "./heads.ts";
 
 /** The token whose log-probability neuron importance measures (docs/method.md §3). */
 export type CnaTarget = "predicted" | "correct";
@@ -248,15 +248,15 @@ export function cellsOf(spec: Pick<SweepSpec, "models" | "operators" | "digits" 
   return cells;
 }
 
-/** Parses a head written `L.H` (0-based layer and head, e.g. "17.22"). */
+/** Parses a head written `L17H22` or `17.22` (0-based layer and head). */
 export function parseHeadRef(value: unknown, field = "head"): HeadRef {
-  const match = typeof value === "string" ? /^(\d{1,4})\.(\d{1,4})$/.exec(value.trim()) : null;
-  if (match) return { layer: Number(match[1]), head: Number(match[2]) };
+  const head = typeof value === "string" ? readHeadName(value) : null;
+  if (head) return head;
   // YAML reads an unquoted 1.10 as the number 1.1, so a numeric head is refused rather than guessed.
   const quote = typeof value === "number" ? `; quote it in YAML ("1.10" unquoted is the number 1.1)` : "";
   throw new SpecError(
     field,
-    `${field} must be a head written "L.H" as a string, layer and head 0-based integers, e.g. "17.22"${quote} (got ${describeValue(value)})`,
+    `${field} must be a head written "L17H22" (or "17.22"), layer and head 0-based integers${quote} (got ${describeValue(value)})`,
   );
 }
 
@@ -448,7 +448,7 @@ export function checkHeadFits(
     if (dims && (head.layer >= dims.nLayer || head.head >= dims.nHead)) {
       throw new SpecError(
         "cna.head",
-        `cna.head ${head.layer}.${head.head} is not a head of models[${i}] (${m.id}: ${dims.nLayer} layers × ${dims.nHead} heads, 0-based)`,
+        `cna.head ${headName(head)} is not a head of models[${i}] (${m.id}: ${dims.nLayer} layers × ${dims.nHead} heads, 0-based)`,
       );
     }
   });

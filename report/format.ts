@@ -5,7 +5,6 @@
  * `data-derived`, the name of a computation over it), so a test can check the page against the
  * file exactly.
  */
-import type { HeadRef } from "../core/index.ts";
 
 /** The formatting rules: fractions as percentages (1 decimal), scores (3), coefficients and depths (2), counts, signs (±1). */
 export type NumberFormat = "pct" | "score" | "coef" | "depth" | "int" | "sign";
@@ -66,9 +65,8 @@ export function num(value: number, format: NumberFormat, source: NumberSource, e
   return `<span class="num"${numAttrs(value, source, format)}${extra}>${esc(formatNumber(value, format))}</span>`;
 }
 
-/** A head written L.H, a neuron L_N (docs/architecture.md, Contracts: 0-based everywhere). */
-export const headName = (h: HeadRef): string => `${h.layer}.${h.head}`;
-export const neuronName = (n: { layer: number; neuron: number }): string => `${n.layer}_${n.neuron}`;
+/** Heads print as L9H1 and neurons as L11N2824, 0-based (core/heads.ts). */
+export { headName, neuronName } from "../core/index.ts";
 
 /** σ of a neuron's top tokens (docs/method.md §4), or a dash where the tokens were not filled. */
 export function tokensSignHtml(sign: number | undefined, source: NumberSource): string {

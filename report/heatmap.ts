@@ -2,7 +2,7 @@
  * A cell's layer × head heatmap of relative accuracy drop (docs/method.md §2), the paper's way of
  * showing which heads do arithmetic: rows are layers (0 at the top), columns heads, one blue per
  * drop on a fixed 0–100 % scale, the cell's top head outlined. Every rect carries its raw value
- * and a `<title>` tooltip "L.H: relative drop X%".
+ * and a `<title>` tooltip "L9H1: relative drop X%".
  */
 import type { HeadRank } from "../core/index.ts";
 import { esc, formatNumber, headName, numAttrs, ptr } from "./format.ts";

@@ -53,7 +53,7 @@ export function renderReport(rankings: Rankings, provenance?: ReportProvenance, 
     ...rankings.cells.map((cell, i) => renderCell(cell, i, o)),
     renderCross(rankings),
     renderProvenance(provenance),
-    `<footer>Rendered by cna-sweep from rankings.json (${esc(RANKINGS_SCHEMA)}). Numbers are formatted by fixed rules: percentages with 1 decimal, scores with 3, coefficients and depths with 2; hover a chart element for its value. Indices are 0-based; a head is L.H, a neuron L_N.</footer>`,
+    `<footer>Rendered by cna-sweep from rankings.json (${esc(RANKINGS_SCHEMA)}). Numbers are formatted by fixed rules: percentages with 1 decimal, scores with 3, coefficients and depths with 2; hover a chart element for its value. Indices are 0-based; a head is L9H1 (layer 9, head 1), a neuron L11N2824.</footer>`,
   ].join("\n");
   return `<!doctype html>
 <html lang="en">

@@ -84,7 +84,7 @@ describe("cna analyze", () => {
     expect(run.stderr).not.toContain("\r");
     const top = cell.heads![0]!;
     expect(run.stderr).toMatch(
-      new RegExp(`145 cases, baseline accuracy [\\d.]+%, top head ${top.layer}\\.${top.head} .*\\d s\\n`),
+      new RegExp(`145 cases, baseline accuracy [\\d.]+%, top head L${top.layer}H${top.head} .*\\d s\\n`),
     );
     expect(run.stderr).toContain(`cna: wrote ${join(root, "out", "head-ablation.json")}\n`);
   });
@@ -158,7 +158,7 @@ describe("cna analyze rejects bad input", () => {
       "a head the model does not have",
       () => base({ head: "9.9" }),
       2,
-      /--head 9\.9 is out of range: model tiny has 2 layers \(0\.\.1\) and 2 heads per layer \(0\.\.1\)/,
+      /--head L9H9 is out of range: model tiny has 2 layers \(0\.\.1\) and 2 heads per layer \(0\.\.1\)/,
     ],
     [
       "an unknown --analysis",

@@ -204,11 +204,11 @@ describe.skipIf(chromiumPrereq.skip)("the HTML report in headless Chromium", () 
         case "layers":
           return layers.get(n.model!);
         case "dominates":
-          return doms.find((d) => d.model === n.model && `${d.layer}.${d.head}` === n.head)?.cells.length;
+          return doms.find((d) => d.model === n.model && `L${d.layer}H${d.head}` === n.head)?.cells.length;
         case "cellsWithHeads":
           return cellsOf(n.model!);
         case "sharedOperators":
-          return shared.find((s) => s.model === n.model && `${s.layer}.${s.head}` === n.head)?.bestRank.size;
+          return shared.find((s) => s.model === n.model && `L${s.layer}H${s.head}` === n.head)?.bestRank.size;
         default:
           return `unknown source ${JSON.stringify(n)}`;
       }

@@ -52,7 +52,7 @@ describe("report: attribution", () => {
     expect(table).toContain('data-value="0.8125"');
     expect(table).toContain('data-path="/cells/0/attribution/neurons/0/impMean"');
     expect(table).toContain('data-path="/cells/0/attribution/neurons/1/topKCount"');
-    expect(table).toMatch(/<td class="id">1_17<\/td>.*<td class="id">0_3<\/td>/s);
+    expect(table).toMatch(/<td class="id">L1N17<\/td>.*<td class="id">L0N3<\/td>/s);
   });
 
   it("shows σ, the sign of the mean coefficient, beside the tokens, and a dash where there are no tokens", () => {
@@ -62,7 +62,7 @@ describe("report: attribution", () => {
       /<td class="sign"><span class="num" data-value="-1" data-format="sign" data-path="\/cells\/0\/attribution\/neurons\/0\/topTokensSign">\u22121<\/span><\/td><td class="tokens"><code class="tok">8<\/code>/,
     );
     expect(table).toMatch(
-      /<td class="id">0_3<\/td>.*<td class="sign"><span class="muted">—<\/span><\/td><td class="tokens"><span class="muted">—<\/span>/s,
+      /<td class="id">L0N3<\/td>.*<td class="sign"><span class="muted">—<\/span><\/td><td class="tokens"><span class="muted">—<\/span>/s,
     );
   });
 

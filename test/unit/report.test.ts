@@ -171,17 +171,17 @@ describe("renderReport", () => {
       ),
     ];
     expect(rects).toHaveLength(6);
-    expect(rects.map((m) => m[3])).toContain("1.2: relative drop 62.5%");
-    const top = rects.find((m) => m[3]!.startsWith("1.2:"))!;
+    expect(rects.map((m) => m[3])).toContain("L1H2: relative drop 62.5%");
+    const top = rects.find((m) => m[3]!.startsWith("L1H2:"))!;
     expect(top[1]).toBe(dropColor(0.625));
-    expect(html).toMatch(/<rect class="hm-top"[^>]*stroke="#e66100"[^>]*><title>top head 1\.2<\/title>/);
+    expect(html).toMatch(/<rect class="hm-top"[^>]*stroke="#e66100"[^>]*><title>top head L1H2<\/title>/);
   });
 
   it("scales the heatmap to a Llama-sized model: 32 x 32 heads, thinned strokes and axis labels", () => {
     const html = renderReport(rankings([fullCell("llama", "+", 32, 32, [17, 22])]));
     expect(html.match(/<rect class="hm-cell"/g)).toHaveLength(1024);
     expect(html).toMatch(/<svg class="heatmap hm-tight"[^>]*data-layers="32" data-heads="32"/);
-    expect(html).toContain("<title>17.22: relative drop 62.5%</title>");
+    expect(html).toContain("<title>L17H22: relative drop 62.5%</title>");
     expect(html).not.toContain('class="hm-label"'); // no numbers inside 11-px cells
   });
 
@@ -317,7 +317,9 @@ describe("across models", () => {
 
   it("renders the section with derived numbers that carry their inputs", () => {
     const html = renderReport(r);
-    expect(html).toMatch(/data-value="2" data-format="int" data-derived="dominates" data-model="a" data-head="1.1">2</);
+    expect(html).toMatch(
+      /data-value="2" data-format="int" data-derived="dominates" data-model="a" data-head="L1H1">2</,
+    );
     for (const m of html.matchAll(
       /data-value="([^"]*)" data-format="depth" data-derived="depth" data-model="([^"]*)" data-layer="(\d+)"/g,
     )) {

@@ -276,11 +276,12 @@ describe("examples", () => {
 });
 
 describe("parseHeadRef", () => {
-  it("reads L.H, 0-based, and refuses numbers YAML made of it", () => {
+  it("reads L17H22 and the older L.H, 0-based, and refuses numbers YAML made of it", () => {
     expect(parseHeadRef("17.22")).toEqual({ layer: 17, head: 22 });
     expect(parseHeadRef("0.0", "--head")).toEqual({ layer: 0, head: 0 });
     expect(thrown(() => parseHeadRef(1.1, "--head")).field).toBe("--head");
-    expect(thrown(() => parseHeadRef("17_22")).message).toContain(`"L.H"`);
+    expect(thrown(() => parseHeadRef("17_22")).message).toContain(`"L17H22"`);
+    expect(parseHeadRef("L17H22")).toEqual({ layer: 17, head: 22 });
   });
 });
 
