@@ -43,7 +43,7 @@ describe("headRankingBasis", () => {
     } else {
       expect(lines).toEqual([
         expect.stringMatching(
-          new RegExp(`^caution: m \\+ 1D template 4: top head \\d\\.\\d is not a finding \\(${basis}: `),
+          new RegExp(`^caution: m \\+ 1D template 4: top head L\\d+H\\d+ is not a finding \\(${basis}: `),
         ),
       ]);
       expect(html).toContain(`<p class="caution" data-basis="${basis}">`);
