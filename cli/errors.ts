@@ -49,3 +49,30 @@ export class InsecureListenError extends CnaError {
     this.address = address;
   }
 }
+
+/** `cna rankings PATH`: no rankings.json at PATH (or in the directory PATH names). */
+export class RankingsNotFoundError extends CnaError {
+  readonly path: string;
+
+  constructor(path: string, message: string, cause?: unknown) {
+    super(message, { code: "RANKINGS_NOT_FOUND", retryable: false, cause });
+    this.path = path;
+  }
+}
+
+/**
+ * `cna rankings PATH`: the file is there but is not a rankings.json this version reads (not JSON,
+ * another schema, a field of the wrong type). The message names the file and the field, never
+ * the file's contents.
+ */
+export class BadRankingsFileError extends CnaError {
+  readonly path: string;
+  /** the JSON field at fault, e.g. "cells[2].heads"; "" when the whole file is (unreadable, not JSON) */
+  readonly field: string;
+
+  constructor(path: string, field: string, message: string, cause?: unknown) {
+    super(message, { code: "BAD_RANKINGS_FILE", retryable: false, cause });
+    this.path = path;
+    this.field = field;
+  }
+}

@@ -20,11 +20,20 @@ import type {
 import type { Rankings } from "../core/index.ts";
 import { readSweepFile, resolvedSweepJson } from "../app/index.ts";
 import { createSweepClient } from "../proto/index.ts";
-import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
+import { HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
-import { cautionLines, formatRankings, rankingsCsv } from "./tables.ts";
+import { cautionLines } from "./tables.ts";
+import { UsageError } from "./errors.ts";
+import {
+  exportRankings,
+  isRankingsPath,
+  RANKINGS_EXPORT_FLAGS,
+  RANKINGS_NOTES,
+  readRankingsFile,
+  resolveRankingsExportOptions,
+} from "./rankings-export.ts";
 
 const CLIENT_FLAGS: readonly FlagSpec[] = [
   { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
@@ -145,27 +154,30 @@ export const watchCommand: Command = {
   },
 };
 
-const RANKINGS_FLAGS: readonly FlagSpec[] = [
-  { name: "format", value: "FORMAT", help: "table (default), json or csv" },
-  ...CLIENT_FLAGS,
-];
+const RANKINGS_FLAGS: readonly FlagSpec[] = [...RANKINGS_EXPORT_FLAGS, ...CLIENT_FLAGS];
 
 export const rankingsCommand: Command = {
   name: "rankings",
-  summary: "print a sweep's rankings (partial while it runs, final when done)",
-  synopsis: "rankings ID [--format table|json|csv] [--coordinator HOST:PORT]",
+  summary: "print a sweep's rankings (partial while it runs, final when done) or a rankings.json as tables",
+  synopsis:
+    "rankings (ID [--coordinator HOST:PORT] | FILE|DIR) [--kind KIND] [--format table|csv|jsonl|json] [--out FILE]",
   flags: RANKINGS_FLAGS,
+  notes: RANKINGS_NOTES,
   run: async (argv, io) => {
-    const v = parseFlags(RANKINGS_FLAGS, argv, { positionals: ["ID"] });
-    const format =
-      v.format === undefined ? "table" : choice("--format", String(v.format), ["table", "json", "csv"] as const);
+    const v = parseFlags(RANKINGS_FLAGS, argv, { positionals: ["SOURCE"] });
+    const o = resolveRankingsExportOptions(v);
+    const source = String(v.SOURCE);
+    if (isRankingsPath(source)) {
+      if (v.coordinator !== undefined)
+        throw new UsageError("--coordinator", "--coordinator and a rankings file exclude each other");
+      const file = await readRankingsFile(source);
+      await exportRankings(file.rankings, file.text, o, file.path, io);
+      return 0;
+    }
     const c = client(v);
     try {
-      const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: String(v.ID) });
-      const rankings = JSON.parse(r.json) as Rankings;
-      io.stdout.write(
-        format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`,
-      );
+      const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: source });
+      await exportRankings(JSON.parse(r.json) as Rankings, r.json, o, `sweep ${source}`, io);
       if (!r.final) io.stderr.write("cna: the sweep has not finished; these rankings are partial\n");
       return 0;
     } finally {

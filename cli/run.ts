@@ -22,7 +22,7 @@ import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
 import { runOptionsOf } from "./options.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
 import { writeJsonAtomic } from "./files.ts";
-import { formatRankings } from "./tables.ts";
+import { nextSteps, summaryTable } from "./run-summary.ts";
 import { writeReport } from "./report.ts";
 import type { ReportProvenance } from "../report/index.ts";
 
@@ -74,7 +74,7 @@ export const runCommand: Command = {
 
 export const demoCommand: Command = {
   name: "demo",
-  summary: "sweep the bundled model zoo and print the top heads and neurons of every cell",
+  summary: "sweep the bundled model zoo and print each cell's top head, top neuron and verification",
   synopsis: "demo [--out DIR] [--workers N]",
   flags: COMMON_FLAGS,
   notes: `Runs ${basename(DEMO_SWEEP)} (examples/) over every model in models/ (five: three GPT-2, a Llama and a Qwen2) x 4 operators x 1-digit operands,\nhead ablation -> CNA with each cell's top head ablated -> verification.`,
@@ -140,12 +140,13 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
   display.done();
   if (!o.quiet) {
-    io.stdout.write(`${formatRankings(rankings)}\n\n`);
+    io.stdout.write(`${summaryTable(rankings)}\n\n`);
     io.stderr.write(
-      `${sweepProgressLine({ status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; wrote ${join(out, "rankings.json")} and report.html\n`,
+      `${sweepProgressLine({ status, casesPerSecond: null, etaSeconds: null })}\ncna: sweep ${spec.name} ${state.toLowerCase()} in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s\n`,
     );
     for (const q of status.quarantined)
       io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
+    io.stderr.write(`${nextSteps(out, process.cwd()).join("\n")}\n`);
   }
   return state === "SUCCEEDED" ? 0 : 1;
 }

@@ -38,8 +38,11 @@ describe("cna run", () => {
     expect(a.code, a.stderr).toBe(0);
     const b = await runCli(root, ["run", "sweep.yaml", "--out", "b", "--workers", "3"]);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout).toMatch(/tiny {2}\+ {2}1D {2}template 4/);
+    // one summary row per cell, then the files and the commands that show the rest
+    expect(b.stdout).toMatch(/^model +op +D +t +base +head +drop +neuron +K +mask +random$/m);
+    expect(b.stdout).toMatch(/^tiny +\+ +1 +4 +\d+\.\d% +L\dH\d\*? +-?\d+\.\d% +L\dN\d+ +10 /m);
     expect(b.stderr).toMatch(/sweep tiny-run succeeded/);
+    expect(b.stderr).toMatch(/^ {2}cna rankings b --kind heads/m);
     const ra = readFileSync(join(root, "a", "rankings.json"), "utf8");
     expect(readFileSync(join(root, "b", "rankings.json"), "utf8")).toBe(ra);
     const rankings = JSON.parse(ra) as Rankings;
