@@ -7,7 +7,8 @@ import type { FlagSpec } from "./args.ts";
 /** The process streams a command writes to; tests may pass fakes. */
 export interface CliIo {
   stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown; isTTY?: boolean };
+  /** `columns`: the terminal's width when stderr is one, for progress lines that must not wrap */
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
 }
 
 export interface Command {

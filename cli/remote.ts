@@ -25,6 +25,7 @@ import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
 import { cautionLines } from "./tables.ts";
+import { STAGE_NAMES, sweepLine, WatchDisplay } from "./watch-progress.ts";
 import { UsageError } from "./errors.ts";
 import {
   exportRankings,
@@ -45,32 +46,6 @@ function client(v: FlagValues): SweepServiceClient {
   const address = stringFlag(v, "coordinator") ?? "127.0.0.1:7070";
   hostPort("--coordinator", address);
   return createSweepClient(address, clientOptions(v));
-}
-
-const STATE_NAMES: Record<number, string> = {
-  [SweepState.SWEEP_STATE_RUNNING]: "running",
-  [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
-  [SweepState.SWEEP_STATE_FAILED]: "failed",
-  [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
-};
-const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
-
-export function sweepLine(s: Sweep): string {
-  const stages = s.stages
-    .map(
-      (p) =>
-        `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`,
-    )
-    .join(" · ");
-  const eta = s.etaSeconds === undefined ? "" : ` · ETA ${Math.round(s.etaSeconds)} s`;
-  const extra = [
-    s.redeliveries ? `${s.redeliveries} redeliveries` : "",
-    s.duplicates ? `${s.duplicates} duplicates` : "",
-    s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "",
-  ]
-    .filter(Boolean)
-    .join(" · ");
-  return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;
 }
 
 const SUBMIT_FLAGS: readonly FlagSpec[] = [
@@ -115,31 +90,21 @@ export const watchCommand: Command = {
     const v = parseFlags(CLIENT_FLAGS, argv, { positionals: ["ID"] });
     const c = client(v);
     try {
+      const display = new WatchDisplay(io.stderr);
+      const ticker = setInterval(() => display.tick(), 1000);
       const last = await new Promise<Sweep | undefined>((resolve, reject) => {
-        let latest: Sweep | undefined;
         const stream = c.watchSweep({ id: String(v.ID) });
-        // On a TTY one line is redrawn; in logs, a line per state or stage change, else every 5 s.
-        let lastKey = "";
-        let lastAt = 0;
-        stream.on("data", (u: { sweep?: Sweep }) => {
-          if (!u.sweep) return;
-          latest = u.sweep;
-          const line = sweepLine(u.sweep);
-          if (io.stderr.isTTY) return void io.stderr.write(`\r${line}\x1b[K`);
-          const key = `${u.sweep.state}|${u.sweep.stages.map((p) => p.stored === p.total).join()}|${u.sweep.quarantined.length}`;
-          if (key === lastKey && Date.now() - lastAt < 5000) return;
-          lastKey = key;
-          lastAt = Date.now();
-          io.stderr.write(`${line}\n`);
-        });
+        stream.on("data", (u: { sweep?: Sweep }) => u.sweep && display.update(u.sweep));
         stream.on("error", (err) => reject(err));
-        stream.on("end", () => {
-          if (io.stderr.isTTY && latest) io.stderr.write("\n");
-          resolve(latest);
+        stream.on("end", () => resolve(display.last));
+      })
+        .catch((err: ServiceError) => {
+          throw fromGrpcError(err);
+        })
+        .finally(() => {
+          clearInterval(ticker);
+          display.done();
         });
-      }).catch((err: ServiceError) => {
-        throw fromGrpcError(err);
-      });
       for (const q of last?.quarantined ?? [])
         io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {

@@ -89,16 +89,22 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const out = resolve(o.outDir ?? join("cna-out", spec.name));
   await mkdir(out, { recursive: true });
   const stateDir = join(out, o.natsUrl ? "state-nats" : "state");
+  // notices clear the redrawn progress line first, so they do not land in the middle of it
+  const display = new SweepProgress(io.stderr);
   await using run = await runLocal({
     ...o.local,
     sweep,
     dataDir: stateDir,
-    onNotice: (n) => io.stderr.write(n.topic === "engine" ? `${n.message}\n` : `cna: ${n.message}\n`),
+    onNotice: (n) => {
+      display.clear();
+      io.stderr.write(n.topic === "engine" ? `${n.message}\n` : `cna: ${n.message}\n`);
+    },
     onSweepEvent: (e) => {
-      if (e.type === "corrupt")
-        io.stderr.write(
-          `cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`,
-        );
+      if (e.type !== "corrupt") return;
+      display.clear();
+      io.stderr.write(
+        `cna: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again\n`,
+      );
     },
   });
   const { workers, provider } = run.options;
@@ -110,7 +116,6 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     io.stderr.write(
       `cna: resuming: ${run.submitted.shardsStored}/${run.submitted.shardsExpected} shards already done in ${stateDir}\n`,
     );
-  const display = new SweepProgress(io.stderr);
   const rate = new RateTracker();
   const ticker = o.quiet
     ? undefined

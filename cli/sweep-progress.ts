@@ -1,11 +1,13 @@
 /**
  * Live progress of a whole sweep (`cna run`, `cna demo`, `cna watch`): per stage done/total
  * shards, cases done and cases per second, ETA, workers active, failures and quarantines. On a
- * TTY one line is redrawn in place; otherwise (CI, logs) a plain line at most every few seconds,
+ * TTY one line is redrawn in place, fitted to the terminal's width (the least telling parts are
+ * dropped first); otherwise (CI, logs) a plain line at most every few seconds,
  * and one whenever a count that matters changes state (a stage completes, a shard is quarantined).
  */
 import type { SweepStatus } from "../coordinator/index.ts";
-import type { ProgressSink } from "./progress.ts";
+import { fitParts, joinParts, lineWidth } from "./progress.ts";
+import type { LinePart, ProgressSink } from "./progress.ts";
 
 export interface SweepProgressFacts {
   status: SweepStatus;
@@ -20,26 +22,49 @@ export interface SweepProgressFacts {
   failures?: number;
 }
 
-export function sweepProgressLine(f: SweepProgressFacts): string {
-  const s = f.status;
-  const stages = s.stages.map((st) => `${st.stage} ${st.stored}/${st.expected}`).join(" · ");
-  const parts = [
-    `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells}`,
-    stages,
-    `${s.casesDone} cases`,
-    f.casesPerSecond === null ? "" : `${f.casesPerSecond.toFixed(0)} cases/s`,
-    f.etaSeconds === null || s.state !== "RUNNING" ? "" : `ETA ${formatDuration(f.etaSeconds)}`,
-    f.workersActive === undefined
-      ? ""
-      : `${f.workersActive}${f.workers === undefined ? "" : `/${f.workers}`} workers busy`,
-    f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`,
-    f.failures ? `${f.failures} failures` : "",
-    s.redeliveries ? `${s.redeliveries} redeliveries` : "",
-    s.quarantined.length ? `${s.quarantined.length} QUARANTINED` : "",
-    s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "",
-  ];
-  return parts.filter(Boolean).join(" · ");
+/**
+ * A stage's shards, stored of expected. The expected count comes from the plan (one shard per
+ * pair range of every cell), so it is right from the first line; it is marked "~" while the
+ * stage is not yet planned in every cell, since a cell that fails before never plans it.
+ */
+export function stageCount(stored: number, total: number, expected: number): string {
+  return `${stored}/${total < expected ? "~" : ""}${expected}`;
 }
+
+/** How soon a stage's count is dropped on a narrow terminal: the running stage last. */
+function stageDrop(st: SweepStatus["stages"][number]): number {
+  if (st.total > 0 && st.stored + st.quarantined < st.expected) return 1;
+  return st.total === 0 ? 3 : 4;
+}
+
+export function sweepProgressParts(f: SweepProgressFacts): LinePart[] {
+  const s = f.status;
+  return [
+    { text: `[${s.state.toLowerCase()}] cells ${s.cellsDone}/${s.cells}`, drop: 0 },
+    ...s.stages.map((st) => ({
+      text: `${st.stage} ${stageCount(st.stored, st.total, st.expected)}`,
+      drop: stageDrop(st),
+    })),
+    { text: `${s.casesDone} cases`, drop: 5 },
+    { text: f.casesPerSecond === null ? "" : `${f.casesPerSecond.toFixed(0)} cases/s`, drop: 2 },
+    { text: f.etaSeconds === null || s.state !== "RUNNING" ? "" : `ETA ${formatDuration(f.etaSeconds)}`, drop: 1 },
+    {
+      text:
+        f.workersActive === undefined
+          ? ""
+          : `${f.workersActive}${f.workers === undefined ? "" : `/${f.workers}`} workers busy`,
+      drop: 3,
+    },
+    { text: f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`, drop: 5 },
+    { text: f.failures ? `${f.failures} failures` : "", drop: 2 },
+    { text: s.redeliveries ? `${s.redeliveries} redeliveries` : "", drop: 3 },
+    { text: s.quarantined.length ? `${s.quarantined.length} QUARANTINED` : "", drop: 1 },
+    { text: s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "", drop: 1 },
+  ];
+}
+
+/** The whole line, as logs get it. */
+export const sweepProgressLine = (f: SweepProgressFacts): string => joinParts(sweepProgressParts(f));
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -94,9 +119,8 @@ export class SweepProgress {
   }
 
   update(f: SweepProgressFacts): void {
-    const line = sweepProgressLine(f);
     if (this.tty) {
-      this.sink.write(`\r${line}\x1b[K`);
+      this.sink.write(`\r${fitParts(sweepProgressParts(f), lineWidth(this.sink))}\x1b[K`);
       this.drawn = true;
       return;
     }
@@ -106,7 +130,13 @@ export class SweepProgress {
     if (key === this.lastKey && t - this.lastPlain < this.plainIntervalMs) return;
     this.lastKey = key;
     this.lastPlain = t;
-    this.sink.write(`${line}\n`);
+    this.sink.write(`${sweepProgressLine(f)}\n`);
+  }
+
+  /** Erases the redrawn line so a message can take its place; the next update draws it again. */
+  clear(): void {
+    if (this.drawn) this.sink.write("\r\x1b[K");
+    this.drawn = false;
   }
 
   /** Ends the redrawn line so later output starts on a fresh one. */

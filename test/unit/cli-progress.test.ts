@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProgressDisplay, progressLine } from "../../cli/progress.ts";
+import { fitParts, lineWidth, ProgressDisplay, progressLine } from "../../cli/progress.ts";
 
 function sink(isTTY: boolean) {
   const writes: string[] = [];
@@ -50,5 +50,41 @@ describe("ProgressDisplay", () => {
       "head-ablation 30/40 cases·heads 75%\n",
       "head-ablation 40/40 cases·heads 100%\n",
     ]);
+  });
+});
+
+describe("fitting a progress line to the terminal", () => {
+  const parts = [
+    { text: "[running] cells 3/20", drop: 0 },
+    { text: "cna 12/~60", drop: 1 },
+    { text: "1234 cases", drop: 5 },
+    { text: "56 cases/s", drop: 2 },
+    { text: "2 shards in flight", drop: 5 },
+  ];
+
+  it("keeps every part when they fit, and drops the most droppable first (the later of equals)", () => {
+    expect(fitParts(parts, 200)).toBe(
+      "[running] cells 3/20 · cna 12/~60 · 1234 cases · 56 cases/s · 2 shards in flight",
+    );
+    expect(fitParts(parts, 60)).toBe("[running] cells 3/20 · cna 12/~60 · 1234 cases · 56 cases/s");
+    expect(fitParts(parts, 50)).toBe("[running] cells 3/20 · cna 12/~60 · 56 cases/s");
+    expect(fitParts(parts, 40)).toBe("[running] cells 3/20 · cna 12/~60");
+  });
+
+  it("cuts what cannot be dropped with an ellipsis", () => {
+    expect(fitParts(parts, 12)).toBe("[running] c…");
+    expect(fitParts(parts, 12)).toHaveLength(12);
+  });
+
+  it("leaves the last column free and assumes 80 columns where a TTY does not say", () => {
+    expect(lineWidth({ write: () => 0, isTTY: true, columns: 80 })).toBe(79);
+    expect(lineWidth({ write: () => 0, isTTY: true })).toBe(79);
+    expect(lineWidth({ write: () => 0, isTTY: true, columns: 132 })).toBe(131);
+  });
+
+  it("cuts the analysis line on a narrow TTY", () => {
+    const s = { ...sink(true), columns: 20 };
+    new ProgressDisplay(s, { now: () => 0 }).update("head-ablation", 1234, 4096);
+    expect(s.writes).toEqual(["\rhead-ablation 1234…\x1b[K"]);
   });
 });

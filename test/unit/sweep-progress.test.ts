@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { SweepStatus } from "../../coordinator/index.ts";
-import { formatDuration, RateTracker, SweepProgress, sweepProgressLine } from "../../cli/sweep-progress.ts";
+import { formatDuration, RateTracker, stageCount, SweepProgress, sweepProgressLine } from "../../cli/sweep-progress.ts";
+import type { SweepProgressFacts } from "../../cli/sweep-progress.ts";
 
 const status = (stored: number, o: Partial<SweepStatus> = {}): SweepStatus => ({
   sweepId: "s",
@@ -95,5 +96,91 @@ describe("sweep progress", () => {
     t = 8000;
     q.update({ status: status(5), casesPerSecond: null, etaSeconds: null });
     expect(log.map((l) => /head-ablation (\d)/.exec(l)![1])).toEqual(["1", "4", "4"]);
+  });
+});
+
+/** What a redraw leaves on the terminal: the text between "\r" and "erase to the end of the line". */
+const shown = (write: string) => write.replace(/^\r/, "").replace(/\x1b\[K$/, "");
+
+describe("sweep progress on a terminal and in logs", () => {
+  const busy = (stored: number): SweepProgressFacts => ({
+    status: status(stored, {
+      stages: [
+        { stage: "head-ablation", total: 40, expected: 40, stored: Math.min(stored, 40), quarantined: 0 },
+        { stage: "cna", total: stored >= 40 ? 40 : 12, expected: 40, stored: Math.max(0, stored - 40), quarantined: 0 },
+        { stage: "verify", total: 0, expected: 40, stored: 0, quarantined: 0 },
+        { stage: "top-tokens", total: 0, expected: 20, stored: 0, quarantined: 0 },
+      ],
+      shardsExpected: 140,
+      redeliveries: 3,
+      quarantined: [{ shardId: "x", cell: "arith-qwen2-4l-d64-with-a-long-name + 1D t4", stage: "cna", reason: "r" }],
+    }),
+    casesPerSecond: 1234.5,
+    etaSeconds: 3725,
+    workersActive: 8,
+    workers: 8,
+    shardsInFlight: 16,
+    failures: 2,
+  });
+
+  it("fits every redrawn line in an 80-column terminal, keeping the running stage and the ETA", () => {
+    expect(sweepProgressLine(busy(45)).length).toBeGreaterThan(120);
+    const writes: string[] = [];
+    const p = new SweepProgress({ isTTY: true, columns: 80, write: (s: string) => writes.push(s) });
+    for (const stored of [0, 20, 45, 80]) p.update(busy(stored));
+    for (const w of writes.map(shown)) {
+      expect(w.length).toBeLessThanOrEqual(79);
+      expect(w).toMatch(/^\[running\] cells 0\/2 · /);
+      expect(w).toContain("ETA 1h02m");
+    }
+    expect(shown(writes[2]!)).toContain("cna 5/40");
+    expect(shown(writes[2]!)).toContain("1 QUARANTINED");
+    const wide: string[] = [];
+    new SweepProgress({ isTTY: true, columns: 300, write: (s: string) => wide.push(s) }).update(busy(45));
+    expect(shown(wide[0]!)).toBe(sweepProgressLine(busy(45)));
+  });
+
+  it("erases the redrawn line before a message, and draws it again on the next update", () => {
+    const writes: string[] = [];
+    const p = new SweepProgress({ isTTY: true, columns: 80, write: (s: string) => writes.push(s) });
+    p.update(busy(45));
+    p.clear();
+    p.clear(); // nothing drawn: nothing to erase
+    p.done(); // nor to end
+    p.update(busy(46));
+    p.done();
+    expect(writes.map((w) => w.slice(0, 12))).toEqual(["\r[running] c", "\r\x1b[K", "\r[running] c", "\n"]);
+  });
+
+  it("prints whole lines without carriage returns when stderr is not a TTY", () => {
+    let t = 0;
+    const log: string[] = [];
+    const p = new SweepProgress({ columns: 80, write: (s: string) => log.push(s) }, 5000, () => t);
+    for (const stored of [0, 20, 40, 45, 80]) {
+      p.update(busy(stored));
+      t += 6000;
+    }
+    p.done();
+    expect(log).toHaveLength(5);
+    for (const line of log) {
+      expect(line).not.toContain("\r");
+      expect(line).not.toContain("\x1b");
+      expect(line.endsWith("\n")).toBe(true);
+    }
+    // whole: a log is not cut to the terminal's width
+    expect(log[2]).toBe(`${sweepProgressLine(busy(40))}\n`);
+    expect(log[2]!.length).toBeGreaterThan(120);
+  });
+
+  it("shows each stage's total from the plan from the first line on, marked ~ until planned in every cell", () => {
+    const lines = [0, 2, 4, 5, 8].map((stored) =>
+      sweepProgressLine({ status: status(stored), casesPerSecond: null, etaSeconds: null }),
+    );
+    expect(lines[0]).toContain("head-ablation 0/4 · cna 0/~4");
+    expect(lines[3]).toContain("head-ablation 4/4 · cna 1/4");
+    const totals = lines.map((l) => /cna \d+\/~?(\d+)/.exec(l)![1]);
+    expect(new Set(totals)).toEqual(new Set(["4"]));
+    expect(stageCount(3, 12, 40)).toBe("3/~40");
+    expect(stageCount(40, 40, 40)).toBe("40/40");
   });
 });
