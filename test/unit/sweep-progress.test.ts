@@ -100,7 +100,7 @@ describe("sweep progress", () => {
 });
 
 /** What a redraw leaves on the terminal: the text between "\r" and "erase to the end of the line". */
-const shown = (write: string) => write.replace(/^\r/, "").replace(/\x1b\[K$/, "");
+const shown = (write: string) => write.slice(write.startsWith("\r") ? 1 : 0, write.endsWith("\x1b[K") ? -3 : undefined);
 
 describe("sweep progress on a terminal and in logs", () => {
   const busy = (stored: number): SweepProgressFacts => ({

@@ -96,7 +96,9 @@ describe("cna watch", () => {
     t = 3_600_000;
     d.tick();
     d.done();
-    const lines = s.writes.filter((w) => w.startsWith("\r")).map((w) => w.slice(1).replace(/\x1b\[K$/, ""));
+    const lines = s.writes
+      .filter((w) => w.startsWith("\r"))
+      .map((w) => w.slice(1, w.endsWith("\x1b[K") ? -3 : undefined));
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(79);
     expect(lines[0]).toMatch(/cna 5\/20/);
