@@ -137,7 +137,7 @@ export function csvField(v: RowValue): string {
 export function toCsv(t: RowTable): string {
   const lines = [
     t.columns.map((c) => csvField(c.name)),
-    ...t.rows.map((r) => t.columns.map((c) => csvField(r[c.name]!))),
+    ...t.rows.map((r) => t.columns.map((c) => csvField(r[c.name] ?? null))),
   ];
   return lines.map((fields) => `${fields.join(",")}\r\n`).join("");
 }
