@@ -74,6 +74,8 @@ export type JournalEvent =
   | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
   /** its stored blob failed its digest (or did not decode): set aside; published again as its `republish`-th */
   | { type: "shard-corrupt"; sweepId: string; shardId: string; at: string; republish: number }
+  /** `cna rerun --failed`: these quarantined shards are pending again, each published as its `republish`-th */
+  | { type: "shards-requeued"; sweepId: string; at: string; shards: Array<{ shardId: string; republish: number }> }
   | { type: "sweep-cancelled"; sweepId: string; at: string }
   | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
 
