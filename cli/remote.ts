@@ -1,5 +1,7 @@
 /**
- * Talking to a running coordinator: `cna submit`, `cna watch`, `cna rankings`.
+ * Talking to a running coordinator: `cna submit`, `cna watch`, `cna rankings` (and to a worker:
+ * `cna drain`). Where to connect comes from flags, environment and context (cli/target.ts);
+ * failed calls read as cli/remote-errors.ts says.
  *
  * `submit` resolves the sweep file here (model paths relative to the file, `modelRoot` listed on
  * this machine) and sends the resolved sweep as JSON, so the coordinator needs no access to the
@@ -8,7 +10,7 @@
 import { basename } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { SweepState, createWorkerClient, fromGrpcError } from "../proto/index.ts";
+import { SweepState, createWorkerClient } from "../proto/index.ts";
 import type {
   DrainResponse,
   GetRankingsRequest,
@@ -20,76 +22,73 @@ import type {
 import type { Rankings } from "../core/index.ts";
 import { readSweepFile, resolvedSweepJson } from "../app/index.ts";
 import { createSweepClient } from "../proto/index.ts";
-import { choice, HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
+import { choice, HELP_FLAG, integerFlag, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
-import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
+import { AUTH_FLAGS } from "./connect.ts";
+import { UsageError } from "./errors.ts";
+import { callPeer, readableRemoteError } from "./remote-errors.ts";
+import { STAGE_NAMES, sweepJson, sweepLine } from "./sweep-view.ts";
+import { CONTEXT_FLAG, coordinatorTarget, workerTarget } from "./target.ts";
+import type { Peer } from "./target.ts";
 import { cautionLines, formatRankings, rankingsCsv } from "./tables.ts";
 
-const CLIENT_FLAGS: readonly FlagSpec[] = [
-  { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
+export const CLIENT_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "coordinator",
+    value: "HOST:PORT",
+    help: "the coordinator's gRPC address (default: $CNA_COORDINATOR, else the context's, else 127.0.0.1:7070)",
+  },
+  CONTEXT_FLAG,
   ...AUTH_FLAGS,
   HELP_FLAG,
 ];
 
-function client(v: FlagValues): SweepServiceClient {
-  const address = stringFlag(v, "coordinator") ?? "127.0.0.1:7070";
-  hostPort("--coordinator", address);
-  return createSweepClient(address, clientOptions(v));
+export const JSON_FLAG: FlagSpec = { name: "json", help: "print JSON (machine-readable) instead of text" };
+
+/** A SweepService client for the coordinator the flags, environment and context name. */
+export function connect(v: FlagValues): { c: SweepServiceClient; peer: Peer } {
+  const { peer, options } = coordinatorTarget(v);
+  return { c: createSweepClient(peer.address, options), peer };
 }
 
-const STATE_NAMES: Record<number, string> = {
-  [SweepState.SWEEP_STATE_RUNNING]: "running",
-  [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
-  [SweepState.SWEEP_STATE_FAILED]: "failed",
-  [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
-};
-const STAGE_NAMES = ["?", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
-
-export function sweepLine(s: Sweep): string {
-  const stages = s.stages
-    .map(
-      (p) =>
-        `${STAGE_NAMES[p.stage] ?? "?"} ${p.stored}/${p.expected || p.total}${p.quarantined ? ` (${p.quarantined} quarantined)` : ""}`,
-    )
-    .join(" · ");
-  const eta = s.etaSeconds === undefined ? "" : ` · ETA ${Math.round(s.etaSeconds)} s`;
-  const extra = [
-    s.redeliveries ? `${s.redeliveries} redeliveries` : "",
-    s.duplicates ? `${s.duplicates} duplicates` : "",
-    s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "",
-  ]
-    .filter(Boolean)
-    .join(" · ");
-  return `${s.id} [${STATE_NAMES[s.state] ?? "?"}] cells ${s.cellsDone}/${s.cells} · ${stages} · ${s.casesPerSecond.toFixed(1)} cases/s${eta}${extra ? ` · ${extra}` : ""}`;
+/** Flags of a client command: `extra` before the connection flags, help last. */
+export function clientFlags(...extra: FlagSpec[]): readonly FlagSpec[] {
+  return [...extra, ...CLIENT_FLAGS];
 }
 
-const SUBMIT_FLAGS: readonly FlagSpec[] = [
-  ...CLIENT_FLAGS.slice(0, -1),
+const SUBMIT_FLAGS = clientFlags(
   {
     name: "fresh",
     help: "a new sweep even if this file was submitted before and a model's files changed since (otherwise refused)",
   },
-  CLIENT_FLAGS.at(-1)!,
-];
+  JSON_FLAG,
+);
 
 export const submitCommand: Command = {
   name: "submit",
   summary: "submit a sweep file to a coordinator; prints the sweep id",
-  synopsis: "submit SWEEP.yaml [--coordinator HOST:PORT] [--fresh]",
+  synopsis: "submit SWEEP.yaml [--coordinator HOST:PORT] [--context NAME] [--fresh] [--json]",
   flags: SUBMIT_FLAGS,
+  notes:
+    "A sweep's id is its name and a hash of the file and the models' contents, e.g. zoo-quick-3f2a9c1b7e.\nSubmitting the identical file again returns the existing sweep (and says so); nothing is planned twice.\nExample:\n  cna submit examples/zoo-quick.yaml --coordinator 127.0.0.1:7070",
   run: async (argv, io) => {
     const v = parseFlags(SUBMIT_FLAGS, argv, { positionals: ["SWEEP.yaml"] });
     const file = String(v["SWEEP.yaml"]);
-    const c = client(v);
+    const sweepYaml = resolvedSweepJson(readSweepFile(file));
+    const { c, peer } = connect(v);
     try {
-      const sweep = await call<SubmitSweepRequest, Sweep>(c.submitSweep.bind(c), {
-        sweepYaml: resolvedSweepJson(readSweepFile(file)),
+      const sweep = await callPeer<SubmitSweepRequest, Sweep>(peer, c.submitSweep.bind(c), {
+        sweepYaml,
         sourceName: basename(file),
         fresh: v.fresh === true,
       });
-      io.stdout.write(`${sweep.id}\n`);
-      io.stderr.write(`${sweepLine(sweep)}\n`);
+      if (sweep.existing) io.stderr.write(`sweep ${sweep.id} already exists (identical file); returning it\n`);
+      if (v.json === true) io.stdout.write(`${JSON.stringify(sweepJson(sweep))}\n`);
+      else {
+        io.stdout.write(`${sweep.id}\n`);
+        io.stderr.write(`${sweepLine(sweep)}\n`);
+      }
       return 0;
     } finally {
       c.close();
@@ -97,14 +96,21 @@ export const submitCommand: Command = {
   },
 };
 
+const WATCH_FLAGS = clientFlags({
+  name: "json",
+  help: "print each update as one JSON object per line on stdout (see cna list --json for its fields)",
+});
+
 export const watchCommand: Command = {
   name: "watch",
   summary: "follow a sweep's progress until it finishes (exit 0 when it succeeded)",
-  synopsis: "watch ID [--coordinator HOST:PORT]",
-  flags: CLIENT_FLAGS,
+  synopsis: "watch ID [--coordinator HOST:PORT] [--context NAME] [--json]",
+  flags: WATCH_FLAGS,
+  notes: "Example:\n  cna watch zoo-quick-3f2a9c1b7e --json | jq -r .state",
   run: async (argv, io) => {
-    const v = parseFlags(CLIENT_FLAGS, argv, { positionals: ["ID"] });
-    const c = client(v);
+    const v = parseFlags(WATCH_FLAGS, argv, { positionals: ["ID"] });
+    const json = v.json === true;
+    const { c, peer } = connect(v);
     try {
       const last = await new Promise<Sweep | undefined>((resolve, reject) => {
         let latest: Sweep | undefined;
@@ -115,6 +121,7 @@ export const watchCommand: Command = {
         stream.on("data", (u: { sweep?: Sweep }) => {
           if (!u.sweep) return;
           latest = u.sweep;
+          if (json) return void io.stdout.write(`${JSON.stringify(sweepJson(u.sweep))}\n`);
           const line = sweepLine(u.sweep);
           if (io.stderr.isTTY) return void io.stderr.write(`\r${line}\x1b[K`);
           const key = `${u.sweep.state}|${u.sweep.stages.map((p) => p.stored === p.total).join()}|${u.sweep.quarantined.length}`;
@@ -125,19 +132,21 @@ export const watchCommand: Command = {
         });
         stream.on("error", (err) => reject(err));
         stream.on("end", () => {
-          if (io.stderr.isTTY && latest) io.stderr.write("\n");
+          if (!json && io.stderr.isTTY && latest) io.stderr.write("\n");
           resolve(latest);
         });
       }).catch((err: ServiceError) => {
-        throw fromGrpcError(err);
+        throw readableRemoteError(err, peer);
       });
       for (const q of last?.quarantined ?? [])
         io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {
         // cells whose top head is no finding, so nobody reads a tie-break as one
-        const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: last.id });
+        const r = await callPeer<GetRankingsRequest, RankingsMessage>(peer, c.getRankings.bind(c), { id: last.id });
         for (const line of cautionLines(JSON.parse(r.json) as Rankings)) io.stderr.write(`${line}\n`);
       }
+      if (last && last.quarantined.length > 0 && last.state === SweepState.SWEEP_STATE_FAILED)
+        io.stderr.write(`once the cause is fixed: cna rerun ${last.id} --failed\n`);
       return last?.state === SweepState.SWEEP_STATE_SUCCEEDED ? 0 : 1;
     } finally {
       c.close();
@@ -145,23 +154,32 @@ export const watchCommand: Command = {
   },
 };
 
-const RANKINGS_FLAGS: readonly FlagSpec[] = [
+const RANKINGS_FLAGS = clientFlags(
   { name: "format", value: "FORMAT", help: "table (default), json or csv" },
-  ...CLIENT_FLAGS,
-];
+  { name: "json", help: "the same as --format json" },
+);
 
 export const rankingsCommand: Command = {
   name: "rankings",
   summary: "print a sweep's rankings (partial while it runs, final when done)",
-  synopsis: "rankings ID [--format table|json|csv] [--coordinator HOST:PORT]",
+  synopsis: "rankings ID [--format table|json|csv | --json] [--coordinator HOST:PORT] [--context NAME]",
   flags: RANKINGS_FLAGS,
+  notes: "Example:\n  cna rankings zoo-quick-3f2a9c1b7e --json > rankings.json",
   run: async (argv, io) => {
     const v = parseFlags(RANKINGS_FLAGS, argv, { positionals: ["ID"] });
     const format =
-      v.format === undefined ? "table" : choice("--format", String(v.format), ["table", "json", "csv"] as const);
-    const c = client(v);
+      v.format === undefined
+        ? v.json === true
+          ? "json"
+          : "table"
+        : choice("--format", String(v.format), ["table", "json", "csv"] as const);
+    if (v.json === true && format !== "json")
+      throw new UsageError("--json", `--json and --format ${format} exclude each other`);
+    const { c, peer } = connect(v);
     try {
-      const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: String(v.ID) });
+      const r = await callPeer<GetRankingsRequest, RankingsMessage>(peer, c.getRankings.bind(c), {
+        id: String(v.ID),
+      });
       const rankings = JSON.parse(r.json) as Rankings;
       io.stdout.write(
         format === "json" ? r.json : format === "csv" ? rankingsCsv(rankings) : `${formatRankings(rankings, 10)}\n`,
@@ -177,6 +195,7 @@ export const rankingsCommand: Command = {
 const DRAIN_FLAGS: readonly FlagSpec[] = [
   { name: "worker", value: "HOST:PORT", help: "the worker's WorkerService address (default 127.0.0.1:7071)" },
   { name: "timeout", value: "SECONDS", help: "give up waiting after this long (default 900)" },
+  CONTEXT_FLAG,
   ...AUTH_FLAGS,
   HELP_FLAG,
 ];
@@ -192,17 +211,17 @@ export const drainCommand: Command = {
   flags: DRAIN_FLAGS,
   run: async (argv, io) => {
     const v = parseFlags(DRAIN_FLAGS, argv);
-    const address = stringFlag(v, "worker") ?? "127.0.0.1:7071";
-    hostPort("--worker", address);
+    const { peer, options } = workerTarget(v);
+    const address = peer.address;
     const timeoutS = v.timeout === undefined ? 900 : integerFlag("--timeout", String(v.timeout), 1);
-    const c = createWorkerClient(address, clientOptions(v));
+    const c = createWorkerClient(address, options);
     try {
       const res = await new Promise<DrainResponse>((resolve, reject) => {
         c.drain(
           {},
           new Metadata(),
           { deadline: Date.now() + timeoutS * 1000 },
-          (err: ServiceError | null, r: DrainResponse) => (err ? reject(fromGrpcError(err)) : resolve(r)),
+          (err: ServiceError | null, r: DrainResponse) => (err ? reject(readableRemoteError(err, peer)) : resolve(r)),
         );
       });
       io.stderr.write(`cna drain: worker ${address} drained (state ${res.state})\n`);
