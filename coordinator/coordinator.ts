@@ -15,15 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ModelChangedError,
-  SpecError,
-  changedFiles,
-  checkHeadFits,
-  parseSweep,
-  resolveSweepLimits,
-  shardIdOfMessage,
-} from "../core/index.ts";
+import { SpecError, checkHeadFits, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
 import type {
   ModelDigest,
   Rankings,
@@ -37,6 +29,7 @@ import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
 import { NothingToRerunError, SweepCancelledError, SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
+import { modelChanged } from "./model-changed.ts";
 import type { PlanSpec } from "./planner.ts";
 import { removeDurably, writeDurably } from "./blob-writer.ts";
 import { SweepStore, readJournal } from "./store.ts";
@@ -389,30 +382,6 @@ export class Coordinator implements SweepBackend {
     const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
     return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
   }
-}
-
-/**
- * The error for a plan whose models no longer have the digests they were planned with;
- * `planned` names what was planned with them, e.g. `sweep <id>`.
- */
-export function modelChanged(
-  plan: PlanSpec,
-  now: Readonly<Record<string, ModelDigest>>,
-  source: string,
-  planned: string,
-): ModelChangedError {
-  const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
-    const after = now[model];
-    if (!after || after.digest === before.digest) return [];
-    return changedFiles(before, after).map((f) => ({ model, file: f }));
-  });
-  const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
-  const model = changes[0]?.model ?? "";
-  return new ModelChangedError(
-    model,
-    changes.map((c) => c.file),
-    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`,
-  );
 }
 
 /** rankings.json exactly as `cna run` writes it. */
