@@ -15,12 +15,16 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepareSweep, readSweepFile, runLocal, startCoordinator, startWorker } from "../../app/index.ts";
 import type { RunningCoordinator } from "../../app/index.ts";
+import { startSweepServer } from "../../coordinator/index.ts";
 import { runCli } from "../helpers/cli.ts";
+import { FakeSweepBackend } from "../helpers/grpc-backend.ts";
+import { opensslPrerequisite, selfSignedCert } from "../helpers/grpc.ts";
 import { natsPrerequisite, startNats } from "../helpers/nats.ts";
 import type { NatsServer } from "../helpers/nats.ts";
 
 const ZOO_MODEL = fileURLToPath(new URL("../../models/arith-2l-d64", import.meta.url));
 const nats = natsPrerequisite();
+const openssl = opensslPrerequisite;
 const STEP_MS = 120_000;
 
 function sweepYaml(name: string, model: string): string {
@@ -58,10 +62,44 @@ describe("cna list, cancel, rerun against a coordinator", () => {
     const r = await runCli(dir, ["list"], { ...baseEnv, CNA_COORDINATOR: `127.0.0.1:${port}` });
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(
-      `cna: UNREACHABLE: cannot reach the coordinator at 127.0.0.1:${port} from $CNA_COORDINATOR (is \`cna coordinator\` running? set --coordinator or CNA_COORDINATOR): connection refused`,
+      `cna: UNREACHABLE: cannot reach the coordinator at 127.0.0.1:${port}, from $CNA_COORDINATOR (is \`cna coordinator\` running? set --coordinator or CNA_COORDINATOR): connection refused`,
     );
     expect(r.stderr).not.toMatch(/GRPC_|Resolution note/);
   });
+
+  it.skipIf(openssl.skip)(
+    "TLS to a plaintext coordinator is TLS_FAILED, a wrong token UNAUTHENTICATED, each naming what to set",
+    async () => {
+      openssl.assert();
+      using cert = selfSignedCert();
+      const server = await startSweepServer({
+        backend: new FakeSweepBackend(),
+        host: "127.0.0.1",
+        port: 0,
+        token: "the-right-token-0123",
+      });
+      try {
+        const tls = await runCli(dir, ["list", "--coordinator", server.address, "--tls-ca", cert.certPath], baseEnv);
+        expect(tls.code).toBe(1);
+        // (node may warn first that TLS ignores an IP address as the server name)
+        expect(tls.stderr.trim().split("\n").at(-1)).toBe(
+          `cna: TLS_FAILED: TLS with the coordinator at ${server.address} failed (wrong version number): give the CA that signed its certificate with --tls-ca, or leave out the TLS flags if it serves plaintext`,
+        );
+        writeFileSync(join(dir, "wrong.token"), "a-wrong-token-012345\n");
+        const auth = await runCli(dir, ["list"], {
+          ...baseEnv,
+          CNA_COORDINATOR: server.address,
+          CNA_TOKEN_FILE: join(dir, "wrong.token"),
+        });
+        expect(auth.code).toBe(1);
+        expect(auth.stderr.trim()).toBe(
+          `cna: UNAUTHENTICATED: the coordinator at ${server.address}, from $CNA_COORDINATOR refused the call: the bearer token is not valid (give its token with --token-file, CNA_TOKEN_FILE or the context's token-file)`,
+        );
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   describe.skipIf(nats.skip)("with nats-server", () => {
     let broker: NatsServer;
