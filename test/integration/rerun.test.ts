@@ -3,13 +3,16 @@
  * results: a quarantined shard is re-queued under a new message id, the sweep runs again and
  * succeeds with the rankings of a run where nothing failed; the re-queue is journalled, so a
  * coordinator restarted between the rerun and the shard's result re-queues it too; a cancelled
- * sweep, one with nothing quarantined and an unknown one are refused by code.
+ * sweep, one with nothing quarantined and an unknown one are refused by code (over gRPC too).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Coordinator, readJournal } from "../../coordinator/index.ts";
+import { status } from "@grpc/grpc-js";
+import { Coordinator, readJournal, startSweepServer } from "../../coordinator/index.ts";
+import { createSweepClient } from "../../proto/index.ts";
+import { errorCodeOf, failure, unary } from "../helpers/grpc.ts";
 import { MemoryShardQueue, encodePartial, shardIdOfMessage } from "../../core/index.ts";
 import type { QueueMessage, ShardTask } from "../../core/index.ts";
 import type { SweepState } from "../../coordinator/index.ts";
@@ -147,10 +150,12 @@ describe("rerun of a sweep's quarantined shards", () => {
     second.close();
   });
 
-  it("refuses a cancelled sweep, and a running one with nothing quarantined", async () => {
+  it("refuses a cancelled sweep, and a running one with nothing quarantined; over gRPC too", async () => {
     const queue = queueOf();
     const c = new Coordinator({ dataDir: join(dir, "cancelled"), queue, digestModel: digestPath });
     await c.start();
+    const server = await startSweepServer({ backend: c, port: 0 });
+    const client = createSweepClient(server.address, {});
     try {
       const id = (await c.submit(YAML, "rerun.yaml")).sweepId;
       await expect(c.rerun(id)).rejects.toMatchObject({ code: "NOTHING_TO_RERUN" });
@@ -167,7 +172,18 @@ describe("rerun of a sweep's quarantined shards", () => {
       await c.cancel(id);
       await expect(c.rerun(id)).rejects.toMatchObject({ code: "SWEEP_CANCELLED" });
       expect(c.get(id).state).toBe("CANCELLED");
+      const cancelled = await failure(unary(client, client.rerunSweep, { id, failedOnly: true }));
+      expect([cancelled.code, errorCodeOf(cancelled)]).toEqual([status.FAILED_PRECONDITION, "SWEEP_CANCELLED"]);
+      // the one kind of rerun must be asked for by name
+      const unnamed = await failure(unary(client, client.rerunSweep, { id, failedOnly: false }));
+      expect([unnamed.code, errorCodeOf(unnamed), unnamed.details]).toEqual([
+        status.INVALID_ARGUMENT,
+        "BAD_REQUEST",
+        "failed_only: must be true (only quarantined shards are rerun)",
+      ]);
     } finally {
+      client.close();
+      await server.close();
       await queue.close();
       c.close();
     }
