@@ -262,7 +262,7 @@ export class Coordinator implements SweepBackend {
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
   shardDead(messageId: string, reason: string): void {
     const e = this.ownerOf(messageId);
-    if (!e) return;
+    if (!e?.run.isCurrentMessage(messageId)) return;
     e.run.quarantine(messageId, reason);
     this.touch(e);
   }

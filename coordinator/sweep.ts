@@ -285,6 +285,16 @@ export class SweepRun {
     });
   }
 
+  /**
+   * Whether a queue message id is the shard's current message, not one it had before a rerun or
+   * a corrupt result republished it (a late report that the broker gave the old one up must not
+   * quarantine the new one).
+   */
+  isCurrentMessage(messageId: string): boolean {
+    const rec = this.byId.get(shardIdOfMessage(messageId));
+    return rec !== undefined && shardMessageId(rec.id, rec.republished) === messageId;
+  }
+
   /** Whether this sweep planned the shard (any stage planned so far). */
   hasShard(shardId: string): boolean {
     return this.byId.has(shardId);

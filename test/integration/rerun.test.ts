@@ -131,6 +131,9 @@ describe("rerun of a sweep's quarantined shards", () => {
     // published again under a new id: the broker terminated the old one and would drop a duplicate
     const again = (await queue.pull(50))!;
     expect(again.id).toBe(`${failed}@1`);
+    // the broker telling late that it gave the old message up does not quarantine the new one
+    first.shardDead(failed, "delivered 5 times (max 5)");
+    expect(first.get(id)).toMatchObject({ state: "RUNNING", quarantined: [] });
     await queue.close();
     first.close();
 
