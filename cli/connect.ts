@@ -2,7 +2,8 @@
  * Flags and environment every distributed command shares: the gRPC bearer token and TLS files,
  * the NATS server and its credentials. Read once here, at the edge (docs/architecture.md convention 4).
  *
- *   CNA_TOKEN        the gRPC bearer token (or --token-file)
+ *   CNA_TOKEN_FILE   file holding the gRPC bearer token (or --token-file)
+ *   CNA_TOKEN        the gRPC bearer token itself (after --token-file and CNA_TOKEN_FILE)
  *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)
  */
 import { readFileSync } from "node:fs";
@@ -18,7 +19,7 @@ export const AUTH_FLAGS: readonly FlagSpec[] = [
   {
     name: "token-file",
     value: "FILE",
-    help: "file holding the gRPC bearer token, at least 16 bytes (default: $CNA_TOKEN; neither: no auth)",
+    help: "file holding the gRPC bearer token, at least 16 bytes (default: $CNA_TOKEN_FILE, else $CNA_TOKEN; none: no auth)",
   },
   { name: "tls-cert", value: "FILE", help: "PEM certificate (server: its own; client: for mutual TLS)" },
   { name: "tls-key", value: "FILE", help: "PEM private key of --tls-cert" },
@@ -80,14 +81,25 @@ function checkedToken(token: string, source: string): string {
 }
 
 /**
- * The gRPC bearer token from --token-file or $CNA_TOKEN; undefined only when neither is given.
- * A given one that is empty or too short is an error, never "no token".
+ * The gRPC bearer token, from the first of: --token-file, $CNA_TOKEN_FILE, $CNA_TOKEN, and for a
+ * client the chosen context's token-file (`contextFile`, from cli/config.ts); undefined only when
+ * none is given. A given one that is empty or too short is an error, never "no token".
  */
-export function tokenOf(values: FlagValues, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function tokenOf(
+  values: FlagValues,
+  env: NodeJS.ProcessEnv = process.env,
+  contextFile?: { path: string; context: string },
+): string | undefined {
   const file = stringFlag(values, "token-file");
   if (file !== undefined) return checkedToken(readSecret(file, "--token-file"), `--token-file ${file}`);
+  const envFile = env.CNA_TOKEN_FILE;
+  if (envFile !== undefined && envFile !== "")
+    return checkedToken(readSecret(envFile, "$CNA_TOKEN_FILE"), `$CNA_TOKEN_FILE ${envFile}`);
   const fromEnv = env.CNA_TOKEN;
-  return fromEnv === undefined ? undefined : checkedToken(fromEnv.trim(), "$CNA_TOKEN");
+  if (fromEnv !== undefined) return checkedToken(fromEnv.trim(), "$CNA_TOKEN");
+  if (contextFile === undefined) return undefined;
+  const source = `the token-file of context ${contextFile.context}`;
+  return checkedToken(readSecret(contextFile.path, source), `${source} (${contextFile.path})`);
 }
 
 export const INSECURE_FLAG: FlagSpec = {

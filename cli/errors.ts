@@ -50,6 +50,54 @@ export class InsecureListenError extends CnaError {
   }
 }
 
+/** The client config file (cli/config.ts) is malformed; `field` names where ("" for the whole file). */
+export class CliConfigError extends CnaError {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { code: "BAD_CLI_CONFIG", retryable: false, cause });
+  }
+}
+
+/** A context was asked for (by `source`: --context, $CNA_CONTEXT, current-context) that the config file lacks. */
+export class UnknownContextError extends CnaError {
+  constructor(
+    readonly file: string,
+    readonly context: string,
+    readonly source: string,
+    known: readonly string[],
+  ) {
+    super(
+      `no context ${JSON.stringify(context)} (from ${source}) in ${file}; ${known.length > 0 ? `it has ${known.join(", ")}` : "it has none"} (add one with cna context set NAME --coordinator HOST:PORT)`,
+      { code: "UNKNOWN_CONTEXT", retryable: false },
+    );
+  }
+}
+
+/**
+ * A call to a coordinator or worker that failed before the server could answer it with one of
+ * the project's codes, said the way a person fixes it: which address, which flag or variable.
+ */
+export type RemoteFailure =
+  "UNREACHABLE" | "TLS_FAILED" | "UNAUTHENTICATED" | "PERMISSION_DENIED" | "DEADLINE_EXCEEDED";
+
+export class RemoteCallError extends CnaError {
+  declare readonly code: RemoteFailure;
+
+  constructor(
+    code: RemoteFailure,
+    readonly address: string,
+    message: string,
+    retryable: boolean,
+    cause?: unknown,
+  ) {
+    super(message, { code, retryable, cause });
+  }
+}
+
 /** `cna rankings PATH`: no rankings.json at PATH (or in the directory PATH names). */
 export class RankingsNotFoundError extends CnaError {
   readonly path: string;

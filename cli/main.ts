@@ -11,6 +11,8 @@ import { analyzeCommand } from "./analyze.ts";
 import { demoCommand, runCommand } from "./run.ts";
 import { drainCommand, rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
 import { reportCommand } from "./report.ts";
+import { cancelCommand, listCommand, rerunCommand } from "./sweeps.ts";
+import { contextCommand } from "./context.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
@@ -28,6 +30,10 @@ export const COMMANDS: readonly Command[] = [
   rankingsCommand,
   reportCommand,
   drainCommand,
+  listCommand,
+  cancelCommand,
+  rerunCommand,
+  contextCommand,
 ];
 
 export const EXIT_OK = 0;

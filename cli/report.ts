@@ -21,7 +21,9 @@ import type { ReportOptions, ReportProvenance } from "../report/index.ts";
 import { HELP_FLAG, integerFlag, parseFlags, stringFlag } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { Command } from "./command.ts";
-import { AUTH_FLAGS, call, clientOptions, hostPort } from "./connect.ts";
+import { AUTH_FLAGS } from "./connect.ts";
+import { callPeer } from "./remote-errors.ts";
+import { CONTEXT_FLAG, coordinatorTarget } from "./target.ts";
 import { UsageError } from "./errors.ts";
 import { prepareOutput, writeTextAtomic } from "./files.ts";
 
@@ -32,9 +34,14 @@ const REPORT_FLAGS: readonly FlagSpec[] = [
     value: "FILE",
     help: "render offline from this rankings.json (provenance.json beside it is used if present) instead of a coordinator",
   },
-  { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
+  {
+    name: "coordinator",
+    value: "HOST:PORT",
+    help: "the coordinator's gRPC address (default: $CNA_COORDINATOR, else the context's, else 127.0.0.1:7070)",
+  },
   { name: "title", value: "TEXT", help: "the page's title (default: the sweep id or the rankings' directory name)" },
   { name: "top", value: "N", help: "neurons listed per cell (default 10)" },
+  CONTEXT_FLAG,
   ...AUTH_FLAGS,
   HELP_FLAG,
 ];
@@ -45,7 +52,7 @@ export const reportCommand: Command = {
   synopsis: "report (ID [--coordinator HOST:PORT] | --rankings FILE) -o FILE.html",
   flags: REPORT_FLAGS,
   notes:
-    "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
+    "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-3f2a9c1b7e -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
   run: async (argv, io) => {
     const offline = argv.some((a) => a === "--rankings" || a.startsWith("--rankings="));
     const v = parseReportFlags(argv, offline);
@@ -161,12 +168,12 @@ export async function fetchReportInputs(
   v: FlagValues,
   id: string,
 ): Promise<{ rankings: Rankings; provenance: ReportProvenance; final: boolean }> {
-  const address = stringFlag(v, "coordinator") ?? "127.0.0.1:7070";
-  hostPort("--coordinator", address);
-  const client: SweepServiceClient = createSweepClient(address, clientOptions(v));
+  const { peer, options } = coordinatorTarget(v);
+  const address = peer.address;
+  const client: SweepServiceClient = createSweepClient(address, options);
   try {
-    const r = await call<GetRankingsRequest, RankingsMessage>(client.getRankings.bind(client), { id });
-    const sweep = await call<GetSweepRequest, Sweep>(client.getSweep.bind(client), { id });
+    const r = await callPeer<GetRankingsRequest, RankingsMessage>(peer, client.getRankings.bind(client), { id });
+    const sweep = await callPeer<GetSweepRequest, Sweep>(peer, client.getSweep.bind(client), { id });
     return {
       rankings: parseRankingsJson(r.json, `coordinator ${address} sweep ${id}`),
       provenance: provenanceOfSweep(sweep),

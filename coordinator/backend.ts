@@ -34,7 +34,8 @@ export const TERMINAL_STATES: ReadonlySet<SweepState> = new Set<SweepState>(["SU
 export interface SweepBackend {
   /** Parses, validates and plans a sweep file (`source` names it in messages), then starts it. */
   /** `fresh`: a new sweep even when the same text was submitted with other model contents */
-  submit(yaml: string, source: string, options?: { fresh?: boolean }): Promise<SweepView>;
+  /** `existing`: the coordinator already had this sweep (the same text, the same model contents) */
+  submit(yaml: string, source: string, options?: { fresh?: boolean }): Promise<SweepView & { existing?: boolean }>;
   /** Throws SweepNotFoundError for an unknown id. */
   get(id: string): SweepView;
   /** Every sweep the coordinator knows, newest first. */
@@ -46,6 +47,11 @@ export interface SweepBackend {
   watch(id: string, onUpdate: (view: SweepView) => void): () => void;
   /** Stops a sweep (its shards are no longer published or merged); a finished sweep is returned as is. */
   cancel(id: string): Promise<SweepView>;
+  /**
+   * Re-queues a sweep's quarantined shards and runs it again. Throws SweepNotFoundError,
+   * SweepCancelledError (SWEEP_CANCELLED) or NothingToRerunError (NOTHING_TO_RERUN).
+   */
+  rerun(id: string): Promise<SweepView>;
   /** The rankings.json text from every stage merged so far; `final` once the sweep has finished. */
   rankings(id: string): { json: string; final: boolean } | Promise<{ json: string; final: boolean }>;
   /** Resolves once the result is durably stored (or recognised as a duplicate). */

@@ -11,6 +11,8 @@
  * JSDoc types (@ts-check), so the worker loads it as it is whatever loader (tsx, a build) runs
  * this module.
  */
+import { open, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 
 /** What the thread is sent (a batch of these) and answers (one answer per blob). */
@@ -111,4 +113,15 @@ let temps = 0;
 /** Writes a file durably on the storage thread: temp file beside it, fsync, rename, directory fsync. */
 export function writeDurably(path: string, bytes: Uint8Array | string): Promise<void> {
   return blobWriter.write(`${path}.tmp-${process.pid}-${++temps}`, path, bytes);
+}
+
+/** Removes a file (absent is fine) and fsyncs its directory, so the removal outlives a crash. */
+export async function removeDurably(path: string): Promise<void> {
+  await rm(path, { force: true });
+  const dir = await open(dirname(path), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }

@@ -15,15 +15,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ModelChangedError,
-  SpecError,
-  changedFiles,
-  checkHeadFits,
-  parseSweep,
-  resolveSweepLimits,
-  shardIdOfMessage,
-} from "../core/index.ts";
+import { SpecError, checkHeadFits, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
 import type {
   ModelDigest,
   Rankings,
@@ -35,10 +27,11 @@ import type {
 } from "../core/index.ts";
 import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
-import { SweepNotFoundError } from "./errors.ts";
+import { NothingToRerunError, SweepCancelledError, SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
+import { modelChanged } from "./model-changed.ts";
 import type { PlanSpec } from "./planner.ts";
-import { writeDurably } from "./blob-writer.ts";
+import { removeDurably, writeDurably } from "./blob-writer.ts";
 import { SweepStore, readJournal } from "./store.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
@@ -76,6 +69,11 @@ export interface CoordinatorOptions {
    * a local run, which writes its own rankings file, gets rankings of the code that runs it.
    */
   keepRankings?: boolean;
+}
+
+/** What submit() answers: the sweep, and whether it existed already (the same text and model contents). */
+export interface SubmittedSweep extends SweepView {
+  existing: boolean;
 }
 
 export interface SubmitOptions {
@@ -154,7 +152,7 @@ export class Coordinator implements SweepBackend {
    * the same model contents. When the text was submitted before and a model's files have changed
    * since, it is refused (MODEL_CHANGED, naming the files) unless `fresh` asks for a new sweep.
    */
-  async submit(yaml: string, source: string, options: SubmitOptions = {}): Promise<SweepView> {
+  async submit(yaml: string, source: string, options: SubmitOptions = {}): Promise<SubmittedSweep> {
     const spec = parseSweep(yaml, { fileName: source, limits: this.limits });
     checkCellLimit(spec, this.limits, source);
     if (this.instanceId === "") throw new Error("Coordinator.submit before start()");
@@ -180,9 +178,9 @@ export class Coordinator implements SweepBackend {
     const contents = spec.models.map((m) => `${m.id} ${digests[m.id]!.digest}`).join("\n");
     const id = `${spec.name}-${createHash("sha256").update(`${fileKey}\n${contents}`).digest("hex").slice(0, 10)}`;
     const existing = this.sweeps.get(id);
-    if (existing) return this.view(existing);
+    if (existing) return { ...this.view(existing), existing: true };
     const waiting = this.dormant.get(id);
-    if (waiting) return this.view(await this.resume(id, waiting));
+    if (waiting) return { ...this.view(await this.resume(id, waiting)), existing: true };
     const previousId = this.byFile.get(fileKey) ?? "";
     const previous = this.sweeps.get(previousId)?.run.spec ?? this.dormant.get(previousId)?.plan;
     if (previous && !options.fresh)
@@ -194,7 +192,7 @@ export class Coordinator implements SweepBackend {
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
     this.byFile.set(fileKey, id);
-    return this.view(await this.launch(id, plan, store, at, replayJournal([], id)));
+    return { ...this.view(await this.launch(id, plan, store, at, replayJournal([], id))), existing: false };
   }
 
   get(id: string): SweepView {
@@ -217,6 +215,24 @@ export class Coordinator implements SweepBackend {
   async cancel(id: string): Promise<SweepView> {
     const e = this.entry(id);
     await e.run.cancel();
+    this.touch(e);
+    return this.view(e);
+  }
+
+  /**
+   * Re-queues a sweep's quarantined shards (SweepRun.requeueQuarantined). A failed sweep's
+   * rankings.json is of the failed run: it is removed, durably, before the rerun is journalled,
+   * so neither this coordinator nor a restarted one serves it; the rerun writes the new one.
+   */
+  async rerun(id: string): Promise<SweepView> {
+    const e = this.entry(id);
+    const s = e.run.status();
+    if (s.state === "CANCELLED") throw new SweepCancelledError(id);
+    if (s.quarantined.length === 0) throw new NothingToRerunError(id, s.state);
+    await e.final?.catch(() => undefined);
+    e.final = undefined;
+    await removeDurably(join(e.store.dir, "rankings.json"));
+    await e.run.requeueQuarantined();
     this.touch(e);
     return this.view(e);
   }
@@ -246,7 +262,7 @@ export class Coordinator implements SweepBackend {
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
   shardDead(messageId: string, reason: string): void {
     const e = this.ownerOf(messageId);
-    if (!e) return;
+    if (!e?.run.isCurrentMessage(messageId)) return;
     e.run.quarantine(messageId, reason);
     this.touch(e);
   }
@@ -366,30 +382,6 @@ export class Coordinator implements SweepBackend {
     const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
     return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
   }
-}
-
-/**
- * The error for a plan whose models no longer have the digests they were planned with;
- * `planned` names what was planned with them, e.g. `sweep <id>`.
- */
-export function modelChanged(
-  plan: PlanSpec,
-  now: Readonly<Record<string, ModelDigest>>,
-  source: string,
-  planned: string,
-): ModelChangedError {
-  const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
-    const after = now[model];
-    if (!after || after.digest === before.digest) return [];
-    return changedFiles(before, after).map((f) => ({ model, file: f }));
-  });
-  const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
-  const model = changes[0]?.model ?? "";
-  return new ModelChangedError(
-    model,
-    changes.map((c) => c.file),
-    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`,
-  );
 }
 
 /** rankings.json exactly as `cna run` writes it. */

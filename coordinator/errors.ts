@@ -41,3 +41,29 @@ export class SweepNotFoundError extends CnaError {
     super(`no sweep with id ${JSON.stringify(sweepId)}`, { code: "SWEEP_NOT_FOUND", retryable: false });
   }
 }
+
+/**
+ * A rerun of a cancelled sweep. Cancelling is final: the queue was purged and workers discarded
+ * their results; to run the same work again, submit the file under another `name`.
+ */
+export class SweepCancelledError extends CnaError {
+  constructor(readonly sweepId: string) {
+    super(
+      `sweep ${sweepId} was cancelled, and a cancelled sweep is not run again; to run its work, submit the sweep file under another name`,
+      { code: "SWEEP_CANCELLED", retryable: false },
+    );
+  }
+}
+
+/** A rerun of a sweep that has no quarantined shard (it succeeded, or none has failed yet). */
+export class NothingToRerunError extends CnaError {
+  constructor(
+    readonly sweepId: string,
+    readonly state: string,
+  ) {
+    super(`sweep ${sweepId} (${state.toLowerCase()}) has no quarantined shard to rerun`, {
+      code: "NOTHING_TO_RERUN",
+      retryable: false,
+    });
+  }
+}

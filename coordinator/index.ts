@@ -39,13 +39,13 @@ export type {
   SweepState,
   SweepStatus,
 } from "./sweep.ts";
-export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
+export { BadResultError, NothingToRerunError, StoreError, SweepCancelledError, SweepNotFoundError } from "./errors.ts";
 export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
 export { Coordinator } from "./coordinator.ts";
-export type { CoordinatorOptions, SubmitOptions } from "./coordinator.ts";
+export type { CoordinatorOptions, SubmitOptions, SubmittedSweep } from "./coordinator.ts";
 export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";
 export type {
   CoordinatorMetricsOptions,

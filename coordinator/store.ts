@@ -9,7 +9,7 @@
  *   <dir>/results/<shard>.json   the shard's partial result, as reported
  *
  * Two kinds of journal line. `append` is for the events a restart replays (a sweep submitted,
- * cancelled or finished, a shard failed or quarantined): each is fsynced before it returns.
+ * cancelled or finished, a shard failed, quarantined or re-queued): each is fsynced before it returns.
  * `note` is for the per-shard record (published, stored, duplicate): the notes of one turn of the
  * event loop are written together at its end (or before an `append`, to keep the order), and
  * fsynced with the next `append`. The results directory, not the journal, says what is stored,
@@ -74,6 +74,8 @@ export type JournalEvent =
   | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
   /** its stored blob failed its digest (or did not decode): set aside; published again as its `republish`-th */
   | { type: "shard-corrupt"; sweepId: string; shardId: string; at: string; republish: number }
+  /** `cna rerun --failed`: these quarantined shards are pending again, each published as its `republish`-th */
+  | { type: "shards-requeued"; sweepId: string; at: string; shards: Array<{ shardId: string; republish: number }> }
   | { type: "sweep-cancelled"; sweepId: string; at: string }
   | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
 

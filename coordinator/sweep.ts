@@ -37,7 +37,7 @@ import type {
   ShardStage,
   ShardTask,
 } from "../core/index.ts";
-import { BadResultError, ShardNotFoundError } from "./errors.ts";
+import { BadResultError, NothingToRerunError, ShardNotFoundError, SweepCancelledError } from "./errors.ts";
 import { cellName, cellStages, expectedStageShards, planStage, plannedShardCount, rangeKey } from "./planner.ts";
 import type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
 import type { JournalEvent, SweepStore } from "./store.ts";
@@ -149,8 +149,7 @@ export class SweepRun {
   private redeliveries = 0;
   private casesDone = 0;
   private finish!: (s: SweepState) => void;
-  /** resolves when every cell has finished or failed */
-  readonly done: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
+  private finished: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
 
   constructor(
     readonly spec: PlanSpec,
@@ -169,6 +168,11 @@ export class SweepRun {
         stored: 0,
         quarantined: 0,
       });
+  }
+
+  /** Resolves when every cell has finished or failed (after a rerun, when they have again). */
+  get done(): Promise<SweepState> {
+    return this.finished;
   }
 
   /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
@@ -281,6 +285,16 @@ export class SweepRun {
     });
   }
 
+  /**
+   * Whether a queue message id is the shard's current message, not one it had before a rerun or
+   * a corrupt result republished it (a late report that the broker gave the old one up must not
+   * quarantine the new one).
+   */
+  isCurrentMessage(messageId: string): boolean {
+    const rec = this.byId.get(shardIdOfMessage(messageId));
+    return rec !== undefined && shardMessageId(rec.id, rec.republished) === messageId;
+  }
+
   /** Whether this sweep planned the shard (any stage planned so far). */
   hasShard(shardId: string): boolean {
     return this.byId.has(shardId);
@@ -318,6 +332,43 @@ export class SweepRun {
     this.finish(this.state);
     await Promise.allSettled([...this.publishing]);
     await this.queue.purge(this.spec.sweepId);
+  }
+
+  /**
+   * Re-queues every quarantined shard once its cause has been fixed (`cna rerun --failed`): each
+   * goes back to pending under a new message id (the broker terminated the old one, and its
+   * duplicate window would drop the same id) with a fresh delivery budget, its cell fails no
+   * more, and the sweep runs again until it finishes. Journalled before anything changes, so a
+   * restart re-queues them too. Returns the re-queued shard ids, in planning order.
+   * A cancelled sweep stays cancelled (SWEEP_CANCELLED); a sweep without quarantined shards has
+   * nothing to rerun (NOTHING_TO_RERUN).
+   */
+  async requeueQuarantined(): Promise<string[]> {
+    if (this.state === "CANCELLED") throw new SweepCancelledError(this.spec.sweepId);
+    const records = [...this.quarantinedRecords].sort((a, b) => a.order - b.order);
+    if (records.length === 0) throw new NothingToRerunError(this.spec.sweepId, this.state);
+    this.store.append({
+      type: "shards-requeued",
+      sweepId: this.spec.sweepId,
+      at: new Date().toISOString(),
+      shards: records.map((rec) => ({ shardId: rec.id, republish: rec.republished + 1 })),
+    });
+    for (const rec of records) {
+      rec.republished++;
+      this.republished.set(rec.id, rec.republished);
+      this.deliveries.delete(rec.id);
+      delete rec.reason;
+      this.setState(rec, "PENDING");
+      // a cell fails only by a quarantined shard, and every one of them is re-queued
+      delete rec.cell.failed;
+      this.unpublished.add(rec);
+    }
+    if (this.state !== "RUNNING") {
+      this.state = "RUNNING";
+      this.finished = new Promise((resolve) => (this.finish = resolve));
+    }
+    await this.publishPending();
+    return records.map((rec) => rec.id);
   }
 
   /** Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report. */
@@ -568,6 +619,12 @@ export function replayJournal(events: readonly JournalEvent[], sweepId: string):
       r.republished.set(e.shardId, e.republish);
       r.deliveries.delete(e.shardId);
     } else if (e.type === "shard-delivered") r.deliveries.set(e.shardId, (r.deliveries.get(e.shardId) ?? 0) + 1);
+    else if (e.type === "shards-requeued")
+      for (const q of e.shards) {
+        r.quarantined.delete(q.shardId);
+        r.republished.set(q.shardId, q.republish);
+        r.deliveries.delete(q.shardId);
+      }
     else if (e.type === "sweep-cancelled") r.cancelled = true;
   }
   return r;

@@ -32,6 +32,7 @@ export {
   Rankings,
   ReportOutcome,
   ReportShardResponse,
+  RerunSweepRequest,
   ShardFailure,
   ShardResultChunk,
   ShardResultHeader,

@@ -59,6 +59,7 @@ export function toSweepMessage(v: SweepView): Sweep {
     updatedAt: v.updatedAt,
     etaSeconds: v.etaSeconds ?? undefined,
     casesPerSecond: v.casesPerSecond,
+    existing: false,
   };
 }
 

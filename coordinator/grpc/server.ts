@@ -16,6 +16,7 @@
 import type { ServerWritableStream, StatusObject } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
 import {
+  BadRequestError,
   SweepServiceService,
   resolveGrpcServeOptions,
   serveGrpc,
@@ -77,15 +78,21 @@ function sweepService(
   return {
     submitSweep: unaryHandler(async (req) => {
       requireText("sweep_yaml", req.sweepYaml);
-      return toSweepMessage(
-        await backend.submit(req.sweepYaml, req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName, {
-          fresh: req.fresh,
-        }),
+      const submitted = await backend.submit(
+        req.sweepYaml,
+        req.sourceName.trim() === "" ? "<SubmitSweep>" : req.sourceName,
+        { fresh: req.fresh },
       );
+      return { ...toSweepMessage(submitted), existing: submitted.existing === true };
     }),
     getSweep: unaryHandler((req) => toSweepMessage(backend.get(requireText("id", req.id)))),
     listSweeps: unaryHandler(() => ({ sweeps: backend.list().map(toSweepMessage) })),
     cancelSweep: unaryHandler(async (req) => toSweepMessage(await backend.cancel(requireText("id", req.id)))),
+    rerunSweep: unaryHandler(async (req) => {
+      const id = requireText("id", req.id);
+      if (!req.failedOnly) throw new BadRequestError("failed_only", "must be true (only quarantined shards are rerun)");
+      return toSweepMessage(await backend.rerun(id));
+    }),
     getRankings: unaryHandler(async (req) => {
       const r = await backend.rankings(requireText("id", req.id));
       return { json: r.json, final: r.final };

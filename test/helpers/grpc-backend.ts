@@ -78,6 +78,11 @@ export class FakeSweepBackend implements SweepBackend {
     return this.update(id, { state: "CANCELLED" });
   }
 
+  async rerun(id: string): Promise<SweepView> {
+    this.calls.push("rerun");
+    return this.update(id, { state: "RUNNING", quarantined: [] });
+  }
+
   rankings(id: string): { json: string; final: boolean } {
     this.calls.push("rankings");
     const v = this.find(id);

@@ -35,6 +35,7 @@ function sweep(stored: number, o: Partial<Sweep> = {}): Sweep {
     redeliveries: 0,
     quarantined: [],
     casesPerSecond: 0,
+    existing: false,
     ...o,
   };
 }

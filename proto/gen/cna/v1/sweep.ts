@@ -106,6 +106,15 @@ export interface CancelSweepRequest {
   id: string;
 }
 
+export interface RerunSweepRequest {
+  id: string;
+  /**
+   * re-queue only the quarantined shards (the one mode so far: stored results are never rerun);
+   * must be true, so that a later mode cannot be asked for by an older client by mistake
+   */
+  failedOnly: boolean;
+}
+
 export interface GetRankingsRequest {
   id: string;
 }
@@ -159,6 +168,11 @@ export interface Sweep {
   /** absent while there is nothing to estimate from */
   etaSeconds?: number | undefined;
   casesPerSecond: number;
+  /**
+   * SubmitSweep only: the coordinator already had this sweep (the identical file, the same model
+   * contents) and returned it; nothing new was planned
+   */
+  existing: boolean;
 }
 
 /** One message of the ReportShard stream: exactly one header first, then data chunks. */
@@ -595,6 +609,73 @@ export const CancelSweepRequest: MessageFns<CancelSweepRequest> = {
   },
 };
 
+function createBaseRerunSweepRequest(): RerunSweepRequest {
+  return { id: "", failedOnly: false };
+}
+
+export const RerunSweepRequest: MessageFns<RerunSweepRequest> = {
+  encode(message: RerunSweepRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.failedOnly !== false) {
+      writer.uint32(16).bool(message.failedOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RerunSweepRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRerunSweepRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.failedOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RerunSweepRequest>): RerunSweepRequest {
+    return RerunSweepRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RerunSweepRequest>): RerunSweepRequest {
+    const message = createBaseRerunSweepRequest();
+    message.id = object.id ?? "";
+    message.failedOnly = object.failedOnly ?? false;
+    return message;
+  },
+};
+
 function createBaseGetRankingsRequest(): GetRankingsRequest {
   return { id: "" };
 }
@@ -928,6 +1009,7 @@ function createBaseSweep(): Sweep {
     updatedAt: undefined,
     etaSeconds: undefined,
     casesPerSecond: 0,
+    existing: false,
   };
 }
 
@@ -977,6 +1059,9 @@ export const Sweep: MessageFns<Sweep> = {
     }
     if (message.casesPerSecond !== 0) {
       writer.uint32(121).double(message.casesPerSecond);
+    }
+    if (message.existing !== false) {
+      writer.uint32(128).bool(message.existing);
     }
     return writer;
   },
@@ -1114,6 +1199,14 @@ export const Sweep: MessageFns<Sweep> = {
             message.casesPerSecond = reader.double();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.existing = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1146,6 +1239,7 @@ export const Sweep: MessageFns<Sweep> = {
     message.updatedAt = object.updatedAt ?? undefined;
     message.etaSeconds = object.etaSeconds ?? undefined;
     message.casesPerSecond = object.casesPerSecond ?? 0;
+    message.existing = object.existing ?? false;
     return message;
   },
 };
@@ -1592,6 +1686,20 @@ export const SweepServiceService = {
     responseSerialize: (value: Sweep): Buffer => Buffer.from(Sweep.encode(value).finish()),
     responseDeserialize: (value: Buffer): Sweep => Sweep.decode(value),
   },
+  /**
+   * Re-queues a sweep's quarantined shards (after their cause was fixed): they are published
+   * again under new message ids and the sweep runs again until it finishes. Refused with
+   * cna-error-code SWEEP_NOT_FOUND, SWEEP_CANCELLED (cancelling is final) or NOTHING_TO_RERUN.
+   */
+  rerunSweep: {
+    path: "/cna.v1.SweepService/RerunSweep" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RerunSweepRequest): Buffer => Buffer.from(RerunSweepRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RerunSweepRequest => RerunSweepRequest.decode(value),
+    responseSerialize: (value: Sweep): Buffer => Buffer.from(Sweep.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Sweep => Sweep.decode(value),
+  },
   getRankings: {
     path: "/cna.v1.SweepService/GetRankings" as const,
     requestStream: false as const,
@@ -1637,6 +1745,12 @@ export interface SweepServiceServer extends UntypedServiceImplementation {
    */
   watchSweep: handleServerStreamingCall<WatchSweepRequest, SweepUpdate>;
   cancelSweep: handleUnaryCall<CancelSweepRequest, Sweep>;
+  /**
+   * Re-queues a sweep's quarantined shards (after their cause was fixed): they are published
+   * again under new message ids and the sweep runs again until it finishes. Refused with
+   * cna-error-code SWEEP_NOT_FOUND, SWEEP_CANCELLED (cancelling is final) or NOTHING_TO_RERUN.
+   */
+  rerunSweep: handleUnaryCall<RerunSweepRequest, Sweep>;
   getRankings: handleUnaryCall<GetRankingsRequest, Rankings>;
   /**
    * One shard's result: a header chunk first, then the result bytes in data chunks. The reply
@@ -1712,6 +1826,26 @@ export interface SweepServiceClient extends Client {
   ): ClientUnaryCall;
   cancelSweep(
     request: CancelSweepRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Sweep) => void,
+  ): ClientUnaryCall;
+  /**
+   * Re-queues a sweep's quarantined shards (after their cause was fixed): they are published
+   * again under new message ids and the sweep runs again until it finishes. Refused with
+   * cna-error-code SWEEP_NOT_FOUND, SWEEP_CANCELLED (cancelling is final) or NOTHING_TO_RERUN.
+   */
+  rerunSweep(
+    request: RerunSweepRequest,
+    callback: (error: ServiceError | null, response: Sweep) => void,
+  ): ClientUnaryCall;
+  rerunSweep(
+    request: RerunSweepRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Sweep) => void,
+  ): ClientUnaryCall;
+  rerunSweep(
+    request: RerunSweepRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Sweep) => void,
