@@ -134,7 +134,7 @@ describe("model contents in shard identity", () => {
         code: "BAD_SPEC",
         field: "cna.head",
         message: expect.stringMatching(
-          /cna\.head 9\.9 is not a head of models\[0\] \(m: 2 layers × 2 heads, 0-based\)/,
+          /cna\.head L9H9 is not a head of models\[0\] \(m: 2 layers × 2 heads, 0-based\)/,
         ),
       });
       await expect(coordinator.submit(withHead("1.2"), "h.yaml")).rejects.toMatchObject({ field: "cna.head" });
