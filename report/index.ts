@@ -23,5 +23,7 @@ export type { QuarantinedShardInfo, ReportProvenance, StageCounts } from "./prov
 export { ReportInputError } from "./errors.ts";
 export { FORMATS, esc, formatNumber, ptr } from "./format.ts";
 export type { NumberFormat, NumberSource } from "./format.ts";
-export { BLUES, SERIES_STYLE, dropColor } from "./scale.ts";
+export { DIVERGING, NEUTRAL, SERIES_STYLE, divergingColor, symmetricRange } from "./scale.ts";
+export { headRange } from "./heatmap.ts";
+export { kTickLabels } from "./curves.ts";
 export { dominance, modelLayers, relativeDepth, sharedHeads, TOP_HEADS } from "./cross.ts";

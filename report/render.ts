@@ -10,7 +10,7 @@ import { renderCross, opHtml } from "./cross.ts";
 import { renderCurves, renderCurvesTable } from "./curves.ts";
 import { ReportInputError } from "./errors.ts";
 import { esc, headName, neuronName, num, ptr } from "./format.ts";
-import { renderDropLegend, renderHeatmap } from "./heatmap.ts";
+import { headRange, renderDropLegend, renderHeatmap } from "./heatmap.ts";
 import { renderNeuronTable } from "./neurons.ts";
 import { renderAttribution } from "./attribution.ts";
 import { renderProvenance } from "./provenance.ts";
@@ -137,7 +137,7 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
   const caution = basisWarning(c);
   const heat =
     c.heads && c.heads.length > 0
-      ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend()}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads); the top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
+      ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend(headRange(c.heads))}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads): red where ablating the head lowers accuracy, blue where it raises it, white for no change; the colours span ± this cell's largest |drop|, so compare cells by their numbers, not their colours. The top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
       : `<p class="muted">No head-ablation results for this cell.</p>`;
   const ablated = c.ablatedHead ? ` (head ${esc(headName(c.ablatedHead))} ablated for CNA)` : "";
   const curves = c.verification

@@ -60,7 +60,9 @@ svg .hm-label { font-size: 10px; text-anchor: middle; font-variant-numeric: tabu
 svg .panel-title { font-size: 12px; font-weight: 600; fill: #222; }
 .panels { display: flex; flex-wrap: wrap; gap: 8px 36px; }
 figure.depths figcaption { max-width: 90ch; }
-svg .mark-label { font-size: 10.5px; font-family: "DejaVu Sans Mono", Menlo, monospace; fill: #222; }
+svg .mark-label { font-size: 10px; font-family: "DejaVu Sans Mono", Menlo, monospace; fill: #444; }
+svg .mark-label.rank1 { font-weight: 600; fill: #111; }
+svg .row-rule { stroke: #e4e4e4; stroke-width: 1; }
 svg .grid { stroke: #ececec; stroke-width: 1; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .zero { stroke: #999; stroke-dasharray: 2 2; }
