@@ -33,7 +33,11 @@ const REPORT_FLAGS: readonly FlagSpec[] = [
     help: "render offline from this rankings.json (provenance.json beside it is used if present) instead of a coordinator",
   },
   { name: "coordinator", value: "HOST:PORT", help: "the coordinator's gRPC address (default 127.0.0.1:7070)" },
-  { name: "title", value: "TEXT", help: "the page's title (default: the sweep id or the rankings' directory name)" },
+  {
+    name: "title",
+    value: "TEXT",
+    help: "the page's title (default: the sweep's name; offline without it in provenance.json, the rankings' directory name)",
+  },
   { name: "top", value: "N", help: "neurons listed per cell (default 10)" },
   ...AUTH_FLAGS,
   HELP_FLAG,
@@ -58,9 +62,14 @@ export const reportCommand: Command = {
     if (offline) {
       const file = String(v.rankings);
       const { rankings, provenance } = await readRankingsDir(file);
+      // the sweep's name titles the page; a provenance.json without it (or none) falls back to the folder's
       html = renderReport(rankings, provenance, {
         ...options,
-        title: title ?? `cna-sweep report: ${basename(dirname(resolve(file)))}`,
+        ...(title === undefined && provenance?.name === undefined
+          ? { title: `cna-sweep report: ${basename(dirname(resolve(file)))}` }
+          : title === undefined
+            ? {}
+            : { title }),
       });
     } else {
       const id = String(v.ID);
@@ -68,7 +77,7 @@ export const reportCommand: Command = {
       if (!fetched.final) io.stderr.write(`cna: sweep ${id} has not finished; the report shows partial rankings\n`);
       html = renderReport(fetched.rankings, fetched.provenance, {
         ...options,
-        title: title ?? `cna-sweep report: ${id}`,
+        ...(title === undefined ? {} : { title }),
         partial: !fetched.final,
       });
     }
@@ -133,8 +142,10 @@ const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "veri
 /** What a coordinator knows of a sweep's provenance (its Sweep message), as the report's type. */
 export function provenanceOfSweep(s: Sweep): ReportProvenance {
   return {
+    ...(s.name === "" ? {} : { name: s.name }),
     sweepId: s.id,
     state: STATE_NAMES[s.state] ?? "unknown",
+    cells: { planned: s.cells, done: s.cellsDone, failed: s.cellsFailed },
     mode: "coordinator",
     ...(s.createdAt ? { startedAt: s.createdAt.toISOString() } : {}),
     ...(s.updatedAt ? { finishedAt: s.updatedAt.toISOString() } : {}),
@@ -178,11 +189,6 @@ export async function fetchReportInputs(
 }
 
 /** OUT/report.html from the rankings and provenance `cna run` just wrote. */
-export async function writeReport(
-  path: string,
-  rankings: Rankings,
-  provenance: ReportProvenance,
-  title: string,
-): Promise<void> {
-  await writeTextAtomic(path, renderReport(rankings, provenance, { title }));
+export async function writeReport(path: string, rankings: Rankings, provenance: ReportProvenance): Promise<void> {
+  await writeTextAtomic(path, renderReport(rankings, provenance));
 }

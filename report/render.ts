@@ -14,11 +14,12 @@ import { headRange, renderDropLegend, renderHeatmap } from "./heatmap.ts";
 import { renderNeuronTable } from "./neurons.ts";
 import { renderAttribution } from "./attribution.ts";
 import { renderProvenance } from "./provenance.ts";
+import { renderStatusBanner } from "./status.ts";
 import type { ReportProvenance } from "./provenance.ts";
 import { STYLES } from "./styles.ts";
 
 export interface ReportOptions {
-  /** the page's title (default "cna-sweep report") */
+  /** the page's title and heading (default: the sweep's name from the provenance, else "cna-sweep report") */
   title?: string;
   /** neurons listed per cell (default 10) */
   topNeurons?: number;
@@ -32,7 +33,13 @@ export interface ResolvedReportOptions {
   partial: boolean;
 }
 
-export function resolveReportOptions(o: ReportOptions = {}): ResolvedReportOptions {
+const DEFAULT_TITLE = "cna-sweep report";
+
+/**
+ * Options with their defaults; the title defaults to the sweep's name, so the provenance (which
+ * carries it) is an input here.
+ */
+export function resolveReportOptions(o: ReportOptions = {}, provenance?: ReportProvenance): ResolvedReportOptions {
   const topNeurons = o.topNeurons ?? 10;
   if (!Number.isSafeInteger(topNeurons) || topNeurons < 1)
     throw new ReportInputError(
@@ -40,15 +47,15 @@ export function resolveReportOptions(o: ReportOptions = {}): ResolvedReportOptio
       "topNeurons",
       `expected an integer >= 1 (got ${String(o.topNeurons)})`,
     );
-  return { title: o.title ?? "cna-sweep report", topNeurons, partial: o.partial ?? false };
+  return { title: o.title ?? provenance?.name ?? DEFAULT_TITLE, topNeurons, partial: o.partial ?? false };
 }
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 export function renderReport(rankings: Rankings, provenance?: ReportProvenance, options: ReportOptions = {}): string {
-  const o = resolveReportOptions(options);
+  const o = resolveReportOptions(options, provenance);
   const body = [
-    header(rankings, o),
+    header(rankings, provenance, o),
     summary(rankings),
     ...rankings.cells.map((cell, i) => renderCell(cell, i, o)),
     renderCross(rankings),
@@ -74,13 +81,12 @@ ${body}
 `;
 }
 
-function header(r: Rankings, o: ResolvedReportOptions): string {
+function header(r: Rankings, p: ReportProvenance | undefined, o: ResolvedReportOptions): string {
   const models = new Set(r.cells.map((c) => c.model)).size;
   const ops = [...new Set(r.cells.map((c) => c.op))];
-  const banner = o.partial
-    ? `<p class="banner">The sweep has not finished: these rankings are partial and will change.</p>`
-    : "";
-  return `<header><h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
+  const banner = renderStatusBanner(r, p, o.partial);
+  const kicker = o.title === DEFAULT_TITLE ? "" : `<p class="kicker">cna-sweep report</p>`;
+  return `<header>${kicker}<h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
 }
 
 /** Why a cell's top head is no finding, when it is not (rankings' headRankingBasis); "" otherwise. */

@@ -13,7 +13,12 @@ p { margin: 6px 0; }
 .muted { color: var(--muted); }
 .caution { border-left: 4px solid var(--top); background: #fff4e6; padding: 6px 10px; margin: 6px 0; max-width: 90ch; }
 .caution-mark { color: var(--top); }
+.kicker { margin: 0 0 2px; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
 .banner { background: #fff4e5; border-left: 4px solid var(--top); padding: 8px 12px; margin: 12px 0; }
+.banner p { margin: 2px 0; }
+.banner.failed { background: #fdecea; border-left-color: #b2182b; }
+.banner table.quarantine { margin: 6px 0 2px; }
+.banner td.reason { max-width: 60ch; overflow-wrap: anywhere; }
 code, pre, .id, .tok { font-family: "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 code.op { font-weight: 600; padding: 0 3px; background: var(--soft); border-radius: 3px; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }
