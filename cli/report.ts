@@ -49,7 +49,7 @@ export const reportCommand: Command = {
   synopsis: "report (ID [--coordinator HOST:PORT] | --rankings FILE) -o FILE.html",
   flags: REPORT_FLAGS,
   notes:
-    "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
+    "The report is one self-contained HTML file: it opens offline, with no external resources (one inline script sorts and filters its tables).\nExamples:\n  cna report zoo-quick-1 -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
   run: async (argv, io) => {
     const offline = argv.some((a) => a === "--rankings" || a.startsWith("--rankings="));
     const v = parseReportFlags(argv, offline);

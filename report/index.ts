@@ -1,8 +1,9 @@
 /**
- * report — the HTML report of a sweep: one self-contained file (no scripts, no external
- * resources; styles inline, charts as SVG drawn here) with, per cell, the layer × head heatmap of
- * relative accuracy drop, the top CNA neurons and the verification curves; across models, the
- * top heads at relative depth, dominant heads and heads shared across operators; and provenance.
+ * report — the HTML report of a sweep: one self-contained file (no external resources; styles
+ * inline, charts as SVG drawn here, one inline script that sorts and filters the tables) with a
+ * banner when the sweep failed or is running; per cell, the layer × head heatmap of relative
+ * accuracy drop, the top heads, the top CNA neurons and the verification curves; across models,
+ * the top heads at relative depth, dominant heads and heads shared across operators; and provenance.
  * Every key number carries its raw value in `data-value` and its origin in `data-path` (a JSON
  * Pointer into rankings.json), `data-derived` or `data-provenance-path`.
  *

@@ -1,7 +1,8 @@
 /**
- * renderReport: rankings.json (+ provenance) → one self-contained HTML page. No scripts, no
- * external resources (a Content-Security-Policy forbids them), styles inline, every chart an SVG
- * drawn here; all text escaped. The page is a pure function of its inputs: rendering the same
+ * renderReport: rankings.json (+ provenance) → one self-contained HTML page. No external
+ * resources (a Content-Security-Policy forbids them), styles inline, every chart an SVG drawn
+ * here, one small inline script that sorts and filters the tables (allowed by its hash, no other
+ * script runs); all text escaped. The page is a pure function of its inputs: rendering the same
  * rankings twice gives the same bytes.
  */
 import { NOISE_CASES, RANKINGS_SCHEMA, TEMPLATES } from "../core/index.ts";
@@ -15,6 +16,8 @@ import { renderNeuronTable } from "./neurons.ts";
 import { renderAttribution } from "./attribution.ts";
 import { renderProvenance } from "./provenance.ts";
 import { renderStatusBanner } from "./status.ts";
+import { renderHeadTable } from "./heads.ts";
+import { TABLE_SCRIPT, TABLE_SCRIPT_HASH } from "./interactive.ts";
 import type { ReportProvenance } from "./provenance.ts";
 import { STYLES } from "./styles.ts";
 
@@ -50,7 +53,8 @@ export function resolveReportOptions(o: ReportOptions = {}, provenance?: ReportP
   return { title: o.title ?? provenance?.name ?? DEFAULT_TITLE, topNeurons, partial: o.partial ?? false };
 }
 
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+/** Nothing loads from anywhere; inline styles, and the one table script by its hash. */
+const CSP = `default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src ${TABLE_SCRIPT_HASH}`;
 
 export function renderReport(rankings: Rankings, provenance?: ReportProvenance, options: ReportOptions = {}): string {
   const o = resolveReportOptions(options, provenance);
@@ -76,6 +80,7 @@ export function renderReport(rankings: Rankings, provenance?: ReportProvenance, 
 <main>
 ${body}
 </main>
+<script>${TABLE_SCRIPT}</script>
 </body>
 </html>
 `;
@@ -122,7 +127,7 @@ function summary(r: Rankings): string {
     );
   });
   return (
-    `<section id="summary"><h2>Summary</h2><table class="numbers summary"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>` +
+    `<section id="summary"><h2>Summary</h2><table class="numbers summary sortable"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>` +
     `<thead><tr><th>#</th><th class="l">model</th><th>op</th><th>digits</th><th>template</th><th>cases</th><th>baseline</th><th class="l">top head</th><th>rel. drop</th><th class="l">top neuron</th><th>CNA</th><th>mask</th><th>random</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>`
   );
 }
@@ -149,9 +154,10 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
   const curves = c.verification
     ? `<figure class="verification">${renderCurves(c.verification, i)}${renderCurvesTable(c.verification, i)}<figcaption><b>Verification.</b> Relative accuracy decrease when each case's top-K CNA neurons${ablated} are zeroed (mask), when every other FFN neuron from the top head's layer on is zeroed (keep), and when K random neurons from the same layers are zeroed (control, seed ${esc(c.verification.seed)}).</figcaption></figure>`
     : `<p class="muted">No verification results for this cell.</p>`;
+  const headTable = c.heads && c.heads.length > 0 ? `<h3>Heads</h3>${renderHeadTable(c, i)}` : "";
   const neurons =
     c.neurons && c.neurons.length > 0
       ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}`
       : `<p class="muted">No CNA results for this cell.</p>`;
-  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
+  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${headTable}${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
 }

@@ -81,6 +81,20 @@ dl.facts dd { margin: 0; }
 .sweep-file pre { background: var(--soft); border: 1px solid var(--rule); padding: 10px 12px; max-height: 420px; overflow: auto; font-size: 12px; line-height: 1.4; }
 .sweep-file { margin-top: 14px; }
 .sweep-file figcaption { max-width: none; margin: 0 0 4px; }
+input.table-filter { display: block; margin: 10px 0 0; padding: 3px 6px; font: inherit; font-size: 12.5px; border: 1px solid var(--rule); border-radius: 3px; width: 16em; }
+table.sortable thead th.sort { cursor: pointer; user-select: none; }
+table.sortable thead th.sort:hover { color: var(--accent); }
+table.sortable thead th[aria-sort="descending"]::after { content: " \\25BE"; }
+table.sortable thead th[aria-sort="ascending"]::after { content: " \\25B4"; }
 footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--rule); padding-top: 8px; }
+@media (max-width: 900px) {
+  main { padding: 20px 12px 48px; }
+  table.summary { font-size: 12px; }
+  table.summary th, table.summary td { padding: 3px 5px; }
+  table.summary thead th { white-space: normal; vertical-align: bottom; }
+  table.cross th, table.cross td { padding: 3px 5px; }
+  table.cross .gap { padding-right: 10px; }
+}
+@media print { input.table-filter { display: none; } }
 @media print { main { max-width: none; padding: 0; } h2 { break-after: avoid; } .sweep-file pre { max-height: none; } }
 `;
