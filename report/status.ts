@@ -77,14 +77,28 @@ export function renderStatusBanner(r: Rankings, p: ReportProvenance | undefined,
       `${plural(s.incompleteCells.length, "cell")} ${s.incompleteCells.length === 1 ? "lacks" : "lack"} a later stage (${s.incompleteCells.map((c) => `<span class="id">${esc(c)}</span>`).join(", ")})`,
     );
   const body = counts.length > 0 ? `<p>${counts.join("; ")}.</p>` : "";
-  const table =
-    s.quarantined.length === 0
-      ? ""
-      : `<table class="numbers small quarantine"><caption>${plural(s.quarantined.length, "shard")} quarantined: each failed every delivery, so its cell's stage has no result.</caption><thead><tr><th class="l">shard</th><th class="l">cell</th><th class="l">stage</th><th class="l">effect</th><th class="l">reason</th></tr></thead><tbody>${s.quarantined
-          .map(
-            (q) =>
-              `<tr><td class="id">${esc(q.shardId)}</td><td class="l id">${esc(q.cell)}</td><td class="l">${esc(q.stage)}</td><td class="l">${s.missingCells.includes(q.cell) ? "cell missing" : "cell incomplete"}</td><td class="l reason">${esc(q.reason)}</td></tr>`,
-          )
-          .join("")}</tbody></table>`;
+  const table = s.quarantined.length === 0 ? "" : quarantineTable(s);
   return `<div class="banner failed" id="sweep-status" role="alert" data-state="${esc(isRunning ? "running" : (s.state ?? "incomplete"))}" data-missing="${s.missing}" data-quarantined="${s.quarantined.length}"><p>${head}</p>${body}${table}</div>`;
+}
+
+/**
+ * The quarantined shards, one row per cell, stage and reason (a model no worker can load fails
+ * every shard of its cells the same way), each row's shard ids folded under their count.
+ */
+function quarantineTable(s: SweepShortfall): string {
+  const groups = new Map<string, { q: QuarantinedShardInfo; ids: string[] }>();
+  for (const q of s.quarantined) {
+    const key = `${q.cell}\u0000${q.stage}\u0000${q.reason}`;
+    const g = groups.get(key) ?? { q, ids: [] };
+    g.ids.push(q.shardId);
+    groups.set(key, g);
+  }
+  const rows = [...groups.values()].map(
+    ({ q, ids }) =>
+      `<tr data-shards="${ids.length}"><td class="l id cell">${esc(q.cell)}</td><td class="l">${esc(q.stage)}</td>` +
+      `<td class="l">${s.missingCells.includes(q.cell) ? "cell missing" : "cell incomplete"}</td>` +
+      `<td class="l"><details><summary>${plural(ids.length, "shard")}</summary>${ids.map((id) => `<code class="id">${esc(id)}</code>`).join(" ")}</details></td>` +
+      `<td class="l reason">${esc(q.reason)}</td></tr>`,
+  );
+  return `<table class="numbers small quarantine"><caption>${plural(s.quarantined.length, "shard")} quarantined: each failed every delivery, so its cell's stage has no result.</caption><thead><tr><th class="l">cell</th><th class="l">stage</th><th class="l">effect</th><th class="l">quarantined</th><th class="l">reason</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }

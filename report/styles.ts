@@ -19,6 +19,9 @@ p { margin: 6px 0; }
 .banner.failed { background: #fdecea; border-left-color: #b2182b; }
 .banner table.quarantine { margin: 6px 0 2px; }
 .banner td.reason { max-width: 60ch; overflow-wrap: anywhere; }
+.banner td.cell { white-space: nowrap; }
+.banner details code { display: block; font-size: 11px; }
+.banner summary { cursor: pointer; white-space: nowrap; }
 code, pre, .id, .tok { font-family: "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 code.op { font-weight: 600; padding: 0 3px; background: var(--soft); border-radius: 3px; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }

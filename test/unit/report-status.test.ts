@@ -41,16 +41,17 @@ describe("sweep status banner", () => {
       { shardId: "s-aaa", cell: "m - 1D t4", stage: "head-ablation", reason: "UNSUPPORTED_ARCHITECTURE: <no-such>" },
       { shardId: "s-bbb", cell: "m * 1D t4", stage: "verify", reason: "ONNX_RUN_FAILED: out of memory" },
       { shardId: "s-ccc", cell: "m / 1D t4", stage: "head-ablation", reason: "UNSUPPORTED_ARCHITECTURE: x" },
+      { shardId: "s-ddd", cell: "m - 1D t4", stage: "head-ablation", reason: "UNSUPPORTED_ARCHITECTURE: <no-such>" },
     ],
   };
 
-  it("counts the missing cells, names them, and lists each quarantined shard with its reason", () => {
+  it("counts the missing cells, names them, and lists the quarantined shards by cell, stage and reason", () => {
     const html = renderReport(r, failed);
     const b = banner(html)!;
     expect(b).toBeDefined();
     // at the top: before the summary
     expect(html.indexOf(b)).toBeLessThan(html.indexOf('id="summary"'));
-    expect(b).toContain('data-state="failed" data-missing="2" data-quarantined="3"');
+    expect(b).toContain('data-state="failed" data-missing="2" data-quarantined="4"');
     expect(b).toContain("This sweep failed");
     expect(b).toMatch(
       /2 cells of 4 planned are missing from the rankings \(<span class="id">m - 1D t4<\/span>, <span class="id">m \/ 1D t4<\/span>\)/,
@@ -58,14 +59,22 @@ describe("sweep status banner", () => {
     expect(b).toMatch(/1 cell lacks a later stage \(<span class="id">m \* 1D t4<\/span>\)/);
     const rows = [
       ...b.matchAll(
-        /<tr><td class="id">([^<]+)<\/td><td class="l id">([^<]+)<\/td><td class="l">([^<]+)<\/td><td class="l">([^<]+)<\/td><td class="l reason">([^<]+)<\/td><\/tr>/g,
+        /<tr data-shards="(\d+)"><td class="l id cell">([^<]+)<\/td><td class="l">([^<]+)<\/td><td class="l">([^<]+)<\/td><td class="l"><details><summary>[^<]*<\/summary>(.*?)<\/details><\/td><td class="l reason">([^<]+)<\/td><\/tr>/g,
       ),
-    ].map((m) => m.slice(1));
+    ].map((m) => [m[1], m[2], m[3], m[4], [...m[5]!.matchAll(/<code class="id">([^<]+)</g)].map((x) => x[1]), m[6]]);
     expect(rows).toEqual([
-      ["s-aaa", "m - 1D t4", "head-ablation", "cell missing", "UNSUPPORTED_ARCHITECTURE: &lt;no-such&gt;"],
-      ["s-bbb", "m * 1D t4", "verify", "cell incomplete", "ONNX_RUN_FAILED: out of memory"],
-      ["s-ccc", "m / 1D t4", "head-ablation", "cell missing", "UNSUPPORTED_ARCHITECTURE: x"],
+      [
+        "2",
+        "m - 1D t4",
+        "head-ablation",
+        "cell missing",
+        ["s-aaa", "s-ddd"],
+        "UNSUPPORTED_ARCHITECTURE: &lt;no-such&gt;",
+      ],
+      ["1", "m * 1D t4", "verify", "cell incomplete", ["s-bbb"], "ONNX_RUN_FAILED: out of memory"],
+      ["1", "m / 1D t4", "head-ablation", "cell missing", ["s-ccc"], "UNSUPPORTED_ARCHITECTURE: x"],
     ]);
+    expect(b).toContain("4 shards quarantined");
   });
 
   it("counts cells that never ran (a cancelled sweep) beyond those a quarantine names", () => {
