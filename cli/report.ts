@@ -39,7 +39,11 @@ const REPORT_FLAGS: readonly FlagSpec[] = [
     value: "HOST:PORT",
     help: "the coordinator's gRPC address (default: $CNA_COORDINATOR, else the context's, else 127.0.0.1:7070)",
   },
-  { name: "title", value: "TEXT", help: "the page's title (default: the sweep id or the rankings' directory name)" },
+  {
+    name: "title",
+    value: "TEXT",
+    help: "the page's title (default: the sweep's name; offline without it in provenance.json, the rankings' directory name)",
+  },
   { name: "top", value: "N", help: "neurons listed per cell (default 10)" },
   CONTEXT_FLAG,
   ...AUTH_FLAGS,
@@ -52,7 +56,7 @@ export const reportCommand: Command = {
   synopsis: "report (ID [--coordinator HOST:PORT] | --rankings FILE) -o FILE.html",
   flags: REPORT_FLAGS,
   notes:
-    "The report is one self-contained HTML file: it opens offline, with no scripts or external resources.\nExamples:\n  cna report zoo-quick-3f2a9c1b7e -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
+    "The report is one self-contained HTML file: it opens offline, with no external resources (one inline script sorts and filters its tables).\nExamples:\n  cna report zoo-quick-3f2a9c1b7e -o report.html --coordinator 127.0.0.1:7070\n  cna report --rankings cna-out/zoo-quick/rankings.json -o report.html",
   run: async (argv, io) => {
     const offline = argv.some((a) => a === "--rankings" || a.startsWith("--rankings="));
     const v = parseReportFlags(argv, offline);
@@ -65,9 +69,14 @@ export const reportCommand: Command = {
     if (offline) {
       const file = String(v.rankings);
       const { rankings, provenance } = await readRankingsDir(file);
+      // the sweep's name titles the page; a provenance.json without it (or none) falls back to the folder's
       html = renderReport(rankings, provenance, {
         ...options,
-        title: title ?? `cna-sweep report: ${basename(dirname(resolve(file)))}`,
+        ...(title === undefined && provenance?.name === undefined
+          ? { title: `cna-sweep report: ${basename(dirname(resolve(file)))}` }
+          : title === undefined
+            ? {}
+            : { title }),
       });
     } else {
       const id = String(v.ID);
@@ -75,7 +84,7 @@ export const reportCommand: Command = {
       if (!fetched.final) io.stderr.write(`cna: sweep ${id} has not finished; the report shows partial rankings\n`);
       html = renderReport(fetched.rankings, fetched.provenance, {
         ...options,
-        title: title ?? `cna-sweep report: ${id}`,
+        ...(title === undefined ? {} : { title }),
         partial: !fetched.final,
       });
     }
@@ -140,8 +149,10 @@ const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "veri
 /** What a coordinator knows of a sweep's provenance (its Sweep message), as the report's type. */
 export function provenanceOfSweep(s: Sweep): ReportProvenance {
   return {
+    ...(s.name === "" ? {} : { name: s.name }),
     sweepId: s.id,
     state: STATE_NAMES[s.state] ?? "unknown",
+    cells: { planned: s.cells, done: s.cellsDone, failed: s.cellsFailed },
     mode: "coordinator",
     ...(s.createdAt ? { startedAt: s.createdAt.toISOString() } : {}),
     ...(s.updatedAt ? { finishedAt: s.updatedAt.toISOString() } : {}),
@@ -185,11 +196,6 @@ export async function fetchReportInputs(
 }
 
 /** OUT/report.html from the rankings and provenance `cna run` just wrote. */
-export async function writeReport(
-  path: string,
-  rankings: Rankings,
-  provenance: ReportProvenance,
-  title: string,
-): Promise<void> {
-  await writeTextAtomic(path, renderReport(rankings, provenance, { title }));
+export async function writeReport(path: string, rankings: Rankings, provenance: ReportProvenance): Promise<void> {
+  await writeTextAtomic(path, renderReport(rankings, provenance));
 }

@@ -140,9 +140,9 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   await run.close();
   const { rankings, status, state } = result;
   await writeJsonAtomic(join(out, "rankings.json"), rankings);
-  const prov = await provenance(file, spec, sweep.digests, status, started, provider, workers, o.natsUrl);
+  const prov = await provenance(file, spec, sweep.digests, status, state, started, provider, workers, o.natsUrl);
   await writeJsonAtomic(join(out, "provenance.json"), prov);
-  await writeReport(join(out, "report.html"), rankings, prov, `cna-sweep report: ${spec.name}`);
+  await writeReport(join(out, "report.html"), rankings, prov);
   display.done();
   if (!o.quiet) {
     io.stdout.write(`${summaryTable(rankings)}\n\n`);
@@ -161,12 +161,16 @@ async function provenance(
   spec: SweepSpec,
   digests: Record<string, ModelDigest>,
   status: SweepStatus,
+  state: SweepStatus["state"],
   started: Date,
   provider: string,
   workers: number,
   nats: string | undefined,
 ): Promise<ReportProvenance & { versions: Record<string, string> }> {
   return {
+    name: spec.name,
+    state: state.toLowerCase(),
+    cells: { planned: status.cells, done: status.cellsDone, failed: status.cellsFailed },
     sweepFile: resolve(file),
     sweep: readFileSync(file, "utf8"),
     models: spec.models.map((m) => ({ ...m, sha256: digests[m.id]!.digest })),

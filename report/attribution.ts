@@ -26,7 +26,7 @@ export function renderAttribution(cell: CellRankings, cellIndex: number, top: nu
     );
   });
   const neuronTable =
-    `<table class="numbers neurons attribution-neurons"><caption>Top ${neurons.length} FFN neurons by mean log-probability increase of the predicted token (no head ablated); top-K: cases in which the neuron was among the case's top ${esc(a.topK)}; σ the sign of the neuron's mean coefficient m, and it writes the top tokens of σ·W_out (docs/method.md §4).</caption>` +
+    `<table class="numbers neurons attribution-neurons sortable"><caption>Top ${neurons.length} FFN neurons by mean log-probability increase of the predicted token (no head ablated); top-K: cases in which the neuron was among the case's top ${esc(a.topK)}; σ the sign of the neuron's mean coefficient m, and it writes the top tokens of σ·W_out (docs/method.md §4).</caption>` +
     `<thead><tr><th>#</th><th class="l">neuron</th><th>Imp</th><th>top-K</th><th>σ</th><th class="tokens">writes</th></tr></thead><tbody>${neurons.join("")}</tbody></table>`;
   const attn = new Map(a.attnLayers.map((l, i) => [l.layer, i]));
   const ffn = new Map(a.ffnLayers.map((l, i) => [l.layer, i]));
@@ -52,7 +52,7 @@ export function renderAttribution(cell: CellRankings, cellIndex: number, top: nu
         `<tr><td>${rank + 1}</td><td class="id">${esc(headName(h))}</td><td>${num(h.impMean, "score", at("heads", i, "impMean"))}</td></tr>`,
     );
   const headTable =
-    `<table class="numbers attribution-heads"><caption>Heads with the largest mean importance (each head's own contribution added to the layer's input).</caption>` +
+    `<table class="numbers attribution-heads sortable"><caption>Heads with the largest mean importance (each head's own contribution added to the layer's input).</caption>` +
     `<thead><tr><th>#</th><th class="l">head</th><th>Imp</th></tr></thead><tbody>${heads.join("")}</tbody></table>`;
   return `<h3>Attribution</h3><div class="figure-row">${layerTable}${headTable}</div>${neuronTable}`;
 }

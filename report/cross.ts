@@ -8,7 +8,7 @@ import { OPERATORS } from "../core/index.ts";
 import type { CellRankings, HeadRank, Operator, Rankings } from "../core/index.ts";
 import { esc, formatNumber, headName, num, numAttrs, ptr } from "./format.ts";
 import { headGrid } from "./heatmap.ts";
-import { dropColor } from "./scale.ts";
+import { divergingColor, symmetricRange } from "./scale.ts";
 import { c, text } from "./svg.ts";
 
 /** Heads per cell shown and counted as "top". */
@@ -143,17 +143,24 @@ function operatorBlock(op: Operator, cells: readonly Indexed[], layers: Map<stri
   return `<div class="op-block"><h3>Operator ${opHtml(op)} <span class="muted">(${OP_NAMES[op]})</span></h3>${table}</div>`;
 }
 
-function depthStrip(op: Operator, cells: readonly Indexed[], layers: Map<string, number>): string {
-  const W = 500;
+/** Vertical room of one rank's mark in a depth-strip row: ranks sit in lanes, so marks at the same depth never cover each other. */
+const LANE_H = 14;
+
+/** The half-width of the depth strips' colour scale: the largest |drop| among the marks drawn. */
+export const depthRange = (cells: readonly Indexed[]): number =>
+  symmetricRange(cells.flatMap((x) => x.heads.slice(0, TOP_HEADS).map((h) => h.relativeDrop)));
+
+function depthStrip(op: Operator, cells: readonly Indexed[], layers: Map<string, number>, range: number): string {
+  const W = 520;
   const left = 170;
   const right = 16;
-  const rowH = 24;
+  const rowH = TOP_HEADS * LANE_H + 6;
   const top = 26;
   const rows = cells.map((x) => ({ x, label: `${x.cell.model} · ${cellLabel(x.cell)}` }));
   const H = top + rows.length * rowH + 40;
   const pw = W - left - right;
   const pad = 12; // keeps depth-0 markers clear of the row labels
-  const sx = (d: number) => left + pad + d * (pw - pad);
+  const sx = (d: number) => left + pad + d * (pw - pad - 56); // room on the right for a label at depth 1
   const parts: string[] = [text(left, 14, `operator ${op} (${OP_NAMES[op]})`, 'class="panel-title"')];
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(`<line class="grid" x1="${c(sx(t))}" x2="${c(sx(t))}" y1="${top}" y2="${top + rows.length * rowH}"/>`);
@@ -165,21 +172,26 @@ function depthStrip(op: Operator, cells: readonly Indexed[], layers: Map<string,
     text(left + pw / 2, H - 8, "relative depth  layer / (layers \u2212 1)", 'class="axis-title" text-anchor="middle"'),
   );
   rows.forEach(({ x, label }, r) => {
-    const cy = top + r * rowH + rowH / 2;
-    parts.push(text(left - 8, cy + 3.5, label, 'class="tick row-label" text-anchor="end"'));
+    const y0 = top + r * rowH + 3;
+    const row: string[] = [];
+    if (r > 0) row.push(`<line class="row-rule" x1="${left}" x2="${W - right}" y1="${c(y0 - 3)}" y2="${c(y0 - 3)}"/>`);
+    row.push(text(left - 8, y0 + (TOP_HEADS * LANE_H) / 2 + 3.5, label, 'class="tick row-label" text-anchor="end"'));
     const n = layers.get(x.cell.model)!;
-    const shown = x.heads.slice(0, TOP_HEADS);
-    for (let i = shown.length - 1; i >= 0; i--) {
-      const h = shown[i]!;
+    x.heads.slice(0, TOP_HEADS).forEach((h, i) => {
       const d = relativeDepth(h.layer, n);
-      parts.push(
-        `<circle class="depth-mark" cx="${c(sx(d))}" cy="${c(cy)}" r="${[6.5, 5, 4][i]}" fill="${dropColor(h.relativeDrop)}" stroke="#333" stroke-width="0.8"${numAttrs(d, { derived: "depth" })} data-model="${esc(x.cell.model)}" data-layer="${h.layer}"><title>${esc(`${x.cell.model} ${x.cell.op} ${cellLabel(x.cell)}: head ${headName(h)} (rank ${i + 1}), depth ${formatNumber(d, "depth")}, relative drop ${formatNumber(h.relativeDrop, "pct")}`)}</title></circle>`,
+      const cx = sx(d);
+      const cy = y0 + (i + 0.5) * LANE_H;
+      const name = `#${i + 1} ${headName(h)}`;
+      row.push(
+        `<circle class="depth-mark" cx="${c(cx)}" cy="${c(cy)}" r="${i === 0 ? 5.5 : 4.5}" fill="${divergingColor(h.relativeDrop, range)}" stroke="#333" stroke-width="0.8" data-rank="${i + 1}"${numAttrs(d, { derived: "depth" })} data-model="${esc(x.cell.model)}" data-layer="${h.layer}"><title>${esc(`${x.cell.model} ${x.cell.op} ${cellLabel(x.cell)}: head ${headName(h)} (rank ${i + 1}), depth ${formatNumber(d, "depth")}, relative drop ${formatNumber(h.relativeDrop, "pct")}`)}</title></circle>`,
       );
-    }
-    const h1 = shown[0]!;
-    parts.push(text(sx(relativeDepth(h1.layer, n)) + 9, cy - 4, headName(h1), 'class="mark-label"'));
+      row.push(text(cx + 8, cy + 3.5, name, `class="mark-label${i === 0 ? " rank1" : ""}" data-rank="${i + 1}"`));
+    });
+    parts.push(
+      `<g class="depth-row" data-model="${esc(x.cell.model)}" data-cell="${esc(cellLabel(x.cell))}">${row.join("")}</g>`,
+    );
   });
-  return `<svg class="depth" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="top heads at relative depth">${parts.join("")}</svg>`;
+  return `<svg class="depth" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="top heads at relative depth" data-range="${range}">${parts.join("")}</svg>`;
 }
 
 function dominanceTable(r: Rankings, layers: Map<string, number>): string {
@@ -221,6 +233,7 @@ export function renderCross(r: Rankings): string {
   if (cells.length === 0) return "";
   const layers = modelLayers(r);
   const ops = OPERATORS.filter((op) => cells.some((x) => x.cell.op === op));
+  const range = depthRange(cells);
   return (
     `<section id="across" class="across"><h2>Across models</h2>` +
     `<p class="lede">Top heads per operator, every model side by side; depth is the layer as a fraction of the model's depth, so models with different layer counts line up.</p>` +
@@ -239,10 +252,11 @@ export function renderCross(r: Rankings): string {
           op,
           cells.filter((x) => x.cell.op === op),
           layers,
+          range,
         ),
       )
       .join("")}</div>` +
-    `<figcaption>Per operator, the top ${TOP_HEADS} heads of each cell at their relative depth layer / (layers − 1): rank 1 largest and labelled, ranks 2 and 3 smaller; fill is the relative accuracy drop on the heatmaps' scale.</figcaption></figure>` +
+    `<figcaption>Per operator, the top ${TOP_HEADS} heads of each cell at their relative depth layer / (layers − 1), each rank on its own line within the cell's row (#1 on top) and labelled with its rank and head; fill is the relative accuracy drop, red for a drop and blue for a rise, spanning ± the largest |drop| among these marks (${esc(formatNumber(range, "pct"))}).</figcaption></figure>` +
     `<h3>Dominant heads</h3>${dominanceTable(r, layers)}<h3>Heads shared across operators</h3>${sharedTable(r, layers)}</section>`
   );
 }

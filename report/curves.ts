@@ -1,7 +1,8 @@
 /**
  * A cell's verification curves (docs/method.md §5): relative accuracy decrease against K for masking
- * each case's top-K CNA neurons, keeping only them, and the random control, as an SVG line chart
- * with axes, grid and legend, and the same numbers as a small table.
+ * each case's top-K CNA neurons, keeping only them (every other neuron zeroed), and the random
+ * control, as an SVG line chart with axes, grid and legend (its labels say what is zeroed), x
+ * ticks at the K values run, and the same numbers as a small table.
  */
 import type { VerificationPoint, VerificationRankings } from "../core/index.ts";
 import { esc, formatNumber, num, numAttrs, ptr } from "./format.ts";
@@ -11,8 +12,8 @@ import { c, marker, text } from "./svg.ts";
 
 const SERIES: readonly Series[] = ["mask", "keep", "random"];
 const W = 400;
-const H = 260;
-const M = { left: 52, right: 16, top: 34, bottom: 42 };
+const H = 276;
+const M = { left: 52, right: 16, top: 56, bottom: 42 };
 
 /** The y-axis domain: 0 to 100 %, widened downwards in 25 % steps when an intervention helped. */
 export function decreaseDomain(v: VerificationRankings): [number, number] {
@@ -35,9 +36,14 @@ export function renderCurves(v: VerificationRankings, cellIndex: number): string
     parts.push(`<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${c(sy(t))}" y2="${c(sy(t))}"/>`);
     parts.push(text(M.left - 6, sy(t) + 3.5, `${Math.round(t * 100)}%`, 'class="tick" text-anchor="end"'));
   }
-  for (const k of [0, ...ks]) {
-    parts.push(`<line class="axis" x1="${c(sx(k))}" x2="${c(sx(k))}" y1="${H - M.bottom}" y2="${H - M.bottom + 4}"/>`);
-    parts.push(text(sx(k), H - M.bottom + 16, String(k), 'class="tick" text-anchor="middle"'));
+  for (const k of kTickLabels(ks, sx)) {
+    parts.push(
+      `<line class="axis k-tick" x1="${c(sx(k.k))}" x2="${c(sx(k.k))}" y1="${H - M.bottom}" y2="${H - M.bottom + 4}" data-k="${k.k}"/>`,
+    );
+    if (k.labelled)
+      parts.push(
+        text(sx(k.k), H - M.bottom + 16, String(k.k), `class="tick k-label" text-anchor="middle" data-k="${k.k}"`),
+      );
   }
   parts.push(`<line class="axis" x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}"/>`);
   parts.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}"/>`);
@@ -56,6 +62,35 @@ export function renderCurves(v: VerificationRankings, cellIndex: number): string
   for (const s of SERIES) parts.push(seriesSvg(s, v[s], cellIndex, sx, sy));
   parts.push(legend());
   return `<svg class="curves" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="relative accuracy decrease against K for mask, keep and random">${parts.join("")}</svg>`;
+}
+
+/** Closest two x labels may sit, in px, before the later one is left out (its tick stays). */
+const MIN_LABEL_GAP = 22;
+
+/**
+ * The x ticks: one at each K actually run (no tick at a K that was not), labelled left to right
+ * while labels keep MIN_LABEL_GAP apart; the largest K is always labelled.
+ */
+export function kTickLabels(ks: readonly number[], sx: (k: number) => number): Array<{ k: number; labelled: boolean }> {
+  const sorted = [...new Set(ks)].sort((a, b) => a - b);
+  const out = sorted.map((k) => ({ k, labelled: false }));
+  let last = -Infinity;
+  out.forEach((t, i) => {
+    const isLast = i === out.length - 1;
+    if (isLast) {
+      // the largest K wins over the label before it when they crowd
+      const prev = out
+        .slice(0, i)
+        .reverse()
+        .find((p) => p.labelled);
+      if (prev && sx(t.k) - sx(prev.k) < MIN_LABEL_GAP) prev.labelled = false;
+      t.labelled = true;
+    } else if (sx(t.k) - last >= MIN_LABEL_GAP) {
+      t.labelled = true;
+      last = sx(t.k);
+    }
+  });
+  return out;
 }
 
 function seriesSvg(
@@ -85,16 +120,18 @@ function seriesSvg(
   return `<g class="series series-${s}">${line}${marks.join("")}</g>`;
 }
 
+/** The legend: one item per line above the plot, each label saying which neurons are zeroed. */
 function legend(): string {
-  let x = M.left;
-  return SERIES.map((s) => {
+  return SERIES.map((s, i) => {
     const st = SERIES_STYLE[s];
-    const item =
-      `<line x1="${x}" x2="${x + 22}" y1="14" y2="14" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ""}/>` +
-      marker(st.marker, x + 11, 14, 3.6, st.color, "", st.label) +
-      text(x + 28, 18, st.label, 'class="legend-label"');
-    x += 28 + st.label.length * 6.2 + 14;
-    return item;
+    const x = M.left;
+    const y = 10 + i * 14;
+    return (
+      `<g class="legend-item" data-series="${s}"><line x1="${x}" x2="${x + 22}" y1="${y}" y2="${y}" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ""}/>` +
+      marker(st.marker, x + 11, y, 3.6, st.color, "", st.label) +
+      text(x + 28, y + 4, st.label, 'class="legend-label"') +
+      "</g>"
+    );
   }).join("");
 }
 
@@ -111,7 +148,8 @@ export function renderCurvesTable(v: VerificationRankings, cellIndex: number): s
       `<tr><td>${num(p.k, "int", { path: ptr("cells", cellIndex, "verification", "mask", i, "k") })}</td>${SERIES.map((s) => cell(s, i)).join("")}</tr>`,
   );
   const head = SERIES.map(
-    (s) => `<th><span class="swatch" style="background:${SERIES_STYLE[s].color}"></span>${esc(s)}</th>`,
+    (s) =>
+      `<th title="${esc(SERIES_STYLE[s].label)}"><span class="swatch" style="background:${SERIES_STYLE[s].color}"></span>${esc(s)}</th>`,
   ).join("");
   return `<table class="numbers small"><thead><tr><th>K</th>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }

@@ -37,5 +37,5 @@ export function renderNeuronTable(cell: CellRankings, cellIndex: number, top: nu
     `Top ${neurons.length}${of} FFN neurons by mean CNA score${ablated}; means over the cell's cases. ` +
     "Imp is the log-probability increase of the predicted token (docs/method.md §3); m → m′ the neuron's coefficient in the original → ablated model; " +
     "top-K: cases in which the neuron was among the case's top-K; σ the sign of the mean m, and the neuron writes the top tokens of σ·W_out (docs/method.md §4).";
-  return `<table class="numbers neurons"><caption>${caption}</caption><thead><tr><th>#</th><th class="l">neuron</th><th>CNA</th><th>Imp orig</th><th>Imp ablated</th><th>m → m′</th><th>top-K</th><th>σ</th><th class="tokens">writes</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  return `<table class="numbers neurons sortable"><caption>${caption}</caption><thead><tr><th>#</th><th class="l">neuron</th><th>CNA</th><th>Imp orig</th><th>Imp ablated</th><th>m → m′</th><th>top-K</th><th>σ</th><th class="tokens">writes</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }

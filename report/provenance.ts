@@ -19,11 +19,22 @@ export interface QuarantinedShardInfo {
   reason: string;
 }
 
+/** Cells of the sweep's plan, and how they ended (a failed cell has a quarantined shard). */
+export interface CellCounts {
+  planned: number;
+  done: number;
+  failed: number;
+}
+
 export interface ReportProvenance {
+  /** the sweep's name (its file's `name:`): the report's title */
+  name?: string;
   /** the sweep's id on a coordinator */
   sweepId?: string;
-  /** the sweep's final (or current) state, e.g. "succeeded" */
+  /** the sweep's final (or current) state: "running", "succeeded", "failed" or "cancelled" */
   state?: string;
+  /** the planned cells: rankings.json lists only those with results, so this tells what is missing */
+  cells?: CellCounts;
   /** absolute path of the sweep file */
   sweepFile?: string;
   /** the sweep file's text */
@@ -57,6 +68,7 @@ export function parseProvenance(raw: unknown, source: string): ReportProvenance 
       if (obj[k] !== undefined && typeof obj[k] !== kind) throw bad(`${prefix}${k}`, `a ${kind}`);
   };
   check(raw, "", {
+    name: "string",
     sweepId: "string",
     state: "string",
     sweepFile: "string",
@@ -93,6 +105,11 @@ export function parseProvenance(raw: unknown, source: string): ReportProvenance 
     "stage",
     "reason",
   ]);
+  if (raw.cells !== undefined) {
+    if (!isObj(raw.cells)) throw bad("cells", "an object");
+    for (const k of ["planned", "done", "failed"])
+      if (typeof raw.cells[k] !== "number") throw bad(`cells.${k}`, "a number");
+  }
   if (raw.versions !== undefined) {
     if (!isObj(raw.versions)) throw bad("versions", "an object");
     check(raw.versions, "versions.", Object.fromEntries(Object.keys(raw.versions).map((k) => [k, "string" as const])));
@@ -114,10 +131,18 @@ export function renderProvenance(p: ReportProvenance | undefined): string {
     return `<section id="provenance"><h2>Provenance</h2><p class="muted">No provenance was given: the report shows the rankings only.</p></section>`;
   const pv = (field: string) => ({ provenance: ptr(field) });
   const facts: string[] = [];
+  if (p.name !== undefined) facts.push(row("name", esc(p.name)));
   if (p.sweepId !== undefined)
     facts.push(row("sweep", `<span class="id">${esc(p.sweepId)}</span>${p.state ? ` (${esc(p.state)})` : ""}`));
   else if (p.state !== undefined) facts.push(row("state", esc(p.state)));
   if (p.sweepFile !== undefined) facts.push(row("sweep file", `<code>${esc(p.sweepFile)}</code>`));
+  if (p.cells !== undefined)
+    facts.push(
+      row(
+        "cells",
+        `${num(p.cells.planned, "int", { provenance: ptr("cells", "planned") })} planned · ${num(p.cells.done, "int", { provenance: ptr("cells", "done") })} done · ${num(p.cells.failed, "int", { provenance: ptr("cells", "failed") })} failed`,
+      ),
+    );
   if (p.mode !== undefined) facts.push(row("mode", esc(p.mode)));
   if (p.provider !== undefined) facts.push(row("execution provider", esc(p.provider)));
   if (p.workers !== undefined) facts.push(row("workers", num(p.workers, "int", pv("workers"))));

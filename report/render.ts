@@ -1,7 +1,8 @@
 /**
- * renderReport: rankings.json (+ provenance) → one self-contained HTML page. No scripts, no
- * external resources (a Content-Security-Policy forbids them), styles inline, every chart an SVG
- * drawn here; all text escaped. The page is a pure function of its inputs: rendering the same
+ * renderReport: rankings.json (+ provenance) → one self-contained HTML page. No external
+ * resources (a Content-Security-Policy forbids them), styles inline, every chart an SVG drawn
+ * here, one small inline script that sorts and filters the tables (allowed by its hash, no other
+ * script runs); all text escaped. The page is a pure function of its inputs: rendering the same
  * rankings twice gives the same bytes.
  */
 import { NOISE_CASES, RANKINGS_SCHEMA, TEMPLATES } from "../core/index.ts";
@@ -10,15 +11,18 @@ import { renderCross, opHtml } from "./cross.ts";
 import { renderCurves, renderCurvesTable } from "./curves.ts";
 import { ReportInputError } from "./errors.ts";
 import { esc, headName, neuronName, num, ptr } from "./format.ts";
-import { renderDropLegend, renderHeatmap } from "./heatmap.ts";
+import { headRange, renderDropLegend, renderHeatmap } from "./heatmap.ts";
 import { renderNeuronTable } from "./neurons.ts";
 import { renderAttribution } from "./attribution.ts";
 import { renderProvenance } from "./provenance.ts";
+import { renderStatusBanner } from "./status.ts";
+import { renderHeadTable } from "./heads.ts";
+import { TABLE_SCRIPT, TABLE_SCRIPT_HASH } from "./interactive.ts";
 import type { ReportProvenance } from "./provenance.ts";
 import { STYLES } from "./styles.ts";
 
 export interface ReportOptions {
-  /** the page's title (default "cna-sweep report") */
+  /** the page's title and heading (default: the sweep's name from the provenance, else "cna-sweep report") */
   title?: string;
   /** neurons listed per cell (default 10) */
   topNeurons?: number;
@@ -32,7 +36,13 @@ export interface ResolvedReportOptions {
   partial: boolean;
 }
 
-export function resolveReportOptions(o: ReportOptions = {}): ResolvedReportOptions {
+const DEFAULT_TITLE = "cna-sweep report";
+
+/**
+ * Options with their defaults; the title defaults to the sweep's name, so the provenance (which
+ * carries it) is an input here.
+ */
+export function resolveReportOptions(o: ReportOptions = {}, provenance?: ReportProvenance): ResolvedReportOptions {
   const topNeurons = o.topNeurons ?? 10;
   if (!Number.isSafeInteger(topNeurons) || topNeurons < 1)
     throw new ReportInputError(
@@ -40,15 +50,16 @@ export function resolveReportOptions(o: ReportOptions = {}): ResolvedReportOptio
       "topNeurons",
       `expected an integer >= 1 (got ${String(o.topNeurons)})`,
     );
-  return { title: o.title ?? "cna-sweep report", topNeurons, partial: o.partial ?? false };
+  return { title: o.title ?? provenance?.name ?? DEFAULT_TITLE, topNeurons, partial: o.partial ?? false };
 }
 
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+/** Nothing loads from anywhere; inline styles, and the one table script by its hash. */
+const CSP = `default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src ${TABLE_SCRIPT_HASH}`;
 
 export function renderReport(rankings: Rankings, provenance?: ReportProvenance, options: ReportOptions = {}): string {
-  const o = resolveReportOptions(options);
+  const o = resolveReportOptions(options, provenance);
   const body = [
-    header(rankings, o),
+    header(rankings, provenance, o),
     summary(rankings),
     ...rankings.cells.map((cell, i) => renderCell(cell, i, o)),
     renderCross(rankings),
@@ -69,18 +80,18 @@ export function renderReport(rankings: Rankings, provenance?: ReportProvenance, 
 <main>
 ${body}
 </main>
+<script>${TABLE_SCRIPT}</script>
 </body>
 </html>
 `;
 }
 
-function header(r: Rankings, o: ResolvedReportOptions): string {
+function header(r: Rankings, p: ReportProvenance | undefined, o: ResolvedReportOptions): string {
   const models = new Set(r.cells.map((c) => c.model)).size;
   const ops = [...new Set(r.cells.map((c) => c.op))];
-  const banner = o.partial
-    ? `<p class="banner">The sweep has not finished: these rankings are partial and will change.</p>`
-    : "";
-  return `<header><h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
+  const banner = renderStatusBanner(r, p, o.partial);
+  const kicker = o.title === DEFAULT_TITLE ? "" : `<p class="kicker">cna-sweep report</p>`;
+  return `<header>${kicker}<h1>${esc(o.title)}</h1><p class="lede">Attention-head ablation and Comparative Neuron Analysis (Yu &amp; Ananiadou, EMNLP 2024): ${r.cells.length} cell${r.cells.length === 1 ? "" : "s"} over ${models} model${models === 1 ? "" : "s"} and the operator${ops.length === 1 ? "" : "s"} ${ops.map(opHtml).join(" ")}.</p>${banner}</header>`;
 }
 
 /** Why a cell's top head is no finding, when it is not (rankings' headRankingBasis); "" otherwise. */
@@ -116,7 +127,7 @@ function summary(r: Rankings): string {
     );
   });
   return (
-    `<section id="summary"><h2>Summary</h2><table class="numbers summary"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>` +
+    `<section id="summary"><h2>Summary</h2><table class="numbers summary sortable"><caption>One row per cell. Top head: rank 1 by accuracy after ablation; its relative accuracy drop. Top neuron: rank 1 by mean CNA score. Mask / random: relative accuracy decrease at the largest K.</caption>` +
     `<thead><tr><th>#</th><th class="l">model</th><th>op</th><th>digits</th><th>template</th><th>cases</th><th>baseline</th><th class="l">top head</th><th>rel. drop</th><th class="l">top neuron</th><th>CNA</th><th>mask</th><th>random</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>`
   );
 }
@@ -137,15 +148,16 @@ function renderCell(c: CellRankings, i: number, o: ResolvedReportOptions): strin
   const caution = basisWarning(c);
   const heat =
     c.heads && c.heads.length > 0
-      ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend()}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads); the top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
+      ? `<figure class="heads">${renderHeatmap(c.heads, i)}${renderDropLegend(headRange(c.heads))}<figcaption><b>Head ablation.</b> Relative accuracy drop when each head's output is zeroed at every position (rows layers, columns heads): red where ablating the head lowers accuracy, blue where it raises it, white for no change; the colours span ± this cell's largest |drop|, so compare cells by their numbers, not their colours. The top head ${top ? `<b>${esc(headName(top))}</b> ` : ""}is outlined.</figcaption></figure>`
       : `<p class="muted">No head-ablation results for this cell.</p>`;
   const ablated = c.ablatedHead ? ` (head ${esc(headName(c.ablatedHead))} ablated for CNA)` : "";
   const curves = c.verification
     ? `<figure class="verification">${renderCurves(c.verification, i)}${renderCurvesTable(c.verification, i)}<figcaption><b>Verification.</b> Relative accuracy decrease when each case's top-K CNA neurons${ablated} are zeroed (mask), when every other FFN neuron from the top head's layer on is zeroed (keep), and when K random neurons from the same layers are zeroed (control, seed ${esc(c.verification.seed)}).</figcaption></figure>`
     : `<p class="muted">No verification results for this cell.</p>`;
+  const headTable = c.heads && c.heads.length > 0 ? `<h3>Heads</h3>${renderHeadTable(c, i)}` : "";
   const neurons =
     c.neurons && c.neurons.length > 0
       ? `<h3>Neurons</h3>${renderNeuronTable(c, i, o.topNeurons)}`
       : `<p class="muted">No CNA results for this cell.</p>`;
-  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
+  return `<section class="cell" id="cell-${i}"><h2>${cellTitle(c)}</h2><p class="cell-meta">${meta}</p>${caution ? `<p class="caution" data-basis="${esc(c.headRankingBasis ?? "")}">${caution}</p>` : ""}<div class="figure-row">${heat}${curves}</div>${headTable}${neurons}${renderAttribution(c, i, o.topNeurons)}</section>`;
 }

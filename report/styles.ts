@@ -13,7 +13,15 @@ p { margin: 6px 0; }
 .muted { color: var(--muted); }
 .caution { border-left: 4px solid var(--top); background: #fff4e6; padding: 6px 10px; margin: 6px 0; max-width: 90ch; }
 .caution-mark { color: var(--top); }
+.kicker { margin: 0 0 2px; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
 .banner { background: #fff4e5; border-left: 4px solid var(--top); padding: 8px 12px; margin: 12px 0; }
+.banner p { margin: 2px 0; }
+.banner.failed { background: #fdecea; border-left-color: #b2182b; }
+.banner table.quarantine { margin: 6px 0 2px; }
+.banner td.reason { max-width: 60ch; overflow-wrap: anywhere; }
+.banner td.cell { white-space: nowrap; }
+.banner details code { display: block; font-size: 11px; }
+.banner summary { cursor: pointer; white-space: nowrap; }
 code, pre, .id, .tok { font-family: "DejaVu Sans Mono", Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
 code.op { font-weight: 600; padding: 0 3px; background: var(--soft); border-radius: 3px; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -60,7 +68,9 @@ svg .hm-label { font-size: 10px; text-anchor: middle; font-variant-numeric: tabu
 svg .panel-title { font-size: 12px; font-weight: 600; fill: #222; }
 .panels { display: flex; flex-wrap: wrap; gap: 8px 36px; }
 figure.depths figcaption { max-width: 90ch; }
-svg .mark-label { font-size: 10.5px; font-family: "DejaVu Sans Mono", Menlo, monospace; fill: #222; }
+svg .mark-label { font-size: 10px; font-family: "DejaVu Sans Mono", Menlo, monospace; fill: #444; }
+svg .mark-label.rank1 { font-weight: 600; fill: #111; }
+svg .row-rule { stroke: #e4e4e4; stroke-width: 1; }
 svg .grid { stroke: #ececec; stroke-width: 1; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .zero { stroke: #999; stroke-dasharray: 2 2; }
@@ -74,6 +84,20 @@ dl.facts dd { margin: 0; }
 .sweep-file pre { background: var(--soft); border: 1px solid var(--rule); padding: 10px 12px; max-height: 420px; overflow: auto; font-size: 12px; line-height: 1.4; }
 .sweep-file { margin-top: 14px; }
 .sweep-file figcaption { max-width: none; margin: 0 0 4px; }
+input.table-filter { display: block; margin: 10px 0 0; padding: 3px 6px; font: inherit; font-size: 12.5px; border: 1px solid var(--rule); border-radius: 3px; width: 16em; }
+table.sortable thead th.sort { cursor: pointer; user-select: none; }
+table.sortable thead th.sort:hover { color: var(--accent); }
+table.sortable thead th[aria-sort="descending"]::after { content: " \\25BE"; }
+table.sortable thead th[aria-sort="ascending"]::after { content: " \\25B4"; }
 footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--rule); padding-top: 8px; }
+@media (max-width: 900px) {
+  main { padding: 20px 12px 48px; }
+  table.summary { font-size: 12px; }
+  table.summary th, table.summary td { padding: 3px 5px; }
+  table.summary thead th { white-space: normal; vertical-align: bottom; }
+  table.cross th, table.cross td { padding: 3px 5px; }
+  table.cross .gap { padding-right: 10px; }
+}
+@media print { input.table-filter { display: none; } }
 @media print { main { max-width: none; padding: 0; } h2 { break-after: avoid; } .sweep-file pre { max-height: none; } }
 `;

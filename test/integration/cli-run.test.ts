@@ -55,6 +55,9 @@ describe("cna run", () => {
     ]);
     const prov = JSON.parse(readFileSync(join(root, "a", "provenance.json"), "utf8"));
     expect(prov.models[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    // the report's title and its failure banner read these
+    expect([prov.name, prov.state, prov.cells]).toEqual(["tiny-run", "succeeded", { planned: 2, done: 2, failed: 0 }]);
+    expect(readFileSync(join(root, "a", "report.html"), "utf8")).toContain("<title>tiny-run</title>");
     expect(prov.shards.map((s: { stage: string; stored: number }) => [s.stage, s.stored])).toEqual([
       ["head-ablation", 6],
       ["cna", 6],

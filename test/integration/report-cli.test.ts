@@ -83,6 +83,15 @@ describe("cna report", () => {
     const html = readFileSync(join(root, "b.html"), "utf8");
     expect(html).toContain("<title>cna-sweep report: bare</title>");
     expect(html).toContain("No provenance was given");
+    // with the sweep's name in provenance.json, the page is titled with it, not with its folder
+    mkdirSync(join(root, "out-folder"));
+    writeFileSync(join(root, "out-folder", "rankings.json"), JSON.stringify(RANKINGS));
+    writeFileSync(join(root, "out-folder", "provenance.json"), JSON.stringify({ ...PROVENANCE, name: "tiny" }));
+    const named = await cna(["report", "--rankings", at("out-folder/rankings.json"), "--out", at("n.html")]);
+    expect(named.code, named.stderr).toBe(0);
+    const namedHtml = readFileSync(join(root, "n.html"), "utf8");
+    expect(namedHtml).toContain("<title>tiny</title>");
+    expect(namedHtml).toContain("<h1>tiny</h1>");
   });
 
   it("fetches rankings and sweep state from a coordinator, with the bearer token", async () => {
@@ -105,6 +114,7 @@ describe("cna report", () => {
       expect(running.stderr).toMatch(/has not finished; the report shows partial rankings/);
       const html = readFileSync(join(root, "c.html"), "utf8");
       expect(html).toContain("these rankings are partial");
+      expect(html).toContain("<title>tiny</title>");
       expect(html).toContain(`<span class="id">${sweep.sweepId}</span> (running)`);
       expect(html).toMatch(/data-path="\/cells\/0\/heads\/0\/relativeDrop">80\.0%</);
       expect(backend.calls).toEqual(expect.arrayContaining(["rankings", "get"]));

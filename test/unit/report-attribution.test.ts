@@ -48,7 +48,7 @@ describe("report: attribution", () => {
   });
 
   it("lists the top neurons by importance with their tokens", () => {
-    const table = /<table class="numbers neurons attribution-neurons">.*?<\/table>/s.exec(html)?.[0] ?? "";
+    const table = /<table class="numbers neurons attribution-neurons sortable">.*?<\/table>/s.exec(html)?.[0] ?? "";
     expect(table).toContain('data-value="0.8125"');
     expect(table).toContain('data-path="/cells/0/attribution/neurons/0/impMean"');
     expect(table).toContain('data-path="/cells/0/attribution/neurons/1/topKCount"');
@@ -56,7 +56,7 @@ describe("report: attribution", () => {
   });
 
   it("shows σ, the sign of the mean coefficient, beside the tokens, and a dash where there are no tokens", () => {
-    const table = /<table class="numbers neurons attribution-neurons">.*?<\/table>/s.exec(html)?.[0] ?? "";
+    const table = /<table class="numbers neurons attribution-neurons sortable">.*?<\/table>/s.exec(html)?.[0] ?? "";
     expect(table).toContain('<th>σ</th><th class="tokens">writes</th>');
     expect(table).toMatch(
       /<td class="sign"><span class="num" data-value="-1" data-format="sign" data-path="\/cells\/0\/attribution\/neurons\/0\/topTokensSign">\u22121<\/span><\/td><td class="tokens"><code class="tok">8<\/code>/,
@@ -77,7 +77,7 @@ describe("report: attribution", () => {
       expect(layers).toContain(`data-path="/cells/0/attribution/${kind}/${i}/impMean"`);
     }
     expect(layers).toContain('data-value="2.25"');
-    const heads = /<table class="numbers attribution-heads">.*?<\/table>/s.exec(html)?.[0] ?? "";
+    const heads = /<table class="numbers attribution-heads sortable">.*?<\/table>/s.exec(html)?.[0] ?? "";
     const order = [...heads.matchAll(/data-path="\/cells\/0\/attribution\/heads\/(\d)\/impMean"/g)].map((m) =>
       Number(m[1]),
     );

@@ -1,17 +1,16 @@
 /**
  * The HTML report without a browser: text is escaped (a token or sweep file can't inject markup),
- * cells missing sections still render, the colour scale's endpoints, the fixed number formats,
+ * cells missing sections still render, the fixed number formats,
  * every data-value equal to the rankings value its data-path names, the cross-model derivations,
  * and input checks that name the bad field.
  */
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { RANKINGS_SCHEMA } from "../../core/index.ts";
-import type { CellRankings, HeadRank, Operator, Rankings } from "../../core/index.ts";
+import type { CellRankings } from "../../core/index.ts";
 import {
-  BLUES,
   FORMATS,
+  divergingColor,
   dominance,
-  dropColor,
   modelLayers,
   parseProvenance,
   parseRankingsJson,
@@ -20,65 +19,7 @@ import {
   sharedHeads,
 } from "../../report/index.ts";
 import type { ReportProvenance } from "../../report/index.ts";
-
-/** Heads of an L × H model with the given relative drops (by flat index), ranked as core does. */
-function heads(L: number, H: number, drop: (l: number, h: number) => number): HeadRank[] {
-  const base = 0.8;
-  const out: HeadRank[] = [];
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) {
-      const relativeDrop = drop(l, h);
-      const accuracy = base * (1 - relativeDrop);
-      out.push({
-        layer: l,
-        head: h,
-        accuracy,
-        accuracyDrop: base - accuracy,
-        relativeDrop,
-        meanProbCorrect: accuracy / 2,
-      });
-    }
-  }
-  return out.sort(
-    (a, b) => a.accuracy - b.accuracy || a.meanProbCorrect - b.meanProbCorrect || a.layer - b.layer || a.head - b.head,
-  );
-}
-
-function fullCell(model: string, op: Operator, L: number, H: number, top: [number, number]): CellRankings {
-  const hs = heads(L, H, (l, h) => (l === top[0] && h === top[1] ? 0.625 : ((l * H + h) % 5) / 40 - 0.01));
-  return {
-    model,
-    op,
-    digits: 1,
-    template: 4,
-    cases: 145,
-    baselineAccuracy: 0.8,
-    heads: hs,
-    ablatedHead: { layer: hs[0]!.layer, head: hs[0]!.head },
-    neuronCount: L * 64,
-    neurons: [0, 1, 2].map((i) => ({
-      layer: L - 1,
-      neuron: 7 * i,
-      cnaMean: 0.5 / (i + 1),
-      impOrigMean: 0.7 / (i + 1),
-      impAblatedMean: 0.2 / (i + 1),
-      coefOrigMean: -6.2 + 4 * i,
-      coefAblatedMean: -0.95,
-      coefDeltaMean: -5.25 + 4 * i,
-      topKCount: 100 - i,
-      topTokens: ["8", " eight", "VIII"],
-      topTokensSign: -6.2 + 4 * i < 0 ? (-1 as const) : (1 as const),
-    })),
-    verification: {
-      seed: 1234,
-      mask: [10, 99].map((k, i) => ({ k, accuracy: 0.3 - 0.3 * i, relativeDecrease: 0.625 + 0.375 * i })),
-      keep: [10, 99].map((k, i) => ({ k, accuracy: 0.7, relativeDecrease: 0.125 + 0 * i })),
-      random: [10, 99].map((k, i) => ({ k, accuracy: 0.79, relativeDecrease: 0.0125 * (i + 1) })),
-    },
-  };
-}
-
-const rankings = (cells: CellRankings[]): Rankings => ({ schema: RANKINGS_SCHEMA, cells });
+import { fullCell, rankings } from "../helpers/report-cells.ts";
 
 /** Resolves a JSON Pointer (RFC 6901). */
 function resolvePointer(doc: unknown, pointer: string): unknown {
@@ -122,11 +63,19 @@ describe("renderReport", () => {
     fullCell("m-4l", "+", 4, 2, [2, 0]),
   ]);
 
-  it("is one self-contained page: no scripts, no external resources, a CSP that forbids them", () => {
+  it("is one self-contained page: one inline script allowed by its hash, no external resources", () => {
     const html = renderReport(r);
     expect(html.startsWith("<!doctype html>")).toBe(true);
-    expect(html).not.toMatch(/<script|<link rel="stylesheet"|https?:\/\/(?!www\.w3\.org\/2000\/svg)|@import|url\(/i);
-    expect(html).toContain(`content="default-src 'none'; style-src 'unsafe-inline'; img-src data:"`);
+    expect(html).not.toMatch(
+      /<link rel="stylesheet"|https?:\/\/(?!www\.w3\.org\/2000\/svg)|@import|url\(|<script[^>]*src=/i,
+    );
+    const scripts = [...html.matchAll(/<script>(.*?)<\/script>/gs)].map((m) => m[1]!);
+    expect(scripts).toHaveLength(1);
+    expect(html.match(/<script/g)).toHaveLength(1);
+    const hash = createHash("sha256").update(scripts[0]!).digest("base64");
+    expect(html).toContain(
+      `content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${hash}'"`,
+    );
     expect(renderReport(r)).toBe(html); // a pure function of its inputs
   });
 
@@ -139,7 +88,8 @@ describe("renderReport", () => {
       models: [{ id: "<img src=x onerror=alert(3)>", sha256: "ab" }],
     };
     const html = renderReport(rankings([cell]), prov, { title: "<title>T</title>" });
-    expect(html).not.toMatch(/<script|<img|m<b>|<\/pre><script/i);
+    expect(html.match(/<script/gi)).toHaveLength(1); // the report's own
+    expect(html).not.toMatch(/<img|m<b>|<\/pre><script/i);
     expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
     expect(html).toContain("a&amp;b");
     expect(html).toContain("m&lt;b&gt;&amp;&quot;x&#39;");
@@ -173,8 +123,8 @@ describe("renderReport", () => {
     expect(rects).toHaveLength(6);
     expect(rects.map((m) => m[3])).toContain("L1H2: relative drop 62.5%");
     const top = rects.find((m) => m[3]!.startsWith("L1H2:"))!;
-    expect(top[1]).toBe(dropColor(0.625));
-    expect(html).toMatch(/<rect class="hm-top"[^>]*stroke="#e66100"[^>]*><title>top head L1H2<\/title>/);
+    expect(top[1]).toBe(divergingColor(0.625, 0.625));
+    expect(html).toMatch(/<rect class="hm-top"[^>]*stroke="#000000"[^>]*><title>top head L1H2<\/title>/);
   });
 
   it("scales the heatmap to a Llama-sized model: 32 x 32 heads, thinned strokes and axis labels", () => {
@@ -220,7 +170,7 @@ describe("renderReport", () => {
   });
 
   it("shows σ, the sign of the mean coefficient, beside each CNA neuron's tokens", () => {
-    const table = /<table class="numbers neurons">.*?<\/table>/s.exec(renderReport(r))?.[0] ?? "";
+    const table = /<table class="numbers neurons sortable">.*?<\/table>/s.exec(renderReport(r))?.[0] ?? "";
     expect(table).toContain("σ the sign of the mean m");
     expect(table).toContain('<th>σ</th><th class="tokens">writes</th>');
     const signs = [
@@ -249,23 +199,6 @@ describe("renderReport", () => {
       expect(Number(m[1])).toBe(resolvePointer(prov, m[2]!));
     expect(html).toMatch(/data-provenance-path="\/shards\/0\/quarantined">1</);
     expect(html).toContain("boom");
-  });
-});
-
-describe("colour scale", () => {
-  it("maps 0 and 1 to the ends of ColorBrewer Blues and clamps outside", () => {
-    expect(dropColor(0)).toBe(BLUES[0]);
-    expect(dropColor(1)).toBe(BLUES[BLUES.length - 1]);
-    expect(dropColor(-0.4)).toBe(BLUES[0]);
-    expect(dropColor(Number.NaN)).toBe(BLUES[0]);
-    expect(dropColor(7)).toBe(BLUES[BLUES.length - 1]);
-    expect(dropColor(0.5)).toBe(BLUES[4]);
-  });
-
-  it("darkens monotonically", () => {
-    const lum = (hex: string) => [1, 3, 5].reduce((s, i) => s + parseInt(hex.slice(i, i + 2), 16), 0);
-    const steps = Array.from({ length: 41 }, (_, i) => lum(dropColor(i / 40)));
-    steps.slice(1).forEach((v, i) => expect(v).toBeLessThanOrEqual(steps[i]!));
   });
 });
 
