@@ -12,6 +12,7 @@ import { demoCommand, runCommand } from "./run.ts";
 import { drainCommand, rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
 import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
+import { completionCommand } from "./completion.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { buildInfo } from "../app/index.ts";
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   rankingsCommand,
   reportCommand,
   drainCommand,
+  completionCommand(() => COMMANDS),
 ];
 
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE };
