@@ -98,6 +98,16 @@ export async function runCliStartupBench(argv: readonly string[]): Promise<numbe
         options: { runs },
         nodeFloor: spread(floor),
         commands,
+        // what the command adds to starting node at all: steadier than the times under a varying load
+        overNodeMs: Object.fromEntries(
+          Object.entries(commands).map(([c, m]) => [
+            c,
+            {
+              compiled: round(m.compiled.medianMs - median(floor), 3),
+              tsx: round(m.tsx.medianMs - median(floor), 3),
+            },
+          ]),
+        ),
         speedup: Object.fromEntries(
           Object.entries(commands).map(([c, m]) => [c, round(m.tsx.medianMs / m.compiled.medianMs, 3)]),
         ),
