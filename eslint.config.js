@@ -49,6 +49,7 @@ export default defineConfig(
       "out/",
       "cna-out/",
       "scratch/",
+      "dist/",
     ],
   },
   js.configs.recommended,

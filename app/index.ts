@@ -34,7 +34,7 @@ export { DEFAULT_CONNECT_TIMEOUT_MS } from "./nats.ts";
 export type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 export type { HostPort, Notice } from "./options.ts";
 export { RunClosedError } from "./errors.ts";
-export { buildInfo } from "./version.ts";
+export { buildInfo, packageDir } from "./version.ts";
 export type { BuildInfo } from "./version.ts";
 
 // what a caller of the above needs to read its results and its failures

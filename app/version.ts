@@ -4,11 +4,10 @@
  * in a checkout, from git itself; elsewhere it is unknown and left out.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RESULT_FORMAT_VERSION } from "../core/index.ts";
-
-const REPO = fileURLToPath(new URL("..", import.meta.url));
 
 export interface BuildInfo {
   version: string;
@@ -17,11 +16,28 @@ export interface BuildInfo {
 }
 
 let cached: BuildInfo | undefined;
+let root: string | undefined;
+
+/**
+ * The package's own folder (package.json, examples/, models/): the nearest folder above this
+ * module that holds a package.json. One level up from the sources, two from their compiled copy
+ * in dist/ (which has no package.json of its own).
+ */
+export function packageDir(): string {
+  if (root !== undefined) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  root = dir;
+  return root;
+}
 
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
-  const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
-    .version;
+  const version = (JSON.parse(readFileSync(join(packageDir(), "package.json"), "utf8")) as { version: string }).version;
   const commit = process.env.CNA_GIT_COMMIT?.trim() || gitCommit();
   cached = { version, ...(commit ? { commit } : {}), resultFormatVersion: RESULT_FORMAT_VERSION };
   return cached;
@@ -31,7 +47,7 @@ function gitCommit(): string | undefined {
   try {
     return (
       execFileSync("git", ["rev-parse", "HEAD"], {
-        cwd: REPO,
+        cwd: packageDir(),
         encoding: "utf8",
         stdio: ["ignore", "pipe", "ignore"],
         timeout: 2000,

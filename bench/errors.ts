@@ -23,3 +23,13 @@ export class BenchModelMissingError extends CnaError {
     this.dir = dir;
   }
 }
+
+/** The compiled build a benchmark times is missing or older than the sources (`npm run build`). */
+export class BenchBuildStaleError extends CnaError {
+  readonly dir: string;
+
+  constructor(dir: string, message: string) {
+    super(message, { code: "BENCH_BUILD_STALE", retryable: false });
+    this.dir = dir;
+  }
+}

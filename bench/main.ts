@@ -7,6 +7,7 @@
  * one entry in BENCHMARKS.
  */
 import { errorInfo } from "../core/index.ts";
+import { runCliStartupBench } from "./cli-startup.ts";
 import { runEngineBench } from "./engine.ts";
 import { runLargeModelBench } from "./large-model.ts";
 import { runOrchestrationBench } from "./orchestration.ts";
@@ -17,6 +18,10 @@ interface Benchmark {
 }
 
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
+  "cli-startup": {
+    summary: "cna --help and --version as processes: compiled build vs the sources through tsx",
+    run: runCliStartupBench,
+  },
   engine: {
     summary: "head ablation, attribution and kernel throughput (zoo + synthetic GPT-2 small)",
     run: runEngineBench,

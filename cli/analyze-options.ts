@@ -45,7 +45,7 @@ export const ANALYZE_FLAGS: readonly FlagSpec[] = [
   { name: "ks", value: "LIST", help: "verification K values (default 10,20,30,50,99)" },
   { name: "provider", value: "NAME", help: "ONNX Runtime execution provider: cpu (default) or cuda" },
   { name: "threads", value: "N", help: "threads per operator (default: one per core)" },
-  { name: "out", value: "FILE", required: true, help: "where to write the rankings JSON" },
+  { name: "out", value: "FILE", required: true, help: "where to write the rankings JSON (- for stdout)" },
   { name: "quiet", short: "q", help: "no progress or summary on stderr (errors still print)" },
   HELP_FLAG,
 ];

@@ -13,7 +13,7 @@ import { ANALYZE_FLAGS, resolveAnalyzeOptions } from "./analyze-options.ts";
 import type { AnalyzeOptions } from "./analyze-options.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
-import { prepareOutput, readPairsFile, writeJsonAtomic } from "./files.ts";
+import { STDOUT, prepareOutput, readPairsFile, writeOutput } from "./files.ts";
 import { ProgressDisplay } from "./progress.ts";
 import type { HeadRef } from "../core/index.ts";
 
@@ -82,10 +82,10 @@ export async function analyze(o: AnalyzeOptions, io: CliIo): Promise<number> {
     await runner.close();
   }
   const rankings: Rankings = { schema: RANKINGS_SCHEMA, cells: [cell] };
-  await writeJsonAtomic(o.outPath, rankings);
+  await writeOutput(o.outPath, `${JSON.stringify(rankings, null, 2)}\n`, io.stdout);
   if (!o.quiet) {
     io.stderr.write(`cna: ${summary(o, cell, (performance.now() - startedMs) / 1000)}\n`);
-    io.stderr.write(`cna: wrote ${o.outPath}\n`);
+    if (o.outPath !== STDOUT) io.stderr.write(`cna: wrote ${o.outPath}\n`);
   }
   return 0;
 }

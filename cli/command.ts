@@ -4,6 +4,11 @@
  */
 import type { FlagSpec } from "./args.ts";
 
+/** Exit codes (main.ts says when each is used). */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
 /** The process streams a command writes to; tests may pass fakes. */
 export interface CliIo {
   stdout: { write(text: string): unknown };

@@ -61,8 +61,12 @@ export async function readPairsFile(path: string, op: Operator, digits: DigitRan
   });
 }
 
+/** `--out -` / `-o -`: write the result to stdout (progress and notices stay on stderr). */
+export const STDOUT = "-";
+
 /** Creates the output's directory up front, so a bad --out fails before an hour of analysis. */
 export async function prepareOutput(path: string): Promise<void> {
+  if (path === STDOUT) return;
   try {
     await mkdir(dirname(path), { recursive: true });
   } catch (err) {
@@ -73,6 +77,15 @@ export async function prepareOutput(path: string): Promise<void> {
 /** Writes pretty JSON atomically (see writeTextAtomic). */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * A command's result: to stdout when `path` is {@link STDOUT} (the bin sets an exit code rather
+ * than exiting, so Node writes all of it out first), else atomically to the file.
+ */
+export async function writeOutput(path: string, text: string, stdout: { write(text: string): unknown }): Promise<void> {
+  if (path === STDOUT) stdout.write(text);
+  else await writeTextAtomic(path, text);
 }
 
 /** Writes text to a temp file beside `path`, fsyncs it, then renames it over `path`. */

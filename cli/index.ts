@@ -1,6 +1,6 @@
 /**
  * cli — the `cna` command: every subcommand (demo, run, analyze, coordinator, worker, submit,
- * watch, rankings, report, drain) parses its flags and environment here (cli/options.ts), calls
+ * watch, rankings, report, drain, completion) parses its flags and environment here (cli/options.ts), calls
  * app/'s composition roots (or a coordinator's gRPC API), prints progress and tables, and maps
  * failures to exit codes (0, 1 runtime, 2 usage). The bin is cli/cna.js; this index exports
  * `main` and the analyze entry point for running in-process. Library users import the package

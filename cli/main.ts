@@ -14,9 +14,11 @@ import { reportCommand } from "./report.ts";
 import { cancelCommand, listCommand, rerunCommand } from "./sweeps.ts";
 import { contextCommand } from "./context.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
-import type { CliIo, Command } from "./command.ts";
+import { completionCommand } from "./completion.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { buildInfo } from "../app/index.ts";
+import { versionLine } from "./version.ts";
 
 /** Subcommands, in help order. A new one (demo, run, submit, ...) is one entry here. */
 export const COMMANDS: readonly Command[] = [
@@ -34,11 +36,10 @@ export const COMMANDS: readonly Command[] = [
   cancelCommand,
   rerunCommand,
   contextCommand,
+  completionCommand(() => COMMANDS),
 ];
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE };
 
 export function generalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -87,11 +88,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     }
     if (name === "--help" || name === "-h") return help(io, generalHelp());
     if (name === "--version" || name === "-V") {
-      const b = buildInfo();
-      return help(
-        io,
-        `cna-sweep ${b.version}${b.commit ? ` (commit ${b.commit.slice(0, 12)})` : ""}, result format ${b.resultFormatVersion}`,
-      );
+      return help(io, versionLine(buildInfo()));
     }
     if (name === "help") return help(io, rest[0] === undefined ? generalHelp() : commandHelp(findCommand(rest[0])));
     command = findCommand(name);

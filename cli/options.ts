@@ -16,6 +16,7 @@ import { choice, integerFlag, stringFlag } from "./args.ts";
 import type { FlagValues } from "./args.ts";
 import { checkListenSecurity, clientOptions, hostPort, natsOptionsOf, serverTls, tokenOf } from "./connect.ts";
 import { UsageError } from "./errors.ts";
+import { STDOUT } from "./files.ts";
 import { sweepLimitsOf } from "./limits.ts";
 import { coordinatorMetricsOf, workerMetricsOf } from "./metrics.ts";
 import { modelPathCheck } from "./models-root.ts";
@@ -122,8 +123,16 @@ export function runOptionsOf(v: FlagValues, env: NodeJS.ProcessEnv): RunCommandO
   const natsUrl = stringFlag(v, "nats");
   // the token only matters to a run through NATS, whose coordinator serves gRPC
   const token = natsUrl === undefined ? undefined : tokenOf(v, env);
+  const outDir = stringFlag(v, "out");
+  if (outDir === STDOUT)
+    throw new UsageError(
+      "--out",
+      "--out is a directory (rankings.json, provenance.json, report.html and the state a rerun resumes from), " +
+        "so it cannot be - (stdout); the rankings' tables are printed on stdout, and " +
+        "cna report --rankings DIR/rankings.json -o - prints the report",
+    );
   return {
-    outDir: stringFlag(v, "out"),
+    outDir,
     quiet: v.quiet === true,
     limits,
     natsUrl,

@@ -25,10 +25,10 @@ import { AUTH_FLAGS } from "./connect.ts";
 import { callPeer } from "./remote-errors.ts";
 import { CONTEXT_FLAG, coordinatorTarget } from "./target.ts";
 import { UsageError } from "./errors.ts";
-import { prepareOutput, writeTextAtomic } from "./files.ts";
+import { STDOUT, prepareOutput, writeOutput, writeTextAtomic } from "./files.ts";
 
 const REPORT_FLAGS: readonly FlagSpec[] = [
-  { name: "out", short: "o", value: "FILE.html", required: true, help: "where to write the report" },
+  { name: "out", short: "o", value: "FILE.html", required: true, help: "where to write the report (- for stdout)" },
   {
     name: "rankings",
     value: "FILE",
@@ -60,7 +60,7 @@ export const reportCommand: Command = {
   run: async (argv, io) => {
     const offline = argv.some((a) => a === "--rankings" || a.startsWith("--rankings="));
     const v = parseReportFlags(argv, offline);
-    const out = resolve(String(v.out));
+    const out = v.out === STDOUT ? STDOUT : resolve(String(v.out));
     const options: ReportOptions = {
       ...(v.top === undefined ? {} : { topNeurons: integerFlag("--top", String(v.top), 1) }),
     };
@@ -89,8 +89,8 @@ export const reportCommand: Command = {
       });
     }
     await prepareOutput(out);
-    await writeTextAtomic(out, html);
-    io.stderr.write(`cna: wrote ${out}\n`);
+    await writeOutput(out, html, io.stdout);
+    if (out !== STDOUT) io.stderr.write(`cna: wrote ${out}\n`);
     return 0;
   },
 };

@@ -12,7 +12,7 @@ import { basename, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { RESULT_FORMAT_VERSION } from "../core/index.ts";
 import type { ModelDigest, SweepSpec } from "../core/index.ts";
-import { buildInfo, prepareSweep, readSweepFile, runLocal } from "../app/index.ts";
+import { buildInfo, packageDir, prepareSweep, readSweepFile, runLocal } from "../app/index.ts";
 import type { LocalRunResult, SweepStatus } from "../app/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
@@ -26,8 +26,8 @@ import { nextSteps, summaryTable } from "./run-summary.ts";
 import { writeReport } from "./report.ts";
 import type { ReportProvenance } from "../report/index.ts";
 
-const REPO = resolve(import.meta.dirname, "..");
-export const DEMO_SWEEP = join(REPO, "examples", "zoo-quick.yaml");
+// from the package folder, not this file's: the compiled copy of this file is one level deeper (dist/cli/)
+export const DEMO_SWEEP = join(packageDir(), "examples", "zoo-quick.yaml");
 
 const COMMON_FLAGS: readonly FlagSpec[] = [
   {

@@ -125,6 +125,18 @@ describe("cna analyze", () => {
     );
     expect(cell).toMatchObject({ op: "/", cases: 3 });
   });
+
+  it("--out - writes the rankings to stdout, the same bytes as the file, with progress on stderr", async () => {
+    const args = ["--model", model, "--op", "+", "--digits", "1", "--analysis", "head-ablation"];
+    const file = await cna("analyze", ...args, "--out", join(root, "out", "to-file.json"), "--quiet");
+    expect(file.code, file.stderr).toBe(0);
+    const piped = await cna("analyze", ...args, "--out", "-");
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe(readFileSync(join(root, "out", "to-file.json"), "utf8"));
+    expect(piped.stderr).toMatch(/head-ablation \d+\/\d+ cases·heads 100%\n[\s\S]*baseline accuracy/);
+    expect(piped.stderr).not.toMatch(/wrote/);
+    expect(readdirSync(root)).not.toContain("-");
+  });
 });
 
 describe("cna help", () => {

@@ -3,7 +3,7 @@
  * the schema and independent of the worker count, provenance written, a second run resumes, and
  * a broken sweep file is refused with the field named.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,6 +113,13 @@ describe("cna run", () => {
     expect(prov.models[0].sha256).toBe(
       JSON.parse(readFileSync(join(root, "d", "provenance.json"), "utf8")).models[0].sha256,
     );
+  });
+
+  it("refuses --out - : the output is a directory", async () => {
+    const r = await runCli(root, ["run", "sweep.yaml", "--out", "-"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--out is a directory .* cannot be - \(stdout\)/);
+    expect(readdirSync(root)).not.toContain("-");
   });
 
   it("names a missing sweep file", async () => {

@@ -2,7 +2,7 @@
  * `cna report`: offline from rankings.json (with provenance.json beside it), from a coordinator
  * over gRPC (GetRankings + GetSweep, bearer token), and its usage and input errors.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,6 +92,14 @@ describe("cna report", () => {
     const namedHtml = readFileSync(join(root, "n.html"), "utf8");
     expect(namedHtml).toContain("<title>tiny</title>");
     expect(namedHtml).toContain("<h1>tiny</h1>");
+  });
+
+  it("-o - writes the report to stdout and nothing to a file", async () => {
+    const r = await cna(["report", "--rankings", at("run/rankings.json"), "-o", "-", "--title", "T"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(renderReport(RANKINGS, parseProvenance(PROVENANCE, "p"), { title: "T" }));
+    expect(r.stderr).toBe("");
+    expect(readdirSync(process.cwd())).not.toContain("-");
   });
 
   it("fetches rankings and sweep state from a coordinator, with the bearer token", async () => {
