@@ -19,7 +19,8 @@ import {
   startWorkerServer,
 } from "../worker/index.ts";
 import type { WorkerEvent, WorkerServer } from "../worker/index.ts";
-import { openShardQueue, resolveNatsOptions } from "./nats.ts";
+import { NamespaceMismatchError } from "./errors.ts";
+import { openShardQueue, resolveNatsOptions, retryWhileUnreachable } from "./nats.ts";
 import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 import { hostPortField, integerField, positiveField, providerField } from "./options.ts";
 import type { HostPort, Notice } from "./options.ts";
@@ -137,6 +138,8 @@ export interface WorkerActivity {
 /** Started workers; `close()` (or `await using`) drains them, then stops the servers and lets go of the queue and models. */
 export interface RunningWorker extends AsyncDisposable {
   readonly id: string;
+  /** the namespace it pulls from through NATS (its coordinator's); null in-process */
+  readonly namespace: string | null;
   /** where WorkerService listens (the bound port), or null */
   readonly listen: HostPort | null;
   /** where /metrics is served (the bound port), or null */
@@ -157,12 +160,28 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   let sink: ResultSink;
   let grpcSink: GrpcResultSink | null = null;
   let heartbeatMs: number | undefined;
+  let namespace: string | null = null;
   if (o.transport.kind === "nats") {
-    const js = await openShardQueue(o.transport.nats, { followConsumer: true }, notice);
-    // the coordinator sets the consumer's ack wait; heartbeats come well within it
-    heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(js.ackWaitMs / 4)));
-    queue = js;
-    sink = grpcSink = new GrpcResultSink({ address: o.transport.coordinator, ...o.transport.client });
+    const t = o.transport;
+    sink = grpcSink = new GrpcResultSink({ address: t.coordinator, ...t.client });
+    try {
+      namespace = await namespaceOf(grpcSink, t.coordinator, t.nats.namespace, t.nats.connectTimeoutMs, notice);
+      const js = await openShardQueue(
+        t.nats,
+        namespace,
+        {
+          followConsumer: true,
+          onMisrouted: (id, reason) => notice({ topic: "nats", message: `shard ${id} handed back: ${reason}` }),
+        },
+        notice,
+      );
+      // the coordinator sets the consumer's ack wait; heartbeats come well within it
+      heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(js.ackWaitMs / 4)));
+      queue = js;
+    } catch (err) {
+      grpcSink.close();
+      throw err;
+    }
   } else {
     ({ queue, sink } = o.transport);
   }
@@ -240,6 +259,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     })());
   return {
     id: o.id,
+    namespace,
     listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
     metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
     stopped: Promise.all(workers.map((w) => w.stopped)).then((how) => how[0]!),
@@ -253,4 +273,32 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The namespace to pull from: the one of the coordinator this worker reports to, asked over gRPC
+ * (waiting, like the NATS connect, for a coordinator that is not up yet). So a worker never pulls
+ * shards of a coordinator it does not report to; a namespace it was given must be that one.
+ */
+async function namespaceOf(
+  sink: GrpcResultSink,
+  address: string,
+  given: string | undefined,
+  timeoutMs: number,
+  notice: (n: Notice) => void,
+): Promise<string> {
+  const { namespace } = await retryWhileUnreachable(`the coordinator at ${address}`, timeoutMs, notice, () =>
+    sink.describeCoordinator(),
+  );
+  if (namespace === null)
+    throw new NamespaceMismatchError(
+      "transport.coordinator",
+      `the coordinator at ${address} does not publish its shards to NATS (an embedded run); a NATS worker has nothing to pull for it`,
+    );
+  if (given !== undefined && given !== namespace)
+    throw new NamespaceMismatchError(
+      "transport.nats.namespace",
+      `namespace ${JSON.stringify(given)} was given, but the coordinator at ${address} publishes under ${JSON.stringify(namespace)}: a worker pulls only the shards of the coordinator it reports to (give its namespace, or none)`,
+    );
+  return namespace;
 }

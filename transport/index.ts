@@ -25,6 +25,8 @@
 export { JetStreamShardQueue } from "./jetstream.ts";
 export { JETSTREAM_DEFAULTS, resolveJetStreamOptions, shardSubject, subjectToken } from "./jetstream-options.ts";
 export type { JetStreamAuth, JetStreamOptions, ResolvedJetStreamOptions, ShardSubject } from "./jetstream-options.ts";
+export { NAMESPACE_PATTERN, checkNamespace, namespaceNames } from "./namespace.ts";
+export type { NamespaceNames } from "./namespace.ts";
 export { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
 export { serveMetricsText } from "./metrics-http.ts";
 export type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "./metrics-http.ts";
