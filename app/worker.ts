@@ -61,6 +61,7 @@ export interface WorkerOptions {
   metrics?: { listen: HostPort } | null;
   /** how long one pull waits for a shard (default 1000) */
   pullTimeoutMs?: number;
+  /** every worker event, but `misrouted` only once per sweep (the process's first hand-back of it) */
   onWorkerEvent?: (workerId: string, e: WorkerEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -194,6 +195,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     ...(metrics ? { onEvent: metrics.onModelCacheEvent, onRun: metrics.onRun } : {}),
   });
   let failures = 0;
+  // a misrouted shard comes back to some worker at once, again and again: told once per sweep
+  const misroutedSweeps = new Set<string>();
   const workers = Array.from({ length: o.loops }, (_, i) => {
     const id = o.loops === 1 ? o.id : `${o.id}-${i}`;
     return new ShardWorker(queue, sink, models, {
@@ -204,6 +207,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       onEvent: (e) => {
         if (e.type === "failed") failures++;
         metrics?.onWorkerEvent(e);
+        if (e.type === "misrouted") {
+          if (misroutedSweeps.has(e.sweepId)) return;
+          misroutedSweeps.add(e.sweepId);
+        }
         o.onWorkerEvent(id, e);
       },
     });

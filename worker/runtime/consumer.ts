@@ -14,7 +14,7 @@
  * A shard whose sweep the coordinator behind the sink does not know (a shard that reached this
  * worker by mistake: another coordinator's, or one left in the queue by an earlier life) is
  * misrouted: it is handed back at once, unrun, with nak(0) — not reported as a failure, which
- * would quarantine it in nobody's sweep — and told once per sweep (a `misrouted` event).
+ * would quarantine it in nobody's sweep — and told by a `misrouted` event.
  *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
@@ -62,7 +62,7 @@ export type WorkerEvent =
       cases?: number;
     }
   | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
-  /** handed back unrun: `reason` names why (told once per sweep) */
+  /** handed back unrun: `reason` names why */
   | { type: "misrouted"; shardId: string; sweepId: string; reason: string }
   | { type: "heartbeat"; shardId: string };
 
@@ -85,8 +85,6 @@ export class ShardWorker {
   private readonly o: Required<Omit<ShardWorkerOptions, "onEvent">> & Pick<ShardWorkerOptions, "onEvent">;
   /** sweeps the sink's coordinator said it runs (asked once each) */
   private readonly knownSweeps = new Set<string>();
-  /** sweeps whose misrouted shards were told already */
-  private readonly toldMisrouted = new Set<string>();
   inFlight = 0;
 
   constructor(
@@ -245,13 +243,9 @@ export class ShardWorker {
     return !known;
   }
 
-  /** Gives a misrouted shard back at once (no delay: a worker of its own coordinator may take it), told once per sweep. */
+  /** Gives a misrouted shard back at once (no delay: a worker of its own coordinator may take it). */
   private async handBack(msg: QueueMessage<ShardTask>, reason: string): Promise<void> {
-    const sweepId = msg.data.sweepId;
-    if (!this.toldMisrouted.has(sweepId)) {
-      this.toldMisrouted.add(sweepId);
-      this.o.onEvent?.({ type: "misrouted", shardId: shardIdOfMessage(msg.id), sweepId, reason });
-    }
+    this.o.onEvent?.({ type: "misrouted", shardId: shardIdOfMessage(msg.id), sweepId: msg.data.sweepId, reason });
     await msg
       .nak(0)
       .catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...errorInfo(e) }));

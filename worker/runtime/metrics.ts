@@ -89,7 +89,7 @@ export class WorkerMetrics {
   );
   private readonly misrouted = this.counter(
     "cna_worker_shards_misrouted_total",
-    "Shards handed back unrun because the coordinator this worker reports to does not run their sweep (told once per sweep)",
+    "Shards handed back unrun because the coordinator this worker reports to does not run their sweep",
     [],
   );
   private readonly heartbeats = this.counter(
