@@ -4,7 +4,9 @@
  * no worker takes another coordinator's shards. Two coordinators with their own workers run a
  * sweep each at the same time, and both rankings are the bytes of the embedded run. Where two
  * coordinators are given the same namespace anyway, a worker hands back the shards of a sweep its
- * coordinator does not run, unrun and without reporting a failure, and tells it once.
+ * coordinator does not run, unrun and without reporting a failure, and tells it once. Beside
+ * the one stream of releases without namespaces (CNA_SHARDS, subjects cna.shards.>), a run
+ * stopped midway resumes on the same derived namespace and ends with the same bytes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +23,7 @@ import {
   startWorker,
 } from "../../app/index.ts";
 import type {
+  LocalRun,
   PreparedSweep,
   Rankings,
   RunningCoordinator,
@@ -28,7 +31,7 @@ import type {
   SweepState,
   WorkerEvent,
 } from "../../app/index.ts";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, RetentionPolicy, StorageType, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { namespaceNames } from "../../transport/index.ts";
 import { natsPrerequisite, startNats } from "../helpers/nats.ts";
@@ -198,6 +201,45 @@ shard: { pairs: 25 }
       expect(await finished(owner.coordinator, submitted.sweepId)).toBe("SUCCEEDED");
       expect((await owner.coordinator.coordinator.rankings(submitted.sweepId)).json).toBe(embedded);
       expect(owner.events.filter(({ e }) => e.type === "misrouted" || e.type === "failed")).toEqual([]);
+    },
+    SWEEP_MS * 2,
+  );
+  it(
+    "beside the stream of releases without namespaces, a run stopped midway resumes on the same namespace, same bytes",
+    async () => {
+      nats.assert();
+      await using broker = await startNats();
+      // what an earlier release left on the server: CNA_SHARDS over cna.shards.>, its consumer, a shard
+      const nc = await connect({ servers: broker.url });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.add({
+          name: "CNA_SHARDS",
+          subjects: ["cna.shards.>"],
+          retention: RetentionPolicy.Workqueue,
+          storage: StorageType.File,
+        });
+        await jsm.consumers.add("CNA_SHARDS", { durable_name: "cna-workers", ack_policy: AckPolicy.Explicit });
+        await jsm.jetstream().publish("cna.shards.old.m", "{}", { msgID: "old" });
+      } finally {
+        await nc.close();
+      }
+      const dataDir = join(dir, "resumed");
+      const transport = { kind: "nats" as const, nats: { servers: broker.url } };
+      const first: LocalRun = await runLocal({ sweep, dataDir, workers: 1, threads: 1, transport });
+      const namespace = first.coordinator.namespace;
+      try {
+        await until(() => first.status().shardsStored >= 1, "a stored shard", 120_000);
+      } finally {
+        await first.close();
+      }
+      await using again = await runLocal({ sweep, dataDir, workers: 2, threads: 1, transport });
+      expect(again.coordinator.namespace).toBe(namespace);
+      expect(namespace).toBe(await namespaceOfDataDir(dataDir));
+      expect(again.submitted.shardsStored).toBeGreaterThanOrEqual(1);
+      const r = await again.finished();
+      expect(r.state).toBe("SUCCEEDED");
+      expect(text(r.rankings)).toBe(embedded);
     },
     SWEEP_MS * 2,
   );
