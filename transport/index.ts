@@ -6,16 +6,19 @@
  *
  * @example
  * ```ts
- * import { JetStreamShardQueue, subjectToken } from "../transport/index.ts";
+ * import { JetStreamShardQueue, namespaceNames, subjectToken } from "../transport/index.ts";
  * import type { ShardTask } from "../core/index.ts";
  *
- * // a worker that holds one model: its own durable, filtered to that model's shards
+ * // a worker of namespace "prod" that holds one model: its own durable, filtered to that model's shards
+ * const { stream, subjectPrefix } = namespaceNames("prod");
  * const queue = await JetStreamShardQueue.create<ShardTask>({
  *   servers: "nats://nats:4222",
  *   credsFile: "/etc/cna/nats.creds",
  *   subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
+ *   stream,
+ *   subjectPrefix,
  *   durable: "cna-workers-arith-2l-d64",
- *   filterSubject: `cna.shards.*.${subjectToken("arith-2l-d64")}`,
+ *   filterSubject: `${subjectPrefix}.*.${subjectToken("arith-2l-d64")}`,
  *   ackWaitMs: 30_000,
  * });
  * const msg = await queue.pull(1_000);  // QueueMessage<ShardTask> | null
