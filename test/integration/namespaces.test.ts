@@ -109,7 +109,7 @@ shard: { pairs: 25 }
         transport: { kind: "nats", nats: { servers: url }, coordinator: coordinator.address! },
         onWorkerEvent: (worker, e) => events.push({ worker, e }),
       });
-    return { coordinator, events, worker };
+    return { coordinator, events, worker, [Symbol.asyncDispose]: () => coordinator.close() };
   };
 
   it(
@@ -117,10 +117,8 @@ shard: { pairs: 25 }
     async () => {
       nats.assert();
       await using broker = await startNats();
-      const a = await fleet(broker.url, "a");
-      const b = await fleet(broker.url, "b");
-      await using _ca = a.coordinator;
-      await using _cb = b.coordinator;
+      await using a = await fleet(broker.url, "a");
+      await using b = await fleet(broker.url, "b");
       // each derived from its data directory, so they differ
       expect(a.coordinator.namespace).toBe(await namespaceOfDataDir(join(dir, "a")));
       expect(b.coordinator.namespace).toBe(await namespaceOfDataDir(join(dir, "b")));
@@ -159,10 +157,8 @@ shard: { pairs: 25 }
       await using broker = await startNats();
       // the delivery limit is JetStream's, and every hand-back is a delivery: high enough here
       // that the foreign worker's hand-backs cannot run it out
-      const owner = await fleet(broker.url, "owner", { namespace: "shared", maxDeliver: 100_000 });
-      const other = await fleet(broker.url, "other", { namespace: "shared", maxDeliver: 100_000 });
-      await using _co = owner.coordinator;
-      await using _cx = other.coordinator;
+      await using owner = await fleet(broker.url, "owner", { namespace: "shared", maxDeliver: 100_000 });
+      await using other = await fleet(broker.url, "other", { namespace: "shared", maxDeliver: 100_000 });
       const submitted = await owner.coordinator.coordinator.submit(yaml, "ns.yaml");
       const foreign = await other.worker();
       try {
@@ -197,7 +193,8 @@ shard: { pairs: 25 }
       expect(seen.filter((e) => e.type !== "misrouted")).toEqual([]);
       const before = owner.coordinator.coordinator.get(submitted.sweepId);
       expect([before.state, before.quarantined, before.shardsStored]).toEqual(["RUNNING", [], 0]);
-      await using _w = await owner.worker();
+      await using own = await owner.worker();
+      expect([foreign.namespace, own.namespace]).toEqual(["shared", "shared"]);
       expect(await finished(owner.coordinator, submitted.sweepId)).toBe("SUCCEEDED");
       expect((await owner.coordinator.coordinator.rankings(submitted.sweepId)).json).toBe(embedded);
       expect(owner.events.filter(({ e }) => e.type === "misrouted" || e.type === "failed")).toEqual([]);
