@@ -226,18 +226,15 @@ export class ShardWorker {
 
   /**
    * True when the shard's sweep is unknown to the sink's coordinator; the shard was then handed
-   * back. A failure to ask is settled as the shard's failure (the coordinator away: nak(delay)).
+   * back. When the coordinator cannot say (away, restarting), the shard runs: its report waits for
+   * the coordinator as any report does, holding the shard, rather than spending a delivery on a
+   * nak, and a report refused with SWEEP_NOT_FOUND is handed back then (settleFailure).
    */
   private async misrouted(msg: QueueMessage<ShardTask>): Promise<boolean> {
     const sweepId = msg.data.sweepId;
     if (!this.sink.knows || this.knownSweeps.has(sweepId)) return false;
-    let known: boolean;
-    try {
-      known = await this.sink.knows(sweepId);
-    } catch (err) {
-      await this.settleFailure(msg, err);
-      return true;
-    }
+    const known = await this.sink.knows(sweepId).catch(() => null);
+    if (known === null) return false;
     if (known) this.knownSweeps.add(sweepId);
     else await this.handBack(msg, `the coordinator this worker reports to does not run sweep ${sweepId}`);
     return !known;
