@@ -108,7 +108,7 @@ describe("ShardWorker and misrouted shards", () => {
     };
     return { sink, asked, reports, failures };
   };
-  const taskOf = (sweepId: string, i: number) => ({ ...task(i), sweepId }) as ShardTask;
+  const taskOf = (sweepId: string, i: number): ShardTask => ({ ...task(i), sweepId });
 
   it("hands a shard of a sweep its coordinator does not run back at once, unrun and unreported; asks once per known sweep", async () => {
     const delivered: Array<[string, number]> = [];
