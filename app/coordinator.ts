@@ -12,7 +12,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { TlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
 import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
-import { openShardQueue, resolveNatsOptions } from "./nats.ts";
+import { namespaceOfDataDir, openShardQueue, resolveNatsOptions } from "./nats.ts";
 import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 import { hostPortField, integerField, positiveField } from "./options.ts";
 import type { HostPort, Notice } from "./options.ts";
@@ -119,6 +119,11 @@ export interface RunningCoordinator extends AsyncDisposable {
   readonly listen: HostPort | null;
   /** `host:port` for gRPC clients and workers to dial, or null without a server */
   readonly address: string | null;
+  /**
+   * the namespace its shards are published under through NATS (given, or derived from the data
+   * directory), told to workers by DescribeCoordinator; null in-process
+   */
+  readonly namespace: string | null;
   /** where /metrics is served (the bound port), or null */
   readonly metrics: HostPort | null;
   /** the in-process transport, for workers in this process: where they pull and report (null through NATS) */
@@ -139,9 +144,12 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     maxDeliver: o.maxDeliver,
     onDead: (id: string, reason: string) => coordinator?.shardDead(id, reason),
   };
+  // through NATS, the shards go to the namespace's own stream: given, or this data directory's
+  const namespace =
+    o.transport.kind === "nats" ? (o.transport.nats.namespace ?? (await namespaceOfDataDir(o.dataDir))) : null;
   const queue: ShardQueue<ShardTask> =
-    o.transport.kind === "nats"
-      ? await openShardQueue(o.transport.nats, queueOptions, o.onNotice)
+    o.transport.kind === "nats" && namespace !== null
+      ? await openShardQueue(o.transport.nats, namespace, queueOptions, o.onNotice)
       : new MemoryShardQueue<ShardTask>({
           ...queueOptions,
           onDeliver: (id, n) => coordinator?.shardDelivered(id, n),
@@ -182,6 +190,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         port: o.listen.port,
         maxMessageBytes: o.maxMessageBytes,
         maxResultBytes: o.maxResultBytes,
+        namespace,
         ...(o.token !== null ? { token: o.token } : {}),
         ...(o.tls ? { tls: o.tls } : {}),
       });
@@ -197,6 +206,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     coordinator: backend,
     listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
     address: server?.address ?? null,
+    namespace,
     metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
     inProcess:
       o.transport.kind === "memory"

@@ -19,3 +19,18 @@ export class RunClosedError extends CnaError {
     this.sweepId = sweepId;
   }
 }
+
+/**
+ * A worker was given a namespace (`transport.nats.namespace`, the CLI's --namespace or
+ * $CNA_NAMESPACE) other than the one of the coordinator it reports to, or a coordinator whose
+ * shards do not go through NATS: it would pull shards that coordinator never published. Terminal:
+ * fix the namespace or the coordinator address.
+ */
+export class NamespaceMismatchError extends CnaError {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message, { code: "NAMESPACE_MISMATCH", retryable: false });
+    this.field = field;
+  }
+}

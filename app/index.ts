@@ -30,10 +30,11 @@ export { resolveLocalRunOptions, runLocal } from "./local.ts";
 export type { LocalRun, LocalRunOptions, LocalRunResult, LocalTransport, ResolvedLocalRunOptions } from "./local.ts";
 export { prepareSweep, readSweepFile, resolvedSweepJson } from "./sweep-file.ts";
 export type { PreparedSweep } from "./sweep-file.ts";
-export { DEFAULT_CONNECT_TIMEOUT_MS } from "./nats.ts";
+export { DEFAULT_CONNECT_TIMEOUT_MS, namespaceOfDataDir } from "./nats.ts";
+export { NAMESPACE_PATTERN, checkNamespace } from "../transport/index.ts";
 export type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 export type { HostPort, Notice } from "./options.ts";
-export { RunClosedError } from "./errors.ts";
+export { NamespaceMismatchError, RunClosedError } from "./errors.ts";
 export { buildInfo, packageDir } from "./version.ts";
 export type { BuildInfo } from "./version.ts";
 

@@ -3,9 +3,11 @@
  * started after it. Secrets arrive here as values: reading them from files or the environment
  * is the caller's edge (the CLI's resolver).
  */
+import { createHash } from "node:crypto";
+import { mkdir, realpath } from "node:fs/promises";
 import { SpecError, describeValue, errorInfo } from "../core/index.ts";
 import type { ShardTask } from "../core/index.ts";
-import { JetStreamShardQueue } from "../transport/index.ts";
+import { JetStreamShardQueue, checkNamespace, namespaceNames } from "../transport/index.ts";
 import type { JetStreamOptions } from "../transport/index.ts";
 import type { Notice } from "./options.ts";
 
@@ -19,6 +21,12 @@ export interface NatsOptions {
   credsFile?: string;
   /** keep trying to reach the server at start-up this long, with backoff (default 60 000; 0: try once) */
   connectTimeoutMs?: number;
+  /**
+   * the stream, subjects and consumer are this namespace's (see NAMESPACE_PATTERN). A coordinator
+   * without one derives it from its data directory (namespaceOfDataDir); a worker without one
+   * takes its coordinator's, and one given must equal its coordinator's.
+   */
+  namespace?: string;
 }
 
 /** Checked, with the connect timeout filled in; still a NatsOptions, so it can be handed on as one. */
@@ -49,36 +57,66 @@ export function resolveNatsOptions(field: string, o: NatsOptions): ResolvedNatsO
     ...(o.user !== undefined ? { user: o.user } : {}),
     ...(o.pass !== undefined ? { pass: o.pass } : {}),
     ...(o.credsFile !== undefined ? { credsFile: o.credsFile } : {}),
+    ...(o.namespace !== undefined ? { namespace: checkNamespace(`${field}.namespace`, o.namespace) } : {}),
   };
 }
 
 /**
- * Connects to NATS, trying again with backoff (0.5 s doubling to 5 s) while the server cannot be
- * reached, each attempt told as a notice, for `connectTimeoutMs`: a worker or coordinator
- * started before its NATS server waits for it instead of exiting. Other failures (refused
- * credentials, a misconfigured stream) are final at once.
+ * The namespace of a coordinator that was given none: `dir-` and 12 hex digits of the SHA-256 of
+ * its data directory's real path (created if missing), so the same directory always gives the
+ * same namespace (a restart resumes on the same stream) and two directories on one machine
+ * never share one.
  */
-export async function openShardQueue(
+export async function namespaceOfDataDir(dataDir: string): Promise<string> {
+  await mkdir(dataDir, { recursive: true });
+  const real = await realpath(dataDir);
+  return `dir-${createHash("sha256").update(real).digest("hex").slice(0, 12)}`;
+}
+
+/**
+ * Connects to NATS (through `namespace`'s stream and consumer), trying again while the server
+ * cannot be reached (see retryWhileUnreachable): a worker or coordinator started before its NATS
+ * server waits for it instead of exiting. Other failures (refused credentials, a misconfigured
+ * stream) are final at once.
+ */
+export function openShardQueue(
   nats: ResolvedNatsOptions,
+  namespace: string,
   extra: Partial<JetStreamOptions<ShardTask>>,
   notice: (n: Notice) => void,
 ): Promise<JetStreamShardQueue<ShardTask>> {
-  const deadline = Date.now() + nats.connectTimeoutMs;
-  for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(5_000, delayMs * 2)) {
+  return retryWhileUnreachable("NATS", nats.connectTimeoutMs, notice, () =>
+    JetStreamShardQueue.create<ShardTask>({
+      servers: nats.servers,
+      ...(nats.user !== undefined ? { user: nats.user, pass: nats.pass ?? "" } : {}),
+      ...(nats.credsFile !== undefined ? { credsFile: nats.credsFile } : {}),
+      subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
+      ...namespaceNames(namespace),
+      ...extra,
+    }),
+  );
+}
+
+/**
+ * Runs `attempt` again with backoff (0.5 s doubling to 5 s) while it fails retryably, each retry
+ * told as a notice naming `what`, for `timeoutMs` (0: once); a terminal failure is thrown at once.
+ */
+export async function retryWhileUnreachable<R>(
+  what: string,
+  timeoutMs: number,
+  notice: (n: Notice) => void,
+  attempt: () => Promise<R>,
+): Promise<R> {
+  const deadline = Date.now() + timeoutMs;
+  for (let n = 1, delayMs = 500; ; n++, delayMs = Math.min(5_000, delayMs * 2)) {
     try {
-      return await JetStreamShardQueue.create<ShardTask>({
-        servers: nats.servers,
-        ...(nats.user !== undefined ? { user: nats.user, pass: nats.pass ?? "" } : {}),
-        ...(nats.credsFile !== undefined ? { credsFile: nats.credsFile } : {}),
-        subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
-        ...extra,
-      });
+      return await attempt();
     } catch (err) {
       const { code, retryable, message } = errorInfo(err);
       if (!retryable || Date.now() + delayMs > deadline) throw err;
       notice({
         topic: "nats",
-        message: `NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`,
+        message: `${what} not reachable (attempt ${n}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`,
       });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }

@@ -19,7 +19,8 @@ import {
   startWorkerServer,
 } from "../worker/index.ts";
 import type { WorkerEvent, WorkerServer } from "../worker/index.ts";
-import { openShardQueue, resolveNatsOptions } from "./nats.ts";
+import { NamespaceMismatchError } from "./errors.ts";
+import { openShardQueue, resolveNatsOptions, retryWhileUnreachable } from "./nats.ts";
 import type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 import { hostPortField, integerField, positiveField, providerField } from "./options.ts";
 import type { HostPort, Notice } from "./options.ts";
@@ -60,6 +61,7 @@ export interface WorkerOptions {
   metrics?: { listen: HostPort } | null;
   /** how long one pull waits for a shard (default 1000) */
   pullTimeoutMs?: number;
+  /** every worker event, but `misrouted` only once per sweep (the process's first hand-back of it) */
   onWorkerEvent?: (workerId: string, e: WorkerEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -137,6 +139,8 @@ export interface WorkerActivity {
 /** Started workers; `close()` (or `await using`) drains them, then stops the servers and lets go of the queue and models. */
 export interface RunningWorker extends AsyncDisposable {
   readonly id: string;
+  /** the namespace it pulls from through NATS (its coordinator's); null in-process */
+  readonly namespace: string | null;
   /** where WorkerService listens (the bound port), or null */
   readonly listen: HostPort | null;
   /** where /metrics is served (the bound port), or null */
@@ -157,12 +161,28 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   let sink: ResultSink;
   let grpcSink: GrpcResultSink | null = null;
   let heartbeatMs: number | undefined;
+  let namespace: string | null = null;
   if (o.transport.kind === "nats") {
-    const js = await openShardQueue(o.transport.nats, { followConsumer: true }, notice);
-    // the coordinator sets the consumer's ack wait; heartbeats come well within it
-    heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(js.ackWaitMs / 4)));
-    queue = js;
-    sink = grpcSink = new GrpcResultSink({ address: o.transport.coordinator, ...o.transport.client });
+    const t = o.transport;
+    sink = grpcSink = new GrpcResultSink({ address: t.coordinator, ...t.client });
+    try {
+      namespace = await namespaceOf(grpcSink, t.coordinator, t.nats.namespace, t.nats.connectTimeoutMs, notice);
+      const js = await openShardQueue(
+        t.nats,
+        namespace,
+        {
+          followConsumer: true,
+          onMisrouted: (id, reason) => notice({ topic: "nats", message: `shard ${id} handed back: ${reason}` }),
+        },
+        notice,
+      );
+      // the coordinator sets the consumer's ack wait; heartbeats come well within it
+      heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(js.ackWaitMs / 4)));
+      queue = js;
+    } catch (err) {
+      grpcSink.close();
+      throw err;
+    }
   } else {
     ({ queue, sink } = o.transport);
   }
@@ -175,6 +195,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     ...(metrics ? { onEvent: metrics.onModelCacheEvent, onRun: metrics.onRun } : {}),
   });
   let failures = 0;
+  // a misrouted shard comes back to some worker at once, again and again: told once per sweep
+  const misroutedSweeps = new Set<string>();
   const workers = Array.from({ length: o.loops }, (_, i) => {
     const id = o.loops === 1 ? o.id : `${o.id}-${i}`;
     return new ShardWorker(queue, sink, models, {
@@ -185,6 +207,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       onEvent: (e) => {
         if (e.type === "failed") failures++;
         metrics?.onWorkerEvent(e);
+        if (e.type === "misrouted") {
+          if (misroutedSweeps.has(e.sweepId)) return;
+          misroutedSweeps.add(e.sweepId);
+        }
         o.onWorkerEvent(id, e);
       },
     });
@@ -240,6 +266,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     })());
   return {
     id: o.id,
+    namespace,
     listen: server && o.listen ? { host: o.listen.host, port: server.port } : null,
     metrics: metricsServer && o.metrics ? { host: o.metrics.listen.host, port: metricsServer.port } : null,
     stopped: Promise.all(workers.map((w) => w.stopped)).then((how) => how[0]!),
@@ -253,4 +280,32 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The namespace to pull from: the one of the coordinator this worker reports to, asked over gRPC
+ * (waiting, like the NATS connect, for a coordinator that is not up yet). So a worker never pulls
+ * shards of a coordinator it does not report to; a namespace it was given must be that one.
+ */
+async function namespaceOf(
+  sink: GrpcResultSink,
+  address: string,
+  given: string | undefined,
+  timeoutMs: number,
+  notice: (n: Notice) => void,
+): Promise<string> {
+  const { namespace } = await retryWhileUnreachable(`the coordinator at ${address}`, timeoutMs, notice, () =>
+    sink.describeCoordinator(),
+  );
+  if (namespace === null)
+    throw new NamespaceMismatchError(
+      "transport.coordinator",
+      `the coordinator at ${address} does not publish its shards to NATS (an embedded run); a NATS worker has nothing to pull for it`,
+    );
+  if (given !== undefined && given !== namespace)
+    throw new NamespaceMismatchError(
+      "transport.nats.namespace",
+      `namespace ${JSON.stringify(given)} was given, but the coordinator at ${address} publishes under ${JSON.stringify(namespace)}: a worker pulls only the shards of the coordinator it reports to (give its namespace, or none)`,
+    );
+  return namespace;
 }

@@ -5,9 +5,11 @@
  *   CNA_TOKEN_FILE   file holding the gRPC bearer token (or --token-file)
  *   CNA_TOKEN        the gRPC bearer token itself (after --token-file and CNA_TOKEN_FILE)
  *   CNA_NATS_PASS    the NATS password (or --nats-pass-file)
+ *   CNA_NAMESPACE    the shard namespace on a shared NATS server (or --namespace)
  */
 import { readFileSync } from "node:fs";
 import type { ServiceError } from "@grpc/grpc-js";
+import { checkNamespace } from "../app/index.ts";
 import type { NatsOptions } from "../app/index.ts";
 import { fromGrpcError } from "../proto/index.ts";
 import type { GrpcClientOptions } from "../proto/index.ts";
@@ -38,9 +40,18 @@ export const NATS_FLAGS: readonly FlagSpec[] = [
   {
     name: "connect-timeout",
     value: "SECONDS",
-    help: "keep trying to reach NATS at start-up this long, with backoff (default 60)",
+    help: "keep trying to reach NATS (a worker: and its coordinator) at start-up this long, with backoff (default 60)",
+  },
+  {
+    name: "namespace",
+    value: "NAME",
+    help: "the coordinator's own JetStream stream and subjects on a shared NATS server: 1-32 of a-z, 0-9, _ and - (default $CNA_NAMESPACE, else derived from the data directory: the same directory, the same namespace)",
   },
 ];
+
+/** --namespace's help for `cna worker`, whose default is its coordinator's. */
+export const WORKER_NAMESPACE_HELP =
+  "pull from this namespace only; it must be the coordinator's (default $CNA_NAMESPACE, else the namespace the coordinator names when asked at start)";
 
 /** The shortest bearer token accepted: 16 bytes, about 96 bits when drawn from base64. */
 export const MIN_TOKEN_BYTES = 16;
@@ -190,12 +201,26 @@ export function natsOptionsOf(values: FlagValues, env: NodeJS.ProcessEnv = proce
       "$CNA_NATS_PASS is empty or whitespace only; set the NATS password, or unset it",
     );
   const pass = passFile !== undefined ? readSecret(passFile, "--nats-pass-file") : envPass;
+  const namespace = namespaceOf(values, env);
   return {
     servers: url,
     ...(user !== undefined ? { user, ...(pass !== undefined ? { pass } : {}) } : {}),
     ...(creds !== undefined ? { credsFile: creds } : {}),
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
   };
+}
+
+/** --namespace, else $CNA_NAMESPACE (an empty one refused, not read as unset); undefined when neither is given. */
+function namespaceOf(values: FlagValues, env: NodeJS.ProcessEnv): string | undefined {
+  const flag = stringFlag(values, "namespace");
+  const [source, text] = flag !== undefined ? ["--namespace", flag] : ["$CNA_NAMESPACE", env.CNA_NAMESPACE];
+  if (text === undefined) return undefined;
+  try {
+    return checkNamespace(source, text);
+  } catch (err) {
+    throw new UsageError(source, (err as Error).message, err);
+  }
 }
 
 /** Promisifies a unary grpc-js client call, turning failures into CnaErrors (code from the server). */

@@ -110,7 +110,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const { workers, provider } = run.options;
   if (!o.quiet)
     io.stderr.write(
-      `cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl}` : ""}; state in ${stateDir}\n`,
+      `cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl} (namespace ${run.coordinator.namespace ?? "none"})` : ""}; state in ${stateDir}\n`,
     );
   if (run.submitted.shardsStored > 0)
     io.stderr.write(

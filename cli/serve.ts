@@ -11,7 +11,7 @@ import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
 import type { Command } from "./command.ts";
-import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS } from "./connect.ts";
+import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, WORKER_NAMESPACE_HELP } from "./connect.ts";
 import { MODELS_ROOT_FLAG } from "./models-root.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, metricsLine } from "./metrics.ts";
 import { DEFAULT_COORDINATOR_LISTEN, coordinatorOptionsOf, workerOptionsOf } from "./options.ts";
@@ -64,7 +64,7 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
     required: true,
     help: "the coordinator's gRPC address (results go there)",
   },
-  ...NATS_FLAGS,
+  ...NATS_FLAGS.map((f) => (f.name === "namespace" ? { ...f, help: WORKER_NAMESPACE_HELP } : f)),
   ...AUTH_FLAGS,
   INSECURE_FLAG,
   MODELS_ROOT_FLAG,
@@ -111,7 +111,9 @@ export const coordinatorCommand: Command = {
     const auth =
       [options.token ? "token required" : "", options.tls ? "TLS" : ""].filter(Boolean).join(", ") ||
       "no authentication";
-    line(`listening on ${running.listen!.host}:${running.listen!.port} (${auth}); data in ${options.dataDir}`);
+    line(
+      `listening on ${running.listen!.host}:${running.listen!.port} (${auth}); data in ${options.dataDir}; namespace ${running.namespace ?? "none"}${options.transport?.kind === "nats" && options.transport.nats.namespace === undefined ? " (from the data directory)" : ""}`,
+    );
     const signal = await untilSignal();
     line(`${signal}, shutting down`);
     await running.close();
@@ -140,11 +142,15 @@ export const workerCommand: Command = {
           );
         if (e.type === "failed")
           line(`shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}`);
+        if (e.type === "misrouted")
+          line(
+            `shard ${e.shardId} handed back unrun: ${e.reason} (further shards of sweep ${e.sweepId} are handed back silently)`,
+          );
       },
     });
     if (running.metrics) io.stderr.write(`${metricsLine(`cna worker ${id}`, running.metrics)}\n`);
     line(
-      `pulling shards; results to ${String(v.coordinator)}${running.listen ? `; WorkerService on port ${running.listen.port}` : ""}`,
+      `pulling shards of namespace ${running.namespace ?? "none"}; results to ${String(v.coordinator)}${running.listen ? `; WorkerService on port ${running.listen.port}` : ""}`,
     );
     const signal = await Promise.race([untilSignal(), running.stopped]);
     line(`${signal}, draining`);

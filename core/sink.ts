@@ -30,6 +30,13 @@ export interface ShardFailure {
 export interface ResultSink {
   report(r: ShardReport): Promise<void>;
   fail(f: ShardFailure): Promise<void>;
+  /**
+   * Whether the coordinator behind this sink runs the sweep. A worker asks before it runs a
+   * shard of a sweep it has not seen: a shard its coordinator does not know reached it by
+   * mistake and is handed back unrun. Absent: every sweep is known (the in-process sink, whose
+   * queue only its own coordinator fills).
+   */
+  knows?(sweepId: string): Promise<boolean>;
 }
 
 export const encodePartial = (p: AnyPartial): Uint8Array => new TextEncoder().encode(JSON.stringify(p));

@@ -135,7 +135,7 @@ export const SWEEP_FIELDS = {
 export const LIMITS = { topK: 10_000, k: 10_000, pairsPerShard: 65_536, maxAttempts: 100, headIndex: 9_999 } as const;
 
 /**
- * Sweep and model ids become NATS subject tokens (`cna.shards.<sweep>.<model>`), where "." splits
+ * Sweep and model ids become NATS subject tokens (`cna.ns.<namespace>.shards.<sweep>.<model>`), where "." splits
  * tokens and "*" ">" are wildcards, and file names; hence lower-case letters, digits, "_" and "-".
  */
 const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;

@@ -24,6 +24,8 @@
  */
 export {
   CancelSweepRequest,
+  CoordinatorInfo,
+  DescribeCoordinatorRequest,
   GetRankingsRequest,
   GetSweepRequest,
   ListSweepsRequest,

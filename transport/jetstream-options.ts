@@ -54,6 +54,12 @@ export interface JetStreamOptions<T> {
   timeoutMs?: number;
   /** told when a message runs out of deliveries, or is terminated by this process */
   onDead?: (id: string, reason: string) => void;
+  /**
+   * told when a pull gets a message on a subject outside `<subjectPrefix>.>` (a stream that
+   * holds more than this queue's subjects: another namespace's shard); it is terminated, not
+   * returned, and onDead is not told
+   */
+  onMisrouted?: (id: string, reason: string) => void;
 }
 
 export type JetStreamAuth =
@@ -77,6 +83,7 @@ export interface ResolvedJetStreamOptions<T> {
   duplicateWindowMs: number;
   timeoutMs: number;
   onDead: ((id: string, reason: string) => void) | null;
+  onMisrouted: ((id: string, reason: string) => void) | null;
 }
 
 export const JETSTREAM_DEFAULTS = {
@@ -100,11 +107,12 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
       "subjectOf",
       `subjectOf must be a function (data) => { sweep, model }, got ${describeValue(options.subjectOf)}`,
     );
-  if (options.onDead !== undefined && typeof options.onDead !== "function")
-    throw new SpecError(
-      "onDead",
-      `onDead must be a function (id, reason) => void, got ${describeValue(options.onDead)}`,
-    );
+  for (const field of ["onDead", "onMisrouted"] as const)
+    if (options[field] !== undefined && typeof options[field] !== "function")
+      throw new SpecError(
+        field,
+        `${field} must be a function (id, reason) => void, got ${describeValue(options[field])}`,
+      );
   return {
     servers: serversField(options.servers),
     auth: authField(options),
@@ -120,6 +128,7 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
     duplicateWindowMs: intField("duplicateWindowMs", options.duplicateWindowMs ?? d.duplicateWindowMs, 1),
     timeoutMs: intField("timeoutMs", options.timeoutMs ?? d.timeoutMs, 1),
     onDead: options.onDead ?? null,
+    onMisrouted: options.onMisrouted ?? null,
   };
 }
 

@@ -29,6 +29,8 @@
  * - a late ack or nak from a holder presumed dead is ignored only within this process: from
  *   another process the server (2.9) applies it to the current delivery;
  * - term()'s reason reaches only this process's onDead (2.9 ignores a reason on the wire).
+ * A message on a subject outside `<subjectPrefix>.>` (a stream created to hold more than this
+ * queue's subjects) is terminated unrun and told through onMisrouted, never returned by pull().
  * A background failure (an exhaustion advisory that could not be resolved to its id) is thrown
  * by the next publish(), pull() or pending().
  */
@@ -317,6 +319,15 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private async decode(raw: Msg): Promise<QueueMessage<T> | null> {
     const { seq, deliveryCount } = ackInfo(raw.reply)!;
     const id = raw.headers?.get("Nats-Msg-Id") ?? "";
+    if (!raw.subject.startsWith(`${this.o.subjectPrefix}.`)) {
+      // not this queue's: no puller of this consumer may run it, so it is not handed to the next
+      await this.confirm(raw, "+TERM", `term of stream seq ${seq}`);
+      this.o.onMisrouted?.(
+        id || `${this.o.stream}#${seq}`,
+        `message on ${raw.subject} (stream ${this.o.stream} seq ${seq}) is outside this queue's subjects ${this.o.subjectPrefix}.>: another namespace's; terminated unrun`,
+      );
+      return null;
+    }
     let data: T;
     try {
       if (id === "") throw new Error("it has no Nats-Msg-Id header");

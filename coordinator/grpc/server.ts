@@ -40,6 +40,8 @@ export interface SweepServerOptions extends GrpcServeOptions {
   backend: SweepBackend;
   /** largest shard result ReportShard accepts, all chunks together (default DEFAULT_MAX_RESULT_BYTES, 256 MiB) */
   maxResultBytes?: number;
+  /** the namespace of the JetStream stream the shards go to, told to workers by DescribeCoordinator (default none: not through NATS) */
+  namespace?: string | null;
 }
 
 /** A running SweepService; `close()` (or `await using`) stops it. */
@@ -48,7 +50,7 @@ export type SweepServer = GrpcServerHandle;
 export const DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024;
 
 export async function startSweepServer(options: SweepServerOptions): Promise<SweepServer> {
-  const { backend, maxResultBytes: rawMax, ...serve } = options;
+  const { backend, maxResultBytes: rawMax, namespace, ...serve } = options;
   const maxResultBytes = rawMax ?? DEFAULT_MAX_RESULT_BYTES;
   if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1)
     throw new SpecError("maxResultBytes", `maxResultBytes must be a positive integer, got ${describeValue(rawMax)}`);
@@ -59,7 +61,7 @@ export async function startSweepServer(options: SweepServerOptions): Promise<Swe
       name: "cna.v1.SweepService",
       protoFile: "cna/v1/sweep.proto",
       definition: SweepServiceService,
-      implementation: sweepService(backend, maxResultBytes, watches),
+      implementation: sweepService(backend, maxResultBytes, namespace ?? null, watches),
       onClose: () => {
         const shuttingDown = toGrpcStatus(
           new CnaError("the coordinator is shutting down; watch again", { code: "SHUTTING_DOWN", retryable: true }),
@@ -73,6 +75,7 @@ export async function startSweepServer(options: SweepServerOptions): Promise<Swe
 function sweepService(
   backend: SweepBackend,
   maxResultBytes: number,
+  namespace: string | null,
   watches: Set<(status: StatusObject) => void>,
 ): SweepServiceServer {
   return {
@@ -101,6 +104,7 @@ function sweepService(
       await backend.reportFailure(fromShardFailureMessage(req));
       return {};
     }),
+    describeCoordinator: unaryHandler(() => ({ namespace: namespace ?? "" })),
     watchSweep: (call) => watchSweep(backend, call, watches),
     reportShard: (call, callback) => {
       const upload = new ShardUpload(maxResultBytes);

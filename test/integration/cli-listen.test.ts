@@ -1,13 +1,16 @@
 /**
  * A coordinator or worker whose --listen port is taken exits at once with a named error, having
  * closed what it opened; it does not print "unexpected error" and keep running. Here the port is
- * the NATS server's own.
+ * the NATS server's own. The worker asks its coordinator for the namespace first: here a
+ * SweepService over a fake backend.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { startSweepServer } from "../../coordinator/index.ts";
 import { runCli } from "../helpers/cli.ts";
+import { FakeSweepBackend } from "../helpers/grpc-backend.ts";
 import { natsPrerequisite, startNats } from "../helpers/nats.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-listen-"));
@@ -33,10 +36,16 @@ describe.skipIf(nats.skip)("a taken --listen port", () => {
       new RegExp(`^cna: LISTEN_FAILED: cannot listen on ${taken.replace(/\./g, "\\.")}: the address is in use`, "m"),
     );
     expect(coordinator.stderr).not.toMatch(/unexpected error|listening on/);
+    await using fake = await startSweepServer({
+      backend: new FakeSweepBackend(),
+      host: "127.0.0.1",
+      port: 0,
+      namespace: "listen",
+    });
     const worker = await runCli(dir, [
       "worker",
       "--coordinator",
-      "127.0.0.1:7070",
+      fake.address,
       "--nats",
       broker.url,
       "--id",

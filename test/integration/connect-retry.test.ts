@@ -1,19 +1,81 @@
 /**
  * A worker started while NATS is down keeps trying, with backoff and a line per attempt, and
  * starts pulling once the server is up; with nothing to reach it gives up after
- * --connect-timeout with a named error.
+ * --connect-timeout with a named error. The same for its coordinator, which it asks for the
+ * namespace to pull from before it connects to NATS: here a SweepService over a fake backend
+ * that names namespace "retry".
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSweepServer } from "../../coordinator/index.ts";
+import type { SweepServer } from "../../coordinator/index.ts";
 import { CLI, runCli } from "../helpers/cli.ts";
+import { FakeSweepBackend } from "../helpers/grpc-backend.ts";
 import { freePort, natsPrerequisite, startNats } from "../helpers/nats.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-connect-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const nats = natsPrerequisite();
+let coordinator: SweepServer;
+beforeAll(async () => {
+  coordinator = await startSweepServer({
+    backend: new FakeSweepBackend(),
+    host: "127.0.0.1",
+    port: 0,
+    namespace: "retry",
+  });
+});
+afterAll(async () => {
+  await coordinator.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("worker start-up without its coordinator", () => {
+  it("gives up after --connect-timeout, having logged each attempt, before it connects to NATS", async () => {
+    const t0 = Date.now();
+    const r = await runCli(dir, [
+      "worker",
+      "--coordinator",
+      `127.0.0.1:${await freePort()}`,
+      "--nats",
+      `nats://127.0.0.1:${await freePort()}`,
+      "--id",
+      "w",
+      "--connect-timeout",
+      "2",
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+    const attempts =
+      r.stderr.match(
+        /^cna worker w: the coordinator at 127\.0\.0\.1:\d+ not reachable \(attempt \d+: GRPC_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm,
+      ) ?? [];
+    expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
+    expect(r.stderr).not.toMatch(/NATS not reachable/);
+    expect(r.stderr).toMatch(/^cna: GRPC_UNAVAILABLE: /m);
+  });
+
+  it("refuses a --namespace other than its coordinator's, naming both", async () => {
+    const r = await runCli(dir, [
+      "worker",
+      "--coordinator",
+      coordinator.address,
+      "--nats",
+      `nats://127.0.0.1:${await freePort()}`,
+      "--namespace",
+      "other",
+      "--id",
+      "w",
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /^cna: NAMESPACE_MISMATCH: namespace "other" was given, but the coordinator at 127\.0\.0\.1:\d+ publishes under "retry"/m,
+    );
+    expect(r.stderr).not.toMatch(/pulling shards|NATS not reachable/);
+  });
+});
 
 describe("worker start-up without NATS", () => {
   it("gives up after --connect-timeout, having logged each attempt", async () => {
@@ -22,7 +84,7 @@ describe("worker start-up without NATS", () => {
     const r = await runCli(dir, [
       "worker",
       "--coordinator",
-      "127.0.0.1:7070",
+      coordinator.address,
       "--nats",
       url,
       "--id",
@@ -50,7 +112,7 @@ describe("worker start-up without NATS", () => {
         CLI,
         "worker",
         "--coordinator",
-        "127.0.0.1:7070",
+        coordinator.address,
         "--nats",
         broker.url,
         "--id",
@@ -74,7 +136,7 @@ describe("worker start-up without NATS", () => {
     try {
       await seen(/NATS not reachable \(attempt 1/);
       await broker.restart();
-      await seen(/cna worker late: pulling shards/);
+      await seen(/cna worker late: pulling shards of namespace retry;/);
     } finally {
       // the broker goes with the test: a drain could not reach it
       worker.kill("SIGKILL");
@@ -86,7 +148,7 @@ describe("worker start-up without NATS", () => {
     await using broker = await startNats();
     const worker = spawn(
       process.execPath,
-      [CLI, "worker", "--coordinator", "127.0.0.1:7070", "--nats", broker.url, "--id", "away"],
+      [CLI, "worker", "--coordinator", coordinator.address, "--nats", broker.url, "--id", "away"],
       { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
     );
     let stderr = "";

@@ -153,6 +153,49 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     });
   });
 
+  it("terminates, unrun, a message on a subject outside its prefix (another namespace's), telling onMisrouted", async () => {
+    const names = unique();
+    const foreign = `cna.test.other${names.durable}`;
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      // a stream made to hold more than this queue's subjects
+      await jsm.streams.add({
+        name: names.stream!,
+        subjects: [`${names.subjectPrefix}.>`, `${foreign}.>`],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Workqueue,
+      });
+      const misrouted: Array<[string, string]> = [];
+      const dead: string[] = [];
+      await using q = await JetStreamShardQueue.create<Data>({
+        servers: server.url,
+        subjectOf,
+        ...names,
+        onMisrouted: (id, reason) => misrouted.push([id, reason]),
+        onDead: (id) => dead.push(id),
+      });
+      const js = jsm.jetstream();
+      await js.publish(`${foreign}.s.m`, JSON.stringify({ n: 1 }), { msgID: "theirs" });
+      expect(await q.publish("ours", { n: 2 })).toBe(true);
+      const m = (await q.pull(5_000))!;
+      expect(m.id).toBe("ours");
+      await m.ack();
+      expect(misrouted).toEqual([
+        [
+          "theirs",
+          expect.stringMatching(new RegExp(`^message on ${foreign}\\.s\\.m .* outside this queue's subjects`)),
+        ],
+      ]);
+      expect(dead).toEqual([]);
+      // terminated: never delivered again
+      expect(await q.pull(300)).toBeNull();
+      expect(await settledPending(q, { waiting: 0, unacked: 0 })).toEqual({ waiting: 0, unacked: 0 });
+    } finally {
+      await nc.close();
+    }
+  });
+
   it("fails to connect with a retryable QUEUE_UNAVAILABLE error naming the server", async () => {
     const url = server.url.replace(/:\d+$/, ":1"); // nothing listens on port 1
     const err = await JetStreamShardQueue.create<Data>({ servers: url, subjectOf, timeoutMs: 2_000 }).catch(

@@ -15,7 +15,7 @@ import { OVERLAYS, objectId } from "../../deploy/check.ts";
 import type { K8sObject, Overlay } from "../../deploy/check.ts";
 import { containerPort, flagsOf, named, podTemplates, portOfAddress, selected, selects } from "../../deploy/inspect.ts";
 import type { LabelSelector, PodTemplate, ServicePort } from "../../deploy/inspect.ts";
-import { JETSTREAM_DEFAULTS } from "../../transport/index.ts";
+import { namespaceNames } from "../../transport/index.ts";
 import { kubectl, renderOverlaysBeforeAll } from "../helpers/deploy.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -208,8 +208,15 @@ describe.skipIf(kubectl.skip)("deploy/ policy", () => {
       expect(scaled.triggers).toHaveLength(1);
       const { type, metadata } = scaled.triggers[0]!;
       expect(type).toBe("nats-jetstream");
-      expect(metadata.stream).toBe(JETSTREAM_DEFAULTS.stream);
-      expect(metadata.consumer).toBe(JETSTREAM_DEFAULTS.durable);
+      // the stream and consumer of the namespace the workers are given (the coordinator's too)
+      const templates = podTemplates(objects);
+      const namespaces = ["cna-coordinator", "cna-worker"].map((d) =>
+        flagsOf(templates.find((t) => t.owner.metadata.name === d)!.spec.containers[0]!.args!).get("namespace"),
+      );
+      expect(namespaces[0]).toBeDefined();
+      expect(namespaces[1]).toBe(namespaces[0]);
+      expect(metadata.stream).toBe(namespaceNames(namespaces[0]!).stream);
+      expect(metadata.consumer).toBe(namespaceNames(namespaces[0]!).durable);
       const [host, port] = metadata.natsServerMonitoringEndpoint!.split(":") as [string, string];
       const [service, namespace] = host.split(".") as [string, string];
       expect(namespace).toBe("cna");

@@ -11,6 +11,11 @@
  * coordinator and the broker. Up to `deliveryWindow` results per loop are in delivery at once
  * (each shard still held, with its heartbeat, until acked); draining waits for every delivery.
  *
+ * A shard whose sweep the coordinator behind the sink does not know (a shard that reached this
+ * worker by mistake: another coordinator's, or one left in the queue by an earlier life) is
+ * misrouted: it is handed back at once, unrun, with nak(0) — not reported as a failure, which
+ * would quarantine it in nobody's sweep — and told by a `misrouted` event.
+ *
  * Lifecycle: 'INITIALIZED' → 'RUNNING' → 'DRAINING' → 'STOPPED' (or 'FAILED').
  */
 import { casesOf, encodePartial, errorInfo, shardIdOfMessage } from "../../core/index.ts";
@@ -57,7 +62,12 @@ export type WorkerEvent =
       cases?: number;
     }
   | { type: "failed"; shardId: string; code: string; message: string; retryable: boolean }
+  /** handed back unrun: `reason` names why */
+  | { type: "misrouted"; shardId: string; sweepId: string; reason: string }
   | { type: "heartbeat"; shardId: string };
+
+/** The code with which a coordinator refuses a report for a sweep it does not run. */
+const SWEEP_NOT_FOUND = "SWEEP_NOT_FOUND";
 
 interface Computed {
   partial: AnyPartial;
@@ -73,6 +83,8 @@ export class ShardWorker {
   /** resolves when the worker has stopped (drained, e.g. by WorkerService.Drain) */
   readonly stopped: Promise<string> = new Promise((resolve) => (this.markStopped = resolve));
   private readonly o: Required<Omit<ShardWorkerOptions, "onEvent">> & Pick<ShardWorkerOptions, "onEvent">;
+  /** sweeps the sink's coordinator said it runs (asked once each) */
+  private readonly knownSweeps = new Set<string>();
   inFlight = 0;
 
   constructor(
@@ -134,6 +146,7 @@ export class ShardWorker {
           await msg.nak(0); // draining: give it back at once
           break;
         }
+        if (await this.misrouted(msg)) continue;
         const computed = await this.compute(msg);
         if (!computed) continue;
         if (delivering.size >= this.o.deliveryWindow) await Promise.race(delivering);
@@ -211,10 +224,38 @@ export class ShardWorker {
     this.inFlight--;
   }
 
-  /** Classes a failure once: retryable → nak(delay); terminal → ReportFailure + term(). */
+  /**
+   * True when the shard's sweep is unknown to the sink's coordinator; the shard was then handed
+   * back. When the coordinator cannot say (away, restarting), the shard runs: its report waits for
+   * the coordinator as any report does, holding the shard, rather than spending a delivery on a
+   * nak, and a report refused with SWEEP_NOT_FOUND is handed back then (settleFailure).
+   */
+  private async misrouted(msg: QueueMessage<ShardTask>): Promise<boolean> {
+    const sweepId = msg.data.sweepId;
+    if (!this.sink.knows || this.knownSweeps.has(sweepId)) return false;
+    const known = await this.sink.knows(sweepId).catch(() => null);
+    if (known === null) return false;
+    if (known) this.knownSweeps.add(sweepId);
+    else await this.handBack(msg, `the coordinator this worker reports to does not run sweep ${sweepId}`);
+    return !known;
+  }
+
+  /** Gives a misrouted shard back at once (no delay: a worker of its own coordinator may take it). */
+  private async handBack(msg: QueueMessage<ShardTask>, reason: string): Promise<void> {
+    this.o.onEvent?.({ type: "misrouted", shardId: shardIdOfMessage(msg.id), sweepId: msg.data.sweepId, reason });
+    await msg
+      .nak(0)
+      .catch((e: unknown) => this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...errorInfo(e) }));
+  }
+
+  /**
+   * Classes a failure once: retryable → nak(delay); terminal → ReportFailure + term(); a report
+   * refused because the coordinator does not run the sweep → handed back (misrouted).
+   */
   private async settleFailure(msg: QueueMessage<ShardTask>, err: unknown): Promise<void> {
     const task = msg.data;
     const info = errorInfo(err);
+    if (info.code === SWEEP_NOT_FOUND) return this.handBack(msg, info.message);
     this.o.onEvent?.({ type: "failed", shardId: shardIdOfMessage(msg.id), ...info });
     const settled = info.retryable
       ? msg.nak(this.o.retryDelayMs)

@@ -159,6 +159,36 @@ export class GrpcResultSink implements ResultSink, AsyncDisposable {
     });
   }
 
+  /**
+   * The coordinator's shard namespace (null: its shards do not go through NATS). Fails like a
+   * report: UNAVAILABLE (not up yet) is retryable.
+   */
+  describeCoordinator(): Promise<{ namespace: string | null }> {
+    return new Promise((resolve, reject) => {
+      this.client.describeCoordinator({}, new Metadata(), { deadline: Date.now() + this.o.timeoutMs }, (err, res) =>
+        err
+          ? reject(fromGrpcError(err, SERVER_CUT))
+          : resolve({ namespace: res.namespace === "" ? null : res.namespace }),
+      );
+    });
+  }
+
+  /**
+   * Whether the coordinator runs the sweep: false when it answers SWEEP_NOT_FOUND. A worker asks
+   * before it runs a shard, so a shard that reached it by mistake (a sweep its coordinator does
+   * not know) is handed back at once instead of computed and refused.
+   */
+  knows(sweepId: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.client.getSweep({ id: sweepId }, new Metadata(), { deadline: Date.now() + this.o.timeoutMs }, (err) => {
+        if (!err) return resolve(true);
+        const e = fromGrpcError(err, SERVER_CUT);
+        if (e.code === "SWEEP_NOT_FOUND") resolve(false);
+        else reject(e);
+      });
+    });
+  }
+
   close(): void {
     this.client.close();
   }

@@ -87,6 +87,11 @@ export class WorkerMetrics {
     "Failed shard attempts and failed queue pulls, by error code",
     ["code", "retryable"],
   );
+  private readonly misrouted = this.counter(
+    "cna_worker_shards_misrouted_total",
+    "Shards handed back unrun because the coordinator this worker reports to does not run their sweep",
+    [],
+  );
   private readonly heartbeats = this.counter(
     "cna_worker_heartbeats_total",
     "working() heartbeats sent for running shards",
@@ -129,6 +134,7 @@ export class WorkerMetrics {
       registers,
     });
     this.heartbeats.inc(0);
+    this.misrouted.inc(0);
   }
 
   /** Give the gauges their sources (call once the ShardWorkers exist). */
@@ -148,6 +154,9 @@ export class WorkerMetrics {
         return;
       case "heartbeat":
         this.heartbeats.inc();
+        return;
+      case "misrouted":
+        this.misrouted.inc();
         return;
       case "started":
         this.cases.inc({ stage: e.stage, model: e.model }, 0);

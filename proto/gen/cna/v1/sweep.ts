@@ -90,6 +90,17 @@ export interface GetSweepRequest {
 export interface ListSweepsRequest {
 }
 
+export interface DescribeCoordinatorRequest {
+}
+
+export interface CoordinatorInfo {
+  /**
+   * the namespace of its shard stream (CNA_SHARDS_<namespace>, subjects
+   * cna.ns.<namespace>.shards.<sweep>.<model>); empty when its shards do not go through NATS
+   */
+  namespace: string;
+}
+
 export interface ListSweepsResponse {
   sweeps: Sweep[];
 }
@@ -385,6 +396,104 @@ export const ListSweepsRequest: MessageFns<ListSweepsRequest> = {
   },
   fromPartial(_: DeepPartial<ListSweepsRequest>): ListSweepsRequest {
     const message = createBaseListSweepsRequest();
+    return message;
+  },
+};
+
+function createBaseDescribeCoordinatorRequest(): DescribeCoordinatorRequest {
+  return {};
+}
+
+export const DescribeCoordinatorRequest: MessageFns<DescribeCoordinatorRequest> = {
+  encode(_: DescribeCoordinatorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DescribeCoordinatorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDescribeCoordinatorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DescribeCoordinatorRequest>): DescribeCoordinatorRequest {
+    return DescribeCoordinatorRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DescribeCoordinatorRequest>): DescribeCoordinatorRequest {
+    const message = createBaseDescribeCoordinatorRequest();
+    return message;
+  },
+};
+
+function createBaseCoordinatorInfo(): CoordinatorInfo {
+  return { namespace: "" };
+}
+
+export const CoordinatorInfo: MessageFns<CoordinatorInfo> = {
+  encode(message: CoordinatorInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CoordinatorInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCoordinatorInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CoordinatorInfo>): CoordinatorInfo {
+    return CoordinatorInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CoordinatorInfo>): CoordinatorInfo {
+    const message = createBaseCoordinatorInfo();
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
@@ -1732,6 +1841,21 @@ export const SweepServiceService = {
     responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
     responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
   },
+  /**
+   * What a worker needs to know of this coordinator before it pulls: the namespace of the
+   * JetStream stream it publishes shards to, so a worker pulls only the shards of the
+   * coordinator it reports to.
+   */
+  describeCoordinator: {
+    path: "/cna.v1.SweepService/DescribeCoordinator" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DescribeCoordinatorRequest): Buffer =>
+      Buffer.from(DescribeCoordinatorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DescribeCoordinatorRequest => DescribeCoordinatorRequest.decode(value),
+    responseSerialize: (value: CoordinatorInfo): Buffer => Buffer.from(CoordinatorInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CoordinatorInfo => CoordinatorInfo.decode(value),
+  },
 } as const;
 
 export interface SweepServiceServer extends UntypedServiceImplementation {
@@ -1759,6 +1883,12 @@ export interface SweepServiceServer extends UntypedServiceImplementation {
   reportShard: handleClientStreamingCall<ShardResultChunk, ReportShardResponse>;
   /** A terminal failure of one shard attempt (retryable failures are retried through the queue). */
   reportFailure: handleUnaryCall<ShardFailure, Empty>;
+  /**
+   * What a worker needs to know of this coordinator before it pulls: the namespace of the
+   * JetStream stream it publishes shards to, so a worker pulls only the shards of the
+   * coordinator it reports to.
+   */
+  describeCoordinator: handleUnaryCall<DescribeCoordinatorRequest, CoordinatorInfo>;
 }
 
 export interface SweepServiceClient extends Client {
@@ -1900,6 +2030,26 @@ export interface SweepServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  /**
+   * What a worker needs to know of this coordinator before it pulls: the namespace of the
+   * JetStream stream it publishes shards to, so a worker pulls only the shards of the
+   * coordinator it reports to.
+   */
+  describeCoordinator(
+    request: DescribeCoordinatorRequest,
+    callback: (error: ServiceError | null, response: CoordinatorInfo) => void,
+  ): ClientUnaryCall;
+  describeCoordinator(
+    request: DescribeCoordinatorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CoordinatorInfo) => void,
+  ): ClientUnaryCall;
+  describeCoordinator(
+    request: DescribeCoordinatorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CoordinatorInfo) => void,
   ): ClientUnaryCall;
 }
 
