@@ -18,7 +18,7 @@ import { checkListenSecurity, clientOptions, hostPort, natsOptionsOf, serverTls,
 import { UsageError } from "./errors.ts";
 import { sweepLimitsOf } from "./limits.ts";
 import { coordinatorMetricsOf, workerMetricsOf } from "./metrics.ts";
-import { modelPathCheck } from "./models-root.ts";
+import { modelPathCheck, modelsRootsOf } from "./models-root.ts";
 
 /** `cna coordinator`'s listen address when --listen is left out. */
 export const DEFAULT_COORDINATOR_LISTEN = "127.0.0.1:7070";
@@ -32,6 +32,7 @@ export function coordinatorOptionsOf(
   const listen = hostPort("--listen", stringFlag(v, "listen") ?? DEFAULT_COORDINATOR_LISTEN);
   const ackWait = stringFlag(v, "ack-wait");
   const maxDeliver = stringFlag(v, "max-deliver");
+  const workerQuiet = stringFlag(v, "worker-quiet");
   const metrics = coordinatorMetricsOf(v);
   const limits = sweepLimitsOf(v);
   const checkModelPath = modelPathCheck(v);
@@ -56,6 +57,7 @@ export function coordinatorOptionsOf(
     metrics,
     ...(ackWait !== undefined ? { ackWaitMs: 1000 * integerFlag("--ack-wait", ackWait, 1) } : {}),
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
+    ...(workerQuiet !== undefined ? { workerQuietMs: 1000 * integerFlag("--worker-quiet", workerQuiet, 1) } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),
   };
@@ -90,6 +92,7 @@ export function workerOptionsOf(
   return {
     id,
     checkModelPath,
+    modelsRoots: modelsRootsOf(v),
     metrics,
     listen,
     transport: { kind: "nats", nats, coordinator, client: clientOptions(v, token) },

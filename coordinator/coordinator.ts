@@ -23,8 +23,10 @@ import {
   parseSweep,
   resolveSweepLimits,
   shardIdOfMessage,
+  silentLogger,
 } from "../core/index.ts";
 import type {
+  Logger,
   ModelDigest,
   Rankings,
   ShardFailure,
@@ -36,14 +38,18 @@ import type {
 import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
 import { SweepNotFoundError } from "./errors.ts";
-import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
+import { checkCellLimit, checkShardLimit, planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
+import { WorkerPresence } from "./presence.ts";
 import { SweepStore, readJournal } from "./store.ts";
+import { logSweepEvent } from "./sweep-log.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
 
 const SAMPLE_INTERVAL_MS = 1000;
+/** a worker that has reported nothing for this long is logged as gone (see presence.ts) */
+export const DEFAULT_WORKER_QUIET_MS = 600_000;
 
 export interface CoordinatorOptions {
   dataDir: string;
@@ -76,6 +82,10 @@ export interface CoordinatorOptions {
    * a local run, which writes its own rankings file, gets rankings of the code that runs it.
    */
   keepRankings?: boolean;
+  /** the operator's log: sweeps submitted and finished, stages planned, quarantines, workers seen (default: none) */
+  log?: Logger;
+  /** a worker that has reported nothing for this long is logged as left (default DEFAULT_WORKER_QUIET_MS) */
+  workerQuietMs?: number;
 }
 
 export interface SubmitOptions {
@@ -115,9 +125,19 @@ export class Coordinator implements SweepBackend {
   private readonly dormant = new Map<string, Dormant>();
   private instanceId = "";
   private readonly limits: SweepLimits;
+  private readonly log: Logger;
+  private readonly presence: WorkerPresence;
+  private presenceTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.limits = resolveSweepLimits(o.limits);
+    this.log = o.log ?? silentLogger;
+    this.presence = new WorkerPresence({
+      quietMs: o.workerQuietMs ?? DEFAULT_WORKER_QUIET_MS,
+      onJoined: (worker) => this.log.info("worker joined", { worker }),
+      onLeft: (worker, quietMs) =>
+        this.log.info("worker left", { worker, reason: `no report for ${Math.round(quietMs / 1000)} s` }),
+    });
   }
 
   /**
@@ -131,6 +151,9 @@ export class Coordinator implements SweepBackend {
     if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
     this.instanceId = readFileSync(idFile, "utf8").trim();
     const lazy = this.o.resumeAtStart === false;
+    const quietMs = this.o.workerQuietMs ?? DEFAULT_WORKER_QUIET_MS;
+    this.presenceTimer = setInterval(() => this.presence.check(), Math.max(1_000, Math.min(quietMs / 4, 30_000)));
+    this.presenceTimer.unref();
     for (const id of readdirSync(root).sort()) {
       const dir = join(root, id);
       if (!existsSync(join(dir, "journal.jsonl"))) continue;
@@ -194,6 +217,13 @@ export class Coordinator implements SweepBackend {
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
     this.byFile.set(fileKey, id);
+    this.log.info("sweep submitted", {
+      sweep: id,
+      name: spec.name,
+      source,
+      cells: plan.cells.length,
+      shards: plannedShardCount(plan),
+    });
     return this.view(await this.launch(id, plan, store, at, replayJournal([], id)));
   }
 
@@ -231,16 +261,29 @@ export class Coordinator implements SweepBackend {
   }
 
   async reportShard(r: ShardReport): Promise<ShardOutcome> {
-    const e = this.entry(r.sweepId);
-    const outcome = await e.run.ingest(r);
-    this.touch(e);
-    return outcome;
+    this.presence.seen(r.worker);
+    try {
+      const e = this.entry(r.sweepId);
+      const outcome = await e.run.ingest(r);
+      this.touch(e);
+      return outcome;
+    } catch (err) {
+      // the worker gets the error too (and retries or gives up by its code); this is the operator's copy
+      this.logRefused("shard report refused", r, err);
+      throw err;
+    }
   }
 
   async reportFailure(f: ShardFailure): Promise<void> {
-    const e = this.entry(f.sweepId);
-    await e.run.fail(f);
-    this.touch(e);
+    this.presence.seen(f.worker);
+    try {
+      const e = this.entry(f.sweepId);
+      await e.run.fail(f);
+      this.touch(e);
+    } catch (err) {
+      this.logRefused("shard failure report refused", f, err);
+      throw err;
+    }
   }
 
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
@@ -260,7 +303,19 @@ export class Coordinator implements SweepBackend {
   }
 
   close(): void {
+    clearInterval(this.presenceTimer);
     for (const e of this.sweeps.values()) e.store.close();
+  }
+
+  private logRefused(msg: string, r: { sweepId: string; shardId: string; worker: string }, err: unknown): void {
+    const { code } = err as { code?: unknown };
+    this.log.warn(msg, {
+      sweep: r.sweepId,
+      shard: r.shardId,
+      worker: r.worker,
+      code: typeof code === "string" ? code : undefined,
+      reason: err instanceof Error ? err.message : String(err),
+    });
   }
 
   /** A sweep found in the data directory at start, resumed now that it was submitted again. */
@@ -290,9 +345,15 @@ export class Coordinator implements SweepBackend {
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
       this.o.onSweepEvent?.(id, e);
+      logSweepEvent(this.log, id, e, createdAt, new Date());
       if (e.type === "finished") {
         // written now so it is on disk with the journal; a failure reaches whoever asks for the rankings
-        this.finalRankings(entry).catch(() => undefined);
+        this.finalRankings(entry).catch((err: unknown) =>
+          this.log.error("cannot write the sweep's rankings.json", {
+            sweep: id,
+            reason: err instanceof Error ? err.message : String(err),
+          }),
+        );
         this.touch(entry);
       }
     });
