@@ -62,6 +62,8 @@ export interface CoordinatorOptions {
   log?: Logger;
   /** a worker that has reported nothing for this long is logged as left (default DEFAULT_WORKER_QUIET_MS) */
   workerQuietMs?: number;
+  /** remove sweeps finished or cancelled this long ago from the data directory (default: kept) */
+  retentionMs?: number;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -83,6 +85,7 @@ export interface ResolvedCoordinatorOptions {
   keepRankings: boolean;
   log: Logger;
   workerQuietMs: number;
+  retentionMs: number | null;
   onSweepEvent: (sweepId: string, e: SweepEvent) => void;
   onNotice: (n: Notice) => void;
 }
@@ -127,6 +130,7 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
     keepRankings: o.keepRankings ?? true,
     log: o.log ?? silentLogger,
     workerQuietMs: integerField("workerQuietMs", o.workerQuietMs, 1, DEFAULT_WORKER_QUIET_MS),
+    retentionMs: o.retentionMs === undefined ? null : integerField("retentionMs", o.retentionMs, 0, 0),
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onNotice: o.onNotice ?? (() => undefined),
   };
@@ -177,6 +181,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     keepRankings: o.keepRankings,
     log: o.log,
     workerQuietMs: o.workerQuietMs,
+    ...(o.retentionMs !== null ? { retentionMs: o.retentionMs } : {}),
     digestModel: digestCheckpoint,
     modelHeads: readModelHeads,
     ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),

@@ -12,6 +12,7 @@ import { demoCommand, runCommand } from "./run.ts";
 import { drainCommand, rankingsCommand, submitCommand, watchCommand } from "./remote.ts";
 import { reportCommand } from "./report.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
+import { gcCommand } from "./gc.ts";
 import type { CliIo, Command } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { buildInfo } from "../app/index.ts";
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   rankingsCommand,
   reportCommand,
   drainCommand,
+  gcCommand,
 ];
 
 export const EXIT_OK = 0;

@@ -15,6 +15,7 @@ import type { CoordinatorOptions, LocalRunOptions, WorkerOptions } from "../app/
 import { choice, integerFlag, stringFlag } from "./args.ts";
 import type { FlagValues } from "./args.ts";
 import { checkListenSecurity, clientOptions, hostPort, natsOptionsOf, serverTls, tokenOf } from "./connect.ts";
+import { durationFlag } from "./duration.ts";
 import { UsageError } from "./errors.ts";
 import { sweepLimitsOf } from "./limits.ts";
 import { coordinatorMetricsOf, workerMetricsOf } from "./metrics.ts";
@@ -33,6 +34,7 @@ export function coordinatorOptionsOf(
   const ackWait = stringFlag(v, "ack-wait");
   const maxDeliver = stringFlag(v, "max-deliver");
   const workerQuiet = stringFlag(v, "worker-quiet");
+  const retention = stringFlag(v, "retention");
   const metrics = coordinatorMetricsOf(v);
   const limits = sweepLimitsOf(v);
   const checkModelPath = modelPathCheck(v);
@@ -57,6 +59,7 @@ export function coordinatorOptionsOf(
     metrics,
     ...(ackWait !== undefined ? { ackWaitMs: 1000 * integerFlag("--ack-wait", ackWait, 1) } : {}),
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
+    ...(retention !== undefined ? { retentionMs: durationFlag("--retention", retention) } : {}),
     ...(workerQuiet !== undefined ? { workerQuietMs: 1000 * integerFlag("--worker-quiet", workerQuiet, 1) } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),

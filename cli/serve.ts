@@ -60,6 +60,11 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
     value: "SECONDS",
     help: `log a worker as left once it has reported nothing for this long (default ${DEFAULT_WORKER_QUIET_MS / 1000})`,
   },
+  {
+    name: "retention",
+    value: "DURATION",
+    help: "remove sweeps that finished or were cancelled this long ago (journal, results, rankings), e.g. 30d; checked at start and then periodically (default: kept for ever)",
+  },
   ...LOG_FLAGS,
   HELP_FLAG,
 ];

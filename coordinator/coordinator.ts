@@ -41,6 +41,7 @@ import { SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
+import { SWEEPS_DIR, collectSweeps } from "./gc.ts";
 import { WorkerPresence } from "./presence.ts";
 import { SweepStore, readJournal } from "./store.ts";
 import { logSweepEvent } from "./sweep-log.ts";
@@ -86,6 +87,11 @@ export interface CoordinatorOptions {
   log?: Logger;
   /** a worker that has reported nothing for this long is logged as left (default DEFAULT_WORKER_QUIET_MS) */
   workerQuietMs?: number;
+  /**
+   * remove a sweep's directory (journal, results, rankings) once it has been finished or cancelled
+   * this long, at start and then periodically (gc.ts); default: kept for ever
+   */
+  retentionMs?: number;
 }
 
 export interface SubmitOptions {
@@ -128,6 +134,7 @@ export class Coordinator implements SweepBackend {
   private readonly log: Logger;
   private readonly presence: WorkerPresence;
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  private retentionTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.limits = resolveSweepLimits(o.limits);
@@ -145,7 +152,7 @@ export class Coordinator implements SweepBackend {
    * (with resumeAtStart false, when each has been found).
    */
   async start(): Promise<void> {
-    const root = join(this.o.dataDir, "sweeps");
+    const root = join(this.o.dataDir, SWEEPS_DIR);
     mkdirSync(root, { recursive: true });
     const idFile = join(this.o.dataDir, "instance-id");
     if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
@@ -170,6 +177,50 @@ export class Coordinator implements SweepBackend {
       if (store) await this.launch(id, plan, store, createdAt, replayJournal(events, id));
       else this.dormant.set(id, { plan, dir, createdAt });
     }
+    const retentionMs = this.o.retentionMs;
+    if (retentionMs !== undefined) {
+      this.collect(retentionMs);
+      // often enough that a sweep outlives its retention by at most a quarter of it (or an hour)
+      this.retentionTimer = setInterval(
+        () => this.collect(retentionMs),
+        Math.max(1_000, Math.min(retentionMs / 4, 3_600_000)),
+      );
+      this.retentionTimer.unref();
+    }
+  }
+
+  /** Removes the sweeps finished longer than `retentionMs` ago: forgotten here first, then from disk. */
+  private collect(retentionMs: number): void {
+    try {
+      const r = collectSweeps({
+        dataDir: this.o.dataDir,
+        olderThanMs: retentionMs,
+        mayRemove: (id) => this.forget(id),
+      });
+      for (const s of r.removed)
+        this.log.info("sweep removed (retention)", {
+          sweep: s.sweepId,
+          state: s.state,
+          endedAt: s.endedAt,
+          bytes: s.bytes,
+        });
+    } catch (err) {
+      this.log.error("sweep retention failed", { reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Drops a finished sweep from memory (its store closed) so its directory can go; false while it runs. */
+  private forget(id: string): boolean {
+    const e = this.sweeps.get(id);
+    if (e) {
+      if (!TERMINAL_STATES.has(e.run.status().state)) return false;
+      e.store.close();
+      this.sweeps.delete(id);
+      for (const [shard, owner] of this.shardOwner) if (owner === id) this.shardOwner.delete(shard);
+    }
+    this.dormant.delete(id);
+    for (const [key, owner] of this.byFile) if (owner === id) this.byFile.delete(key);
+    return true;
   }
 
   /**
@@ -304,6 +355,7 @@ export class Coordinator implements SweepBackend {
 
   close(): void {
     clearInterval(this.presenceTimer);
+    clearInterval(this.retentionTimer);
     for (const e of this.sweeps.values()) e.store.close();
   }
 

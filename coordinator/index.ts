@@ -46,6 +46,8 @@ export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } fro
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
 export { Coordinator, DEFAULT_WORKER_QUIET_MS } from "./coordinator.ts";
 export { WorkerPresence } from "./presence.ts";
+export { GC_TRASH_DIR, SWEEPS_DIR, collectSweeps } from "./gc.ts";
+export type { CollectedSweep, CollectOptions, CollectResult } from "./gc.ts";
 export type { WorkerPresenceOptions } from "./presence.ts";
 export type { CoordinatorOptions, SubmitOptions } from "./coordinator.ts";
 export { CoordinatorMetrics, DEFAULT_SWEEP_GRACE_MS, resolveCoordinatorMetricsOptions } from "./metrics.ts";
