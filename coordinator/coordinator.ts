@@ -16,9 +16,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ModelChangedError,
   SpecError,
-  changedFiles,
   checkHeadFits,
   parseSweep,
   resolveSweepLimits,
@@ -41,8 +39,11 @@ import { SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
-import { SWEEPS_DIR, collectSweeps } from "./gc.ts";
+import { SWEEPS_DIR, startRetention } from "./gc.ts";
 import { WorkerPresence } from "./presence.ts";
+import { viewOf } from "./entry.ts";
+import type { Entry } from "./entry.ts";
+import { modelChanged } from "./model-changed.ts";
 import { SweepStore, readJournal } from "./store.ts";
 import { logSweepEvent } from "./sweep-log.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
@@ -108,21 +109,6 @@ interface Dormant {
   createdAt: Date;
 }
 
-interface Entry {
-  run: SweepRun;
-  store: SweepStore;
-  name: string;
-  createdAt: Date;
-  updatedAt: Date;
-  /** (time, shards stored, cases done) samples for the rates and the ETA */
-  samples: Array<[number, number, number]>;
-  watchers: Set<(v: SweepView) => void>;
-  /** watchers are told at the end of this turn of the event loop (one view for every change in it) */
-  notifying: boolean;
-  /** the final rankings.json text, once the sweep has finished (written by finalRankings()) */
-  final?: Promise<string>;
-}
-
 export class Coordinator implements SweepBackend {
   private readonly sweeps = new Map<string, Entry>();
   private readonly shardOwner = new Map<string, string>();
@@ -134,7 +120,7 @@ export class Coordinator implements SweepBackend {
   private readonly log: Logger;
   private readonly presence: WorkerPresence;
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
-  private retentionTimer: ReturnType<typeof setInterval> | undefined;
+  private retention: { stop(): void } | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.limits = resolveSweepLimits(o.limits);
@@ -177,36 +163,13 @@ export class Coordinator implements SweepBackend {
       if (store) await this.launch(id, plan, store, createdAt, replayJournal(events, id));
       else this.dormant.set(id, { plan, dir, createdAt });
     }
-    const retentionMs = this.o.retentionMs;
-    if (retentionMs !== undefined) {
-      this.collect(retentionMs);
-      // often enough that a sweep outlives its retention by at most a quarter of it (or an hour)
-      this.retentionTimer = setInterval(
-        () => this.collect(retentionMs),
-        Math.max(1_000, Math.min(retentionMs / 4, 3_600_000)),
-      );
-      this.retentionTimer.unref();
-    }
-  }
-
-  /** Removes the sweeps finished longer than `retentionMs` ago: forgotten here first, then from disk. */
-  private collect(retentionMs: number): void {
-    try {
-      const r = collectSweeps({
+    if (this.o.retentionMs !== undefined)
+      this.retention = startRetention({
         dataDir: this.o.dataDir,
-        olderThanMs: retentionMs,
+        retentionMs: this.o.retentionMs,
         mayRemove: (id) => this.forget(id),
+        log: this.log,
       });
-      for (const s of r.removed)
-        this.log.info("sweep removed (retention)", {
-          sweep: s.sweepId,
-          state: s.state,
-          endedAt: s.endedAt,
-          bytes: s.bytes,
-        });
-    } catch (err) {
-      this.log.error("sweep retention failed", { reason: err instanceof Error ? err.message : String(err) });
-    }
   }
 
   /** Drops a finished sweep from memory (its store closed) so its directory can go; false while it runs. */
@@ -355,7 +318,7 @@ export class Coordinator implements SweepBackend {
 
   close(): void {
     clearInterval(this.presenceTimer);
-    clearInterval(this.retentionTimer);
+    this.retention?.stop();
     for (const e of this.sweeps.values()) e.store.close();
   }
 
@@ -470,39 +433,8 @@ export class Coordinator implements SweepBackend {
   }
 
   private view(e: Entry): SweepView {
-    const s = e.run.status();
-    const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
-    const seconds = (Date.now() - t0) / 1000;
-    const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;
-    const casesPerSecond = seconds > 0 ? (s.casesDone - c0) / seconds : 0;
-    const remaining = s.shardsExpected - s.shardsStored;
-    const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
-    return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
+    return viewOf(e);
   }
-}
-
-/**
- * The error for a plan whose models no longer have the digests they were planned with;
- * `planned` names what was planned with them, e.g. `sweep <id>`.
- */
-export function modelChanged(
-  plan: PlanSpec,
-  now: Readonly<Record<string, ModelDigest>>,
-  source: string,
-  planned: string,
-): ModelChangedError {
-  const changes = Object.entries(plan.models ?? {}).flatMap(([model, before]) => {
-    const after = now[model];
-    if (!after || after.digest === before.digest) return [];
-    return changedFiles(before, after).map((f) => ({ model, file: f }));
-  });
-  const named = changes.map((c) => `${c.model}: ${c.file}`).join(", ");
-  const model = changes[0]?.model ?? "";
-  return new ModelChangedError(
-    model,
-    changes.map((c) => c.file),
-    `${source}: model files changed since ${planned} was planned (${named || "the set of models"}); its results are of the old files. Put them back, or start afresh (--fresh)`,
-  );
 }
 
 /** rankings.json exactly as `cna run` writes it. */

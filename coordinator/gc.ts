@@ -24,6 +24,7 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
+import type { Logger } from "../core/index.ts";
 import { StoreError } from "./errors.ts";
 import { readJournal } from "./store.ts";
 
@@ -142,4 +143,35 @@ function sizeOf(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.size;
   return readdirSync(path).reduce((n, name) => n + sizeOf(join(path, name)), 0);
+}
+
+/**
+ * A coordinator's retention: collects at once, then every quarter of `retentionMs` (at most an
+ * hour apart), so a sweep outlives it by little. `mayRemove` lets the coordinator forget the sweep
+ * (and refuse a running one) before its directory goes; each removal and failure is logged.
+ */
+export function startRetention(o: {
+  dataDir: string;
+  retentionMs: number;
+  mayRemove: (sweepId: string) => boolean;
+  log: Logger;
+}): { stop(): void } {
+  const collect = () => {
+    try {
+      const r = collectSweeps({ dataDir: o.dataDir, olderThanMs: o.retentionMs, mayRemove: o.mayRemove });
+      for (const s of r.removed)
+        o.log.info("sweep removed (retention)", {
+          sweep: s.sweepId,
+          state: s.state,
+          endedAt: s.endedAt,
+          bytes: s.bytes,
+        });
+    } catch (err) {
+      o.log.error("sweep retention failed", { reason: err instanceof Error ? err.message : String(err) });
+    }
+  };
+  collect();
+  const timer = setInterval(collect, Math.max(1_000, Math.min(o.retentionMs / 4, 3_600_000)));
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
