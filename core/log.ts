@@ -5,7 +5,7 @@
  * go (`write`, stderr for the CLI) and what the time is (`now`), so tests capture lines and fix
  * the clock.
  *
- *   text  2026-12-04T08:00:00.000Z INFO  sweep submitted sweep=zoo-1a2b3c4d5e cells=20 shards=40
+ *   text  2026-12-04T08:00:00.000Z INFO sweep submitted sweep=zoo-1a2b3c4d5e cells=20 shards=40
  *   json  {"time":"2026-12-04T08:00:00.000Z","level":"info","msg":"sweep submitted","sweep":"zoo-1a2b3c4d5e",...}
  *
  * Fields whose name says they hold a secret (token, password, secret, credentials, authorization)
@@ -23,15 +23,16 @@ export type LogValue = string | number | boolean | null | undefined;
 /** Named values of a line: sweep, shard, worker, stage, reason, code, ... (undefined ones are left out). */
 export type LogFields = Readonly<Record<string, LogValue>>;
 
+/** Its functions use no `this`: they may be passed around (`(ok ? log.info : log.warn)(msg)`). */
 export interface Logger {
-  error(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  debug(msg: string, fields?: LogFields): void;
+  readonly error: (msg: string, fields?: LogFields) => void;
+  readonly warn: (msg: string, fields?: LogFields) => void;
+  readonly info: (msg: string, fields?: LogFields) => void;
+  readonly debug: (msg: string, fields?: LogFields) => void;
   /** whether a line at `level` would be written (to skip building costly fields) */
-  enabled(level: LogLevel): boolean;
+  readonly enabled: (level: LogLevel) => boolean;
   /** a logger that adds `fields` to each of its lines (e.g. `{ worker: id }`) */
-  child(fields: LogFields): Logger;
+  readonly child: (fields: LogFields) => Logger;
 }
 
 export interface LoggerOptions {
@@ -102,7 +103,7 @@ function jsonLine(at: Date, level: LogLevel, msg: string, fields: LogFields): st
 }
 
 function textLine(at: Date, level: LogLevel, msg: string, fields: LogFields): string {
-  const parts = [at.toISOString(), level.toUpperCase().padEnd(5), msg.replace(/[\r\n]+/g, " ")];
+  const parts = [at.toISOString(), level.toUpperCase(), msg.replace(/[\r\n]+/g, " ")];
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     const s = String(shown(k, v));

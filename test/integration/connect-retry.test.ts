@@ -34,7 +34,7 @@ describe("worker start-up without NATS", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
     const attempts =
       r.stderr.match(
-        /^\S+ INFO  NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s worker=w topic=nats$/gm,
+        /^\S+ INFO NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s worker=w topic=nats$/gm,
       ) ?? [];
     expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
     expect(r.stderr).toMatch(/^cna: QUEUE_UNAVAILABLE: /m);
@@ -74,7 +74,7 @@ describe("worker start-up without NATS", () => {
     try {
       await seen(/NATS not reachable \(attempt 1/);
       await broker.restart();
-      await seen(/ INFO  worker started worker=late /);
+      await seen(/ INFO worker started worker=late /);
     } finally {
       // the broker goes with the test: a drain could not reach it
       worker.kill("SIGKILL");

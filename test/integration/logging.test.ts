@@ -78,17 +78,17 @@ describe("the operator's log", () => {
         lines.join("\n"),
       ).toHaveLength(1);
     expect(lines.every((l) => l.startsWith("2026-12-04T08:00:00.000Z "))).toBe(true);
-    has(/ INFO  sweep submitted sweep=logged-[0-9a-f]{10} name=logged source=logged\.yaml cells=2 shards=2$/);
-    has(/ INFO  stage planned .*cell="tiny \+ 1D t4" stage=head-ablation shards=1$/);
-    has(/ INFO  stage planned .*cell="tiny - 1D t4" stage=head-ablation shards=1$/);
-    has(/ INFO  worker joined worker=w-broken$/);
-    has(/ WARN  shard failed .*code=MODEL_CHANGED$/);
-    has(/ WARN  shard quarantined .*stage=head-ablation model=tiny code=MODEL_CHANGED reason="MODEL_CHANGED: /);
-    has(/ INFO  worker joined worker=w-good$/);
-    has(/ WARN  sweep finished sweep=logged-[0-9a-f]{10} state=FAILED durationS=/);
-    has(/ INFO  worker started worker=w-good provider=cpu concurrency=1 loops=1 coordinator=in-process$/);
-    has(/ INFO  worker draining worker=w-good/);
-    has(/ INFO  worker stopped worker=w-good$/);
+    has(/ INFO sweep submitted sweep=logged-[0-9a-f]{10} name=logged source=logged\.yaml cells=2 shards=2$/);
+    has(/ INFO stage planned .*cell="tiny \+ 1D t4" stage=head-ablation shards=1$/);
+    has(/ INFO stage planned .*cell="tiny - 1D t4" stage=head-ablation shards=1$/);
+    has(/ INFO worker joined worker=w-broken$/);
+    has(/ WARN shard failed .*code=MODEL_CHANGED$/);
+    has(/ WARN shard quarantined .*stage=head-ablation model=tiny code=MODEL_CHANGED reason="MODEL_CHANGED: /);
+    has(/ INFO worker joined worker=w-good$/);
+    has(/ WARN sweep finished sweep=logged-[0-9a-f]{10} state=FAILED durationS=/);
+    has(/ INFO worker started worker=w-good provider=cpu concurrency=1 loops=1 coordinator=in-process$/);
+    has(/ INFO worker draining worker=w-good/);
+    has(/ INFO worker stopped worker=w-good$/);
     // shard starts and finishes are debug
     expect(lines.filter((l) => / shard (started|finished) /.test(l))).toEqual([]);
   });
@@ -113,7 +113,7 @@ describe("the operator's log", () => {
 
   it("at --log-level warn keeps warnings and drops info lines", async () => {
     const lines = await runLogged("text", "warn", "warn");
-    expect(lines.some((l) => / WARN  shard quarantined /.test(l))).toBe(true);
+    expect(lines.some((l) => / WARN shard quarantined /.test(l))).toBe(true);
     expect(lines.filter((l) => !/ (WARN|ERROR) /.test(l))).toEqual([]);
   });
 });

@@ -21,8 +21,8 @@ describe("createLogger", () => {
     log.info("sweep submitted", { sweep: "zoo-1", cells: 20, reason: "a b", none: undefined, empty: "" });
     log.child({ worker: "w1" }).warn("shard failed", { code: "X" });
     expect(lines).toEqual([
-      '2026-12-04T08:00:00.000Z INFO  sweep submitted sweep=zoo-1 cells=20 reason="a b" empty=""',
-      "2026-12-04T08:00:00.000Z WARN  shard failed worker=w1 code=X",
+      '2026-12-04T08:00:00.000Z INFO sweep submitted sweep=zoo-1 cells=20 reason="a b" empty=""',
+      "2026-12-04T08:00:00.000Z WARN shard failed worker=w1 code=X",
     ]);
   });
 
@@ -66,9 +66,9 @@ describe("log flags", () => {
   };
 
   it("default to info in text; -v is debug; --log-level warn drops info; --log-format json", () => {
-    expect(linesOf({})).toEqual([`${AT.toISOString()} INFO  i\n`, `${AT.toISOString()} WARN  w\n`]);
+    expect(linesOf({})).toEqual([`${AT.toISOString()} INFO i\n`, `${AT.toISOString()} WARN w\n`]);
     expect(linesOf({ verbose: true })).toHaveLength(3);
-    expect(linesOf({ "log-level": "warn" })).toEqual([`${AT.toISOString()} WARN  w\n`]);
+    expect(linesOf({ "log-level": "warn" })).toEqual([`${AT.toISOString()} WARN w\n`]);
     expect(linesOf({ "log-format": "json" }).map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(["i", "w"]);
   });
 
