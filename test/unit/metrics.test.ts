@@ -359,5 +359,18 @@ describe("--metrics and --sweep-deadline", () => {
     expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "sweep-deadline": "soon" })).toThrow(
       /positive number of hours/,
     );
+    expect(coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "90s" })).toEqual({
+      listen: { host: "127.0.0.1", port: 0 },
+      sweepGraceMs: 90_000,
+    });
+    expect(coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "0" })).toMatchObject({
+      sweepGraceMs: 0,
+    });
+    expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "10" })).toThrow(
+      /--metrics-sweep-grace must be a duration such as 90s, 10m, 12h or 7d/,
+    );
+    expect(() => coordinatorMetricsOf({ "metrics-sweep-grace": "10m" })).toThrow(
+      /--metrics-sweep-grace needs --metrics/,
+    );
   });
 });
