@@ -387,7 +387,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         await fleet.start(3);
         const id = await fleet.submit(file);
         await until(
-          () => / done in /.test(fleet.workerLog()),
+          () => / DEBUG shard finished /.test(fleet.workerLog()),
           "a first shard stored",
           STEP_MS,
           () => fleet.logs(),
@@ -398,7 +398,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         expect(first.signal).toBe("SIGKILL");
         // a worker that finishes a shard now cannot report it: it gives the shard back to retry later
         await until(
-          () => /failed: \w+: .*\(will retry\)/.test(fleet.workerLog()),
+          () => / WARN shard failed .* retryable=true /.test(fleet.workerLog()),
           "a report to the dead coordinator to fail as retryable",
           STEP_MS,
           () => fleet.logs(),
@@ -421,12 +421,12 @@ describe.skipIf(nats.skip || zoo.skip)(
         await fleet.start(3);
         const id = await fleet.submit(file);
         await until(
-          () => / done in /.test(fleet.workerLog()),
+          () => / DEBUG shard finished /.test(fleet.workerLog()),
           "a first shard stored",
           STEP_MS,
           () => fleet.logs(),
         );
-        const doneBefore = fleet.workerLog().match(/ done in /g)!.length;
+        const doneBefore = fleet.workerLog().match(/ DEBUG shard finished /g)!.length;
         await broker!.restart();
         const watch = await fleet.watch(id);
         expect(watch.code, fleet.logs()).toBe(0);
