@@ -4,9 +4,15 @@
  * the gRPC SweepService and the /metrics endpoint. `cna coordinator` and every local run start it
  * here; nothing else constructs these.
  */
-import { MemoryShardQueue, SpecError } from "../core/index.ts";
-import type { ResultSink, ShardQueue, ShardTask, SweepLimits } from "../core/index.ts";
-import { Coordinator, CoordinatorMetrics, DEFAULT_MAX_RESULT_BYTES, startSweepServer } from "../coordinator/index.ts";
+import { MemoryShardQueue, SpecError, silentLogger } from "../core/index.ts";
+import type { Logger, ResultSink, ShardQueue, ShardTask, SweepLimits } from "../core/index.ts";
+import {
+  Coordinator,
+  CoordinatorMetrics,
+  DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_WORKER_QUIET_MS,
+  startSweepServer,
+} from "../coordinator/index.ts";
 import type { SweepEvent, SweepServer } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { TlsServerOptions } from "../proto/index.ts";
@@ -43,12 +49,21 @@ export interface CoordinatorOptions {
   limits?: Partial<SweepLimits>;
   /** refuses a model path this coordinator may not open, throwing an error that names `field` (default: none refused) */
   checkModelPath?: (path: string, field: string) => void;
-  /** serve Prometheus metrics at `listen`; `sweepDeadlineHours` exports each sweep's deadline (default off) */
-  metrics?: { listen: HostPort; sweepDeadlineHours?: number } | null;
+  /**
+   * serve Prometheus metrics at `listen` (default off); `sweepDeadlineHours` exports each sweep's
+   * deadline; a finished sweep's series are dropped `sweepGraceMs` after it finished (default DEFAULT_SWEEP_GRACE_MS)
+   */
+  metrics?: { listen: HostPort; sweepDeadlineHours?: number; sweepGraceMs?: number } | null;
   /** resume every unfinished sweep of the data directory at start (default true); false: only when submitted again */
   resumeAtStart?: boolean;
   /** keep each finished sweep's rankings in its rankings.json, served from there after a restart (default true); false: merged again in each life */
   keepRankings?: boolean;
+  /** the operator's log (default: none); the CLI's writes to stderr at --log-level in --log-format */
+  log?: Logger;
+  /** a worker that has reported nothing for this long is logged as left (default DEFAULT_WORKER_QUIET_MS) */
+  workerQuietMs?: number;
+  /** remove sweeps finished or cancelled this long ago from the data directory (default: kept) */
+  retentionMs?: number;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -65,9 +80,12 @@ export interface ResolvedCoordinatorOptions {
   maxDeliver: number;
   limits: Partial<SweepLimits>;
   checkModelPath: ((path: string, field: string) => void) | null;
-  metrics: { listen: HostPort; sweepDeadlineHours: number | undefined } | null;
+  metrics: { listen: HostPort; sweepDeadlineHours: number | undefined; sweepGraceMs: number | undefined } | null;
   resumeAtStart: boolean;
   keepRankings: boolean;
+  log: Logger;
+  workerQuietMs: number;
+  retentionMs: number | null;
   onSweepEvent: (sweepId: string, e: SweepEvent) => void;
   onNotice: (n: Notice) => void;
 }
@@ -102,10 +120,17 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
       ? {
           listen: metricsListen,
           sweepDeadlineHours: positiveField("metrics.sweepDeadlineHours", o.metrics?.sweepDeadlineHours),
+          sweepGraceMs:
+            o.metrics?.sweepGraceMs === undefined
+              ? undefined
+              : integerField("metrics.sweepGraceMs", o.metrics.sweepGraceMs, 0, 0),
         }
       : null,
     resumeAtStart: o.resumeAtStart ?? true,
     keepRankings: o.keepRankings ?? true,
+    log: o.log ?? silentLogger,
+    workerQuietMs: integerField("workerQuietMs", o.workerQuietMs, 1, DEFAULT_WORKER_QUIET_MS),
+    retentionMs: o.retentionMs === undefined ? null : integerField("retentionMs", o.retentionMs, 0, 0),
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onNotice: o.onNotice ?? (() => undefined),
   };
@@ -134,9 +159,10 @@ export interface RunningCoordinator extends AsyncDisposable {
 export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
   const o = resolveCoordinatorOptions(options);
   const metrics = o.metrics
-    ? new CoordinatorMetrics(
-        o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours },
-      )
+    ? new CoordinatorMetrics({
+        ...(o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours }),
+        ...(o.metrics.sweepGraceMs === undefined ? {} : { sweepGraceMs: o.metrics.sweepGraceMs }),
+      })
     : null;
   let coordinator: Coordinator | undefined;
   const queueOptions = {
@@ -161,6 +187,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     limits: o.limits,
     resumeAtStart: o.resumeAtStart,
     keepRankings: o.keepRankings,
+    log: o.log,
+    workerQuietMs: o.workerQuietMs,
+    ...(o.retentionMs !== null ? { retentionMs: o.retentionMs } : {}),
     digestModel: digestCheckpoint,
     modelHeads: readModelHeads,
     ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),

@@ -60,5 +60,8 @@ export type {
   VerificationRankings,
 } from "../core/index.ts";
 export type { PlanSpec, SweepEvent, SweepState, SweepStatus, SweepView } from "../coordinator/index.ts";
+// `cna gc`: old finished sweeps out of a data directory (no coordinator running on it, or its --retention)
+export { collectSweeps } from "../coordinator/index.ts";
+export type { CollectedSweep, CollectOptions, CollectResult } from "../coordinator/index.ts";
 export type { WorkerEvent } from "../worker/index.ts";
 export type { GrpcClientOptions, TlsClientOptions, TlsServerOptions } from "../proto/index.ts";

@@ -7,7 +7,7 @@
  */
 import { rm } from "node:fs/promises";
 import { SpecError } from "../core/index.ts";
-import type { Provider, Rankings, SweepLimits } from "../core/index.ts";
+import type { Logger, Provider, Rankings, SweepLimits } from "../core/index.ts";
 import type { SweepEvent, SweepState, SweepView } from "../coordinator/index.ts";
 import type { WorkerEvent } from "../worker/index.ts";
 import { startCoordinator } from "./coordinator.ts";
@@ -46,6 +46,8 @@ export interface LocalRunOptions {
   maxDeliver?: number;
   /** the coordinator's bounds on the sweep (default DEFAULT_SWEEP_LIMITS) */
   limits?: Partial<SweepLimits>;
+  /** the operator's log of the coordinator and the workers (default: none) */
+  log?: Logger;
   onSweepEvent?: (e: SweepEvent) => void;
   onWorkerEvent?: (workerId: string, e: WorkerEvent) => void;
   onNotice?: (n: Notice) => void;
@@ -62,6 +64,7 @@ export interface ResolvedLocalRunOptions {
   ackWaitMs: number;
   maxDeliver: number;
   limits: Partial<SweepLimits>;
+  log: Logger | null;
   onSweepEvent: (e: SweepEvent) => void;
   onWorkerEvent: (workerId: string, e: WorkerEvent) => void;
   onNotice: ((n: Notice) => void) | null;
@@ -87,6 +90,7 @@ export function resolveLocalRunOptions(o: LocalRunOptions): ResolvedLocalRunOpti
     ackWaitMs: integerField("ackWaitMs", o.ackWaitMs, 1, 60_000),
     maxDeliver: integerField("maxDeliver", o.maxDeliver, 1, o.sweep.spec.shard.maxAttempts),
     limits: o.limits ?? {},
+    log: o.log ?? null,
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onWorkerEvent: o.onWorkerEvent ?? (() => undefined),
     onNotice: o.onNotice ?? null,
@@ -140,6 +144,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
     // and its rankings merged by this code, as the caller writes them (not a file of an earlier run)
     resumeAtStart: false,
     keepRankings: false,
+    ...(o.log ? { log: o.log } : {}),
     onSweepEvent: (_sweep, e) => o.onSweepEvent(e),
     ...(onNotice ? { onNotice } : {}),
   });
@@ -167,6 +172,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRun> {
           : { kind: "memory", ...coordinator.inProcess! },
       pullTimeoutMs: t.kind === "nats" ? 500 : 200,
       onWorkerEvent: o.onWorkerEvent,
+      ...(o.log ? { log: o.log } : {}),
       ...(onNotice ? { onNotice } : {}),
     });
   } catch (err) {

@@ -5,8 +5,8 @@
  * every local run start them here; nothing else constructs these.
  */
 import { hostname } from "node:os";
-import { SpecError } from "../core/index.ts";
-import type { Provider, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
+import { SpecError, silentLogger } from "../core/index.ts";
+import type { Logger, Provider, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
 import type { GrpcClientOptions, TlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
 import {
@@ -61,6 +61,10 @@ export interface WorkerOptions {
   metrics?: { listen: HostPort } | null;
   /** how long one pull waits for a shard (default 1000) */
   pullTimeoutMs?: number;
+  /** the operator's log (default: none): start, drain and stop at info, shards at debug, failures at warn */
+  log?: Logger;
+  /** the directories checkModelPath allows, named in the start line (default: none named) */
+  modelsRoots?: readonly string[];
   /** every worker event, but `misrouted` only once per sweep (the process's first hand-back of it) */
   onWorkerEvent?: (workerId: string, e: WorkerEvent) => void;
   onNotice?: (n: Notice) => void;
@@ -82,6 +86,8 @@ export interface ResolvedWorkerOptions {
   tls: TlsServerOptions | null;
   metrics: { listen: HostPort } | null;
   pullTimeoutMs: number;
+  log: Logger;
+  modelsRoots: readonly string[];
   onWorkerEvent: (workerId: string, e: WorkerEvent) => void;
   onNotice: ((n: Notice) => void) | null;
 }
@@ -123,6 +129,8 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     tls: o.tls ?? null,
     metrics: metricsListen ? { listen: metricsListen } : null,
     pullTimeoutMs: integerField("pullTimeoutMs", o.pullTimeoutMs, 1, 1_000),
+    log: o.log ?? silentLogger,
+    modelsRoots: o.modelsRoots ?? [],
     onWorkerEvent: o.onWorkerEvent ?? (() => undefined),
     onNotice: o.onNotice ?? null,
   };
@@ -211,12 +219,18 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           if (misroutedSweeps.has(e.sweepId)) return;
           misroutedSweeps.add(e.sweepId);
         }
+        logWorkerEvent(o.log, id, e);
         o.onWorkerEvent(id, e);
       },
     });
   });
   const inFlight = () => workers.reduce((n, w) => n + w.inFlight, 0);
-  const drain = async () => void (await Promise.all(workers.map((w) => w.drain())));
+  let draining = false;
+  const drain = async () => {
+    if (!draining) o.log.info("worker draining", { worker: o.id, shardsInFlight: inFlight() });
+    draining = true;
+    await Promise.all(workers.map((w) => w.drain()));
+  };
   metrics?.observe({ inFlight, concurrency: o.concurrency * o.loops });
   const letGo = async () => {
     // the in-process queue and sink are the coordinator's, closed with it
@@ -256,6 +270,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     throw err;
   }
   for (const w of workers) w.start();
+  o.log.info("worker started", {
+    worker: o.id,
+    provider: o.provider,
+    modelsRoots: o.modelsRoots.join(",") || undefined,
+    concurrency: o.concurrency,
+    loops: o.loops,
+    coordinator: o.transport.kind === "nats" ? o.transport.coordinator : "in-process",
+  });
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -263,6 +285,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       await server?.close();
       await metricsServer?.close();
       await letGo();
+      o.log.info("worker stopped", { worker: o.id });
     })());
   return {
     id: o.id,
@@ -308,4 +331,35 @@ async function namespaceOf(
       `namespace ${JSON.stringify(given)} was given, but the coordinator at ${address} publishes under ${JSON.stringify(namespace)}: a worker pulls only the shards of the coordinator it reports to (give its namespace, or none)`,
     );
   return namespace;
+}
+
+/** Shards started and finished are debug (one each per shard); a failed attempt is a warning, with its code. */
+function logWorkerEvent(log: Logger, worker: string, e: WorkerEvent): void {
+  if (e.type === "started")
+    log.debug("shard started", { worker, shard: e.shardId, stage: e.stage, model: e.model, attempt: e.attempt });
+  else if (e.type === "finished")
+    log.debug("shard finished", {
+      worker,
+      shard: e.shardId,
+      stage: e.stage,
+      model: e.model,
+      attempt: e.attempt,
+      ms: e.ms === undefined ? undefined : Math.round(e.ms),
+    });
+  else if (e.type === "failed")
+    log.warn("shard failed", {
+      worker,
+      shard: e.shardId,
+      code: e.code,
+      retryable: e.retryable,
+      reason: e.message,
+    });
+  else if (e.type === "misrouted")
+    log.warn("shard handed back unrun", {
+      worker,
+      shard: e.shardId,
+      sweep: e.sweepId,
+      reason: e.reason,
+      note: "further shards of this sweep are handed back silently",
+    });
 }

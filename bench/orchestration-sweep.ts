@@ -192,7 +192,7 @@ async function distributedOnce(
     ]);
     procs.push(coordinator);
     const port = await until(
-      () => /listening on [\d.]+:(\d+)/.exec(coordinator.stderr)?.[1],
+      () => /coordinator started listen=[\d.]+:(\d+)/.exec(coordinator.stderr)?.[1],
       "the coordinator to listen",
       logs,
     );
@@ -214,7 +214,7 @@ async function distributedOnce(
     );
     procs.push(...workers);
     await until(
-      () => (workers.every((w) => w.stderr.includes(": pulling shards")) ? true : null),
+      () => (workers.every((w) => w.stderr.includes(" worker started ")) ? true : null),
       "the workers to pull",
       logs,
     );

@@ -16,6 +16,7 @@ import { contextCommand } from "./context.ts";
 import { coordinatorCommand, workerCommand } from "./serve.ts";
 import { completionCommand } from "./completion.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type Command } from "./command.ts";
+import { gcCommand } from "./gc.ts";
 import { UsageError } from "./errors.ts";
 import { buildInfo } from "../app/index.ts";
 import { versionLine } from "./version.ts";
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
   rerunCommand,
   contextCommand,
   completionCommand(() => COMMANDS),
+  gcCommand,
 ];
 
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE };

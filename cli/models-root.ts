@@ -19,9 +19,14 @@ export const MODELS_ROOT_FLAG: FlagSpec = {
 /** Checks a model path against the roots; throws ModelPathError naming `field` and the roots. */
 export type ModelPathCheck = (path: string, field: string) => void;
 
-export function modelPathCheck(values: FlagValues): ModelPathCheck {
+/** The roots as given (default: the working directory), for the start line of the log. */
+export function modelsRootsOf(values: FlagValues): string[] {
   const given = values["models-root"];
-  const list = Array.isArray(given) && given.length > 0 ? given : [process.cwd()];
+  return (Array.isArray(given) && given.length > 0 ? given : [process.cwd()]).map((dir) => resolve(dir));
+}
+
+export function modelPathCheck(values: FlagValues): ModelPathCheck {
+  const list = modelsRootsOf(values);
   const roots = list.map((dir) => {
     try {
       return realpathSync(resolve(dir));

@@ -15,11 +15,12 @@ import type { CoordinatorOptions, LocalRunOptions, WorkerOptions } from "../app/
 import { choice, integerFlag, stringFlag } from "./args.ts";
 import type { FlagValues } from "./args.ts";
 import { checkListenSecurity, clientOptions, hostPort, natsOptionsOf, serverTls, tokenOf } from "./connect.ts";
+import { durationFlag } from "./duration.ts";
 import { UsageError } from "./errors.ts";
 import { STDOUT } from "./files.ts";
 import { sweepLimitsOf } from "./limits.ts";
 import { coordinatorMetricsOf, workerMetricsOf } from "./metrics.ts";
-import { modelPathCheck } from "./models-root.ts";
+import { modelPathCheck, modelsRootsOf } from "./models-root.ts";
 
 /** `cna coordinator`'s listen address when --listen is left out. */
 export const DEFAULT_COORDINATOR_LISTEN = "127.0.0.1:7070";
@@ -33,6 +34,8 @@ export function coordinatorOptionsOf(
   const listen = hostPort("--listen", stringFlag(v, "listen") ?? DEFAULT_COORDINATOR_LISTEN);
   const ackWait = stringFlag(v, "ack-wait");
   const maxDeliver = stringFlag(v, "max-deliver");
+  const workerQuiet = stringFlag(v, "worker-quiet");
+  const retention = stringFlag(v, "retention");
   const metrics = coordinatorMetricsOf(v);
   const limits = sweepLimitsOf(v);
   const checkModelPath = modelPathCheck(v);
@@ -57,6 +60,8 @@ export function coordinatorOptionsOf(
     metrics,
     ...(ackWait !== undefined ? { ackWaitMs: 1000 * integerFlag("--ack-wait", ackWait, 1) } : {}),
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
+    ...(retention !== undefined ? { retentionMs: durationFlag("--retention", retention) } : {}),
+    ...(workerQuiet !== undefined ? { workerQuietMs: 1000 * integerFlag("--worker-quiet", workerQuiet, 1) } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),
   };
@@ -91,6 +96,7 @@ export function workerOptionsOf(
   return {
     id,
     checkModelPath,
+    modelsRoots: modelsRootsOf(v),
     metrics,
     listen,
     transport: { kind: "nats", nats, coordinator, client: clientOptions(v, token) },

@@ -18,6 +18,7 @@ import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
 import { AUTH_FLAGS, NATS_FLAGS } from "./connect.ts";
+import { LOG_FLAGS, logFlagsGiven, loggerOf } from "./log.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
 import { runOptionsOf } from "./options.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
@@ -56,6 +57,8 @@ const RUN_FLAGS: readonly FlagSpec[] = [
   AUTH_FLAGS[0]!,
   // a coordinator's bounds: a sweep past them is more often a slip (every 3D pair, one per shard) than a plan
   ...SWEEP_LIMIT_FLAGS,
+  // the coordinator's and workers' lines: with --nats, or when one of these is given
+  ...LOG_FLAGS,
   HELP_FLAG,
 ];
 
@@ -95,6 +98,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     ...o.local,
     sweep,
     dataDir: stateDir,
+    ...(o.natsUrl !== undefined || logFlagsGiven(values) ? { log: loggerOf(values, io.stderr) } : {}),
     onNotice: (n) => {
       display.clear();
       io.stderr.write(n.topic === "engine" ? `${n.message}\n` : `cna: ${n.message}\n`);

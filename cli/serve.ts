@@ -4,7 +4,7 @@
  * the coordinator, serves WorkerService). Both stop cleanly on SIGTERM/SIGINT: the worker stops
  * pulling, finishes or gives back what it holds, and exits 0.
  */
-import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG } from "../coordinator/index.ts";
+import { DEFAULT_MAX_RESULT_BYTES, DEFAULT_WORKER_QUIET_MS, MAX_RESULT_BYTES_FLAG } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import { COORDINATOR_DEFAULTS, startCoordinator, startWorker } from "../app/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
@@ -12,6 +12,7 @@ import type { FlagSpec } from "./args.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
 import type { Command } from "./command.ts";
 import { AUTH_FLAGS, INSECURE_FLAG, NATS_FLAGS, WORKER_NAMESPACE_HELP } from "./connect.ts";
+import { LOG_FLAGS, loggerOf } from "./log.ts";
 import { MODELS_ROOT_FLAG } from "./models-root.ts";
 import { COORDINATOR_METRICS_FLAGS, WORKER_METRICS_FLAGS, metricsLine } from "./metrics.ts";
 import { DEFAULT_COORDINATOR_LISTEN, coordinatorOptionsOf, workerOptionsOf } from "./options.ts";
@@ -54,6 +55,17 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
     help: `largest shard result a worker may report, all its chunks together (default ${DEFAULT_MAX_RESULT_BYTES})`,
   },
   ...COORDINATOR_METRICS_FLAGS,
+  {
+    name: "worker-quiet",
+    value: "SECONDS",
+    help: `log a worker as left once it has reported nothing for this long (default ${DEFAULT_WORKER_QUIET_MS / 1000})`,
+  },
+  {
+    name: "retention",
+    value: "DURATION",
+    help: "remove sweeps that finished or were cancelled this long ago (journal, results, rankings), e.g. 30d; checked at start and then periodically (default: kept for ever)",
+  },
+  ...LOG_FLAGS,
   HELP_FLAG,
 ];
 
@@ -75,6 +87,7 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },
   { name: "model-budget", value: "GIB", help: "keep loaded models within this many GiB of weights (default 8)" },
   ...WORKER_METRICS_FLAGS,
+  ...LOG_FLAGS,
   HELP_FLAG,
 ];
 
@@ -93,30 +106,28 @@ export const coordinatorCommand: Command = {
   synopsis: "coordinator --data DIR --nats URL [--listen HOST:PORT] [--token-file FILE] [--metrics HOST:PORT]",
   flags: COORDINATOR_FLAGS,
   run: async (argv, io) => {
-    const line = (text: string) => io.stderr.write(`cna coordinator: ${text}\n`);
-    const options = coordinatorOptionsOf(parseFlags(COORDINATOR_FLAGS, argv), process.env, (warning) =>
-      io.stderr.write(`${warning}\n`),
-    );
+    const v = parseFlags(COORDINATOR_FLAGS, argv);
+    const log = loggerOf(v, io.stderr);
+    const options = coordinatorOptionsOf(v, process.env, (warning) => log.warn(warning));
     const running = await startCoordinator({
       ...options,
-      onNotice: (n) => line(n.message),
-      onSweepEvent: (sweep, e) => {
-        if (e.type === "corrupt")
-          line(
-            `${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again`,
-          );
-      },
+      log,
+      onNotice: (n) => log.info(n.message, { topic: n.topic }),
     });
-    if (running.metrics) io.stderr.write(`${metricsLine("cna coordinator", running.metrics)}\n`);
+    if (running.metrics) log.info(metricsLine("cna coordinator", running.metrics));
     const auth =
       [options.token ? "token required" : "", options.tls ? "TLS" : ""].filter(Boolean).join(", ") ||
       "no authentication";
-    line(
-      `listening on ${running.listen!.host}:${running.listen!.port} (${auth}); data in ${options.dataDir}; namespace ${running.namespace ?? "none"}${options.transport?.kind === "nats" && options.transport.nats.namespace === undefined ? " (from the data directory)" : ""}`,
-    );
+    log.info("coordinator started", {
+      listen: `${running.listen!.host}:${running.listen!.port}`,
+      auth,
+      data: options.dataDir,
+      namespace: `${running.namespace ?? "none"}${options.transport?.kind === "nats" && options.transport.nats.namespace === undefined ? " (from the data directory)" : ""}`,
+    });
     const signal = await untilSignal();
-    line(`${signal}, shutting down`);
+    log.info("coordinator stopping", { signal });
     await running.close();
+    log.info("coordinator stopped");
     return 0;
   },
 };
@@ -128,32 +139,23 @@ export const workerCommand: Command = {
   flags: WORKER_FLAGS,
   run: async (argv, io) => {
     const v = parseFlags(WORKER_FLAGS, argv);
-    const options = workerOptionsOf(v, process.env, (warning) => io.stderr.write(`${warning}\n`));
+    const log = loggerOf(v, io.stderr);
+    const options = workerOptionsOf(v, process.env, (warning) => log.warn(warning));
     const id = options.id;
-    const line = (text: string) => io.stderr.write(`cna worker ${id}: ${text}\n`);
     const running = await startWorker({
       ...options,
-      onNotice: (n) => (n.topic === "engine" ? io.stderr.write(`${n.message}\n`) : line(n.message)),
-      onWorkerEvent: (_, e) => {
-        if (e.type === "started") line(`${e.stage} ${e.model} shard ${e.shardId} started (attempt ${e.attempt})`);
-        if (e.type === "finished")
-          line(
-            `${e.stage} ${e.model} shard ${e.shardId} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s (attempt ${e.attempt})`,
-          );
-        if (e.type === "failed")
-          line(`shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}`);
-        if (e.type === "misrouted")
-          line(
-            `shard ${e.shardId} handed back unrun: ${e.reason} (further shards of sweep ${e.sweepId} are handed back silently)`,
-          );
-      },
+      log,
+      onNotice: (n) => log.info(n.message, { worker: id, topic: n.topic }),
     });
-    if (running.metrics) io.stderr.write(`${metricsLine(`cna worker ${id}`, running.metrics)}\n`);
-    line(
-      `pulling shards of namespace ${running.namespace ?? "none"}; results to ${String(v.coordinator)}${running.listen ? `; WorkerService on port ${running.listen.port}` : ""}`,
-    );
+    if (running.metrics) log.info(metricsLine(`cna worker ${id}`, running.metrics), { worker: id });
+    log.info("pulling shards", {
+      worker: id,
+      namespace: running.namespace ?? "none",
+      coordinator: String(v.coordinator),
+      ...(running.listen ? { workerServicePort: running.listen.port } : {}),
+    });
     const signal = await Promise.race([untilSignal(), running.stopped]);
-    line(`${signal}, draining`);
+    log.info("worker stopping", { worker: id, signal });
     await running.close();
     return 0;
   },

@@ -15,8 +15,16 @@
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SpecError, checkHeadFits, parseSweep, resolveSweepLimits, shardIdOfMessage } from "../core/index.ts";
+import {
+  SpecError,
+  checkHeadFits,
+  parseSweep,
+  resolveSweepLimits,
+  shardIdOfMessage,
+  silentLogger,
+} from "../core/index.ts";
 import type {
+  Logger,
   ModelDigest,
   Rankings,
   ShardFailure,
@@ -28,15 +36,22 @@ import type {
 import type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 import { TERMINAL_STATES } from "./backend.ts";
 import { NothingToRerunError, SweepCancelledError, SweepNotFoundError } from "./errors.ts";
-import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
-import { modelChanged } from "./model-changed.ts";
+import { checkCellLimit, checkShardLimit, planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { removeDurably, writeDurably } from "./blob-writer.ts";
+import { SWEEPS_DIR, startRetention } from "./gc.ts";
+import { WorkerPresence } from "./presence.ts";
+import { viewOf } from "./entry.ts";
+import type { Entry } from "./entry.ts";
+import { modelChanged } from "./model-changed.ts";
 import { SweepStore, readJournal } from "./store.ts";
+import { logSweepEvent } from "./sweep-log.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
 
 const SAMPLE_INTERVAL_MS = 1000;
+/** a worker that has reported nothing for this long is logged as gone (see presence.ts) */
+export const DEFAULT_WORKER_QUIET_MS = 600_000;
 
 export interface CoordinatorOptions {
   dataDir: string;
@@ -69,6 +84,15 @@ export interface CoordinatorOptions {
    * a local run, which writes its own rankings file, gets rankings of the code that runs it.
    */
   keepRankings?: boolean;
+  /** the operator's log: sweeps submitted and finished, stages planned, quarantines, workers seen (default: none) */
+  log?: Logger;
+  /** a worker that has reported nothing for this long is logged as left (default DEFAULT_WORKER_QUIET_MS) */
+  workerQuietMs?: number;
+  /**
+   * remove a sweep's directory (journal, results, rankings) once it has been finished or cancelled
+   * this long, at start and then periodically (gc.ts); default: kept for ever
+   */
+  retentionMs?: number;
 }
 
 /** What submit() answers: the sweep, and whether it existed already (the same text and model contents). */
@@ -90,21 +114,6 @@ interface Dormant {
   createdAt: Date;
 }
 
-interface Entry {
-  run: SweepRun;
-  store: SweepStore;
-  name: string;
-  createdAt: Date;
-  updatedAt: Date;
-  /** (time, shards stored, cases done) samples for the rates and the ETA */
-  samples: Array<[number, number, number]>;
-  watchers: Set<(v: SweepView) => void>;
-  /** watchers are told at the end of this turn of the event loop (one view for every change in it) */
-  notifying: boolean;
-  /** the final rankings.json text, once the sweep has finished (written by finalRankings()) */
-  final?: Promise<string>;
-}
-
 export class Coordinator implements SweepBackend {
   private readonly sweeps = new Map<string, Entry>();
   private readonly shardOwner = new Map<string, string>();
@@ -113,9 +122,20 @@ export class Coordinator implements SweepBackend {
   private readonly dormant = new Map<string, Dormant>();
   private instanceId = "";
   private readonly limits: SweepLimits;
+  private readonly log: Logger;
+  private readonly presence: WorkerPresence;
+  private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  private retention: { stop(): void } | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.limits = resolveSweepLimits(o.limits);
+    this.log = o.log ?? silentLogger;
+    this.presence = new WorkerPresence({
+      quietMs: o.workerQuietMs ?? DEFAULT_WORKER_QUIET_MS,
+      onJoined: (worker) => this.log.info("worker joined", { worker }),
+      onLeft: (worker, quietMs) =>
+        this.log.info("worker left", { worker, reason: `no report for ${Math.round(quietMs / 1000)} s` }),
+    });
   }
 
   /**
@@ -123,12 +143,15 @@ export class Coordinator implements SweepBackend {
    * (with resumeAtStart false, when each has been found).
    */
   async start(): Promise<void> {
-    const root = join(this.o.dataDir, "sweeps");
+    const root = join(this.o.dataDir, SWEEPS_DIR);
     mkdirSync(root, { recursive: true });
     const idFile = join(this.o.dataDir, "instance-id");
     if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
     this.instanceId = readFileSync(idFile, "utf8").trim();
     const lazy = this.o.resumeAtStart === false;
+    const quietMs = this.o.workerQuietMs ?? DEFAULT_WORKER_QUIET_MS;
+    this.presenceTimer = setInterval(() => this.presence.check(), Math.max(1_000, Math.min(quietMs / 4, 30_000)));
+    this.presenceTimer.unref();
     for (const id of readdirSync(root).sort()) {
       const dir = join(root, id);
       if (!existsSync(join(dir, "journal.jsonl"))) continue;
@@ -145,6 +168,27 @@ export class Coordinator implements SweepBackend {
       if (store) await this.launch(id, plan, store, createdAt, replayJournal(events, id));
       else this.dormant.set(id, { plan, dir, createdAt });
     }
+    if (this.o.retentionMs !== undefined)
+      this.retention = startRetention({
+        dataDir: this.o.dataDir,
+        retentionMs: this.o.retentionMs,
+        mayRemove: (id) => this.forget(id),
+        log: this.log,
+      });
+  }
+
+  /** Drops a finished sweep from memory (its store closed) so its directory can go; false while it runs. */
+  private forget(id: string): boolean {
+    const e = this.sweeps.get(id);
+    if (e) {
+      if (!TERMINAL_STATES.has(e.run.status().state)) return false;
+      e.store.close();
+      this.sweeps.delete(id);
+      for (const [shard, owner] of this.shardOwner) if (owner === id) this.shardOwner.delete(shard);
+    }
+    this.dormant.delete(id);
+    for (const [key, owner] of this.byFile) if (owner === id) this.byFile.delete(key);
+    return true;
   }
 
   /**
@@ -192,6 +236,13 @@ export class Coordinator implements SweepBackend {
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
     this.byFile.set(fileKey, id);
+    this.log.info("sweep submitted", {
+      sweep: id,
+      name: spec.name,
+      source,
+      cells: plan.cells.length,
+      shards: plannedShardCount(plan),
+    });
     return { ...this.view(await this.launch(id, plan, store, at, replayJournal([], id))), existing: false };
   }
 
@@ -247,16 +298,29 @@ export class Coordinator implements SweepBackend {
   }
 
   async reportShard(r: ShardReport): Promise<ShardOutcome> {
-    const e = this.entry(r.sweepId);
-    const outcome = await e.run.ingest(r);
-    this.touch(e);
-    return outcome;
+    this.presence.seen(r.worker);
+    try {
+      const e = this.entry(r.sweepId);
+      const outcome = await e.run.ingest(r);
+      this.touch(e);
+      return outcome;
+    } catch (err) {
+      // the worker gets the error too (and retries or gives up by its code); this is the operator's copy
+      this.logRefused("shard report refused", r, err);
+      throw err;
+    }
   }
 
   async reportFailure(f: ShardFailure): Promise<void> {
-    const e = this.entry(f.sweepId);
-    await e.run.fail(f);
-    this.touch(e);
+    this.presence.seen(f.worker);
+    try {
+      const e = this.entry(f.sweepId);
+      await e.run.fail(f);
+      this.touch(e);
+    } catch (err) {
+      this.logRefused("shard failure report refused", f, err);
+      throw err;
+    }
   }
 
   /** The queue gave up on a shard (out of deliveries): quarantine it in its sweep. */
@@ -276,7 +340,20 @@ export class Coordinator implements SweepBackend {
   }
 
   close(): void {
+    clearInterval(this.presenceTimer);
+    this.retention?.stop();
     for (const e of this.sweeps.values()) e.store.close();
+  }
+
+  private logRefused(msg: string, r: { sweepId: string; shardId: string; worker: string }, err: unknown): void {
+    const { code } = err as { code?: unknown };
+    this.log.warn(msg, {
+      sweep: r.sweepId,
+      shard: r.shardId,
+      worker: r.worker,
+      code: typeof code === "string" ? code : undefined,
+      reason: err instanceof Error ? err.message : String(err),
+    });
   }
 
   /** A sweep found in the data directory at start, resumed now that it was submitted again. */
@@ -306,9 +383,15 @@ export class Coordinator implements SweepBackend {
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
       this.o.onSweepEvent?.(id, e);
+      logSweepEvent(this.log, id, e, createdAt, new Date());
       if (e.type === "finished") {
         // written now so it is on disk with the journal; a failure reaches whoever asks for the rankings
-        this.finalRankings(entry).catch(() => undefined);
+        this.finalRankings(entry).catch((err: unknown) =>
+          this.log.error("cannot write the sweep's rankings.json", {
+            sweep: id,
+            reason: err instanceof Error ? err.message : String(err),
+          }),
+        );
         this.touch(entry);
       }
     });
@@ -373,14 +456,7 @@ export class Coordinator implements SweepBackend {
   }
 
   private view(e: Entry): SweepView {
-    const s = e.run.status();
-    const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
-    const seconds = (Date.now() - t0) / 1000;
-    const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;
-    const casesPerSecond = seconds > 0 ? (s.casesDone - c0) / seconds : 0;
-    const remaining = s.shardsExpected - s.shardsStored;
-    const etaSeconds = TERMINAL_STATES.has(s.state) ? 0 : shardsPerSecond > 0 ? remaining / shardsPerSecond : null;
-    return { ...s, name: e.name, createdAt: e.createdAt, updatedAt: e.updatedAt, etaSeconds, casesPerSecond };
+    return viewOf(e);
   }
 }
 

@@ -44,9 +44,13 @@ export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
-export { Coordinator } from "./coordinator.ts";
+export { Coordinator, DEFAULT_WORKER_QUIET_MS } from "./coordinator.ts";
+export { WorkerPresence } from "./presence.ts";
+export { GC_TRASH_DIR, SWEEPS_DIR, collectSweeps } from "./gc.ts";
+export type { CollectedSweep, CollectOptions, CollectResult } from "./gc.ts";
+export type { WorkerPresenceOptions } from "./presence.ts";
 export type { CoordinatorOptions, SubmitOptions, SubmittedSweep } from "./coordinator.ts";
-export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";
+export { CoordinatorMetrics, DEFAULT_SWEEP_GRACE_MS, resolveCoordinatorMetricsOptions } from "./metrics.ts";
 export type {
   CoordinatorMetricsOptions,
   CoordinatorMetricsSources,

@@ -11,6 +11,13 @@
  * 1 has no earlier sample to increase from). Rates (cases per second, ...) are PromQL's job:
  * dashboards/rules/cna-recording.yaml.
  *
+ * The `sweep` label would grow with every sweep the coordinator has run: a finished (or
+ * cancelled) sweep's series — counters and gauges — are dropped once it has been finished for
+ * `sweepGraceMs` (long enough for a few scrapes to record its last values), so a long-lived
+ * coordinator exports the sweeps that are running or just ended. The process's own metrics
+ * (`process_*`, `nodejs_*`: memory, CPU, event-loop lag) come from prom-client's defaults, in this
+ * instance's registry.
+ *
  * @example
  * ```ts
  * const metrics = new CoordinatorMetrics();
@@ -19,10 +26,11 @@
  * await using server = await metrics.serveMetrics({ host: "0.0.0.0", port: 9464 });
  * ```
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { serveMetricsText } from "../transport/index.ts";
 import type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "../transport/index.ts";
 import type { SweepView } from "./backend.ts";
+import { TERMINAL_STATES } from "./backend.ts";
 import type { SweepEvent, SweepState } from "./sweep.ts";
 
 /** What the gauges read at each scrape. */
@@ -41,12 +49,24 @@ export interface CoordinatorMetricsOptions {
   deadlineHours?: number;
   /** upper bounds of the shard latency buckets, in seconds (default 0.05 s … 1 h) */
   latencyBucketsSeconds?: readonly number[];
+  /** a finished sweep's series are dropped this long after it finished (default DEFAULT_SWEEP_GRACE_MS) */
+  sweepGraceMs?: number;
+  /** the clock, ms since the epoch (default Date.now); tests move it */
+  now?: () => number;
+  /** export prom-client's default process_* and nodejs_* metrics (default true) */
+  processMetrics?: boolean;
 }
 
 export interface ResolvedCoordinatorMetricsOptions {
   deadlineHours: number | null;
   latencyBucketsSeconds: readonly number[];
+  sweepGraceMs: number;
+  now: () => number;
+  processMetrics: boolean;
 }
+
+/** How long a finished sweep's series stay exported: a few scrapes' worth, then they are dropped. */
+export const DEFAULT_SWEEP_GRACE_MS = 600_000;
 
 const SWEEP_STATES: readonly SweepState[] = ["RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 const SHARD_LABELS = ["sweep", "stage", "model"] as const;
@@ -62,7 +82,16 @@ export function resolveCoordinatorMetricsOptions(o: CoordinatorMetricsOptions = 
   if (buckets.length === 0 || buckets.some((b, i) => !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
     throw new RangeError(`latencyBucketsSeconds must be positive and increasing, got [${buckets.join(", ")}]`);
   }
-  return { deadlineHours, latencyBucketsSeconds: buckets };
+  const sweepGraceMs = o.sweepGraceMs ?? DEFAULT_SWEEP_GRACE_MS;
+  if (!(Number.isSafeInteger(sweepGraceMs) && sweepGraceMs >= 0))
+    throw new RangeError(`sweepGraceMs must be an integer number of ms >= 0, got ${sweepGraceMs}`);
+  return {
+    deadlineHours,
+    latencyBucketsSeconds: buckets,
+    sweepGraceMs,
+    now: o.now ?? Date.now,
+    processMetrics: o.processMetrics ?? true,
+  };
 }
 
 export class CoordinatorMetrics {
@@ -74,7 +103,11 @@ export class CoordinatorMetrics {
   private readonly seen = new Set<string>();
   /** when each sweep last stored a shard (ms); before that, when we started watching it */
   private readonly lastProgress = new Map<string, number>();
-  private readonly startedAt = Date.now();
+  /** when each finished sweep was first seen finished (ms), until its series are dropped */
+  private readonly finishedAt = new Map<string, number>();
+  /** sweeps whose series were dropped after the grace period: no gauges for them either */
+  private readonly dropped = new Set<string>();
+  private readonly startedAt: number;
 
   private readonly shards = {
     published: this.shardCounter(
@@ -165,6 +198,8 @@ export class CoordinatorMetrics {
 
   constructor(options: CoordinatorMetricsOptions = {}) {
     this.o = resolveCoordinatorMetricsOptions(options);
+    this.startedAt = this.o.now();
+    if (this.o.processMetrics) collectDefaultMetrics({ register: this.registry });
     this.latency = new Histogram({
       name: "cna_shard_latency_seconds",
       help: "Shard latency by phase: total (publish to stored), run (the worker's compute, when reported), queue (total minus run)",
@@ -181,23 +216,26 @@ export class CoordinatorMetrics {
 
   /** Pass as `CoordinatorOptions.onSweepEvent`. */
   readonly onSweepEvent = (sweep: string, e: SweepEvent): void => {
+    // a late report (a duplicate) of a sweep whose series are gone must not bring them back
+    if (this.dropped.has(sweep)) return;
     if (e.type === "published") {
       const labels = { sweep, stage: e.shard.task.stage, model: e.shard.task.cell.model };
       this.zeroSeries(labels);
       this.shards.published.inc(labels);
-      if (!this.publishedAt.has(e.shard.id)) this.publishedAt.set(e.shard.id, { sweep, at: Date.now() });
+      if (!this.publishedAt.has(e.shard.id)) this.publishedAt.set(e.shard.id, { sweep, at: this.o.now() });
       return;
     }
     if (e.type === "finished") {
       for (const [id, p] of this.publishedAt) if (p.sweep === sweep) this.publishedAt.delete(id);
+      if (!this.finishedAt.has(sweep)) this.finishedAt.set(sweep, this.o.now());
       return;
     }
-    if (e.type === "stage-merged") return;
+    if (e.type === "stage-merged" || e.type === "stage-planned") return;
     const labels = { sweep, stage: e.stage, model: e.model };
     switch (e.type) {
       case "stored": {
         this.shards.completed.inc(labels);
-        this.lastProgress.set(sweep, Date.now());
+        this.lastProgress.set(sweep, this.o.now());
         if (e.attempt > 1) this.shards.redelivered.inc(labels);
         this.bytes.inc({ sweep }, e.bytes);
         this.merged.cases.inc(labels, e.cases);
@@ -264,19 +302,46 @@ export class CoordinatorMetrics {
   private observeLatency(shardId: string, labels: { stage: string; model: string }, runMs: number | undefined): void {
     const at = this.publishedAt.get(shardId)?.at;
     this.publishedAt.delete(shardId);
-    const totalS = at === undefined ? undefined : (Date.now() - at) / 1000;
+    const totalS = at === undefined ? undefined : (this.o.now() - at) / 1000;
     if (totalS !== undefined) this.latency.observe({ ...labels, phase: "total" }, totalS);
     if (runMs === undefined) return;
     this.latency.observe({ ...labels, phase: "run" }, runMs / 1000);
     if (totalS !== undefined) this.latency.observe({ ...labels, phase: "queue" }, Math.max(0, totalS - runMs / 1000));
   }
 
+  /**
+   * The views whose sweeps still have series: a sweep finished (or cancelled, which sends no
+   * event, so first seen terminal here) `sweepGraceMs` ago or more loses every series it had.
+   */
+  private dropExpired(views: readonly SweepView[]): SweepView[] {
+    const now = this.o.now();
+    for (const v of views)
+      if (TERMINAL_STATES.has(v.state) && !this.dropped.has(v.sweepId) && !this.finishedAt.has(v.sweepId))
+        this.finishedAt.set(v.sweepId, now);
+    for (const [sweep, at] of this.finishedAt) {
+      if (now - at < this.o.sweepGraceMs) continue;
+      this.finishedAt.delete(sweep);
+      this.dropped.add(sweep);
+      this.lastProgress.delete(sweep);
+      this.bytes.remove({ sweep });
+      for (const key of this.seen) {
+        const [s, stage, model] = key.split("\n") as [string, string, string];
+        if (s !== sweep) continue;
+        this.seen.delete(key);
+        for (const c of [...Object.values(this.shards), ...Object.values(this.merged)])
+          c.remove({ sweep, stage, model });
+      }
+    }
+    return views.filter((v) => !this.dropped.has(v.sweepId));
+  }
+
   /** Sets every gauge from the sources; called by render(), so each scrape reads them once. */
   private async refreshGauges(): Promise<void> {
     const g = this.gauges;
     for (const gauge of Object.values(g)) gauge.reset();
-    const views = this.sources.sweeps.list();
-    for (const s of SWEEP_STATES) g.sweeps.set({ state: s }, views.filter((v) => v.state === s).length);
+    const all = this.sources.sweeps.list();
+    for (const s of SWEEP_STATES) g.sweeps.set({ state: s }, all.filter((v) => v.state === s).length);
+    const views = this.dropExpired(all);
     for (const v of views) {
       const sweep = v.sweepId;
       for (const s of SWEEP_STATES) g.state.set({ sweep, state: s }, v.state === s ? 1 : 0);

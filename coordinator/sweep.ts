@@ -123,6 +123,8 @@ export type SweepEvent =
   | ({ type: "quarantined"; reason: string } & ShardEventLabels)
   /** a stored result failed its digest or did not decode: moved aside, the shard runs again */
   | ({ type: "corrupt" } & ShardEventLabels)
+  /** a cell's stage was planned (at start, or when the stage before it merged); `shards` planned in it */
+  | { type: "stage-planned"; cell: string; stage: ShardStage; shards: number }
   | { type: "stage-merged"; cell: string; stage: ShardStage }
   | { type: "finished"; state: SweepState };
 
@@ -440,6 +442,7 @@ export class SweepRun {
       }
     }
     for (const rec of records) if (rec.state === "PENDING") this.unpublished.add(rec);
+    this.onEvent({ type: "stage-planned", cell: cellName(c.cell.key), stage, shards: records.length });
     await this.publishPending();
     await this.advance(c);
   }

@@ -147,3 +147,6 @@ export type { ParseSweepOptions } from "./spec-yaml.ts";
 
 export type { HeadRef, NeuronRef } from "./heads.ts";
 export { headName, neuronName, readHeadName, readNeuronName } from "./heads.ts";
+
+export { LOG_FORMATS, LOG_LEVELS, createLogger, logLevelField, silentLogger } from "./log.ts";
+export type { LogFields, LogFormat, LogLevel, Logger, LoggerOptions, LogValue } from "./log.ts";

@@ -85,7 +85,7 @@ describe("secrets given explicitly are never read as 'no authentication'", () =>
     const r = await runCli(dir, args, env);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).not.toMatch(/listening|pulling shards|unexpected error/);
+    expect(r.stderr).not.toMatch(/coordinator started|worker started|unexpected error/);
   });
 
   it("never echoes the rejected secret", async () => {
@@ -134,16 +134,16 @@ describe("a server beyond loopback needs a token, TLS or --insecure", () => {
         let stderr = "";
         child.stderr.on("data", (d: Buffer) => {
           stderr += d.toString();
-          if (/listening on \S+:\d+ \(/.test(stderr)) child.kill("SIGTERM");
+          if (/coordinator started listen=\S+:\d+ /.test(stderr)) child.kill("SIGTERM");
         });
         child.on("error", reject);
         child.on("close", () => resolve(stderr));
       });
     const insecure = await start(["--insecure"], envWithout());
     expect(insecure).toMatch(/WARNING: listening on 0\.0\.0\.0 without a token or TLS \(--insecure\)/);
-    expect(insecure).toMatch(/listening on 0\.0\.0\.0:\d+ \(no authentication\)/);
+    expect(insecure).toMatch(/coordinator started listen=0\.0\.0\.0:\d+ auth="no authentication"/);
     const withToken = await start([], envWithout({ CNA_TOKEN: "a-token-of-enough-bytes" }));
-    expect(withToken).toMatch(/listening on 0\.0\.0\.0:\d+ \(token required\)/);
+    expect(withToken).toMatch(/coordinator started listen=0\.0\.0\.0:\d+ auth="token required"/);
     expect(withToken).not.toMatch(/WARNING/);
   });
 });

@@ -96,7 +96,7 @@ describe("worker start-up without NATS", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
     const attempts =
       r.stderr.match(
-        /^cna worker w: NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm,
+        /^\S+ INFO NATS not reachable \(attempt \d+: QUEUE_UNAVAILABLE: .*\); trying again in [\d.]+ s worker=w topic=nats$/gm,
       ) ?? [];
     expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
     expect(r.stderr).toMatch(/^cna: QUEUE_UNAVAILABLE: /m);
@@ -136,7 +136,7 @@ describe("worker start-up without NATS", () => {
     try {
       await seen(/NATS not reachable \(attempt 1/);
       await broker.restart();
-      await seen(/cna worker late: pulling shards of namespace retry;/);
+      await seen(/ INFO pulling shards worker=late namespace=retry /);
     } finally {
       // the broker goes with the test: a drain could not reach it
       worker.kill("SIGKILL");
@@ -156,9 +156,9 @@ describe("worker start-up without NATS", () => {
     const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
     try {
       const until = Date.now() + 30_000;
-      while (!stderr.includes("pulling shards") && Date.now() < until)
+      while (!stderr.includes("worker started") && Date.now() < until)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(stderr).toContain("pulling shards");
+      expect(stderr).toContain("worker started");
       await broker.stop();
       worker.kill("SIGTERM");
       // bounded: a drain waiting for a server that is gone would hang here
@@ -167,7 +167,8 @@ describe("worker start-up without NATS", () => {
         new Promise<string>((resolve) => setTimeout(() => resolve("still running after 20 s"), 20_000)),
       ]);
       expect(code, stderr).toBe(0);
-      expect(stderr).toMatch(/SIGTERM, draining/);
+      expect(stderr).toMatch(/worker stopping worker=away signal=SIGTERM/);
+      expect(stderr).toMatch(/worker stopped worker=away/);
       expect(stderr).not.toMatch(/unexpected error/);
     } finally {
       worker.kill("SIGKILL");

@@ -165,7 +165,7 @@ class Fleet {
     ]);
     this.coordinator = p;
     const m = await until(
-      () => /listening on [\d.]+:(\d+)/.exec(p.stderr),
+      () => /coordinator started listen=[\d.]+:(\d+)/.exec(p.stderr),
       "the coordinator to listen",
       STEP_MS,
       () => this.logs(),
@@ -185,6 +185,8 @@ class Fleet {
       `w${this.workerCount}`,
       "--threads",
       "1",
+      // shard lines are debug: the test reads which worker ran what
+      "-v",
       ...this.roots(),
     ]);
   }
@@ -199,7 +201,7 @@ class Fleet {
     await this.startCoordinator();
     const started = Array.from({ length: workers }, () => this.startWorker());
     await until(
-      () => started.every((w) => w.stderr.includes(": pulling shards")),
+      () => started.every((w) => w.stderr.includes(" worker started ")),
       "the workers to pull",
       STEP_MS,
       () => this.logs(),
@@ -241,7 +243,7 @@ class Fleet {
     for (const w of this.workers) {
       if (!w.running) continue;
       const last = w.stderr.trimEnd().split("\n").at(-1) ?? "";
-      const m = / shard (\w+) started /.exec(last);
+      const m = / shard started worker=\S+ shard=(\w+) /.exec(last);
       if (m) return { worker: w, shard: m[1]! };
     }
     return null;
@@ -336,7 +338,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         expectComplete(watch.last, 4);
         expect(await fleet.rankingsJson(id)).toBe(reference);
         // the work was spread: more than one worker ran shards
-        expect(new Set(fleet.workerLog().match(/^cna worker w\d+(?=: .* done in)/gm)).size).toBeGreaterThan(1);
+        expect(new Set(fleet.workerLog().match(/(?<= DEBUG shard finished worker=)w\d+/g)).size).toBeGreaterThan(1);
         // SIGTERM: the workers drain and the coordinator closes, each exiting 0
         await fleet.stop();
         for (const p of [fleet.coordinator, ...fleet.workers]) expect(p.code, p.describe()).toBe(0);
@@ -361,7 +363,8 @@ describe.skipIf(nats.skip || zoo.skip)(
           worker.kill("SIGKILL");
           await worker.exit(10_000);
           expect(worker.signal).toBe("SIGKILL");
-          if (!worker.stderr.includes(`shard ${shard} done`)) killed.push(shard);
+          if (!worker.stderr.includes(` shard finished worker=${worker.name.slice("worker ".length)} shard=${shard} `))
+            killed.push(shard);
           fleet.startWorker();
         }
         expect(killed.length, "a kill landed while the shard was running").toBeGreaterThan(0);
@@ -371,7 +374,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         expect(Number(/(\d+) redeliveries/.exec(watch.last)?.[1] ?? 0), watch.last).toBeGreaterThanOrEqual(1);
         // each shard that died with its worker ran again elsewhere, on a later delivery
         for (const shard of killed)
-          expect(fleet.workerLog()).toMatch(new RegExp(`shard ${shard} started \\(attempt [2-9]\\)`));
+          expect(fleet.workerLog()).toMatch(new RegExp(` shard started worker=\\S+ shard=${shard} .*attempt=[2-9]`));
         expect(await fleet.rankingsJson(id)).toBe(reference);
       },
       TEST_MS,
@@ -384,7 +387,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         await fleet.start(3);
         const id = await fleet.submit(file);
         await until(
-          () => / done in /.test(fleet.workerLog()),
+          () => / DEBUG shard finished /.test(fleet.workerLog()),
           "a first shard stored",
           STEP_MS,
           () => fleet.logs(),
@@ -395,7 +398,7 @@ describe.skipIf(nats.skip || zoo.skip)(
         expect(first.signal).toBe("SIGKILL");
         // a worker that finishes a shard now cannot report it: it gives the shard back to retry later
         await until(
-          () => /failed: \w+: .*\(will retry\)/.test(fleet.workerLog()),
+          () => / WARN shard failed .* retryable=true /.test(fleet.workerLog()),
           "a report to the dead coordinator to fail as retryable",
           STEP_MS,
           () => fleet.logs(),
@@ -418,12 +421,12 @@ describe.skipIf(nats.skip || zoo.skip)(
         await fleet.start(3);
         const id = await fleet.submit(file);
         await until(
-          () => / done in /.test(fleet.workerLog()),
+          () => / DEBUG shard finished /.test(fleet.workerLog()),
           "a first shard stored",
           STEP_MS,
           () => fleet.logs(),
         );
-        const doneBefore = fleet.workerLog().match(/ done in /g)!.length;
+        const doneBefore = fleet.workerLog().match(/ DEBUG shard finished /g)!.length;
         await broker!.restart();
         const watch = await fleet.watch(id);
         expect(watch.code, fleet.logs()).toBe(0);

@@ -44,7 +44,14 @@ interface Panel {
   title?: string;
   type: string;
   datasource?: { type?: string; uid?: string };
-  targets?: Array<{ expr?: string; datasource?: { uid?: string } }>;
+  targets?: Array<{ expr?: string; refId?: string; datasource?: { uid?: string } }>;
+  fieldConfig?: {
+    defaults?: { unit?: string };
+    overrides?: Array<{
+      matcher?: { id?: string; options?: unknown };
+      properties?: Array<{ id?: string; value?: unknown }>;
+    }>;
+  };
   panels?: Panel[];
 }
 
@@ -175,8 +182,9 @@ describe("dashboards and rules", () => {
   });
 
   it("uses only metrics the coordinator or the workers export", () => {
+    // ours, and prom-client's default process_* and nodejs_* metrics
     expect(
-      [...exported].every((n) => n.startsWith("cna_")),
+      [...exported].every((n) => /^(cna|process|nodejs)_/.test(n)),
       [...exported].join(", "),
     ).toBe(true);
     const uses = [
@@ -198,5 +206,82 @@ describe("dashboards and rules", () => {
         'sum by (sweep) (rate(cna_a_total{x="y_z"}[5m])) / on (sweep) group_left cna_b offset 1m > bool 0.5 and cna_c:d',
       ),
     ).toEqual(["cna_a_total", "cna_b", "cna_c:d"]);
+  });
+});
+
+/** Each recording rule's expression, by the name it records. */
+const recordedExpr = new Map(rules.flatMap((r) => (r.record ? [[r.record, r.expr] as const] : [])));
+
+/**
+ * What a metric name measures, from its suffix: seconds, bytes (`_bytes`, `_bytes_total`), counts
+ * (`_total`, a histogram's `_count`), ratios. A recording rule's `level:metric:operations` name is
+ * a ratio when its operations say so, else what its rule's expression reads. Other names give
+ * null: no claim.
+ */
+export function unitOfMetric(name: string): string | null {
+  const parts = name.split(":");
+  if (parts.length === 3 && /^ratio/.test(parts[2]!)) return "ratio";
+  const rule = recordedExpr.get(name);
+  if (rule !== undefined) {
+    const first = metricNamesIn(rule)[0];
+    return first === undefined ? null : unitOfMetric(first);
+  }
+  if (/_count$/.test(name)) return "count";
+  const base = name.replace(/_(?:bucket|sum)$/, "").replace(/_total$/, "");
+  if (/_seconds$/.test(base)) return "seconds";
+  if (/_bytes$/.test(base)) return "bytes";
+  if (/_ratio$/.test(base)) return "ratio";
+  if (/_total$/.test(name)) return "count";
+  return null;
+}
+
+/** Each target's unit, by refId: the unit of the first metric its expression reads. */
+function targetUnits(p: Panel): Array<{ refId: string; unit: string }> {
+  return (p.targets ?? []).flatMap((t) => {
+    const first = t.expr ? metricNamesIn(substituteVariables(t.expr))[0] : undefined;
+    const unit = first === undefined ? null : unitOfMetric(first);
+    return unit === null ? [] : [{ refId: t.refId ?? "", unit }];
+  });
+}
+
+/** refIds whose unit an override sets (Grafana's "fields returned by query" matcher). */
+function overriddenRefIds(p: Panel): Set<string> {
+  const ids = new Set<string>();
+  for (const o of p.fieldConfig?.overrides ?? []) {
+    if (o.matcher?.id !== "byFrameRefID" || typeof o.matcher.options !== "string") continue;
+    if ((o.properties ?? []).some((q) => q.id === "unit")) ids.add(o.matcher.options);
+  }
+  return ids;
+}
+
+describe("dashboard panels and units", () => {
+  it("each panel's axis is one unit: its targets share one, or an override gives the others their own", () => {
+    const mixed: string[] = [];
+    for (const [file, d] of dashboards) {
+      for (const p of panelsOf(d)) {
+        const own = overriddenRefIds(p);
+        const units = new Set(targetUnits(p).flatMap((t) => (own.has(t.refId) ? [] : [t.unit])));
+        if (units.size > 1) mixed.push(`${file}: panel "${p.title}" mixes ${[...units].sort().join(" and ")}`);
+      }
+    }
+    expect(mixed).toEqual([]);
+  });
+
+  it("reads a unit from a metric's name", () => {
+    expect(
+      [
+        "cna_shard_latency_seconds_bucket",
+        "cna_shards_failed_total",
+        "cna_worker_shard_duration_seconds_count",
+        "process_resident_memory_bytes",
+        "cna_sweep_progress_ratio",
+        "stage:cna_worker_shard_duration_seconds:quantile_rate5m",
+        "model:cna_model_cache_hit:ratio_rate15m",
+        "cna_ingested_bytes_total",
+        "sweep:cna_ingested_bytes:rate5m",
+        "sweep:cna_shards_completed:rate5m",
+        "cna_worker_busy",
+      ].map(unitOfMetric),
+    ).toEqual(["seconds", "count", "count", "bytes", "ratio", "seconds", "ratio", "bytes", "bytes", "count", null]);
   });
 });

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { PlannedShard, SweepView } from "../../coordinator/index.ts";
 import { CoordinatorMetrics } from "../../coordinator/index.ts";
 import { ModelRunner, NeuronScorer, WorkerMetrics, loadCheckpoint } from "../../worker/index.ts";
-import { batchBucket } from "../../worker/runtime/metrics.ts";
+import { graphKind } from "../../worker/runtime/metrics.ts";
 import { coordinatorMetricsOf, workerMetricsOf } from "../../cli/metrics.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
 
@@ -169,6 +169,71 @@ describe("CoordinatorMetrics", () => {
     expect(sample((await b.render()).body, `cna_shards_published_total${L("cna")}`)).toBeUndefined();
     expect((await fetch(`http://127.0.0.1:${server.port}/`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: "POST" })).status).toBe(405);
+    // the process's own metrics, from prom-client's defaults, in the same registry
+    const body = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    expect(sample(body, "process_resident_memory_bytes")).toBeGreaterThan(0);
+  });
+
+  it("drops a finished sweep's series once it has been finished for the grace period, not before", async () => {
+    let now = 5_000_000;
+    const m = new CoordinatorMetrics({ sweepGraceMs: 60_000, now: () => now });
+    let views = [view({}), view({ sweepId: "r" })];
+    m.observe({ sweeps: { list: () => views } });
+    for (const sweep of ["s", "r"]) {
+      m.onSweepEvent(sweep, { type: "published", shard: shard(`${sweep}1`, "cna") });
+      m.onSweepEvent(sweep, {
+        type: "stored",
+        shardId: `${sweep}1`,
+        stage: "cna",
+        model: "m",
+        worker: "w",
+        bytes: 10,
+        attempt: 1,
+        cases: 1,
+        dims,
+      });
+    }
+    const series = (text: string, sweep: string) =>
+      text.split("\n").filter((l) => l.includes(`sweep="${sweep}"`) && !l.startsWith("#"));
+    m.onSweepEvent("s", { type: "finished", state: "SUCCEEDED" });
+    views = [view({ state: "SUCCEEDED", shardsStored: 10 }), view({ sweepId: "r" })];
+    now += 59_999;
+    let text = (await m.render()).body;
+    expect(series(text, "s").length).toBeGreaterThan(10);
+    expect(sample(text, `cna_shards_completed_total${L("cna")}`)).toBe(1);
+    expect(sample(text, 'cna_sweep_progress_ratio{sweep="s"}')).toBe(1);
+    now += 1;
+    text = (await m.render()).body;
+    expect(series(text, "s")).toEqual([]);
+    // the running sweep keeps its series, and the count by state still counts the finished one
+    expect(sample(text, 'cna_shards_completed_total{sweep="r",stage="cna",model="m"}')).toBe(1);
+    expect(sample(text, 'cna_sweep_progress_ratio{sweep="r"}')).toBe(0.4);
+    expect(sample(text, 'cna_sweeps{state="SUCCEEDED"}')).toBe(1);
+    // a late duplicate report does not bring them back
+    m.onSweepEvent("s", {
+      type: "duplicate",
+      shardId: "s1",
+      stage: "cna",
+      model: "m",
+      matches: true,
+      bytes: 10,
+      attempt: 2,
+    });
+    expect(series((await m.render()).body, "s")).toEqual([]);
+  });
+
+  it("drops a cancelled sweep (which sends no finished event) the grace period after a scrape first saw it ended", async () => {
+    let now = 0;
+    const m = new CoordinatorMetrics({ sweepGraceMs: 1_000, now: () => now });
+    m.observe({ sweeps: { list: () => [view({ state: "CANCELLED" })] } });
+    m.onSweepEvent("s", { type: "published", shard: shard("a", "cna") });
+    expect(sample((await m.render()).body, 'cna_sweep_progress_ratio{sweep="s"}')).toBe(0.4);
+    now = 999;
+    expect(sample((await m.render()).body, `cna_shards_published_total${L("cna")}`)).toBe(1);
+    now = 1_000;
+    const text = (await m.render()).body;
+    expect(sample(text, `cna_shards_published_total${L("cna")}`)).toBeUndefined();
+    expect(sample(text, 'cna_sweep_progress_ratio{sweep="s"}')).toBeUndefined();
   });
 });
 
@@ -184,7 +249,8 @@ describe("WorkerMetrics", () => {
     m.onModelCacheEvent("load", "/models/arith-2l", 250);
     m.onModelCacheEvent("hit", "/models/arith-2l", 0);
     m.onModelCacheEvent("evict", "/models/arith-2l", 0);
-    m.onRun("gpt2|0|logits", 24, 3, "cpu");
+    m.onRun("forward|0|logits", 24, 3, "cpu");
+    m.onRun("forward|2|logits,resid_pre|nm", 7, 3, "cpu");
     let text = (await m.render()).body;
     expect(sample(text, "cna_worker_busy")).toBe(1);
     expect(sample(text, "cna_worker_shards_in_flight")).toBe(1);
@@ -196,7 +262,9 @@ describe("WorkerMetrics", () => {
     expect(sample(text, 'cna_model_load_seconds_sum{model="arith-2l"}')).toBe(0.25);
     expect(sample(text, 'cna_model_cache_hits_total{model="arith-2l"}')).toBe(1);
     expect(sample(text, 'cna_model_cache_evictions_total{model="arith-2l"}')).toBe(1);
-    expect(sample(text, 'cna_onnx_run_seconds_count{graph="gpt2|0|logits",batch="32"}')).toBe(1);
+    // every forward variant and batch in one series
+    expect(sample(text, 'cna_onnx_run_seconds_count{graph="forward"}')).toBe(2);
+    expect(text.match(/^cna_onnx_run_seconds_count/gm)).toHaveLength(1);
     expect(sample(text, 'cna_worker_execution_provider{provider="cpu"}')).toBe(1);
     expect(sample(text, 'cna_worker_execution_provider{provider="cuda"}')).toBe(0);
     running = 0;
@@ -204,8 +272,23 @@ describe("WorkerMetrics", () => {
     expect(sample(text, "cna_worker_busy")).toBe(0);
   });
 
-  it("rounds batch labels up to a power of two", () => {
-    expect([1, 2, 3, 8, 9, 100].map(batchBucket)).toEqual(["1", "2", "4", "8", "16", "128"]);
+  it("serves the process's own metrics (prom-client defaults) in its /metrics", async () => {
+    await using server = await new WorkerMetrics().serveMetrics({ host: "127.0.0.1", port: 0 });
+    const body = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    expect(sample(body, "process_resident_memory_bytes")).toBeGreaterThan(0);
+    expect(body).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it("labels ONNX runs by graph kind, a set the engine's code bounds", () => {
+    const keys = [
+      "forward|0|logits",
+      "forward|3|logits,head_out|nm",
+      "head-sweep",
+      "readout",
+      "moments-4",
+      "moments-16",
+    ];
+    expect([...new Set(keys.map(graphKind))]).toEqual(["forward", "head-sweep", "readout", "moments"]);
   });
 
   it("is, with coordinator/metrics.ts, the only module that imports prom-client (docs/architecture.md decision 9)", () => {
@@ -220,12 +303,14 @@ describe("WorkerMetrics", () => {
     expect(importers.sort()).toEqual(["coordinator/metrics.ts", "worker/runtime/metrics.ts"]);
   });
 
-  it("exports only cna_ names, and two instances do not collide", () => {
+  it("exports cna_ names besides prom-client's process_ and nodejs_ ones, and two instances do not collide", () => {
+    const own = /^(cna|process|nodejs)_/;
     const names = new WorkerMetrics().metricNames();
-    expect(names.length).toBeGreaterThan(10);
-    expect(names.filter((n) => !n.startsWith("cna_"))).toEqual([]);
+    expect(names.filter((n) => n.startsWith("cna_")).length).toBeGreaterThan(10);
+    expect(names.filter((n) => !own.test(n))).toEqual([]);
     expect(new WorkerMetrics().metricNames()).toEqual(names);
-    expect(new CoordinatorMetrics().metricNames().filter((n) => !n.startsWith("cna_"))).toEqual([]);
+    expect(new CoordinatorMetrics().metricNames().filter((n) => !own.test(n))).toEqual([]);
+    expect(new WorkerMetrics({ processMetrics: false }).metricNames().filter((n) => !n.startsWith("cna_"))).toEqual([]);
   });
 });
 
@@ -273,6 +358,19 @@ describe("--metrics and --sweep-deadline", () => {
     expect(() => coordinatorMetricsOf({ "sweep-deadline": "10" })).toThrow(/needs --metrics/);
     expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "sweep-deadline": "soon" })).toThrow(
       /positive number of hours/,
+    );
+    expect(coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "90s" })).toEqual({
+      listen: { host: "127.0.0.1", port: 0 },
+      sweepGraceMs: 90_000,
+    });
+    expect(coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "0" })).toMatchObject({
+      sweepGraceMs: 0,
+    });
+    expect(() => coordinatorMetricsOf({ metrics: "127.0.0.1:0", "metrics-sweep-grace": "10" })).toThrow(
+      /--metrics-sweep-grace must be a duration such as 90s, 10m, 12h or 7d/,
+    );
+    expect(() => coordinatorMetricsOf({ "metrics-sweep-grace": "10m" })).toThrow(
+      /--metrics-sweep-grace needs --metrics/,
     );
   });
 });

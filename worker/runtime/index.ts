@@ -11,5 +11,5 @@ export type { GrpcResultSinkOptions, ReportedOutcome } from "./grpc-sink.ts";
 export { startWorkerServer } from "./grpc-server.ts";
 export type { AnalyzeRequestView, WorkerInfoView, WorkerServer, WorkerServerOptions } from "./grpc-server.ts";
 export { analyzePrompt } from "./analyze-prompt.ts";
-export { WorkerMetrics, batchBucket, resolveWorkerMetricsOptions } from "./metrics.ts";
+export { WorkerMetrics, graphKind, resolveWorkerMetricsOptions } from "./metrics.ts";
 export type { ResolvedWorkerMetricsOptions, WorkerMetricsOptions, WorkerMetricsSources } from "./metrics.ts";

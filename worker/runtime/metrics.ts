@@ -3,7 +3,8 @@
  * prom-client. It listens where the runtime already reports — ShardWorker's `onEvent`,
  * ModelCache's `onEvent`, the ModelRunner's `onRun` (through ModelCacheOptions) — so the engine
  * and the consumer stay free of it. Gauges (busy, in flight, slots) are read from
- * {@link WorkerMetricsSources} by `render()`, once per scrape. Its own Registry per instance.
+ * {@link WorkerMetricsSources} by `render()`, once per scrape. Its own Registry per instance, with
+ * prom-client's default `process_*` and `nodejs_*` metrics (memory, CPU, event-loop lag) in it.
  *
  * @example
  * ```ts
@@ -15,7 +16,7 @@
  * ```
  */
 import { basename } from "node:path";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { EXECUTION_PROVIDERS } from "../../core/index.ts";
 import { serveMetricsText } from "../../transport/index.ts";
 import type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "../../transport/index.ts";
@@ -37,6 +38,8 @@ export interface WorkerMetricsOptions {
   onnxBucketsSeconds?: readonly number[];
   /** upper bounds of the model load buckets, seconds (default 0.05 s … 5 min) */
   loadBucketsSeconds?: readonly number[];
+  /** export prom-client's default process_* and nodejs_* metrics (default true) */
+  processMetrics?: boolean;
 }
 
 export type ResolvedWorkerMetricsOptions = Required<WorkerMetricsOptions>;
@@ -50,8 +53,10 @@ export function resolveWorkerMetricsOptions(o: WorkerMetricsOptions = {}): Resol
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
     ],
     loadBucketsSeconds: o.loadBucketsSeconds ?? [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    processMetrics: o.processMetrics ?? true,
   };
-  for (const [field, buckets] of Object.entries(r)) {
+  const { processMetrics: _, ...bucketLists } = r;
+  for (const [field, buckets] of Object.entries(bucketLists)) {
     if (buckets.length === 0 || buckets.some((b, i) => !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
       throw new RangeError(`${field} must be positive and increasing, got [${buckets.join(", ")}]`);
     }
@@ -59,9 +64,15 @@ export function resolveWorkerMetricsOptions(o: WorkerMetricsOptions = {}): Resol
   return r;
 }
 
-/** Batch sizes rounded up to a power of two: a bounded set of label values. */
-export function batchBucket(batch: number): string {
-  return String(2 ** Math.ceil(Math.log2(Math.max(1, batch))));
+/**
+ * A graph key's kind, the `graph` label of cna_onnx_run_seconds: `forward|<start layer>|<outputs>|nm`
+ * is `forward`, `moments-<n>` is `moments`. The keys themselves name every (start layer, outputs,
+ * masks) variant a model builds, so per key — times a batch label — the histogram grew past a
+ * hundred series on a few models and its panel became unreadable; the kinds are a short list
+ * fixed by the engine's code, whatever the models or the batch sizes.
+ */
+export function graphKind(graphKey: string): string {
+  return graphKey.split("|", 1)[0]!.replace(/-\d+$/, "");
 }
 
 export class WorkerMetrics {
@@ -106,11 +117,12 @@ export class WorkerMetrics {
     ["model"],
   );
   private readonly shardSeconds: Histogram<"stage" | "model">;
-  private readonly onnxSeconds: Histogram<"graph" | "batch">;
+  private readonly onnxSeconds: Histogram<"graph">;
   private readonly loadSeconds: Histogram<"model">;
 
   constructor(options: WorkerMetricsOptions = {}) {
     this.o = resolveWorkerMetricsOptions(options);
+    if (this.o.processMetrics) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     this.shardSeconds = new Histogram({
       name: "cna_worker_shard_duration_seconds",
@@ -121,8 +133,8 @@ export class WorkerMetrics {
     });
     this.onnxSeconds = new Histogram({
       name: "cna_onnx_run_seconds",
-      help: "ONNX Runtime run time by graph variant and batch (rounded up to a power of two)",
-      labelNames: ["graph", "batch"],
+      help: "ONNX Runtime run time by graph kind (forward, head-sweep, readout, logprob, ...), every batch size together",
+      labelNames: ["graph"],
       buckets: [...this.o.onnxBucketsSeconds],
       registers,
     });
@@ -177,8 +189,8 @@ export class WorkerMetrics {
   };
 
   /** Pass as `RunnerOptions.onRun` (ModelCacheOptions carries it to every runner). */
-  readonly onRun = (graphKey: string, batch: number, ms: number, provider: Provider): void => {
-    this.onnxSeconds.observe({ graph: graphKey, batch: batchBucket(batch) }, ms / 1000);
+  readonly onRun = (graphKey: string, _batch: number, ms: number, provider: Provider): void => {
+    this.onnxSeconds.observe({ graph: graphKind(graphKey) }, ms / 1000);
     for (const p of EXECUTION_PROVIDERS) this.provider.set({ provider: p }, p === provider ? 1 : 0);
   };
 
