@@ -50,7 +50,7 @@ describe("worker start-up without its coordinator", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
     const attempts =
       r.stderr.match(
-        /^cna worker w: the coordinator at 127\.0\.0\.1:\d+ not reachable \(attempt \d+: GRPC_UNAVAILABLE: .*\); trying again in [\d.]+ s$/gm,
+        / INFO the coordinator at 127\.0\.0\.1:\d+ not reachable \(attempt \d+: GRPC_UNAVAILABLE: .*\); trying again in [\d.]+ s worker=w /gm,
       ) ?? [];
     expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
     expect(r.stderr).not.toMatch(/NATS not reachable/);

@@ -71,7 +71,7 @@ describe("cna completion bash", () => {
   it("completes the subcommands, completion and help among them", () => {
     expect(complete("")).toEqual([...names, "help", "--help", "--version"]);
     expect(names).toContain("completion");
-    expect(complete("r")).toEqual(["run", "rankings", "report"]);
+    expect(complete("r")).toEqual(["run", "rankings", "report", "rerun"]);
   });
 
   it("completes every command's flags from its flag table", () => {
