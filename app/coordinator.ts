@@ -6,7 +6,13 @@
  */
 import { MemoryShardQueue, SpecError } from "../core/index.ts";
 import type { ResultSink, ShardQueue, ShardTask, SweepLimits } from "../core/index.ts";
-import { Coordinator, CoordinatorMetrics, DEFAULT_MAX_RESULT_BYTES, startSweepServer } from "../coordinator/index.ts";
+import {
+  Coordinator,
+  CoordinatorMetrics,
+  DEFAULT_MAX_RESULT_BYTES,
+  openDataDir,
+  startSweepServer,
+} from "../coordinator/index.ts";
 import type { SweepEvent, SweepServer } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { TlsServerOptions } from "../proto/index.ts";
@@ -133,6 +139,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         o.metrics.sweepDeadlineHours === undefined ? {} : { deadlineHours: o.metrics.sweepDeadlineHours },
       )
     : null;
+  // a data directory that cannot be written stops the start before anything connects
+  await openDataDir(o.dataDir);
   let coordinator: Coordinator | undefined;
   const queueOptions = {
     ackWaitMs: o.ackWaitMs,

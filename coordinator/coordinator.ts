@@ -12,8 +12,8 @@
  * another coordinator (another data directory) on the same NATS stream never mistakes its
  * shards for already published ones.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   ModelChangedError,
@@ -39,6 +39,7 @@ import { SweepNotFoundError } from "./errors.ts";
 import { checkCellLimit, checkShardLimit, planSpecOf } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { writeDurably } from "./blob-writer.ts";
+import { openDataDir } from "./data-dir.ts";
 import { SweepStore, readJournal } from "./store.ts";
 import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
@@ -126,10 +127,7 @@ export class Coordinator implements SweepBackend {
    */
   async start(): Promise<void> {
     const root = join(this.o.dataDir, "sweeps");
-    mkdirSync(root, { recursive: true });
-    const idFile = join(this.o.dataDir, "instance-id");
-    if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
-    this.instanceId = readFileSync(idFile, "utf8").trim();
+    this.instanceId = await openDataDir(this.o.dataDir);
     const lazy = this.o.resumeAtStart === false;
     for (const id of readdirSync(root).sort()) {
       const dir = join(root, id);

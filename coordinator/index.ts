@@ -39,7 +39,8 @@ export type {
   SweepState,
   SweepStatus,
 } from "./sweep.ts";
-export { BadResultError, StoreError, SweepNotFoundError } from "./errors.ts";
+export { BadResultError, DataDirError, DiskFullError, StoreError, SweepNotFoundError } from "./errors.ts";
+export { openDataDir } from "./data-dir.ts";
 export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
