@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { SpecError } from "../core/index.ts";
 import type { Provider, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
 import type { GrpcClientOptions, TlsServerOptions } from "../proto/index.ts";
+import { checkTlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
 import {
   GrpcResultSink,
@@ -118,7 +119,8 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     checkModelPath: o.checkModelPath ?? null,
     listen: hostPortField("listen", o.listen, null),
     token: o.token ?? null,
-    tls: o.tls ?? null,
+    // the files are read and checked now: a bad pair stops the start before anything connects
+    tls: o.tls ? checkTlsServerOptions(o.tls) : null,
     metrics: metricsListen ? { listen: metricsListen } : null,
     pullTimeoutMs: integerField("pullTimeoutMs", o.pullTimeoutMs, 1, 1_000),
     onWorkerEvent: o.onWorkerEvent ?? (() => undefined),

@@ -297,7 +297,7 @@ export class SweepStore {
       if (this.journalFailed) ftruncateSync(fd, this.journalBytes); // a torn tail a failed cut left
       while (done < bytes.length) {
         const n = this.writes.writeJournal(fd, bytes.subarray(done));
-        if (n <= 0) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        if (n <= 0) throw new Error("ENOSPC: no space left on device, write"); // classed by its message
         done += n;
       }
     } catch (err) {

@@ -72,7 +72,14 @@ export type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from "./g
 
 export { createSweepClient, createWorkerClient } from "./client.ts";
 export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
-export { DEFAULT_MAX_MESSAGE_BYTES, PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  PROTO_DIR,
+  checkTlsServerOptions,
+  resolveGrpcServeOptions,
+  serveGrpc,
+  unaryHandler,
+} from "./server.ts";
 export type {
   GrpcServeOptions,
   GrpcServerHandle,
@@ -85,6 +92,7 @@ export {
   ERROR_CODE_KEY,
   GrpcCallError,
   ListenError,
+  TlsConfigError,
   UnauthenticatedError,
   fromGrpcError,
   grpcStatusFor,

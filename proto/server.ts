@@ -25,6 +25,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as HEALTH_PROTO } from "grpc-health-check";
 import { SpecError, describeValue } from "../core/index.ts";
 import { ListenError, UnauthenticatedError, toGrpcStatus } from "./errors.ts";
+import { checkTlsFiles } from "./tls.ts";
 
 /** Where the .proto files live (include root: `cna/v1/sweep.proto` is under it). */
 export const PROTO_DIR = fileURLToPath(new URL(".", import.meta.url));
@@ -90,7 +91,16 @@ function positiveInt(field: string, value: number, zeroOk = false): number {
   return value;
 }
 
-function readTls(tls: TlsServerOptions): ResolvedGrpcServeOptions["tls"] {
+/**
+ * Reads and checks a server's TLS files (TLS_INVALID naming the file and its flag) and returns
+ * the options as given: for a composition root to refuse bad files before it connects to anything.
+ */
+export function checkTlsServerOptions(tls: TlsServerOptions): TlsServerOptions {
+  readTls(tls);
+  return tls;
+}
+
+function readTls(tls: TlsServerOptions): NonNullable<ResolvedGrpcServeOptions["tls"]> {
   const read = (field: string, path: string): Buffer => {
     try {
       return readFileSync(path);
@@ -98,11 +108,15 @@ function readTls(tls: TlsServerOptions): ResolvedGrpcServeOptions["tls"] {
       throw new SpecError(field, `cannot read ${field} ${JSON.stringify(path)}: ${(err as Error).message}`, err);
     }
   };
-  return {
-    cert: read("tls.certPath", tls.certPath),
-    key: read("tls.keyPath", tls.keyPath),
-    ca: tls.caPath === undefined ? null : read("tls.caPath", tls.caPath),
-  };
+  const cert = read("tls.certPath", tls.certPath);
+  const key = read("tls.keyPath", tls.keyPath);
+  const ca = tls.caPath === undefined ? null : read("tls.caPath", tls.caPath);
+  checkTlsFiles({
+    cert: { path: tls.certPath, bytes: cert },
+    key: { path: tls.keyPath, bytes: key },
+    ca: ca && tls.caPath !== undefined ? { path: tls.caPath, bytes: ca } : null,
+  });
+  return { cert, key, ca };
 }
 
 /** One service to serve. */

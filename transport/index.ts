@@ -25,6 +25,6 @@
 export { JetStreamShardQueue } from "./jetstream.ts";
 export { JETSTREAM_DEFAULTS, resolveJetStreamOptions, shardSubject, subjectToken } from "./jetstream-options.ts";
 export type { JetStreamAuth, JetStreamOptions, ResolvedJetStreamOptions, ShardSubject } from "./jetstream-options.ts";
-export { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
+export { QueueAuthError, QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
 export { serveMetricsText } from "./metrics-http.ts";
 export type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "./metrics-http.ts";
