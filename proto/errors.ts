@@ -143,6 +143,15 @@ export function fromGrpcError(err: ServiceError, alsoRetryable: readonly status[
   const retry = alsoRetryable.includes(err.code);
   if (typeof fromServer === "string" && fromServer !== "")
     return new GrpcCallError(err.code, fromServer, err.details || err.message, retry, err);
+  // the transport's own size limit, enforced by grpc-js before any handler (so without our code)
+  if (err.code === status.RESOURCE_EXHAUSTED && /larger than max/i.test(err.details || ""))
+    return new GrpcCallError(
+      err.code,
+      "MESSAGE_TOO_LARGE",
+      `the message is over the server's size limit (${err.details}); its --max-message-bytes raises it`,
+      retry,
+      err,
+    );
   const unconnected = err.code === status.UNAVAILABLE ? connectionFailure(err.details || "") : null;
   if (unconnected) return new GrpcCallError(err.code, unconnected.code, unconnected.message, retry, err);
   return new GrpcCallError(err.code, `GRPC_${status[err.code] ?? err.code}`, err.details || err.message, retry, err);

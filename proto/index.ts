@@ -75,6 +75,7 @@ export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
 export {
   DEFAULT_MAX_MESSAGE_BYTES,
   PROTO_DIR,
+  UndecodableMessage,
   checkTlsServerOptions,
   resolveGrpcServeOptions,
   serveGrpc,

@@ -88,6 +88,20 @@ describe("gRPC status of named errors", () => {
   });
 });
 
+describe("a message over the server's size limit", () => {
+  it("is MESSAGE_TOO_LARGE for the client, naming the flag that raises it", () => {
+    const err = fromGrpcError(
+      Object.assign(new Error("8 RESOURCE_EXHAUSTED"), {
+        code: status.RESOURCE_EXHAUSTED,
+        details: "Received message larger than max (70000 vs. 65536)",
+        metadata: new Metadata(),
+      }),
+    );
+    expect([err.code, err.retryable]).toEqual(["MESSAGE_TOO_LARGE", false]);
+    expect(err.message).toMatch(/\(Received message larger than max \(70000 vs\. 65536\)\); its --max-message-bytes raises it$/);
+  });
+});
+
 describe("a call that never reached the server", () => {
   const unreached = (last: string): ServiceError =>
     Object.assign(new Error("14 UNAVAILABLE"), {
