@@ -23,7 +23,7 @@ export function partialProblem(value: unknown, kind: string): string | null {
   const dims = value.dims;
   if (!isObject(dims) || !isInt(dims.nLayer, 1) || !isInt(dims.nHead, 1) || !isInt(dims.dMlp, 1))
     return "dims must be { nLayer, nHead, dMlp }, positive integers";
-  const [L, H, F] = [dims.nLayer as number, dims.nHead as number, dims.dMlp as number];
+  const [L, H, F] = [dims.nLayer, dims.nHead, dims.dMlp];
   const need = (fields: Array<[string, (v: unknown) => boolean, string]>): string | null => {
     for (const [field, ok, what] of fields) if (!ok(value[field])) return `${field} must be ${what}`;
     return null;

@@ -234,7 +234,7 @@ function refusingUndecodable(
   implementation: UntypedServiceImplementation,
 ): UntypedServiceImplementation {
   const wrapped: UntypedServiceImplementation = { ...implementation };
-  for (const [name, m] of Object.entries(definition) as Array<[string, MethodDefinition]>) {
+  for (const [name, m] of Object.entries<MethodDefinition>(definition)) {
     const handler = implementation[name];
     if (handler === undefined || m.requestStream) continue;
     if (m.responseStream) {

@@ -98,7 +98,9 @@ describe("a message over the server's size limit", () => {
       }),
     );
     expect([err.code, err.retryable]).toEqual(["MESSAGE_TOO_LARGE", false]);
-    expect(err.message).toMatch(/\(Received message larger than max \(70000 vs\. 65536\)\); its --max-message-bytes raises it$/);
+    expect(err.message).toMatch(
+      /\(Received message larger than max \(70000 vs\. 65536\)\); its --max-message-bytes raises it$/,
+    );
   });
 });
 
