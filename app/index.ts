@@ -33,7 +33,7 @@ export type { PreparedSweep } from "./sweep-file.ts";
 export { DEFAULT_CONNECT_TIMEOUT_MS } from "./nats.ts";
 export type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 export type { HostPort, Notice } from "./options.ts";
-export { RunClosedError } from "./errors.ts";
+export { RunClosedError, StartAbortedError } from "./errors.ts";
 export { buildInfo } from "./version.ts";
 export type { BuildInfo } from "./version.ts";
 

@@ -3,10 +3,12 @@
  * started after it. Secrets arrive here as values: reading them from files or the environment
  * is the caller's edge (the CLI's resolver).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { SpecError, describeValue, errorInfo } from "../core/index.ts";
 import type { ShardTask } from "../core/index.ts";
 import { JetStreamShardQueue } from "../transport/index.ts";
 import type { JetStreamOptions } from "../transport/index.ts";
+import { StartAbortedError } from "./errors.ts";
 import type { Notice } from "./options.ts";
 
 export interface NatsOptions {
@@ -19,6 +21,8 @@ export interface NatsOptions {
   credsFile?: string;
   /** keep trying to reach the server at start-up this long, with backoff (default 60 000; 0: try once) */
   connectTimeoutMs?: number;
+  /** stop trying when this aborts (a SIGTERM during start-up): the start fails with START_ABORTED */
+  abort?: AbortSignal;
 }
 
 /** Checked, with the connect timeout filled in; still a NatsOptions, so it can be handed on as one. */
@@ -49,6 +53,7 @@ export function resolveNatsOptions(field: string, o: NatsOptions): ResolvedNatsO
     ...(o.user !== undefined ? { user: o.user } : {}),
     ...(o.pass !== undefined ? { pass: o.pass } : {}),
     ...(o.credsFile !== undefined ? { credsFile: o.credsFile } : {}),
+    ...(o.abort !== undefined ? { abort: o.abort } : {}),
   };
 }
 
@@ -65,6 +70,7 @@ export async function openShardQueue(
 ): Promise<JetStreamShardQueue<ShardTask>> {
   const deadline = Date.now() + nats.connectTimeoutMs;
   for (let attempt = 1, delayMs = 500; ; attempt++, delayMs = Math.min(5_000, delayMs * 2)) {
+    if (nats.abort?.aborted) throw new StartAbortedError(`stopped while trying to reach NATS (attempt ${attempt})`);
     try {
       return await JetStreamShardQueue.create<ShardTask>({
         servers: nats.servers,
@@ -80,7 +86,7 @@ export async function openShardQueue(
         topic: "nats",
         message: `NATS not reachable (attempt ${attempt}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`,
       });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(delayMs, undefined, nats.abort ? { signal: nats.abort } : {}).catch(() => undefined);
     }
   }
 }

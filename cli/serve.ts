@@ -2,11 +2,13 @@
  * The two long-running deployables: `cna coordinator` (gRPC SweepService over its data
  * directory, publishing shards to JetStream) and `cna worker` (pulls shards, streams results to
  * the coordinator, serves WorkerService). Both stop cleanly on SIGTERM/SIGINT: the worker stops
- * pulling, finishes or gives back what it holds, and exits 0.
+ * pulling, finishes or gives back what it holds, and exits 0; a signal while either still waits
+ * for NATS at start-up ends the wait and exits 0 too.
  */
 import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import { COORDINATOR_DEFAULTS, startCoordinator, startWorker } from "../app/index.ts";
+import { errorInfo } from "../core/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
@@ -78,13 +80,43 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   HELP_FLAG,
 ];
 
-/** Resolves on the first SIGTERM or SIGINT. */
-function untilSignal(): Promise<string> {
-  return new Promise((resolveSignal) => {
-    const on = (sig: string) => () => resolveSignal(sig);
+/**
+ * Resolves on the first SIGTERM or SIGINT, listened for from before the start: a signal while
+ * the process still waits for NATS aborts that wait (`abort`), so it stops at once and cleanly
+ * instead of dying of the signal.
+ */
+function untilSignal(): { signal: Promise<string>; abort: AbortSignal } {
+  const controller = new AbortController();
+  const signal = new Promise<string>((resolveSignal) => {
+    const on = (sig: string) => () => {
+      controller.abort();
+      resolveSignal(sig);
+    };
     process.once("SIGTERM", on("SIGTERM"));
     process.once("SIGINT", on("SIGINT"));
   });
+  return { signal, abort: controller.signal };
+}
+
+/** The options with `abort` added to their NATS transport, when they have one. */
+function abortable<O extends { transport?: { kind: string; nats?: object } }>(options: O, abort: AbortSignal): O {
+  const t = options.transport;
+  return t?.kind === "nats" && t.nats ? { ...options, transport: { ...t, nats: { ...t.nats, abort } } } : options;
+}
+
+/** Runs `start`; a stop signal that aborted it is told in a line and ends the command with 0. */
+async function startOrStop<T>(
+  start: () => Promise<T>,
+  stop: Promise<string>,
+  line: (text: string) => void,
+): Promise<T | null> {
+  try {
+    return await start();
+  } catch (err) {
+    if (errorInfo(err).code !== "START_ABORTED") throw err;
+    line(`${await stop}: ${errorInfo(err).message}`);
+    return null;
+  }
 }
 
 export const coordinatorCommand: Command = {
@@ -97,22 +129,29 @@ export const coordinatorCommand: Command = {
     const options = coordinatorOptionsOf(parseFlags(COORDINATOR_FLAGS, argv), process.env, (warning) =>
       io.stderr.write(`${warning}\n`),
     );
-    const running = await startCoordinator({
-      ...options,
-      onNotice: (n) => line(n.message),
-      onSweepEvent: (sweep, e) => {
-        if (e.type === "corrupt")
-          line(
-            `${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again`,
-          );
-      },
-    });
+    const stop = untilSignal();
+    const running = await startOrStop(
+      () =>
+        startCoordinator({
+          ...abortable(options, stop.abort),
+          onNotice: (n) => line(n.message),
+          onSweepEvent: (sweep, e) => {
+            if (e.type === "corrupt")
+              line(
+                `${sweep}: the stored result of ${e.stage} shard ${e.shardId} (${e.model}) was corrupt; moved aside, computing it again`,
+              );
+          },
+        }),
+      stop.signal,
+      line,
+    );
+    if (!running) return 0;
     if (running.metrics) io.stderr.write(`${metricsLine("cna coordinator", running.metrics)}\n`);
     const auth =
       [options.token ? "token required" : "", options.tls ? "TLS" : ""].filter(Boolean).join(", ") ||
       "no authentication";
     line(`listening on ${running.listen!.host}:${running.listen!.port} (${auth}); data in ${options.dataDir}`);
-    const signal = await untilSignal();
+    const signal = await stop.signal;
     line(`${signal}, shutting down`);
     await running.close();
     return 0;
@@ -129,24 +168,31 @@ export const workerCommand: Command = {
     const options = workerOptionsOf(v, process.env, (warning) => io.stderr.write(`${warning}\n`));
     const id = options.id;
     const line = (text: string) => io.stderr.write(`cna worker ${id}: ${text}\n`);
-    const running = await startWorker({
-      ...options,
-      onNotice: (n) => (n.topic === "engine" ? io.stderr.write(`${n.message}\n`) : line(n.message)),
-      onWorkerEvent: (_, e) => {
-        if (e.type === "started") line(`${e.stage} ${e.model} shard ${e.shardId} started (attempt ${e.attempt})`);
-        if (e.type === "finished")
-          line(
-            `${e.stage} ${e.model} shard ${e.shardId} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s (attempt ${e.attempt})`,
-          );
-        if (e.type === "failed")
-          line(`shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}`);
-      },
-    });
+    const stop = untilSignal();
+    const running = await startOrStop(
+      () =>
+        startWorker({
+          ...abortable(options, stop.abort),
+          onNotice: (n) => (n.topic === "engine" ? io.stderr.write(`${n.message}\n`) : line(n.message)),
+          onWorkerEvent: (_, e) => {
+            if (e.type === "started") line(`${e.stage} ${e.model} shard ${e.shardId} started (attempt ${e.attempt})`);
+            if (e.type === "finished")
+              line(
+                `${e.stage} ${e.model} shard ${e.shardId} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s (attempt ${e.attempt})`,
+              );
+            if (e.type === "failed")
+              line(`shard ${e.shardId} failed: ${e.code}: ${e.message}${e.retryable ? " (will retry)" : ""}`);
+          },
+        }),
+      stop.signal,
+      line,
+    );
+    if (!running) return 0;
     if (running.metrics) io.stderr.write(`${metricsLine(`cna worker ${id}`, running.metrics)}\n`);
     line(
       `pulling shards; results to ${String(v.coordinator)}${running.listen ? `; WorkerService on port ${running.listen.port}` : ""}`,
     );
-    const signal = await Promise.race([untilSignal(), running.stopped]);
+    const signal = await Promise.race([stop.signal, running.stopped]);
     line(`${signal}, draining`);
     await running.close();
     return 0;
