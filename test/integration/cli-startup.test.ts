@@ -2,12 +2,12 @@
  * Start-up failures of the real `cna` commands: each ends within seconds with a non-zero exit and
  * one line `cna: CODE: message` naming the flag or file at fault — never "unexpected error", never
  * a process that hangs on. A data directory that cannot be written (under a regular file: root
- * cannot write there either), a token file that is missing, a NATS server that wants credentials
+ * cannot write there either), a `cna run --out` that cannot be made, a token file that is missing, a NATS server that wants credentials
  * it was not given or refuses the ones it was, TLS files that do not belong together, and a
  * client that does not trust the server's certificate.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -52,6 +52,23 @@ describe("a data directory that cannot be written", () => {
       `cna: DATA_DIR_UNWRITABLE: cannot use the data directory ${data}: cannot create it: ENOTDIR`,
     );
     expect(r.stderr).not.toMatch(/NATS not reachable/);
+  });
+});
+
+describe("an output directory that cannot be made (cna run)", () => {
+  it("refuses --out under a regular file with OUTPUT_WRITE_FAILED naming --out, and OUT/state in the way with DATA_DIR_UNWRITABLE", async () => {
+    const file = join(dir, "a-file-too");
+    writeFileSync(file, "not a directory\n");
+    const sweep = join(import.meta.dirname, "..", "..", "examples", "zoo-quick.yaml");
+    const under = await refused(["run", sweep, "--out", join(file, "out")], 60_000);
+    expect(under.stderr).toContain(
+      `cna: OUTPUT_WRITE_FAILED: --out ${join(file, "out")}: cannot create the directory: ENOTDIR`,
+    );
+    const out = join(dir, "out-with-state-file");
+    mkdirSync(out);
+    writeFileSync(join(out, "state"), "in the way\n");
+    const state = await refused(["run", sweep, "--out", out], 60_000);
+    expect(state.stderr).toContain(`cna: DATA_DIR_UNWRITABLE: cannot use the data directory ${join(out, "state")}`);
   });
 });
 
