@@ -346,6 +346,30 @@ describe("SweepService under fuzzing", () => {
     await stillServes();
   });
 
+  it("WatchSweep with generated ids: a first snapshot, or a named refusal", async () => {
+    const watchOnce = (req: { id: string }) =>
+      new Promise<Outcome>((resolve) => {
+        const call = client.watchSweep(req);
+        call.on("data", (update: unknown) => {
+          resolve({ ok: true, value: update });
+          call.cancel();
+        });
+        call.on("error", (err: ServiceError) =>
+          resolve(
+            err.code === status.CANCELLED
+              ? { ok: true, value: null }
+              : { ok: false, status: err.code, code: err.metadata?.get("cna-error-code")[0], details: err.details },
+          ),
+        );
+        call.on("end", () => resolve({ ok: true, value: null }));
+      });
+    await fc.assert(
+      fc.asyncProperty(id, async (sweep) => expectNamedRefusal(await watchOnce({ id: sweep }), `WatchSweep ${sweep}`)),
+      params(60),
+    );
+    await stillServes();
+  });
+
   it("requests that are not protobuf, to every method", async () => {
     const methods = [
       "SubmitSweep",
