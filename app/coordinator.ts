@@ -11,10 +11,11 @@ import {
   CoordinatorMetrics,
   DEFAULT_MAX_RESULT_BYTES,
   DEFAULT_WORKER_QUIET_MS,
+  openDataDir,
   startSweepServer,
 } from "../coordinator/index.ts";
 import type { SweepEvent, SweepServer } from "../coordinator/index.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, checkTlsServerOptions } from "../proto/index.ts";
 import type { TlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
 import { digestCheckpoint, readModelHeads } from "../worker/index.ts";
@@ -109,7 +110,8 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
         : { kind: "memory" },
     listen: hostPortField("listen", o.listen, { ...COORDINATOR_DEFAULTS.listen }),
     token: o.token ?? null,
-    tls: o.tls ?? null,
+    // the files are read and checked now: a bad pair stops the start before anything connects
+    tls: o.tls ? checkTlsServerOptions(o.tls) : null,
     maxMessageBytes: integerField("maxMessageBytes", o.maxMessageBytes, 1024, DEFAULT_MAX_MESSAGE_BYTES),
     maxResultBytes: integerField("maxResultBytes", o.maxResultBytes, 1, DEFAULT_MAX_RESULT_BYTES),
     ackWaitMs: integerField("ackWaitMs", o.ackWaitMs, 1, COORDINATOR_DEFAULTS.ackWaitMs),
@@ -164,6 +166,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         ...(o.metrics.sweepGraceMs === undefined ? {} : { sweepGraceMs: o.metrics.sweepGraceMs }),
       })
     : null;
+  // a data directory that cannot be written stops the start before anything connects
+  await openDataDir(o.dataDir);
   let coordinator: Coordinator | undefined;
   const queueOptions = {
     ackWaitMs: o.ackWaitMs,

@@ -34,3 +34,13 @@ export class NamespaceMismatchError extends CnaError {
     this.field = field;
   }
 }
+
+/**
+ * A coordinator or worker was told to stop (SIGTERM, SIGINT) while it was still starting, e.g.
+ * waiting for NATS: nothing was started, and nothing is left open.
+ */
+export class StartAbortedError extends CnaError {
+  constructor(message: string) {
+    super(message, { code: "START_ABORTED", retryable: false });
+  }
+}

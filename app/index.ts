@@ -34,7 +34,7 @@ export { DEFAULT_CONNECT_TIMEOUT_MS, namespaceOfDataDir } from "./nats.ts";
 export { NAMESPACE_PATTERN, checkNamespace } from "../transport/index.ts";
 export type { NatsOptions, ResolvedNatsOptions } from "./nats.ts";
 export type { HostPort, Notice } from "./options.ts";
-export { NamespaceMismatchError, RunClosedError } from "./errors.ts";
+export { NamespaceMismatchError, RunClosedError, StartAbortedError } from "./errors.ts";
 export { buildInfo, packageDir } from "./version.ts";
 export type { BuildInfo } from "./version.ts";
 

@@ -5,10 +5,12 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir, realpath } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SpecError, describeValue, errorInfo } from "../core/index.ts";
 import type { ShardTask } from "../core/index.ts";
 import { JetStreamShardQueue, checkNamespace, namespaceNames } from "../transport/index.ts";
 import type { JetStreamOptions } from "../transport/index.ts";
+import { StartAbortedError } from "./errors.ts";
 import type { Notice } from "./options.ts";
 
 export interface NatsOptions {
@@ -27,6 +29,8 @@ export interface NatsOptions {
    * takes its coordinator's, and one given must equal its coordinator's.
    */
   namespace?: string;
+  /** stop trying when this aborts (a SIGTERM during start-up): the start fails with START_ABORTED */
+  abort?: AbortSignal;
 }
 
 /** Checked, with the connect timeout filled in; still a NatsOptions, so it can be handed on as one. */
@@ -58,6 +62,7 @@ export function resolveNatsOptions(field: string, o: NatsOptions): ResolvedNatsO
     ...(o.pass !== undefined ? { pass: o.pass } : {}),
     ...(o.credsFile !== undefined ? { credsFile: o.credsFile } : {}),
     ...(o.namespace !== undefined ? { namespace: checkNamespace(`${field}.namespace`, o.namespace) } : {}),
+    ...(o.abort !== undefined ? { abort: o.abort } : {}),
   };
 }
 
@@ -85,30 +90,38 @@ export function openShardQueue(
   extra: Partial<JetStreamOptions<ShardTask>>,
   notice: (n: Notice) => void,
 ): Promise<JetStreamShardQueue<ShardTask>> {
-  return retryWhileUnreachable("NATS", nats.connectTimeoutMs, notice, () =>
-    JetStreamShardQueue.create<ShardTask>({
-      servers: nats.servers,
-      ...(nats.user !== undefined ? { user: nats.user, pass: nats.pass ?? "" } : {}),
-      ...(nats.credsFile !== undefined ? { credsFile: nats.credsFile } : {}),
-      subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
-      ...namespaceNames(namespace),
-      ...extra,
-    }),
+  return retryWhileUnreachable(
+    "NATS",
+    nats.connectTimeoutMs,
+    notice,
+    () =>
+      JetStreamShardQueue.create<ShardTask>({
+        servers: nats.servers,
+        ...(nats.user !== undefined ? { user: nats.user, pass: nats.pass ?? "" } : {}),
+        ...(nats.credsFile !== undefined ? { credsFile: nats.credsFile } : {}),
+        subjectOf: (t) => ({ sweep: t.sweepId, model: t.cell.model }),
+        ...namespaceNames(namespace),
+        ...extra,
+      }),
+    nats.abort,
   );
 }
 
 /**
  * Runs `attempt` again with backoff (0.5 s doubling to 5 s) while it fails retryably, each retry
- * told as a notice naming `what`, for `timeoutMs` (0: once); a terminal failure is thrown at once.
+ * told as a notice naming `what`, for `timeoutMs` (0: once); a terminal failure is thrown at once,
+ * and an `abort` (a SIGTERM during start-up) ends the wait with START_ABORTED.
  */
 export async function retryWhileUnreachable<R>(
   what: string,
   timeoutMs: number,
   notice: (n: Notice) => void,
   attempt: () => Promise<R>,
+  abort?: AbortSignal,
 ): Promise<R> {
   const deadline = Date.now() + timeoutMs;
   for (let n = 1, delayMs = 500; ; n++, delayMs = Math.min(5_000, delayMs * 2)) {
+    if (abort?.aborted) throw new StartAbortedError(`stopped while trying to reach ${what} (attempt ${n})`);
     try {
       return await attempt();
     } catch (err) {
@@ -118,7 +131,7 @@ export async function retryWhileUnreachable<R>(
         topic: "nats",
         message: `${what} not reachable (attempt ${n}: ${code}: ${message}); trying again in ${(delayMs / 1000).toFixed(1)} s`,
       });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(delayMs, undefined, abort ? { signal: abort } : {}).catch(() => undefined);
     }
   }
 }

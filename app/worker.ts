@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { SpecError, silentLogger } from "../core/index.ts";
 import type { Logger, Provider, ResultSink, ShardQueue, ShardTask } from "../core/index.ts";
 import type { GrpcClientOptions, TlsServerOptions } from "../proto/index.ts";
+import { checkTlsServerOptions } from "../proto/index.ts";
 import type { MetricsServer } from "../transport/index.ts";
 import {
   GrpcResultSink,
@@ -126,7 +127,8 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     checkModelPath: o.checkModelPath ?? null,
     listen: hostPortField("listen", o.listen, null),
     token: o.token ?? null,
-    tls: o.tls ?? null,
+    // the files are read and checked now: a bad pair stops the start before anything connects
+    tls: o.tls ? checkTlsServerOptions(o.tls) : null,
     metrics: metricsListen ? { listen: metricsListen } : null,
     pullTimeoutMs: integerField("pullTimeoutMs", o.pullTimeoutMs, 1, 1_000),
     log: o.log ?? silentLogger,
@@ -174,7 +176,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const t = o.transport;
     sink = grpcSink = new GrpcResultSink({ address: t.coordinator, ...t.client });
     try {
-      namespace = await namespaceOf(grpcSink, t.coordinator, t.nats.namespace, t.nats.connectTimeoutMs, notice);
+      namespace = await namespaceOf(grpcSink, t.coordinator, t.nats, notice);
       const js = await openShardQueue(
         t.nats,
         namespace,
@@ -313,12 +315,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 async function namespaceOf(
   sink: GrpcResultSink,
   address: string,
-  given: string | undefined,
-  timeoutMs: number,
+  nats: { namespace?: string; connectTimeoutMs: number; abort?: AbortSignal },
   notice: (n: Notice) => void,
 ): Promise<string> {
-  const { namespace } = await retryWhileUnreachable(`the coordinator at ${address}`, timeoutMs, notice, () =>
-    sink.describeCoordinator(),
+  const given = nats.namespace;
+  const { namespace } = await retryWhileUnreachable(
+    `the coordinator at ${address}`,
+    nats.connectTimeoutMs,
+    notice,
+    () => sink.describeCoordinator(),
+    nats.abort,
   );
   if (namespace === null)
     throw new NamespaceMismatchError(

@@ -33,7 +33,11 @@ export const AUTH_FLAGS: readonly FlagSpec[] = [
 ];
 
 export const NATS_FLAGS: readonly FlagSpec[] = [
-  { name: "nats", value: "URL", help: "NATS server with JetStream, e.g. nats://127.0.0.1:4222" },
+  {
+    name: "nats",
+    value: "URL",
+    help: "NATS server with JetStream, e.g. nats://127.0.0.1:4222 (nats://USER:PASS@HOST:PORT gives the user and password)",
+  },
   { name: "nats-user", value: "USER", help: "NATS user (password from --nats-pass-file or $CNA_NATS_PASS)" },
   { name: "nats-pass-file", value: "FILE", help: "file holding the NATS password" },
   { name: "nats-creds", value: "FILE", help: "NATS credentials file (.creds)" },

@@ -74,6 +74,15 @@ export async function prepareOutput(path: string): Promise<void> {
   }
 }
 
+/** Creates an output directory (`flag` names where it came from), refusing with OUTPUT_WRITE_FAILED naming it. */
+export async function prepareOutputDir(dir: string, flag: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new OutputWriteError(dir, `${flag} ${dir}: cannot create the directory: ${(err as Error).message}`, err);
+  }
+}
+
 /** Writes pretty JSON atomically (see writeTextAtomic). */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);

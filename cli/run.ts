@@ -7,7 +7,6 @@
  * of starting over.
  */
 import { readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import * as ort from "onnxruntime-node";
 import { RESULT_FORMAT_VERSION } from "../core/index.ts";
@@ -22,7 +21,7 @@ import { LOG_FLAGS, logFlagsGiven, loggerOf } from "./log.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
 import { runOptionsOf } from "./options.ts";
 import { RateTracker, SweepProgress, sweepProgressLine } from "./sweep-progress.ts";
-import { writeJsonAtomic } from "./files.ts";
+import { prepareOutputDir, writeJsonAtomic } from "./files.ts";
 import { nextSteps, summaryTable } from "./run-summary.ts";
 import { writeReport } from "./report.ts";
 import type { ReportProvenance } from "../report/index.ts";
@@ -90,7 +89,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const sweep = await prepareSweep(readSweepFile(file, o.limits), { source: file, limits: o.limits });
   const spec = sweep.spec;
   const out = resolve(o.outDir ?? join("cna-out", spec.name));
-  await mkdir(out, { recursive: true });
+  await prepareOutputDir(out, "--out");
   const stateDir = join(out, o.natsUrl ? "state-nats" : "state");
   // notices clear the redrawn progress line first, so they do not land in the middle of it
   const display = new SweepProgress(io.stderr);

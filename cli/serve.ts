@@ -2,11 +2,13 @@
  * The two long-running deployables: `cna coordinator` (gRPC SweepService over its data
  * directory, publishing shards to JetStream) and `cna worker` (pulls shards, streams results to
  * the coordinator, serves WorkerService). Both stop cleanly on SIGTERM/SIGINT: the worker stops
- * pulling, finishes or gives back what it holds, and exits 0.
+ * pulling, finishes or gives back what it holds, and exits 0; a signal while either still waits
+ * for NATS at start-up ends the wait and exits 0 too.
  */
 import { DEFAULT_MAX_RESULT_BYTES, DEFAULT_WORKER_QUIET_MS, MAX_RESULT_BYTES_FLAG } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import { COORDINATOR_DEFAULTS, startCoordinator, startWorker } from "../app/index.ts";
+import { errorInfo } from "../core/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec } from "./args.ts";
 import { SWEEP_LIMIT_FLAGS } from "./limits.ts";
@@ -91,13 +93,43 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   HELP_FLAG,
 ];
 
-/** Resolves on the first SIGTERM or SIGINT. */
-function untilSignal(): Promise<string> {
-  return new Promise((resolveSignal) => {
-    const on = (sig: string) => () => resolveSignal(sig);
+/**
+ * Resolves on the first SIGTERM or SIGINT, listened for from before the start: a signal while
+ * the process still waits for NATS aborts that wait (`abort`), so it stops at once and cleanly
+ * instead of dying of the signal.
+ */
+function untilSignal(): { signal: Promise<string>; abort: AbortSignal } {
+  const controller = new AbortController();
+  const signal = new Promise<string>((resolveSignal) => {
+    const on = (sig: string) => () => {
+      controller.abort();
+      resolveSignal(sig);
+    };
     process.once("SIGTERM", on("SIGTERM"));
     process.once("SIGINT", on("SIGINT"));
   });
+  return { signal, abort: controller.signal };
+}
+
+/** The options with `abort` added to their NATS transport, when they have one. */
+function abortable<O extends { transport?: { kind: string; nats?: object } }>(options: O, abort: AbortSignal): O {
+  const t = options.transport;
+  return t?.kind === "nats" && t.nats ? { ...options, transport: { ...t, nats: { ...t.nats, abort } } } : options;
+}
+
+/** Runs `start`; a stop signal that aborted it is told in a line and ends the command with 0. */
+async function startOrStop<T>(
+  start: () => Promise<T>,
+  stop: Promise<string>,
+  line: (text: string) => void,
+): Promise<T | null> {
+  try {
+    return await start();
+  } catch (err) {
+    if (errorInfo(err).code !== "START_ABORTED") throw err;
+    line(`${await stop}: ${errorInfo(err).message}`);
+    return null;
+  }
 }
 
 export const coordinatorCommand: Command = {
@@ -109,11 +141,18 @@ export const coordinatorCommand: Command = {
     const v = parseFlags(COORDINATOR_FLAGS, argv);
     const log = loggerOf(v, io.stderr);
     const options = coordinatorOptionsOf(v, process.env, (warning) => log.warn(warning));
-    const running = await startCoordinator({
-      ...options,
-      log,
-      onNotice: (n) => log.info(n.message, { topic: n.topic }),
-    });
+    const stop = untilSignal();
+    const running = await startOrStop(
+      () =>
+        startCoordinator({
+          ...abortable(options, stop.abort),
+          log,
+          onNotice: (n) => log.info(n.message, { topic: n.topic }),
+        }),
+      stop.signal,
+      (text) => log.info(text),
+    );
+    if (!running) return 0;
     if (running.metrics) log.info(metricsLine("cna coordinator", running.metrics));
     const auth =
       [options.token ? "token required" : "", options.tls ? "TLS" : ""].filter(Boolean).join(", ") ||
@@ -124,7 +163,7 @@ export const coordinatorCommand: Command = {
       data: options.dataDir,
       namespace: `${running.namespace ?? "none"}${options.transport?.kind === "nats" && options.transport.nats.namespace === undefined ? " (from the data directory)" : ""}`,
     });
-    const signal = await untilSignal();
+    const signal = await stop.signal;
     log.info("coordinator stopping", { signal });
     await running.close();
     log.info("coordinator stopped");
@@ -142,11 +181,18 @@ export const workerCommand: Command = {
     const log = loggerOf(v, io.stderr);
     const options = workerOptionsOf(v, process.env, (warning) => log.warn(warning));
     const id = options.id;
-    const running = await startWorker({
-      ...options,
-      log,
-      onNotice: (n) => log.info(n.message, { worker: id, topic: n.topic }),
-    });
+    const stop = untilSignal();
+    const running = await startOrStop(
+      () =>
+        startWorker({
+          ...abortable(options, stop.abort),
+          log,
+          onNotice: (n) => log.info(n.message, { worker: id, topic: n.topic }),
+        }),
+      stop.signal,
+      (text) => log.info(text, { worker: id }),
+    );
+    if (!running) return 0;
     if (running.metrics) log.info(metricsLine(`cna worker ${id}`, running.metrics), { worker: id });
     log.info("pulling shards", {
       worker: id,
@@ -154,7 +200,7 @@ export const workerCommand: Command = {
       coordinator: String(v.coordinator),
       ...(running.listen ? { workerServicePort: running.listen.port } : {}),
     });
-    const signal = await Promise.race([untilSignal(), running.stopped]);
+    const signal = await Promise.race([stop.signal, running.stopped]);
     log.info("worker stopping", { worker: id, signal });
     await running.close();
     return 0;

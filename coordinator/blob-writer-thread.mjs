@@ -49,6 +49,19 @@ function next() {
   });
 }
 
+/**
+ * One write(2) may take fewer bytes than given (a disk filling up): the rest is written, or the
+ * error is thrown, so a short blob is never renamed into place as if whole.
+ * @param {number} fd @param {Uint8Array} bytes
+ */
+function writeAll(fd, bytes) {
+  for (let done = 0; done < bytes.length;) {
+    const n = writeSync(fd, bytes, done);
+    if (n <= 0) throw new Error("ENOSPC: no space left on device, write");
+    done += n;
+  }
+}
+
 /** @param {string} tmp */
 function removeTemp(tmp) {
   try {
@@ -75,8 +88,7 @@ async function flush(batch) {
     let fd = null;
     try {
       fd = openSync(m.tmp, "w");
-      if (typeof m.bytes === "string") writeSync(fd, m.bytes);
-      else writeSync(fd, m.bytes);
+      writeAll(fd, typeof m.bytes === "string" ? Buffer.from(m.bytes) : m.bytes);
       open.push({ m, fd, answer });
     } catch (err) {
       if (fd !== null) closeSync(fd);

@@ -12,8 +12,8 @@
  * another coordinator (another data directory) on the same NATS stream never mistakes its
  * shards for already published ones.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   SpecError,
@@ -39,6 +39,7 @@ import { NothingToRerunError, SweepCancelledError, SweepNotFoundError } from "./
 import { checkCellLimit, checkShardLimit, planSpecOf, plannedShardCount } from "./planner.ts";
 import type { PlanSpec } from "./planner.ts";
 import { removeDurably, writeDurably } from "./blob-writer.ts";
+import { openDataDir } from "./data-dir.ts";
 import { SWEEPS_DIR, startRetention } from "./gc.ts";
 import { WorkerPresence } from "./presence.ts";
 import { viewOf } from "./entry.ts";
@@ -144,10 +145,7 @@ export class Coordinator implements SweepBackend {
    */
   async start(): Promise<void> {
     const root = join(this.o.dataDir, SWEEPS_DIR);
-    mkdirSync(root, { recursive: true });
-    const idFile = join(this.o.dataDir, "instance-id");
-    if (!existsSync(idFile)) await writeDurably(idFile, `${randomUUID()}\n`);
-    this.instanceId = readFileSync(idFile, "utf8").trim();
+    this.instanceId = await openDataDir(this.o.dataDir);
     const lazy = this.o.resumeAtStart === false;
     const quietMs = this.o.workerQuietMs ?? DEFAULT_WORKER_QUIET_MS;
     this.presenceTimer = setInterval(() => this.presence.check(), Math.max(1_000, Math.min(quietMs / 4, 30_000)));

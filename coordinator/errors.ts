@@ -15,6 +15,62 @@ export class StoreError extends CnaError {
   }
 }
 
+/**
+ * The data directory cannot be used: it cannot be created, or written (a file in the way, no
+ * permission, a read-only file system). Terminal: the coordinator refuses to start until the
+ * directory is fixed or another one is given.
+ */
+export class DataDirError extends CnaError {
+  constructor(
+    readonly path: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { code: "DATA_DIR_UNWRITABLE", retryable: false, cause });
+  }
+}
+
+/**
+ * The data directory's file system is full (ENOSPC) or over its quota (EDQUOT). Nothing half
+ * written is kept (blobs are renamed into place only when whole; a torn journal write is cut
+ * back). Retryable: a worker's report is refused and comes again once space has been freed.
+ */
+export class DiskFullError extends CnaError {
+  constructor(
+    readonly path: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { code: "DISK_FULL", retryable: true, cause });
+  }
+}
+
+const FULL = /\b(ENOSPC|EDQUOT)\b/;
+const UNWRITABLE = /\b(ENOTDIR|EACCES|EPERM|EROFS|EEXIST|EISDIR|ENOENT)\b/;
+
+/** The system error code of `err` (`ENOSPC`), from its `code` or, across the storage thread, its message. */
+function systemCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+  const m = (err instanceof Error ? err.message : String(err)).match(/\bE[A-Z]{3,}\b/);
+  return m ? m[0] : "";
+}
+
+/** A failed write of the store: DISK_FULL when the file system is full, STORE_FAILED otherwise. */
+export function storeWriteError(path: string, message: string, err: unknown): CnaError {
+  return FULL.test(systemCode(err))
+    ? new DiskFullError(path, `${message} (the disk is full: free space, then the work is reported again)`, err)
+    : new StoreError(path, message, err);
+}
+
+/** A failure to prepare the data directory at start: DISK_FULL, DATA_DIR_UNWRITABLE, or STORE_FAILED. */
+export function dataDirError(path: string, message: string, err: unknown): CnaError {
+  const code = systemCode(err);
+  if (FULL.test(code)) return new DiskFullError(path, `${message} (the disk is full)`, err);
+  if (UNWRITABLE.test(code)) return new DataDirError(path, message, err);
+  return new StoreError(path, message, err);
+}
+
 /** A reported result does not belong to any shard of this sweep, or is malformed. */
 export class BadResultError extends CnaError {
   constructor(

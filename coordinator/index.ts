@@ -39,7 +39,16 @@ export type {
   SweepState,
   SweepStatus,
 } from "./sweep.ts";
-export { BadResultError, NothingToRerunError, StoreError, SweepCancelledError, SweepNotFoundError } from "./errors.ts";
+export {
+  BadResultError,
+  DataDirError,
+  DiskFullError,
+  NothingToRerunError,
+  StoreError,
+  SweepCancelledError,
+  SweepNotFoundError,
+} from "./errors.ts";
+export { openDataDir } from "./data-dir.ts";
 export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";

@@ -23,7 +23,9 @@ import { createHash } from "node:crypto";
 import {
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -35,7 +37,19 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
-import { StoreError } from "./errors.ts";
+import { StoreError, storeWriteError } from "./errors.ts";
+
+/**
+ * The store's writes, replaceable in tests to make the disk fail (ENOSPC) at a chosen write:
+ * `writeBlob` puts a whole blob in place durably, `writeJournal` is one write(2) on the journal
+ * and returns the bytes written (possibly fewer than given, as on a disk that fills up).
+ */
+export interface StoreWrites {
+  writeBlob(path: string, bytes: Uint8Array): Promise<void>;
+  writeJournal(fd: number, bytes: Uint8Array): number;
+}
+
+const DISK: StoreWrites = { writeBlob: writeDurably, writeJournal: (fd, bytes) => writeSync(fd, bytes) };
 
 export type JournalEvent =
   /** `fileKey` identifies the submitted text on this coordinator, whatever the models' digests */
@@ -100,8 +114,15 @@ export class SweepStore {
   private readonly stored = new Set<string>();
   /** the sha256 each stored blob was written with, from the journal and putResult */
   private readonly digests = new Map<string, string>();
+  /** bytes of the journal that are whole lines: a failed write is cut back to this */
+  private journalBytes = 0;
+  /** the last journal write failed: its notes are still owed, and no result is taken until they are written */
+  private journalFailed = false;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly writes: StoreWrites = DISK,
+  ) {
     this.journalPath = join(dir, "journal.jsonl");
     this.resultsDir = join(dir, "results");
   }
@@ -124,6 +145,7 @@ export class SweepStore {
       const whole = text.lastIndexOf("\n") + 1;
       if (whole < text.length) truncateSync(this.journalPath, Buffer.byteLength(text.slice(0, whole)));
       this.journalFd = openSync(this.journalPath, "a");
+      this.journalBytes = fstatSync(this.journalFd).size;
       return events;
     } catch (err) {
       if (err instanceof StoreError) throw err;
@@ -136,7 +158,11 @@ export class SweepStore {
     const fd = this.fd();
     this.notes.push(JSON.stringify(event));
     this.writeNotes();
-    fsyncSync(fd);
+    try {
+      fsyncSync(fd);
+    } catch (err) {
+      throw storeWriteError(this.dir, `cannot fsync the journal ${this.journalPath}: ${(err as Error).message}`, err);
+    }
   }
 
   /**
@@ -153,7 +179,21 @@ export class SweepStore {
   /** A per-shard record: written at the end of this turn of the event loop, fsynced with the next `append` (see the header). */
   note(event: JournalEvent): void {
     this.fd();
-    if (this.notes.push(JSON.stringify(event)) === 1) setImmediate(() => this.writeNotes());
+    if (this.notes.push(JSON.stringify(event)) === 1) setImmediate(() => this.writeNotesLater());
+  }
+
+  /**
+   * The end-of-turn write of the notes. Its failure is not thrown here, where nothing could
+   * answer it (it would end the process): the notes stay owed and the next write — a result
+   * reported, an event appended — tries them again and fails with the error, so the disk being
+   * full is answered to whoever asks next.
+   */
+  private writeNotesLater(): void {
+    try {
+      this.writeNotes();
+    } catch {
+      // journalFailed is set; the next writer surfaces the error
+    }
   }
 
   /**
@@ -164,18 +204,21 @@ export class SweepStore {
   async putResult(shardId: string, bytes: Uint8Array): Promise<StoreResult> {
     const path = this.resultPath(shardId);
     const digest = digestOf(bytes);
+    // a journal that could not be written (a full disk) is written first: no result is taken
+    // while the record of the ones before it is owed
+    if (this.journalFailed) this.writeNotes();
     for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId))
       await first.catch(() => undefined);
     if (this.stored.has(shardId))
       return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
-    const writing = writeDurably(path, bytes); // on the storage thread, grouped with other blobs
+    const writing = this.writes.writeBlob(path, bytes); // on the storage thread, grouped with other blobs
     this.writing.set(shardId, writing);
     try {
       await writing;
       this.stored.add(shardId);
       this.digests.set(shardId, digest);
     } catch (err) {
-      throw new StoreError(
+      throw storeWriteError(
         this.dir,
         `cannot store the result of shard ${shardId} in ${this.resultsDir}: ${(err as Error).message}`,
         err,
@@ -242,11 +285,35 @@ export class SweepStore {
     return this.journalFd;
   }
 
+  /**
+   * Writes the owed notes as whole lines, or none of them: a write cut short (a full disk) is
+   * cut back to the last whole line and the notes stay owed, so the journal never holds a torn
+   * line that later lines would follow (a restart reads that as corruption).
+   */
   private writeNotes(): void {
-    if (this.notes.length === 0 || this.journalFd === null) return;
-    const text = `${this.notes.join("\n")}\n`;
+    const fd = this.journalFd;
+    if (this.notes.length === 0 || fd === null) return;
+    const bytes = Buffer.from(`${this.notes.join("\n")}\n`);
+    let done = 0;
+    try {
+      if (this.journalFailed) ftruncateSync(fd, this.journalBytes); // a torn tail a failed cut left
+      while (done < bytes.length) {
+        const n = this.writes.writeJournal(fd, bytes.subarray(done));
+        if (n <= 0) throw new Error("ENOSPC: no space left on device, write"); // classed by its message
+        done += n;
+      }
+    } catch (err) {
+      this.journalFailed = true;
+      try {
+        if (done > 0) ftruncateSync(fd, this.journalBytes);
+      } catch {
+        // the torn tail stays; the next open drops a torn last line, and the next write here cuts again
+      }
+      throw storeWriteError(this.dir, `cannot write the journal ${this.journalPath}: ${(err as Error).message}`, err);
+    }
+    this.journalBytes += bytes.length;
     this.notes = [];
-    writeSync(this.journalFd, text);
+    this.journalFailed = false;
   }
 
   private resultPath(shardId: string): string {

@@ -16,6 +16,7 @@ import {
   buildCellRankings,
   casesOf,
   decodePartial,
+  partialProblem,
   listedNeurons,
   mergeAll,
   rankHeads,
@@ -194,12 +195,7 @@ export class SweepRun {
     // a worker that held a shard when the sweep was cancelled: nothing to store, nothing to retry
     if (this.state === "CANCELLED") return "discarded";
     if (r.attempt > 1) this.redeliveries++;
-    const partial = decodePartial(r.result);
-    if (partial.kind !== rec.task.stage)
-      throw new BadResultError(
-        r.shardId,
-        `shard ${r.shardId} is a ${rec.task.stage} shard but the result is ${partial.kind}`,
-      );
+    const partial = checkedPartial(r, rec.task.stage);
     const stored = await this.store.putResult(r.shardId, r.result);
     const at = new Date().toISOString();
     if (stored.outcome === "duplicate") {
@@ -647,4 +643,22 @@ function cellRankings(c: CellRun, topNeurons: number): CellRankings | null {
 
 function labelsOf(rec: ShardRecord): ShardEventLabels {
   return { shardId: rec.id, stage: rec.task.stage, model: rec.task.cell.model };
+}
+
+/**
+ * A reported result as the partial of its shard's stage, or BAD_RESULT naming what is wrong: a
+ * result that is not JSON, is another stage's, or does not have its stage's shape would be stored
+ * as the shard's only copy and break the cell's merge later.
+ */
+function checkedPartial(r: ShardReport, stage: string): AnyPartial {
+  let value: unknown;
+  try {
+    value = decodePartial(r.result);
+  } catch (err) {
+    throw new BadResultError(r.shardId, `the result of shard ${r.shardId} is not JSON: ${(err as Error).message}`);
+  }
+  const problem = partialProblem(value, stage);
+  if (problem !== null)
+    throw new BadResultError(r.shardId, `the result of shard ${r.shardId} is not a ${stage} partial: ${problem}`);
+  return value as AnyPartial;
 }

@@ -116,6 +116,7 @@ export { MemoryShardQueue } from "./queue.ts";
 export type { QueueMessage, ShardQueue, MemoryQueueOptions } from "./queue.ts";
 
 export { encodePartial, decodePartial } from "./sink.ts";
+export { partialProblem } from "./partial-check.ts";
 export type { ResultSink, ShardReport, ShardFailure } from "./sink.ts";
 
 export { METHOD_VERSION, RESULT_FORMAT_VERSION } from "./versions.ts";

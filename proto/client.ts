@@ -7,6 +7,7 @@
  * DEADLINE_EXCEEDED).
  */
 import { readFileSync } from "node:fs";
+import { checkTlsFiles } from "./tls.ts";
 import { InterceptingCall, credentials } from "@grpc/grpc-js";
 import type { ChannelCredentials, ClientOptions, Interceptor } from "@grpc/grpc-js";
 import { SpecError } from "../core/index.ts";
@@ -68,11 +69,13 @@ function channelOf(
       "mutual TLS needs both tls.certPath and tls.keyPath",
     );
   if (t.serverName !== undefined) channel["grpc.ssl_target_name_override"] = t.serverName;
-  const creds = credentials.createSsl(
-    read("tls.caPath", t.caPath),
-    read("tls.keyPath", t.keyPath),
-    read("tls.certPath", t.certPath),
-  );
+  const ca = read("tls.caPath", t.caPath);
+  const key = read("tls.keyPath", t.keyPath);
+  const cert = read("tls.certPath", t.certPath);
+  const file = (path: string | undefined, bytes: Buffer | null) =>
+    path !== undefined && bytes !== null ? { path, bytes } : null;
+  checkTlsFiles({ cert: file(t.certPath, cert), key: file(t.keyPath, key), ca: file(t.caPath, ca) });
+  const creds = credentials.createSsl(ca, key, cert);
   return { creds, channel };
 }
 

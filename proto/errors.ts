@@ -50,6 +50,9 @@ const STATUS_BY_CODE: Readonly<Record<string, status>> = {
   SWEEP_CANCELLED: status.FAILED_PRECONDITION,
   NOTHING_TO_RERUN: status.FAILED_PRECONDITION,
   NAMESPACE_MISMATCH: status.FAILED_PRECONDITION,
+  NATS_AUTH_FAILED: status.FAILED_PRECONDITION,
+  TLS_INVALID: status.FAILED_PRECONDITION,
+  DATA_DIR_UNWRITABLE: status.FAILED_PRECONDITION,
   MODEL_PATH_OUTSIDE_ROOTS: status.PERMISSION_DENIED,
   LIMIT_EXCEEDED: status.RESOURCE_EXHAUSTED,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
@@ -80,6 +83,20 @@ export class ListenError extends CnaError {
     cause?: unknown,
   ) {
     super(message, { code: "LISTEN_FAILED", retryable: false, cause });
+  }
+}
+
+/**
+ * A TLS file that cannot be used: not PEM of the kind its option says, or a private key that is
+ * not the certificate's. `field` names the option (`tls.keyPath`); the message names the files.
+ */
+export class TlsConfigError extends CnaError {
+  constructor(
+    readonly field: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { code: "TLS_INVALID", retryable: false, cause });
   }
 }
 
@@ -126,7 +143,51 @@ export function toGrpcStatus(err: unknown): StatusObject {
  */
 export function fromGrpcError(err: ServiceError, alsoRetryable: readonly status[] = []): GrpcCallError {
   const fromServer = err.metadata?.get(ERROR_CODE_KEY)[0];
-  const code =
-    typeof fromServer === "string" && fromServer !== "" ? fromServer : `GRPC_${status[err.code] ?? err.code}`;
-  return new GrpcCallError(err.code, code, err.details || err.message, alsoRetryable.includes(err.code), err);
+  const retry = alsoRetryable.includes(err.code);
+  if (typeof fromServer === "string" && fromServer !== "")
+    return new GrpcCallError(err.code, fromServer, err.details || err.message, retry, err);
+  // the transport's own size limit, enforced by grpc-js before any handler (so without our code)
+  if (err.code === status.RESOURCE_EXHAUSTED && /larger than max/i.test(err.details || ""))
+    return new GrpcCallError(
+      err.code,
+      "MESSAGE_TOO_LARGE",
+      `the message is over the server's size limit (${err.details}); its --max-message-bytes raises it`,
+      retry,
+      err,
+    );
+  const unconnected = err.code === status.UNAVAILABLE ? connectionFailure(err.details || "") : null;
+  if (unconnected) return new GrpcCallError(err.code, unconnected.code, unconnected.message, retry, err);
+  return new GrpcCallError(err.code, `GRPC_${status[err.code] ?? err.code}`, err.details || err.message, retry, err);
+}
+
+/**
+ * What a call that never reached the server means, in words: grpc-js reports every failed
+ * connection as "No connection established. Last error: <OpenSSL or socket error>". A TLS
+ * failure gets TLS_HANDSHAKE_FAILED and says which side to fix (the flags are cna's); the rest
+ * keep GRPC_UNAVAILABLE with the socket error. Still UNAVAILABLE, so still retryable: a worker
+ * keeps its shards while someone fixes the certificates.
+ */
+function connectionFailure(details: string): { code: string; message: string } | null {
+  if (!details.startsWith("No connection established")) return null;
+  const last = /Last error: (?:Error: )?([\s\S]*?)(?:\. Resolution note:|$)/.exec(details)?.[1] ?? details;
+  const tls = (why: string) => ({ code: "TLS_HANDSHAKE_FAILED", message: `cannot connect: ${why}` });
+  if (/certificate required/i.test(last))
+    return tls("the server requires a client certificate: give --tls-cert and --tls-key, signed by a CA it trusts");
+  if (/unable to verify|self.signed|unable to get local issuer|certificate verify failed/i.test(last))
+    return tls(
+      `the server's certificate is not signed by a CA this client trusts (${/unable to verify[^.:]*|self.signed[^.:]*|unable to get local issuer[^.:]*|certificate verify failed/i.exec(last)?.[0]}): give the CA that signed it with --tls-ca`,
+    );
+  if (/Hostname\/IP does not match|altnames/i.test(last))
+    return tls("the server's certificate is not for this address: connect by a name or IP its certificate lists");
+  if (/wrong version number|packet length too long|unknown protocol/i.test(last))
+    return tls(
+      "the server does not speak TLS on this port: leave out --tls-ca, --tls-cert and --tls-key, or use its TLS port",
+    );
+  if (/^Failed to connect\b/.test(last))
+    return {
+      code: "GRPC_UNAVAILABLE",
+      message:
+        "cannot connect: the server closed the connection while it was being set up (if it serves TLS, give --tls-ca)",
+    };
+  return { code: "GRPC_UNAVAILABLE", message: `cannot connect: ${last.split("\n")[0]!.trim()}` };
 }

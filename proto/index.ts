@@ -75,7 +75,15 @@ export type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from "./g
 
 export { createSweepClient, createWorkerClient } from "./client.ts";
 export type { GrpcClientOptions, TlsClientOptions } from "./client.ts";
-export { DEFAULT_MAX_MESSAGE_BYTES, PROTO_DIR, resolveGrpcServeOptions, serveGrpc, unaryHandler } from "./server.ts";
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  PROTO_DIR,
+  UndecodableMessage,
+  checkTlsServerOptions,
+  resolveGrpcServeOptions,
+  serveGrpc,
+  unaryHandler,
+} from "./server.ts";
 export type {
   GrpcServeOptions,
   GrpcServerHandle,
@@ -88,6 +96,7 @@ export {
   ERROR_CODE_KEY,
   GrpcCallError,
   ListenError,
+  TlsConfigError,
   UnauthenticatedError,
   fromGrpcError,
   grpcStatusFor,

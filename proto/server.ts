@@ -24,7 +24,8 @@ import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as HEALTH_PROTO } from "grpc-health-check";
 import { SpecError, describeValue } from "../core/index.ts";
-import { ListenError, UnauthenticatedError, toGrpcStatus } from "./errors.ts";
+import { BadRequestError, ListenError, UnauthenticatedError, toGrpcStatus } from "./errors.ts";
+import { checkTlsFiles } from "./tls.ts";
 
 /** Where the .proto files live (include root: `cna/v1/sweep.proto` is under it). */
 export const PROTO_DIR = fileURLToPath(new URL(".", import.meta.url));
@@ -90,7 +91,16 @@ function positiveInt(field: string, value: number, zeroOk = false): number {
   return value;
 }
 
-function readTls(tls: TlsServerOptions): ResolvedGrpcServeOptions["tls"] {
+/**
+ * Reads and checks a server's TLS files (TLS_INVALID naming the file and its flag) and returns
+ * the options as given: for a composition root to refuse bad files before it connects to anything.
+ */
+export function checkTlsServerOptions(tls: TlsServerOptions): TlsServerOptions {
+  readTls(tls);
+  return tls;
+}
+
+function readTls(tls: TlsServerOptions): NonNullable<ResolvedGrpcServeOptions["tls"]> {
   const read = (field: string, path: string): Buffer => {
     try {
       return readFileSync(path);
@@ -98,11 +108,15 @@ function readTls(tls: TlsServerOptions): ResolvedGrpcServeOptions["tls"] {
       throw new SpecError(field, `cannot read ${field} ${JSON.stringify(path)}: ${(err as Error).message}`, err);
     }
   };
-  return {
-    cert: read("tls.certPath", tls.certPath),
-    key: read("tls.keyPath", tls.keyPath),
-    ca: tls.caPath === undefined ? null : read("tls.caPath", tls.caPath),
-  };
+  const cert = read("tls.certPath", tls.certPath);
+  const key = read("tls.keyPath", tls.keyPath);
+  const ca = tls.caPath === undefined ? null : read("tls.caPath", tls.caPath);
+  checkTlsFiles({
+    cert: { path: tls.certPath, bytes: cert },
+    key: { path: tls.keyPath, bytes: key },
+    ca: ca && tls.caPath !== undefined ? { path: tls.caPath, bytes: ca } : null,
+  });
+  return { cert, key, ca };
 }
 
 /** One service to serve. */
@@ -137,7 +151,8 @@ export async function serveGrpc(
     "grpc.max_receive_message_length": o.maxMessageBytes,
     interceptors: o.token === null ? [] : [bearerAuth(o.token)],
   });
-  for (const s of services) server.addService(s.definition, s.implementation);
+  for (const s of services)
+    server.addService(tolerantDefinition(s.definition), refusingUndecodable(s.definition, s.implementation));
   const health = new HealthImplementation(
     Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"] as const)]),
   );
@@ -181,6 +196,62 @@ export async function serveGrpc(
     return closing;
   };
   return { port, address: `${host}:${port}`, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * A request message the server could not decode (bytes that are not the method's protobuf
+ * message). grpc-js would end such a call with a bare INTERNAL "Error deserializing request",
+ * which reads as a bug; instead the decoder hands this on in place of the message and the call
+ * ends with BAD_REQUEST. Unary and server-streaming handlers never see it (refused here); a
+ * client-streaming handler gets it as a message and must refuse it (`instanceof`).
+ */
+export class UndecodableMessage {
+  constructor(readonly reason: string) {}
+
+  toError(): BadRequestError {
+    return new BadRequestError("request", `not a valid protobuf message for this method: ${this.reason}`);
+  }
+}
+
+type MethodDefinition = ServiceDefinition[string];
+
+function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
+  const methods = Object.entries(definition).map(([name, m]: [string, MethodDefinition]) => {
+    const decode = (bytes: Buffer): unknown => {
+      try {
+        return m.requestDeserialize(bytes);
+      } catch (err) {
+        return new UndecodableMessage(err instanceof Error ? err.message : String(err));
+      }
+    };
+    return [name, { ...m, requestDeserialize: decode }];
+  });
+  return Object.fromEntries(methods) as ServiceDefinition;
+}
+
+function refusingUndecodable(
+  definition: ServiceDefinition,
+  implementation: UntypedServiceImplementation,
+): UntypedServiceImplementation {
+  const wrapped: UntypedServiceImplementation = { ...implementation };
+  for (const [name, m] of Object.entries<MethodDefinition>(definition)) {
+    const handler = implementation[name];
+    if (handler === undefined || m.requestStream) continue;
+    if (m.responseStream) {
+      const serverStream = handler as (call: { request: unknown; emit(e: string, s: unknown): boolean }) => void;
+      wrapped[name] = ((call: Parameters<typeof serverStream>[0]) => {
+        if (call.request instanceof UndecodableMessage) call.emit("error", toGrpcStatus(call.request.toError()));
+        else serverStream(call);
+      }) as UntypedServiceImplementation[string];
+    } else {
+      const unary = handler as (call: { request: unknown }, callback: (err: unknown) => void) => void;
+      wrapped[name] = ((call: { request: unknown }, callback: (err: unknown) => void) => {
+        if (call.request instanceof UndecodableMessage) callback(toGrpcStatus(call.request.toError()));
+        else unary(call, callback);
+      }) as UntypedServiceImplementation[string];
+    }
+  }
+  return wrapped;
 }
 
 /** Rejects calls without the bearer token before any handler (or backend) sees them. */

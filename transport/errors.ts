@@ -33,6 +33,21 @@ export class QueueConfigError extends CnaError {
   }
 }
 
+/**
+ * The broker refused this client's credentials, or wants some and none were given. Terminal:
+ * retrying with the same credentials changes nothing. `given` says which kind was tried.
+ */
+export class QueueAuthError extends CnaError {
+  readonly servers: string;
+  readonly given: "none" | "userPass" | "token" | "creds";
+
+  constructor(servers: string, given: QueueAuthError["given"], message: string, cause?: unknown) {
+    super(message, { code: "NATS_AUTH_FAILED", retryable: false, cause });
+    this.servers = servers;
+    this.given = given;
+  }
+}
+
 /** A call on a queue after close(). Terminal: a closed queue stays closed. */
 export class QueueClosedError extends CnaError {
   constructor(what: string) {

@@ -30,6 +30,6 @@ export { JETSTREAM_DEFAULTS, resolveJetStreamOptions, shardSubject, subjectToken
 export type { JetStreamAuth, JetStreamOptions, ResolvedJetStreamOptions, ShardSubject } from "./jetstream-options.ts";
 export { NAMESPACE_PATTERN, checkNamespace, namespaceNames } from "./namespace.ts";
 export type { NamespaceNames } from "./namespace.ts";
-export { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
+export { QueueAuthError, QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
 export { serveMetricsText } from "./metrics-http.ts";
 export type { MetricsEndpoint, MetricsServer, RenderedMetrics } from "./metrics-http.ts";

@@ -12,7 +12,10 @@ export interface ShardSubject {
 }
 
 export interface JetStreamOptions<T> {
-  /** server URL(s), `nats://host:port` or `tls://host:port` (required) */
+  /**
+   * server URL(s), `nats://host:port` or `tls://host:port` (required); `nats://user:pass@host:port`
+   * gives a user and password (URL-encoded), the same in every URL, instead of `user`/`pass`
+   */
   servers: string | readonly string[];
   /** user and password; or `token`; or `credsFile` (a NATS .creds file) — at most one of the three */
   user?: string;
@@ -113,9 +116,10 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
         field,
         `${field} must be a function (id, reason) => void, got ${describeValue(options[field])}`,
       );
+  const servers = serversField(options.servers);
   return {
-    servers: serversField(options.servers),
-    auth: authField(options),
+    servers: servers.map((x) => x.url),
+    auth: authField(options, servers),
     name: textField("name", options.name ?? d.name),
     stream: nameField("stream", options.stream ?? d.stream),
     subjectPrefix,
@@ -151,21 +155,55 @@ export function shardSubject(prefix: string, to: ShardSubject): string {
   return `${prefix}.${subjectToken(to.sweep)}.${subjectToken(to.model)}`;
 }
 
-function serversField(value: unknown): string[] {
+/** A server URL without its credentials, and the user and password it carried (`nats://user:pass@host:port`). */
+interface ServerUrl {
+  url: string;
+  user: string | null;
+  pass: string | null;
+}
+
+/**
+ * `user:pass@` in a URL is taken as the user and password, and cut from the URL, which is then
+ * safe to print: the client library would neither send it nor keep it out of its errors.
+ */
+function serversField(value: unknown): ServerUrl[] {
   const list = typeof value === "string" ? [value] : value;
   if (!Array.isArray(list) || list.length === 0)
     throw new SpecError("servers", `servers must be a URL or a non-empty list of URLs, got ${describeValue(value)}`);
   return list.map((url: unknown) => {
     if (typeof url !== "string" || url === "" || /\s/.test(url))
       throw new SpecError("servers", `servers: ${describeValue(url)} is not a server URL (nats://host:port)`);
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)?([^@/]*)@(.*)$/i.exec(url);
+    const bare = m ? `${m[1] ?? ""}${m[3]}` : url;
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(bare)?.[1]?.toLowerCase();
     if (scheme !== undefined && scheme !== "nats" && scheme !== "tls")
-      throw new SpecError("servers", `servers: ${JSON.stringify(url)} has scheme "${scheme}"; use "nats" or "tls"`);
-    return url;
+      throw new SpecError("servers", `servers: ${JSON.stringify(bare)} has scheme "${scheme}"; use "nats" or "tls"`);
+    if (!m) return { url, user: null, pass: null };
+    const colon = m[2]!.indexOf(":");
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text);
+      } catch {
+        throw new SpecError("servers", `servers: the credentials in ${JSON.stringify(bare)} are not URL-encoded`);
+      }
+    };
+    const user = decode(colon < 0 ? m[2]! : m[2]!.slice(0, colon));
+    const pass = colon < 0 ? null : decode(m[2]!.slice(colon + 1));
+    if (user === "" || pass === null || pass === "")
+      throw new SpecError("servers", `servers: ${JSON.stringify(bare)} needs both a user and a password before "@"`);
+    return { url: bare, user, pass };
   });
 }
 
-function authField<T>(o: JetStreamOptions<T>): JetStreamAuth {
+function authField<T>(o: JetStreamOptions<T>, servers: readonly ServerUrl[]): JetStreamAuth {
+  const inUrl = servers.find((x) => x.user !== null);
+  if (inUrl) {
+    if (servers.some((x) => x.user !== inUrl.user || x.pass !== inUrl.pass))
+      throw new SpecError("servers", "servers: every URL must carry the same user and password, or none");
+    if (o.user !== undefined || o.pass !== undefined || o.token !== undefined || o.credsFile !== undefined)
+      throw new SpecError("servers", "servers carry a user and password; give no other credentials with them");
+    return { kind: "userPass", user: inUrl.user!, pass: inUrl.pass! };
+  }
   const given = (["user", "pass", "token", "credsFile"] as const).filter((k) => o[k] !== undefined);
   for (const k of given) textField(k, o[k]);
   const methods = new Set(given.map((k) => (k === "pass" ? "user" : k)));

@@ -12,8 +12,28 @@ import {
 } from "@nats-io/transport-node";
 import { AckPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
-import { QueueConfigError, QueueUnavailableError } from "./errors.ts";
-import type { ResolvedJetStreamOptions } from "./jetstream-options.ts";
+import { QueueAuthError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
+import type { JetStreamAuth, ResolvedJetStreamOptions } from "./jetstream-options.ts";
+
+/** What to do about refused credentials, by what was given (the flags are cna's; the fields the options'). */
+const AUTH_HINTS: Record<JetStreamAuth["kind"], string> = {
+  none: "the server wants credentials and none were given: pass --nats-user with --nats-pass-file (or $CNA_NATS_PASS), --nats-creds FILE, or nats://USER:PASS@HOST:PORT in --nats",
+  userPass:
+    "the server refused the user and password (--nats-user with --nats-pass-file or $CNA_NATS_PASS, or the user:pass in --nats)",
+  token: "the server refused the token",
+  creds: "the server refused the credentials in the --nats-creds file",
+};
+
+/**
+ * The error for a failed connect: NATS_AUTH_FAILED, saying what was given and how to give
+ * credentials, when the server refused them (or wants some); otherwise as {@link failure}.
+ */
+export function connectFailure(where: string, o: ResolvedJetStreamOptions<unknown>, err: unknown): Error {
+  const what = `cannot connect to NATS at ${where}`;
+  if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError)
+    return new QueueAuthError(where, o.auth.kind, `${what}: ${err.message}; ${AUTH_HINTS[o.auth.kind]}`, err);
+  return failure(where, o.stream, null, what, err);
+}
 
 /**
  * The error to throw for a failed call. Refusals (an API error, rejected credentials or
@@ -21,7 +41,8 @@ import type { ResolvedJetStreamOptions } from "./jetstream-options.ts";
  * responders, lost or refused connections — is the broker being away, which is retryable.
  */
 export function failure(where: string, stream: string, consumer: string | null, what: string, err: unknown): Error {
-  if (err instanceof QueueConfigError || err instanceof QueueUnavailableError) return err;
+  if (err instanceof QueueConfigError || err instanceof QueueUnavailableError || err instanceof QueueAuthError)
+    return err;
   const detail = err instanceof Error ? err.message : String(err);
   const refused =
     err instanceof JetStreamApiError ||

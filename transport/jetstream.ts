@@ -44,7 +44,7 @@ import type { QueueMessage, ShardQueue } from "../core/index.ts";
 import { QueueClosedError, QueueConfigError, QueueUnavailableError } from "./errors.ts";
 import { resolveJetStreamOptions, shardSubject } from "./jetstream-options.ts";
 import type { JetStreamOptions, ResolvedJetStreamOptions } from "./jetstream-options.ts";
-import { ensureConsumer, ensureStream, failure } from "./jetstream-setup.ts";
+import { connectFailure, ensureConsumer, ensureStream, failure } from "./jetstream-setup.ts";
 import { Link } from "./link.ts";
 
 /** A pull whose answer has not come yet waits this much past its timeout before giving up. */
@@ -107,7 +107,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     const o = resolveJetStreamOptions(options);
     const where = o.servers.join(", ");
     const nc = await connect(await connectionOptions(o)).catch((err: unknown) => {
-      throw failure(where, o.stream, null, `cannot connect to NATS at ${where}`, err);
+      throw connectFailure(where, o as ResolvedJetStreamOptions<unknown>, err);
     });
     try {
       const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs }).catch((err: unknown) => {

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
 import { LimitExceededError } from "../../core/index.ts";
 import type { ShardReport } from "../../core/index.ts";
-import { BadRequestError } from "../../proto/index.ts";
+import { BadRequestError, UndecodableMessage } from "../../proto/index.ts";
 import type { ShardResultChunk, ShardResultHeader } from "../../proto/index.ts";
 import { requireAttempt, requireText } from "./convert.ts";
 
@@ -26,7 +26,8 @@ export class ShardUpload {
 
   constructor(private readonly maxResultBytes: number) {}
 
-  accept(chunk: ShardResultChunk): void {
+  accept(chunk: ShardResultChunk | UndecodableMessage): void {
+    if (chunk instanceof UndecodableMessage) throw chunk.toError();
     const c = chunk.chunk;
     if (c === undefined) throw new BadRequestError("chunk", "a ShardResultChunk must set header or data");
     if (c.$case === "header") {

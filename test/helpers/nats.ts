@@ -70,6 +70,8 @@ export interface NatsServer extends AsyncDisposable {
 export interface StartNatsOptions {
   /** how long to wait for "Server is ready" once the process or container runs (default 10 s) */
   readyTimeoutMs?: number;
+  /** more nats-server arguments, for both backends, e.g. `["--user", "u", "--pass", "p"]` to require credentials */
+  args?: readonly string[];
 }
 
 export const NATS_IMAGE = "nats:2.10-alpine";
@@ -220,15 +222,16 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
   const choice = natsBackend();
   if (!choice.backend) throw new Error(choice.missing);
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
-  return choice.backend === "container" ? startContainer(readyTimeoutMs) : startBinary(readyTimeoutMs);
+  const args = options.args ?? [];
+  return choice.backend === "container" ? startContainer(readyTimeoutMs, args) : startBinary(readyTimeoutMs, args);
 }
 
-async function startContainer(readyTimeoutMs: number): Promise<NatsServer> {
+async function startContainer(readyTimeoutMs: number, args: readonly string[]): Promise<NatsServer> {
   const { GenericContainer, Wait, getContainerRuntimeClient } = await import("testcontainers");
   // a fixed host port: docker may hand out another ephemeral port when a container starts again
   const port = await freePort();
   const started = await new GenericContainer(NATS_IMAGE)
-    .withCommand(["-js", "-sd", CONTAINER_STORE])
+    .withCommand(["-js", "-sd", CONTAINER_STORE, ...args])
     .withExposedPorts({ container: 4222, host: port })
     .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
     .withStartupTimeout(readyTimeoutMs)
@@ -279,7 +282,7 @@ async function startContainer(readyTimeoutMs: number): Promise<NatsServer> {
   };
 }
 
-async function startBinary(readyTimeoutMs: number): Promise<NatsServer> {
+async function startBinary(readyTimeoutMs: number, args: readonly string[]): Promise<NatsServer> {
   const bin = findNatsServer();
   if (!bin) throw new Error(`nats-server not found on PATH or at /usr/sbin/nats-server (${INSTALL_HINT})`);
   const port = await freePort();
@@ -297,7 +300,7 @@ async function startBinary(readyTimeoutMs: number): Promise<NatsServer> {
     return running.child.pid;
   };
   const start = async () => {
-    running = await launch(bin, port, storeDir, readyTimeoutMs);
+    running = await launch(bin, port, storeDir, readyTimeoutMs, args);
   };
   try {
     await start();
@@ -335,8 +338,14 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function launch(bin: string, port: number, storeDir: string, readyTimeoutMs: number): Promise<Running> {
-  const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], {
+async function launch(
+  bin: string,
+  port: number,
+  storeDir: string,
+  readyTimeoutMs: number,
+  args: readonly string[],
+): Promise<Running> {
+  const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   // a test runner that dies mid-test must not leave a broker behind

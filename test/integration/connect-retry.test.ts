@@ -4,6 +4,7 @@
  * --connect-timeout with a named error. The same for its coordinator, which it asks for the
  * namespace to pull from before it connects to NATS: here a SweepService over a fake backend
  * that names namespace "retry".
+ * A SIGTERM while it waits stops it at once (exit 0).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -101,6 +102,42 @@ describe("worker start-up without NATS", () => {
     expect(attempts.length, r.stderr).toBeGreaterThanOrEqual(2);
     expect(r.stderr).toMatch(/^cna: QUEUE_UNAVAILABLE: /m);
   });
+
+  it.each(["worker", "coordinator"])(
+    "%s: a SIGTERM while it still waits for NATS stops it at once, exit 0, saying so",
+    async (kind) => {
+      const url = `nats://127.0.0.1:${await freePort()}`;
+      const args =
+        kind === "worker"
+          ? ["worker", "--coordinator", coordinator.address, "--nats", url, "--id", "early"]
+          : ["coordinator", "--data", join(dir, "early-data"), "--nats", url, "--listen", "127.0.0.1:0"];
+      const child = spawn(process.execPath, [CLI, ...args, "--connect-timeout", "120"], {
+        cwd: dir,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      try {
+        const until = Date.now() + 30_000;
+        while (!stderr.includes("NATS not reachable (attempt 1") && Date.now() < until)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(stderr).toContain("NATS not reachable (attempt 1");
+        const t0 = Date.now();
+        child.kill("SIGTERM");
+        const code = await Promise.race([
+          exited,
+          new Promise<string>((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000)),
+        ]);
+        expect(code, stderr).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        expect(stderr).toMatch(/ INFO SIGTERM: stopped while trying to reach NATS \(attempt \d+\)/m);
+        expect(stderr).not.toMatch(/unexpected error|coordinator started|pulling shards/);
+      } finally {
+        child.kill("SIGKILL");
+      }
+    },
+  );
 
   it.skipIf(nats.skip)("waits for a server that comes up later, then pulls", async () => {
     nats.assert();

@@ -51,6 +51,21 @@ describe("resolveJetStreamOptions", () => {
     expect(badField({ token: "" })).toBe("token");
   });
 
+  it("takes user:pass@ in a URL as the user and password, and cuts it from the URL it prints", () => {
+    const o = resolveJetStreamOptions({ ...base, servers: ["nats://cna:p%40ss@a:4222", "tls://cna:p%40ss@b:4222"] });
+    expect(o.servers).toEqual(["nats://a:4222", "tls://b:4222"]);
+    expect(o.auth).toEqual({ kind: "userPass", user: "cna", pass: "p@ss" });
+    expect(badField({ servers: "nats://cna@a:4222" })).toBe("servers");
+    expect(badField({ servers: "nats://:p@a:4222" })).toBe("servers");
+    expect(badField({ servers: ["nats://u:p@a:4222", "nats://u:q@b:4222"] })).toBe("servers");
+    expect(badField({ servers: "nats://u:p@a:4222", token: "t" })).toBe("servers");
+    expect(badField({ servers: "nats://u:%zz@a:4222" })).toBe("servers");
+    // a refused URL is quoted without its password
+    expect(() => resolveJetStreamOptions({ ...base, servers: "http://u:hunter2@a:4222" })).toThrow(
+      /^servers: "http:\/\/a:4222" has scheme "http"/,
+    );
+  });
+
   it("names the field that is wrong", () => {
     expect(badField({ servers: [] })).toBe("servers");
     expect(badField({ servers: "http://x:4222" })).toBe("servers");
