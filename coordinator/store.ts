@@ -18,11 +18,14 @@
  * Group commit: blobs are written on one storage thread (blob-writer.ts), and one directory
  * fsync covers the renames of every blob that queued while it was busy, so the cost of
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
+ *
+ * Compaction (journal.ts): once the journal outgrows both `compactJournalBytes` and the last
+ * snapshot, what a restart needs is written to `journal.snapshot.jsonl` and the journal starts
+ * again, so the files stay in proportion to the shards stored, not to the events journalled.
  */
 import { createHash } from "node:crypto";
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -36,51 +39,32 @@ import {
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
 import { StoreError } from "./errors.ts";
+import {
+  DEFAULT_COMPACT_JOURNAL_BYTES,
+  JOURNAL_FILE,
+  RetainedEvents,
+  loadJournal,
+  removeJournalTemps,
+  resetJournal,
+  writeSnapshot,
+} from "./journal.ts";
+import type { JournalEvent } from "./journal.ts";
 
-export type JournalEvent =
-  /** `fileKey` identifies the submitted text on this coordinator, whatever the models' digests */
-  | { type: "sweep-submitted"; sweepId: string; at: string; spec: unknown; source: string; fileKey?: string }
-  | { type: "shard-published"; sweepId: string; shardId: string; at: string; task: unknown }
-  | {
-      type: "shard-stored";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      digest: string;
-      worker: string;
-      attempt: number;
-    }
-  | {
-      type: "shard-duplicate";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      digest: string;
-      matches: boolean;
-      worker: string;
-    }
-  | {
-      type: "shard-failed";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      code: string;
-      message: string;
-      retryable: boolean;
-      worker: string;
-    }
-  | { type: "shard-quarantined"; sweepId: string; shardId: string; at: string; reason: string }
-  /** the in-process queue delivered it (its `delivery`-th delivery in that life of the queue) */
-  | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
-  /** its stored blob failed its digest (or did not decode): set aside; published again as its `republish`-th */
-  | { type: "shard-corrupt"; sweepId: string; shardId: string; at: string; republish: number }
-  | { type: "sweep-cancelled"; sweepId: string; at: string }
-  | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
+export type { JournalEvent };
 
 export type StoreResult =
   { outcome: "stored"; digest: string } | { outcome: "duplicate"; digest: string; matches: boolean };
 
 export const digestOf = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+export interface SweepStoreOptions {
+  /**
+   * the journal is compacted once it holds this many bytes and at least as many as the last
+   * snapshot (default DEFAULT_COMPACT_JOURNAL_BYTES, 16 MiB), so compaction costs stay
+   * proportional to the journal's growth
+   */
+  compactJournalBytes?: number;
+}
 
 export class SweepStore {
   private readonly journalPath: string;
@@ -98,10 +82,28 @@ export class SweepStore {
   private readonly stored = new Set<string>();
   /** the sha256 each stored blob was written with, from the journal and putResult */
   private readonly digests = new Map<string, string>();
+  /** what a compaction's snapshot keeps, from every event journalled */
+  private retained = new RetainedEvents();
+  private epoch = 0;
+  private journalBytes = 0;
+  private snapshotBytes = 0;
+  private readonly compactJournalBytes: number;
 
-  constructor(readonly dir: string) {
-    this.journalPath = join(dir, "journal.jsonl");
+  constructor(
+    readonly dir: string,
+    options: SweepStoreOptions = {},
+  ) {
+    this.journalPath = join(dir, JOURNAL_FILE);
     this.resultsDir = join(dir, "results");
+    const bytes = options.compactJournalBytes ?? DEFAULT_COMPACT_JOURNAL_BYTES;
+    if (!Number.isInteger(bytes) || bytes < 1)
+      throw new StoreError(dir, `compactJournalBytes must be a positive integer, got ${String(bytes)}`);
+    this.compactJournalBytes = bytes;
+  }
+
+  /** How many times this directory's journal has been compacted (0: never). */
+  get journalEpoch(): number {
+    return this.epoch;
   }
 
   /** Creates the directory if needed and returns every journal event written so far. */
@@ -114,13 +116,22 @@ export class SweepStore {
         // a blob's temp file left by a crash before its rename: never a result
         else if (/\.json\.tmp-/.test(name)) rmSync(join(this.resultsDir, name), { force: true });
       }
-      const text = existsSync(this.journalPath) ? readFileSync(this.journalPath, "utf8") : "";
-      const events = parseJournal(text, this.journalPath);
+      removeJournalTemps(this.dir);
+      const loaded = loadJournal(this.dir);
+      const events = loaded.events;
       this.digests.clear();
-      for (const e of events) if (e.type === "shard-stored") this.digests.set(e.shardId, e.digest);
+      this.retained = new RetainedEvents();
+      for (const e of events) {
+        if (e.type === "shard-stored") this.digests.set(e.shardId, e.digest);
+        this.retained.observe(e);
+      }
+      this.epoch = loaded.epoch;
+      this.snapshotBytes = loaded.snapshotBytes;
+      this.journalBytes = loaded.journalBytes;
+      // a crash inside a compaction, after its snapshot: finish it (the old journal is covered)
+      if (loaded.journalStale) this.journalBytes = resetJournal(this.dir, this.epoch);
       // Drop a torn last line so the next append starts on a line of its own.
-      const whole = text.lastIndexOf("\n") + 1;
-      if (whole < text.length) truncateSync(this.journalPath, Buffer.byteLength(text.slice(0, whole)));
+      else if (loaded.journalBytes < loaded.journalFileBytes) truncateSync(this.journalPath, loaded.journalBytes);
       this.journalFd = openSync(this.journalPath, "a");
       return events;
     } catch (err) {
@@ -131,10 +142,10 @@ export class SweepStore {
 
   /** A replayed event: on disk (fsynced, with every note before it) when this returns. */
   append(event: JournalEvent): void {
-    const fd = this.fd();
-    this.notes.push(JSON.stringify(event));
+    this.fd();
+    this.record(event);
     this.writeNotes();
-    fsyncSync(fd);
+    fsyncSync(this.fd()); // after writeNotes: a compaction there reopens the journal
   }
 
   /**
@@ -144,14 +155,36 @@ export class SweepStore {
    */
   write(event: JournalEvent): void {
     this.fd();
-    this.notes.push(JSON.stringify(event));
+    this.record(event);
     this.writeNotes();
   }
 
   /** A per-shard record: written at the end of this turn of the event loop, fsynced with the next `append` (see the header). */
   note(event: JournalEvent): void {
     this.fd();
-    if (this.notes.push(JSON.stringify(event)) === 1) setImmediate(() => this.writeNotes());
+    if (this.record(event) === 1) setImmediate(() => this.writeNotes());
+  }
+
+  /**
+   * Writes what a restart needs as a snapshot and starts the journal again (journal.ts says how
+   * a crash at any step stays loadable). Runs by itself when the journal has grown enough; the
+   * notes not written yet are written first, so the snapshot covers every event so far.
+   */
+  compact(): void {
+    const fd = this.fd();
+    this.flushNotes();
+    fsyncSync(fd);
+    const epoch = this.epoch + 1;
+    try {
+      this.snapshotBytes = writeSnapshot(this.dir, epoch, this.retained.events(this.digests, new Date().toISOString()));
+      this.epoch = epoch;
+      closeSync(fd);
+      this.journalFd = null;
+      this.journalBytes = resetJournal(this.dir, epoch);
+      this.journalFd = openSync(this.journalPath, "a");
+    } catch (err) {
+      throw new StoreError(this.dir, `cannot compact the journal of ${this.dir}: ${(err as Error).message}`, err);
+    }
   }
 
   /**
@@ -228,7 +261,7 @@ export class SweepStore {
 
   close(): void {
     if (this.journalFd !== null) {
-      this.writeNotes();
+      this.flushNotes();
       fsyncSync(this.journalFd);
       closeSync(this.journalFd);
     }
@@ -240,11 +273,24 @@ export class SweepStore {
     return this.journalFd;
   }
 
+  /** Queues an event's line (and keeps what a snapshot needs of it); returns the lines queued. */
+  private record(event: JournalEvent): number {
+    this.retained.observe(event);
+    return this.notes.push(JSON.stringify(event));
+  }
+
+  /** Writes the queued lines, then compacts when the journal has grown enough. */
   private writeNotes(): void {
+    this.flushNotes();
+    if (this.journalFd !== null && this.journalBytes >= Math.max(this.compactJournalBytes, this.snapshotBytes))
+      this.compact();
+  }
+
+  private flushNotes(): void {
     if (this.notes.length === 0 || this.journalFd === null) return;
     const text = `${this.notes.join("\n")}\n`;
     this.notes = [];
-    writeSync(this.journalFd, text);
+    this.journalBytes += writeSync(this.journalFd, text);
   }
 
   private resultPath(shardId: string): string {
@@ -254,24 +300,7 @@ export class SweepStore {
   }
 }
 
-/** The events of a store's journal, read without opening the store (none when it has no journal). */
+/** The events of a store's journal (its snapshot's, then its own), read without opening the store. */
 export function readJournal(dir: string): JournalEvent[] {
-  const path = join(dir, "journal.jsonl");
-  return existsSync(path) ? parseJournal(readFileSync(path, "utf8"), path) : [];
-}
-
-/** A crash can leave a torn last line; it is dropped. A torn line elsewhere is corruption. */
-function parseJournal(text: string, path: string): JournalEvent[] {
-  const lines = text.split("\n");
-  const events: JournalEvent[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === "") return;
-    try {
-      events.push(JSON.parse(line) as JournalEvent);
-    } catch (err) {
-      const last = lines.slice(i + 1).every((l) => l.trim() === "");
-      if (!last) throw new StoreError(path, `${path}:${i + 1}: corrupt journal line`, err);
-    }
-  });
-  return events;
+  return loadJournal(dir).events;
 }
