@@ -6,7 +6,13 @@
  */
 import { MemoryShardQueue, SpecError } from "../core/index.ts";
 import type { ResultSink, ShardQueue, ShardTask, SweepLimits } from "../core/index.ts";
-import { Coordinator, CoordinatorMetrics, DEFAULT_MAX_RESULT_BYTES, startSweepServer } from "../coordinator/index.ts";
+import {
+  Coordinator,
+  CoordinatorMetrics,
+  DEFAULT_COMPACT_JOURNAL_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
+  startSweepServer,
+} from "../coordinator/index.ts";
 import type { SweepEvent, SweepServer } from "../coordinator/index.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../proto/index.ts";
 import type { TlsServerOptions } from "../proto/index.ts";
@@ -49,6 +55,8 @@ export interface CoordinatorOptions {
   resumeAtStart?: boolean;
   /** keep each finished sweep's rankings in its rankings.json, served from there after a restart (default true); false: merged again in each life */
   keepRankings?: boolean;
+  /** compact a sweep's journal once it holds this many bytes (and more than its last snapshot); default 16 MiB */
+  compactJournalBytes?: number;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -68,6 +76,7 @@ export interface ResolvedCoordinatorOptions {
   metrics: { listen: HostPort; sweepDeadlineHours: number | undefined } | null;
   resumeAtStart: boolean;
   keepRankings: boolean;
+  compactJournalBytes: number;
   onSweepEvent: (sweepId: string, e: SweepEvent) => void;
   onNotice: (n: Notice) => void;
 }
@@ -76,6 +85,7 @@ export const COORDINATOR_DEFAULTS = {
   listen: { host: "127.0.0.1", port: 0 },
   ackWaitMs: 60_000,
   maxDeliver: 5,
+  compactJournalBytes: DEFAULT_COMPACT_JOURNAL_BYTES,
 } as const;
 
 export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordinatorOptions {
@@ -106,6 +116,12 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
       : null,
     resumeAtStart: o.resumeAtStart ?? true,
     keepRankings: o.keepRankings ?? true,
+    compactJournalBytes: integerField(
+      "compactJournalBytes",
+      o.compactJournalBytes,
+      1024,
+      COORDINATOR_DEFAULTS.compactJournalBytes,
+    ),
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onNotice: o.onNotice ?? (() => undefined),
   };
@@ -153,6 +169,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     limits: o.limits,
     resumeAtStart: o.resumeAtStart,
     keepRankings: o.keepRankings,
+    compactJournalBytes: o.compactJournalBytes,
     digestModel: digestCheckpoint,
     modelHeads: readModelHeads,
     ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),

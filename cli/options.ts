@@ -32,6 +32,7 @@ export function coordinatorOptionsOf(
   const listen = hostPort("--listen", stringFlag(v, "listen") ?? DEFAULT_COORDINATOR_LISTEN);
   const ackWait = stringFlag(v, "ack-wait");
   const maxDeliver = stringFlag(v, "max-deliver");
+  const compactBytes = stringFlag(v, "journal-compact-bytes");
   const metrics = coordinatorMetricsOf(v);
   const limits = sweepLimitsOf(v);
   const checkModelPath = modelPathCheck(v);
@@ -56,6 +57,9 @@ export function coordinatorOptionsOf(
     metrics,
     ...(ackWait !== undefined ? { ackWaitMs: 1000 * integerFlag("--ack-wait", ackWait, 1) } : {}),
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
+    ...(compactBytes !== undefined
+      ? { compactJournalBytes: integerFlag("--journal-compact-bytes", compactBytes, 1024) }
+      : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),
   };

@@ -76,6 +76,8 @@ export interface CoordinatorOptions {
    * a local run, which writes its own rankings file, gets rankings of the code that runs it.
    */
   keepRankings?: boolean;
+  /** each sweep's journal is compacted past this many bytes (default DEFAULT_COMPACT_JOURNAL_BYTES; see store.ts) */
+  compactJournalBytes?: number;
 }
 
 export interface SubmitOptions {
@@ -134,7 +136,7 @@ export class Coordinator implements SweepBackend {
     for (const id of readdirSync(root).sort()) {
       const dir = join(root, id);
       if (!existsSync(join(dir, "journal.jsonl"))) continue;
-      const store = lazy ? null : new SweepStore(dir);
+      const store = lazy ? null : this.newStore(dir);
       const events = store ? store.open() : readJournal(dir);
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
@@ -189,7 +191,7 @@ export class Coordinator implements SweepBackend {
       throw modelChanged(previous, digests, source, options.previousLabel ?? `sweep ${previous.sweepId}`);
     const plan = planSpecOf(spec, id, digests);
     checkShardLimit(plan, this.limits, source);
-    const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
+    const store = this.newStore(join(this.o.dataDir, "sweeps", id));
     store.open();
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
@@ -263,10 +265,17 @@ export class Coordinator implements SweepBackend {
     for (const e of this.sweeps.values()) e.store.close();
   }
 
+  private newStore(dir: string): SweepStore {
+    return new SweepStore(
+      dir,
+      this.o.compactJournalBytes !== undefined ? { compactJournalBytes: this.o.compactJournalBytes } : {},
+    );
+  }
+
   /** A sweep found in the data directory at start, resumed now that it was submitted again. */
   private async resume(id: string, found: Dormant): Promise<Entry> {
     this.dormant.delete(id);
-    const store = new SweepStore(found.dir);
+    const store = this.newStore(found.dir);
     return this.launch(id, found.plan, store, found.createdAt, replayJournal(store.open(), id));
   }
 

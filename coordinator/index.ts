@@ -13,8 +13,9 @@
  * ```
  */
 export { SweepStore, digestOf, readJournal } from "./store.ts";
+export { DEFAULT_COMPACT_JOURNAL_BYTES } from "./journal.ts";
 export { writeDurably } from "./blob-writer.ts";
-export type { JournalEvent, StoreResult } from "./store.ts";
+export type { JournalEvent, StoreResult, SweepStoreOptions } from "./store.ts";
 export {
   cellName,
   cellPairCount,
