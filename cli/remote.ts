@@ -117,7 +117,7 @@ export const watchCommand: Command = {
           latest = u.sweep;
           const line = sweepLine(u.sweep);
           if (io.stderr.isTTY) return void io.stderr.write(`\r${line}\x1b[K`);
-          const key = `${u.sweep.state}|${u.sweep.stages.map((p) => p.stored === p.total).join()}|${u.sweep.quarantined.length}`;
+          const key = `${u.sweep.state}|${u.sweep.stages.map((p) => p.stored === p.total).join()}|${u.sweep.stages.reduce((n, p) => n + p.quarantined, 0)}`;
           if (key === lastKey && Date.now() - lastAt < 5000) return;
           lastKey = key;
           lastAt = Date.now();
@@ -133,6 +133,9 @@ export const watchCommand: Command = {
       });
       for (const q of last?.quarantined ?? [])
         io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
+      const unlisted = (last?.stages.reduce((n, p) => n + p.quarantined, 0) ?? 0) - (last?.quarantined.length ?? 0);
+      if (unlisted > 0)
+        io.stderr.write(`and ${unlisted} more quarantined shards (the coordinator's journal names each)\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {
         // cells whose top head is no finding, so nobody reads a tie-break as one
         const r = await call<GetRankingsRequest, RankingsMessage>(c.getRankings.bind(c), { id: last.id });

@@ -4,6 +4,7 @@
  * TTY one line is redrawn in place; otherwise (CI, logs) a plain line at most every few seconds,
  * and one whenever a count that matters changes state (a stage completes, a shard is quarantined).
  */
+import { quarantinedCount } from "../coordinator/index.ts";
 import type { SweepStatus } from "../coordinator/index.ts";
 import type { ProgressSink } from "./progress.ts";
 
@@ -35,7 +36,7 @@ export function sweepProgressLine(f: SweepProgressFacts): string {
     f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`,
     f.failures ? `${f.failures} failures` : "",
     s.redeliveries ? `${s.redeliveries} redeliveries` : "",
-    s.quarantined.length ? `${s.quarantined.length} QUARANTINED` : "",
+    quarantinedCount(s) ? `${quarantinedCount(s)} QUARANTINED` : "",
     s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "",
   ];
   return parts.filter(Boolean).join(" · ");
@@ -101,7 +102,7 @@ export class SweepProgress {
       return;
     }
     // A stage finishing or a shard quarantined is worth a line at once; the rest is periodic.
-    const key = `${f.status.state}|${f.status.stages.map((s) => s.stored === s.total && s.total > 0).join()}|${f.status.quarantined.length}`;
+    const key = `${f.status.state}|${f.status.stages.map((s) => s.stored === s.total && s.total > 0).join()}|${quarantinedCount(f.status)}`;
     const t = this.now();
     if (key === this.lastKey && t - this.lastPlain < this.plainIntervalMs) return;
     this.lastKey = key;

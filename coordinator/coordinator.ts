@@ -44,6 +44,11 @@ import { SweepRun, replayJournal } from "./sweep.ts";
 import type { SweepEvent, SweepReplay } from "./sweep.ts";
 
 const SAMPLE_INTERVAL_MS = 1000;
+/**
+ * Quarantined shards a view lists: a view goes to every watcher on every change, so it must not
+ * grow with the sweep; the stages count every quarantined shard, and the journal names them all.
+ */
+export const VIEW_QUARANTINED_LISTED = 20;
 
 export interface CoordinatorOptions {
   dataDir: string;
@@ -298,6 +303,8 @@ export class Coordinator implements SweepBackend {
     };
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
+      // a stored shard's late messages need no owner (quarantine is a no-op then): keeps the map to the shards in flight
+      else if (e.type === "stored") this.shardOwner.delete(e.shardId);
       this.o.onSweepEvent?.(id, e);
       if (e.type === "finished") {
         // written now so it is on disk with the journal; a failure reaches whoever asks for the rankings
@@ -366,7 +373,7 @@ export class Coordinator implements SweepBackend {
   }
 
   private view(e: Entry): SweepView {
-    const s = e.run.status();
+    const s = e.run.status(VIEW_QUARANTINED_LISTED);
     const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
     const seconds = (Date.now() - t0) / 1000;
     const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;

@@ -30,7 +30,7 @@ export {
   shardIdOf,
 } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
-export { SweepRun, replayJournal } from "./sweep.ts";
+export { SweepRun, quarantinedCount, replayJournal } from "./sweep.ts";
 export type {
   ShardEventLabels,
   ShardState,
@@ -45,7 +45,7 @@ export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
-export { Coordinator } from "./coordinator.ts";
+export { Coordinator, VIEW_QUARANTINED_LISTED } from "./coordinator.ts";
 export type { CoordinatorOptions, SubmitOptions } from "./coordinator.ts";
 export { CoordinatorMetrics, resolveCoordinatorMetricsOptions } from "./metrics.ts";
 export type {

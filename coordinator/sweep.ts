@@ -94,7 +94,13 @@ export interface SweepStatus {
   duplicates: number;
   nondeterministic: number;
   redeliveries: number;
+  /** quarantined shards in planning order; a view lists at most the first VIEW_QUARANTINED_LISTED (count them with quarantinedCount) */
   quarantined: Array<{ shardId: string; cell: string; stage: ShardStage; reason: string }>;
+}
+
+/** Every quarantined shard, listed or not: the stages count them all. */
+export function quarantinedCount(s: Pick<SweepStatus, "stages">): number {
+  return s.stages.reduce((n, p) => n + p.quarantined, 0);
 }
 
 /** What every event about one shard names, so an observer (metrics) needs no lookup of its own. */
@@ -320,11 +326,16 @@ export class SweepRun {
     await this.queue.purge(this.spec.sweepId);
   }
 
-  /** Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report. */
-  status(): SweepStatus {
+  /**
+   * Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report.
+   * `listQuarantined` bounds the quarantined shards listed (the first ones in planning order); the
+   * stages count every one.
+   */
+  status(listQuarantined = Number.POSITIVE_INFINITY): SweepStatus {
     const stages = [...this.progress.values()].map((p) => ({ ...p }));
     const quarantined = [...this.quarantinedRecords]
       .sort((a, b) => a.order - b.order)
+      .slice(0, listQuarantined)
       .map((rec) => ({
         shardId: rec.id,
         cell: cellName(rec.cell.cell.key),
