@@ -10,6 +10,7 @@ import { errorInfo } from "../core/index.ts";
 import { runEngineBench } from "./engine.ts";
 import { runLargeModelBench } from "./large-model.ts";
 import { runOrchestrationBench } from "./orchestration.ts";
+import { runSoakBench } from "./soak.ts";
 
 interface Benchmark {
   summary: string;
@@ -29,6 +30,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   orchestration: {
     summary: "embedded vs distributed sweep wall time; control-plane shards/s with a no-op stage",
     run: runOrchestrationBench,
+  },
+  soak: {
+    summary:
+      "100 000 no-op shards through JetStream + gRPC: coordinator RSS, data dir size, shards/s over time, restart time, view size",
+    run: runSoakBench,
   },
 };
 
