@@ -313,8 +313,9 @@ export class Coordinator implements SweepBackend {
       }
     });
     this.sweeps.set(id, entry);
+    const kept = this.o.keepRankings !== false && existsSync(join(store.dir, "rankings.json"));
     if (replay.cancelled) await entry.run.cancel();
-    else await entry.run.start(replay);
+    else await entry.run.start(replay, { finalRankingsKept: kept });
     const s = entry.run.status();
     entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);
     return entry;

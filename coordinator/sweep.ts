@@ -154,6 +154,8 @@ export class SweepRun {
   private nondeterministic = 0;
   private redeliveries = 0;
   private casesDone = 0;
+  /** see start(): the last stage's results are not read again at a replay */
+  private skipFinalMerge = false;
   private finish!: (s: SweepState) => void;
   /** resolves when every cell has finished or failed */
   readonly done: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
@@ -177,8 +179,19 @@ export class SweepRun {
       });
   }
 
-  /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
-  async start(replay: SweepReplay = replayJournal([], this.spec.sweepId)): Promise<void> {
+  /**
+   * Plans and publishes (or, after a restart, re-derives) every cell's current stage.
+   * `finalRankingsKept`: the sweep finished in an earlier life and its rankings were written from
+   * every merged stage; the last stage of each cell is then not read and merged again (its
+   * results were checked when it merged, and it feeds no later stage), so restarting a finished
+   * sweep costs no pass over its largest stage. rankings() of such a run lacks that stage:
+   * the caller serves the kept rankings instead.
+   */
+  async start(
+    replay: SweepReplay = replayJournal([], this.spec.sweepId),
+    options: { finalRankingsKept?: boolean } = {},
+  ): Promise<void> {
+    this.skipFinalMerge = replay.finished && options.finalRankingsKept === true;
     for (const [id, n] of replay.republished) this.republished.set(id, n);
     for (const [id, n] of replay.deliveries) this.deliveries.set(id, n);
     const quarantined = replay.quarantined;
@@ -458,6 +471,10 @@ export class SweepRun {
     if (!stage || c.failed) return this.checkDone();
     if (c.unstored > 0) return;
     const records = c.shards.get(stage) ?? [];
+    if (this.skipFinalMerge && c.stageIndex === this.stages.length - 1) {
+      c.stageIndex++;
+      return this.checkDone();
+    }
     // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
     // the same sweep file gives the same floats embedded or distributed.
     const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
@@ -568,10 +585,18 @@ export interface SweepReplay {
   /** per shard, deliveries since its current message was first published (across restarts) */
   deliveries: Map<string, number>;
   cancelled: boolean;
+  /** the journal says the sweep finished (SUCCEEDED or FAILED) */
+  finished: boolean;
 }
 
 export function replayJournal(events: readonly JournalEvent[], sweepId: string): SweepReplay {
-  const r: SweepReplay = { quarantined: new Map(), republished: new Map(), deliveries: new Map(), cancelled: false };
+  const r: SweepReplay = {
+    quarantined: new Map(),
+    republished: new Map(),
+    deliveries: new Map(),
+    cancelled: false,
+    finished: false,
+  };
   for (const e of events) {
     if (e.sweepId !== sweepId) continue;
     if (e.type === "shard-quarantined") r.quarantined.set(e.shardId, e.reason);
@@ -580,6 +605,7 @@ export function replayJournal(events: readonly JournalEvent[], sweepId: string):
       r.deliveries.delete(e.shardId);
     } else if (e.type === "shard-delivered") r.deliveries.set(e.shardId, (r.deliveries.get(e.shardId) ?? 0) + 1);
     else if (e.type === "sweep-cancelled") r.cancelled = true;
+    else if (e.type === "sweep-finished") r.finished = true;
   }
   return r;
 }
