@@ -91,8 +91,14 @@ const sh = promisify(execFile);
 
 /** Bytes the directory takes on disk (du, in its own process: a walk of 100 000 files here would stall the coordinator). */
 async function diskBytes(dir: string): Promise<number> {
-  const { stdout } = await sh("du", ["-sB1", dir]);
-  return Number(stdout.split("\t")[0]);
+  // a blob's temp file renamed while du walks is "not found" (exit 1): the total is still printed
+  const stdout = await sh("du", ["-sB1", dir]).then(
+    (r) => r.stdout,
+    (err: { stdout?: string }) => err.stdout ?? "",
+  );
+  const bytes = Number(stdout.split("\t")[0]);
+  if (stdout === "" || !Number.isFinite(bytes)) throw new Error(`du -sB1 ${dir} printed no total`);
+  return bytes;
 }
 
 const fileMiB = (path: string): number => (existsSync(path) ? statSync(path).size / MIB : 0);
