@@ -87,6 +87,10 @@ export class SweepStore {
   private epoch = 0;
   private journalBytes = 0;
   private snapshotBytes = 0;
+  /** after a failed compaction, the journal size at which it is tried again */
+  private retryCompactionAt = 0;
+  /** a compaction wrote its snapshot but could not start the new journal yet (fd() does it) */
+  private journalStale = false;
   private readonly compactJournalBytes: number;
 
   constructor(
@@ -129,6 +133,7 @@ export class SweepStore {
       this.snapshotBytes = loaded.snapshotBytes;
       this.journalBytes = loaded.journalBytes;
       // a crash inside a compaction, after its snapshot: finish it (the old journal is covered)
+      this.journalStale = false;
       if (loaded.journalStale) this.journalBytes = resetJournal(this.dir, this.epoch);
       // Drop a torn last line so the next append starts on a line of its own.
       else if (loaded.journalBytes < loaded.journalFileBytes) truncateSync(this.journalPath, loaded.journalBytes);
@@ -142,10 +147,11 @@ export class SweepStore {
 
   /** A replayed event: on disk (fsynced, with every note before it) when this returns. */
   append(event: JournalEvent): void {
-    this.fd();
+    const fd = this.fd();
     this.record(event);
-    this.writeNotes();
-    fsyncSync(this.fd()); // after writeNotes: a compaction there reopens the journal
+    this.flushNotes();
+    fsyncSync(fd);
+    this.compactIfDue(); // the event is on disk whatever becomes of the compaction
   }
 
   /**
@@ -174,17 +180,23 @@ export class SweepStore {
     const fd = this.fd();
     this.flushNotes();
     fsyncSync(fd);
-    const epoch = this.epoch + 1;
     try {
-      this.snapshotBytes = writeSnapshot(this.dir, epoch, this.retained.events(this.digests, new Date().toISOString()));
-      this.epoch = epoch;
-      closeSync(fd);
-      this.journalFd = null;
-      this.journalBytes = resetJournal(this.dir, epoch);
-      this.journalFd = openSync(this.journalPath, "a");
+      // a failure here leaves the old snapshot and journal, both still good: the journal stays open
+      this.snapshotBytes = writeSnapshot(
+        this.dir,
+        this.epoch + 1,
+        this.retained.events(this.digests, new Date().toISOString()),
+      );
     } catch (err) {
       throw new StoreError(this.dir, `cannot compact the journal of ${this.dir}: ${(err as Error).message}`, err);
     }
+    // from here the old journal is covered by the snapshot: nothing more may be appended to it
+    this.epoch++;
+    this.retryCompactionAt = 0;
+    closeSync(fd);
+    this.journalFd = null;
+    this.journalStale = true;
+    this.fd(); // starts the new journal (or throws, and the next write tries again)
   }
 
   /**
@@ -269,6 +281,15 @@ export class SweepStore {
   }
 
   private fd(): number {
+    if (this.journalFd === null && this.journalStale) {
+      try {
+        this.journalBytes = resetJournal(this.dir, this.epoch);
+        this.journalFd = openSync(this.journalPath, "a");
+        this.journalStale = false;
+      } catch (err) {
+        throw new StoreError(this.dir, `cannot start the journal of ${this.dir} again: ${(err as Error).message}`, err);
+      }
+    }
     if (this.journalFd === null) throw new StoreError(this.dir, "store used before open()");
     return this.journalFd;
   }
@@ -282,8 +303,23 @@ export class SweepStore {
   /** Writes the queued lines, then compacts when the journal has grown enough. */
   private writeNotes(): void {
     this.flushNotes();
-    if (this.journalFd !== null && this.journalBytes >= Math.max(this.compactJournalBytes, this.snapshotBytes))
+    this.compactIfDue();
+  }
+
+  /**
+   * A compaction that fails leaves the journal whole (see compact) and is tried again once the
+   * journal has grown as much again; its error goes to whoever wrote (from a note, the process
+   * fails, as a failed journal write does, and a restart finds a loadable state).
+   */
+  private compactIfDue(): void {
+    const due = Math.max(this.compactJournalBytes, this.snapshotBytes, this.retryCompactionAt);
+    if (this.journalFd === null || this.journalBytes < due) return;
+    try {
       this.compact();
+    } catch (err) {
+      this.retryCompactionAt = 2 * this.journalBytes;
+      throw err;
+    }
   }
 
   private flushNotes(): void {

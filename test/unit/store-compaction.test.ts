@@ -5,7 +5,17 @@
  * directory that opens to that same state, with the compaction finished and nothing doubled.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SweepStore, replayJournal } from "../../coordinator/index.ts";
@@ -162,6 +172,36 @@ describe("journal compaction", () => {
       expect(later.sweep.at(-1), name).toMatch(/sweep-cancelled/);
       expect({ ...later, cancelled: false, sweep: later.sweep.slice(0, -1) }, name).toEqual(expected);
     }
+  });
+
+  it("a compaction that fails leaves the event written and the journal whole, and is tried again later", async () => {
+    const dir = fresh();
+    const store = new SweepStore(dir, { compactJournalBytes: 4096 });
+    store.open();
+    // the snapshot's temp file cannot be created: a directory stands in its way
+    const blocker = join(dir, `journal.snapshot.jsonl.tmp-${process.pid}`);
+    mkdirSync(blocker);
+    store.note({ type: "shard-published", sweepId: "sw", shardId: "s0", at, task: { pad: "x".repeat(5000) } });
+    expect(() => store.append({ type: "sweep-cancelled", sweepId: "sw", at })).toThrow(
+      expect.objectContaining({
+        code: "STORE_FAILED",
+        message: expect.stringMatching(/cannot compact the journal of/),
+      }),
+    );
+    expect(store.journalEpoch).toBe(0);
+    rmSync(blocker, { recursive: true });
+    // not tried again at once (that would fail on every write), but once the journal has grown as much again
+    store.append({ type: "sweep-finished", sweepId: "sw", at, state: "SUCCEEDED" });
+    expect(store.journalEpoch).toBe(0);
+    store.note({ type: "shard-published", sweepId: "sw", shardId: "s1", at, task: { pad: "x".repeat(12000) } });
+    store.append({ type: "shard-quarantined", sweepId: "sw", shardId: "s1", at, reason: "r" });
+    expect(store.journalEpoch).toBe(1);
+    store.close();
+    expect(new SweepStore(dir).open().map((e) => e.type)).toEqual([
+      "sweep-cancelled",
+      "sweep-finished",
+      "shard-quarantined",
+    ]);
   });
 
   it("refuses a journal whose snapshot is missing, naming both files", async () => {
