@@ -260,8 +260,10 @@ export class SweepRun {
       this.setState(rec, "STORED");
       await this.advance(rec.cell);
     }
-    // a report that failed because a publish did is reported again (as a duplicate): publish now
-    await this.publishPending();
+    // a report that failed because a publish did is reported again (as a duplicate): publish now.
+    // Not while a publish loop runs: it takes what is unpublished, and a report must not wait
+    // for a stage's whole publishing (100,000 shards at the start of a large sweep).
+    if (this.publishing.size === 0 && this.unpublished.size > 0) await this.publishPending();
     return stored.outcome === "stored" ? "stored" : stored.matches ? "duplicate" : "duplicate-mismatch";
   }
 
@@ -435,9 +437,10 @@ export class SweepRun {
 
   private async publishLanes(): Promise<void> {
     const todo = [...this.unpublished];
+    let next = 0; // an index, not shift(): shift is linear in the array's length, quadratic over a large stage
     let failed: { error: unknown } | undefined;
     const lane = async () => {
-      for (let rec = todo.shift(); rec && !failed && this.state !== "CANCELLED"; rec = todo.shift()) {
+      for (let rec = todo[next++]; rec && !failed && this.state !== "CANCELLED"; rec = todo[next++]) {
         if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
         try {
           if (
