@@ -273,8 +273,8 @@ async function runSweep(
     return ms > t ? ((stored - n) * 1000) / (ms - t) : 0;
   };
   const submitted = coordinator.submit(soakYaml(o.shards), "soak.yaml");
-  let failed: unknown;
-  submitted.catch((err: unknown) => (failed = err));
+  let failed: Error | undefined;
+  submitted.catch((err: unknown) => (failed = err instanceof Error ? err : new Error(String(err))));
   // the sweep is listed as soon as it is planned, while its shards are still being published
   while (coordinator.list().length === 0 && failed === undefined) await new Promise((r) => setTimeout(r, 5));
   if (failed !== undefined) throw failed;
