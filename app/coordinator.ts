@@ -9,6 +9,7 @@ import type { Logger, ResultSink, ShardQueue, ShardTask, SweepLimits } from "../
 import {
   Coordinator,
   CoordinatorMetrics,
+  DEFAULT_COMPACT_JOURNAL_BYTES,
   DEFAULT_MAX_RESULT_BYTES,
   DEFAULT_WORKER_QUIET_MS,
   openDataDir,
@@ -65,6 +66,8 @@ export interface CoordinatorOptions {
   workerQuietMs?: number;
   /** remove sweeps finished or cancelled this long ago from the data directory (default: kept) */
   retentionMs?: number;
+  /** compact a sweep's journal once it holds this many bytes (and more than its last snapshot); default 16 MiB */
+  compactJournalBytes?: number;
   onSweepEvent?: (sweepId: string, e: SweepEvent) => void;
   onNotice?: (n: Notice) => void;
 }
@@ -87,6 +90,7 @@ export interface ResolvedCoordinatorOptions {
   log: Logger;
   workerQuietMs: number;
   retentionMs: number | null;
+  compactJournalBytes: number;
   onSweepEvent: (sweepId: string, e: SweepEvent) => void;
   onNotice: (n: Notice) => void;
 }
@@ -95,6 +99,7 @@ export const COORDINATOR_DEFAULTS = {
   listen: { host: "127.0.0.1", port: 0 },
   ackWaitMs: 60_000,
   maxDeliver: 5,
+  compactJournalBytes: DEFAULT_COMPACT_JOURNAL_BYTES,
 } as const;
 
 export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordinatorOptions {
@@ -133,6 +138,12 @@ export function resolveCoordinatorOptions(o: CoordinatorOptions): ResolvedCoordi
     log: o.log ?? silentLogger,
     workerQuietMs: integerField("workerQuietMs", o.workerQuietMs, 1, DEFAULT_WORKER_QUIET_MS),
     retentionMs: o.retentionMs === undefined ? null : integerField("retentionMs", o.retentionMs, 0, 0),
+    compactJournalBytes: integerField(
+      "compactJournalBytes",
+      o.compactJournalBytes,
+      1024,
+      COORDINATOR_DEFAULTS.compactJournalBytes,
+    ),
     onSweepEvent: o.onSweepEvent ?? (() => undefined),
     onNotice: o.onNotice ?? (() => undefined),
   };
@@ -194,6 +205,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     log: o.log,
     workerQuietMs: o.workerQuietMs,
     ...(o.retentionMs !== null ? { retentionMs: o.retentionMs } : {}),
+    compactJournalBytes: o.compactJournalBytes,
     digestModel: digestCheckpoint,
     modelHeads: readModelHeads,
     ...(o.checkModelPath ? { checkModelPath: o.checkModelPath } : {}),

@@ -38,4 +38,6 @@ process.once("SIGTERM", () => {
     process.exit(0);
   })();
 });
+// the parent gone (killed, or crashed before its SIGTERM): nothing will stop these workers otherwise
+process.once("disconnect", () => process.exit(1));
 process.send?.("ready");

@@ -11,6 +11,7 @@ import { runCliStartupBench } from "./cli-startup.ts";
 import { runEngineBench } from "./engine.ts";
 import { runLargeModelBench } from "./large-model.ts";
 import { runOrchestrationBench } from "./orchestration.ts";
+import { runSoakBench } from "./soak.ts";
 
 interface Benchmark {
   summary: string;
@@ -34,6 +35,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   orchestration: {
     summary: "embedded vs distributed sweep wall time; control-plane shards/s with a no-op stage",
     run: runOrchestrationBench,
+  },
+  soak: {
+    summary:
+      "100 000 no-op shards through JetStream + gRPC: coordinator RSS, data dir size, shards/s over time, restart time, view size",
+    run: runSoakBench,
   },
 };
 

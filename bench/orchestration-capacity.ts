@@ -77,7 +77,8 @@ export interface CapacityFigures {
   storeBoundShardsPerSecond: number;
 }
 
-const TARGET = 500;
+/** control-plane capacity wanted with 4 workers on a 2-core machine */
+const TARGET = 2000;
 const WORKERS_SCRIPT = new URL("./capacity-workers.ts", import.meta.url).pathname;
 const CELLS = 4;
 function capacityYaml(name: string, pairsPerCell: number): string {

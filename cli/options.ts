@@ -36,6 +36,7 @@ export function coordinatorOptionsOf(
   const maxDeliver = stringFlag(v, "max-deliver");
   const workerQuiet = stringFlag(v, "worker-quiet");
   const retention = stringFlag(v, "retention");
+  const compactBytes = stringFlag(v, "journal-compact-bytes");
   const metrics = coordinatorMetricsOf(v);
   const limits = sweepLimitsOf(v);
   const checkModelPath = modelPathCheck(v);
@@ -62,6 +63,9 @@ export function coordinatorOptionsOf(
     ...(maxDeliver !== undefined ? { maxDeliver: integerFlag("--max-deliver", maxDeliver, 1) } : {}),
     ...(retention !== undefined ? { retentionMs: durationFlag("--retention", retention) } : {}),
     ...(workerQuiet !== undefined ? { workerQuietMs: 1000 * integerFlag("--worker-quiet", workerQuiet, 1) } : {}),
+    ...(compactBytes !== undefined
+      ? { compactJournalBytes: integerFlag("--journal-compact-bytes", compactBytes, 1024) }
+      : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),
   };

@@ -145,6 +145,9 @@ export const watchCommand: Command = {
         });
       for (const q of last?.quarantined ?? [])
         io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
+      const unlisted = (last?.stages.reduce((n, p) => n + p.quarantined, 0) ?? 0) - (last?.quarantined.length ?? 0);
+      if (unlisted > 0)
+        io.stderr.write(`and ${unlisted} more quarantined shards (the coordinator's journal names each)\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {
         // cells whose top head is no finding, so nobody reads a tie-break as one
         const r = await callPeer<GetRankingsRequest, RankingsMessage>(peer, c.getRankings.bind(c), { id: last.id });

@@ -13,6 +13,7 @@ import { RESULT_FORMAT_VERSION } from "../core/index.ts";
 import type { ModelDigest, SweepSpec } from "../core/index.ts";
 import { buildInfo, packageDir, prepareSweep, readSweepFile, runLocal } from "../app/index.ts";
 import type { LocalRunResult, SweepStatus } from "../app/index.ts";
+import { quarantinedCount } from "../coordinator/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -154,6 +155,8 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
     );
     for (const q of status.quarantined)
       io.stderr.write(`cna: quarantined ${q.cell} ${q.stage} shard ${q.shardId}: ${q.reason}\n`);
+    const unlisted = quarantinedCount(status) - status.quarantined.length;
+    if (unlisted > 0) io.stderr.write(`cna: and ${unlisted} more quarantined shards (the journal names each)\n`);
     io.stderr.write(`${nextSteps(out, process.cwd()).join("\n")}\n`);
   }
   return state === "SUCCEEDED" ? 0 : 1;

@@ -45,6 +45,11 @@ const COORDINATOR_FLAGS: readonly FlagSpec[] = [
     value: "N",
     help: `deliveries of a shard before it is quarantined (default ${COORDINATOR_DEFAULTS.maxDeliver})`,
   },
+  {
+    name: "journal-compact-bytes",
+    value: "N",
+    help: `compact a sweep's journal into a snapshot once it holds N bytes and more than its last snapshot (default ${COORDINATOR_DEFAULTS.compactJournalBytes})`,
+  },
   ...SWEEP_LIMIT_FLAGS,
   {
     name: "max-message-bytes",

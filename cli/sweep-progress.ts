@@ -5,6 +5,7 @@
  * dropped first); otherwise (CI, logs) a plain line at most every few seconds,
  * and one whenever a count that matters changes state (a stage completes, a shard is quarantined).
  */
+import { quarantinedCount } from "../coordinator/index.ts";
 import type { SweepStatus } from "../coordinator/index.ts";
 import { fitParts, joinParts, lineWidth } from "./progress.ts";
 import type { LinePart, ProgressSink } from "./progress.ts";
@@ -58,7 +59,7 @@ export function sweepProgressParts(f: SweepProgressFacts): LinePart[] {
     { text: f.shardsInFlight === undefined ? "" : `${f.shardsInFlight} shards in flight`, drop: 5 },
     { text: f.failures ? `${f.failures} failures` : "", drop: 2 },
     { text: s.redeliveries ? `${s.redeliveries} redeliveries` : "", drop: 3 },
-    { text: s.quarantined.length ? `${s.quarantined.length} QUARANTINED` : "", drop: 1 },
+    { text: quarantinedCount(s) ? `${quarantinedCount(s)} QUARANTINED` : "", drop: 1 },
     { text: s.nondeterministic ? `${s.nondeterministic} NON-DETERMINISTIC` : "", drop: 1 },
   ];
 }
@@ -125,7 +126,7 @@ export class SweepProgress {
       return;
     }
     // A stage finishing or a shard quarantined is worth a line at once; the rest is periodic.
-    const key = `${f.status.state}|${f.status.stages.map((s) => s.stored === s.total && s.total > 0).join()}|${f.status.quarantined.length}`;
+    const key = `${f.status.state}|${f.status.stages.map((s) => s.stored === s.total && s.total > 0).join()}|${quarantinedCount(f.status)}`;
     const t = this.now();
     if (key === this.lastKey && t - this.lastPlain < this.plainIntervalMs) return;
     this.lastKey = key;

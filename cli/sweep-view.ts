@@ -78,7 +78,7 @@ export function sweepTable(sweeps: readonly Sweep[], now: number): string {
         s.name,
         STATE_NAMES[s.state] ?? "?",
         `${p.done}/${p.total}`,
-        String(s.quarantined.length),
+        String(s.stages.reduce((n, p) => n + p.quarantined, 0)),
         age(s.createdAt, now),
       ];
     }),

@@ -125,7 +125,7 @@ export class WatchDisplay {
       return;
     }
     // a state change, a stage completing, a quarantine or the stall starting is worth a line at once
-    const key = `${s.state}|${s.stages.map((p) => p.stored === p.total).join()}|${s.quarantined.length}|${note !== null}`;
+    const key = `${s.state}|${s.stages.map((p) => p.stored === p.total).join()}|${s.stages.reduce((n, p) => n + p.quarantined, 0)}|${note !== null}`;
     const t = this.now();
     if (key === this.lastKey && (tick || t - this.lastAt < this.plainIntervalMs)) return;
     this.lastKey = key;

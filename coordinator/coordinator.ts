@@ -54,6 +54,8 @@ const SAMPLE_INTERVAL_MS = 1000;
 /** a worker that has reported nothing for this long is logged as gone (see presence.ts) */
 export const DEFAULT_WORKER_QUIET_MS = 600_000;
 
+export { VIEW_QUARANTINED_LISTED } from "./entry.ts";
+
 export interface CoordinatorOptions {
   dataDir: string;
   queue: ShardQueue<ShardTask>;
@@ -94,6 +96,8 @@ export interface CoordinatorOptions {
    * this long, at start and then periodically (gc.ts); default: kept for ever
    */
   retentionMs?: number;
+  /** each sweep's journal is compacted past this many bytes (default DEFAULT_COMPACT_JOURNAL_BYTES; see store.ts) */
+  compactJournalBytes?: number;
 }
 
 /** What submit() answers: the sweep, and whether it existed already (the same text and model contents). */
@@ -153,7 +157,7 @@ export class Coordinator implements SweepBackend {
     for (const id of readdirSync(root).sort()) {
       const dir = join(root, id);
       if (!existsSync(join(dir, "journal.jsonl"))) continue;
-      const store = lazy ? null : new SweepStore(dir);
+      const store = lazy ? null : this.newStore(dir);
       const events = store ? store.open() : readJournal(dir);
       const submitted = events.find((e) => e.type === "sweep-submitted");
       if (submitted?.type !== "sweep-submitted") continue;
@@ -229,7 +233,7 @@ export class Coordinator implements SweepBackend {
       throw modelChanged(previous, digests, source, options.previousLabel ?? `sweep ${previous.sweepId}`);
     const plan = planSpecOf(spec, id, digests);
     checkShardLimit(plan, this.limits, source);
-    const store = new SweepStore(join(this.o.dataDir, "sweeps", id));
+    const store = this.newStore(join(this.o.dataDir, "sweeps", id));
     store.open();
     const at = new Date();
     store.append({ type: "sweep-submitted", sweepId: id, at: at.toISOString(), spec: plan, source, fileKey });
@@ -354,10 +358,17 @@ export class Coordinator implements SweepBackend {
     });
   }
 
+  private newStore(dir: string): SweepStore {
+    return new SweepStore(
+      dir,
+      this.o.compactJournalBytes !== undefined ? { compactJournalBytes: this.o.compactJournalBytes } : {},
+    );
+  }
+
   /** A sweep found in the data directory at start, resumed now that it was submitted again. */
   private async resume(id: string, found: Dormant): Promise<Entry> {
     this.dormant.delete(id);
-    const store = new SweepStore(found.dir);
+    const store = this.newStore(found.dir);
     return this.launch(id, found.plan, store, found.createdAt, replayJournal(store.open(), id));
   }
 
@@ -380,6 +391,8 @@ export class Coordinator implements SweepBackend {
     };
     entry.run = new SweepRun(plan, store, this.o.queue, (e) => {
       if (e.type === "published") this.shardOwner.set(e.shard.id, id);
+      // a stored shard's late messages need no owner (quarantine is a no-op then): keeps the map to the shards in flight
+      else if (e.type === "stored") this.shardOwner.delete(e.shardId);
       this.o.onSweepEvent?.(id, e);
       logSweepEvent(this.log, id, e, createdAt, new Date());
       if (e.type === "finished") {
@@ -394,8 +407,9 @@ export class Coordinator implements SweepBackend {
       }
     });
     this.sweeps.set(id, entry);
+    const kept = this.o.keepRankings !== false && existsSync(join(store.dir, "rankings.json"));
     if (replay.cancelled) await entry.run.cancel();
-    else await entry.run.start(replay);
+    else await entry.run.start(replay, { finalRankingsKept: kept });
     const s = entry.run.status();
     entry.samples.push([Date.now(), s.shardsStored, s.casesDone]);
     return entry;

@@ -22,9 +22,15 @@ export interface Entry {
   final?: Promise<string>;
 }
 
+/**
+ * Quarantined shards a view lists: a view goes to every watcher on every change, so it must not
+ * grow with the sweep; the stages count every quarantined shard, and the journal names them all.
+ */
+export const VIEW_QUARANTINED_LISTED = 20;
+
 /** The sweep as the API shows it; rates over the samples kept (about the last minute). */
 export function viewOf(e: Entry): SweepView {
-  const s = e.run.status();
+  const s = e.run.status(VIEW_QUARANTINED_LISTED);
   const [t0, n0, c0] = e.samples[0] ?? [Date.now(), 0, 0];
   const seconds = (Date.now() - t0) / 1000;
   const shardsPerSecond = seconds > 0 ? (s.shardsStored - n0) / seconds : 0;

@@ -103,6 +103,7 @@ function endOf(dir: string): { state: CollectedSweep["state"]; at: string } | nu
   for (const e of readJournal(dir)) {
     if (e.type === "sweep-finished") end = { state: e.state, at: e.at };
     else if (e.type === "sweep-cancelled") end = { state: "CANCELLED", at: e.at };
+    else if (e.type === "shards-requeued") end = null; // `cna rerun --failed`: running again
   }
   return end;
 }

@@ -13,8 +13,9 @@
  * ```
  */
 export { SweepStore, digestOf, readJournal } from "./store.ts";
+export { DEFAULT_COMPACT_JOURNAL_BYTES } from "./journal.ts";
 export { writeDurably } from "./blob-writer.ts";
-export type { JournalEvent, StoreResult } from "./store.ts";
+export type { JournalEvent, StoreResult, SweepStoreOptions } from "./store.ts";
 export {
   cellName,
   cellPairCount,
@@ -29,7 +30,7 @@ export {
   shardIdOf,
 } from "./planner.ts";
 export type { PlanCell, PlannedShard, PlanSpec, StageInputs } from "./planner.ts";
-export { SweepRun, replayJournal } from "./sweep.ts";
+export { SweepRun, quarantinedCount, replayJournal } from "./sweep.ts";
 export type {
   ShardEventLabels,
   ShardState,
@@ -53,7 +54,7 @@ export { TERMINAL_STATES } from "./backend.ts";
 export type { ShardOutcome, SweepBackend, SweepView } from "./backend.ts";
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES_FLAG, startSweepServer } from "./grpc/index.ts";
 export type { SweepServer, SweepServerOptions } from "./grpc/index.ts";
-export { Coordinator, DEFAULT_WORKER_QUIET_MS } from "./coordinator.ts";
+export { Coordinator, DEFAULT_WORKER_QUIET_MS, VIEW_QUARANTINED_LISTED } from "./coordinator.ts";
 export { WorkerPresence } from "./presence.ts";
 export { GC_TRASH_DIR, SWEEPS_DIR, collectSweeps } from "./gc.ts";
 export type { CollectedSweep, CollectOptions, CollectResult } from "./gc.ts";

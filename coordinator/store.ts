@@ -9,7 +9,7 @@
  *   <dir>/results/<shard>.json   the shard's partial result, as reported
  *
  * Two kinds of journal line. `append` is for the events a restart replays (a sweep submitted,
- * cancelled or finished, a shard failed, quarantined or re-queued): each is fsynced before it returns.
+ * cancelled or finished, a shard failed or quarantined): each is fsynced before it returns.
  * `note` is for the per-shard record (published, stored, duplicate): the notes of one turn of the
  * event loop are written together at its end (or before an `append`, to keep the order), and
  * fsynced with the next `append`. The results directory, not the journal, says what is stored,
@@ -18,12 +18,14 @@
  * Group commit: blobs are written on one storage thread (blob-writer.ts), and one directory
  * fsync covers the renames of every blob that queued while it was busy, so the cost of
  * durability is shared by the shards reported together, and none of it is paid on the event loop.
+ *
+ * Compaction (journal.ts): once the journal outgrows both `compactJournalBytes` and the last
+ * snapshot, what a restart needs is written to `journal.snapshot.jsonl` and the journal starts
+ * again, so the files stay in proportion to the shards stored, not to the events journalled.
  */
 import { createHash } from "node:crypto";
 import {
   closeSync,
-  existsSync,
-  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -38,6 +40,23 @@ import {
 import { join } from "node:path";
 import { writeDurably } from "./blob-writer.ts";
 import { StoreError, storeWriteError } from "./errors.ts";
+import {
+  DEFAULT_COMPACT_JOURNAL_BYTES,
+  JOURNAL_FILE,
+  RetainedEvents,
+  loadJournal,
+  removeJournalTemps,
+  resetJournal,
+  writeSnapshot,
+} from "./journal.ts";
+import type { JournalEvent } from "./journal.ts";
+
+export type { JournalEvent };
+
+export type StoreResult =
+  { outcome: "stored"; digest: string } | { outcome: "duplicate"; digest: string; matches: boolean };
+
+export const digestOf = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 /**
  * The store's writes, replaceable in tests to make the disk fail (ENOSPC) at a chosen write:
@@ -51,52 +70,16 @@ export interface StoreWrites {
 
 const DISK: StoreWrites = { writeBlob: writeDurably, writeJournal: (fd, bytes) => writeSync(fd, bytes) };
 
-export type JournalEvent =
-  /** `fileKey` identifies the submitted text on this coordinator, whatever the models' digests */
-  | { type: "sweep-submitted"; sweepId: string; at: string; spec: unknown; source: string; fileKey?: string }
-  | { type: "shard-published"; sweepId: string; shardId: string; at: string; task: unknown }
-  | {
-      type: "shard-stored";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      digest: string;
-      worker: string;
-      attempt: number;
-    }
-  | {
-      type: "shard-duplicate";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      digest: string;
-      matches: boolean;
-      worker: string;
-    }
-  | {
-      type: "shard-failed";
-      sweepId: string;
-      shardId: string;
-      at: string;
-      code: string;
-      message: string;
-      retryable: boolean;
-      worker: string;
-    }
-  | { type: "shard-quarantined"; sweepId: string; shardId: string; at: string; reason: string }
-  /** the in-process queue delivered it (its `delivery`-th delivery in that life of the queue) */
-  | { type: "shard-delivered"; sweepId: string; shardId: string; at: string; delivery: number }
-  /** its stored blob failed its digest (or did not decode): set aside; published again as its `republish`-th */
-  | { type: "shard-corrupt"; sweepId: string; shardId: string; at: string; republish: number }
-  /** `cna rerun --failed`: these quarantined shards are pending again, each published as its `republish`-th */
-  | { type: "shards-requeued"; sweepId: string; at: string; shards: Array<{ shardId: string; republish: number }> }
-  | { type: "sweep-cancelled"; sweepId: string; at: string }
-  | { type: "sweep-finished"; sweepId: string; at: string; state: "SUCCEEDED" | "FAILED" };
-
-export type StoreResult =
-  { outcome: "stored"; digest: string } | { outcome: "duplicate"; digest: string; matches: boolean };
-
-export const digestOf = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+export interface SweepStoreOptions {
+  /** the disk's writes (default: the real ones); tests make them fail */
+  writes?: StoreWrites;
+  /**
+   * the journal is compacted once it holds this many bytes and at least as many as the last
+   * snapshot (default DEFAULT_COMPACT_JOURNAL_BYTES, 16 MiB), so compaction costs stay
+   * proportional to the journal's growth
+   */
+  compactJournalBytes?: number;
+}
 
 export class SweepStore {
   private readonly journalPath: string;
@@ -114,17 +97,36 @@ export class SweepStore {
   private readonly stored = new Set<string>();
   /** the sha256 each stored blob was written with, from the journal and putResult */
   private readonly digests = new Map<string, string>();
-  /** bytes of the journal that are whole lines: a failed write is cut back to this */
+  /** what a compaction's snapshot keeps, from every event journalled */
+  private retained = new RetainedEvents();
+  private epoch = 0;
   private journalBytes = 0;
+  private snapshotBytes = 0;
+  /** after a failed compaction, the journal size at which it is tried again */
+  private retryCompactionAt = 0;
+  /** a compaction wrote its snapshot but could not start the new journal yet (fd() does it) */
+  private journalStale = false;
+  private readonly compactJournalBytes: number;
   /** the last journal write failed: its notes are still owed, and no result is taken until they are written */
   private journalFailed = false;
+  private readonly writes: StoreWrites;
 
   constructor(
     readonly dir: string,
-    private readonly writes: StoreWrites = DISK,
+    options: SweepStoreOptions = {},
   ) {
-    this.journalPath = join(dir, "journal.jsonl");
+    this.journalPath = join(dir, JOURNAL_FILE);
     this.resultsDir = join(dir, "results");
+    const bytes = options.compactJournalBytes ?? DEFAULT_COMPACT_JOURNAL_BYTES;
+    if (!Number.isInteger(bytes) || bytes < 1)
+      throw new StoreError(dir, `compactJournalBytes must be a positive integer, got ${String(bytes)}`);
+    this.compactJournalBytes = bytes;
+    this.writes = options.writes ?? DISK;
+  }
+
+  /** How many times this directory's journal has been compacted (0: never). */
+  get journalEpoch(): number {
+    return this.epoch;
   }
 
   /** Creates the directory if needed and returns every journal event written so far. */
@@ -137,15 +139,24 @@ export class SweepStore {
         // a blob's temp file left by a crash before its rename: never a result
         else if (/\.json\.tmp-/.test(name)) rmSync(join(this.resultsDir, name), { force: true });
       }
-      const text = existsSync(this.journalPath) ? readFileSync(this.journalPath, "utf8") : "";
-      const events = parseJournal(text, this.journalPath);
+      removeJournalTemps(this.dir);
+      const loaded = loadJournal(this.dir);
+      const events = loaded.events;
       this.digests.clear();
-      for (const e of events) if (e.type === "shard-stored") this.digests.set(e.shardId, e.digest);
+      this.retained = new RetainedEvents();
+      for (const e of events) {
+        if (e.type === "shard-stored") this.digests.set(e.shardId, e.digest);
+        this.retained.observe(e);
+      }
+      this.epoch = loaded.epoch;
+      this.snapshotBytes = loaded.snapshotBytes;
+      this.journalBytes = loaded.journalBytes;
+      // a crash inside a compaction, after its snapshot: finish it (the old journal is covered)
+      this.journalStale = false;
+      if (loaded.journalStale) this.journalBytes = resetJournal(this.dir, this.epoch);
       // Drop a torn last line so the next append starts on a line of its own.
-      const whole = text.lastIndexOf("\n") + 1;
-      if (whole < text.length) truncateSync(this.journalPath, Buffer.byteLength(text.slice(0, whole)));
+      else if (loaded.journalBytes < loaded.journalFileBytes) truncateSync(this.journalPath, loaded.journalBytes);
       this.journalFd = openSync(this.journalPath, "a");
-      this.journalBytes = fstatSync(this.journalFd).size;
       return events;
     } catch (err) {
       if (err instanceof StoreError) throw err;
@@ -156,13 +167,14 @@ export class SweepStore {
   /** A replayed event: on disk (fsynced, with every note before it) when this returns. */
   append(event: JournalEvent): void {
     const fd = this.fd();
-    this.notes.push(JSON.stringify(event));
-    this.writeNotes();
+    this.record(event);
+    this.flushNotes();
     try {
       fsyncSync(fd);
     } catch (err) {
       throw storeWriteError(this.dir, `cannot fsync the journal ${this.journalPath}: ${(err as Error).message}`, err);
     }
+    this.compactIfDue(); // the event is on disk whatever becomes of the compaction
   }
 
   /**
@@ -172,28 +184,57 @@ export class SweepStore {
    */
   write(event: JournalEvent): void {
     this.fd();
-    this.notes.push(JSON.stringify(event));
+    this.record(event);
     this.writeNotes();
   }
 
   /** A per-shard record: written at the end of this turn of the event loop, fsynced with the next `append` (see the header). */
   note(event: JournalEvent): void {
     this.fd();
-    if (this.notes.push(JSON.stringify(event)) === 1) setImmediate(() => this.writeNotesLater());
+    if (this.record(event) === 1) setImmediate(() => this.writeNotesLater());
   }
 
   /**
    * The end-of-turn write of the notes. Its failure is not thrown here, where nothing could
    * answer it (it would end the process): the notes stay owed and the next write — a result
    * reported, an event appended — tries them again and fails with the error, so the disk being
-   * full is answered to whoever asks next.
+   * full is answered to whoever asks next. A compaction that fails here is tried again later
+   * (compactIfDue).
    */
   private writeNotesLater(): void {
     try {
       this.writeNotes();
     } catch {
-      // journalFailed is set; the next writer surfaces the error
+      // journalFailed (or retryCompactionAt) is set; the next writer surfaces the error
     }
+  }
+
+  /**
+   * Writes what a restart needs as a snapshot and starts the journal again (journal.ts says how
+   * a crash at any step stays loadable). Runs by itself when the journal has grown enough; the
+   * notes not written yet are written first, so the snapshot covers every event so far.
+   */
+  compact(): void {
+    const fd = this.fd();
+    this.flushNotes();
+    fsyncSync(fd);
+    try {
+      // a failure here leaves the old snapshot and journal, both still good: the journal stays open
+      this.snapshotBytes = writeSnapshot(
+        this.dir,
+        this.epoch + 1,
+        this.retained.events(this.digests, new Date().toISOString()),
+      );
+    } catch (err) {
+      throw new StoreError(this.dir, `cannot compact the journal of ${this.dir}: ${(err as Error).message}`, err);
+    }
+    // from here the old journal is covered by the snapshot: nothing more may be appended to it
+    this.epoch++;
+    this.retryCompactionAt = 0;
+    closeSync(fd);
+    this.journalFd = null;
+    this.journalStale = true;
+    this.fd(); // starts the new journal (or throws, and the next write tries again)
   }
 
   /**
@@ -204,13 +245,13 @@ export class SweepStore {
   async putResult(shardId: string, bytes: Uint8Array): Promise<StoreResult> {
     const path = this.resultPath(shardId);
     const digest = digestOf(bytes);
-    // a journal that could not be written (a full disk) is written first: no result is taken
-    // while the record of the ones before it is owed
-    if (this.journalFailed) this.writeNotes();
     for (let first = this.writing.get(shardId); first; first = this.writing.get(shardId))
       await first.catch(() => undefined);
     if (this.stored.has(shardId))
       return { outcome: "duplicate", digest, matches: digestOf(readFileSync(path)) === digest };
+    // a journal that could not be written (a full disk) is written first: no result is taken
+    // while the record of the ones before it is owed
+    if (this.journalFailed) this.writeNotes();
     const writing = this.writes.writeBlob(path, bytes); // on the storage thread, grouped with other blobs
     this.writing.set(shardId, writing);
     try {
@@ -273,7 +314,7 @@ export class SweepStore {
 
   close(): void {
     if (this.journalFd !== null) {
-      this.writeNotes();
+      this.flushNotes();
       fsyncSync(this.journalFd);
       closeSync(this.journalFd);
     }
@@ -281,8 +322,45 @@ export class SweepStore {
   }
 
   private fd(): number {
+    if (this.journalFd === null && this.journalStale) {
+      try {
+        this.journalBytes = resetJournal(this.dir, this.epoch);
+        this.journalFd = openSync(this.journalPath, "a");
+        this.journalStale = false;
+      } catch (err) {
+        throw new StoreError(this.dir, `cannot start the journal of ${this.dir} again: ${(err as Error).message}`, err);
+      }
+    }
     if (this.journalFd === null) throw new StoreError(this.dir, "store used before open()");
     return this.journalFd;
+  }
+
+  /** Queues an event's line (and keeps what a snapshot needs of it); returns the lines queued. */
+  private record(event: JournalEvent): number {
+    this.retained.observe(event);
+    return this.notes.push(JSON.stringify(event));
+  }
+
+  /** Writes the queued lines, then compacts when the journal has grown enough. */
+  private writeNotes(): void {
+    this.flushNotes();
+    this.compactIfDue();
+  }
+
+  /**
+   * A compaction that fails leaves the journal whole (see compact) and is tried again once the
+   * journal has grown as much again; its error goes to whoever wrote (from a note, the process
+   * fails, as a failed journal write does, and a restart finds a loadable state).
+   */
+  private compactIfDue(): void {
+    const due = Math.max(this.compactJournalBytes, this.snapshotBytes, this.retryCompactionAt);
+    if (this.journalFd === null || this.journalBytes < due) return;
+    try {
+      this.compact();
+    } catch (err) {
+      this.retryCompactionAt = 2 * this.journalBytes;
+      throw err;
+    }
   }
 
   /**
@@ -290,7 +368,7 @@ export class SweepStore {
    * cut back to the last whole line and the notes stay owed, so the journal never holds a torn
    * line that later lines would follow (a restart reads that as corruption).
    */
-  private writeNotes(): void {
+  private flushNotes(): void {
     const fd = this.journalFd;
     if (this.notes.length === 0 || fd === null) return;
     const bytes = Buffer.from(`${this.notes.join("\n")}\n`);
@@ -323,24 +401,7 @@ export class SweepStore {
   }
 }
 
-/** The events of a store's journal, read without opening the store (none when it has no journal). */
+/** The events of a store's journal (its snapshot's, then its own), read without opening the store. */
 export function readJournal(dir: string): JournalEvent[] {
-  const path = join(dir, "journal.jsonl");
-  return existsSync(path) ? parseJournal(readFileSync(path, "utf8"), path) : [];
-}
-
-/** A crash can leave a torn last line; it is dropped. A torn line elsewhere is corruption. */
-function parseJournal(text: string, path: string): JournalEvent[] {
-  const lines = text.split("\n");
-  const events: JournalEvent[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === "") return;
-    try {
-      events.push(JSON.parse(line) as JournalEvent);
-    } catch (err) {
-      const last = lines.slice(i + 1).every((l) => l.trim() === "");
-      if (!last) throw new StoreError(path, `${path}:${i + 1}: corrupt journal line`, err);
-    }
-  });
-  return events;
+  return loadJournal(dir).events;
 }

@@ -95,7 +95,13 @@ export interface SweepStatus {
   duplicates: number;
   nondeterministic: number;
   redeliveries: number;
+  /** quarantined shards in planning order; a view lists at most the first VIEW_QUARANTINED_LISTED (count them with quarantinedCount) */
   quarantined: Array<{ shardId: string; cell: string; stage: ShardStage; reason: string }>;
+}
+
+/** Every quarantined shard, listed or not: the stages count them all. */
+export function quarantinedCount(s: Pick<SweepStatus, "stages">): number {
+  return s.stages.reduce((n, p) => n + p.quarantined, 0);
 }
 
 /** What every event about one shard names, so an observer (metrics) needs no lookup of its own. */
@@ -151,6 +157,8 @@ export class SweepRun {
   private nondeterministic = 0;
   private redeliveries = 0;
   private casesDone = 0;
+  /** see start(): the last stage's results are not read again at a replay */
+  private skipFinalMerge = false;
   private finish!: (s: SweepState) => void;
   private finished: Promise<SweepState> = new Promise((resolve) => (this.finish = resolve));
 
@@ -178,8 +186,19 @@ export class SweepRun {
     return this.finished;
   }
 
-  /** Plans and publishes (or, after a restart, re-derives) every cell's current stage. */
-  async start(replay: SweepReplay = replayJournal([], this.spec.sweepId)): Promise<void> {
+  /**
+   * Plans and publishes (or, after a restart, re-derives) every cell's current stage.
+   * `finalRankingsKept`: the sweep finished in an earlier life and its rankings were written from
+   * every merged stage; the last stage of each cell is then not read and merged again (its
+   * results were checked when it merged, and it feeds no later stage), so restarting a finished
+   * sweep costs no pass over its largest stage. rankings() of such a run lacks that stage:
+   * the caller serves the kept rankings instead.
+   */
+  async start(
+    replay: SweepReplay = replayJournal([], this.spec.sweepId),
+    options: { finalRankingsKept?: boolean } = {},
+  ): Promise<void> {
+    this.skipFinalMerge = replay.finished && options.finalRankingsKept === true;
     for (const [id, n] of replay.republished) this.republished.set(id, n);
     for (const [id, n] of replay.deliveries) this.deliveries.set(id, n);
     const quarantined = replay.quarantined;
@@ -243,8 +262,10 @@ export class SweepRun {
       this.setState(rec, "STORED");
       await this.advance(rec.cell);
     }
-    // a report that failed because a publish did is reported again (as a duplicate): publish now
-    await this.publishPending();
+    // a report that failed because a publish did is reported again (as a duplicate): publish now.
+    // Not while a publish loop runs: it takes what is unpublished, and a report must not wait
+    // for a stage's whole publishing (100,000 shards at the start of a large sweep).
+    if (this.publishing.size === 0 && this.unpublished.size > 0) await this.publishPending();
     return stored.outcome === "stored" ? "stored" : stored.matches ? "duplicate" : "duplicate-mismatch";
   }
 
@@ -365,15 +386,31 @@ export class SweepRun {
       this.state = "RUNNING";
       this.finished = new Promise((resolve) => (this.finish = resolve));
     }
+    // A restart of the finished sweep skipped merging each cell's last stage, because its
+    // rankings were kept; this rerun writes the rankings again, so those merges are done now.
+    if (this.skipFinalMerge) {
+      this.skipFinalMerge = false;
+      const last = this.stages.length - 1;
+      for (const c of this.cells)
+        if (!c.failed && c.stageIndex > last && c.merged[this.stages[last]!] === undefined) {
+          c.stageIndex = last;
+          await this.advance(c);
+        }
+    }
     await this.publishPending();
     return records.map((rec) => rec.id);
   }
 
-  /** Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report. */
-  status(): SweepStatus {
+  /**
+   * Costs O(stages + cells + quarantined shards), not O(shards): it is asked for on every report.
+   * `listQuarantined` bounds the quarantined shards listed (the first ones in planning order); the
+   * stages count every one.
+   */
+  status(listQuarantined = Number.POSITIVE_INFINITY): SweepStatus {
     const stages = [...this.progress.values()].map((p) => ({ ...p }));
     const quarantined = [...this.quarantinedRecords]
       .sort((a, b) => a.order - b.order)
+      .slice(0, listQuarantined)
       .map((rec) => ({
         shardId: rec.id,
         cell: cellName(rec.cell.cell.key),
@@ -461,9 +498,10 @@ export class SweepRun {
 
   private async publishLanes(): Promise<void> {
     const todo = [...this.unpublished];
+    let next = 0; // an index, not shift(): shift is linear in the array's length, quadratic over a large stage
     let failed: { error: unknown } | undefined;
     const lane = async () => {
-      for (let rec = todo.shift(); rec && !failed && this.state !== "CANCELLED"; rec = todo.shift()) {
+      for (let rec = todo[next++]; rec && !failed && this.state !== "CANCELLED"; rec = todo[next++]) {
         if (!this.unpublished.delete(rec) || rec.state !== "PENDING") continue;
         try {
           if (
@@ -497,6 +535,10 @@ export class SweepRun {
     if (!stage || c.failed) return this.checkDone();
     if (c.unstored > 0) return;
     const records = c.shards.get(stage) ?? [];
+    if (this.skipFinalMerge && c.stageIndex === this.stages.length - 1) {
+      c.stageIndex++;
+      return this.checkDone();
+    }
     // A fixed order that depends only on the work (not on the sweep id in the shard ids), so
     // the same sweep file gives the same floats embedded or distributed.
     const ordered = [...records].sort((a, b) => a.task.pairs.start - b.task.pairs.start);
@@ -607,24 +649,36 @@ export interface SweepReplay {
   /** per shard, deliveries since its current message was first published (across restarts) */
   deliveries: Map<string, number>;
   cancelled: boolean;
+  /** the journal says the sweep finished (SUCCEEDED or FAILED) */
+  finished: boolean;
 }
 
 export function replayJournal(events: readonly JournalEvent[], sweepId: string): SweepReplay {
-  const r: SweepReplay = { quarantined: new Map(), republished: new Map(), deliveries: new Map(), cancelled: false };
+  const r: SweepReplay = {
+    quarantined: new Map(),
+    republished: new Map(),
+    deliveries: new Map(),
+    cancelled: false,
+    finished: false,
+  };
   for (const e of events) {
     if (e.sweepId !== sweepId) continue;
     if (e.type === "shard-quarantined") r.quarantined.set(e.shardId, e.reason);
     else if (e.type === "shard-corrupt") {
-      r.republished.set(e.shardId, e.republish);
+      // the highest republish wins: a snapshot lists corrupt marks after the events it keeps in order
+      r.republished.set(e.shardId, Math.max(e.republish, r.republished.get(e.shardId) ?? 0));
       r.deliveries.delete(e.shardId);
     } else if (e.type === "shard-delivered") r.deliveries.set(e.shardId, (r.deliveries.get(e.shardId) ?? 0) + 1);
     else if (e.type === "shards-requeued")
       for (const q of e.shards) {
         r.quarantined.delete(q.shardId);
-        r.republished.set(q.shardId, q.republish);
+        r.republished.set(q.shardId, Math.max(q.republish, r.republished.get(q.shardId) ?? 0));
         r.deliveries.delete(q.shardId);
+        // running again: the sweep-finished before it no longer describes the sweep
+        r.finished = false;
       }
     else if (e.type === "sweep-cancelled") r.cancelled = true;
+    else if (e.type === "sweep-finished") r.finished = true;
   }
   return r;
 }

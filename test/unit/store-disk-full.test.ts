@@ -56,7 +56,7 @@ describe("a disk that fills up", () => {
   it("refuses a journal write with DISK_FULL, cuts back the torn line, and writes it once space is back", () => {
     const dir = fresh();
     const disk = fillingDisk();
-    const store = new SweepStore(dir, disk);
+    const store = new SweepStore(dir, { writes: disk });
     store.open();
     store.append(event(1));
     disk.full = true;
@@ -81,7 +81,7 @@ describe("a disk that fills up", () => {
   it("refuses a result with DISK_FULL (retryable) and stores nothing of it; the same report later is stored", async () => {
     const dir = fresh();
     const disk = fillingDisk();
-    const store = new SweepStore(dir, disk);
+    const store = new SweepStore(dir, { writes: disk });
     store.open();
     const bytes = new TextEncoder().encode('{"kind":"verify"}');
     disk.full = true;
@@ -102,7 +102,7 @@ describe("a disk that fills up", () => {
   it("a note that cannot be written at the end of the turn does not end the process: the next report is refused until it is written", async () => {
     const dir = fresh();
     const disk = fillingDisk();
-    const store = new SweepStore(dir, disk);
+    const store = new SweepStore(dir, { writes: disk });
     store.open();
     disk.full = true;
     store.note(event(1));

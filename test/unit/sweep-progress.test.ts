@@ -33,7 +33,9 @@ describe("sweep progress", () => {
     const line = sweepProgressLine({
       status: status(5, {
         redeliveries: 2,
+        // a view lists the first quarantined shards only; the stages count them all
         quarantined: [{ shardId: "x", cell: "m + 1D t4", stage: "cna", reason: "r" }],
+        stages: status(5).stages.map((p) => (p.stage === "cna" ? { ...p, quarantined: 25 } : p)),
       }),
       casesPerSecond: 12.4,
       etaSeconds: 75,
@@ -43,7 +45,7 @@ describe("sweep progress", () => {
       failures: 1,
     });
     expect(line).toBe(
-      "[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 2/4 workers busy · 3 shards in flight · 1 failures · 2 redeliveries · 1 QUARANTINED",
+      "[running] cells 0/2 · head-ablation 4/4 · cna 1/4 · 250 cases · 12 cases/s · ETA 1m15s · 2/4 workers busy · 3 shards in flight · 1 failures · 2 redeliveries · 25 QUARANTINED",
     );
     expect([formatDuration(5), formatDuration(3725)]).toEqual(["5s", "1h02m"]);
   });
