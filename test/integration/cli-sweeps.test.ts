@@ -83,7 +83,7 @@ describe("cna list, cancel, rerun against a coordinator", () => {
         expect(tls.code).toBe(1);
         // (node may warn first that TLS ignores an IP address as the server name)
         expect(tls.stderr.trim().split("\n").at(-1)).toBe(
-          `cna: TLS_FAILED: TLS with the coordinator at ${server.address} failed (wrong version number): give the CA that signed its certificate with --tls-ca, or leave out the TLS flags if it serves plaintext`,
+          "cna: TLS_HANDSHAKE_FAILED: cannot connect: the server does not speak TLS on this port: leave out --tls-ca, --tls-cert and --tls-key, or use its TLS port",
         );
         writeFileSync(join(dir, "wrong.token"), "a-wrong-token-012345\n");
         const auth = await runCli(dir, ["list"], {

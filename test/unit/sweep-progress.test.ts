@@ -109,7 +109,7 @@ describe("sweep progress on a terminal and in logs", () => {
     status: status(stored, {
       stages: [
         { stage: "head-ablation", total: 40, expected: 40, stored: Math.min(stored, 40), quarantined: 0 },
-        { stage: "cna", total: stored >= 40 ? 40 : 12, expected: 40, stored: Math.max(0, stored - 40), quarantined: 0 },
+        { stage: "cna", total: stored >= 40 ? 40 : 12, expected: 40, stored: Math.max(0, stored - 40), quarantined: 1 },
         { stage: "verify", total: 0, expected: 40, stored: 0, quarantined: 0 },
         { stage: "top-tokens", total: 0, expected: 20, stored: 0, quarantined: 0 },
       ],
