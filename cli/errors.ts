@@ -82,7 +82,7 @@ export class UnknownContextError extends CnaError {
  * the project's codes, said the way a person fixes it: which address, which flag or variable.
  */
 export type RemoteFailure =
-  "UNREACHABLE" | "TLS_FAILED" | "UNAUTHENTICATED" | "PERMISSION_DENIED" | "DEADLINE_EXCEEDED";
+  "UNREACHABLE" | "TLS_HANDSHAKE_FAILED" | "UNAUTHENTICATED" | "PERMISSION_DENIED" | "DEADLINE_EXCEEDED";
 
 export class RemoteCallError extends CnaError {
   declare readonly code: RemoteFailure;

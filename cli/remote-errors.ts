@@ -25,14 +25,27 @@ export function readableRemoteError(err: ServiceError | GrpcCallError, peer: Pee
   const e = err instanceof GrpcCallError ? err : fromGrpcError(err);
   const who = `the ${peer.kind} at ${peer.address}${peer.source.startsWith("context ") || peer.source.startsWith("$") ? `, from ${peer.source}` : ""}`;
   // a code the server chose says what is wrong already (UNAUTHENTICATED is ours and the server's both)
+  // proto/errors.ts already named a failed TLS handshake and which side to fix: say with whom
+  if (e.code === "TLS_HANDSHAKE_FAILED")
+    return new RemoteCallError(
+      "TLS_HANDSHAKE_FAILED",
+      peer.address,
+      `TLS with ${who} failed: ${e.message.replace(/^cannot connect: /, "")}`,
+      false,
+      e,
+    );
   const fromServer = !e.code.startsWith("GRPC_") && e.code !== "UNAUTHENTICATED";
   if (fromServer) return e;
-  const detail = lastError(e.message);
+  // without what proto/errors.ts put around it, which this message says in its own way
+  const detail = lastError(e.message)
+    .replace(/^cannot connect: /, "")
+    .replace(/ \(if it serves TLS, give --tls-ca\)$/, "");
   switch (e.grpcStatus) {
     case status.UNAVAILABLE:
-      if (TLS_DETAIL.test(e.message))
+      // (proto/errors.ts may have added its own "if it serves TLS" hint, which is no TLS failure)
+      if (TLS_DETAIL.test(e.message.replace(/\(if it serves TLS, give --tls-ca\)/, "")))
         return new RemoteCallError(
-          "TLS_FAILED",
+          "TLS_HANDSHAKE_FAILED",
           peer.address,
           `TLS with ${who} failed (${detail}): give the CA that signed its certificate with --tls-ca, or leave out the TLS flags if it serves plaintext`,
           false,

@@ -203,13 +203,15 @@ describe.skipIf(openssl.skip)("TLS files that do not fit", () => {
 
     const untrusted = await watch(tlsServer.address, ["--tls-ca", other.certPath]);
     expect(untrusted.stderr).toMatch(
-      /^cna: TLS_HANDSHAKE_FAILED: cannot connect: the server's certificate is not signed by a CA this client trusts \(.+\): give the CA that signed it with --tls-ca$/m,
+      /^cna: TLS_HANDSHAKE_FAILED: TLS with the coordinator at \S+ failed: the server's certificate is not signed by a CA this client trusts \(.+\): give the CA that signed it with --tls-ca$/m,
     );
     const plaintext = await watch(tlsServer.address, []);
-    expect(plaintext.stderr).toMatch(/^cna: TLS_FAILED: .*give the CA that signed its certificate with --tls-ca/m);
+    expect(plaintext.stderr).toMatch(
+      /^cna: UNREACHABLE: cannot reach the coordinator at \S+ \(.*if it serves TLS, give --tls-ca\): the server closed the connection/m,
+    );
     const tlsToPlain = await watch(plainServer.address, ["--tls-ca", cert.certPath]);
     expect(tlsToPlain.stderr).toMatch(
-      /^cna: TLS_HANDSHAKE_FAILED: cannot connect: the server does not speak TLS on this port/m,
+      /^cna: TLS_HANDSHAKE_FAILED: TLS with the coordinator at \S+ failed: the server does not speak TLS on this port/m,
     );
     // and with the right CA the same call reaches the server (which has no such sweep)
     const trusted = await runCli(

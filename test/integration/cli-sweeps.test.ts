@@ -68,7 +68,7 @@ describe("cna list, cancel, rerun against a coordinator", () => {
   });
 
   it.skipIf(openssl.skip)(
-    "TLS to a plaintext coordinator is TLS_FAILED, a wrong token UNAUTHENTICATED, each naming what to set",
+    "TLS to a plaintext coordinator is TLS_HANDSHAKE_FAILED, a wrong token UNAUTHENTICATED, each naming what to set",
     async () => {
       openssl.assert();
       using cert = selfSignedCert();
@@ -83,7 +83,7 @@ describe("cna list, cancel, rerun against a coordinator", () => {
         expect(tls.code).toBe(1);
         // (node may warn first that TLS ignores an IP address as the server name)
         expect(tls.stderr.trim().split("\n").at(-1)).toBe(
-          "cna: TLS_HANDSHAKE_FAILED: cannot connect: the server does not speak TLS on this port: leave out --tls-ca, --tls-cert and --tls-key, or use its TLS port",
+          `cna: TLS_HANDSHAKE_FAILED: TLS with the coordinator at ${server.address} failed: the server does not speak TLS on this port: leave out --tls-ca, --tls-cert and --tls-key, or use its TLS port`,
         );
         writeFileSync(join(dir, "wrong.token"), "a-wrong-token-012345\n");
         const auth = await runCli(dir, ["list"], {

@@ -49,11 +49,11 @@ describe("readable remote errors", () => {
         { ...coordinator, source: "context lab" },
       ).message,
     ).toBe(
-      "cannot reach the coordinator at 127.0.0.1:7070, from context lab (is `cna coordinator` running? set --coordinator or CNA_COORDINATOR; if it serves TLS, give --tls-ca): Failed to connect",
+      "cannot reach the coordinator at 127.0.0.1:7070, from context lab (is `cna coordinator` running? set --coordinator or CNA_COORDINATOR; if it serves TLS, give --tls-ca): the server closed the connection while it was being set up",
     );
   });
 
-  it("a TLS failure is TLS_FAILED, with the reason and the flag", () => {
+  it("a TLS failure is TLS_HANDSHAKE_FAILED, with the peer, the reason and the flag", () => {
     const wrongVersion = readableRemoteError(
       grpcError(
         status.UNAVAILABLE,
@@ -61,9 +61,9 @@ describe("readable remote errors", () => {
       ),
       coordinator,
     );
-    expect(wrongVersion).toMatchObject({ code: "TLS_FAILED", retryable: false });
+    expect(wrongVersion).toMatchObject({ code: "TLS_HANDSHAKE_FAILED", retryable: false });
     expect(wrongVersion.message).toBe(
-      "TLS with the coordinator at 127.0.0.1:7070 failed (wrong version number): give the CA that signed its certificate with --tls-ca, or leave out the TLS flags if it serves plaintext",
+      "TLS with the coordinator at 127.0.0.1:7070 failed: the server does not speak TLS on this port: leave out --tls-ca, --tls-cert and --tls-key, or use its TLS port",
     );
     expect(
       readableRemoteError(
@@ -73,7 +73,9 @@ describe("readable remote errors", () => {
         ),
         coordinator,
       ).message,
-    ).toMatch(/^TLS with the coordinator at 127\.0\.0\.1:7070 failed \(self-signed certificate\): /);
+    ).toMatch(
+      /^TLS with the coordinator at 127\.0\.0\.1:7070 failed: the server's certificate is not signed by a CA this client trusts \(self-signed certificate\): /,
+    );
   });
 
   it("a refused token, a denied call and a deadline say which and what to do", () => {
