@@ -13,7 +13,7 @@ import { RESULT_FORMAT_VERSION } from "../core/index.ts";
 import type { ModelDigest, SweepSpec } from "../core/index.ts";
 import { buildInfo, packageDir, prepareSweep, readSweepFile, runLocal } from "../app/index.ts";
 import type { LocalRunResult, SweepStatus } from "../app/index.ts";
-import { quarantinedCount } from "../coordinator/index.ts";
+import { cellStages, quarantinedCount } from "../coordinator/index.ts";
 import { HELP_FLAG, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
 import type { CliIo, Command } from "./command.ts";
@@ -114,7 +114,7 @@ async function runSweepFile(file: string, values: FlagValues, io: CliIo): Promis
   const { workers, provider } = run.options;
   if (!o.quiet)
     io.stderr.write(
-      `cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${spec.stages.join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl} (namespace ${run.coordinator.namespace ?? "none"})` : ""}; state in ${stateDir}\n`,
+      `cna: sweep ${spec.name}: ${sweep.plan.cells.length} cells x ${cellStages(spec).join(" -> ")}, ${workers} workers, ${provider}${o.natsUrl ? `, through ${o.natsUrl} (namespace ${run.coordinator.namespace ?? "none"})` : ""}; state in ${stateDir}\n`,
     );
   if (run.submitted.shardsStored > 0)
     io.stderr.write(

@@ -77,7 +77,7 @@ export function cellPairCount(spec: PlanSpec, key: CellKey): number {
 }
 
 /** The stages every cell runs: the sweep's, then top tokens when its rankings list neurons. */
-export function cellStages(spec: Pick<PlanSpec, "stages">): ShardStage[] {
+export function cellStages(spec: { readonly stages: readonly PlanSpec["stages"][number][] }): ShardStage[] {
   const lists = spec.stages.includes("cna") || spec.stages.includes("attribution");
   return lists ? [...spec.stages, TOP_TOKENS_STAGE] : [...spec.stages];
 }

@@ -42,6 +42,8 @@ describe("cna run", () => {
     expect(b.stdout).toMatch(/^model +op +D +t +base +head +drop +neuron +K +mask +random$/m);
     expect(b.stdout).toMatch(/^tiny +\+ +1 +4 +\d+\.\d% +L\dH\d\*? +-?\d+\.\d% +L\dN\d+ +10 /m);
     expect(b.stderr).toMatch(/sweep tiny-run succeeded/);
+    // the opening line names every stage a cell runs, the implied top-tokens one too
+    expect(b.stderr).toMatch(/cells x head-ablation -> cna -> verify -> top-tokens, /);
     expect(b.stderr).toMatch(/^ {2}cna rankings b --kind heads/m);
     const ra = readFileSync(join(root, "a", "rankings.json"), "utf8");
     expect(readFileSync(join(root, "b", "rankings.json"), "utf8")).toBe(ra);
