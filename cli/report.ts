@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Rankings } from "../core/index.ts";
-import { createSweepClient, SweepState } from "../proto/index.ts";
+import { createSweepClient } from "../proto/index.ts";
 import type {
   GetRankingsRequest,
   GetSweepRequest,
@@ -25,6 +25,7 @@ import { AUTH_FLAGS } from "./connect.ts";
 import { callPeer } from "./remote-errors.ts";
 import { CONTEXT_FLAG, coordinatorTarget } from "./target.ts";
 import { UsageError } from "./errors.ts";
+import { STAGE_NAMES, STATE_NAMES } from "./sweep-view.ts";
 import { STDOUT, prepareOutput, writeOutput, writeTextAtomic } from "./files.ts";
 
 const REPORT_FLAGS: readonly FlagSpec[] = [
@@ -137,14 +138,6 @@ export async function readRankingsDir(file: string): Promise<{ rankings: Ranking
   }
   return { rankings, provenance: parseProvenance(raw, provFile) };
 }
-
-const STATE_NAMES: Record<number, string> = {
-  [SweepState.SWEEP_STATE_RUNNING]: "running",
-  [SweepState.SWEEP_STATE_SUCCEEDED]: "succeeded",
-  [SweepState.SWEEP_STATE_FAILED]: "failed",
-  [SweepState.SWEEP_STATE_CANCELLED]: "cancelled",
-};
-const STAGE_NAMES = ["unspecified", "head-ablation", "attribution", "cna", "verify", "top-tokens"];
 
 /** What a coordinator knows of a sweep's provenance (its Sweep message), as the report's type. */
 export function provenanceOfSweep(s: Sweep): ReportProvenance {

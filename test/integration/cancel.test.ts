@@ -12,11 +12,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { Coordinator, readJournal, startSweepServer } from "../../coordinator/index.ts";
 import { MemoryShardQueue, encodePartial } from "../../core/index.ts";
-import type { AnyPartial, QueueMessage, ResultSink, ShardQueue, ShardTask } from "../../core/index.ts";
+import type { AnyPartial, ResultSink, ShardTask } from "../../core/index.ts";
 import { ModelCache, ShardWorker } from "../../worker/index.ts";
 import type { WorkerEvent } from "../../worker/index.ts";
 import { createSweepClient } from "../../proto/index.ts";
 import { digestPath } from "../helpers/digest.ts";
+import { ForwardingQueue } from "../helpers/queues.ts";
 import { errorCodeOf, failure, unary } from "../helpers/grpc.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-cancel-"));
@@ -34,25 +35,10 @@ shard: { pairs: 1 }
 `;
 
 /** The in-process queue, with every publish taking a turn of the event loop (as a broker round trip does) and counted. */
-class CountingQueue implements ShardQueue<ShardTask> {
-  published = 0;
-  readonly inner = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, groupOf: (t) => t.sweepId });
-  async publish(id: string, data: ShardTask): Promise<boolean> {
+class CountingQueue extends ForwardingQueue {
+  override async publish(id: string, data: ShardTask): Promise<boolean> {
     await new Promise((resolve) => setImmediate(resolve));
-    this.published++;
-    return this.inner.publish(id, data);
-  }
-  pull(timeoutMs: number): Promise<QueueMessage<ShardTask> | null> {
-    return this.inner.pull(timeoutMs);
-  }
-  pending() {
-    return this.inner.pending();
-  }
-  purge(group: string) {
-    return this.inner.purge(group);
-  }
-  close() {
-    return this.inner.close();
+    return super.publish(id, data);
   }
 }
 

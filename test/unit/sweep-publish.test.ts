@@ -7,38 +7,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Coordinator } from "../../coordinator/index.ts";
-import { MemoryShardQueue, encodePartial, shardIdOfMessage } from "../../core/index.ts";
-import type { QueueMessage, ShardQueue, ShardTask } from "../../core/index.ts";
+import { encodePartial, shardIdOfMessage } from "../../core/index.ts";
+import type { ShardTask } from "../../core/index.ts";
 import { digestPath } from "../helpers/digest.ts";
+import { ForwardingQueue } from "../helpers/queues.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cna-publish-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The in-process queue, whose publishes stop at `open` until release() (a broker slowing down). */
-class GatedQueue implements ShardQueue<ShardTask> {
-  published = 0;
+class GatedQueue extends ForwardingQueue {
   private gate: Promise<void>;
   release!: () => void;
-  readonly inner = new MemoryShardQueue<ShardTask>({ ackWaitMs: 60_000, groupOf: (t) => t.sweepId });
   constructor(readonly open: number) {
+    super();
     this.gate = new Promise((resolve) => (this.release = resolve));
   }
-  async publish(id: string, data: ShardTask): Promise<boolean> {
+  override async publish(id: string, data: ShardTask): Promise<boolean> {
     if (this.published >= this.open) await this.gate;
-    this.published++;
-    return this.inner.publish(id, data);
-  }
-  pull(timeoutMs: number): Promise<QueueMessage<ShardTask> | null> {
-    return this.inner.pull(timeoutMs);
-  }
-  pending() {
-    return this.inner.pending();
-  }
-  purge(group: string) {
-    return this.inner.purge(group);
-  }
-  close() {
-    return this.inner.close();
+    return super.publish(id, data);
   }
 }
 
