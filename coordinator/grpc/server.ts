@@ -13,7 +13,7 @@
  * console.log(`SweepService on ${server.address}`);
  * ```
  */
-import type { ServerReadableStream, ServerWritableStream, StatusObject } from "@grpc/grpc-js";
+import type { ServerReadableStream, ServerWritableStream, StatusObject, sendUnaryData } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
 import {
   BadRequestError,
@@ -108,22 +108,24 @@ function sweepService(
     watchSweep: (call) => watchSweep(backend, call, watches),
     reportShard: (call, callback) => {
       const upload = new ShardUpload(maxResultBytes);
-      receiveUpload(call, upload, async () => ({
-        outcome: toOutcomeMessage(await backend.reportShard(upload.finish())),
-      })).then(
-        (reply) => callback(null, reply),
-        (status: StatusObject) => callback(status),
+      receiveUpload(
+        call,
+        upload,
+        async () => ({ outcome: toOutcomeMessage(await backend.reportShard(upload.finish())) }),
+        callback,
       );
     },
     reportShards: (call, callback) => {
       const batch = new ShardBatchUpload(maxResultBytes);
-      receiveUpload(call, batch, async () => {
-        // stored concurrently: the store's writer groups their fsyncs
-        const outcomes = await Promise.all(batch.finish().map((r) => backend.reportShard(r)));
-        return { outcomes: outcomes.map(toOutcomeMessage) };
-      }).then(
-        (reply) => callback(null, reply),
-        (status: StatusObject) => callback(status),
+      receiveUpload(
+        call,
+        batch,
+        async () => {
+          // stored concurrently: the store's writer groups their fsyncs
+          const outcomes = await Promise.all(batch.finish().map((r) => backend.reportShard(r)));
+          return { outcomes: outcomes.map(toOutcomeMessage) };
+        },
+        callback,
       );
     },
   };
@@ -131,47 +133,40 @@ function sweepService(
 
 /**
  * Feeds a client stream's chunks to `upload` and, once the client half-closed, runs `store`.
- * Settles once: with store's reply, or the first failure's status; never when the client went
+ * Replies once: with store's reply, or the first failure's status; never when the client went
  * away mid-stream (it cannot be answered; what it sent is dropped).
  */
 function receiveUpload<Reply>(
-  call: ServerReadableStream<ShardResultChunk, unknown>,
+  call: ServerReadableStream<ShardResultChunk, Reply>,
   upload: { accept(chunk: ShardResultChunk): void },
   store: () => Promise<Reply>,
-): Promise<Reply> {
-  return new Promise<Reply>((resolve, reject) => {
-    let settled = false;
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      reject(toGrpcStatus(err));
-    };
-    call.on("data", (chunk: ShardResultChunk) => {
-      if (settled) return;
-      try {
-        upload.accept(chunk);
-      } catch (err) {
-        fail(err);
-      }
-    });
-    call.on("end", () => {
-      if (settled) return;
-      let stored: Promise<Reply>;
-      try {
-        stored = store();
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      stored.then((reply) => {
-        if (settled) return;
-        settled = true;
-        resolve(reply);
-      }, fail);
-    });
-    call.on("cancelled", () => {
-      settled = true;
-    });
+  callback: sendUnaryData<Reply>,
+): void {
+  let replied = false;
+  const fail = (err: unknown): void => {
+    if (replied) return;
+    replied = true;
+    callback(toGrpcStatus(err));
+  };
+  call.on("data", (chunk: ShardResultChunk) => {
+    if (replied) return;
+    try {
+      upload.accept(chunk);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  call.on("end", () => {
+    if (replied) return;
+    // store() is async: a refused upload (finish() throws) rejects it like a failed store
+    store().then((reply) => {
+      if (replied) return;
+      replied = true;
+      callback(null, reply);
+    }, fail);
+  });
+  call.on("cancelled", () => {
+    replied = true;
   });
 }
 

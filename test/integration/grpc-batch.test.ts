@@ -48,7 +48,7 @@ const chunks = (r: ShardReport, patch: object = {}): ShardResultChunk[] => [
 function rawBatch(client: SweepServiceClient, messages: ShardResultChunk[]): Promise<ReportOutcome[]> {
   return new Promise((resolve, reject) => {
     const call = client.reportShards({ deadline: Date.now() + 10_000 }, (err, res) =>
-      err ? reject(err) : resolve(res!.outcomes),
+      err ? reject(err) : resolve(res.outcomes),
     );
     call.on("error", () => undefined);
     for (const m of messages) call.write(m);
