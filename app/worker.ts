@@ -62,6 +62,8 @@ export interface WorkerOptions {
   metrics?: { listen: HostPort } | null;
   /** how long one pull waits for a shard (default 1000) */
   pullTimeoutMs?: number;
+  /** shards one JetStream pull request asks for; the rest wait here, held with working() (default 1) */
+  pullBatch?: number;
   /** the operator's log (default: none): start, drain and stop at info, shards at debug, failures at warn */
   log?: Logger;
   /** the directories checkModelPath allows, named in the start line (default: none named) */
@@ -87,6 +89,7 @@ export interface ResolvedWorkerOptions {
   tls: TlsServerOptions | null;
   metrics: { listen: HostPort } | null;
   pullTimeoutMs: number;
+  pullBatch: number;
   log: Logger;
   modelsRoots: readonly string[];
   onWorkerEvent: (workerId: string, e: WorkerEvent) => void;
@@ -131,6 +134,7 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     tls: o.tls ? checkTlsServerOptions(o.tls) : null,
     metrics: metricsListen ? { listen: metricsListen } : null,
     pullTimeoutMs: integerField("pullTimeoutMs", o.pullTimeoutMs, 1, 1_000),
+    pullBatch: integerField("pullBatch", o.pullBatch, 1, 1),
     log: o.log ?? silentLogger,
     modelsRoots: o.modelsRoots ?? [],
     onWorkerEvent: o.onWorkerEvent ?? (() => undefined),
@@ -182,6 +186,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         namespace,
         {
           followConsumer: true,
+          pullBatch: o.pullBatch,
           onMisrouted: (id, reason) => notice({ topic: "nats", message: `shard ${id} handed back: ${reason}` }),
         },
         notice,

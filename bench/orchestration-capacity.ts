@@ -8,7 +8,9 @@
  *   memory:         MemoryShardQueue + direct sink into SweepRun (the embedded mode)
  *   jetstream-grpc: a Coordinator behind startSweepServer publishing to JetStream, and the 4
  *                   workers in a child process (bench/capacity-workers.ts), each with its own
- *                   JetStreamShardQueue and GrpcResultSink (the distributed mode)
+ *                   JetStreamShardQueue (`pullBatch` shards per pull request) and
+ *                   GrpcResultSink (up to `reportBatch` shards per ReportShards call): the
+ *                   distributed mode, as `cna worker --pull-batch N` runs it
  *
  * Both store every result as the coordinator always does (fsynced blob + journal lines), in a
  * temp dir on the machine's disk. Each transport runs once unmeasured first (the coordinator's
@@ -37,6 +39,10 @@ export interface CapacityOptions {
   shards: number;
   workers: number;
   reps: number;
+  /** most shards per report call of the distributed workers (1: one ReportShard per shard) */
+  reportBatch: number;
+  /** messages per JetStream pull request of the distributed workers (1: one per pull) */
+  pullBatch: number;
 }
 
 export interface CapacityRun {
@@ -52,6 +58,8 @@ export interface CapacityFigures {
     pairsPerShard: 1;
     workers: number;
     resultBytes: number;
+    reportBatch: number;
+    pullBatch: number;
   };
   /** the unmeasured first run of each transport (JIT warm-up), for reference */
   warmupShardsPerSecond: { memory: number; jetstreamGrpc: number };
@@ -151,7 +159,15 @@ async function jetstreamOnce(yaml: string, dir: string, o: CapacityOptions): Pro
   const server = await startSweepServer({ backend: coordinator, host: "127.0.0.1", port: 0 });
   const workers = fork(
     WORKERS_SCRIPT,
-    [o.natsUrl, js.stream, js.subjectPrefix, `127.0.0.1:${server.port}`, String(o.workers)],
+    [
+      o.natsUrl,
+      js.stream,
+      js.subjectPrefix,
+      `127.0.0.1:${server.port}`,
+      String(o.workers),
+      String(o.reportBatch),
+      String(o.pullBatch),
+    ],
     { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
   const exited = new Promise<number | null>((resolve) => workers.once("exit", resolve));
@@ -298,6 +314,8 @@ export async function measureCapacity(o: CapacityOptions): Promise<CapacityFigur
       pairsPerShard: 1,
       workers: o.workers,
       resultBytes: result.length,
+      reportBatch: o.reportBatch,
+      pullBatch: o.pullBatch,
     },
     warmupShardsPerSecond: { memory: round(warmup.memory), jetstreamGrpc: round(warmup.jetstreamGrpc) },
     memory: mem,

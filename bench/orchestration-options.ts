@@ -14,6 +14,10 @@ export interface OrchestrationBenchOptions {
   capacityWorkers: number;
   /** ONNX Runtime threads per operator in both sweep modes (default 1) */
   threads: number;
+  /** most shards per ReportShards call of the capacity workers (default 64; 1: one ReportShard per shard, as before batching) */
+  reportBatch: number;
+  /** messages per JetStream pull request of the capacity workers (default 8; 1: one per pull, as before batching) */
+  pullBatch: number;
   only: "sweep" | "capacity" | undefined;
 }
 
@@ -24,7 +28,9 @@ export const ORCHESTRATION_USAGE = `Usage: npm run bench -- orchestration [--onl
   --capacity-reps N repetitions of each capacity transport (default 2)
   --shards N        shards in the capacity plan (default 2000)
   --workers N       sweep workers, both modes (default 3)
-  --threads N       ONNX Runtime threads per operator, both modes (default 1)`;
+  --threads N       ONNX Runtime threads per operator, both modes (default 1)
+  --report-batch N  most shards per report call of the capacity workers (default 64; 1: one per shard)
+  --pull-batch N    messages per JetStream pull of the capacity workers (default 8; 1: one per pull)`;
 
 const INT_FLAGS = {
   "--reps": "reps",
@@ -32,6 +38,8 @@ const INT_FLAGS = {
   "--shards": "shards",
   "--workers": "workers",
   "--threads": "threads",
+  "--report-batch": "reportBatch",
+  "--pull-batch": "pullBatch",
 } as const;
 
 export function parseOrchestrationArgs(argv: readonly string[]): OrchestrationBenchOptions & { help: boolean } {
@@ -42,6 +50,8 @@ export function parseOrchestrationArgs(argv: readonly string[]): OrchestrationBe
     workers: 3,
     capacityWorkers: 4,
     threads: 1,
+    reportBatch: 64,
+    pullBatch: 8,
     only: undefined,
     help: false,
   };

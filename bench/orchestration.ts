@@ -88,6 +88,8 @@ export async function runOrchestrationBench(argv: readonly string[]): Promise<nu
           shards: o.shards,
           workers: o.capacityWorkers,
           reps: o.capacityReps,
+          reportBatch: o.reportBatch,
+          pullBatch: o.pullBatch,
         });
         out.targetMet.controlPlaneCapacity = out.capacity.target.memoryMet && out.capacity.target.jetstreamGrpcMet;
       } catch (err) {
@@ -133,7 +135,7 @@ function notesOf(r: OrchestrationResult): string[] {
     const memMs = 1000 / c.memory.shardsPerSecond.median;
     const jsMs = 1000 / c.jetstreamGrpc.shardsPerSecond.median;
     notes.push(
-      `capacity: ${memMs.toFixed(3)} ms/shard in memory, ${jsMs.toFixed(3)} ms/shard over JetStream + gRPC with the workers in their own process (+${(jsMs - memMs).toFixed(3)} ms: publish, pull and ack round trips to nats-server and the ReportShard stream, with nats-server, the coordinator and the workers sharing the machine's ${r.machine.cpus} cores).`,
+      `capacity: ${memMs.toFixed(3)} ms/shard in memory, ${jsMs.toFixed(3)} ms/shard over JetStream + gRPC with the workers in their own process (+${(jsMs - memMs).toFixed(3)} ms: publish, pull and ack round trips to nats-server and the report calls, with ${c.plan.pullBatch} shard(s) per pull request and up to ${c.plan.reportBatch} per ReportShards call (--pull-batch, --report-batch; 1 and 1 measure the per-shard paths), with nats-server, the coordinator and the workers sharing the machine's ${r.machine.cpus} cores).`,
     );
     if (!c.target.memoryMet || !c.target.jetstreamGrpcMet)
       notes.push(

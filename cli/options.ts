@@ -80,6 +80,7 @@ export function workerOptionsOf(
   const id = stringFlag(v, "id") ?? `${hostname()}-${process.pid}`;
   const concurrency = v.concurrency === undefined ? undefined : integerFlag("--concurrency", String(v.concurrency), 1);
   const threads = v.threads === undefined ? undefined : integerFlag("--threads", String(v.threads), 1);
+  const pullBatch = v["pull-batch"] === undefined ? undefined : integerFlag("--pull-batch", String(v["pull-batch"]), 1);
   const provider = v.provider === undefined ? undefined : choice("--provider", String(v.provider), EXECUTION_PROVIDERS);
   const budget = v["model-budget"] === undefined ? undefined : Number(v["model-budget"]);
   if (budget !== undefined && !(budget > 0))
@@ -106,6 +107,7 @@ export function workerOptionsOf(
     transport: { kind: "nats", nats, coordinator, client: clientOptions(v, token) },
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(threads !== undefined ? { threads } : {}),
+    ...(pullBatch !== undefined ? { pullBatch } : {}),
     ...(provider !== undefined ? { provider } : {}),
     ...(budget !== undefined ? { modelBudgetBytes: budget * 2 ** 30 } : {}),
     ...(token !== undefined ? { token } : {}),

@@ -89,6 +89,11 @@ const WORKER_FLAGS: readonly FlagSpec[] = [
   MODELS_ROOT_FLAG,
   { name: "id", value: "NAME", help: "worker name in results and logs (default HOST-PID)" },
   { name: "concurrency", value: "N", help: "shards run at once (default 1)" },
+  {
+    name: "pull-batch",
+    value: "N",
+    help: "shards one pull from JetStream takes (default 1); the rest wait here, held with working(): more helps quick shards, hurts slow ones",
+  },
   { name: "listen", value: "HOST:PORT", help: "serve WorkerService (describe, analyze, drain) here" },
   { name: "provider", value: "NAME", help: "execution provider: cpu (default) or cuda" },
   { name: "threads", value: "N", help: "ONNX Runtime threads per operator (default: one per core)" },

@@ -34,6 +34,7 @@ export {
   Rankings,
   ReportOutcome,
   ReportShardResponse,
+  ReportShardsResponse,
   RerunSweepRequest,
   ShardFailure,
   ShardResultChunk,

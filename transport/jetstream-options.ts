@@ -55,6 +55,12 @@ export interface JetStreamOptions<T> {
   duplicateWindowMs?: number;
   /** how long connecting, one API call or one ack may take (default 5 s) */
   timeoutMs?: number;
+  /**
+   * messages one pull request asks the server for (default 1). Above 1, the ones past the first
+   * wait in this process for the next pull() (held with working() meanwhile), so a busy worker
+   * pays one round trip for several shards; each waiting one is a shard no other worker can take.
+   */
+  pullBatch?: number;
   /** told when a message runs out of deliveries, or is terminated by this process */
   onDead?: (id: string, reason: string) => void;
   /**
@@ -85,6 +91,7 @@ export interface ResolvedJetStreamOptions<T> {
   followConsumer: boolean;
   duplicateWindowMs: number;
   timeoutMs: number;
+  pullBatch: number;
   onDead: ((id: string, reason: string) => void) | null;
   onMisrouted: ((id: string, reason: string) => void) | null;
 }
@@ -98,6 +105,7 @@ export const JETSTREAM_DEFAULTS = {
   maxDeliver: 5,
   duplicateWindowMs: 600_000,
   timeoutMs: 5_000,
+  pullBatch: 1,
 } as const;
 
 /** Validates `options` and fills in defaults; throws a SpecError naming the first bad field. */
@@ -131,6 +139,7 @@ export function resolveJetStreamOptions<T>(options: JetStreamOptions<T>): Resolv
     followConsumer: boolField("followConsumer", options.followConsumer ?? false),
     duplicateWindowMs: intField("duplicateWindowMs", options.duplicateWindowMs ?? d.duplicateWindowMs, 1),
     timeoutMs: intField("timeoutMs", options.timeoutMs ?? d.timeoutMs, 1),
+    pullBatch: intField("pullBatch", options.pullBatch ?? d.pullBatch, 1),
     onDead: options.onDead ?? null,
     onMisrouted: options.onMisrouted ?? null,
   };

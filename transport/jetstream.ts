@@ -8,11 +8,13 @@
  * subjects share one durable; a worker that filters differently needs its own durable, and
  * its filter must not overlap any other consumer's (the server refuses the second one).
  *
- * Pulls are raw `CONSUMER.MSG.NEXT` requests for one message with the caller's timeout (the
- * client library's pull helpers cannot wait less than a second), answered on one inbox
- * subscription per queue (a token per pull in the reply subject), so a message that arrives
- * after its pull gave up is recognised and goes to the next pull() rather than waiting out the
- * ack wait. Publishes (their PubAck), naks and terms wait for the server's answer on the same
+ * Pulls are raw `CONSUMER.MSG.NEXT` requests for `pullBatch` messages (default 1) with the
+ * caller's timeout (the client library's pull helpers cannot wait less than a second), answered
+ * on one inbox subscription per queue (a token per pull in the reply subject), so a message that
+ * arrives after its pull gave up is recognised and goes to the next pull() rather than waiting
+ * out the ack wait. A pull returns the first message its request brings; the rest of a batch
+ * arrive as such late messages and wait for the next pull() the same way, each kept alive with
+ * working() while it waits (and handed back by close()). Publishes (their PubAck), naks and terms wait for the server's answer on the same
  * inbox; acks and working() do not: a lost ack or heartbeat ends as a redelivery, which is the
  * failure this protocol is built for (a worker acks only what the coordinator stored, so the
  * redelivered shard is reported again and recognised as a duplicate), and a confirmation would
@@ -68,6 +70,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private readonly held = new Map<number, number>();
   /** answers to pulls that had already given up; served first */
   private readonly late: Msg[] = [];
+  /** working() for the messages in `late` while there are any */
+  private lateHeartbeat: ReturnType<typeof setInterval> | null = null;
   /** stream sequences of what this queue published, by group (sweep), for purge() */
   private readonly published = new Map<string, Set<number>>();
   /** pulls waiting for an answer: each takes a message (true if it did) or "none" */
@@ -228,6 +232,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     for (const waiter of this.waiting) waiter("none");
+    if (this.lateHeartbeat) clearInterval(this.lateHeartbeat);
+    this.lateHeartbeat = null;
     await Promise.all(this.advisories);
     for (const raw of this.late.splice(0)) if (raw.reply && this.link.connected) this.nc.publish(raw.reply, "-NAK");
     if (this.nc.isClosed()) return;
@@ -270,7 +276,8 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
         this.answers.delete(token);
         done("lost");
       });
-      // the server answers a request for one message with that message or one status
+      // the server answers with a message or one status; the rest of a batch come after the
+      // token is forgotten, and are kept as late (listenForAnswers)
       this.answers.set(token, (m) => {
         this.answers.delete(token);
         if (ackInfo(m.reply)) {
@@ -288,7 +295,7 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
             ),
           );
       });
-      this.nc.publish(this.nextSubject, JSON.stringify({ batch: 1, expires: nanos(expiresMs) }), {
+      this.nc.publish(this.nextSubject, JSON.stringify({ batch: this.o.pullBatch, expires: nanos(expiresMs) }), {
         reply: `${this.inbox}.${token}`,
       });
     });
@@ -313,6 +320,17 @@ export class JetStreamShardQueue<T> implements ShardQueue<T>, AsyncDisposable {
   private keepLate(m: Msg): void {
     for (const waiter of this.waiting) if (waiter(m)) return;
     this.late.push(m);
+    this.lateHeartbeat ??= setInterval(
+      () => {
+        if (this.late.length === 0 || this.closed) {
+          clearInterval(this.lateHeartbeat!);
+          this.lateHeartbeat = null;
+          return;
+        }
+        if (this.canSendNow()) for (const raw of this.late) if (raw.reply) this.nc.publish(raw.reply, "+WPI");
+      },
+      Math.max(50, Math.floor(this.ackWaitMs / 4)),
+    );
   }
 
   /** A QueueMessage, or null when the message is unreadable (then terminated and reported). */

@@ -1,6 +1,6 @@
 /**
- * SweepService over gRPC: the coordinator's API for the CLI and the workers' ReportShard /
- * ReportFailure, plus grpc.health.v1 and server reflection (proto/server.ts).
+ * SweepService over gRPC: the coordinator's API for the CLI and the workers' ReportShard,
+ * ReportShards and ReportFailure, plus grpc.health.v1 and server reflection (proto/server.ts).
  *
  * Every handler validates its request here (errors name the proto field), calls the backend
  * with domain values, and replies exactly once. With a token, calls without
@@ -13,7 +13,7 @@
  * console.log(`SweepService on ${server.address}`);
  * ```
  */
-import type { ServerWritableStream, StatusObject } from "@grpc/grpc-js";
+import type { ServerReadableStream, ServerWritableStream, StatusObject, sendUnaryData } from "@grpc/grpc-js";
 import { CnaError, SpecError, describeValue } from "../../core/index.ts";
 import {
   BadRequestError,
@@ -34,7 +34,7 @@ import type {
 import { TERMINAL_STATES } from "../backend.ts";
 import type { SweepBackend } from "../backend.ts";
 import { fromShardFailureMessage, requireText, toOutcomeMessage, toSweepMessage } from "./convert.ts";
-import { ShardUpload } from "./upload.ts";
+import { ShardBatchUpload, ShardUpload } from "./upload.ts";
 
 export interface SweepServerOptions extends GrpcServeOptions {
   backend: SweepBackend;
@@ -108,41 +108,66 @@ function sweepService(
     watchSweep: (call) => watchSweep(backend, call, watches),
     reportShard: (call, callback) => {
       const upload = new ShardUpload(maxResultBytes);
-      let replied = false;
-      const fail = (err: unknown): void => {
-        if (replied) return;
-        replied = true;
-        callback(toGrpcStatus(err));
-      };
-      call.on("data", (chunk: ShardResultChunk) => {
-        if (replied) return;
-        try {
-          upload.accept(chunk);
-        } catch (err) {
-          fail(err);
-        }
-      });
-      call.on("end", () => {
-        if (replied) return;
-        let report;
-        try {
-          report = upload.finish();
-        } catch (err) {
-          fail(err);
-          return;
-        }
-        backend.reportShard(report).then((outcome) => {
-          if (replied) return;
-          replied = true;
-          callback(null, { outcome: toOutcomeMessage(outcome) });
-        }, fail);
-      });
-      // a client that goes away mid-stream cannot be answered; drop what it sent
-      call.on("cancelled", () => {
-        replied = true;
-      });
+      receiveUpload(
+        call,
+        upload,
+        async () => ({ outcome: toOutcomeMessage(await backend.reportShard(upload.finish())) }),
+        callback,
+      );
+    },
+    reportShards: (call, callback) => {
+      const batch = new ShardBatchUpload(maxResultBytes);
+      receiveUpload(
+        call,
+        batch,
+        async () => {
+          // stored concurrently: the store's writer groups their fsyncs
+          const outcomes = await Promise.all(batch.finish().map((r) => backend.reportShard(r)));
+          return { outcomes: outcomes.map(toOutcomeMessage) };
+        },
+        callback,
+      );
     },
   };
+}
+
+/**
+ * Feeds a client stream's chunks to `upload` and, once the client half-closed, runs `store`.
+ * Replies once: with store's reply, or the first failure's status; never when the client went
+ * away mid-stream (it cannot be answered; what it sent is dropped).
+ */
+function receiveUpload<Reply>(
+  call: ServerReadableStream<ShardResultChunk, Reply>,
+  upload: { accept(chunk: ShardResultChunk): void },
+  store: () => Promise<Reply>,
+  callback: sendUnaryData<Reply>,
+): void {
+  let replied = false;
+  const fail = (err: unknown): void => {
+    if (replied) return;
+    replied = true;
+    callback(toGrpcStatus(err));
+  };
+  call.on("data", (chunk: ShardResultChunk) => {
+    if (replied) return;
+    try {
+      upload.accept(chunk);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  call.on("end", () => {
+    if (replied) return;
+    // store() is async: a refused upload (finish() throws) rejects it like a failed store
+    store().then((reply) => {
+      if (replied) return;
+      replied = true;
+      callback(null, reply);
+    }, fail);
+  });
+  call.on("cancelled", () => {
+    replied = true;
+  });
 }
 
 /** Snapshots until a terminal one; ends early when the client cancels or the server closes. */

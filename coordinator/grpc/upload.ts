@@ -19,7 +19,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export const MAX_RESULT_BYTES_FLAG = "--max-result-bytes";
 
 export class ShardUpload {
-  private header: ShardResultHeader | null = null;
+  /** the header once accepted: its shard's declared size and id */
+  header: ShardResultHeader | null = null;
   private readonly chunks: Buffer[] = [];
   private received = 0;
   private readonly hash: Hash = createHash("sha256");
@@ -81,5 +82,40 @@ export class ShardUpload {
     if (!SHA256_HEX.test(h.sha256))
       throw new BadRequestError("header.sha256", "must be the result's SHA-256 as 64 lowercase hex characters");
     return h;
+  }
+}
+
+/**
+ * One ReportShards stream: several ShardUploads back to back, each opened by its header chunk.
+ * Each shard is checked as ShardUpload checks it; the declared sizes together may not exceed the
+ * per-result limit either, so a batch holds no more in memory than one result could.
+ */
+export class ShardBatchUpload {
+  private readonly uploads: ShardUpload[] = [];
+  private declared = 0;
+
+  constructor(private readonly maxResultBytes: number) {}
+
+  accept(chunk: ShardResultChunk | UndecodableMessage): void {
+    if (chunk instanceof UndecodableMessage) throw chunk.toError();
+    if (chunk.chunk?.$case === "header" || this.uploads.length === 0) {
+      const upload = new ShardUpload(this.maxResultBytes);
+      upload.accept(chunk);
+      this.declared += upload.header!.totalBytes;
+      if (this.declared > this.maxResultBytes)
+        throw new LimitExceededError(
+          "maxResultBytes",
+          `header.total_bytes: the batch's results together declare ${this.declared} bytes, over the limit of ${this.maxResultBytes} bytes (${MAX_RESULT_BYTES_FLAG} raises it)`,
+        );
+      this.uploads.push(upload);
+      return;
+    }
+    this.uploads.at(-1)!.accept(chunk);
+  }
+
+  /** Every report, in the order sent, once the client half-closed. */
+  finish(): ShardReport[] {
+    if (this.uploads.length === 0) throw new BadRequestError("header", "the stream ended without a header chunk");
+    return this.uploads.map((u) => u.finish());
   }
 }

@@ -2,7 +2,7 @@
  * Property-based fuzzing of every SweepService and WorkerService call over real gRPC on
  * 127.0.0.1:0, against a real coordinator (its store in a temp dir, the in-process queue) and a
  * real worker service (ONNX Runtime on the zoo). Requests are generated, mutated from valid
- * ones, or raw bytes that are not protobuf at all; ReportShard streams come with duplicated,
+ * ones, or raw bytes that are not protobuf at all; ReportShard and ReportShards streams come with duplicated,
  * reordered, oversized and cut-off chunks and digests that do not match. Every refusal must carry
  * a stable code in `cna-error-code` and a status other than INTERNAL/UNKNOWN; no call may bring
  * a server down: after each fuzz, a valid request is still served. Runs are seeded (FUZZ_SEED
@@ -63,7 +63,7 @@ function rawCall(address: string, path: string, bytes: Buffer): Promise<unknown>
   const options = { deadline: Date.now() + 10_000 };
   return new Promise<unknown>((resolve, reject) => {
     const done = (err: ServiceError | null, res?: unknown) => (err ? reject(err) : resolve(res));
-    if (path.endsWith("/ReportShard")) {
+    if (path.endsWith("/ReportShard") || path.endsWith("/ReportShards")) {
       const call = raw.makeClientStreamRequest(path, ser, ser, new Metadata(), options, done);
       call.write(bytes);
       call.end();
@@ -209,16 +209,20 @@ describe("SweepService under fuzzing", () => {
     await stillServes();
   });
 
-  /** One ReportShard stream: the chunks in order, then half-close, or a cancel after `cancelAfter` chunks. */
-  function report(chunks: readonly ShardResultChunk[], cancelAfter: number | null): Promise<Outcome> {
+  /** One ReportShard (or ReportShards) stream: the chunks in order, then half-close, or a cancel after `cancelAfter` chunks. */
+  function report(
+    chunks: readonly ShardResultChunk[],
+    cancelAfter: number | null,
+    rpc: "reportShard" | "reportShards" = "reportShard",
+  ): Promise<Outcome> {
     return new Promise((resolve) => {
-      const call = client.reportShard((err, res) =>
+      const callback = (err: ServiceError | null, res?: unknown): void =>
         resolve(
           err
             ? { ok: false, status: err.code, code: err.metadata?.get("cna-error-code")[0], details: err.details }
             : { ok: true, value: res },
-        ),
-      );
+        );
+      const call = rpc === "reportShard" ? client.reportShard(callback) : client.reportShards(callback);
       chunks.forEach((c, i) => {
         if (cancelAfter === i) call.cancel();
         if (cancelAfter === null || i < cancelAfter) call.write(c);
@@ -346,6 +350,45 @@ describe("SweepService under fuzzing", () => {
     await stillServes();
   });
 
+  it("ReportShards streams: several shards, each cut off, duplicated, reordered or oversized", async () => {
+    const outcomes = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(stream, { minLength: 1, maxLength: 4 }), async (gs) => {
+        const built = gs.map(build);
+        const chunks = built.flatMap((b) => b.chunks);
+        const cancelAfter = built[0]!.cancelAfter;
+        const edits = built.map((b) => b.edit);
+        const o = await report(chunks, cancelAfter, "reportShards");
+        const what = `ReportShards (${edits.join(", ")}, cancel after ${cancelAfter})`;
+        if (!o.ok) {
+          const key = typeof o.code === "string" ? o.code : status[o.status];
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        }
+        if (!o.ok && o.status === status.CANCELLED && cancelAfter !== null) return; // we cut it off
+        if (
+          !o.ok &&
+          o.code === undefined &&
+          o.status === status.RESOURCE_EXHAUSTED &&
+          edits.includes("oversized-chunk")
+        ) {
+          expect(o.details).toMatch(/larger than max/);
+          return;
+        }
+        expectNamedRefusal(o, what);
+        if (o.ok) {
+          // one outcome per header sent, each a known one
+          const got = (o.value as { outcomes: ReportOutcome[] }).outcomes;
+          expect(got).toHaveLength(chunks.filter((c) => c.chunk?.$case === "header").length);
+          for (const outcome of got) expect(Object.values(ReportOutcome)).toContain(outcome);
+          outcomes.set("ok", (outcomes.get("ok") ?? 0) + 1);
+        }
+      }),
+      params(150),
+    );
+    expect([...outcomes.keys()]).toEqual(expect.arrayContaining(["BAD_REQUEST", "BAD_RESULT", "ok"]));
+    await stillServes();
+  });
+
   it("WatchSweep with generated ids: a first snapshot, or a named refusal", async () => {
     const watchOnce = (req: { id: string }) =>
       new Promise<Outcome>((resolve) => {
@@ -380,6 +423,7 @@ describe("SweepService under fuzzing", () => {
       "ReportFailure",
       "WatchSweep",
       "ReportShard",
+      "ReportShards",
     ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...methods), fc.uint8Array({ maxLength: 64 }), async (m, bytes) => {

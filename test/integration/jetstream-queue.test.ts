@@ -42,6 +42,50 @@ describe.skipIf(nats.skip)("JetStreamShardQueue (nats-server)", () => {
     JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), ...o }),
   );
 
+  queueContract("JetStreamShardQueue, 3 messages per pull request", (o) =>
+    JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), pullBatch: 3, ...o }),
+  );
+
+  it("with pullBatch, one pull request brings several messages; the rest wait for the next pulls, kept alive past the ack wait", async () => {
+    const names = unique();
+    await using a = await JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf,
+      ...names,
+      ackWaitMs: 1_000,
+      pullBatch: 3,
+    });
+    await using b = await JetStreamShardQueue.create<Data>({
+      servers: server.url,
+      subjectOf,
+      ...names,
+      followConsumer: true,
+    });
+    for (const [id, n] of [
+      ["x", 1],
+      ["y", 2],
+      ["z", 3],
+    ] as const)
+      await a.publish(id, { n });
+    const x = (await a.pull(2_000))!;
+    expect(x.id).toBe("x");
+    await x.ack();
+    // y and z came with x's request: another worker gets neither, not even once their ack wait passed twice
+    for (const until = Date.now() + 2_500; Date.now() < until;) expect(await b.pull(250)).toBeNull();
+    const y = (await a.pull(100))!;
+    const z = (await a.pull(100))!;
+    expect([y.id, y.deliveryCount, z.id, z.deliveryCount]).toEqual(["y", 1, "z", 1]);
+    await y.ack();
+    await z.ack();
+    expect(await settledPending(a, { waiting: 0, unacked: 0 })).toEqual({ waiting: 0, unacked: 0 });
+  });
+
+  it("refuses a pullBatch below 1, naming it", async () => {
+    await expect(
+      JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique(), pullBatch: 0 }),
+    ).rejects.toMatchObject({ field: "pullBatch" });
+  });
+
   it("keeps queued messages across a broker restart (file storage)", async () => {
     await using q = await JetStreamShardQueue.create<Data>({ servers: server.url, subjectOf, ...unique() });
     expect(await q.publish("a", { n: 1 })).toBe(true);

@@ -43,7 +43,11 @@ export interface ShardWorkerOptions {
   retryDelayMs?: number;
   /** how long one pull waits (default 1 s) */
   pullTimeoutMs?: number;
-  /** results per loop being reported and acked at once while the loop goes on (default 4) */
+  /**
+   * results per loop being reported and acked at once while the loop goes on (default 16): when
+   * shards are quick, the sink batches the ones waiting into one report call, and a batch grows
+   * with this window
+   */
   deliveryWindow?: number;
   /** runs one shard (default: the engine, `executeShard`); a benchmark of the control plane passes a no-op */
   execute?: (task: ShardTask, models: ModelCache) => Promise<AnyPartial>;
@@ -98,7 +102,7 @@ export class ShardWorker {
       heartbeatMs: 5_000,
       retryDelayMs: 1_000,
       pullTimeoutMs: 1_000,
-      deliveryWindow: 4,
+      deliveryWindow: 16,
       execute: executeShard,
       ...options,
     };

@@ -212,6 +212,11 @@ export interface ReportShardResponse {
   outcome: ReportOutcome;
 }
 
+export interface ReportShardsResponse {
+  /** one per shard, in the order their headers came */
+  outcomes: ReportOutcome[];
+}
+
 export interface ShardFailure {
   sweepId: string;
   shardId: string;
@@ -1616,6 +1621,75 @@ export const ReportShardResponse: MessageFns<ReportShardResponse> = {
   },
 };
 
+function createBaseReportShardsResponse(): ReportShardsResponse {
+  return { outcomes: [] };
+}
+
+export const ReportShardsResponse: MessageFns<ReportShardsResponse> = {
+  encode(message: ReportShardsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outcomes.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.outcomes) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportShardsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportShardsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.outcomes.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.outcomes.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ReportShardsResponse>): ReportShardsResponse {
+    return ReportShardsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportShardsResponse>): ReportShardsResponse {
+    const message = createBaseReportShardsResponse();
+    message.outcomes = object.outcomes?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseShardFailure(): ShardFailure {
   return { sweepId: "", shardId: "", worker: "", attempt: 0, code: "", message: "", retryable: false };
 }
@@ -1831,6 +1905,24 @@ export const SweepServiceService = {
     responseSerialize: (value: ReportShardResponse): Buffer => Buffer.from(ReportShardResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportShardResponse => ReportShardResponse.decode(value),
   },
+  /**
+   * Several shards' results in one stream, so a worker with results waiting pays one call for
+   * them all: each shard is a header chunk followed by its data chunks, the next header starting
+   * the next shard. The reply comes after every one of them is stored durably, with one outcome
+   * per shard in the order sent. A shard that is refused (a bad header or result) fails the whole
+   * call; the worker then reports the batch's shards one by one with ReportShard to learn which.
+   * The results together may not exceed the coordinator's per-result limit (--max-result-bytes).
+   */
+  reportShards: {
+    path: "/cna.v1.SweepService/ReportShards" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: ShardResultChunk): Buffer => Buffer.from(ShardResultChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ShardResultChunk => ShardResultChunk.decode(value),
+    responseSerialize: (value: ReportShardsResponse): Buffer =>
+      Buffer.from(ReportShardsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportShardsResponse => ReportShardsResponse.decode(value),
+  },
   /** A terminal failure of one shard attempt (retryable failures are retried through the queue). */
   reportFailure: {
     path: "/cna.v1.SweepService/ReportFailure" as const,
@@ -1881,6 +1973,15 @@ export interface SweepServiceServer extends UntypedServiceImplementation {
    * comes after the coordinator stored the result durably; only then may the worker ack the shard.
    */
   reportShard: handleClientStreamingCall<ShardResultChunk, ReportShardResponse>;
+  /**
+   * Several shards' results in one stream, so a worker with results waiting pays one call for
+   * them all: each shard is a header chunk followed by its data chunks, the next header starting
+   * the next shard. The reply comes after every one of them is stored durably, with one outcome
+   * per shard in the order sent. A shard that is refused (a bad header or result) fails the whole
+   * call; the worker then reports the batch's shards one by one with ReportShard to learn which.
+   * The results together may not exceed the coordinator's per-result limit (--max-result-bytes).
+   */
+  reportShards: handleClientStreamingCall<ShardResultChunk, ReportShardsResponse>;
   /** A terminal failure of one shard attempt (retryable failures are retried through the queue). */
   reportFailure: handleUnaryCall<ShardFailure, Empty>;
   /**
@@ -2014,6 +2115,30 @@ export interface SweepServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportShardResponse) => void,
+  ): ClientWritableStream<ShardResultChunk>;
+  /**
+   * Several shards' results in one stream, so a worker with results waiting pays one call for
+   * them all: each shard is a header chunk followed by its data chunks, the next header starting
+   * the next shard. The reply comes after every one of them is stored durably, with one outcome
+   * per shard in the order sent. A shard that is refused (a bad header or result) fails the whole
+   * call; the worker then reports the batch's shards one by one with ReportShard to learn which.
+   * The results together may not exceed the coordinator's per-result limit (--max-result-bytes).
+   */
+  reportShards(
+    callback: (error: ServiceError | null, response: ReportShardsResponse) => void,
+  ): ClientWritableStream<ShardResultChunk>;
+  reportShards(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportShardsResponse) => void,
+  ): ClientWritableStream<ShardResultChunk>;
+  reportShards(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportShardsResponse) => void,
+  ): ClientWritableStream<ShardResultChunk>;
+  reportShards(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportShardsResponse) => void,
   ): ClientWritableStream<ShardResultChunk>;
   /** A terminal failure of one shard attempt (retryable failures are retried through the queue). */
   reportFailure(
