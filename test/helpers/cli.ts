@@ -1,4 +1,4 @@
-/** Runs the real `cna` bin (node cli/cna.js) in a child process. */
+/** Runs the real `cna` bin (node cli/cna.js), or any node command, in a child process. */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -11,8 +11,13 @@ export interface CliRun {
 }
 
 export function runCli(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
+  return runNode([CLI, ...args], cwd, env);
+}
+
+/** Runs `node ARGS` in a child process and collects its exit code and output. */
+export function runNode(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -5,7 +5,6 @@
  * `--help` is the one the sources print. The build goes to a folder of its own under
  * test/artifacts, so the checkout's dist/ is neither needed nor touched.
  */
-import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -14,6 +13,8 @@ import { buildInfo } from "../../app/index.ts";
 import { generalHelp } from "../../cli/index.ts";
 import { versionLine } from "../../cli/version.ts";
 import { writeGpt2Checkpoint } from "../helpers/checkpoint.ts";
+import { runNode } from "../helpers/cli.ts";
+import type { CliRun } from "../helpers/cli.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BUILD_TIMEOUT_MS = 300_000;
@@ -26,24 +27,10 @@ const NO_TSX_HOOKS = `export async function resolve(specifier, context, next) {
 }
 `;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function node(args: readonly string[], cwd: string): Promise<Run> {
+function node(args: readonly string[], cwd: string): Promise<CliRun> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // vitest's, or anyone's --import tsx, would hide a build that needs it
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode(args, cwd, env);
 }
 
 describe("the compiled cna", () => {
