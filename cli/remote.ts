@@ -21,6 +21,7 @@ import type {
 } from "../proto/index.ts";
 import type { Rankings } from "../core/index.ts";
 import { readSweepFile, resolvedSweepJson } from "../app/index.ts";
+import { quarantinedCount } from "../coordinator/index.ts";
 import { createSweepClient } from "../proto/index.ts";
 import { HELP_FLAG, integerFlag, parseFlags } from "./args.ts";
 import type { FlagSpec, FlagValues } from "./args.ts";
@@ -145,7 +146,7 @@ export const watchCommand: Command = {
         });
       for (const q of last?.quarantined ?? [])
         io.stderr.write(`quarantined: ${q.cell} ${STAGE_NAMES[q.stage] ?? ""} shard ${q.shardId}: ${q.reason}\n`);
-      const unlisted = (last?.stages.reduce((n, p) => n + p.quarantined, 0) ?? 0) - (last?.quarantined.length ?? 0);
+      const unlisted = last ? quarantinedCount(last) - last.quarantined.length : 0;
       if (unlisted > 0)
         io.stderr.write(`and ${unlisted} more quarantined shards (the coordinator's journal names each)\n`);
       if (last && last.state !== SweepState.SWEEP_STATE_CANCELLED) {

@@ -10,6 +10,7 @@
  *     "duplicates": 0, "nondeterministic": 0, "redeliveries": 0,
  *     "casesPerSecond": 310.5, "etaSeconds": 42, "createdAt": "2026-...Z", "updatedAt": "2026-...Z" }
  */
+import { quarantinedCount } from "../coordinator/index.ts";
 import type { Sweep } from "../proto/index.ts";
 
 export { STAGE_NAMES, STATE_NAMES, sweepLine } from "./watch-progress.ts";
@@ -78,7 +79,7 @@ export function sweepTable(sweeps: readonly Sweep[], now: number): string {
         s.name,
         STATE_NAMES[s.state] ?? "?",
         `${p.done}/${p.total}`,
-        String(s.stages.reduce((n, p) => n + p.quarantined, 0)),
+        String(quarantinedCount(s)),
         age(s.createdAt, now),
       ];
     }),

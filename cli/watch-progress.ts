@@ -5,6 +5,7 @@
  * a sweep no worker serves would look merely slow: after a few seconds with no shard stored the
  * line says it is waiting for workers.
  */
+import { quarantinedCount } from "../coordinator/index.ts";
 import { SweepState } from "../proto/index.ts";
 import type { Sweep } from "../proto/index.ts";
 import { fitParts, joinParts, lineWidth } from "./progress.ts";
@@ -125,7 +126,7 @@ export class WatchDisplay {
       return;
     }
     // a state change, a stage completing, a quarantine or the stall starting is worth a line at once
-    const key = `${s.state}|${s.stages.map((p) => p.stored === p.total).join()}|${s.stages.reduce((n, p) => n + p.quarantined, 0)}|${note !== null}`;
+    const key = `${s.state}|${s.stages.map((p) => p.stored === p.total).join()}|${quarantinedCount(s)}|${note !== null}`;
     const t = this.now();
     if (key === this.lastKey && (tick || t - this.lastAt < this.plainIntervalMs)) return;
     this.lastKey = key;

@@ -100,7 +100,7 @@ export interface SweepStatus {
 }
 
 /** Every quarantined shard, listed or not: the stages count them all. */
-export function quarantinedCount(s: Pick<SweepStatus, "stages">): number {
+export function quarantinedCount(s: { readonly stages: readonly { quarantined: number }[] }): number {
   return s.stages.reduce((n, p) => n + p.quarantined, 0);
 }
 
